@@ -1,0 +1,323 @@
+//! The typed configuration: what every program reads after parsing and validation
+//! (spec §2.4). Hosts, roles and IPs are kept in configuration order; the `default`
+//! templates have already been applied and every default filled in.
+//!
+//! Values that are required only for some program classes are `Option`s: validation for
+//! the program's class guarantees they are set for that program.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::state::{HostMode, MonitorMode};
+
+/// The program class a configuration is validated for (spec §2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ProgramClass {
+    /// `mmm_mond`.
+    Monitor,
+    /// `mmm_agentd`.
+    Agent,
+    /// `mmm_control`.
+    Control,
+    /// The LVM tools (parsed and validated, not implemented by mmm-rs).
+    Tools,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    /// `this`: the local host's name (agents).
+    pub this: Option<String>,
+    /// `debug`.
+    pub debug: bool,
+    /// `active_master_role`: the writer role's name.
+    pub active_master_role: Option<String>,
+    /// `max_kill_retries` (default 10).
+    pub max_kill_retries: u32,
+    /// `default_copy_method` (tools).
+    pub default_copy_method: Option<String>,
+    /// `clone_dirs` (tools).
+    pub clone_dirs: Vec<String>,
+    /// `<monitor>`, when present.
+    pub monitor: Option<MonitorConfig>,
+    /// `<socket>` (defaults to plain when absent).
+    pub socket: SocketConfig,
+    /// `<host NAME>` sections, configuration order, `default` template applied.
+    pub hosts: Vec<HostConfig>,
+    /// `<role NAME>` sections, configuration order.
+    pub roles: Vec<RoleConfig>,
+    /// The four `<check NAME>` sections (always present for the monitor).
+    pub checks: Checks,
+    /// `<copy_method NAME>` sections (tools), configuration order.
+    pub copy_methods: Vec<CopyMethodConfig>,
+    /// mmm-rs extension directives (top level; not understood by 2.2.1).
+    pub ext: Extensions,
+}
+
+/// Top-level directives that mmm-rs adds to MMM's language (documented in
+/// docs/differences.md). All optional; a 2.2.1 config never needs them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Extensions {
+    /// `arp_count`: gratuitous ARP request+reply pairs per burst (5, as 2.2.1).
+    pub arp_count: u32,
+    /// `arp_repeat`: bursts sent after adding a VIP (3).
+    pub arp_repeat: u32,
+    /// `arp_interval`: time between bursts (0.5 s).
+    pub arp_interval: Duration,
+    /// `sync_timeout`: bound on the agent's wait for replication catch-up
+    /// (MASTER_POS_WAIT / MASTER_GTID_WAIT) before taking the writer role or switching a
+    /// slave (30 s). On timeout the change is reported as failed.
+    pub sync_timeout: Duration,
+    /// `mysql_timeout`: connect and query timeout of the agent's MySQL calls (3 s, as 2.2.1's
+    /// connect timeout).
+    pub mysql_timeout: Duration,
+    /// `agent_connect_timeout`: monitor (and mmm_control) connect timeout (10 s, as 2.2.1).
+    pub agent_connect_timeout: Duration,
+    /// `agent_read_timeout`: how long the monitor waits for an agent's reply (60 s; 2.2.1
+    /// waits forever). Must exceed `sync_timeout`.
+    pub agent_read_timeout: Duration,
+    /// `status_retry_interval`: retry interval for a SET_STATUS that did not get through (0.5 s).
+    pub status_retry_interval: Duration,
+}
+
+impl Default for Extensions {
+    fn default() -> Self {
+        Extensions {
+            arp_count: 5,
+            arp_repeat: 3,
+            arp_interval: Duration::from_millis(500),
+            sync_timeout: Duration::from_secs(30),
+            mysql_timeout: Duration::from_secs(3),
+            agent_connect_timeout: Duration::from_secs(10),
+            agent_read_timeout: Duration::from_secs(60),
+            status_retry_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// `<monitor>` (spec §2.4).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MonitorConfig {
+    /// `ip`: where the command listener binds and mmm_control connects.
+    pub ip: Option<String>,
+    /// `port` (9988).
+    pub port: u16,
+    /// `pid_path`.
+    pub pid_path: Option<String>,
+    /// `bin_path`.
+    pub bin_path: Option<String>,
+    /// `status_path`.
+    pub status_path: Option<String>,
+    /// `ping_interval` (1 s).
+    pub ping_interval: Duration,
+    /// `ping_ips`.
+    pub ping_ips: Vec<String>,
+    /// `flap_duration` (3600 s).
+    pub flap_duration: Duration,
+    /// `flap_count` (3; 0 disables).
+    pub flap_count: u32,
+    /// `auto_set_online` (0 = off).
+    pub auto_set_online: Duration,
+    /// `kill_host_bin` (`kill_host`; relative to `<bin_path>/monitor/`).
+    pub kill_host_bin: String,
+    /// `careful_startup` (1).
+    pub careful_startup: bool,
+    /// `mode` (active).
+    pub mode: MonitorMode,
+    /// `wait_for_other_master` (120 s; 0 = forever).
+    pub wait_for_other_master: Duration,
+}
+
+/// `<socket>` (spec §2.4).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SocketConfig {
+    /// `type`.
+    pub kind: SocketType,
+    /// `cert_file`.
+    pub cert_file: Option<String>,
+    /// `key_file`.
+    pub key_file: Option<String>,
+    /// `ca_file`.
+    pub ca_file: Option<String>,
+}
+
+/// `<socket> type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SocketType {
+    /// Plain TCP.
+    Plain,
+    /// TLS with client certificates.
+    Ssl,
+}
+
+/// `<host NAME>` (spec §2.4).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostConfig {
+    /// The section name (`db1`).
+    pub name: String,
+    /// `ip`.
+    pub ip: Option<String>,
+    /// `mode`.
+    pub mode: Option<HostMode>,
+    /// `peer`.
+    pub peer: Option<String>,
+    /// `pid_path` (agent pid file).
+    pub pid_path: Option<String>,
+    /// `bin_path`.
+    pub bin_path: Option<String>,
+    /// `agent_port` (9989).
+    pub agent_port: u16,
+    /// `cluster_interface`.
+    pub cluster_interface: Option<String>,
+    /// `mysql_port` (3306).
+    pub mysql_port: u16,
+    /// `mysql_pidfile`.
+    pub mysql_pidfile: String,
+    /// `mysql_rcscript`.
+    pub mysql_rcscript: String,
+    /// `mysql_cnf`.
+    pub mysql_cnf: String,
+    /// `agent_user`.
+    pub agent_user: Option<String>,
+    /// `agent_password`.
+    pub agent_password: Option<String>,
+    /// `monitor_user`.
+    pub monitor_user: Option<String>,
+    /// `monitor_password`.
+    pub monitor_password: Option<String>,
+    /// `replication_user`.
+    pub replication_user: Option<String>,
+    /// `replication_password`.
+    pub replication_password: Option<String>,
+    /// Tools directives (`ssh_user`, `lvm_*`, `backup_dir`...), kept as written, in
+    /// configuration order, defaults filled in.
+    pub tools: Vec<(String, String)>,
+}
+
+/// `<role NAME>` (spec §2.4).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoleConfig {
+    /// The section name (`writer`).
+    pub name: String,
+    /// `mode`.
+    pub mode: Option<RoleMode>,
+    /// `hosts`, in order (order matters for tie-breaks).
+    pub hosts: Vec<String>,
+    /// `ips`, in order.
+    pub ips: Vec<String>,
+    /// `prefer` (honoured for exclusive roles only).
+    pub prefer: Option<String>,
+}
+
+/// `<role> mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleMode {
+    /// One IP on one host at a time.
+    Exclusive,
+    /// IPs spread over the role's hosts.
+    Balanced,
+}
+
+/// The four checks (spec §2.4 `<check NAME>`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Checks {
+    /// `<check ping>`.
+    pub ping: CheckConfig,
+    /// `<check mysql>`.
+    pub mysql: CheckConfig,
+    /// `<check rep_threads>`.
+    pub rep_threads: CheckConfig,
+    /// `<check rep_backlog>`.
+    pub rep_backlog: CheckConfig,
+}
+
+/// One `<check NAME>` section. Sub-second values are accepted (`check_period 0.5`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckConfig {
+    /// `check_period` (5 s).
+    pub check_period: Duration,
+    /// `trap_period` (10 s).
+    pub trap_period: Duration,
+    /// `timeout` (2 s).
+    pub timeout: Duration,
+    /// `restart_after` (10000; ineffective in 2.2.1, kept for compatibility).
+    pub restart_after: u64,
+    /// `max_backlog` (60 s; rep_backlog only).
+    pub max_backlog: u64,
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        CheckConfig {
+            check_period: Duration::from_secs(5),
+            trap_period: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            restart_after: 10000,
+            max_backlog: 60,
+        }
+    }
+}
+
+/// `<copy_method NAME>` (tools; parsed and validated only).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CopyMethodConfig {
+    /// The section name.
+    pub name: String,
+    /// `backup_command`.
+    pub backup_command: Option<String>,
+    /// `restore_command`.
+    pub restore_command: Option<String>,
+    /// `incremental_command`.
+    pub incremental_command: Option<String>,
+    /// `incremental`.
+    pub incremental: bool,
+    /// `single_run`.
+    pub single_run: bool,
+    /// `true_copy`.
+    pub true_copy: bool,
+}
+
+impl Config {
+    /// The host named `name`.
+    pub fn host(&self, name: &str) -> Option<&HostConfig> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+    /// The role named `name`.
+    pub fn role(&self, name: &str) -> Option<&RoleConfig> {
+        self.roles.iter().find(|r| r.name == name)
+    }
+    /// The local host (`this`), for agents.
+    pub fn this_host(&self) -> Option<&HostConfig> {
+        self.this.as_deref().and_then(|t| self.host(t))
+    }
+    /// The role named by `active_master_role`.
+    pub fn active_master_role(&self) -> Option<&RoleConfig> {
+        self.active_master_role
+            .as_deref()
+            .and_then(|r| self.role(r))
+    }
+    /// The host whose `ip` equals `ip`.
+    pub fn host_by_ip(&self, ip: &str) -> Option<&HostConfig> {
+        self.hosts.iter().find(|h| h.ip.as_deref() == Some(ip))
+    }
+    /// The role owning `ip`.
+    pub fn role_by_ip(&self, ip: &str) -> Option<&RoleConfig> {
+        self.roles.iter().find(|r| r.ips.iter().any(|i| i == ip))
+    }
+}
+
+impl Checks {
+    /// The check named `name` (`ping`, `mysql`, `rep_threads`, `rep_backlog`).
+    pub fn get(&self, name: &str) -> Option<&CheckConfig> {
+        match name {
+            "ping" => Some(&self.ping),
+            "mysql" => Some(&self.mysql),
+            "rep_threads" => Some(&self.rep_threads),
+            "rep_backlog" => Some(&self.rep_backlog),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Shared pieces of mmm-rs, the Rust port of MySQL-MMM 2.2.1.
+//!
+//! Layout:
+//! - `config`: MMM's configuration language and the typed model (spec §2).
+//! - `state`: host states, host modes, monitor modes with their wire words.
+//! - `role`: `name(ip)` role instances and role lists.
+//! - `proto`: wire codecs, agent protocol (spec §4) and control protocol (spec §5).
+
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod config;
+pub mod proto;
+pub mod role;
+pub mod state;
+
+/// The version string every binary prints after its name (`mmm_mond 2.2.1-rs.1`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// MMM's protocol version (spec §1): monitor and agent both speak version 1.
+pub const PROTOCOL_VERSION: u32 = 1;

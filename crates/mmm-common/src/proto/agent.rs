@@ -1,0 +1,358 @@
+//! The monitor ↔ agent protocol, version 1 (spec §4.2, §4.3), byte-compatible with 2.2.1.
+//!
+//! Request: `<COMMAND>|<version>|<host>|<params…>`; reply: `<result>|UP:<uptime>`.
+//! This file only encodes and decodes lines; the agent and the monitor's agent client own
+//! the sockets.
+
+use std::fmt;
+
+use crate::role::{format_role_list, parse_role_list, RoleIp};
+use crate::state::HostState;
+use crate::PROTOCOL_VERSION;
+
+/// A request's command and parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentCommand {
+    /// `PING`.
+    Ping,
+    /// `SET_STATUS|state|roles|active master`.
+    SetStatus {
+        /// New host state.
+        state: HostState,
+        /// Roles the host must hold (sorted).
+        roles: Vec<RoleIp>,
+        /// Active master host name, or empty.
+        master: String,
+    },
+    /// `GET_AGENT_STATUS`.
+    GetAgentStatus,
+    /// `GET_SYSTEM_STATUS`.
+    GetSystemStatus,
+    /// `CLEAR_BAD_ROLES`.
+    ClearBadRoles,
+}
+
+impl AgentCommand {
+    /// The wire name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AgentCommand::Ping => "PING",
+            AgentCommand::SetStatus { .. } => "SET_STATUS",
+            AgentCommand::GetAgentStatus => "GET_AGENT_STATUS",
+            AgentCommand::GetSystemStatus => "GET_SYSTEM_STATUS",
+            AgentCommand::ClearBadRoles => "CLEAR_BAD_ROLES",
+        }
+    }
+}
+
+/// One request line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRequest {
+    /// Target host name (must be the agent's `this`).
+    pub host: String,
+    /// Protocol version sent by the peer.
+    pub version: String,
+    /// Command and parameters.
+    pub command: AgentCommand,
+}
+
+impl AgentRequest {
+    /// A version-1 request for `host`.
+    pub fn new(host: impl Into<String>, command: AgentCommand) -> Self {
+        AgentRequest {
+            host: host.into(),
+            version: PROTOCOL_VERSION.to_string(),
+            command,
+        }
+    }
+}
+
+impl fmt::Display for AgentRequest {
+    /// The request line without the newline.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}|{}|{}", self.command.name(), self.version, self.host)?;
+        if let AgentCommand::SetStatus {
+            state,
+            roles,
+            master,
+        } = &self.command
+        {
+            write!(f, "|{}|{}|{}", state, format_role_list(roles), master)?;
+        }
+        Ok(())
+    }
+}
+
+/// A request that the agent rejects; `reply_text` is the result part of the reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    /// e.g. `ERROR: Invalid command 'FOO'!`
+    pub reply_text: String,
+}
+
+/// What decoding a request produced besides the request: 2.2.1 only warns about a newer
+/// protocol version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    /// The request.
+    pub request: AgentRequest,
+    /// `Version in command '<cmd>' (<v>) is greater than mine (1)` when applicable.
+    pub warning: Option<String>,
+}
+
+/// Decodes a request line (newline already stripped) for the agent named `this`,
+/// validating in 2.2.1's order (spec §4.2).
+pub fn decode_request(line: &str, this: &str) -> Result<Decoded, RequestError> {
+    let err = |t: String| RequestError { reply_text: t };
+    let fields: Vec<&str> = line.split('|').collect();
+    if fields.len() < 3 {
+        return Err(err(format!("ERROR: Invalid command '{line}'!")));
+    }
+    let (cmd, version, host) = (fields[0], fields[1], fields[2]);
+    if host != this {
+        return Err(err(format!(
+            "ERROR: Invalid hostname in command ({host})! My name is '{this}'"
+        )));
+    }
+    let warning = match version.trim().parse::<u64>() {
+        Ok(v) if v > u64::from(PROTOCOL_VERSION) => Some(format!(
+            "Version in command '{cmd}' ({version}) is greater than mine ({PROTOCOL_VERSION})"
+        )),
+        Ok(_) => None,
+        Err(_) => {
+            return Err(err(format!(
+                "ERROR: Invalid protocol version '{version}' in command '{cmd}'!"
+            )))
+        }
+    };
+    let command = match cmd {
+        "PING" => AgentCommand::Ping,
+        "GET_AGENT_STATUS" => AgentCommand::GetAgentStatus,
+        "GET_SYSTEM_STATUS" => AgentCommand::GetSystemStatus,
+        "CLEAR_BAD_ROLES" => AgentCommand::ClearBadRoles,
+        "SET_STATUS" => {
+            if fields.len() < 6 {
+                return Err(err(format!(
+                    "ERROR: Invalid parameters for command 'SET_STATUS' (expected state, roles and master): '{line}'!"
+                )));
+            }
+            let state = fields[3].parse::<HostState>().map_err(|_| {
+                err(format!(
+                    "ERROR: Invalid state '{}' in command 'SET_STATUS'!",
+                    fields[3]
+                ))
+            })?;
+            AgentCommand::SetStatus {
+                state,
+                roles: parse_role_list(fields[4]),
+                master: fields[5].to_string(),
+            }
+        }
+        _ => return Err(err(format!("ERROR: Invalid command '{cmd}'!"))),
+    };
+    Ok(Decoded {
+        request: AgentRequest {
+            host: host.to_string(),
+            version: version.to_string(),
+            command,
+        },
+        warning,
+    })
+}
+
+/// Formats the agent's uptime as 2.2.1 reads it from `/proc/uptime` (two decimals).
+pub fn format_uptime(secs: f64) -> String {
+    format!("{secs:.2}")
+}
+
+/// Encodes a reply line (with newline): `<result>|UP:<uptime>\n`.
+pub fn encode_reply(result: &str, uptime: &str) -> String {
+    format!("{result}|UP:{uptime}\n")
+}
+
+/// A decoded reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentReply {
+    /// The result part (`OK: Pinged!`, `ERROR: …`, `OK: Returning status!|…`).
+    pub result: String,
+    /// The agent host's uptime in seconds, when the reply carried a parsable `|UP:`.
+    pub uptime: Option<f64>,
+}
+
+impl AgentReply {
+    /// Whether the result reports success (`OK` prefix). `ERROR:` replies are failures
+    /// for mmm-rs (2.2.1 counted any reply as success).
+    pub fn is_ok(&self) -> bool {
+        self.result.starts_with("OK")
+    }
+}
+
+/// Decodes a reply line (newline stripped), splitting at the last `|UP:`.
+pub fn decode_reply(line: &str) -> AgentReply {
+    match line.rfind("|UP:") {
+        Some(i) => AgentReply {
+            result: line[..i].to_string(),
+            uptime: line[i + 4..]
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|u| u.is_finite()),
+        },
+        None => AgentReply {
+            result: line.to_string(),
+            uptime: None,
+        },
+    }
+}
+
+/// The parsed result of `GET_AGENT_STATUS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentStatus {
+    /// The agent's state (`UNKNOWN` for a fresh agent).
+    pub state: HostState,
+    /// Its roles.
+    pub roles: Vec<RoleIp>,
+    /// Its active master (may be empty).
+    pub master: String,
+}
+
+/// The parsed result of `GET_SYSTEM_STATUS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemStatus {
+    /// read_only = 0.
+    pub writable: bool,
+    /// Role IPs configured on the cluster interface.
+    pub roles: Vec<RoleIp>,
+    /// Master_Host of SHOW SLAVE STATUS, or empty (also for 2.1 agents without the field).
+    pub master_ip: String,
+}
+
+const RETURNING: &str = "OK: Returning status!";
+
+/// Formats a GET_AGENT_STATUS result.
+pub fn format_agent_status(s: &AgentStatus) -> String {
+    format!(
+        "{RETURNING}|{}|{}|{}",
+        s.state,
+        format_role_list(&s.roles),
+        s.master
+    )
+}
+
+/// Parses a GET_AGENT_STATUS result.
+pub fn parse_agent_status(result: &str) -> Option<AgentStatus> {
+    let rest = result.strip_prefix(RETURNING)?.strip_prefix('|')?;
+    let f: Vec<&str> = rest.split('|').collect();
+    Some(AgentStatus {
+        state: f.first()?.parse().ok()?,
+        roles: parse_role_list(f.get(1).copied().unwrap_or("")),
+        master: f.get(2).copied().unwrap_or("").to_string(),
+    })
+}
+
+/// Formats a GET_SYSTEM_STATUS result. Roles are written in the order given (2.2.1 does
+/// not sort them).
+pub fn format_system_status(s: &SystemStatus) -> String {
+    let roles: Vec<String> = s.roles.iter().map(ToString::to_string).collect();
+    format!(
+        "{RETURNING}|{}|{}|{}",
+        if s.writable { "1" } else { "" },
+        roles.join(","),
+        s.master_ip
+    )
+}
+
+/// Parses a GET_SYSTEM_STATUS result (a missing 4th field is tolerated, as 2.2.1 does).
+pub fn parse_system_status(result: &str) -> Option<SystemStatus> {
+    let rest = result.strip_prefix(RETURNING)?.strip_prefix('|')?;
+    let f: Vec<&str> = rest.split('|').collect();
+    Some(SystemStatus {
+        writable: matches!(f.first().copied(), Some("1")),
+        roles: parse_role_list(f.get(1).copied().unwrap_or("")),
+        master_ip: f.get(2).copied().unwrap_or("").to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_spec_examples() {
+        let r = AgentRequest::new(
+            "db1",
+            AgentCommand::SetStatus {
+                state: HostState::Online,
+                roles: parse_role_list("writer(192.168.0.50),reader(192.168.0.51)"),
+                master: "db1".into(),
+            },
+        );
+        assert_eq!(
+            r.to_string(),
+            "SET_STATUS|1|db1|ONLINE|reader(192.168.0.51),writer(192.168.0.50)|db1"
+        );
+        let r = AgentRequest::new(
+            "db2",
+            AgentCommand::SetStatus {
+                state: HostState::AwaitingRecovery,
+                roles: vec![],
+                master: String::new(),
+            },
+        );
+        assert_eq!(r.to_string(), "SET_STATUS|1|db2|AWAITING_RECOVERY||");
+        assert_eq!(
+            AgentRequest::new("db1", AgentCommand::Ping).to_string(),
+            "PING|1|db1"
+        );
+    }
+
+    #[test]
+    fn decodes_and_validates() {
+        let d = decode_request("SET_STATUS|1|db3|HARD_OFFLINE||db1", "db3").unwrap();
+        assert_eq!(d.request.to_string(), "SET_STATUS|1|db3|HARD_OFFLINE||db1");
+        assert_eq!(
+            decode_request("PING|1", "db1").unwrap_err().reply_text,
+            "ERROR: Invalid command 'PING|1'!"
+        );
+        assert_eq!(
+            decode_request("PING|1|db2", "db1").unwrap_err().reply_text,
+            "ERROR: Invalid hostname in command (db2)! My name is 'db1'"
+        );
+        assert_eq!(
+            decode_request("FOO|1|db1", "db1").unwrap_err().reply_text,
+            "ERROR: Invalid command 'FOO'!"
+        );
+        assert!(decode_request("PING|2|db1", "db1")
+            .unwrap()
+            .warning
+            .is_some());
+        assert!(decode_request("SET_STATUS|1|db1|ONLINE", "db1").is_err());
+    }
+
+    #[test]
+    fn replies() {
+        assert_eq!(
+            encode_reply("OK: Pinged!", "8463.27"),
+            "OK: Pinged!|UP:8463.27\n"
+        );
+        let r = decode_reply("OK: Returning status!|ONLINE|writer(1.2.3.4)|db1|UP:12.5");
+        assert_eq!(r.uptime, Some(12.5));
+        let s = parse_agent_status(&r.result).unwrap();
+        assert_eq!(s.state, HostState::Online);
+        assert_eq!(format_agent_status(&s), r.result);
+        let sys = parse_system_status("OK: Returning status!||reader(192.168.0.52)|192.168.0.31")
+            .unwrap();
+        assert!(!sys.writable);
+        assert_eq!(sys.master_ip, "192.168.0.31");
+        assert_eq!(
+            format_system_status(&sys),
+            "OK: Returning status!||reader(192.168.0.52)|192.168.0.31"
+        );
+        assert_eq!(
+            parse_system_status("OK: Returning status!|1|")
+                .unwrap()
+                .master_ip,
+            ""
+        );
+    }
+}
