@@ -523,19 +523,19 @@ mod tests {
     fn tag_errors() {
         let e = parse("<hots db1>\n").unwrap_err();
         assert_eq!(e.line, Some(1));
-        assert!(matches!(e.kind, K::InvalidSection { .. }));
+        assert!(matches!(*e.kind, K::InvalidSection { .. }));
         let e = parse("<host>\n").unwrap_err();
-        assert!(matches!(e.kind, K::NoSectionName { .. }));
+        assert!(matches!(*e.kind, K::NoSectionName { .. }));
         let e = parse("<monitor m>\n").unwrap_err();
-        assert!(matches!(e.kind, K::SectionNameForUnique { .. }));
+        assert!(matches!(*e.kind, K::SectionNameForUnique { .. }));
         let e = parse("<host db1.x>\n").unwrap_err();
-        assert!(matches!(e.kind, K::InvalidSectionHeader { .. }));
+        assert!(matches!(*e.kind, K::InvalidSectionHeader { .. }));
         let e = parse("\n\n</host>\n").unwrap_err();
         assert_eq!(e.line, Some(3));
-        assert!(matches!(e.kind, K::EndTagOutsideSection));
+        assert!(matches!(*e.kind, K::EndTagOutsideSection));
         let e = parse("<host a>\n<role r>\n").unwrap_err();
         assert!(matches!(
-            e.kind,
+            *e.kind,
             K::InvalidSection {
                 inside: Some(_),
                 ..
