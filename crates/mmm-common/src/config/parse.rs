@@ -420,6 +420,14 @@ impl<'a> Parser<'a> {
                     },
                 ));
             }
+            if had_comment {
+                tracing::debug!(
+                    file = label,
+                    line = n,
+                    directive = first,
+                    "inline comment removed from the value of {first}"
+                );
+            }
             let raw_value = RawValue { text: value, loc };
             match open.and_then(|i| self.raw.sections.get_mut(i)) {
                 Some(section) => section.vars.set(first, raw_value),
