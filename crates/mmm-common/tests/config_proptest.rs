@@ -2,7 +2,9 @@
 //! as a configuration never panic; they parse, or give an error that names a line (syntax and
 //! value errors) or a whole-config error (a missing entry). Includes stay inside a temp dir.
 
-use mmm_common::config::{parse_bytes, ConfigError, ConfigErrorKind, ProgramClass};
+use mmm_common::config::{
+    parse_bytes, render_effective, ConfigError, ConfigErrorKind, ProgramClass,
+};
 use proptest::prelude::*;
 
 const CLASSES: [ProgramClass; 4] = [
@@ -14,6 +16,11 @@ const CLASSES: [ProgramClass; 4] = [
 
 /// Whole-config errors have no line; every other error must name one.
 fn check(result: Result<mmm_common::config::Config, ConfigError>) -> Result<(), TestCaseError> {
+    if let Ok(cfg) = &result {
+        // Whatever parses renders as valid TOML.
+        let text = render_effective(cfg);
+        prop_assert!(toml::from_str::<toml::Value>(&text).is_ok(), "{text}");
+    }
     if let Err(e) = result {
         let whole_config = matches!(*e.kind, ConfigErrorKind::RequiredMissing { .. });
         prop_assert!(
@@ -121,5 +128,41 @@ proptest! {
         for class in CLASSES {
             check(parse_bytes(text.as_bytes(), "fuzz.conf", &[], class))?;
         }
+    }
+}
+
+/// A valid configuration for every class but TOOLS, for mutation.
+const VALID: &str = "active_master_role writer\nthis db1\n<monitor>\nip 127.0.0.1\npid_path /p\nbin_path /b\nstatus_path /s\nping_ips 198.18.0.1\n</monitor>\n<host default>\ncluster_interface ens33\npid_path /a\nbin_path /b\nreplication_user r\nreplication_password p\nagent_user a\nagent_password p\nmonitor_user m\nmonitor_password p\n</host>\n<host db1>\nip 198.18.0.11\nmode master\npeer db2\n</host>\n<host db2>\nip 198.18.0.12\nmode master\npeer db1\n</host>\n<role writer>\nhosts db1, db2\nips 198.18.0.100\nmode exclusive\n</role>\n";
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// Random lines inserted into a valid configuration: some stay valid (and must render),
+    /// the rest give located errors.
+    #[test]
+    fn mutated_valid_config_never_panics(
+        inserts in prop::collection::vec((0usize..40, line()), 0..4)
+    ) {
+        let mut lines: Vec<String> = VALID.lines().map(str::to_string).collect();
+        for (at, l) in inserts {
+            let at = at.min(lines.len());
+            lines.insert(at, l);
+        }
+        let text = lines.join("\n");
+        for class in CLASSES {
+            check(parse_bytes(text.as_bytes(), "fuzz.conf", &[], class))?;
+        }
+    }
+}
+
+#[test]
+fn valid_base_is_valid() {
+    for class in [
+        ProgramClass::Monitor,
+        ProgramClass::Agent,
+        ProgramClass::Control,
+    ] {
+        let cfg = parse_bytes(VALID.as_bytes(), "v.conf", &[], class);
+        assert!(cfg.is_ok(), "{class:?}: {cfg:?}");
     }
 }

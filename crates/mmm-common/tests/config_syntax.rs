@@ -203,6 +203,14 @@ fn crlf_line_endings() {
 }
 
 #[test]
+fn byte_order_mark_is_ignored() {
+    let text = format!("\u{feff}# written by an editor that adds a BOM\n{BASE}");
+    ok(&text);
+    let text = format!("\u{feff}{BASE}");
+    ok(&text);
+}
+
+#[test]
 fn not_utf8_names_the_line() {
     let mut bytes = BASE.as_bytes().to_vec();
     bytes.extend_from_slice(b"<host db1>\nagent_password \xff\xfe\n</host>\n");

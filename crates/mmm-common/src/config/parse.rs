@@ -250,6 +250,8 @@ impl<'a> Parser<'a> {
         let file: Arc<str> = Arc::from(label);
         // Index into `self.raw.sections` of the open section.
         let mut open: Option<usize> = None;
+        // A UTF-8 byte order mark (some editors write one) is not part of the first line.
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         for (idx, raw_line) in bytes.split(|b| *b == b'\n').enumerate() {
             let n = idx + 1;
             let line = std::str::from_utf8(raw_line)
@@ -291,7 +293,7 @@ impl<'a> Parser<'a> {
                         return Err(ConfigError::at(
                             label,
                             n,
-                            None,
+                            Some(t),
                             K::InvalidSectionHeader {
                                 text: t.to_string(),
                             },
@@ -359,7 +361,7 @@ impl<'a> Parser<'a> {
                 }
                 match (target, more) {
                     (Some(target), None) => self.include(target, label, n)?,
-                    _ => return Err(ConfigError::at(label, n, None, K::IncludeSyntax)),
+                    _ => return Err(ConfigError::at(label, n, Some("include"), K::IncludeSyntax)),
                 }
                 continue;
             }
