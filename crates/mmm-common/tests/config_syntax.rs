@@ -178,7 +178,7 @@ fn variables_errors_and_hints() {
         ("<host db1>\nmoniter_user m\n</host>", "Unknown variable moniter_user in 't.conf' on line 9! Did you mean `monitor_user`?"),
         ("<monitor>\nauto_set_onlin 10\n</monitor>", "Unknown variable auto_set_onlin in 't.conf' on line 9! Did you mean `auto_set_online`?"),
         ("monitor_user m", "Unknown variable monitor_user in 't.conf' on line 8! `monitor_user` is a directive of <host NAME>, not of the top level"),
-        ("<monitor>\nbind_port 9988\n</monitor>", "Unknown variable bind_port in 't.conf' on line 9! It is not a directive of the <monitor> section"),
+        ("<monitor>\nbind_port 9988\n</monitor>", "Unknown variable bind_port in 't.conf' on line 9! It is not a directive of the <monitor> section; expected one of: ip, port, pid_path, bin_path, status_path, ping_interval, ping_ips, flap_duration, flap_count, auto_set_online, kill_host_bin, careful_startup, mode, wait_for_other_master"),
         ("<monitor>\ndebug 1\n</monitor>", "Unknown variable debug in 't.conf' on line 9! `debug` is a top-level directive; write it outside any section"),
         ("host db2", "'host' should be a section instead of a variable in 't.conf' on line 8! Expected <host NAME> ... </host>"),
         ("debug", "Invalid config line in file 't.conf' on line 8! Expected a comment, a section tag, 'include <name>' or '<directive> <value>'; `debug` needs a value: debug <value>"),

@@ -408,7 +408,13 @@ impl<'a> Parser<'a> {
                     K::UnknownVariable {
                         var: first.to_string(),
                         context: rules::context_word(open_kind),
-                        hint: rules::unknown_variable_hint(open_kind, first),
+                        hint: rules::unknown_variable_hint(open_kind, first).or_else(|| {
+                            Some(format!(
+                                "It is not a directive of {}; expected one of: {}",
+                                rules::context_word(open_kind),
+                                rules::known_variables(open_kind).join(", ")
+                            ))
+                        }),
                     },
                 ));
             }
