@@ -22,6 +22,16 @@ pub struct MmmConfigs {
     pub mon: String,
 }
 
+impl MmmConfigs {
+    /// The `mmm_agent.conf` of `host` (None for a host without an agent).
+    pub fn agent(&self, host: &str) -> Option<&str> {
+        self.agents
+            .iter()
+            .find(|(h, _)| h == host)
+            .map(|(_, t)| t.as_str())
+    }
+}
+
 /// Builds the configs. `db_hosts` are `(name, ip, is_master)` in configuration order.
 pub(crate) fn build(subnet: u8, db_hosts: &[(String, Ipv4Addr, bool)]) -> MmmConfigs {
     let vip = |o: u8| Ipv4Addr::new(198, 18, subnet, o);
@@ -138,7 +148,11 @@ mod tests {
             "hosts   db3, db4\n    ips     198.18.7.198, 198.18.7.199\n    mode    balanced"
         ));
         assert_eq!(c.agents.len(), 4);
-        assert_eq!(c.agents[2].1, "include mmm_common.conf\n\nthis db3\n");
+        assert_eq!(
+            c.agent("db3"),
+            Some("include mmm_common.conf\n\nthis db3\n")
+        );
+        assert_eq!(c.agent("monitor"), None);
         assert!(c
             .mon
             .contains("ping_ips            198.18.7.100,198.18.7.102,198.18.7.103,198.18.7.105"));

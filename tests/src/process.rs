@@ -141,6 +141,15 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// The start time of `pid` (clock ticks since boot, field 22 of /proc/PID/stat); with the
+/// pid it identifies a process even after pid reuse.
+pub(crate) fn pid_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    // rest starts at field 3 (state); field 22 is the 20th from there.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// Sends `signal` to `pid`; a process that is already gone is not an error.
 pub(crate) fn signal_pid(pid: u32, signal: Signal) -> Result<()> {
     let Ok(raw) = i32::try_from(pid) else {

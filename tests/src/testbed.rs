@@ -28,8 +28,8 @@ use crate::error::{io_err, Result, TestbedError};
 use crate::mariadb::{self, HostRole, Row, PASSWORD};
 use crate::net::{self, MacAddr};
 use crate::process::{
-    describe, output_with_timeout, pid_alive, poll_until, run_ok, signal_pid, wait_child,
-    wait_pid_gone,
+    describe, output_with_timeout, pid_alive, pid_start_time, poll_until, run_ok, signal_pid,
+    wait_child, wait_pid_gone,
 };
 
 /// Name of the state file inside a testbed's base directory.
@@ -72,6 +72,16 @@ pub struct TestbedOptions {
     pub install_missing: bool,
     /// Write the seed's MMM configs into every host's etc/mysql-mmm during `up`.
     pub write_mmm_configs: bool,
+}
+
+impl TestbedOptions {
+    /// The seed's deployment on 198.18.<subnet>.0/24 (two slaves, configs written).
+    pub fn new(subnet: u8) -> TestbedOptions {
+        TestbedOptions {
+            subnet,
+            ..Default::default()
+        }
+    }
 }
 
 impl Default for TestbedOptions {
@@ -134,6 +144,9 @@ pub(crate) struct State {
     pub(crate) base_dir: PathBuf,
     /// The process that tears this testbed down; 0 once detached (CLI `up`).
     pub(crate) owner_pid: u32,
+    /// The owner's start time (guards against pid reuse; 0 = unknown).
+    #[serde(default)]
+    pub(crate) owner_start: u64,
     pub(crate) bridge_netns: String,
     pub(crate) hosts: Vec<HostInfo>,
     /// Last known mariadbd pid per host.
@@ -235,6 +248,7 @@ impl Testbed {
             subnet,
             base_dir: base_dir.clone(),
             owner_pid: std::process::id(),
+            owner_start: pid_start_time(std::process::id()).unwrap_or(0),
             bridge_netns: format!("{id}-br"),
             hosts,
             mysqld_pids: BTreeMap::new(),
@@ -464,6 +478,7 @@ impl Testbed {
     /// records no owner, so leftover cleanup leaves it alone. Returns the base directory.
     pub fn detach(mut self) -> Result<PathBuf> {
         self.state.owner_pid = 0;
+        self.state.owner_start = 0;
         self.save_state()?;
         self.owned = false;
         // Our server children are reparented to init when this process exits.
@@ -950,7 +965,7 @@ pub fn reap_leftovers() -> Vec<String> {
         }
         let path = entry.path();
         match State::load(&path.join(STATE_FILE)) {
-            Ok(state) if state.owner_pid != 0 && !pid_alive(state.owner_pid) => {
+            Ok(state) if state.owner_pid != 0 && !owner_alive(&state) => {
                 tracing::warn!(id = %state.id, owner = state.owner_pid, "removing leftover testbed");
                 if let Err(e) = teardown(&state, &mut HashMap::new()) {
                     tracing::error!(id = %state.id, error = %e, "leftover teardown failed");
@@ -993,6 +1008,12 @@ pub fn reap_leftovers() -> Vec<String> {
         reaped.push(ns);
     }
     reaped
+}
+
+/// Whether the process that owns a testbed still runs (same pid and start time).
+fn owner_alive(state: &State) -> bool {
+    pid_alive(state.owner_pid)
+        && (state.owner_start == 0 || pid_start_time(state.owner_pid) == Some(state.owner_start))
 }
 
 /// `mt` followed by exactly six lowercase hex digits.

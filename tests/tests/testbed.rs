@@ -348,6 +348,30 @@ async fn testbed_end_to_end() {
         None::<MacAddr>
     );
 
+    // --- a VIP added on a host reaches its server (bound on 0.0.0.0) -------------------
+    let vip = tb.vip(188);
+    let vip_cidr = format!("{vip}/32");
+    let out = tb
+        .exec("db1", &["ip", "addr", "add", &vip_cidr, "dev", "ens33"])
+        .expect("exec");
+    assert!(out.status.success(), "{}", text(&out));
+    let out = tb
+        .sql_from("monitor", vip, "testdba", "SELECT @@server_id", 5)
+        .expect("exec");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\n1"),
+        "via the VIP: {}",
+        text(&out)
+    );
+    assert_eq!(
+        tb.neighbour_mac("monitor", vip).expect("neigh"),
+        Some(tb.host("db1").expect("db1").mac)
+    );
+    let out = tb
+        .exec("db1", &["ip", "addr", "del", &vip_cidr, "dev", "ens33"])
+        .expect("exec");
+    assert!(out.status.success(), "{}", text(&out));
+
     // --- cut link: connections time out (not refused), and come back -------------------
     let db3 = tb.ip("db3");
     tb.cut_link("db3").expect("cut");

@@ -135,6 +135,8 @@ fn run(cli: Cli) -> Result<ExitCode, TestbedError> {
             let tb = attach(&state_dir)?;
             tb.down()?;
             let _ = std::fs::remove_file(pointer(&state_dir));
+            // Removes the state directory only if nothing else is in it.
+            let _ = std::fs::remove_dir(&state_dir);
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Show { state_dir } => {
