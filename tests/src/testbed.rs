@@ -213,9 +213,7 @@ impl Testbed {
         }
         reap_leftovers();
 
-        let id = format!("{PREFIX}{:06x}", random_u64() & 0xff_ffff);
-        let base_dir = PathBuf::from("/tmp").join(&id);
-        fs::create_dir(&base_dir).map_err(io_err(format!("creating {}", base_dir.display())))?;
+        let (id, base_dir) = make_base_dir()?;
         set_mode(&base_dir, 0o755)?;
 
         let subnet = opts.subnet;
@@ -996,7 +994,14 @@ pub fn reap_leftovers() -> Vec<String> {
         let Some((id, _)) = ns.split_once('-') else {
             continue;
         };
-        if !is_testbed_id(id) || live_ids.iter().any(|l| l == id) {
+        // A testbed makes its directory before its namespaces and removes it after them,
+        // so a namespace whose directory exists belongs to a testbed being built or torn
+        // down (checked now, not from the scan above, which may be older than the
+        // namespace).
+        if !is_testbed_id(id)
+            || live_ids.iter().any(|l| l == id)
+            || Path::new("/tmp").join(id).exists()
+        {
             continue;
         }
         tracing::warn!(netns = %ns, "removing leftover namespace");
@@ -1117,6 +1122,24 @@ fn make_template(base: &Path, template: &Path, accounts: &[String]) -> Result<()
     fs::create_dir_all(&log_dir).map_err(io_err("creating bootstrap log dir"))?;
     chown(&log_dir, mysql)?;
     mariadb::bootstrap_datadir(&cnf, template, &log_dir.join("bootstrap.err"), accounts)
+}
+
+/// Picks a fresh id and creates `/tmp/<id>` (retrying on the rare collision).
+fn make_base_dir() -> Result<(String, PathBuf)> {
+    let mut last_err = None;
+    for _ in 0..8 {
+        let id = format!("{PREFIX}{:06x}", random_u64() & 0xff_ffff);
+        let base_dir = PathBuf::from("/tmp").join(&id);
+        match fs::create_dir(&base_dir) {
+            Ok(()) => return Ok((id, base_dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
+            Err(e) => return Err(io_err(format!("creating {}", base_dir.display()))(e)),
+        }
+    }
+    Err(TestbedError::Io {
+        what: "picking a testbed id".into(),
+        source: last_err.unwrap_or_else(|| std::io::Error::other("no id")),
+    })
 }
 
 /// A random number from the standard library's per-process random keys plus the clock.
