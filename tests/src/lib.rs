@@ -24,9 +24,11 @@
 //! - [`net`]: namespaces, bridge, veths (`ip -n`), [`MacAddr`].
 //! - [`mariadb`]: my.cnf, the bootstrap with the MMM accounts, the CLI client, [`Row`].
 //! - [`configs`]: the seed's mmm_common.conf / mmm_agent.conf / mmm_mon.conf.
+//! - [`bins`]: [`workspace_binary`], the path of mmm_agentd/mmm_mond/mmm_control.
 //! - `process` (private): child processes under timeouts, signals by pid.
 //! - [`error`]: the error type, [`TestbedError`].
 
+pub mod bins;
 pub mod configs;
 pub mod error;
 pub mod faults;
@@ -35,6 +37,7 @@ pub mod net;
 mod process;
 pub mod testbed;
 
+pub use bins::workspace_binary;
 pub use configs::MmmConfigs;
 pub use error::{Result, TestbedError};
 pub use mariadb::{HostRole, Row, PASSWORD};

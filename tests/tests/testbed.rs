@@ -617,6 +617,10 @@ fn leftovers_of_a_dead_owner_are_removed() {
 #[test]
 fn cli_up_exec_sql_down() {
     let bin = env!("CARGO_BIN_EXE_mmm-testbed");
+    assert_eq!(
+        mmm_tests::workspace_binary("mmm-testbed").ok().as_deref(),
+        Some(Path::new(bin))
+    );
     let state_dir = format!("/tmp/mtcli-test-{}", std::process::id());
     let run = |args: &[&str]| -> Output {
         Command::new(bin)
