@@ -628,6 +628,17 @@ fn cli_up_exec_sql_down() {
             .output()
             .expect("run mmm-testbed")
     };
+    /// Runs `mmm-testbed down` if the test fails before it does.
+    struct Down<'a>(&'a str, &'a str);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new(self.0)
+                .args(["down", "--state-dir", self.1])
+                .output();
+            let _ = std::fs::remove_dir_all(self.1);
+        }
+    }
+    let _guard = Down(bin, &state_dir);
     let out = run(&["up", "--subnet", "43", "--state-dir", &state_dir]);
     assert!(out.status.success(), "up: {}", text(&out));
     let topo = String::from_utf8_lossy(&out.stdout).to_string();
@@ -681,6 +692,30 @@ fn cli_up_exec_sql_down() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "sid\tro\n3\t1\n",
+        "sql: {}",
+        text(&out)
+    );
+    // Faults through the CLI act on the detached testbed (servers it did not start).
+    let out = run(&["fault", "--state-dir", &state_dir, "kill9", "db4"]);
+    assert!(out.status.success(), "fault kill9: {}", text(&out));
+    let out = run(&["sql", "--state-dir", &state_dir, "db4", "SELECT 1"]);
+    assert!(!out.status.success(), "db4 was killed");
+    let out = run(&["fault", "--state-dir", &state_dir, "start", "db4"]);
+    assert!(out.status.success(), "fault start: {}", text(&out));
+    let out = run(&["fault", "--state-dir", &state_dir, "stop", "db4"]);
+    assert!(out.status.success(), "fault stop: {}", text(&out));
+    let out = run(&["fault", "--state-dir", &state_dir, "start", "db4"]);
+    assert!(out.status.success(), "fault start: {}", text(&out));
+    let out = run(&[
+        "sql",
+        "--state-dir",
+        &state_dir,
+        "db4",
+        "SELECT @@server_id AS sid",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "sid\n4\n",
         "sql: {}",
         text(&out)
     );
