@@ -372,9 +372,38 @@ async fn testbed_end_to_end() {
         .expect("exec");
     assert!(out.status.success(), "{}", text(&out));
 
+    // --- Rust code on a host: a socket made in the monitor's namespace ------------------
+    let mut stream = tb
+        .tcp_connect_from("monitor", (db1, 3306).into(), Duration::from_secs(2))
+        .expect("netns")
+        .expect("connect from the monitor to db1");
+    let mut greeting = [0u8; 64];
+    let n = std::io::Read::read(&mut stream, &mut greeting).expect("greeting");
+    assert!(
+        String::from_utf8_lossy(greeting.get(..n).unwrap_or_default()).contains("MariaDB"),
+        "MySQL greeting from db1"
+    );
+    drop(stream);
+    let listener = tb
+        .tcp_listen_on("db2", (tb.ip("db2"), 4444).into())
+        .expect("netns")
+        .expect("listen on db2");
+    let to = format!("echo hi > /dev/tcp/{}/4444", tb.ip("db2"));
+    let out = tb.exec("db3", &["bash", "-c", &to]).expect("exec");
+    assert!(out.status.success(), "{}", text(&out));
+    let accepted = listener.accept().map(|(_, peer)| peer.ip());
+    assert_eq!(accepted.ok(), Some(std::net::IpAddr::V4(tb.ip("db3"))));
     // --- cut link: connections time out (not refused), and come back -------------------
     let db3 = tb.ip("db3");
     tb.cut_link("db3").expect("cut");
+    let cut = tb
+        .tcp_connect_from("monitor", (db3, 3306).into(), Duration::from_secs(1))
+        .expect("netns");
+    assert_eq!(
+        cut.as_ref().map_err(std::io::Error::kind).err(),
+        Some(std::io::ErrorKind::TimedOut),
+        "{cut:?}"
+    );
     let t = Instant::now();
     let out = tb
         .sql_from("monitor", db3, "testdba", "SELECT 1", 2)
