@@ -308,11 +308,19 @@ impl Testbed {
         }
         let mysql = mysql_ids()?;
         for h in &self.state.hosts {
-            for d in PRIVATE_DIRS {
-                let p = h.dir.join(d);
-                fs::create_dir_all(&p).map_err(io_err(format!("creating {}", p.display())))?;
-            }
+            fs::create_dir_all(&h.dir).map_err(io_err(format!("creating {}", h.dir.display())))?;
             set_mode(&h.dir, 0o755)?;
+            for d in PRIVATE_DIRS {
+                // Each component 0755 whatever the umask: user mysql must traverse them.
+                let mut p = h.dir.clone();
+                for part in d.split('/') {
+                    p.push(part);
+                    if !p.is_dir() {
+                        fs::create_dir(&p).map_err(io_err(format!("creating {}", p.display())))?;
+                    }
+                    set_mode(&p, 0o755)?;
+                }
+            }
             if h.is_db() {
                 let run_mysqld = h.dir.join("run").join("mysqld");
                 let mysql_dir = h.mysql_dir();
@@ -1158,6 +1166,12 @@ fn random_u64() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn testbed_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Testbed>();
+    }
 
     #[test]
     fn testbed_ids() {
