@@ -377,6 +377,9 @@ async fn testbed_end_to_end() {
         .tcp_connect_from("monitor", (db1, 3306).into(), Duration::from_secs(2))
         .expect("netns")
         .expect("connect from the monitor to db1");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
     let mut greeting = [0u8; 64];
     let n = std::io::Read::read(&mut stream, &mut greeting).expect("greeting");
     assert!(
@@ -393,6 +396,7 @@ async fn testbed_end_to_end() {
     assert!(out.status.success(), "{}", text(&out));
     let accepted = listener.accept().map(|(_, peer)| peer.ip());
     assert_eq!(accepted.ok(), Some(std::net::IpAddr::V4(tb.ip("db3"))));
+
     // --- cut link: connections time out (not refused), and come back -------------------
     let db3 = tb.ip("db3");
     tb.cut_link("db3").expect("cut");
