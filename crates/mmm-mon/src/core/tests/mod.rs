@@ -1,0 +1,1 @@
+//! Row tests of the monitor core.
