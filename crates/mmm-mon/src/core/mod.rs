@@ -424,6 +424,15 @@ impl Monitor {
             .distribute(&eligible, self.mode == MonitorMode::Active, &self.names);
         self.decide_all(ds);
         self.check_master_change();
+        // Tell every host whose roles changed at once (2.2.1: the broadcast of the same
+        // loop iteration); a host held back by a switch sequence is deferred.
+        for host in 0..self.hosts.len() {
+            if self.roles.host_roles(host) != self.hosts[host].roles
+                && !self.hosts[host].deferred_status
+            {
+                self.send_status(host, None, false, false);
+            }
+        }
     }
 
     /// Starts the switch sequence if the active master changed since last time.

@@ -113,7 +113,12 @@ pub(super) fn seed_config(trap: u64) -> Config {
             host_cfg("db4", "198.18.2.105", HostMode::Slave, None),
         ],
         vec![
-            role_cfg("writer", RoleMode::Exclusive, &["db1", "db2"], &["198.18.2.188"]),
+            role_cfg(
+                "writer",
+                RoleMode::Exclusive,
+                &["db1", "db2"],
+                &["198.18.2.188"],
+            ),
             role_cfg(
                 "reader",
                 RoleMode::Balanced,
@@ -135,7 +140,12 @@ pub(super) fn stock_config(trap: u64) -> Config {
             host_cfg("db3", "192.168.0.33", HostMode::Slave, None),
         ],
         vec![
-            role_cfg("writer", RoleMode::Exclusive, &["db1", "db2"], &["192.168.0.50"]),
+            role_cfg(
+                "writer",
+                RoleMode::Exclusive,
+                &["db1", "db2"],
+                &["192.168.0.50"],
+            ),
             role_cfg(
                 "reader",
                 RoleMode::Balanced,
@@ -261,7 +271,11 @@ impl Harness {
     }
 
     pub(super) fn host(&self, name: &str) -> HostId {
-        self.m.names.iter().position(|n| n == name).expect("test host")
+        self.m
+            .names
+            .iter()
+            .position(|n| n == name)
+            .expect("test host")
     }
 
     pub(super) fn state(&self, name: &str) -> HostState {

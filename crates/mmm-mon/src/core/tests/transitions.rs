@@ -18,7 +18,9 @@ fn seed() -> Harness {
 #[test]
 fn admin_offline_is_skipped() {
     let mut h = seed();
-    assert!(h.cmd("set_offline db3").starts_with("OK: State of 'db3' changed to ADMIN_OFFLINE"));
+    assert!(h
+        .cmd("set_offline db3")
+        .starts_with("OK: State of 'db3' changed to ADMIN_OFFLINE"));
     h.set("db3", &[P, M, T, B], false);
     h.advance(5 * SEC);
     assert_eq!(h.state("db3"), HostState::AdminOffline);
@@ -43,7 +45,9 @@ fn online_to_hard_offline_active() {
     // the ping check failed first: that alone triggers the transition (mysql still OK)
     assert!(d.contains(&"Removing all roles from host 'db1':".to_string()));
     assert!(d.contains(&"    Removed role 'writer(198.18.2.188)' from host 'db1'".to_string()));
-    assert!(d.contains(&"Can't send offline status notification to 'db1' - killing it!".to_string()));
+    assert!(
+        d.contains(&"Can't send offline status notification to 'db1' - killing it!".to_string())
+    );
     assert_eq!(h.kills_since(mark), vec![(0, false)]);
     assert_eq!(h.state("db1"), HostState::HardOffline);
     assert_eq!(h.roles("db2"), vec![r("writer", "198.18.2.188")]);
@@ -208,7 +212,9 @@ fn flapping_and_replication_rows() {
     h.set("db3", &[T], true); // → ONLINE
     h.advance(SEC);
     h.set("db3", &[T], false); // (2) → flapping
-    assert!(h.decisions_since(mark).contains(&"Host db3 is flapping!".to_string()));
+    assert!(h
+        .decisions_since(mark)
+        .contains(&"Host db3 is flapping!".to_string()));
     let mark = h.mark();
     h.set("db3", &[T], true);
     assert_eq!(h.state("db3"), HostState::AwaitingRecovery);
@@ -311,9 +317,9 @@ fn hard_offline_to_awaiting_recovery() {
     let mark = h.mark();
     h.set("db2", &[P], true);
     assert_eq!(h.state("db2"), HostState::AwaitingRecovery);
-    assert!(h
-        .decisions_since(mark)
-        .contains(&"State of host 'db2' changed from HARD_OFFLINE to AWAITING_RECOVERY".to_string()));
+    assert!(h.decisions_since(mark).contains(
+        &"State of host 'db2' changed from HARD_OFFLINE to AWAITING_RECOVERY".to_string()
+    ));
 }
 
 /// §3.6 rows "REPLICATION_FAIL | P, M, T, not B | REPLICATION_DELAY" and
@@ -499,7 +505,10 @@ fn failed_status_is_retried_and_agent_down() {
         .iter()
         .filter(|s| s.starts_with("SET_STATUS|1|db4"))
         .count();
-    assert!(after >= before + 3, "retries every 0.5 s: {before} → {after}");
+    assert!(
+        after >= before + 3,
+        "retries every 0.5 s: {before} → {after}"
+    );
     h.agent_fails[db4] = false;
     let mark = h.mark();
     h.advance(SEC);
@@ -521,15 +530,26 @@ fn master_switch_is_sequenced() {
     let mark = h.mark();
     h.set("db1", &[M], false);
     let first = h.sends_since(mark);
-    assert!(first.contains(&"SET_STATUS|1|db1|HARD_OFFLINE||".to_string()), "{first:?}");
-    assert!(!first.iter().any(|s| s.contains("|db3|") || s.contains("|db2|")), "{first:?}");
+    assert!(
+        first.contains(&"SET_STATUS|1|db1|HARD_OFFLINE||".to_string()),
+        "{first:?}"
+    );
+    assert!(
+        !first
+            .iter()
+            .any(|s| s.contains("|db3|") || s.contains("|db2|")),
+        "{first:?}"
+    );
     let m2 = h.mark();
     h.answer_all();
     h.drain();
     let second = h.sends_since(m2);
     assert!(second.contains(&"SET_STATUS|1|db3|ONLINE|reader(198.18.2.198)|db2".to_string()));
     assert!(second.contains(&"SET_STATUS|1|db4|ONLINE|reader(198.18.2.199)|db2".to_string()));
-    assert!(!second.iter().any(|s| s.starts_with("SET_STATUS|1|db2|")), "{second:?}");
+    assert!(
+        !second.iter().any(|s| s.starts_with("SET_STATUS|1|db2|")),
+        "{second:?}"
+    );
     let m3 = h.mark();
     h.answer_all();
     h.drain();
