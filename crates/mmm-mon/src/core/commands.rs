@@ -285,6 +285,15 @@ impl Monitor {
                 self.mode = MonitorMode::Active;
                 self.passive_cause.clear();
                 self.log_mode_change(old, MonitorMode::Active);
+                // mmm-rs: PASSIVE kept the roles of hosts that failed meanwhile; drop them
+                // now (the cleanup below tells every agent).
+                for host in 0..self.hosts.len() {
+                    if self.hosts[host].state != HostState::Online
+                        && !self.roles.host_roles(host).is_empty()
+                    {
+                        self.clear_roles(host);
+                    }
+                }
                 self.cleanup_and_send();
             }
             MonitorMode::Manual | MonitorMode::Wait => {

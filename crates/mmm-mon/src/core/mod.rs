@@ -44,7 +44,7 @@ mod types;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use commands::HELP;
 pub use types::*;
