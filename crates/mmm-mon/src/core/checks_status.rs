@@ -293,22 +293,6 @@ impl ChecksStatus {
         }
         best
     }
-
-    /// Forces a status (tests and the simulation use it to set up a table).
-    #[cfg(test)]
-    pub(crate) fn force(&mut self, host: usize, check: CheckKind, ok: bool, now: Instant) {
-        if let Some(e) = self
-            .hosts
-            .get_mut(host)
-            .and_then(|h| h.get_mut(check.index()))
-        {
-            if e.ok != ok {
-                e.last_change = now;
-            }
-            e.ok = ok;
-            e.trap = if ok { Trap::Ok } else { Trap::Reported };
-        }
-    }
 }
 
 /// Stores a reported result (§3.3.5); returns whether the status changed.

@@ -334,14 +334,12 @@ impl Sim {
             8 | 9 => self.world[h].cut = false,
             10 => self.world[h].agent = false,
             11 => self.world[h].agent = true,
-            12 => {
-                if !self.network_down {
-                    self.network_down = true;
-                    let now = self.at(self.now_ms);
-                    self.m.handle(now, Input::Network { up: false });
-                    let d = self.rng.gen_range(1_000..8_000);
-                    self.schedule(d, Event::NetworkUp);
-                }
+            12 if !self.network_down => {
+                self.network_down = true;
+                let now = self.at(self.now_ms);
+                self.m.handle(now, Input::Network { up: false });
+                let d = self.rng.gen_range(1_000..8_000);
+                self.schedule(d, Event::NetworkUp);
             }
             13 => {
                 let host = h;
