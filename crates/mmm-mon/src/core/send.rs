@@ -202,8 +202,11 @@ impl Monitor {
             }
         };
         let ping_ok = self.ping_ok(host);
+        // An `ERROR:` answer to CLEAR_BAD_ROLES is a helper failure on a reachable agent:
+        // logged above, but it does not make the agent "down".
+        let reached = matches!(p, Pending::Other { .. }) && reply.is_ok();
         if let Some(h) = self.hosts.get_mut(host) {
-            if !ok && ping_ok && !h.agent_down {
+            if !ok && !reached && ping_ok && !h.agent_down {
                 h.agent_down = true;
                 self.decide(
                     Level::Fatal,
