@@ -142,7 +142,10 @@ impl ChecksStatus {
                 if e.trap == Trap::Ok {
                     return out;
                 }
-                if !matches!(e.trap, Trap::Failing { .. }) {
+                // A recovery within the trap period is invisible, unless the table still
+                // shows an earlier reported failure (mmm-rs: 2.2.1 then kept the stale
+                // failure until the next failure cycle, e.g. after ERROR, UNKNOWN, ERROR, OK).
+                if !matches!(e.trap, Trap::Failing { .. }) || !e.ok {
                     out.decisions.push(Decision {
                         level: Level::Info,
                         host: Some(host),

@@ -78,6 +78,8 @@ struct Sim {
     network_down: bool,
     /// Figures for the printout: state changes, kills, writer moves.
     stats: Stats,
+    /// The last events and actions, printed on failure.
+    trace: std::collections::VecDeque<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -96,6 +98,18 @@ impl Sim {
         let mut cfg = seed_config(10);
         if let Some(m) = cfg.monitor.as_mut() {
             m.auto_set_online = Duration::from_secs(10);
+            // vary the setup by seed: WAIT start, prefer, flap_count
+            if seed % 4 == 1 {
+                m.mode = MonitorMode::Wait;
+                m.wait_for_other_master = Duration::from_secs(30);
+            }
+            if seed % 5 == 2 {
+                m.flap_count = 1;
+                m.flap_duration = Duration::from_secs(120);
+            }
+        }
+        if seed % 3 == 0 {
+            cfg.roles[0].prefer = Some("db1".into());
         }
         let base = Instant::now();
         let n = cfg.hosts.len();
@@ -126,6 +140,7 @@ impl Sim {
             seed,
             network_down: false,
             stats: Stats::default(),
+            trace: std::collections::VecDeque::new(),
         };
         // initial checks, then startup of a fresh cluster, then set everyone online
         for host in 0..n {
@@ -215,8 +230,26 @@ impl Sim {
     }
 
     /// Drains the monitor's actions into the world.
+    fn note(&mut self, s: String) {
+        if self.trace.len() > 3000 {
+            self.trace.pop_front();
+        }
+        self.trace.push_back(format!("{:>8} {s}", self.now_ms));
+    }
+
     fn drain(&mut self) {
         while let Some(a) = self.m.poll_action() {
+            match &a {
+                Action::Send { token, request, .. } => {
+                    self.note(format!("send {token:?} {request}"))
+                }
+                Action::Decision(d) => self.note(format!("log {}", d.text)),
+                Action::KillHost { host, .. } => self.note(format!("kill {host}")),
+                Action::Reply { text, .. } => {
+                    self.note(format!("reply {}", text.lines().next().unwrap_or("")))
+                }
+                Action::WriteStatus(_) => {}
+            }
             match a {
                 Action::Send {
                     token,
@@ -275,6 +308,8 @@ impl Sim {
     /// Applies a request at the agent and answers it.
     fn deliver(&mut self, token: Token, host: HostId, request: AgentRequest) {
         let uptime = self.uptime(host);
+        let ok = self.world[host].agent && !self.world[host].cut;
+        self.note(format!("deliver {token:?} {request} ok={ok}"));
         let w = &mut self.world[host];
         let reply = if w.agent && !w.cut {
             let result = match request.command {
@@ -323,7 +358,9 @@ impl Sim {
     fn fault(&mut self) {
         let n = self.world.len();
         let h = self.rng.gen_range(0..n);
-        match self.rng.gen_range(0..16) {
+        let kind = self.rng.gen_range(0..16);
+        self.note(format!("fault {kind} on host {h}"));
+        match kind {
             0 => self.world[h].mysqld = false,
             1 | 2 => self.world[h].mysqld = true,
             3 => self.world[h].repl = false,
@@ -357,6 +394,7 @@ impl Sim {
     }
 
     fn command(&mut self, line: String) {
+        self.note(format!("command {line}"));
         let token = Token(self.next_cmd);
         self.next_cmd += 1;
         self.stats.commands += 1;
@@ -432,11 +470,13 @@ impl Sim {
     }
 
     fn fail(&self, what: &str) -> ! {
+        let trace: Vec<&str> = self.trace.iter().map(String::as_str).collect();
         panic!(
-            "MMM_SIM_SEED={} step {} t={}ms: {what}\nmode {:?}\nstates {:?}\ntable {:?}\nsent {:?}",
+            "MMM_SIM_SEED={} step {} t={}ms: {what}\ntrace:\n{}\nmode {:?}\nstates {:?}\ntable {:?}\nsent {:?}",
             self.seed,
             self.steps,
             self.now_ms,
+            trace.join("\n"),
             self.m.mode(),
             self.m.hosts.iter().map(|h| h.state).collect::<Vec<_>>(),
             (0..self.world.len())
@@ -590,15 +630,22 @@ impl Sim {
     }
 }
 
+/// `MMM_SIM_SEED=<n>` runs one seed; `MMM_SIM_SEEDS=<n>` runs seeds 1..=n (a longer
+/// hunt); otherwise the fixed list 1..=16.
 fn seeds() -> Vec<u64> {
-    match std::env::var("MMM_SIM_SEED") {
-        Ok(s) => s
+    if let Ok(s) = std::env::var("MMM_SIM_SEED") {
+        return s
             .trim()
             .parse()
             .map(|x| vec![x])
-            .unwrap_or_else(|_| vec![1]),
-        Err(_) => (1..=12).collect(),
+            .unwrap_or_else(|_| vec![1]);
     }
+    if let Ok(n) = std::env::var("MMM_SIM_SEEDS") {
+        if let Ok(n) = n.trim().parse::<u64>() {
+            return (1..=n).collect();
+        }
+    }
+    (1..=16).collect()
 }
 
 /// Thousands of random steps per seed with the invariants checked after each, then
