@@ -108,7 +108,7 @@ impl Sim {
                 m.flap_duration = Duration::from_secs(120);
             }
         }
-        if seed % 3 == 0 {
+        if matches!(seed % 3, 0) {
             cfg.roles[0].prefer = Some("db1".into());
         }
         let base = Instant::now();
