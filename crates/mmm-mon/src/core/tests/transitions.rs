@@ -559,3 +559,77 @@ fn master_switch_is_sequenced() {
         vec!["SET_STATUS|1|db2|ONLINE|writer(198.18.2.188)|db2".to_string()]
     );
 }
+
+/// §3.3.4 with the mmm-rs fix: after a reported failure, ERROR → UNKNOWN → ERROR → OK
+/// clears the failure (2.2.1 kept it until the next failure cycle).
+#[test]
+fn recovery_after_reported_failure_is_not_lost() {
+    let mut h = Harness::started(seed_config(10), HostState::Online);
+    h.advance(61 * SEC);
+    h.check("db3", M, "ERROR: Connect error");
+    h.advance(10 * SEC);
+    assert_eq!(h.state("db3"), HostState::HardOffline);
+    h.check("db3", M, "UNKNOWN: Too many connections!");
+    h.check("db3", M, "ERROR: Connect error");
+    let mark = h.mark();
+    h.check("db3", M, "OK");
+    assert!(h
+        .decisions_since(mark)
+        .contains(&"Check 'mysql' on 'db3' is ok!".to_string()));
+    assert_eq!(h.state("db3"), HostState::AwaitingRecovery);
+}
+
+/// mmm-rs (DESIGN "old master loses writer first"): when the old active master cannot be
+/// told it lost the writer role (its agent does not answer although ping is OK), it is
+/// fenced with kill_host before the new master gets the role.
+#[test]
+fn unreachable_old_master_is_fenced_on_move() {
+    let mut h = seed();
+    let db1 = h.host("db1");
+    h.agent_fails[db1] = true;
+    let mark = h.mark();
+    assert!(h
+        .cmd("move_role writer db2")
+        .starts_with("OK: Role 'writer' has been moved"));
+    let log = &h.log[mark..];
+    let kill = log
+        .iter()
+        .position(|a| {
+            matches!(
+                a,
+                Action::KillHost {
+                    host: 0,
+                    ping_ok: true
+                }
+            )
+        })
+        .expect("old master fenced");
+    let gain = log
+        .iter()
+        .position(|a| {
+            matches!(a, Action::Send { request, .. }
+                if request.to_string() == "SET_STATUS|1|db2|ONLINE|writer(198.18.2.188)|db2")
+        })
+        .expect("new master gets the writer role");
+    assert!(kill < gain);
+    // fenced once, not again on every later failure
+    h.advance(10 * SEC);
+    assert_eq!(h.kills_since(mark).len(), 1);
+}
+
+/// mmm-rs PASSIVE decision: a host failing in PASSIVE keeps its roles and is not killed;
+/// leaving PASSIVE with set_active does what ACTIVE would have done (clear, send, kill).
+#[test]
+fn leaving_passive_fences_failed_holders() {
+    let mut h = seed();
+    h.cmd("set_passive");
+    let mark = h.mark();
+    h.set("db1", &[P], false);
+    assert_eq!(h.state("db1"), HostState::HardOffline);
+    assert_eq!(h.roles("db1"), vec![r("writer", "198.18.2.188")]);
+    assert!(h.kills_since(mark).is_empty());
+    h.cmd("set_active");
+    assert_eq!(h.kills_since(mark), vec![(0, false)]);
+    assert!(h.roles("db1").is_empty());
+    assert_eq!(h.roles("db2"), vec![r("writer", "198.18.2.188")]);
+}
