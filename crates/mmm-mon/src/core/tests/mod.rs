@@ -132,7 +132,7 @@ pub(crate) fn seed_config(trap: u64) -> Config {
 
 /// MMM's stock sample: db1/db2 masters, db3 slave; writer .50 on db1,db2; readers .51-.53
 /// on db1,db2,db3 (spec §3.9 worked example).
-pub(super) fn stock_config(trap: u64) -> Config {
+pub(crate) fn stock_config(trap: u64) -> Config {
     config(
         vec![
             host_cfg("db1", "192.168.0.31", HostMode::Master, Some("db2")),
