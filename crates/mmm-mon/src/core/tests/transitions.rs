@@ -633,3 +633,56 @@ fn leaving_passive_fences_failed_holders() {
     assert!(h.roles("db1").is_empty());
     assert_eq!(h.roles("db2"), vec![r("writer", "198.18.2.188")]);
 }
+
+/// The transcript's writer crash failover (transcripts-2.2.1.md §4): db1's mysqld dies,
+/// the replication checks go UNKNOWN, mysql fails for trap_period, db1 goes HARD_OFFLINE
+/// and the writer moves to db2; db1 comes back within a minute without a reboot and returns
+/// ONLINE by the uptime rule. Same log lines and levels as 2.2.1 (the order of the three
+/// "is ok!" lines is the order the check results arrive in).
+#[test]
+fn transcript_writer_crash_failover() {
+    let mut h = Harness::started(seed_config(10), HostState::Online);
+    h.advance(61 * SEC);
+    let db1 = h.host("db1");
+    h.uptime[db1] = 3500.0;
+    h.advance(3 * SEC); // a broadcast records last_uptime while ONLINE
+    let mark = h.mark();
+    let conn = "Connect error (host = 198.18.2.100:3306, user = mmm_monitor)! Can't connect to server on '198.18.2.100' (115)";
+    h.check("db1", B, &format!("UNKNOWN: {conn}"));
+    h.check("db1", T, &format!("UNKNOWN: {conn}"));
+    h.check("db1", M, &format!("ERROR: {conn}"));
+    h.advance(5 * SEC);
+    h.check("db1", M, &format!("ERROR: {conn}"));
+    h.advance(5 * SEC);
+    h.uptime[db1] = 3509.6;
+    h.check("db1", B, "OK: Backlog is null");
+    h.check("db1", M, "OK");
+    h.check("db1", T, "OK");
+    h.advance(SEC);
+    let logs: Vec<String> = h.log[mark..]
+        .iter()
+        .filter_map(|a| match a {
+            Action::Decision(d) => Some(format!("{} {}", d.level.as_mmm(), d.text)),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<String> = [
+        format!(" WARN Check 'rep_backlog' on 'db1' is in unknown state! Message: UNKNOWN: {conn}"),
+        format!(" WARN Check 'rep_threads' on 'db1' is in unknown state! Message: UNKNOWN: {conn}"),
+        format!("ERROR Check 'mysql' on 'db1' has failed for 10 seconds! Message: ERROR: {conn}"),
+        "FATAL State of host 'db1' changed from ONLINE to HARD_OFFLINE (ping: OK, mysql: not OK)".into(),
+        " INFO Removing all roles from host 'db1':".into(),
+        " INFO     Removed role 'writer(198.18.2.188)' from host 'db1'".into(),
+        " INFO Orphaned role 'writer(198.18.2.188)' has been assigned to 'db2'".into(),
+        " INFO Check 'rep_backlog' on 'db1' is ok!".into(),
+        " INFO Check 'mysql' on 'db1' is ok!".into(),
+        "FATAL State of host 'db1' changed from HARD_OFFLINE to AWAITING_RECOVERY".into(),
+        "FATAL State of host 'db1' changed from AWAITING_RECOVERY to ONLINE because it was down for only 9 seconds".into(),
+        " INFO Check 'rep_threads' on 'db1' is ok!".into(),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(logs, expected);
+    assert_eq!(h.roles("db2"), vec![r("writer", "198.18.2.188")]);
+    assert_eq!(h.state("db1"), HostState::Online);
+}
