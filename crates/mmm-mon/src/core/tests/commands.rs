@@ -430,3 +430,11 @@ fn show_agent_down_warning() {
         "{out}"
     );
 }
+
+/// `format_utc` (the default `checks` time format) against known dates, leap day included.
+#[test]
+fn utc_time_format() {
+    assert_eq!(format_utc(1_795_600_000), "2026/11/25 09:46:40");
+    assert_eq!(format_utc(951_782_400), "2000/02/29 00:00:00");
+    assert_eq!(format_utc(0), "1970/01/01 00:00:00");
+}
