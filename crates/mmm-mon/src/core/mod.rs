@@ -83,8 +83,12 @@ pub const PEER_GRACE: Duration = Duration::from_secs(60);
 /// What an outstanding agent send is for.
 #[derive(Debug, Clone)]
 pub(crate) enum Pending {
-    /// A SET_STATUS; `kill_on_fail` runs kill_host if it fails.
-    Status { host: usize, kill_on_fail: bool },
+    /// A SET_STATUS with these roles; `kill_on_fail` runs kill_host if it fails.
+    Status {
+        host: usize,
+        kill_on_fail: bool,
+        roles: Vec<mmm_common::role::RoleIp>,
+    },
     /// A PING for an admin command parked until the reply.
     Ping { host: usize, parked: Parked },
     /// CLEAR_BAD_ROLES (result ignored).
