@@ -686,3 +686,39 @@ fn transcript_writer_crash_failover() {
     assert_eq!(h.roles("db2"), vec![r("writer", "198.18.2.188")]);
     assert_eq!(h.state("db1"), HostState::Online);
 }
+
+/// Found by the simulation (seed 472): in PASSIVE an admin takes the writer's host offline
+/// (the role table changes, the agent is not told); when ACTIVE comes back, that host may
+/// still hold the writer VIP, so it is settled (and fenced if it cannot be told) before the
+/// new master gets the role.
+#[test]
+fn leaving_passive_settles_the_previous_writer_first() {
+    let mut h = seed();
+    h.cmd("set_passive");
+    h.cmd("set_offline db1");
+    assert!(h.roles("db1").is_empty());
+    let db1 = h.host("db1");
+    h.agent_fails[db1] = true;
+    let mark = h.mark();
+    h.cmd("set_active");
+    let log = &h.log[mark..];
+    let settle = log
+        .iter()
+        .position(|a| {
+            matches!(a, Action::Send { request, .. }
+                if request.to_string().starts_with("SET_STATUS|1|db1|ADMIN_OFFLINE||"))
+        })
+        .expect("previous writer told");
+    let kill = log
+        .iter()
+        .position(|a| matches!(a, Action::KillHost { host: 0, .. }))
+        .expect("previous writer fenced");
+    let gain = log
+        .iter()
+        .position(|a| {
+            matches!(a, Action::Send { request, .. }
+                if request.to_string() == "SET_STATUS|1|db2|ONLINE|writer(198.18.2.188)|db2")
+        })
+        .expect("new master gets the writer role");
+    assert!(settle < kill && kill < gain, "{settle} {kill} {gain}");
+}
