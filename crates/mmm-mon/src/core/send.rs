@@ -15,6 +15,7 @@
 //! the sequence ends).
 
 use std::collections::{BTreeSet, VecDeque};
+use std::time::Instant;
 
 use mmm_common::proto::agent::{AgentCommand, AgentReply, AgentRequest};
 use mmm_common::state::MonitorMode;
@@ -57,6 +58,9 @@ pub(crate) struct Sequence {
     /// to settle: if their SET_STATUS fails they are fenced (kill_host) before the new
     /// master gets the role. (mmm-rs: 2.2.1 went on regardless.)
     settling: Vec<usize>,
+    /// When the current step stops waiting for its replies (bounded steps only: the slaves'
+    /// switch, [`super::SLAVE_SWITCH_WAIT`]). Late replies are still handled as usual.
+    pub(crate) deadline: Option<Instant>,
 }
 
 /// The immediate outcome of a send.
@@ -430,8 +434,25 @@ impl Monitor {
             current: BTreeSet::new(),
             steps: steps.into_iter().filter(|s| !s.is_empty()).collect(),
             settling: Vec::new(),
+            deadline: None,
         });
         self.advance_sequence();
+    }
+
+    /// The current step's deadline passed: stop waiting for its replies and go on.
+    pub(crate) fn sequence_timeout(&mut self) {
+        let now = self.now;
+        let expired = match &mut self.sequence {
+            Some(seq) if seq.deadline.is_some_and(|d| d <= now) => {
+                seq.current.clear();
+                seq.deadline = None;
+                true
+            }
+            _ => false,
+        };
+        if expired {
+            self.advance_sequence();
+        }
     }
 
     /// A reply for `token` came back: advance the sequence if its step is complete.
@@ -460,6 +481,11 @@ impl Monitor {
                 return;
             };
             seq.settling.clear();
+            seq.deadline = None;
+            let bounded = !step.is_empty()
+                && step.iter().all(|st| {
+                    matches!(st, Step::Status { host, .. } if !self.hosts[*host].is_master_mode())
+                });
             let mut tokens = BTreeSet::new();
             let mut settling = Vec::new();
             for st in step {
@@ -530,9 +556,11 @@ impl Monitor {
                     }
                 }
             }
+            let deadline = bounded.then(|| self.now + super::SLAVE_SWITCH_WAIT);
             if let Some(seq) = &mut self.sequence {
                 seq.current = tokens;
                 seq.settling = settling;
+                seq.deadline = deadline;
             }
         }
     }
