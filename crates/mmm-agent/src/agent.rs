@@ -61,7 +61,11 @@ impl AgentSettings {
         let role_ips = config
             .roles
             .iter()
-            .flat_map(|r| r.ips.iter().map(|ip| RoleIp::new(r.name.clone(), ip.clone())))
+            .flat_map(|r| {
+                r.ips
+                    .iter()
+                    .map(|ip| RoleIp::new(r.name.clone(), ip.clone()))
+            })
             .collect();
         Ok(AgentSettings {
             this: this.clone(),
@@ -121,7 +125,7 @@ pub fn plan_set_status(
     master: &str,
 ) -> Plan {
     let mut new_roles = roles.to_vec();
-    new_roles.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+    new_roles.sort_by_key(|r| r.to_string());
     new_roles.dedup();
     let switch_master = (mode == HostMode::Slave
         && master != current.active_master
@@ -359,7 +363,7 @@ impl Agent {
             errors.extend(role::check(ctx.clone(), r).await);
         }
         let mut new_roles = roles.to_vec();
-        new_roles.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+        new_roles.sort_by_key(|r| r.to_string());
         new_roles.dedup();
         cur.roles = new_roles;
 

@@ -11,7 +11,11 @@
 //! - `daemon_main`: the binary's start-up (args, config, pid file, logging, signals).
 
 pub mod agent;
+pub mod arp;
 pub mod effects;
 pub mod error;
+pub mod flavor;
 pub mod listener;
+pub mod mysql;
 pub mod role;
+pub mod vip;

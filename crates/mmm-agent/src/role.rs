@@ -62,7 +62,11 @@ async fn configure_ip(ctx: &RoleCtx<'_>, ip: &str) -> Result<(), EffectError> {
             ctx.vip.interface()
         )));
     }
-    tracing::info!(ip, interface = ctx.vip.interface(), "added IP, sending gratuitous ARP");
+    tracing::info!(
+        ip,
+        interface = ctx.vip.interface(),
+        "added IP, sending gratuitous ARP"
+    );
     if let Err(e) = ctx.vip.announce(addr).await {
         // 2.2.1 ignores ARP failures too: the address is configured.
         tracing::error!("Couldn't send gratuitous ARP for '{ip}': {e}");
