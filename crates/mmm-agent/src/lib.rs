@@ -11,6 +11,7 @@
 //! - `daemon_main`: the binary's start-up (args, config, pid file, logging, signals).
 
 pub mod agent;
+pub mod daemon_main;
 pub mod arp;
 pub mod effects;
 pub mod error;
