@@ -11,8 +11,8 @@
 //! - `daemon_main`: the binary's start-up (args, config, pid file, logging, signals).
 
 pub mod agent;
-pub mod daemon_main;
 pub mod arp;
+pub mod daemon_main;
 pub mod effects;
 pub mod error;
 pub mod flavor;
