@@ -49,23 +49,10 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 const DBS: [&str; 4] = ["db1", "db2", "db3", "db4"];
 
-/// Builds mmm_agentd (a no-op when it is up to date) and returns its path.
+/// The mmm_agentd built beside this test (scripts/test.sh builds the whole workspace
+/// before testing; `cargo build --bins` by hand).
 fn agent_binary() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let workspace = manifest.parent().expect("workspace root").to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "-p", "mmm-agent", "--bin", "mmm_agentd"])
-        .current_dir(&workspace)
-        .status()
-        .expect("running cargo build for mmm_agentd");
-    assert!(status.success(), "cargo build -p mmm-agent failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
-    let bin = target.join("debug/mmm_agentd");
-    assert!(bin.exists(), "{} missing", bin.display());
-    bin
+    mmm_tests::workspace_binary("mmm_agentd").expect("mmm_agentd binary")
 }
 
 /// Agents started on the testbed; SIGKILLed on drop if a test failed before stopping them.
