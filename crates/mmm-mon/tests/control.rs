@@ -1,0 +1,104 @@
+//! The control listener on loopback (spec §5.2): per line a command to the driver, `quit`
+//! closes, replies written back exactly (no added newline), several lines per connection,
+//! many connections at once, a client that stops reading stalls no one else.
+
+use std::time::{Duration, Instant};
+
+use mmm_mon::control::{run, ControlRequest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+/// Starts the listener with a fake driver: `big` answers 8 MiB, anything else
+/// `<<line>>`. Returns the address and the lines the driver saw.
+async fn start() -> (String, mpsc::UnboundedReceiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, mut rx) = mpsc::unbounded_channel::<ControlRequest>();
+    let (seen_tx, seen_rx) = mpsc::unbounded_channel();
+    tokio::spawn(run(listener, tx, std::future::pending()));
+    tokio::spawn(async move {
+        while let Some(req) = rx.recv().await {
+            let _ = seen_tx.send(req.line.clone());
+            let text = if req.line == "big" {
+                "x".repeat(8 << 20)
+            } else {
+                format!("<{}>", req.line)
+            };
+            let _ = req.reply.send(text);
+        }
+    });
+    (addr, seen_rx)
+}
+
+async fn exchange(addr: &str, send: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(send.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    out
+}
+
+#[tokio::test]
+async fn mmm_control_exchange_bytes() {
+    let (addr, mut seen) = start().await;
+    assert_eq!(exchange(&addr, "ping\nquit\n").await, "<ping>");
+    assert_eq!(seen.recv().await.unwrap(), "ping");
+    // Arguments are passed through untouched; CRLF is tolerated.
+    assert_eq!(
+        exchange(&addr, "checks db1  mysql\r\nquit\r\n").await,
+        "<checks db1  mysql>"
+    );
+    assert_eq!(seen.recv().await.unwrap(), "checks db1  mysql");
+}
+
+#[tokio::test]
+async fn several_lines_then_eof_without_quit() {
+    let (addr, mut seen) = start().await;
+    let mut s = TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"mode\n\nshow\n").await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert_eq!(out, "<mode><><show>");
+    assert_eq!(seen.recv().await.unwrap(), "mode");
+    assert_eq!(seen.recv().await.unwrap(), "");
+    assert_eq!(seen.recv().await.unwrap(), "show");
+}
+
+#[tokio::test]
+async fn quit_closes_without_sending_later_lines() {
+    let (addr, mut seen) = start().await;
+    assert_eq!(exchange(&addr, "quit\nping\n").await, "");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), seen.recv())
+            .await
+            .is_err(),
+        "a line after quit reached the driver"
+    );
+}
+
+#[tokio::test]
+async fn stuck_client_does_not_stall_others() {
+    let (addr, _seen) = start().await;
+    // A client asks for a huge answer and never reads it.
+    let mut stuck = TcpStream::connect(&addr).await.unwrap();
+    stuck.write_all(b"big\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    for i in 0..20 {
+        let addr = addr.clone();
+        handles.push(tokio::spawn(async move {
+            exchange(&addr, &format!("ping {i}\nquit\n")).await
+        }));
+    }
+    for (i, h) in handles.into_iter().enumerate() {
+        assert_eq!(h.await.unwrap(), format!("<ping {i}>"));
+    }
+    assert!(start.elapsed() < Duration::from_secs(2));
+    drop(stuck);
+}
