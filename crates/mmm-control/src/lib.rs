@@ -63,20 +63,9 @@ pub struct Target {
 pub async fn connect(
     target: &Target,
 ) -> Result<impl AsyncRead + AsyncWrite + Unpin + Send, ControlError> {
-    // Plain TCP until mmm_common::socket (TLS) is merged from the agent branch.
-    if target.socket.kind != mmm_common::config::SocketType::Plain {
-        return Err(ControlError::Connect("TLS not supported yet".into()));
-    }
-    match tokio::time::timeout(
-        target.connect_timeout,
-        tokio::net::TcpStream::connect(target.addr.as_str()),
-    )
-    .await
-    {
-        Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(ControlError::Connect(e.to_string())),
-        Err(_) => Err(ControlError::Connect("timeout".into())),
-    }
+    mmm_common::socket::connect(&target.addr, &target.socket, target.connect_timeout)
+        .await
+        .map_err(|e| ControlError::Connect(e.to_string()))
 }
 
 /// Sends `command` (one line, no newline) and returns everything the monitor wrote until it

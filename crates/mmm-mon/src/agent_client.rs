@@ -57,23 +57,14 @@ pub struct AgentTarget {
 async fn connect(
     target: &AgentTarget,
 ) -> Result<impl AsyncRead + AsyncWrite + Unpin + Send, AgentError> {
-    // Plain TCP until mmm_common::socket (TLS) is merged from the agent branch.
-    if target.socket.kind != mmm_common::config::SocketType::Plain {
-        return Err(AgentError::Connect("TLS not supported yet".into()));
-    }
-    match tokio::time::timeout(
-        target.connect_timeout,
-        tokio::net::TcpStream::connect(target.addr.as_str()),
-    )
-    .await
-    {
-        Ok(Ok(s)) => {
-            let _ = s.set_nodelay(true);
-            Ok(s)
-        }
-        Ok(Err(e)) => Err(AgentError::Connect(e.to_string())),
-        Err(_) => Err(AgentError::ConnectTimeout(target.connect_timeout)),
-    }
+    mmm_common::socket::connect(&target.addr, &target.socket, target.connect_timeout)
+        .await
+        .map_err(|e| match e {
+            mmm_common::socket::SocketError::Timeout { after, .. } => {
+                AgentError::ConnectTimeout(after)
+            }
+            other => AgentError::Connect(other.to_string()),
+        })
 }
 
 /// Sends one request on a fresh connection and reads one reply line (spec §4.1).

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mmm_common::proto::MAX_LINE;
+use mmm_common::socket::Listener;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::{debug, warn, Instrument};
 
@@ -24,6 +24,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How long writing one reply may take (a client that stops reading is dropped).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a client's TLS handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One command line from a client, with the way back for its reply.
 #[derive(Debug)]
@@ -37,7 +40,7 @@ pub struct ControlRequest {
 /// Accepts connections until `shutdown` completes; each connection's lines go to
 /// `commands`. Accept errors are logged and retried after a short pause.
 pub async fn run(
-    listener: TcpListener,
+    listener: Listener,
     commands: mpsc::UnboundedSender<ControlRequest>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
@@ -56,13 +59,18 @@ pub async fn run(
             a = listener.accept() => a,
         };
         match accepted {
-            Ok((stream, peer)) => {
+            Ok(accepted) => {
                 let commands = commands.clone();
-                let span = tracing::info_span!("control_conn", %peer);
+                let span = tracing::info_span!("control_conn", peer = %accepted.peer);
                 tokio::spawn(
                     async move {
-                        if let Err(e) = handle(stream, commands).await {
-                            debug!("connection ended: {e}");
+                        match accepted.establish(HANDSHAKE_TIMEOUT).await {
+                            Ok(stream) => {
+                                if let Err(e) = handle(stream, commands).await {
+                                    debug!("connection ended: {e}");
+                                }
+                            }
+                            Err(e) => warn!("Listener: connection failed: {e}"),
                         }
                         drop(permit);
                     }

@@ -4,15 +4,23 @@
 
 use std::time::{Duration, Instant};
 
+use mmm_common::config::{SocketConfig, SocketType};
+use mmm_common::socket::Listener;
 use mmm_mon::control::{run, ControlRequest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// Starts the listener with a fake driver: `big` answers 8 MiB, anything else
 /// `<<line>>`. Returns the address and the lines the driver saw.
 async fn start() -> (String, mpsc::UnboundedReceiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plain = SocketConfig {
+        kind: SocketType::Plain,
+        cert_file: None,
+        key_file: None,
+        ca_file: None,
+    };
+    let listener = Listener::bind("127.0.0.1:0", &plain).await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, mut rx) = mpsc::unbounded_channel::<ControlRequest>();
     let (seen_tx, seen_rx) = mpsc::unbounded_channel();
