@@ -12,6 +12,7 @@
 pub mod core;
 
 pub mod agent_client;
+pub mod checks;
 pub mod control;
 pub mod kill_host;
 pub mod status_file;
