@@ -1,10 +1,110 @@
 //! MMM's configuration language (spec §2): file lookup, parsing, templates, validation per
 //! program class, and the typed model every program reads.
 //!
-//! Layout: `model.rs` (typed config), `parse.rs` (line syntax, includes, sections),
-//! `validate.rs` (defaults, required entries, refvalues, per-class rules).
-//! Entry point: [`load`] (by base name, MMM's lookup) or [`load_file`].
+//! Layout: `model.rs` (typed config), `parse.rs` (line syntax, includes, sections, lookup and
+//! permission check), `rules.rs` (section types, directive names, "did you mean"),
+//! `validate.rs` (defaults, required entries, values, references, numbers, per-class rules),
+//! `error.rs` ([`ConfigError`]), `render.rs` ([`render_effective`]).
+//! Entry points: [`load`] (by base name, MMM's lookup in [`config_dirs`]), [`load_from`],
+//! [`parse_str`]. The language and mmm-rs's differences from 2.2.1 are documented in
+//! `docs/config.md`.
 
+// A config error carries file, line, directive and a descriptive kind; it is returned once
+// per program start, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+mod error;
 pub mod model;
+mod parse;
+mod render;
+mod rules;
+mod validate;
 
+use std::path::PathBuf;
+
+pub use error::{ConfigError, ConfigErrorKind};
 pub use model::*;
+pub use render::{render_effective, PASSWORD_MASK};
+
+/// The directories 2.2.1 searches, in order (spec §2.1).
+pub const DEFAULT_CONFIG_DIRS: [&str; 3] = ["/etc", "/etc/mmm", "/etc/mysql-mmm"];
+
+/// The environment variable that replaces [`DEFAULT_CONFIG_DIRS`] (`:`-separated; an mmm-rs
+/// addition, used by tests and by sites that keep configs elsewhere).
+pub const CONFIG_DIR_ENV: &str = "MMM_CONFIG_DIR";
+
+/// The directories config files (and includes) are looked up in: `MMM_CONFIG_DIR`
+/// (`:`-separated, empty parts ignored) when set and not empty, else `/etc`, `/etc/mmm`,
+/// `/etc/mysql-mmm`.
+pub fn config_dirs() -> Vec<PathBuf> {
+    if let Some(value) = std::env::var_os(CONFIG_DIR_ENV) {
+        let dirs: Vec<PathBuf> = std::env::split_paths(&value)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+        if !dirs.is_empty() {
+            return dirs;
+        }
+    }
+    DEFAULT_CONFIG_DIRS.iter().map(PathBuf::from).collect()
+}
+
+/// A config base name with the `@cluster` suffix (spec §1): `("mmm_mon", Some("C"))` →
+/// `mmm_mon_C`; without a cluster, `program` unchanged.
+pub fn base_name(program: &str, cluster: Option<&str>) -> String {
+    match cluster {
+        Some(c) => format!("{program}_{c}"),
+        None => program.to_string(),
+    }
+}
+
+/// Loads config `name` (`.conf` appended unless present) from [`config_dirs`] and validates
+/// it for `class` (spec §2.1).
+pub fn load(name: &str, class: ProgramClass) -> Result<Config, ConfigError> {
+    load_from(&config_dirs(), name, class)
+}
+
+/// Loads config `name` from the first of `dirs` that holds a readable file of that name
+/// (`.conf` appended unless present); includes are resolved in `dirs` too. A file that is
+/// world writable or world readable is refused, as 2.2.1 does.
+pub fn load_from(dirs: &[PathBuf], name: &str, class: ProgramClass) -> Result<Config, ConfigError> {
+    let file = parse::conf_file_name(name);
+    let path = parse::find_in_dirs(dirs, &file).ok_or_else(|| parse::not_found(dirs, &file))?;
+    let shown = path.display().to_string();
+    tracing::debug!(file = %shown, "Loading configuration from {shown}");
+    let bytes = parse::read_checked(&path)?;
+    parse_bytes(&bytes, &shown, dirs, class)
+}
+
+/// Parses `text` (named `label` in errors) and validates it for `class`; `include`s are
+/// resolved in `dirs`.
+pub fn parse_str(
+    text: &str,
+    label: &str,
+    dirs: &[PathBuf],
+    class: ProgramClass,
+) -> Result<Config, ConfigError> {
+    parse_bytes(text.as_bytes(), label, dirs, class)
+}
+
+/// Like [`parse_str`] for raw bytes (a line that is not UTF-8 is an error naming its line).
+pub fn parse_bytes(
+    bytes: &[u8],
+    label: &str,
+    dirs: &[PathBuf],
+    class: ProgramClass,
+) -> Result<Config, ConfigError> {
+    let mut parser = parse::Parser::new(dirs, label);
+    parser.parse_bytes(bytes, label)?;
+    validate::validate(parser.finish(), class)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_names() {
+        assert_eq!(base_name("mmm_mon", Some("C")), "mmm_mon_C");
+        assert_eq!(base_name("mmm_agent", None), "mmm_agent");
+    }
+}

@@ -1,0 +1,831 @@
+//! Validation of a parsed configuration for one program class (spec §2.3, §2.4): check-name
+//! restriction, automatic check sections, `default` templates, defaults, required and
+//! conditionally required entries, fixed values and references, and (unlike 2.2.1) numbers.
+//! Produces the typed [`Config`].
+//!
+//! Order: required sections, then top-level directives, then sections in the order monitor,
+//! socket, hosts, roles, checks, copy methods (each in configuration order), directives in the
+//! order of spec §2.4's tables. The first error is returned.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::{ConfigError, ConfigErrorKind as K};
+use super::model::*;
+use super::parse::{Loc, RawConfig, RawSection, RawValue, Vars};
+use super::rules::{self, SectionKind};
+use crate::state::{HostMode, MonitorMode};
+
+use ProgramClass::{Agent, Control, Monitor, Tools};
+
+/// The program a class stands for, in messages.
+fn program(class: ProgramClass) -> &'static str {
+    match class {
+        Monitor => "mmm_mond",
+        Agent => "mmm_agentd",
+        Control => "mmm_control",
+        Tools => "the mmm tools",
+    }
+}
+
+/// Validation context.
+struct Ctx {
+    root: Arc<str>,
+    class: ProgramClass,
+}
+
+impl Ctx {
+    fn missing(&self, path: &str) -> ConfigError {
+        ConfigError::file(
+            &self.root,
+            Some(path),
+            K::RequiredMissing {
+                path: path.to_string(),
+                program: program(self.class),
+            },
+        )
+    }
+
+    fn requires(&self, classes: &[ProgramClass]) -> bool {
+        classes.contains(&self.class)
+    }
+}
+
+/// Parses non-negative decimal seconds (`5`, `0.5`, `.5`, `10.`).
+pub(crate) fn parse_seconds(text: &str) -> Option<Duration> {
+    let (int, frac) = match text.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (text, ""),
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() && frac.is_empty() || !digits(int) || !digits(frac) {
+        return None;
+    }
+    let secs: f64 = text.parse().ok()?;
+    // Cap at ~31 years: anything longer is a typo.
+    if !(0.0..=1.0e9).contains(&secs) {
+        return None;
+    }
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+/// Parses a plain unsigned decimal integer.
+fn parse_uint<T: FromStr>(text: &str) -> Option<T> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// MMM's boolean words (spec §2.2), case-insensitive.
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "false" | "off" | "no" | "0" => Some(false),
+        "true" | "on" | "yes" | "1" => Some(true),
+        _ => None,
+    }
+}
+
+/// Splits a list value on commas with optional surrounding whitespace; trailing empty fields
+/// are dropped (as Perl's `split`); interior empty fields are an error (2.2.1 keeps them).
+fn split_list(text: &str) -> (Vec<String>, bool) {
+    let mut items: Vec<String> = text.split(',').map(|s| s.trim().to_string()).collect();
+    while items.last().is_some_and(|s| s.is_empty()) {
+        items.pop();
+    }
+    let has_empty = items.iter().any(String::is_empty);
+    (items, has_empty)
+}
+
+/// A section (or the top level) being validated.
+struct View<'a> {
+    ctx: &'a Ctx,
+    /// `""`, `monitor->` or `host->db1->`.
+    prefix: String,
+    vars: &'a Vars,
+}
+
+impl<'a> View<'a> {
+    fn path(&self, var: &str) -> String {
+        format!("{}{}", self.prefix, var)
+    }
+
+    fn raw(&self, var: &str) -> Option<&'a RawValue> {
+        self.vars.get(var)
+    }
+
+    /// An error about the value of `var` (at its line).
+    fn err(&self, var: &str, loc: &Loc, kind: K) -> ConfigError {
+        ConfigError::at(&loc.file, loc.line, Some(&self.path(var)), kind)
+    }
+
+    /// The value, or a `Required config entry` error when `classes` includes ours.
+    fn get(
+        &self,
+        var: &str,
+        classes: &[ProgramClass],
+    ) -> Result<Option<&'a RawValue>, ConfigError> {
+        match self.raw(var) {
+            Some(v) => Ok(Some(v)),
+            None if self.ctx.requires(classes) => Err(self.ctx.missing(&self.path(var))),
+            None => Ok(None),
+        }
+    }
+
+    fn string(&self, var: &str, classes: &[ProgramClass]) -> Result<Option<String>, ConfigError> {
+        Ok(self.get(var, classes)?.map(|v| v.text.clone()))
+    }
+
+    fn string_or(&self, var: &str, default: &str) -> String {
+        self.raw(var)
+            .map_or_else(|| default.to_string(), |v| v.text.clone())
+    }
+
+    fn check_allowed(
+        &self,
+        var: &str,
+        v: &RawValue,
+        value: &str,
+        allowed: &[String],
+    ) -> Result<(), ConfigError> {
+        if allowed.iter().any(|a| a == value) {
+            Ok(())
+        } else {
+            Err(self.err(
+                var,
+                &v.loc,
+                K::InvalidValue {
+                    path: self.path(var),
+                    value: value.to_string(),
+                    allowed: allowed.to_vec(),
+                },
+            ))
+        }
+    }
+
+    /// A value from a fixed list.
+    fn one_of(
+        &self,
+        var: &str,
+        allowed: &[&str],
+        classes: &[ProgramClass],
+    ) -> Result<Option<String>, ConfigError> {
+        let Some(v) = self.get(var, classes)? else {
+            return Ok(None);
+        };
+        let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
+        self.check_allowed(var, v, &v.text, &allowed)?;
+        Ok(Some(v.text.clone()))
+    }
+
+    /// A reference to a section name (`None` allowed list: no such sections, skip as 2.2.1).
+    fn reference(
+        &self,
+        var: &str,
+        allowed: Option<&[String]>,
+        classes: &[ProgramClass],
+    ) -> Result<Option<String>, ConfigError> {
+        let Some(v) = self.get(var, classes)? else {
+            return Ok(None);
+        };
+        if let Some(allowed) = allowed {
+            self.check_allowed(var, v, &v.text, allowed)?;
+        }
+        Ok(Some(v.text.clone()))
+    }
+
+    fn boolean(&self, var: &str, default: bool) -> Result<bool, ConfigError> {
+        let Some(v) = self.raw(var) else {
+            return Ok(default);
+        };
+        parse_bool(&v.text).ok_or_else(|| {
+            self.err(
+                var,
+                &v.loc,
+                K::InvalidValue {
+                    path: self.path(var),
+                    value: v.text.clone(),
+                    allowed: vec!["0".into(), "1".into()],
+                },
+            )
+        })
+    }
+
+    fn number<T: Copy>(
+        &self,
+        var: &str,
+        default: T,
+        expected: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, ConfigError> {
+        let Some(v) = self.raw(var) else {
+            return Ok(default);
+        };
+        parse(&v.text).ok_or_else(|| {
+            self.err(
+                var,
+                &v.loc,
+                K::InvalidNumber {
+                    path: self.path(var),
+                    value: v.text.clone(),
+                    expected,
+                },
+            )
+        })
+    }
+
+    fn seconds(&self, var: &str, default: Duration) -> Result<Duration, ConfigError> {
+        self.number(
+            var,
+            default,
+            "non-negative seconds, e.g. 5 or 0.5",
+            parse_seconds,
+        )
+    }
+
+    fn positive_seconds(&self, var: &str, default: Duration) -> Result<Duration, ConfigError> {
+        self.number(
+            var,
+            default,
+            "a positive number of seconds, e.g. 3 or 0.5",
+            |t| parse_seconds(t).filter(|d| !d.is_zero()),
+        )
+    }
+
+    fn port(&self, var: &str, default: u16) -> Result<u16, ConfigError> {
+        self.number(var, default, "a port number 1-65535", |t| {
+            parse_uint::<u16>(t).filter(|p| *p != 0)
+        })
+    }
+
+    fn u32(&self, var: &str, default: u32) -> Result<u32, ConfigError> {
+        self.number(var, default, "a non-negative integer", parse_uint::<u32>)
+    }
+
+    fn u64(&self, var: &str, default: u64) -> Result<u64, ConfigError> {
+        self.number(var, default, "a non-negative integer", parse_uint::<u64>)
+    }
+
+    /// A comma-separated list.
+    fn list(
+        &self,
+        var: &str,
+        classes: &[ProgramClass],
+    ) -> Result<Option<Vec<String>>, ConfigError> {
+        let Some(v) = self.get(var, classes)? else {
+            return Ok(None);
+        };
+        let (items, has_empty) = split_list(&v.text);
+        if has_empty {
+            return Err(self.err(
+                var,
+                &v.loc,
+                K::EmptyListElement {
+                    path: self.path(var),
+                    value: v.text.clone(),
+                },
+            ));
+        }
+        if items.is_empty() && self.ctx.requires(classes) {
+            return Err(self.err(
+                var,
+                &v.loc,
+                K::EmptyList {
+                    path: self.path(var),
+                },
+            ));
+        }
+        Ok(Some(items))
+    }
+
+    /// A list whose elements must be in `allowed` (when there is such a list).
+    fn ref_list(
+        &self,
+        var: &str,
+        allowed: Option<&[String]>,
+        classes: &[ProgramClass],
+    ) -> Result<Option<Vec<String>>, ConfigError> {
+        let items = self.list(var, classes)?;
+        if let (Some(items), Some(allowed), Some(v)) = (&items, allowed, self.raw(var)) {
+            for item in items {
+                self.check_allowed(var, v, item, allowed)?;
+            }
+        }
+        Ok(items)
+    }
+
+    /// `deprequired`: `var` must be set when `dep_var` is `dep_value` (and the rule applies
+    /// to this class).
+    fn dep_required(
+        &self,
+        var: &str,
+        dep_var: &str,
+        dep_value: &str,
+        applies: bool,
+        is_bool: bool,
+    ) -> Result<(), ConfigError> {
+        if !applies || self.raw(var).is_some() {
+            return Ok(());
+        }
+        let Some(dep) = self.raw(dep_var) else {
+            return Ok(());
+        };
+        let matches = if is_bool {
+            parse_bool(&dep.text) == parse_bool(dep_value)
+        } else {
+            dep.text == dep_value
+        };
+        if matches {
+            return Err(ConfigError::at(
+                &dep.loc.file,
+                dep.loc.line,
+                Some(&self.path(var)),
+                K::DepRequired {
+                    path: self.path(var),
+                    var: dep_var.to_string(),
+                    value: dep_value.to_string(),
+                },
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Applies the `default` template of `kind` (spec §2.3): removed, and each of its keys copied
+/// into every other section of that kind that does not define it.
+fn apply_template(sections: &mut Vec<RawSection>, kind: SectionKind) {
+    let Some(pos) = sections
+        .iter()
+        .position(|s| s.kind == kind && s.name.as_deref() == Some("default"))
+    else {
+        return;
+    };
+    let template = sections.remove(pos);
+    for section in sections.iter_mut().filter(|s| s.kind == kind) {
+        for (name, value) in &template.vars.0 {
+            if section.vars.get(name).is_none() {
+                section.vars.set(name, value.clone());
+            }
+        }
+    }
+}
+
+/// Validates `raw` for `class`.
+pub(crate) fn validate(raw: RawConfig, class: ProgramClass) -> Result<Config, ConfigError> {
+    let ctx = Ctx {
+        root: raw.root.clone(),
+        class,
+    };
+    let mut sections = raw.sections;
+
+    // Check names (before the template is removed, `default` allowed).
+    for s in sections.iter().filter(|s| s.kind == SectionKind::Check) {
+        let name = s.name.clone().unwrap_or_default();
+        if name != "default" && !rules::CHECK_NAMES.contains(&name.as_str()) {
+            let (file, line) = s.loc.as_ref().map_or((ctx.root.to_string(), None), |l| {
+                (l.file.to_string(), Some(l.line))
+            });
+            return Err(ConfigError {
+                file,
+                line,
+                directive: Some(format!("check->{name}")),
+                kind: K::InvalidCheck { name },
+            });
+        }
+    }
+    // All four checks always exist (2.2.1 creates them for MONITOR; the typed model needs
+    // them for every class, which changes nothing for the others).
+    for name in rules::CHECK_NAMES {
+        if !sections
+            .iter()
+            .any(|s| s.kind == SectionKind::Check && s.name.as_deref() == Some(name))
+        {
+            sections.push(RawSection {
+                kind: SectionKind::Check,
+                name: Some(name.to_string()),
+                loc: None,
+                vars: Vars::default(),
+            });
+        }
+    }
+    for kind in SectionKind::ALL.into_iter().filter(|k| k.has_template()) {
+        apply_template(&mut sections, kind);
+    }
+
+    let of_kind = |kind: SectionKind| -> Vec<&RawSection> {
+        sections.iter().filter(|s| s.kind == kind).collect()
+    };
+    let names_of = |kind: SectionKind| -> Option<Vec<String>> {
+        let names: Vec<String> = of_kind(kind)
+            .iter()
+            .filter_map(|s| s.name.clone())
+            .collect();
+        (!names.is_empty()).then_some(names)
+    };
+    let host_names = names_of(SectionKind::Host);
+    let role_names = names_of(SectionKind::Role);
+    let copy_method_names = names_of(SectionKind::CopyMethod);
+    let monitor_section = of_kind(SectionKind::Monitor).into_iter().next();
+    let socket_section = of_kind(SectionKind::Socket).into_iter().next();
+
+    // Required sections.
+    if host_names.is_none() {
+        return Err(ctx.missing("host"));
+    }
+    if role_names.is_none() && ctx.requires(&[Agent, Monitor]) {
+        return Err(ctx.missing("role"));
+    }
+    if monitor_section.is_none() && ctx.requires(&[Monitor, Control]) {
+        return Err(ctx.missing("monitor"));
+    }
+    if copy_method_names.is_none() && ctx.requires(&[Tools]) {
+        return Err(ctx.missing("copy_method"));
+    }
+
+    // Top level.
+    let top = View {
+        ctx: &ctx,
+        prefix: String::new(),
+        vars: &raw.top,
+    };
+    let this = top.reference("this", host_names.as_deref(), &[Agent, Tools])?;
+    let debug = top.boolean("debug", false)?;
+    let active_master_role = top.reference(
+        "active_master_role",
+        role_names.as_deref(),
+        &[Agent, Monitor],
+    )?;
+    let max_kill_retries = top.u32("max_kill_retries", 10)?;
+    let default_copy_method = top.reference(
+        "default_copy_method",
+        copy_method_names.as_deref(),
+        &[Tools],
+    )?;
+    let clone_dirs = top.list("clone_dirs", &[Tools])?.unwrap_or_default();
+    let ext = extensions(&top)?;
+
+    let monitor = monitor_section
+        .map(|s| monitor_config(&ctx, &s.vars))
+        .transpose()?;
+    let socket = match socket_section {
+        Some(s) => socket_config(&ctx, &s.vars)?,
+        None => SocketConfig {
+            kind: SocketType::Plain,
+            cert_file: None,
+            key_file: None,
+            ca_file: None,
+        },
+    };
+    let hosts = of_kind(SectionKind::Host)
+        .into_iter()
+        .map(|s| host_config(&ctx, s, host_names.as_deref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let roles = of_kind(SectionKind::Role)
+        .into_iter()
+        .map(|s| role_config(&ctx, s, host_names.as_deref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let check = |name: &str| -> Result<CheckConfig, ConfigError> {
+        let vars = sections
+            .iter()
+            .find(|s| s.kind == SectionKind::Check && s.name.as_deref() == Some(name))
+            .map(|s| &s.vars);
+        let empty = Vars::default();
+        check_config(&ctx, name, vars.unwrap_or(&empty))
+    };
+    let checks = Checks {
+        ping: check("ping")?,
+        mysql: check("mysql")?,
+        rep_threads: check("rep_threads")?,
+        rep_backlog: check("rep_backlog")?,
+    };
+    let copy_methods = of_kind(SectionKind::CopyMethod)
+        .into_iter()
+        .map(|s| copy_method_config(&ctx, s))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    Ok(Config {
+        this,
+        debug,
+        active_master_role,
+        max_kill_retries,
+        default_copy_method,
+        clone_dirs,
+        monitor,
+        socket,
+        hosts,
+        roles,
+        checks,
+        copy_methods,
+        ext,
+    })
+}
+
+fn extensions(top: &View<'_>) -> Result<Extensions, ConfigError> {
+    let d = Extensions::default();
+    let ext = Extensions {
+        arp_count: top.u32("arp_count", d.arp_count)?,
+        arp_repeat: top.u32("arp_repeat", d.arp_repeat)?,
+        arp_interval: top.seconds("arp_interval", d.arp_interval)?,
+        sync_timeout: top.positive_seconds("sync_timeout", d.sync_timeout)?,
+        mysql_timeout: top.positive_seconds("mysql_timeout", d.mysql_timeout)?,
+        agent_connect_timeout: top
+            .positive_seconds("agent_connect_timeout", d.agent_connect_timeout)?,
+        agent_read_timeout: top.positive_seconds("agent_read_timeout", d.agent_read_timeout)?,
+        status_retry_interval: top
+            .positive_seconds("status_retry_interval", d.status_retry_interval)?,
+    };
+    if ext.agent_read_timeout <= ext.sync_timeout {
+        let at = top
+            .raw("agent_read_timeout")
+            .or_else(|| top.raw("sync_timeout"));
+        let reason = format!(
+            "must exceed sync_timeout: agent_read_timeout is {} s, sync_timeout is {} s \
+             (the monitor must wait longer for an agent's reply than the agent waits for \
+             replication)",
+            ext.agent_read_timeout.as_secs_f64(),
+            ext.sync_timeout.as_secs_f64()
+        );
+        let kind = K::Inconsistent {
+            path: "agent_read_timeout".into(),
+            reason,
+        };
+        return Err(match at {
+            Some(v) => top.err("agent_read_timeout", &v.loc, kind),
+            None => ConfigError::file(&top.ctx.root, Some("agent_read_timeout"), kind),
+        });
+    }
+    Ok(ext)
+}
+
+fn monitor_config(ctx: &Ctx, vars: &Vars) -> Result<MonitorConfig, ConfigError> {
+    let v = View {
+        ctx,
+        prefix: "monitor->".into(),
+        vars,
+    };
+    let ip = v.string("ip", &[Monitor, Control])?;
+    let port = v.port("port", 9988)?;
+    let pid_path = v.string("pid_path", &[Monitor])?;
+    let bin_path = v.string("bin_path", &[Monitor])?;
+    let status_path = v.string("status_path", &[Monitor])?;
+    let ping_interval = v.seconds("ping_interval", Duration::from_secs(1))?;
+    let ping_ips = v.list("ping_ips", &[Monitor])?.unwrap_or_default();
+    let flap_duration = v.seconds("flap_duration", Duration::from_secs(3600))?;
+    let flap_count = v.u32("flap_count", 3)?;
+    let auto_set_online = v.seconds("auto_set_online", Duration::ZERO)?;
+    let kill_host_bin = v.string_or("kill_host_bin", "kill_host");
+    let careful_startup = v.boolean("careful_startup", true)?;
+    let mode = v
+        .one_of("mode", &["passive", "active", "manual", "wait"], &[])?
+        .and_then(|m| MonitorMode::from_str(&m).ok())
+        .unwrap_or(MonitorMode::Active);
+    let wait_for_other_master = v.seconds("wait_for_other_master", Duration::from_secs(120))?;
+    Ok(MonitorConfig {
+        ip,
+        port,
+        pid_path,
+        bin_path,
+        status_path,
+        ping_interval,
+        ping_ips,
+        flap_duration,
+        flap_count,
+        auto_set_online,
+        kill_host_bin,
+        careful_startup,
+        mode,
+        wait_for_other_master,
+    })
+}
+
+fn socket_config(ctx: &Ctx, vars: &Vars) -> Result<SocketConfig, ConfigError> {
+    let v = View {
+        ctx,
+        prefix: "socket->".into(),
+        vars,
+    };
+    let kind = match v.one_of("type", &["plain", "ssl"], &[])?.as_deref() {
+        Some("ssl") => SocketType::Ssl,
+        _ => SocketType::Plain,
+    };
+    // 2.2.1 only logs these (FATAL) and goes on; mmm-rs makes them hard errors.
+    v.dep_required(
+        "cert_file",
+        "type",
+        "ssl",
+        ctx.requires(&[Agent, Control, Monitor]),
+        false,
+    )?;
+    v.dep_required(
+        "key_file",
+        "type",
+        "ssl",
+        ctx.requires(&[Agent, Control, Monitor]),
+        false,
+    )?;
+    v.dep_required(
+        "ca_file",
+        "type",
+        "ssl",
+        ctx.requires(&[Agent, Monitor]),
+        false,
+    )?;
+    Ok(SocketConfig {
+        kind,
+        cert_file: v.string("cert_file", &[])?,
+        key_file: v.string("key_file", &[])?,
+        ca_file: v.string("ca_file", &[])?,
+    })
+}
+
+fn host_config(
+    ctx: &Ctx,
+    s: &RawSection,
+    host_names: Option<&[String]>,
+) -> Result<HostConfig, ConfigError> {
+    let name = s.name.clone().unwrap_or_default();
+    let v = View {
+        ctx,
+        prefix: format!("host->{name}->"),
+        vars: &s.vars,
+    };
+    let ip = v.string("ip", &[Agent, Monitor, Tools])?;
+    let mode = v
+        .one_of("mode", &["master", "slave"], &[Agent, Monitor])?
+        .and_then(|m| HostMode::from_str(&m).ok());
+    v.dep_required("peer", "mode", "master", true, false)?;
+    let peer = v.reference("peer", host_names, &[])?;
+    let pid_path = v.string("pid_path", &[Agent])?;
+    let bin_path = v.string("bin_path", &[Agent])?;
+    let agent_port = v.port("agent_port", 9989)?;
+    let cluster_interface = v.string("cluster_interface", &[Agent])?;
+    let mysql_port = v.port("mysql_port", 3306)?;
+    let mysql_pidfile = v.string_or("mysql_pidfile", "/var/run/mysqld/mysqld.pid");
+    let mysql_rcscript = v.string_or("mysql_rcscript", "/etc/init.d/mysql");
+    let mysql_cnf = v.string_or("mysql_cnf", "/etc/my.cnf");
+    let agent_user = v.string("agent_user", &[Agent])?;
+    let agent_password = v.string("agent_password", &[Agent])?;
+    let monitor_user = v.string("monitor_user", &[Monitor])?;
+    let monitor_password = v.string("monitor_password", &[Monitor])?;
+    let replication_user = v.string("replication_user", &[Agent, Tools])?;
+    let replication_password = v.string("replication_password", &[Agent, Tools])?;
+    let mut tools = Vec::new();
+    for (var, default) in rules::HOST_TOOLS_VARS {
+        let required: &[ProgramClass] = if rules::host_tools_required(var) {
+            &[Tools]
+        } else {
+            &[]
+        };
+        let value = match v.string(var, required)? {
+            Some(value) => Some(value),
+            None => default.map(str::to_string),
+        };
+        if *var == "ssh_port" {
+            v.port(var, 22)?;
+        }
+        if let Some(value) = value {
+            tools.push((var.to_string(), value));
+        }
+    }
+    Ok(HostConfig {
+        name,
+        ip,
+        mode,
+        peer,
+        pid_path,
+        bin_path,
+        agent_port,
+        cluster_interface,
+        mysql_port,
+        mysql_pidfile,
+        mysql_rcscript,
+        mysql_cnf,
+        agent_user,
+        agent_password,
+        monitor_user,
+        monitor_password,
+        replication_user,
+        replication_password,
+        tools,
+    })
+}
+
+fn role_config(
+    ctx: &Ctx,
+    s: &RawSection,
+    host_names: Option<&[String]>,
+) -> Result<RoleConfig, ConfigError> {
+    let name = s.name.clone().unwrap_or_default();
+    let v = View {
+        ctx,
+        prefix: format!("role->{name}->"),
+        vars: &s.vars,
+    };
+    let mode = match v
+        .one_of("mode", &["balanced", "exclusive"], &[Monitor])?
+        .as_deref()
+    {
+        Some("exclusive") => Some(RoleMode::Exclusive),
+        Some("balanced") => Some(RoleMode::Balanced),
+        _ => None,
+    };
+    let hosts = v.ref_list("hosts", host_names, &[Monitor])?;
+    let ips = v.list("ips", &[Agent, Monitor])?.unwrap_or_default();
+    let prefer = v.reference("prefer", hosts.as_deref(), &[])?;
+    Ok(RoleConfig {
+        name,
+        mode,
+        hosts: hosts.unwrap_or_default(),
+        ips,
+        prefer,
+    })
+}
+
+fn check_config(ctx: &Ctx, name: &str, vars: &Vars) -> Result<CheckConfig, ConfigError> {
+    let v = View {
+        ctx,
+        prefix: format!("check->{name}->"),
+        vars,
+    };
+    let d = CheckConfig::default();
+    Ok(CheckConfig {
+        check_period: v.seconds("check_period", d.check_period)?,
+        trap_period: v.seconds("trap_period", d.trap_period)?,
+        timeout: v.seconds("timeout", d.timeout)?,
+        restart_after: v.u64("restart_after", d.restart_after)?,
+        max_backlog: v.u64("max_backlog", d.max_backlog)?,
+    })
+}
+
+fn copy_method_config(ctx: &Ctx, s: &RawSection) -> Result<CopyMethodConfig, ConfigError> {
+    let name = s.name.clone().unwrap_or_default();
+    let v = View {
+        ctx,
+        prefix: format!("copy_method->{name}->"),
+        vars: &s.vars,
+    };
+    let all = [Agent, Monitor, Control, Tools];
+    let backup_command = v.string("backup_command", &all)?;
+    let restore_command = v.string("restore_command", &all)?;
+    v.dep_required("incremental_command", "incremental", "1", true, true)?;
+    let incremental_command = v.string("incremental_command", &[])?;
+    Ok(CopyMethodConfig {
+        name,
+        backup_command,
+        restore_command,
+        incremental_command,
+        incremental: v.boolean("incremental", false)?,
+        single_run: v.boolean("single_run", false)?,
+        true_copy: v.boolean("true_copy", false)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds() {
+        assert_eq!(parse_seconds("5"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_seconds("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_seconds(".5"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_seconds("10."), Some(Duration::from_secs(10)));
+        for bad in [
+            "",
+            ".",
+            "-1",
+            "1e3",
+            "5s",
+            " 5",
+            "1.2.3",
+            "inf",
+            "NaN",
+            "99999999999",
+        ] {
+            assert_eq!(parse_seconds(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn lists() {
+        assert_eq!(
+            split_list("a, b ,c"),
+            (vec!["a".into(), "b".into(), "c".into()], false)
+        );
+        assert_eq!(split_list("a,b,, ,"), (vec!["a".into(), "b".into()], false));
+        assert!(split_list("a, ,b").1);
+        assert_eq!(split_list(""), (vec![], false));
+    }
+
+    #[test]
+    fn booleans() {
+        for t in ["1", "yes", "ON", "True"] {
+            assert_eq!(parse_bool(t), Some(true));
+        }
+        for f in ["0", "no", "Off", "FALSE"] {
+            assert_eq!(parse_bool(f), Some(false));
+        }
+        assert_eq!(parse_bool("1 # x"), None);
+    }
+}
