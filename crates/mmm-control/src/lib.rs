@@ -17,7 +17,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mmm_common::config::SocketConfig;
+use mmm_common::config::{self, Config, ProgramClass, SocketConfig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// 2.2.1's connect timeout for the control connection.
@@ -159,6 +159,34 @@ pub fn run(args: Vec<String>) -> ExitCode {
 
 /// Reads `mmm_mon[_<cluster>].conf` as class CONTROL and builds the [`Target`].
 fn load_target(cluster: Option<&str>) -> Result<Target, String> {
-    let _ = cluster;
-    Err("the config loader is not merged yet".to_string())
+    let name = config::base_name("mmm_mon", cluster);
+    let cfg = config::load(&name, ProgramClass::Control).map_err(|e| e.to_string())?;
+    target_from_config(&cfg)
+}
+
+/// The [`Target`] described by a CONTROL config: `<monitor> ip:port`, `<socket>`, connect
+/// timeout 10 s, and a read timeout long enough for the slowest command (one agent
+/// connect + reply, as `set_online` pings the agent) plus a margin.
+pub fn target_from_config(cfg: &Config) -> Result<Target, String> {
+    let monitor = cfg
+        .monitor
+        .as_ref()
+        .ok_or_else(|| "Required config entry 'monitor' is missing".to_string())?;
+    let ip = monitor
+        .ip
+        .as_deref()
+        .ok_or_else(|| "Required config entry 'monitor->ip' is missing".to_string())?;
+    let addr = if ip.contains(':') {
+        format!("[{ip}]:{}", monitor.port)
+    } else {
+        format!("{ip}:{}", monitor.port)
+    };
+    Ok(Target {
+        addr,
+        socket: cfg.socket.clone(),
+        connect_timeout: CONNECT_TIMEOUT,
+        read_timeout: cfg.ext.agent_connect_timeout
+            + cfg.ext.agent_read_timeout
+            + Duration::from_secs(10),
+    })
 }

@@ -15,4 +15,5 @@ pub mod agent_client;
 pub mod checks;
 pub mod control;
 pub mod kill_host;
+pub mod network;
 pub mod status_file;
