@@ -14,6 +14,7 @@ pub mod core;
 pub mod agent_client;
 pub mod checks;
 pub mod control;
+pub mod driver;
 pub mod kill_host;
 pub mod network;
 pub mod status_file;

@@ -227,6 +227,42 @@ pub async fn hold_connection(t: &MysqlTarget, timeout: Duration) -> Result<Strin
     }
 }
 
+/// What the master-master configuration check (spec §3.13) reads from one master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterSettings {
+    /// `Master_Host` of SHOW SLAVE STATUS (`None`: not a slave).
+    pub master_host: Option<String>,
+    /// `(@@auto_increment_offset, @@auto_increment_increment)`, when readable.
+    pub auto_increment: Option<(u64, u64)>,
+}
+
+/// Reads [`MasterSettings`]; `None` when the server cannot be reached.
+pub async fn master_settings(t: &MysqlTarget, timeout: Duration) -> Option<MasterSettings> {
+    let work = async {
+        let mut conn = connect(t, timeout).await.ok()?;
+        let master_host = match conn.query_first::<Row, _>("SHOW SLAVE STATUS").await {
+            Ok(Some(row)) => col(&row, &["Master_Host", "Source_Host"]),
+            _ => None,
+        };
+        let auto_increment = conn
+            .query_first::<(u64, u64), _>(
+                "SELECT @@auto_increment_offset, @@auto_increment_increment",
+            )
+            .await
+            .ok()
+            .flatten();
+        close(conn).await;
+        Some(MasterSettings {
+            master_host,
+            auto_increment,
+        })
+    };
+    tokio::time::timeout(timeout + Duration::from_secs(1), work)
+        .await
+        .ok()
+        .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
