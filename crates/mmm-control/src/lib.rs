@@ -110,7 +110,7 @@ pub fn execute(target: &Target, args: &[String], out: &mut dyn Write) -> ExitCod
     };
     match rt.block_on(send_command(target, &command)) {
         Ok(answer) => {
-            let _ = write!(out, "{answer}\n");
+            let _ = writeln!(out, "{answer}");
             let _ = out.flush();
             ExitCode::SUCCESS
         }
