@@ -20,8 +20,8 @@ pub struct ConfigError {
     /// The directive or section concerned, in MMM's path words (`monitor->ip`,
     /// `host->db1->mode`, `check->foo`), or the line's first word for syntax errors.
     pub directive: Option<String>,
-    /// What is wrong.
-    pub kind: ConfigErrorKind,
+    /// What is wrong (boxed to keep `Result<_, ConfigError>` small).
+    pub kind: Box<ConfigErrorKind>,
 }
 
 /// What is wrong (see [`ConfigError`]).
@@ -176,7 +176,7 @@ impl ConfigError {
             file: file.to_string(),
             line: Some(line),
             directive: directive.map(str::to_string),
-            kind,
+            kind: Box::new(kind),
         }
     }
 
@@ -186,7 +186,7 @@ impl ConfigError {
             file: file.to_string(),
             line: None,
             directive: directive.map(str::to_string),
-            kind,
+            kind: Box::new(kind),
         }
     }
 
@@ -215,7 +215,7 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use ConfigErrorKind as K;
         let d = self.directive.as_deref().unwrap_or("");
-        match &self.kind {
+        match self.kind.as_ref() {
             K::NotFound { name, dirs } => {
                 write!(
                     f,

@@ -9,10 +9,6 @@
 //! [`parse_str`]. The language and mmm-rs's differences from 2.2.1 are documented in
 //! `docs/config.md`.
 
-// A config error carries file, line, directive and a descriptive kind; it is returned once
-// per program start, so its size does not matter.
-#![allow(clippy::result_large_err)]
-
 mod error;
 pub mod model;
 mod parse;

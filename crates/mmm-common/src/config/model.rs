@@ -56,7 +56,7 @@ pub struct Config {
 }
 
 /// Top-level directives that mmm-rs adds to MMM's language (documented in
-/// docs/differences.md). All optional; a 2.2.1 config never needs them.
+/// docs/config.md). All optional; a 2.2.1 config never needs them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Extensions {
     /// `arp_count`: gratuitous ARP request+reply pairs per burst (5, as 2.2.1).

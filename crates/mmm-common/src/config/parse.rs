@@ -250,6 +250,8 @@ impl<'a> Parser<'a> {
         let file: Arc<str> = Arc::from(label);
         // Index into `self.raw.sections` of the open section.
         let mut open: Option<usize> = None;
+        // A UTF-8 byte order mark (some editors write one) is not part of the first line.
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         for (idx, raw_line) in bytes.split(|b| *b == b'\n').enumerate() {
             let n = idx + 1;
             let line = std::str::from_utf8(raw_line)
@@ -291,7 +293,7 @@ impl<'a> Parser<'a> {
                         return Err(ConfigError::at(
                             label,
                             n,
-                            None,
+                            Some(t),
                             K::InvalidSectionHeader {
                                 text: t.to_string(),
                             },
@@ -359,7 +361,7 @@ impl<'a> Parser<'a> {
                 }
                 match (target, more) {
                     (Some(target), None) => self.include(target, label, n)?,
-                    _ => return Err(ConfigError::at(label, n, None, K::IncludeSyntax)),
+                    _ => return Err(ConfigError::at(label, n, Some("include"), K::IncludeSyntax)),
                 }
                 continue;
             }
@@ -406,7 +408,13 @@ impl<'a> Parser<'a> {
                     K::UnknownVariable {
                         var: first.to_string(),
                         context: rules::context_word(open_kind),
-                        hint: rules::unknown_variable_hint(open_kind, first),
+                        hint: rules::unknown_variable_hint(open_kind, first).or_else(|| {
+                            Some(format!(
+                                "It is not a directive of {}; expected one of: {}",
+                                rules::context_word(open_kind),
+                                rules::known_variables(open_kind).join(", ")
+                            ))
+                        }),
                     },
                 ));
             }
@@ -419,6 +427,14 @@ impl<'a> Parser<'a> {
                         var: first.to_string(),
                     },
                 ));
+            }
+            if had_comment {
+                tracing::debug!(
+                    file = label,
+                    line = n,
+                    directive = first,
+                    "inline comment removed from the value of {first}"
+                );
             }
             let raw_value = RawValue { text: value, loc };
             match open.and_then(|i| self.raw.sections.get_mut(i)) {
@@ -523,19 +539,19 @@ mod tests {
     fn tag_errors() {
         let e = parse("<hots db1>\n").unwrap_err();
         assert_eq!(e.line, Some(1));
-        assert!(matches!(e.kind, K::InvalidSection { .. }));
+        assert!(matches!(*e.kind, K::InvalidSection { .. }));
         let e = parse("<host>\n").unwrap_err();
-        assert!(matches!(e.kind, K::NoSectionName { .. }));
+        assert!(matches!(*e.kind, K::NoSectionName { .. }));
         let e = parse("<monitor m>\n").unwrap_err();
-        assert!(matches!(e.kind, K::SectionNameForUnique { .. }));
+        assert!(matches!(*e.kind, K::SectionNameForUnique { .. }));
         let e = parse("<host db1.x>\n").unwrap_err();
-        assert!(matches!(e.kind, K::InvalidSectionHeader { .. }));
+        assert!(matches!(*e.kind, K::InvalidSectionHeader { .. }));
         let e = parse("\n\n</host>\n").unwrap_err();
         assert_eq!(e.line, Some(3));
-        assert!(matches!(e.kind, K::EndTagOutsideSection));
+        assert!(matches!(*e.kind, K::EndTagOutsideSection));
         let e = parse("<host a>\n<role r>\n").unwrap_err();
         assert!(matches!(
-            e.kind,
+            *e.kind,
             K::InvalidSection {
                 inside: Some(_),
                 ..

@@ -204,6 +204,14 @@ pub(crate) fn is_known(section: Option<SectionKind>, var: &str) -> bool {
     }
 }
 
+/// The directives accepted where `section` is open, in table order.
+pub(crate) fn known_variables(section: Option<SectionKind>) -> Vec<&'static str> {
+    match section {
+        None => TOP_VARS.iter().chain(EXT_VARS).copied().collect(),
+        Some(kind) => kind.variables().to_vec(),
+    }
+}
+
 /// Where the line is, for messages: `top level` or `<host ...>`.
 pub(crate) fn context_word(section: Option<SectionKind>) -> String {
     match section {
@@ -233,10 +241,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// The hint for an unknown directive `var` where `section` is open: a close name in the same
 /// place ("Did you mean `monitor_user`?"), or the place where the directive belongs.
 pub(crate) fn unknown_variable_hint(section: Option<SectionKind>, var: &str) -> Option<String> {
-    let here: Vec<&str> = match section {
-        None => TOP_VARS.iter().chain(EXT_VARS).copied().collect(),
-        Some(kind) => kind.variables().to_vec(),
-    };
+    let here = known_variables(section);
     let limit = (var.len() / 3).clamp(1, 3);
     let best = here
         .iter()

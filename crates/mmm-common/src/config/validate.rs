@@ -390,7 +390,7 @@ pub(crate) fn validate(raw: RawConfig, class: ProgramClass) -> Result<Config, Co
                 file,
                 line,
                 directive: Some(format!("check->{name}")),
-                kind: K::InvalidCheck { name },
+                kind: Box::new(K::InvalidCheck { name }),
             });
         }
     }

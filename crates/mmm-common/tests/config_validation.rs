@@ -1,0 +1,832 @@
+//! Every validation rule of spec §2.3 (per program class) with its error text, the number
+//! checks mmm-rs adds, templates, and every directive's default (§2.4).
+
+use std::time::Duration;
+
+use mmm_common::config::{
+    parse_str, Config, ConfigError, ConfigErrorKind, Extensions, ProgramClass, SocketType,
+};
+use mmm_common::state::MonitorMode;
+
+use ProgramClass::{Agent, Control, Monitor, Tools};
+
+/// Valid for MONITOR, AGENT and CONTROL.
+const FULL: &str = "\
+active_master_role writer
+this db1
+
+<monitor>
+    ip 127.0.0.1
+    pid_path /run/mmm_mond.pid
+    bin_path /usr/lib/mysql-mmm/
+    status_path /var/lib/misc/mmm_mond.status
+    ping_ips 198.18.0.1, 198.18.0.2
+</monitor>
+
+<host default>
+    cluster_interface ens33
+    pid_path /run/mmm_agentd.pid
+    bin_path /usr/lib/mysql-mmm
+    replication_user replication
+    replication_password slave
+    agent_user mmm_agent
+    agent_password RepAgent
+    monitor_user mmm_monitor
+    monitor_password RepMonitor
+</host>
+
+<host db1>
+    ip 198.18.0.11
+    mode master
+    peer db2
+</host>
+
+<host db2>
+    ip 198.18.0.12
+    mode master
+    peer db1
+</host>
+
+<host db3>
+    ip 198.18.0.13
+    mode slave
+</host>
+
+<role writer>
+    hosts db1, db2
+    ips 198.18.0.100
+    mode exclusive
+</role>
+
+<role reader>
+    hosts db1, db2, db3
+    ips 198.18.0.101, 198.18.0.102
+    mode balanced
+</role>
+";
+
+fn parse(text: &str, class: ProgramClass) -> Result<Config, ConfigError> {
+    parse_str(text, "t.conf", &[], class)
+}
+
+fn ok(text: &str, class: ProgramClass) -> Config {
+    parse(text, class).unwrap_or_else(|e| panic!("{class:?}: {e}"))
+}
+
+fn err(text: &str, class: ProgramClass) -> ConfigError {
+    match parse(text, class) {
+        Ok(_) => panic!("{class:?}: expected an error"),
+        Err(e) => e,
+    }
+}
+
+/// `FULL` with `from` replaced by `to` (which must occur).
+fn edit(from: &str, to: &str) -> String {
+    assert!(FULL.contains(from), "{from}");
+    FULL.replacen(from, to, 1)
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
+        .expect("needle")
+}
+
+#[test]
+fn full_is_valid_for_monitor_agent_control() {
+    for class in [Monitor, Agent, Control] {
+        ok(FULL, class);
+    }
+}
+
+#[test]
+fn required_top_level_entries_per_class() {
+    let no_amr = edit("active_master_role writer\n", "");
+    for class in [Monitor, Agent] {
+        let e = err(&no_amr, class);
+        assert!(
+            e.to_string()
+                .starts_with("Required config entry 'active_master_role' is missing"),
+            "{e}"
+        );
+        assert_eq!(e.file, "t.conf");
+        assert_eq!(e.line, None);
+        assert_eq!(e.directive.as_deref(), Some("active_master_role"));
+    }
+    ok(&no_amr, Control);
+
+    let no_this = edit("this db1\n", "");
+    let e = err(&no_this, Agent);
+    assert_eq!(
+        e.to_string(),
+        "Required config entry 'this' is missing (needed by mmm_agentd; config 't.conf')"
+    );
+    ok(&no_this, Monitor);
+    ok(&no_this, Control);
+}
+
+#[test]
+fn required_sections_per_class() {
+    let start = FULL.find("<monitor>").expect("monitor");
+    let end = FULL.find("</monitor>").expect("end") + "</monitor>".len();
+    let no_monitor = format!("{}{}", &FULL[..start], &FULL[end..]);
+    for (class, program) in [(Monitor, "mmm_mond"), (Control, "mmm_control")] {
+        let e = err(&no_monitor, class);
+        assert_eq!(
+            *e.kind,
+            ConfigErrorKind::RequiredMissing {
+                path: "monitor".into(),
+                program
+            }
+        );
+        assert!(e
+            .to_string()
+            .starts_with("Required config entry 'monitor' is missing"));
+    }
+    ok(&no_monitor, Agent);
+
+    let no_roles = FULL
+        .split("<role writer>")
+        .next()
+        .expect("head")
+        .replace("active_master_role writer\n", "");
+    for class in [Monitor, Agent] {
+        let e = err(&no_roles, class);
+        assert!(
+            e.to_string()
+                .starts_with("Required config entry 'role' is missing"),
+            "{e}"
+        );
+    }
+    ok(&no_roles, Control);
+
+    // Only the template: no host at all.
+    let e = err("<host default>\nip 1.2.3.4\n</host>\n", Control);
+    assert!(
+        e.to_string()
+            .starts_with("Required config entry 'host' is missing"),
+        "{e}"
+    );
+}
+
+#[test]
+fn required_monitor_entries_per_class() {
+    for var in ["ip", "pid_path", "bin_path", "status_path", "ping_ips"] {
+        let line = FULL
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{var} ")))
+            .expect("line");
+        let text = edit(&format!("{line}\n"), "");
+        let e = err(&text, Monitor);
+        assert!(
+            e.to_string().starts_with(&format!(
+                "Required config entry 'monitor->{var}' is missing"
+            )),
+            "{e}"
+        );
+        if var == "ip" {
+            err(&text, Control);
+        } else {
+            ok(&text, Control);
+        }
+    }
+}
+
+#[test]
+fn required_host_entries_per_class() {
+    // (directive, classes that need it)
+    let table: &[(&str, &[ProgramClass])] = &[
+        ("cluster_interface", &[Agent]),
+        ("pid_path", &[Agent]),
+        ("bin_path", &[Agent]),
+        ("replication_user", &[Agent]),
+        ("replication_password", &[Agent]),
+        ("agent_user", &[Agent]),
+        ("agent_password", &[Agent]),
+        ("monitor_user", &[Monitor]),
+        ("monitor_password", &[Monitor]),
+    ];
+    let template = FULL.split("<host default>").nth(1).expect("template");
+    for (var, needed_by) in table {
+        let line = template
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{var} ")))
+            .expect("line");
+        let text = edit(&format!("{line}\n"), "");
+        for class in [Monitor, Agent, Control] {
+            match parse(&text, class) {
+                Err(e) if needed_by.contains(&class) => assert!(
+                    e.to_string().starts_with(&format!(
+                        "Required config entry 'host->db1->{var}' is missing"
+                    )),
+                    "{e}"
+                ),
+                Ok(_) if !needed_by.contains(&class) => {}
+                other => panic!("{var} {class:?}: {other:?}"),
+            }
+        }
+    }
+    // ip and mode: AGENT and MONITOR (ip also TOOLS).
+    let text = edit("    ip 198.18.0.13\n", "");
+    for class in [Monitor, Agent] {
+        assert!(err(&text, class)
+            .to_string()
+            .starts_with("Required config entry 'host->db3->ip' is missing"));
+    }
+    ok(&text, Control);
+    let text = edit("    mode slave\n", "");
+    for class in [Monitor, Agent] {
+        assert!(err(&text, class)
+            .to_string()
+            .starts_with("Required config entry 'host->db3->mode' is missing"));
+    }
+    ok(&text, Control);
+}
+
+#[test]
+fn required_role_entries_per_class() {
+    let text = edit("    mode exclusive\n", "");
+    assert!(err(&text, Monitor)
+        .to_string()
+        .starts_with("Required config entry 'role->writer->mode' is missing"));
+    ok(&text, Agent);
+    let text = edit("    hosts db1, db2\n", "");
+    assert!(err(&text, Monitor)
+        .to_string()
+        .starts_with("Required config entry 'role->writer->hosts' is missing"));
+    ok(&text, Agent);
+    let text = edit("    ips 198.18.0.100\n", "");
+    for class in [Monitor, Agent] {
+        assert!(err(&text, class)
+            .to_string()
+            .starts_with("Required config entry 'role->writer->ips' is missing"));
+    }
+    ok(&text, Control);
+}
+
+#[test]
+fn deprequired_peer_for_masters() {
+    let text = edit("    peer db2\n", "");
+    for class in [Monitor, Agent, Control] {
+        let e = err(&text, class);
+        assert_eq!(
+            *e.kind,
+            ConfigErrorKind::DepRequired {
+                path: "host->db1->peer".into(),
+                var: "mode".into(),
+                value: "master".into()
+            }
+        );
+        assert!(
+            e.to_string().starts_with(
+                "Config entry 'host->db1->peer' is required because of 'mode master', but missing"
+            ),
+            "{e}"
+        );
+        // Points at the `mode master` line.
+        assert_eq!(e.line, Some(line_of(&text, "mode master")));
+    }
+}
+
+#[test]
+fn deprequired_ssl_socket_keys_are_hard_errors() {
+    let ssl = |keys: &str| format!("{FULL}<socket>\ntype ssl\n{keys}</socket>\n");
+    let all = "cert_file /c.pem\nkey_file /k.pem\nca_file /ca.pem\n";
+    for class in [Monitor, Agent, Control] {
+        let cfg = ok(&ssl(all), class);
+        assert_eq!(cfg.socket.kind, SocketType::Ssl);
+        assert_eq!(cfg.socket.ca_file.as_deref(), Some("/ca.pem"));
+    }
+    for (missing, needed_by) in [
+        ("cert_file", &[Monitor, Agent, Control][..]),
+        ("key_file", &[Monitor, Agent, Control][..]),
+        ("ca_file", &[Monitor, Agent][..]),
+    ] {
+        let keys: String = all
+            .lines()
+            .filter(|l| !l.starts_with(missing))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for class in [Monitor, Agent, Control] {
+            let r = parse(&ssl(&keys), class);
+            if needed_by.contains(&class) {
+                let e = r.expect_err("missing ssl key");
+                assert!(
+                    e.to_string().starts_with(&format!(
+                        "Config entry 'socket->{missing}' is required because of 'type ssl', but missing"
+                    )),
+                    "{e}"
+                );
+            } else {
+                assert!(r.is_ok(), "{missing} {class:?}");
+            }
+        }
+    }
+    // Plain sockets need nothing.
+    ok(&format!("{FULL}<socket>\ntype plain\n</socket>\n"), Agent);
+}
+
+#[test]
+fn fixed_values() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "    mode master\n    peer db2\n",
+            "    mode primary\n    peer db2\n",
+            "Config entry 'host->db1->mode' has invalid value 'primary' allowed values are: 'master', 'slave'",
+        ),
+        (
+            "    mode exclusive\n",
+            "    mode single\n",
+            "Config entry 'role->writer->mode' has invalid value 'single' allowed values are: 'balanced', 'exclusive'",
+        ),
+        (
+            "    ip 127.0.0.1\n",
+            "    ip 127.0.0.1\n    mode ACTIVE\n",
+            "Config entry 'monitor->mode' has invalid value 'ACTIVE' allowed values are: 'passive', 'active', 'manual', 'wait'",
+        ),
+        (
+            "    ip 127.0.0.1\n",
+            "    ip 127.0.0.1\n    careful_startup maybe\n",
+            "Config entry 'monitor->careful_startup' has invalid value 'maybe' allowed values are: '0', '1'",
+        ),
+        (
+            "this db1\n",
+            "this db1\ndebug 2\n",
+            "Config entry 'debug' has invalid value '2' allowed values are: '0', '1'",
+        ),
+    ];
+    for (from, to, msg) in cases {
+        let text = edit(from, to);
+        let e = err(&text, Monitor);
+        assert!(e.to_string().starts_with(msg), "{e}\nwanted: {msg}");
+        assert!(e.line.is_some(), "{e}");
+        assert!(e.to_string().contains("(in 't.conf' on line"), "{e}");
+    }
+    let e = err(&format!("{FULL}<socket>\ntype tls\n</socket>\n"), Agent);
+    assert!(e.to_string().starts_with(
+        "Config entry 'socket->type' has invalid value 'tls' allowed values are: 'plain', 'ssl'"
+    ));
+    // Every monitor mode word.
+    for (word, mode) in [
+        ("passive", MonitorMode::Passive),
+        ("active", MonitorMode::Active),
+        ("manual", MonitorMode::Manual),
+        ("wait", MonitorMode::Wait),
+    ] {
+        let cfg = ok(
+            &edit(
+                "    ip 127.0.0.1\n",
+                &format!("    ip 127.0.0.1\n    mode {word}\n"),
+            ),
+            Monitor,
+        );
+        assert_eq!(cfg.monitor.expect("monitor").mode, mode);
+    }
+    // Boolean words.
+    for (word, value) in [
+        ("yes", true),
+        ("On", true),
+        ("TRUE", true),
+        ("off", false),
+        ("No", false),
+    ] {
+        let cfg = ok(
+            &edit("this db1\n", &format!("this db1\ndebug {word}\n")),
+            Agent,
+        );
+        assert_eq!(cfg.debug, value, "{word}");
+    }
+}
+
+#[test]
+fn references() {
+    let e = err(&edit("this db1\n", "this db9\n"), Agent);
+    assert!(
+        e.to_string().starts_with(
+            "Config entry 'this' has invalid value 'db9' allowed values are: 'db1', 'db2', 'db3'"
+        ),
+        "{e}"
+    );
+    // The template is not a host.
+    let e = err(&edit("this db1\n", "this default\n"), Agent);
+    assert!(e
+        .to_string()
+        .starts_with("Config entry 'this' has invalid value 'default'"));
+    let e = err(
+        &edit("active_master_role writer\n", "active_master_role master\n"),
+        Monitor,
+    );
+    assert!(e.to_string().starts_with(
+        "Config entry 'active_master_role' has invalid value 'master' allowed values are: 'writer', 'reader'"
+    ), "{e}");
+    let e = err(&edit("    peer db2\n", "    peer db7\n"), Control);
+    assert!(e.to_string().starts_with(
+        "Config entry 'host->db1->peer' has invalid value 'db7' allowed values are: 'db1', 'db2', 'db3'"
+    ), "{e}");
+    let e = err(
+        &edit("    hosts db1, db2\n", "    hosts db1, dbX\n"),
+        Monitor,
+    );
+    assert!(e.to_string().starts_with(
+        "Config entry 'role->writer->hosts' has invalid value 'dbX' allowed values are: 'db1', 'db2', 'db3'"
+    ), "{e}");
+    assert_eq!(e.line, Some(line_of(FULL, "hosts db1, db2")));
+    // prefer must be one of the role's hosts.
+    let e = err(
+        &edit(
+            "    mode exclusive\n",
+            "    mode exclusive\n    prefer db3\n",
+        ),
+        Monitor,
+    );
+    assert!(e.to_string().starts_with(
+        "Config entry 'role->writer->prefer' has invalid value 'db3' allowed values are: 'db1', 'db2'"
+    ), "{e}");
+    let cfg = ok(
+        &edit(
+            "    mode exclusive\n",
+            "    mode exclusive\n    prefer db2\n",
+        ),
+        Monitor,
+    );
+    assert_eq!(
+        cfg.role("writer").and_then(|r| r.prefer.as_deref()),
+        Some("db2")
+    );
+}
+
+#[test]
+fn check_names_are_restricted_and_all_four_exist() {
+    let e = err(&format!("{FULL}<check foo>\n</check>\n"), Monitor);
+    assert_eq!(
+        *e.kind,
+        ConfigErrorKind::InvalidCheck { name: "foo".into() }
+    );
+    assert!(e.to_string().starts_with(
+        "Invalid check 'foo' in configuration allowed values are: 'ping', 'mysql', 'rep_backlog', 'rep_threads', 'default'"
+    ), "{e}");
+    assert_eq!(e.line, Some(FULL.lines().count() + 1));
+    // No check section: all four exist with defaults.
+    let cfg = ok(FULL, Monitor);
+    for name in ["ping", "mysql", "rep_threads", "rep_backlog"] {
+        assert_eq!(cfg.checks.get(name), Some(&Default::default()), "{name}");
+    }
+    assert_eq!(cfg.checks.get("foo"), None);
+}
+
+#[test]
+fn templates_apply_before_defaults_and_required_checks() {
+    let text = format!(
+        "{FULL}<check default>\ncheck_period 0.5\ntrap_period 3\n</check>\n<check mysql>\ntrap_period 7\n</check>\n"
+    );
+    let cfg = ok(&text, Monitor);
+    assert_eq!(cfg.checks.ping.check_period, Duration::from_millis(500));
+    assert_eq!(cfg.checks.ping.trap_period, Duration::from_secs(3));
+    // An explicit value wins over the template.
+    assert_eq!(cfg.checks.mysql.trap_period, Duration::from_secs(7));
+    assert_eq!(cfg.checks.mysql.check_period, Duration::from_millis(500));
+    assert_eq!(cfg.checks.rep_backlog.timeout, Duration::from_secs(2));
+    // A host value wins over the host template; the template fills required entries.
+    let text = edit(
+        "    ip 198.18.0.13\n",
+        "    ip 198.18.0.13\n    agent_user other\n",
+    );
+    let cfg = ok(&text, Agent);
+    assert_eq!(
+        cfg.host("db3").and_then(|h| h.agent_user.as_deref()),
+        Some("other")
+    );
+    assert_eq!(
+        cfg.host("db1").and_then(|h| h.agent_user.as_deref()),
+        Some("mmm_agent")
+    );
+    assert!(cfg.host("default").is_none());
+    // An error in a template value points at the template's line.
+    let text = edit(
+        "    cluster_interface ens33\n",
+        "    cluster_interface ens33\n    agent_port x\n",
+    );
+    let e = err(&text, Agent);
+    assert_eq!(e.line, Some(line_of(&text, "agent_port x")));
+    assert!(e.to_string().starts_with(
+        "Config entry 'host->db1->agent_port' has invalid value 'x': expected a port number 1-65535"
+    ), "{e}");
+}
+
+#[test]
+fn numbers_are_validated() {
+    let bad: &[(&str, &str)] = &[
+        ("    agent_port 70000\n", "host->db1->agent_port"),
+        ("    agent_port 0\n", "host->db1->agent_port"),
+        ("    mysql_port 33o6\n", "host->db1->mysql_port"),
+        ("    ssh_port -1\n", "host->db1->ssh_port"),
+    ];
+    for (line, path) in bad {
+        let text = edit(
+            "    mode master\n    peer db2\n",
+            &format!("    mode master\n    peer db2\n{line}"),
+        );
+        let e = err(&text, Control);
+        assert!(
+            matches!(e.kind.as_ref(), ConfigErrorKind::InvalidNumber { path: p, .. } if p == path),
+            "{e}"
+        );
+        assert_eq!(e.line, Some(line_of(&text, line.trim())));
+    }
+    let monitor_bad: &[(&str, &str)] = &[
+        ("port 99999", "a port number 1-65535"),
+        ("ping_interval -1", "non-negative seconds, e.g. 5 or 0.5"),
+        ("flap_duration 1h", "non-negative seconds, e.g. 5 or 0.5"),
+        ("flap_count 2.5", "a non-negative integer"),
+        ("auto_set_online ten", "non-negative seconds, e.g. 5 or 0.5"),
+        (
+            "wait_for_other_master 1e3",
+            "non-negative seconds, e.g. 5 or 0.5",
+        ),
+    ];
+    for (line, expected) in monitor_bad {
+        let text = edit(
+            "    ip 127.0.0.1\n",
+            &format!("    ip 127.0.0.1\n    {line}\n"),
+        );
+        let e = err(&text, Monitor);
+        let (var, value) = line.split_once(' ').expect("pair");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Config entry 'monitor->{var}' has invalid value '{value}': expected {expected} (in 't.conf' on line {})",
+                line_of(&text, line)
+            )
+        );
+    }
+    for line in [
+        "check_period x",
+        "trap_period -2",
+        "timeout 1s",
+        "restart_after 1.5",
+        "max_backlog x",
+    ] {
+        let e = err(
+            &format!("{FULL}<check rep_backlog>\n{line}\n</check>\n"),
+            Monitor,
+        );
+        assert!(
+            matches!(*e.kind, ConfigErrorKind::InvalidNumber { .. }),
+            "{line}: {e}"
+        );
+    }
+    let e = err(
+        &edit("this db1\n", "this db1\nmax_kill_retries many\n"),
+        Agent,
+    );
+    assert!(e.to_string().starts_with(
+        "Config entry 'max_kill_retries' has invalid value 'many': expected a non-negative integer"
+    ));
+    // Sub-second and zero values are fine.
+    let cfg = ok(
+        &format!("{FULL}<check ping>\ncheck_period 0.5\ntrap_period 0\ntimeout .25\n</check>\n"),
+        Monitor,
+    );
+    assert_eq!(cfg.checks.ping.check_period, Duration::from_millis(500));
+    assert_eq!(cfg.checks.ping.trap_period, Duration::ZERO);
+    assert_eq!(cfg.checks.ping.timeout, Duration::from_millis(250));
+}
+
+#[test]
+fn lists() {
+    let text = edit(
+        "    ping_ips 198.18.0.1, 198.18.0.2\n",
+        "    ping_ips 198.18.0.1 ,198.18.0.2,  198.18.0.3,\n",
+    );
+    let cfg = ok(&text, Monitor);
+    assert_eq!(
+        cfg.monitor.expect("monitor").ping_ips,
+        ["198.18.0.1", "198.18.0.2", "198.18.0.3"]
+    );
+    // A repeated assignment replaces the whole list.
+    let text = edit(
+        "    ips 198.18.0.100\n",
+        "    ips 198.18.0.100, 198.18.0.99\n    ips 198.18.0.98\n",
+    );
+    let cfg = ok(&text, Monitor);
+    assert_eq!(cfg.role("writer").expect("writer").ips, ["198.18.0.98"]);
+    // An interior empty element is an error (2.2.1 keeps it).
+    let text = edit("    hosts db1, db2, db3\n", "    hosts db1, , db3\n");
+    let e = err(&text, Monitor);
+    assert!(
+        e.to_string()
+            .starts_with("Config entry 'role->reader->hosts' has an empty element in 'db1, , db3'"),
+        "{e}"
+    );
+    // An empty required list.
+    let text = edit("    ping_ips 198.18.0.1, 198.18.0.2\n", "    ping_ips ,\n");
+    let e = err(&text, Monitor);
+    assert_eq!(
+        *e.kind,
+        ConfigErrorKind::EmptyList {
+            path: "monitor->ping_ips".into()
+        }
+    );
+}
+
+#[test]
+fn copy_method_rules() {
+    let tools = "\
+this db1
+default_copy_method scp
+clone_dirs data
+<host default>
+ssh_user root
+tools_user t
+tools_password p
+backup_dir /b
+restore_dir /r
+lvm_snapshot_size 1G
+lvm_logical_volume mysql
+lvm_volume_group vg
+lvm_mount_dir /m
+lvm_mount_opts -o
+replication_user r
+replication_password p
+</host>
+<host db1>
+ip 198.18.0.11
+</host>
+<copy_method scp>
+backup_command scp a b
+restore_command cp a b
+</copy_method>
+";
+    ok(tools, Tools);
+    let e = err(&tools.replace("restore_command cp a b\n", ""), Tools);
+    assert!(e
+        .to_string()
+        .starts_with("Required config entry 'copy_method->scp->restore_command' is missing"));
+    let e = err(
+        &tools.replace(
+            "backup_command scp a b\n",
+            "backup_command scp a b\nincremental yes\n",
+        ),
+        Tools,
+    );
+    assert!(e.to_string().starts_with(
+        "Config entry 'copy_method->scp->incremental_command' is required because of 'incremental 1', but missing"
+    ), "{e}");
+    let e = err(
+        &tools.replace("default_copy_method scp", "default_copy_method rsync"),
+        Tools,
+    );
+    assert!(e.to_string().starts_with(
+        "Config entry 'default_copy_method' has invalid value 'rsync' allowed values are: 'scp'"
+    ));
+    for var in [
+        "ssh_user",
+        "tools_user",
+        "backup_dir",
+        "lvm_mount_opts",
+        "replication_user",
+    ] {
+        let line = tools
+            .lines()
+            .find(|l| l.starts_with(&format!("{var} ")))
+            .expect("line");
+        let e = err(&tools.replace(&format!("{line}\n"), ""), Tools);
+        assert!(
+            e.to_string().starts_with(&format!(
+                "Required config entry 'host->db1->{var}' is missing (needed by the mmm tools"
+            )),
+            "{e}"
+        );
+    }
+    let e = err(&tools.replace("clone_dirs data\n", ""), Tools);
+    assert!(e
+        .to_string()
+        .starts_with("Required config entry 'clone_dirs' is missing"));
+    let e = err(&tools.replace("this db1\n", ""), Tools);
+    assert!(e
+        .to_string()
+        .starts_with("Required config entry 'this' is missing"));
+    let e = err(&tools.replace("ip 198.18.0.11\n", ""), Tools);
+    assert!(e
+        .to_string()
+        .starts_with("Required config entry 'host->db1->ip' is missing"));
+    let start = tools.find("<copy_method").expect("cm");
+    let e = err(
+        &tools[..start].replace("default_copy_method scp\n", ""),
+        Tools,
+    );
+    assert!(e
+        .to_string()
+        .starts_with("Required config entry 'copy_method' is missing"));
+}
+
+#[test]
+fn defaults_of_every_directive() {
+    let cfg = ok(FULL, Monitor);
+    assert!(!cfg.debug);
+    assert_eq!(cfg.max_kill_retries, 10);
+    assert_eq!(cfg.default_copy_method, None);
+    assert!(cfg.clone_dirs.is_empty());
+    assert!(cfg.copy_methods.is_empty());
+    assert_eq!(cfg.socket.kind, SocketType::Plain);
+    assert_eq!(cfg.socket.cert_file, None);
+    let m = cfg.monitor.as_ref().expect("monitor");
+    assert_eq!(m.port, 9988);
+    assert_eq!(m.ping_interval, Duration::from_secs(1));
+    assert_eq!(m.flap_duration, Duration::from_secs(3600));
+    assert_eq!(m.flap_count, 3);
+    assert_eq!(m.auto_set_online, Duration::ZERO);
+    assert_eq!(m.kill_host_bin, "kill_host");
+    assert!(m.careful_startup);
+    assert_eq!(m.mode, MonitorMode::Active);
+    assert_eq!(m.wait_for_other_master, Duration::from_secs(120));
+    for h in &cfg.hosts {
+        assert_eq!(h.agent_port, 9989);
+        assert_eq!(h.mysql_port, 3306);
+        assert_eq!(h.mysql_pidfile, "/var/run/mysqld/mysqld.pid");
+        assert_eq!(h.mysql_rcscript, "/etc/init.d/mysql");
+        assert_eq!(h.mysql_cnf, "/etc/my.cnf");
+        let tools: Vec<(&str, &str)> = h
+            .tools
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            tools,
+            [
+                ("ssh_port", "22"),
+                ("ssh_parameters", ""),
+                ("lvm_bin_lvcreate", "lvcreate"),
+                ("lvm_bin_lvremove", "lvremove")
+            ]
+        );
+    }
+    assert_eq!(cfg.role("writer").and_then(|r| r.prefer.as_deref()), None);
+    let c = &cfg.checks.rep_backlog;
+    assert_eq!(c.check_period, Duration::from_secs(5));
+    assert_eq!(c.trap_period, Duration::from_secs(10));
+    assert_eq!(c.timeout, Duration::from_secs(2));
+    assert_eq!(c.restart_after, 10000);
+    assert_eq!(c.max_backlog, 60);
+    let x = &cfg.ext;
+    assert_eq!(x.arp_count, 5);
+    assert_eq!(x.arp_repeat, 3);
+    assert_eq!(x.arp_interval, Duration::from_millis(500));
+    assert_eq!(x.sync_timeout, Duration::from_secs(30));
+    assert_eq!(x.mysql_timeout, Duration::from_secs(3));
+    assert_eq!(x.agent_connect_timeout, Duration::from_secs(10));
+    assert_eq!(x.agent_read_timeout, Duration::from_secs(60));
+    assert_eq!(x.status_retry_interval, Duration::from_millis(500));
+    assert_eq!(*x, Extensions::default());
+    // Non-defaults are read.
+    let text = format!(
+        "{FULL}debug on\nmax_kill_retries 4\n<monitor>\nport 19988\nping_interval 0.2\nflap_duration 600\nflap_count 0\nauto_set_online 10\nkill_host_bin /usr/local/bin/fence\ncareful_startup off\nmode manual\nwait_for_other_master 0\n</monitor>\n"
+    );
+    let cfg = ok(&text, Monitor);
+    assert!(cfg.debug);
+    assert_eq!(cfg.max_kill_retries, 4);
+    let m = cfg.monitor.as_ref().expect("monitor");
+    assert_eq!(m.port, 19988);
+    assert_eq!(m.ping_interval, Duration::from_millis(200));
+    assert_eq!(m.flap_duration, Duration::from_secs(600));
+    assert_eq!(m.flap_count, 0);
+    assert_eq!(m.auto_set_online, Duration::from_secs(10));
+    assert_eq!(m.kill_host_bin, "/usr/local/bin/fence");
+    assert!(!m.careful_startup);
+    assert_eq!(m.mode, MonitorMode::Manual);
+    assert_eq!(m.wait_for_other_master, Duration::ZERO);
+    // Reopening <monitor> merged: the first opening's values are still there.
+    assert_eq!(m.ip.as_deref(), Some("127.0.0.1"));
+}
+
+#[test]
+fn extension_directives() {
+    let text = format!(
+        "{FULL}arp_count 2\narp_repeat 1\narp_interval 0.1\nsync_timeout 5\nmysql_timeout 1.5\nagent_connect_timeout 2\nagent_read_timeout 6\nstatus_retry_interval 0.25\n"
+    );
+    let cfg = ok(&text, Agent);
+    let x = &cfg.ext;
+    assert_eq!(x.arp_count, 2);
+    assert_eq!(x.arp_repeat, 1);
+    assert_eq!(x.arp_interval, Duration::from_millis(100));
+    assert_eq!(x.sync_timeout, Duration::from_secs(5));
+    assert_eq!(x.mysql_timeout, Duration::from_millis(1500));
+    assert_eq!(x.agent_connect_timeout, Duration::from_secs(2));
+    assert_eq!(x.agent_read_timeout, Duration::from_secs(6));
+    assert_eq!(x.status_retry_interval, Duration::from_millis(250));
+    let e = err(&format!("{FULL}sync_timeout 90\n"), Monitor);
+    assert!(e.to_string().starts_with(
+        "Config entry 'agent_read_timeout' must exceed sync_timeout: agent_read_timeout is 60 s, sync_timeout is 90 s"
+    ), "{e}");
+    let e = err(&format!("{FULL}mysql_timeout 0\n"), Agent);
+    assert!(e.to_string().starts_with(
+        "Config entry 'mysql_timeout' has invalid value '0': expected a positive number of seconds"
+    ), "{e}");
+    let e = err(&format!("{FULL}<host db1>\narp_count 3\n</host>\n"), Agent);
+    assert!(
+        e.to_string()
+            .contains("`arp_count` is a top-level directive"),
+        "{e}"
+    );
+}
