@@ -96,7 +96,12 @@ fn dump_logs(tb: &Testbed) {
         };
         for e in rd.flatten() {
             let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(60).collect();
+            let tail: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.contains("IFLA_INET6_CONF"))
+                .rev()
+                .take(80)
+                .collect();
             println!("==== {h}: {}", e.path().display());
             for l in tail.into_iter().rev() {
                 println!("{l}");
@@ -280,5 +285,8 @@ fn monitor_with_real_agents() {
         ("ERROR: Can't connect to monitor daemon!\n", Some(1))
     );
     drop(daemons);
+    if std::env::var_os("MMM_TEST_DUMP_LOGS").is_some() {
+        dump_logs(&tb);
+    }
     tb.down().expect("testbed down");
 }

@@ -77,13 +77,10 @@ pub async fn request(
     let result = exchange(target, request).await;
     match &result {
         Ok(reply) if reply.uptime.is_none() => {
-            warn!(
-                host,
-                "Received bad answer '{}' from host {host}.", reply.result
-            );
+            warn!("Received bad answer '{}' from host {host}.", reply.result);
         }
         Ok(_) => {}
-        Err(e) => warn!(host, "Received undefined answer from host {host}. $!: {e}"),
+        Err(e) => warn!("Received undefined answer from host {host}. $!: {e}"),
     }
     result
 }
@@ -92,7 +89,7 @@ async fn exchange(target: &AgentTarget, request: &AgentRequest) -> Result<AgentR
     let stream = connect(target).await?;
     let mut stream = BufReader::new(stream);
     let line = format!("{request}\n");
-    debug!(host = %target.host, "Sending command '{request}'");
+    debug!("Sending command '{request}'");
     let work = async {
         stream
             .get_mut()
@@ -127,7 +124,7 @@ async fn exchange(target: &AgentTarget, request: &AgentRequest) -> Result<AgentR
         Ok(r) => r?,
         Err(_) => return Err(AgentError::ReadTimeout(target.read_timeout)),
     };
-    debug!(host = %target.host, "Received answer '{}'", reply.result);
+    debug!("Received answer '{}'", reply.result);
     // Close our side politely; the agent runs its role check after the close (§4.1).
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.get_mut().shutdown()).await;
     Ok(reply)

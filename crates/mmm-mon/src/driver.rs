@@ -237,7 +237,6 @@ pub async fn run(
     let listener_task = tokio::spawn(control::run(listener, control_tx, async move {
         let _ = stop_listener_rx.await;
     }));
-    info!("Monitor started in {} mode.", mode_word(&monitor));
     if let Some(ready) = hooks.on_ready {
         ready(local_addr);
     }
@@ -280,10 +279,6 @@ pub async fn run(
     driver.write_last_status();
     info!("END");
     Ok(Exit::Stopped)
-}
-
-fn mode_word(monitor: &Monitor) -> String {
-    monitor.mode().to_string().to_lowercase()
 }
 
 fn check_index(kind: CheckKind) -> usize {

@@ -71,6 +71,7 @@ pub enum KillOutcome {
 }
 
 /// Runs the kill_host command for `host` and logs as 2.2.1 (§3.11).
+#[tracing::instrument(name = "kill_host", skip(bin, timeout))]
 pub async fn kill_host(
     bin: Option<&Path>,
     host: &str,
@@ -78,14 +79,12 @@ pub async fn kill_host(
     timeout: Duration,
 ) -> KillOutcome {
     let Some(bin) = bin else {
-        error!(
-            host,
-            "Could not kill host '{host}' - there may be some duplicate ips now! (There's no binary configured for killing hosts.)"
+        error!("Could not kill host '{host}' - there may be some duplicate ips now! (There's no binary configured for killing hosts.)"
         );
         return KillOutcome::NoBinary;
     };
     let command = format!("{} {} {}", bin.display(), host, u8::from(ping_ok));
-    info!(host, "Killing host using command '{command}'");
+    info!("Killing host using command '{command}'");
     let child = Command::new("/bin/sh")
         .arg("-c")
         .arg(format!("{command} 2>&1"))
@@ -99,7 +98,7 @@ pub async fn kill_host(
         Ok(c) => c,
         Err(e) => {
             let text = format!("can't start: {e}");
-            error!(host, "Could not kill host '{host}' - there may be some duplicate ips now! kill_host binary exited with '-1'. Output was: {text} ");
+            error!("Could not kill host '{host}' - there may be some duplicate ips now! kill_host binary exited with '-1'. Output was: {text} ");
             return KillOutcome::Error(text);
         }
     };
@@ -114,12 +113,12 @@ pub async fn kill_host(
                 );
             }
             let text = format!("timeout after {} s", timeout.as_secs_f64());
-            error!(host, "Could not kill host '{host}' - there may be some duplicate ips now! kill_host binary exited with '-1'. Output was: {text} ");
+            error!("Could not kill host '{host}' - there may be some duplicate ips now! kill_host binary exited with '-1'. Output was: {text} ");
             KillOutcome::Error(text)
         }
         Ok(Err(e)) => {
             let text = e.to_string();
-            error!(host, "Could not kill host '{host}' - there may be some duplicate ips now! kill_host binary exited with '-1'. Output was: {text} ");
+            error!("Could not kill host '{host}' - there may be some duplicate ips now! kill_host binary exited with '-1'. Output was: {text} ");
             KillOutcome::Error(text)
         }
         Ok(Ok(out)) => {
@@ -128,11 +127,11 @@ pub async fn kill_host(
             let rc = out.status.code().unwrap_or(-1);
             if out.status.success() {
                 if !output.is_empty() {
-                    info!(host, "Output of kill host command was: {output}");
+                    info!("Output of kill host command was: {output}");
                 }
                 KillOutcome::Killed { output }
             } else {
-                error!(host, "Could not kill host '{host}' - there may be some duplicate ips now! kill_host binary exited with '{rc}'. Output was: {output} ");
+                error!("Could not kill host '{host}' - there may be some duplicate ips now! kill_host binary exited with '{rc}'. Output was: {output} ");
                 KillOutcome::Failed { rc, output }
             }
         }
