@@ -128,3 +128,153 @@ fn frozen_monitor_times_out() {
     );
     drop(l);
 }
+
+#[test]
+fn tls_monitor() {
+    let pki = make_pki();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(mmm_common::socket::Listener::bind(
+            "127.0.0.1:0",
+            &pki.server,
+        ))
+        .unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let h = std::thread::spawn(move || {
+        rt.block_on(async move {
+            let acc = listener.accept().await.unwrap();
+            let mut s = acc.establish(Duration::from_secs(5)).await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 256];
+            while !got.ends_with(b"quit\n") {
+                let n = s.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            s.write_all(b"OK: Pinged successfully!").await.unwrap();
+            s.shutdown().await.unwrap();
+            String::from_utf8(got).unwrap()
+        })
+    });
+    let mut t = target(addr);
+    t.socket = pki.client.clone();
+    let mut out = Vec::new();
+    let code = execute(&t, &args(&["ping"]), &mut out);
+    assert_eq!(h.join().unwrap(), "ping\nquit\n");
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "OK: Pinged successfully!\n"
+    );
+}
+
+/// Test certificates (made with the `openssl` CLI).
+struct Pki {
+    _dir: tempfile::TempDir,
+    server: SocketConfig,
+    client: SocketConfig,
+    rogue: SocketConfig,
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl CLI is needed to make test certificates");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server and a client certificate signed by it, and a client certificate from
+/// another CA.
+fn make_pki() -> Pki {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for ca in ["ca", "rogue-ca"] {
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={ca}"),
+            ],
+        );
+    }
+    std::fs::write(
+        d.join("ext.cnf"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .unwrap();
+    for (name, ca) in [("server", "ca"), ("client", "ca"), ("rogue", "rogue-ca")] {
+        openssl(
+            d,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.pem"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ],
+        );
+    }
+    let cfg = |name: &str, ca: &str| SocketConfig {
+        kind: SocketType::Ssl,
+        cert_file: Some(d.join(format!("{name}.pem")).display().to_string()),
+        key_file: Some(d.join(format!("{name}.key")).display().to_string()),
+        ca_file: Some(d.join(format!("{ca}.pem")).display().to_string()),
+    };
+    Pki {
+        server: cfg("server", "ca"),
+        client: cfg("client", "ca"),
+        rogue: cfg("rogue", "ca"),
+        _dir: dir,
+    }
+}

@@ -11,6 +11,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+/// Starts the listener (with `socket`) and a fake driver; returns the address.
+async fn start_with(socket: &SocketConfig) -> String {
+    let listener = Listener::bind("127.0.0.1:0", socket).await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, mut rx) = mpsc::unbounded_channel::<ControlRequest>();
+    tokio::spawn(run(listener, tx, std::future::pending()));
+    tokio::spawn(async move {
+        while let Some(req) = rx.recv().await {
+            let _ = req.reply.send(format!("<{}>", req.line));
+        }
+    });
+    addr
+}
+
 /// Starts the listener with a fake driver: `big` answers 8 MiB, anything else
 /// `<<line>>`. Returns the address and the lines the driver saw.
 async fn start() -> (String, mpsc::UnboundedReceiver<String>) {
@@ -109,4 +123,141 @@ async fn stuck_client_does_not_stall_others() {
     }
     assert!(start.elapsed() < Duration::from_secs(2));
     drop(stuck);
+}
+
+#[tokio::test]
+async fn tls_control_port_needs_a_client_certificate() {
+    let pki = make_pki();
+    let addr = start_with(&pki.server).await;
+    let mut s = mmm_common::socket::connect(&addr, &pki.client, Duration::from_secs(5))
+        .await
+        .unwrap();
+    s.write_all(b"mode\nquit\n").await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out, "<mode>");
+    // A certificate of another CA gets no answer.
+    let rogue = async {
+        let mut s = mmm_common::socket::connect(&addr, &pki.rogue, Duration::from_secs(5)).await?;
+        s.write_all(b"mode\nquit\n").await?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).await?;
+        Ok::<String, Box<dyn std::error::Error>>(out)
+    };
+    // Either the handshake/IO fails, or the connection closes without an answer.
+    if let Ok(out) = tokio::time::timeout(Duration::from_secs(5), rogue)
+        .await
+        .unwrap()
+    {
+        assert_eq!(out, "", "rogue client got an answer");
+    }
+}
+
+/// Test certificates (made with the `openssl` CLI).
+struct Pki {
+    _dir: tempfile::TempDir,
+    server: SocketConfig,
+    client: SocketConfig,
+    rogue: SocketConfig,
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl CLI is needed to make test certificates");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server and a client certificate signed by it, and a client certificate from
+/// another CA.
+fn make_pki() -> Pki {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for ca in ["ca", "rogue-ca"] {
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={ca}"),
+            ],
+        );
+    }
+    std::fs::write(
+        d.join("ext.cnf"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .unwrap();
+    for (name, ca) in [("server", "ca"), ("client", "ca"), ("rogue", "rogue-ca")] {
+        openssl(
+            d,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.pem"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ],
+        );
+    }
+    let cfg = |name: &str, ca: &str| SocketConfig {
+        kind: SocketType::Ssl,
+        cert_file: Some(d.join(format!("{name}.pem")).display().to_string()),
+        key_file: Some(d.join(format!("{name}.key")).display().to_string()),
+        ca_file: Some(d.join(format!("{ca}.pem")).display().to_string()),
+    };
+    Pki {
+        server: cfg("server", "ca"),
+        client: cfg("client", "ca"),
+        rogue: cfg("rogue", "ca"),
+        _dir: dir,
+    }
 }
