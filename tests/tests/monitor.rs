@@ -4,7 +4,8 @@
 //! Covers spec §3.1 (startup of a fresh cluster: every host AWAITING_RECOVERY), §5
 //! (`mmm_control` commands and their exact output), §3.9 (roles distributed after
 //! `set_online`, VIPs really on the interfaces, read_only really off on the writer), §8
-//! (automatic failover when the active master's mysqld is killed: timed and printed),
+//! (automatic failover when the active master's mysqld is killed, its return, a hung and a
+//! cleanly stopped slave: each timed and printed),
 //! §3.12 (status file) and shutdown on SIGTERM.
 //!
 //! Needs root and the binaries: `cargo build -p mmm-mon -p mmm-agent -p mmm-control`
@@ -263,6 +264,66 @@ fn monitor_with_real_agents() {
         "{show}"
     );
 
+    let show_has = |needle: String| control(&tb, &["show"]).0.contains(&needle);
+
+    // db1's server comes back: HARD_OFFLINE → AWAITING_RECOVERY → ONLINE (it was down for
+    // less than 60 s, or auto_set_online 10); the writer stays on db2 (§8).
+    let restarted = Instant::now();
+    tb.mysql_start("db1").expect("start db1");
+    let back = wait_for(Duration::from_secs(60), "db1 ONLINE again", || {
+        show_has(format!("db1({}) master/ONLINE", ip("db1"))).then(|| restarted.elapsed())
+    });
+    assert!(show_has(format!(
+        "db2({}) master/ONLINE. Roles: writer({writer_vip})",
+        ip("db2")
+    )));
+    println!(
+        "figure: db1 restarted → ONLINE again after {:.1} s",
+        back.as_secs_f64()
+    );
+
+    // A hung server (SIGSTOP) on db3: no connection drops, so the periodic checks find it
+    // (connect timeout, then the trap period); its reader moves to db4.
+    let frozen = Instant::now();
+    tb.mysql_freeze("db3").expect("freeze db3");
+    let hung = wait_for(Duration::from_secs(40), "db3 HARD_OFFLINE", || {
+        show_has(format!("db3({}) slave/HARD_OFFLINE", ip("db3"))).then(|| frozen.elapsed())
+    });
+    let mut both = reader_vips.clone();
+    both.sort();
+    wait_for(Duration::from_secs(20), "both readers on db4", || {
+        show_has(format!(
+            "db4({}) slave/ONLINE. Roles: reader({}), reader({})",
+            ip("db4"),
+            both[0],
+            both[1]
+        ))
+        .then_some(())
+    });
+    wait_for(Duration::from_secs(20), "reader VIPs on db4", || {
+        (has_ip(&tb, "db4", &both[0]) && has_ip(&tb, "db4", &both[1])).then_some(())
+    });
+    println!(
+        "figure: SIGSTOP of a slave's mysqld → HARD_OFFLINE after {:.1} s (check_period 5 s, timeout 2 s, trap_period 10 s)",
+        hung.as_secs_f64()
+    );
+    tb.mysql_thaw("db3").expect("thaw db3");
+    wait_for(Duration::from_secs(60), "db3 ONLINE again", || {
+        show_has(format!("db3({}) slave/ONLINE", ip("db3"))).then_some(())
+    });
+
+    // A clean stop (SIGTERM) of db4's server: the server closes the monitor's connection,
+    // so the trap period starts at once.
+    let stopped = Instant::now();
+    tb.mysql_stop("db4").expect("stop db4");
+    let seen = wait_for(Duration::from_secs(40), "db4 HARD_OFFLINE", || {
+        show_has(format!("db4({}) slave/HARD_OFFLINE", ip("db4"))).then(|| stopped.elapsed())
+    });
+    println!(
+        "figure: clean stop of a slave's mysqld → HARD_OFFLINE after {:.1} s (trap_period 10 s)",
+        seen.as_secs_f64()
+    );
+
     // Shutdown on SIGTERM: exit 0, pid file removed, status file still there.
     let mut monitor = daemons.0.pop().expect("monitor child");
     let pid = nix::unistd::Pid::from_raw(monitor.id() as i32);
@@ -276,9 +337,11 @@ fn monitor_with_real_agents() {
         .expect("monitor dir")
         .join("run/mysql-mmm-monitor.pid");
     assert!(!pid_file.exists(), "pid file left behind");
-    assert!(std::fs::read_to_string(&status_path)
-        .expect("status file")
-        .starts_with("db1|HARD_OFFLINE|"));
+    let last_status = std::fs::read_to_string(&status_path).expect("status file");
+    assert!(
+        last_status.contains("\ndb4|HARD_OFFLINE|\n"),
+        "{last_status}"
+    );
     let (down, code) = control(&tb, &["ping"]);
     assert_eq!(
         (down.as_str(), code),

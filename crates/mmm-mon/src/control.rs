@@ -22,6 +22,9 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// How long a connection may stay silent before it is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How long a command may wait for the monitor's answer before the connection is closed.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// How long writing one reply may take (a client that stops reading is dropped).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -94,7 +97,8 @@ pub enum ConnError {
     /// Line longer than the limit.
     #[error("line too long")]
     TooLong,
-    /// No line within the idle timeout, or a reply could not be written in time.
+    /// No line within the idle timeout, no answer from the monitor in time, or a reply
+    /// could not be written in time.
     #[error("timeout")]
     Timeout,
     /// The driver is gone (monitor shutting down).
@@ -135,7 +139,10 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
         commands
             .send(ControlRequest { line, reply: tx })
             .map_err(|_| ConnError::Shutdown)?;
-        let text = rx.await.map_err(|_| ConnError::Shutdown)?;
+        let text = tokio::time::timeout(REPLY_TIMEOUT, rx)
+            .await
+            .map_err(|_| ConnError::Timeout)?
+            .map_err(|_| ConnError::Shutdown)?;
         let out = stream.get_mut();
         tokio::time::timeout(WRITE_TIMEOUT, async {
             out.write_all(text.as_bytes()).await?;
