@@ -55,12 +55,25 @@ fn ok(cmd: &mut Command) {
     );
 }
 
-/// Removes namespaces and directories of earlier runs (name prefix `mi-chk`).
+/// Whether a name `mi-chk-<pid>-<n>` belongs to a test process that is gone.
+fn is_leftover(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(PREFIX).and_then(|r| r.strip_prefix('-')) else {
+        return false;
+    };
+    let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
+    match pid {
+        Some(pid) => nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err(),
+        None => true,
+    }
+}
+
+/// Removes namespaces and directories of earlier, interrupted runs (name prefix `mi-chk`,
+/// owner process gone); a concurrently running test's are left alone.
 fn remove_leftovers() {
     if let Ok(out) = Command::new("ip").args(["netns", "list"]).output() {
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let name = line.split_whitespace().next().unwrap_or("");
-            if name.starts_with(PREFIX) {
+            if is_leftover(name) {
                 kill_netns_pids(name);
                 let _ = Command::new("ip").args(["netns", "del", name]).status();
             }
@@ -68,7 +81,7 @@ fn remove_leftovers() {
     }
     if let Ok(rd) = fs::read_dir("/tmp") {
         for e in rd.flatten() {
-            if e.file_name().to_string_lossy().starts_with(PREFIX) {
+            if is_leftover(&e.file_name().to_string_lossy()) {
                 let _ = fs::remove_dir_all(e.path());
             }
         }
@@ -109,7 +122,9 @@ impl Bed {
             need(which(bin), bin);
         }
         remove_leftovers();
-        let ns = format!("{PREFIX}-{}", std::process::id());
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ns = format!("{PREFIX}-{}-{n}", std::process::id());
         let dir = PathBuf::from(format!("/tmp/{ns}"));
         let bed = Bed {
             ns: ns.clone(),

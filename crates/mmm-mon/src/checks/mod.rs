@@ -6,9 +6,9 @@
 //! - Tasks are independent, so a hung host never delays another host's checks.
 //! - While the network is down (spec §3.4) no check runs and no ERROR is reported.
 //! - A long-lived monitor connection per host ([`mysql::hold_connection`]) reports its loss
-//!   as `Input::CheckConnLost` when the server cannot be reached again at once, and makes
-//!   that host's `mysql` check run immediately, so a stopped or crashed mysqld is noticed
-//!   when it happens, not at the next `check_period`.
+//!   as `Input::CheckConnLost` when the server cannot be reached again at once or stops
+//!   answering, and makes that host's `mysql` check run immediately, so a stopped, crashed
+//!   or hung mysqld is noticed when it happens, not at the next `check_period`.
 //!
 //! Layout: `ping.rs` (ICMP echo), `mysql.rs` (mysql, rep_threads, rep_backlog).
 
@@ -168,8 +168,11 @@ pub fn spawn(config: &Config, sink: InputFn, network: watch::Receiver<bool>) -> 
 }
 
 /// The long-lived monitor connection of one host (DESIGN.md "Detection starts at the
-/// failure"): while connected, waits for the connection to drop; then tries one reconnect
-/// at once, and when that fails reports `CheckConnLost` and wakes the host's mysql check.
+/// failure"). When the server closes it, one reconnect is tried at once: if that fails too
+/// (mysqld stopped or crashed) `CheckConnLost` is reported and the host's mysql check runs
+/// now. A dropped connection that reconnects at once (the agent's deny_write kills client
+/// threads) is not a failure. When the server stops answering (hung, link cut)
+/// `CheckConnLost` is reported at once and the mysql check confirms or clears it.
 async fn watch_connection(
     host: CheckHost,
     cfg: CheckConfig,
@@ -178,10 +181,8 @@ async fn watch_connection(
 ) {
     loop {
         match mysql::hold_connection(&host.mysql, cfg.timeout).await {
-            Ok(why) => {
+            Ok(mysql::ConnEnd::Closed(why)) => {
                 debug!("monitor connection lost: {why}");
-                // A killed thread (the agent's deny_write kills client connections) is not
-                // a failure: only report when the server cannot be reached again now.
                 match mysql::connect(&host.mysql, cfg.timeout).await {
                     Ok(conn) => {
                         let _ =
@@ -194,6 +195,14 @@ async fn watch_connection(
                         wake_mysql.notify_one();
                     }
                 }
+            }
+            Ok(mysql::ConnEnd::Silent) => {
+                debug!(
+                    "monitor connection silent for more than {:?}",
+                    cfg.timeout + Duration::from_secs(1)
+                );
+                sink(Input::CheckConnLost { host: host.id });
+                wake_mysql.notify_one();
             }
             Err(e) => debug!("monitor connection not established: {}", e.errstr),
         }
