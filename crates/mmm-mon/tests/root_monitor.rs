@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use mmm_common::config::{self, Config, ProgramClass};
 use mmm_mon::checks::{self, mysql, ping, InputFn};
 use mmm_mon::core::{CheckKind, Input};
+use mmm_mon::network;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, watch};
 
@@ -280,6 +281,79 @@ fn monitor_config(dir: &Path, agent_port: u16, control_port: u16) -> Config {
     config::parse_str(&text, "mmm_mon.conf", &[], ProgramClass::Monitor).unwrap()
 }
 
+/// The network checker reports `Network{up}` changes when the ping_ips stop and start
+/// answering (the address is removed from and put back on the namespace's interface).
+#[test]
+#[ignore = "needs root, network namespaces and MariaDB: run with --ignored"]
+fn network_changes_are_reported() {
+    let bed = Bed::new();
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Input)>();
+    let tx = Mutex::new(tx);
+    let sink: InputFn = Arc::new(move |i| {
+        let _ = tx.lock().map(|t| t.send((Instant::now(), i)));
+    });
+    let ns_path = format!("/run/netns/{}", bed.ns);
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let runner = std::thread::spawn(move || {
+        let file = fs::File::open(&ns_path).unwrap();
+        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (state_tx, _state_rx) = watch::channel(true);
+            let task = tokio::spawn(network::run(
+                vec![DB_IP.to_string()],
+                Duration::from_millis(200),
+                state_tx,
+                sink,
+            ));
+            tokio::task::spawn_blocking(move || {
+                let _ = stop_rx.recv();
+            })
+            .await
+            .unwrap();
+            task.abort();
+        });
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let cut = Instant::now();
+    ok(Command::new("ip").args([
+        "-n",
+        &bed.ns,
+        "addr",
+        "del",
+        &format!("{DB_IP}/24"),
+        "dev",
+        "mi0",
+    ]));
+    let (at, input) = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("network down");
+    assert!(matches!(input, Input::Network { up: false }), "{input:?}");
+    let down_after = at - cut;
+    let healed = Instant::now();
+    ok(Command::new("ip").args([
+        "-n",
+        &bed.ns,
+        "addr",
+        "add",
+        &format!("{DB_IP}/24"),
+        "dev",
+        "mi0",
+    ]));
+    let (at, input) = rx.recv_timeout(Duration::from_secs(5)).expect("network up");
+    assert!(matches!(input, Input::Network { up: true }), "{input:?}");
+    let _ = stop_tx.send(());
+    runner.join().unwrap();
+    println!(
+        "figure: network check (ping_interval 0.2 s): down reported after {:.0} ms, up after {:.0} ms",
+        down_after.as_secs_f64() * 1000.0,
+        (at - healed).as_secs_f64() * 1000.0
+    );
+}
+
 #[test]
 #[ignore = "needs root, network namespaces and MariaDB: run with --ignored"]
 fn checks_against_real_mariadb() {
@@ -297,6 +371,23 @@ fn checks_against_real_mariadb() {
     });
     assert_eq!(good, "OK");
     assert_eq!(bad, format!("ERROR: Could not ping {DEAD_IP}"));
+
+    // Network check (§3.4): first answer wins; waiting gives up on shutdown.
+    let (up, down, waited) = bed.run_in_ns(|| {
+        Box::pin(async {
+            (
+                network::probe(&[DEAD_IP.to_string(), DB_IP.to_string()]).await,
+                network::probe(&[DEAD_IP.to_string()]).await,
+                network::wait_for_network(
+                    &[DEAD_IP.to_string()],
+                    Duration::from_millis(200),
+                    tokio::time::sleep(Duration::from_millis(1500)),
+                )
+                .await,
+            )
+        })
+    });
+    assert!(up && !down && !waited, "{up} {down} {waited}");
 
     // MySQL checks with 2.2.1's strings.
     let results = bed.run_in_ns(|| {
