@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -93,6 +94,7 @@ pub fn agent_targets(config: &Config) -> Vec<AgentTarget> {
                 socket: config.socket.clone(),
                 connect_timeout: config.ext.agent_connect_timeout,
                 read_timeout: config.ext.agent_read_timeout,
+                ping_ok: Arc::new(AtomicBool::new(true)),
             }
         })
         .collect()
@@ -159,10 +161,12 @@ pub async fn run(
         network_tx,
         sink.clone(),
     ));
+    let targets = agent_targets(&config);
+    let ping_flags: Vec<Arc<AtomicBool>> = targets.iter().map(|t| t.ping_ok.clone()).collect();
     let agents = {
         let tx = event_tx.clone();
         AgentClient::spawn(
-            agent_targets(&config),
+            targets,
             Arc::new(move |_host, token, outcome| {
                 let _ = tx.send(Event::Agent { token, outcome });
             }),
@@ -173,6 +177,7 @@ pub async fn run(
     let mut driver = Shell {
         config: &config,
         agents,
+        ping_flags,
         kill_bin,
         status_path,
         last_status: None,
@@ -296,6 +301,8 @@ struct Shell<'a> {
     config: &'a Config,
     /// Per-host agent queues.
     agents: AgentClient<Token>,
+    /// Per host: whether its latest ping check result was OK (read by the agent client).
+    ping_flags: Vec<Arc<AtomicBool>>,
     /// The kill_host binary, when usable.
     kill_bin: Option<PathBuf>,
     /// `monitor->status_path`.
@@ -310,6 +317,17 @@ struct Shell<'a> {
 
 impl Shell<'_> {
     fn feed(&mut self, monitor: &mut Monitor, ev: Event) {
+        if let Event::Input(Input::Check {
+            host,
+            check: CheckKind::Ping,
+            result,
+            ..
+        }) = &ev
+        {
+            if let Some(flag) = self.ping_flags.get(*host) {
+                flag.store(result.status == CheckStatus::Ok, Ordering::Relaxed);
+            }
+        }
         match ev {
             Event::Input(input) => self.handle(monitor, input),
             Event::Agent { token, outcome } => self.handle(

@@ -2,6 +2,7 @@
 //! request bytes, reply decoding, ERROR replies, timeouts, and per-host queues (a hung
 //! agent does not delay another host; one host's requests stay in order).
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,7 @@ fn target(host: &str, addr: String, read_timeout: Duration) -> AgentTarget {
         },
         connect_timeout: Duration::from_secs(2),
         read_timeout,
+        ping_ok: Arc::new(AtomicBool::new(true)),
     }
 }
 
