@@ -45,7 +45,32 @@ impl Testbed {
         }
         self.spawn_server(host)?;
         self.wait_server_ready(host)?;
-        self.save_state()
+        self.save_state()?;
+        self.settle_slave_threads(host);
+        Ok(())
+    }
+
+    /// Waits (at most 10 s, best effort) until a restarted server's slave threads are past
+    /// their start-up: the IO thread connected, or failing to connect with an error shown.
+    /// A SIGTERM that arrives while the IO thread is still connecting can hang MariaDB
+    /// 10.11's shutdown for good (seen here), so `mysql_start` does not return earlier.
+    fn settle_slave_threads(&self, host: &str) {
+        let settled = poll_until(
+            &format!("slave threads on {host} to settle"),
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || {
+                let Some(st) = self.slave_status(host)? else {
+                    return Ok(Some(()));
+                };
+                let io = st.get("Slave_IO_Running").unwrap_or_default();
+                let io_error = st.get("Last_IO_Errno").is_some_and(|e| e != "0");
+                Ok((io == "Yes" || io == "No" || io_error).then_some(()))
+            },
+        );
+        if let Err(e) = settled {
+            tracing::warn!(host, error = %e, "slave threads did not settle");
+        }
     }
 
     /// Whether the host's mariadbd process exists (it may be frozen).

@@ -21,20 +21,26 @@
 //!   configs), leftover cleanup, the state file.
 //! - [`faults`]: stop / kill -9 / freeze / thaw / start a server, cut / restore a link,
 //!   break / repair / delay replication, neighbour cache.
+//! - [`inhost`]: Rust code of the test run inside a host's namespace
+//!   ([`Testbed::run_in_netns`], TCP connect/listen from a host).
 //! - [`net`]: namespaces, bridge, veths (`ip -n`), [`MacAddr`].
 //! - [`mariadb`]: my.cnf, the bootstrap with the MMM accounts, the CLI client, [`Row`].
 //! - [`configs`]: the seed's mmm_common.conf / mmm_agent.conf / mmm_mon.conf.
+//! - [`bins`]: [`workspace_binary`], the path of mmm_agentd/mmm_mond/mmm_control.
 //! - `process` (private): child processes under timeouts, signals by pid.
 //! - [`error`]: the error type, [`TestbedError`].
 
+pub mod bins;
 pub mod configs;
 pub mod error;
 pub mod faults;
+pub mod inhost;
 pub mod mariadb;
 pub mod net;
 mod process;
 pub mod testbed;
 
+pub use bins::workspace_binary;
 pub use configs::MmmConfigs;
 pub use error::{Result, TestbedError};
 pub use mariadb::{HostRole, Row, PASSWORD};

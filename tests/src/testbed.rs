@@ -213,9 +213,7 @@ impl Testbed {
         }
         reap_leftovers();
 
-        let id = format!("{PREFIX}{:06x}", random_u64() & 0xff_ffff);
-        let base_dir = PathBuf::from("/tmp").join(&id);
-        fs::create_dir(&base_dir).map_err(io_err(format!("creating {}", base_dir.display())))?;
+        let (id, base_dir) = make_base_dir()?;
         set_mode(&base_dir, 0o755)?;
 
         let subnet = opts.subnet;
@@ -310,11 +308,19 @@ impl Testbed {
         }
         let mysql = mysql_ids()?;
         for h in &self.state.hosts {
-            for d in PRIVATE_DIRS {
-                let p = h.dir.join(d);
-                fs::create_dir_all(&p).map_err(io_err(format!("creating {}", p.display())))?;
-            }
+            fs::create_dir_all(&h.dir).map_err(io_err(format!("creating {}", h.dir.display())))?;
             set_mode(&h.dir, 0o755)?;
+            for d in PRIVATE_DIRS {
+                // Each component 0755 whatever the umask: user mysql must traverse them.
+                let mut p = h.dir.clone();
+                for part in d.split('/') {
+                    p.push(part);
+                    if !p.is_dir() {
+                        fs::create_dir(&p).map_err(io_err(format!("creating {}", p.display())))?;
+                    }
+                    set_mode(&p, 0o755)?;
+                }
+            }
             if h.is_db() {
                 let run_mysqld = h.dir.join("run").join("mysqld");
                 let mysql_dir = h.mysql_dir();
@@ -996,7 +1002,14 @@ pub fn reap_leftovers() -> Vec<String> {
         let Some((id, _)) = ns.split_once('-') else {
             continue;
         };
-        if !is_testbed_id(id) || live_ids.iter().any(|l| l == id) {
+        // A testbed makes its directory before its namespaces and removes it after them,
+        // so a namespace whose directory exists belongs to a testbed being built or torn
+        // down (checked now, not from the scan above, which may be older than the
+        // namespace).
+        if !is_testbed_id(id)
+            || live_ids.iter().any(|l| l == id)
+            || Path::new("/tmp").join(id).exists()
+        {
             continue;
         }
         tracing::warn!(netns = %ns, "removing leftover namespace");
@@ -1119,6 +1132,24 @@ fn make_template(base: &Path, template: &Path, accounts: &[String]) -> Result<()
     mariadb::bootstrap_datadir(&cnf, template, &log_dir.join("bootstrap.err"), accounts)
 }
 
+/// Picks a fresh id and creates `/tmp/<id>` (retrying on the rare collision).
+fn make_base_dir() -> Result<(String, PathBuf)> {
+    let mut last_err = None;
+    for _ in 0..8 {
+        let id = format!("{PREFIX}{:06x}", random_u64() & 0xff_ffff);
+        let base_dir = PathBuf::from("/tmp").join(&id);
+        match fs::create_dir(&base_dir) {
+            Ok(()) => return Ok((id, base_dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
+            Err(e) => return Err(io_err(format!("creating {}", base_dir.display()))(e)),
+        }
+    }
+    Err(TestbedError::Io {
+        what: "picking a testbed id".into(),
+        source: last_err.unwrap_or_else(|| std::io::Error::other("no id")),
+    })
+}
+
 /// A random number from the standard library's per-process random keys plus the clock.
 fn random_u64() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -1135,6 +1166,12 @@ fn random_u64() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn testbed_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Testbed>();
+    }
 
     #[test]
     fn testbed_ids() {

@@ -55,6 +55,23 @@ enum Cmd {
         #[arg(last = true, required = true)]
         argv: Vec<String>,
     },
+    /// Inject a fault (or undo one): stop, kill9, freeze, thaw, start (the host's server);
+    /// cut, restore (its link); break, repair, delay SECS, undelay (its replication).
+    Fault {
+        #[arg(long, default_value = DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        op: FaultOp,
+        host: String,
+        /// Seconds, for `delay`.
+        secs: Option<u32>,
+    },
+    /// Print the MAC in HOST's neighbour (ARP) cache for IP, or nothing.
+    Neigh {
+        #[arg(long, default_value = DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        host: String,
+        ip: std::net::Ipv4Addr,
+    },
     /// Run SQL as root on a host's server; prints rows tab-separated with a header line.
     Sql {
         #[arg(long, default_value = DEFAULT_STATE_DIR)]
@@ -62,6 +79,21 @@ enum Cmd {
         host: String,
         query: String,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FaultOp {
+    Stop,
+    Kill9,
+    Freeze,
+    Thaw,
+    Start,
+    Cut,
+    Restore,
+    Break,
+    Repair,
+    Delay,
+    Undelay,
 }
 
 fn main() -> ExitCode {
@@ -163,6 +195,41 @@ fn run(cli: Cli) -> Result<ExitCode, TestbedError> {
                     .and_then(|c| u8::try_from(c).ok())
                     .unwrap_or(1),
             ))
+        }
+        Cmd::Fault {
+            state_dir,
+            op,
+            host,
+            secs,
+        } => {
+            let tb = attach(&state_dir)?;
+            match op {
+                FaultOp::Stop => tb.mysql_stop(&host)?,
+                FaultOp::Kill9 => tb.mysql_kill9(&host)?,
+                FaultOp::Freeze => tb.mysql_freeze(&host)?,
+                FaultOp::Thaw => tb.mysql_thaw(&host)?,
+                FaultOp::Start => tb.mysql_start(&host)?,
+                FaultOp::Cut => tb.cut_link(&host)?,
+                FaultOp::Restore => tb.restore_link(&host)?,
+                FaultOp::Break => tb.break_replication(&host)?,
+                FaultOp::Repair => tb.repair_replication(&host)?,
+                FaultOp::Delay => tb.delay_replication(
+                    &host,
+                    secs.ok_or_else(|| TestbedError::State("delay needs SECS".into()))?,
+                )?,
+                FaultOp::Undelay => tb.undelay_replication(&host)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Neigh {
+            state_dir,
+            host,
+            ip,
+        } => {
+            if let Some(mac) = attach(&state_dir)?.neighbour_mac(&host, ip)? {
+                println!("{mac}");
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Sql {
             state_dir,
