@@ -17,6 +17,23 @@ use std::time::{Duration, Instant};
 
 use mmm_tests::{Testbed, TestbedOptions};
 
+/// `mmm_control help` as 2.2.1 prints it (without mmm_control's extra newline).
+const HELP: &str = "Valid commands are:
+    help                              - show this message
+    ping                              - ping monitor
+    show                              - show status
+    checks [<host>|all [<check>|all]] - show checks status
+    set_online <host>                 - set host <host> online
+    set_offline <host>                - set host <host> offline
+    mode                              - print current mode.
+    set_active                        - switch into active mode.
+    set_manual                        - switch into manual mode.
+    set_passive                       - switch into passive mode.
+    move_role [--force] <role> <host> - move exclusive role <role> to host <host>
+                                        (Only use --force if you know what you are doing!)
+    set_ip <ip> <host>                - set role with ip <ip> to host <host>
+";
+
 /// A binary of the workspace, next to this test's `deps/` directory.
 fn bin(name: &str) -> String {
     let exe = std::env::current_exe().expect("current_exe");
@@ -143,6 +160,16 @@ fn monitor_with_real_agents() {
         started.elapsed().as_secs_f64()
     );
     assert_eq!(control(&tb, &["mode"]), ("ACTIVE\n".to_string(), Some(0)));
+    // The transcript's bytes (transcripts-2.2.1.md §1): help ends with a newline, and
+    // mmm_control adds one more.
+    assert_eq!(control(&tb, &["help"]), (format!("{HELP}\n"), Some(0)));
+    assert_eq!(
+        control(&tb, &["move_role", "writer"]),
+        (
+            format!("Invalid command 'move_role writer'\n\n{HELP}\n"),
+            Some(0)
+        )
+    );
 
     // §3.14.2: a brand-new cluster starts with every host AWAITING_RECOVERY.
     let (show, _) = control(&tb, &["show"]);
