@@ -39,6 +39,11 @@ use crate::status_file::{self, StatusEntry};
 /// Attempts per startup query (2.2.1: the request plus 2 retries).
 pub const STARTUP_ATTEMPTS: usize = 3;
 
+/// Bound on one startup query's reply (GET_AGENT_STATUS / GET_SYSTEM_STATUS answer at once
+/// on a healthy agent); `agent_read_timeout` if that is shorter. Keeps a hung agent from
+/// holding the startup for 3 × 2 × 60 s.
+pub const STARTUP_READ_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// Timeout of the master-master check's MySQL connections (§3.13: 3 s).
 pub const MASTER_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -509,7 +514,8 @@ async fn startup_queries(
     Vec<Result<SystemStatus, String>>,
 ) {
     let targets = agent_targets(config);
-    let jobs = targets.into_iter().enumerate().map(|(i, target)| {
+    let jobs = targets.into_iter().enumerate().map(|(i, mut target)| {
+        target.read_timeout = target.read_timeout.min(STARTUP_READ_TIMEOUT);
         let ping_ok =
             initial.get(i).and_then(|c| c.first().copied().flatten()) == Some(CheckStatus::Ok);
         async move {
