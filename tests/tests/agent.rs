@@ -942,3 +942,211 @@ fn failover_after_the_active_master_died() {
     }
     tb.down().expect("testbed down");
 }
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl CLI is needed to make test certificates");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Makes `<name>.pem`/`<name>.key` signed by `<ca>.pem` in `dir`.
+fn issue(dir: &std::path::Path, name: &str, ca: &str) {
+    let (key, csr, pem) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+    );
+    let subj = format!("/CN={name}");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &subj,
+        ],
+    );
+    let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            "v3.cnf",
+        ],
+    );
+}
+
+fn ssl_config(dir: &std::path::Path, name: &str, ca: &str) -> SocketConfig {
+    SocketConfig {
+        kind: SocketType::Ssl,
+        cert_file: Some(dir.join(format!("{name}.pem")).display().to_string()),
+        key_file: Some(dir.join(format!("{name}.key")).display().to_string()),
+        ca_file: Some(dir.join(format!("{ca}.pem")).display().to_string()),
+    }
+}
+
+#[test]
+fn tls_agent_requires_client_certificates() {
+    let _serial = serial();
+    let bin = agent_binary();
+    let bin_s = bin.display().to_string();
+    let tb = Testbed::up(TestbedOptions {
+        subnet: SUBNET + 3,
+        slaves: 0,
+        ..TestbedOptions::default()
+    })
+    .unwrap_or_else(|e| panic!("testbed up failed: {e}"));
+    // Certificates in the host's private /etc/mysql-mmm (visible at that path inside).
+    let etc = tb.host_dir("db1").unwrap().join("etc/mysql-mmm");
+    let pki = etc.join("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    // X.509 v3 (webpki refuses v1 certificates, which `x509 -req` makes without extensions).
+    std::fs::write(pki.join("v3.cnf"), "basicConstraints=CA:FALSE\n").unwrap();
+    for ca in ["ca", "rogue-ca"] {
+        let (key, pem, subj) = (
+            format!("{ca}.key"),
+            format!("{ca}.pem"),
+            format!("/CN={ca}"),
+        );
+        openssl(
+            &pki,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-subj",
+                &subj,
+            ],
+        );
+    }
+    issue(&pki, "db1", "ca");
+    issue(&pki, "monitor", "ca");
+    issue(&pki, "rogue", "rogue-ca");
+    let inside = std::path::Path::new("/etc/mysql-mmm/pki");
+    let mut conf = std::fs::read_to_string(etc.join("mmm_agent.conf")).unwrap();
+    conf.push_str(&format!(
+        "\n<socket>\n    type        ssl\n    cert_file   {0}/db1.pem\n    key_file    {0}/db1.key\n    ca_file     {0}/ca.pem\n</socket>\n",
+        inside.display()
+    ));
+    std::fs::write(etc.join("mmm_agent.conf"), conf).unwrap();
+
+    let mut agents = Agents {
+        children: Vec::new(),
+    };
+    agents.children.push((
+        "db1".into(),
+        tb.spawn("db1", &[&bin_s, "--foreground"]).unwrap(),
+    ));
+    let addr = format!("{}:9989", tb.ip("db1"));
+    let (good, rogue) = (
+        ssl_config(&pki, "monitor", "ca"),
+        ssl_config(&pki, "rogue", "ca"),
+    );
+    let out_file = tb
+        .host_dir("db1")
+        .unwrap()
+        .join("var/log/mysql-mmm/mmm_agentd.out");
+    on_host(&tb, "monitor", move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            // A client with a certificate from the cluster's CA is served.
+            let start = Instant::now();
+            let reply = loop {
+                if let Ok(mut s) = socket::connect(&addr, &good, Duration::from_secs(2)).await {
+                    s.write_all(b"PING|1|db1\n").await.unwrap();
+                    let mut line = String::new();
+                    let _ = BufReader::new(s).read_line(&mut line).await;
+                    if !line.is_empty() {
+                        break line;
+                    }
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "TLS agent not up: {}",
+                    std::fs::read_to_string(&out_file).unwrap_or_default()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            assert!(reply.starts_with("OK: Pinged!|UP:"), "{reply}");
+            // A certificate from another CA is refused.
+            match socket::connect(&addr, &rogue, Duration::from_secs(2)).await {
+                Err(e) => println!("rogue client refused: {e}"),
+                Ok(mut s) => {
+                    let _ = s.write_all(b"PING|1|db1\n").await;
+                    let mut line = String::new();
+                    let r = BufReader::new(s).read_line(&mut line).await;
+                    assert!(r.is_err() || line.is_empty(), "rogue client got {line:?}");
+                }
+            }
+            // A plain TCP client gets no reply.
+            let mut s = socket::connect(&addr, &plain(), Duration::from_secs(2))
+                .await
+                .unwrap();
+            let _ = s.write_all(b"PING|1|db1\n").await;
+            let mut line = String::new();
+            let _ = tokio::time::timeout(
+                Duration::from_secs(15),
+                BufReader::new(s).read_line(&mut line),
+            )
+            .await
+            .expect("the agent closes a plain connection");
+            assert!(!line.contains("OK: Pinged!"), "{line:?}");
+            // Still serving valid clients.
+            let mut s = socket::connect(&addr, &good, Duration::from_secs(2))
+                .await
+                .unwrap();
+            s.write_all(b"GET_AGENT_STATUS|1|db1\n").await.unwrap();
+            let mut line = String::new();
+            BufReader::new(s).read_line(&mut line).await.unwrap();
+            assert!(
+                line.starts_with("OK: Returning status!|UNKNOWN||"),
+                "{line}"
+            );
+        })
+    });
+    for (h, code) in agents.stop() {
+        assert_eq!(code, Some(0), "agent on {h}");
+    }
+    tb.down().expect("testbed down");
+}
