@@ -224,14 +224,31 @@ pub async fn run(
         driver.feed(&mut monitor, ev);
     }
 
-    // §3.13.
-    master_master_check(&config, &initial).await;
-
-    // §3.12 load.
+    // §3.13, §3.12 and §3.1 8g, in 2.2.1's order; check results keep flowing to the core
+    // meanwhile, and a shutdown request ends the startup.
+    macro_rules! while_feeding {
+        ($work:expr) => {{
+            let work = $work;
+            tokio::pin!(work);
+            loop {
+                tokio::select! {
+                    _ = &mut shutdown_early => {
+                        info!("END");
+                        return Ok(Exit::Stopped);
+                    }
+                    r = &mut work => break r,
+                    ev = event_rx.recv() => {
+                        if let Some(ev) = ev {
+                            driver.feed(&mut monitor, ev);
+                        }
+                    }
+                }
+            }
+        }};
+    }
+    while_feeding!(master_master_check(&config, &initial));
     let stored = driver.load_status();
-
-    // §3.1 8g: agent and system status of every host.
-    let (agent_states, systems) = startup_queries(&config, &initial).await;
+    let (agent_states, systems) = while_feeding!(startup_queries(&config, &initial));
     driver.handle(
         &mut monitor,
         Input::Startup {

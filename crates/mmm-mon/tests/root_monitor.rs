@@ -640,3 +640,60 @@ fn driver_startup_against_fake_agents() {
     assert!(!seen.iter().any(|l| l.contains("|db2")), "{seen:?}");
     bed.kill_mariadb();
 }
+
+/// A shutdown request while the startup waits on a hung agent ends the monitor at once
+/// (the startup queries would otherwise wait up to 3 × 15 s per query).
+#[test]
+#[ignore = "needs root, network namespaces and MariaDB: run with --ignored"]
+fn shutdown_during_startup_with_a_hung_agent() {
+    let mut bed = Bed::new();
+    bed.start_mariadb();
+    let dir = bed.dir.clone();
+    let (stopped_after, exit) = bed.run_in_ns(move || {
+        Box::pin(async move {
+            // Accepts and reads, never answers.
+            let agent = tokio::net::TcpListener::bind(format!("{DB_IP}:0"))
+                .await
+                .unwrap();
+            let agent_port = agent.local_addr().unwrap().port();
+            let (got_tx, mut got_rx) = mpsc::unbounded_channel::<()>();
+            tokio::spawn(async move {
+                let mut held = Vec::new();
+                while let Ok((s, _)) = agent.accept().await {
+                    let _ = got_tx.send(());
+                    held.push(s);
+                }
+            });
+            let control_port = std::net::TcpListener::bind(format!("{DB_IP}:0"))
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let cfg = monitor_config(&dir, agent_port, control_port);
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let driver = tokio::spawn(mmm_mon::driver::run(
+                cfg,
+                async move {
+                    let _ = stop_rx.await;
+                },
+                mmm_mon::driver::Hooks::default(),
+            ));
+            // The startup query reached the (hung) agent.
+            tokio::time::timeout(Duration::from_secs(10), got_rx.recv())
+                .await
+                .expect("startup query sent")
+                .unwrap();
+            let asked = Instant::now();
+            let _ = stop_tx.send(());
+            let exit = tokio::time::timeout(Duration::from_secs(5), driver)
+                .await
+                .expect("driver stops within 5 s")
+                .unwrap()
+                .unwrap();
+            (asked.elapsed(), exit)
+        })
+    });
+    assert_eq!(exit, mmm_mon::driver::Exit::Stopped);
+    assert!(stopped_after < Duration::from_secs(1), "{stopped_after:?}");
+    bed.kill_mariadb();
+}
