@@ -244,6 +244,29 @@ fn monitor_with_real_agents() {
     assert!(has_ip(&tb, "db4", &r4));
     assert_eq!(read_only(&tb, "db2"), "1");
 
+    // §3.13: the testbed is a correct master-master pair, so the startup check found
+    // nothing to warn about (it connected to both and read their settings).
+    let mon_log = tb
+        .host_dir("monitor")
+        .expect("monitor dir")
+        .join("var/log/mysql-mmm/mmm_mond.log");
+    let log = std::fs::read_to_string(&mon_log).expect("monitor log");
+    for bad in [
+        "master-master",
+        "is not replicating from",
+        "auto_increment",
+        "Couldn't connect to both masters",
+    ] {
+        assert!(
+            !log.contains(bad),
+            "unexpected startup warning ({bad}):\n{log}"
+        );
+    }
+    assert!(
+        log.contains(" INFO Monitor started in active mode.\n"),
+        "{log}"
+    );
+
     // checks: exact shape of one line (§5.3).
     let (c, _) = control(&tb, &["checks", "db1", "mysql"]);
     assert!(

@@ -411,6 +411,19 @@ fn checks_against_real_mariadb() {
             ]
         })
     });
+    // §3.13's reads: not a slave, default auto_increment settings.
+    let settings = bed.run_in_ns(|| {
+        Box::pin(async {
+            mysql::master_settings(&target("mmm_monitor", MON_PW), Duration::from_secs(3)).await
+        })
+    });
+    assert_eq!(
+        settings,
+        Some(mysql::MasterSettings {
+            master_host: None,
+            auto_increment: Some((1, 1)),
+        })
+    );
     assert_eq!(results[0], "OK");
     assert_eq!(results[1], "ERROR: Replication is not set up");
     assert_eq!(results[2], "ERROR: Replication is not set up");
