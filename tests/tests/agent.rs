@@ -207,6 +207,20 @@ fn value(tb: &Testbed, host: &str, q: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A MySQL connection to `ip` as `user` (password 123456).
+async fn connect_as(ip: Ipv4Addr, user: &str) -> mysql_async::Conn {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(ip.to_string())
+        .tcp_port(3306)
+        .user(Some(user))
+        .pass(Some(mmm_tests::PASSWORD))
+        .prefer_socket(false);
+    tokio::time::timeout(Duration::from_secs(5), mysql_async::Conn::new(opts))
+        .await
+        .expect("connect in time")
+        .unwrap_or_else(|e| panic!("connect to {ip} as {user}: {e}"))
+}
+
 /// The application: inserts through the writer VIP as `app` (no READ_ONLY ADMIN), one row
 /// per transaction, reconnecting after errors; records the ids it got acknowledged.
 async fn write_load(
@@ -353,9 +367,22 @@ fn writer_move_and_slave_switch_under_write_load() {
                 "monitor resolves the VIP to db1 before the move"
             );
 
+            // Idle client connections to db1: the application's is killed when db1 gives
+            // up the writer role, another agent's (agent_user) is spared.
+            let mut idle_app = connect_as(ip("db1"), "app").await;
+            let mut idle_agent = connect_as(ip("db1"), "mmm_agent").await;
+
             // Move the writer: the old holder gives it up, then the new one takes it.
             let t = Instant::now();
             assert_eq!(send(ip("db1"), "SET_STATUS|1|db1|ONLINE||db2").await, ok);
+            assert!(
+                idle_app.query_drop("SELECT 1").await.is_err(),
+                "the application's connection to db1 survived deny-writes"
+            );
+            idle_agent
+                .query_drop("SELECT 1")
+                .await
+                .expect("agent_user connection spared by the kill loop");
             assert_eq!(
                 send(ip("db2"), &format!("SET_STATUS|1|db2|ONLINE|{w}|db2")).await,
                 ok

@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn string_order() {
-        let mut l = vec![
+        let mut l = [
             RoleIp::new("reader", "10.0.0.10"),
             RoleIp::new("reader", "10.0.0.9"),
         ];
