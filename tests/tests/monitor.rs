@@ -375,6 +375,7 @@ fn monitor_with_real_agents() {
     );
 
     // Shutdown on SIGTERM: exit 0, pid file removed, status file still there.
+    let show_before = control(&tb, &["show"]).0;
     let mut monitor = daemons.0.pop().expect("monitor child");
     let pid = nix::unistd::Pid::from_raw(monitor.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
@@ -397,6 +398,33 @@ fn monitor_with_real_agents() {
         (down.as_str(), code),
         ("ERROR: Can't connect to monitor daemon!\n", Some(1))
     );
+
+    // §3.14: a restarted monitor rebuilds the same picture from the status file and the
+    // agents (states and roles unchanged, the writer VIP stays on db2).
+    let restarted = Instant::now();
+    daemons.0.push(
+        tb.spawn("monitor", &[&mond, "--foreground"])
+            .expect("monitor"),
+    );
+    wait_for(Duration::from_secs(30), "restarted monitor ping", || {
+        (control(&tb, &["ping"]).1 == Some(0)).then_some(())
+    });
+    let mut last = String::new();
+    let same = (0..100).any(|_| {
+        last = control(&tb, &["show"]).0;
+        let done = last == show_before;
+        if !done {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        done
+    });
+    assert!(same, "after restart:\n{last}\nbefore:\n{show_before}");
+    println!(
+        "figure: monitor restart → same states and roles after {:.1} s",
+        restarted.elapsed().as_secs_f64()
+    );
+    assert!(has_ip(&tb, "db2", &writer_vip) && read_only(&tb, "db2") == "0");
+    assert!(!has_ip(&tb, "db1", &writer_vip));
     drop(daemons);
     if std::env::var_os("MMM_TEST_DUMP_LOGS").is_some() {
         dump_logs(&tb);
