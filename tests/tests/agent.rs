@@ -16,6 +16,9 @@
 //!   master lags, then taken on the next SET_STATUS.
 //! - `failover_after_the_active_master_died`: db1's mysqld killed; the writer moves to db2
 //!   and the slaves switch to db2 with the old master unreachable; no acknowledged row lost.
+//! - `tls_agent_requires_client_certificates`: started as systemd would (`NOTIFY_SOCKET`,
+//!   no `--foreground`): stays in the foreground and sends `READY=1`; with `<socket> type
+//!   ssl` it serves a client certificate of the cluster's CA only.
 //!
 //! Needs root, iproute2 and MariaDB (the testbed says which is missing).
 
@@ -970,6 +973,14 @@ fn failover_after_the_active_master_died() {
     tb.down().expect("testbed down");
 }
 
+/// A fresh directory `<temp>/<prefix>-<pid>` (the caller removes it).
+fn tempfile_dir(prefix: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
 fn openssl(dir: &std::path::Path, args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)
@@ -1095,22 +1106,43 @@ fn tls_agent_requires_client_certificates() {
     ));
     std::fs::write(etc.join("mmm_agent.conf"), conf).unwrap();
 
+    let notify_dir = tempfile_dir("ma-notify");
+    let notify_path = notify_dir.join("notify.sock");
+    let notify_rx = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    let out_path = tb
+        .host_dir("db1")
+        .unwrap()
+        .join("var/log/mysql-mmm/mmm_agentd.out");
     let mut agents = Agents {
         children: Vec::new(),
     };
-    agents.children.push((
-        "db1".into(),
-        tb.spawn("db1", &[&bin_s, "--foreground"]).unwrap(),
-    ));
+    agents.children.push(("db1".into(), {
+        // Started as systemd would (Type=notify): READY=1 arrives once it listens.
+        let mut cmd = tb.command("db1", &[&bin_s]).unwrap();
+        let out = std::fs::File::create(&out_path).unwrap();
+        cmd.env("NOTIFY_SOCKET", &notify_path)
+            .stdin(std::process::Stdio::null())
+            .stderr(out.try_clone().unwrap())
+            .stdout(out);
+        cmd.spawn().unwrap()
+    }));
+    notify_rx
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = notify_rx.recv(&mut buf).unwrap_or_else(|e| {
+        panic!(
+            "no sd_notify message: {e}: {}",
+            std::fs::read_to_string(&out_path).unwrap_or_default()
+        )
+    });
+    assert_eq!(&buf[..n], b"READY=1");
     let addr = format!("{}:9989", tb.ip("db1"));
     let (good, rogue) = (
         ssl_config(&pki, "monitor", "ca"),
         ssl_config(&pki, "rogue", "ca"),
     );
-    let out_file = tb
-        .host_dir("db1")
-        .unwrap()
-        .join("var/log/mysql-mmm/mmm_agentd.out");
+    let out_file = out_path.clone();
     on_host(&tb, "monitor", move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -1175,5 +1207,6 @@ fn tls_agent_requires_client_certificates() {
     for (h, code) in agents.stop() {
         assert_eq!(code, Some(0), "agent on {h}");
     }
+    let _ = std::fs::remove_dir_all(&notify_dir);
     tb.down().expect("testbed down");
 }
