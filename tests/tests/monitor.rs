@@ -51,6 +51,14 @@ fn bin(name: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// Builds a testbed; the tests of this file build theirs one at a time (concurrent
+/// `mariadbd --bootstrap` runs have been seen to collide on temporary tables in /tmp).
+fn testbed_up(subnet: u8) -> Testbed {
+    static UP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = UP.lock().unwrap_or_else(|e| e.into_inner());
+    Testbed::up(TestbedOptions::new(subnet)).unwrap_or_else(|e| panic!("testbed up: {e}"))
+}
+
 /// Kills the daemons it holds when dropped (the testbed's `down` would too).
 struct Daemons(Vec<Child>);
 
@@ -133,7 +141,7 @@ fn monitor_with_real_agents() {
     let mond = bin("mmm_mond");
     let agentd = bin("mmm_agentd");
     let _ = bin("mmm_control");
-    let tb = Testbed::up(TestbedOptions::new(41)).unwrap_or_else(|e| panic!("testbed up: {e}"));
+    let tb = testbed_up(41);
     let ip = |h: &str| tb.ip(h).to_string();
     let writer_vip = tb.vip(188).to_string();
     let reader_vips = [tb.vip(198).to_string(), tb.vip(199).to_string()];
@@ -472,7 +480,7 @@ fn start_cluster(tb: &Testbed) -> Daemons {
 #[test]
 fn writer_link_cut_and_heal() {
     let _ = bin("mmm_control");
-    let tb = Testbed::up(TestbedOptions::new(42)).unwrap_or_else(|e| panic!("testbed up: {e}"));
+    let tb = testbed_up(42);
     let daemons = start_cluster(&tb);
     let writer_vip = tb.vip(188).to_string();
     let ip = |h: &str| tb.ip(h).to_string();
