@@ -499,7 +499,8 @@ fn host_name(config: &Config, host: HostId) -> String {
 /// Logs a core decision at its level with MMM's text (FATAL and ERROR → `error!`).
 fn log_decision(d: &Decision) {
     match d.level {
-        Level::Fatal | Level::Error => error!("{}", d.text),
+        Level::Fatal => error!("{}", d.text),
+        Level::Error => error!(target: mmm_common::log::ERROR_TARGET, "{}", d.text),
         Level::Warn => warn!("{}", d.text),
         Level::Info => info!("{}", d.text),
         Level::Debug => debug!("{}", d.text),
