@@ -31,6 +31,7 @@
 //! - [`error`]: the error type, [`TestbedError`].
 
 pub mod bins;
+pub mod checker;
 pub mod configs;
 pub mod error;
 pub mod faults;
@@ -39,6 +40,7 @@ pub mod mariadb;
 pub mod net;
 mod process;
 pub mod testbed;
+pub mod workload;
 
 pub use bins::workspace_binary;
 pub use configs::MmmConfigs;
