@@ -283,12 +283,24 @@ impl Samples {
     pub fn violations(&self) -> Vec<Violation> {
         let mut out: Vec<Violation> = Vec::new();
         let mut open: BTreeMap<&'static str, Violation> = BTreeMap::new();
+        // A host that held the VIP while writable keeps the clients' connections made
+        // then until it is seen read-only or down: it "can receive VIP writes".
+        let mut tainted: BTreeSet<String> = BTreeSet::new();
         for view in self.ticks() {
             let t = SAMPLE_PERIOD * view.tick as u32;
+            for (h, (w, v, _)) in &view.hosts {
+                if *w == Some(true) && *v {
+                    tainted.insert(h.clone());
+                } else if *w != Some(true) {
+                    tainted.remove(h);
+                }
+            }
             let writable: Vec<String> = view
                 .hosts
                 .iter()
-                .filter(|(_, (w, _, iso))| *w == Some(true) && !iso)
+                .filter(|(h, (w, v, iso))| {
+                    *w == Some(true) && !iso && (*v || tainted.contains(h.as_str()))
+                })
                 .map(|(h, _)| h.clone())
                 .collect();
             let vip: Vec<String> = view
@@ -321,6 +333,41 @@ impl Samples {
                     }
                 } else if let Some(v) = open.remove(what) {
                     out.push(v);
+                }
+            }
+        }
+        out.extend(open.into_values());
+        out
+    }
+
+    /// Runs of ticks where a reachable server was writable (read_only=0) without holding
+    /// the writer VIP or the connections made through it (e.g. a crashed master restarted
+    /// with `read_only=0` in its my.cnf): not a split brain by itself (no client reaches
+    /// it through the VIP), but a trap for any client that connects to it directly.
+    pub fn stray_writable(&self) -> Vec<Violation> {
+        let mut out: Vec<Violation> = Vec::new();
+        let mut open: BTreeMap<String, Violation> = BTreeMap::new();
+        let mut tainted: BTreeSet<String> = BTreeSet::new();
+        for view in self.ticks() {
+            let t = SAMPLE_PERIOD * view.tick as u32;
+            for (h, (w, v, iso)) in &view.hosts {
+                if *w == Some(true) && *v {
+                    tainted.insert(h.clone());
+                } else if *w != Some(true) {
+                    tainted.remove(h);
+                }
+                let stray = *w == Some(true) && !*v && !*iso && !tainted.contains(h);
+                if stray {
+                    open.entry(h.clone())
+                        .and_modify(|x| x.to = t)
+                        .or_insert(Violation {
+                            what: "writable server without the VIP",
+                            hosts: vec![h.clone()],
+                            from: t,
+                            to: t,
+                        });
+                } else if let Some(x) = open.remove(h) {
+                    out.push(x);
                 }
             }
         }
@@ -401,7 +448,7 @@ pub struct DataCheck {
     pub servers: Vec<ServerCheck>,
     /// Acknowledged ids missing on every checked server (lost for good).
     pub lost_everywhere: Vec<u64>,
-    /// Rows present that were never acknowledged (in doubt: allowed).
+    /// Rows of this load present that were never acknowledged (in doubt: allowed).
     pub unacked_present: usize,
     /// How long convergence took (None: it did not converge within the limit).
     pub converged_after: Option<Duration>,
@@ -585,7 +632,10 @@ pub fn check_data(
         });
     }
     let lost_everywhere = acked.difference(&union).copied().collect();
-    let unacked_present = union.difference(&acked).count();
+    let unacked_present = union
+        .difference(&acked)
+        .filter(|id| (report.first_id..report.end_id).contains(id))
+        .count();
     Ok(DataCheck {
         servers,
         lost_everywhere,
@@ -715,6 +765,57 @@ mod tests {
             .find(|v| v.what == "writer VIP on two hosts")
             .expect("vip");
         assert_eq!((vip.from, vip.to), (SAMPLE_PERIOD, SAMPLE_PERIOD));
+    }
+
+    #[test]
+    fn a_restarted_writable_server_without_the_vip_is_stray_not_split() {
+        let s = samples(&[
+            (
+                "db1",
+                &[
+                    (Some(true), true, false),
+                    (None, false, false),
+                    (Some(true), false, false),
+                ],
+            ),
+            (
+                "db2",
+                &[
+                    (Some(false), false, false),
+                    (Some(true), true, false),
+                    (Some(true), true, false),
+                ],
+            ),
+        ]);
+        assert!(s.violations().is_empty(), "{:?}", s.violations());
+        let stray = s.stray_writable();
+        assert_eq!(stray.len(), 1);
+        assert_eq!(stray[0].hosts, vec!["db1".to_string()]);
+    }
+
+    #[test]
+    fn a_writer_that_dropped_the_vip_but_stayed_writable_counts() {
+        let s = samples(&[
+            (
+                "db1",
+                &[
+                    (Some(true), true, false),
+                    (Some(true), false, false),
+                    (Some(true), false, false),
+                ],
+            ),
+            (
+                "db2",
+                &[
+                    (Some(false), false, false),
+                    (Some(true), true, false),
+                    (Some(false), true, false),
+                ],
+            ),
+        ]);
+        let v = s.violations();
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].what, "two writable servers");
     }
 
     #[test]

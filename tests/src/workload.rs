@@ -71,7 +71,7 @@ impl Default for WorkloadOptions {
     fn default() -> Self {
         WorkloadOptions {
             period: Duration::from_millis(10),
-            connect_timeout: Duration::from_millis(500),
+            connect_timeout: Duration::from_millis(200),
             query_timeout: Duration::from_millis(1500),
             first_id: 1,
         }
@@ -136,6 +136,10 @@ pub struct WorkloadReport {
     pub failures: Vec<(Instant, Failure)>,
     /// Writes attempted (acknowledged, refused or in doubt).
     pub attempts: u64,
+    /// The client numbers this load used: `first_id..end_id`.
+    pub first_id: u64,
+    /// One past the last number used.
+    pub end_id: u64,
 }
 
 impl WorkloadReport {
@@ -285,6 +289,8 @@ impl Workload {
                         acks: Vec::new(),
                         failures: vec![(now, Failure::Connect(format!("setns: {e}")))],
                         attempts: 0,
+                        first_id: 0,
+                        end_id: 0,
                     };
                 }
                 run(vip, opts, started, s, a, l)
@@ -346,6 +352,8 @@ impl Workload {
                 acks: Vec::new(),
                 failures: vec![(now, Failure::Connect("the load thread panicked".into()))],
                 attempts: 0,
+                first_id: 0,
+                end_id: 0,
             },
         }
     }
@@ -374,6 +382,8 @@ fn run(
         acks: Vec::new(),
         failures: Vec::new(),
         attempts: 0,
+        first_id: opts.first_id,
+        end_id: opts.first_id,
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -408,6 +418,7 @@ fn run(
             };
             let id = next_id;
             next_id += 1;
+            report.end_id = next_id;
             report.attempts += 1;
             let at_ms = started.elapsed().as_millis() as u64;
             let sql = format!("INSERT INTO {LOAD_TABLE} (id, at_ms) VALUES ({id}, {at_ms})");
@@ -509,6 +520,8 @@ mod tests {
                 .collect(),
             failures: vec![],
             attempts: acks_ms.len() as u64,
+            first_id: 1,
+            end_id: acks_ms.len() as u64 + 1,
         }
     }
 

@@ -63,7 +63,7 @@ pub type Show = BTreeMap<String, (String, String)>;
 pub fn parse_show(text: &str) -> Show {
     let mut out = Show::new();
     for line in text.lines() {
-        let l = line.trim();
+        let l = line.trim_start();
         let Some((head, roles)) = l.split_once(". Roles: ") else {
             continue;
         };
@@ -431,6 +431,7 @@ impl Cluster {
         let missing = data.missing_acked();
         let lost = explain_losses(&report, &missing, fault_at);
         let violations = samples.violations();
+        let stray = samples.stray_writable();
         let gap = report.longest_gap_after(fault_at);
         let out = Outcome {
             name: run.name.clone(),
@@ -447,6 +448,14 @@ impl Cluster {
         println!("{}", out.line());
         println!("  load: {}", out.summary);
         println!("  VIP holders: {:?}", samples.vip_holders());
+        for v in &stray {
+            println!(
+                "  NOTE: {} writable without the VIP from {:.2} s to {:.2} s (not reachable through the VIP)",
+                v.hosts.join(","),
+                v.from.as_secs_f64(),
+                v.to.as_secs_f64()
+            );
+        }
         print!("{}", data.describe());
         for l in &out.lost {
             println!(
