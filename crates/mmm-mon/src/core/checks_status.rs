@@ -139,10 +139,15 @@ impl ChecksStatus {
         };
         match result.status {
             CheckStatus::Ok => {
-                if e.trap == Trap::Ok {
+                if e.trap == Trap::Ok && e.ok {
                     return out;
                 }
-                if !matches!(e.trap, Trap::Failing { .. }) {
+                // A failure being timed that recovers in time stays silent, unless the
+                // recorded status is already failed (an initial check that failed at
+                // startup): then the recovery must be reported, or the host would stay
+                // failed for good (found by the fault matrix: monitor restarted while
+                // the writer's server was down, server back within trap_period).
+                if !e.ok || !matches!(e.trap, Trap::Failing { .. }) {
                     out.decisions.push(Decision {
                         level: Level::Info,
                         host: Some(host),
@@ -321,5 +326,74 @@ fn report(e: &mut CheckEntry, ok: bool, message: String, now: Instant, wall: i64
         true
     } else {
         false
+    }
+}
+
+#[cfg(test)]
+mod recovery_tests {
+    use super::*;
+
+    fn res(line: &str) -> CheckResult {
+        CheckResult::from_line(line)
+    }
+
+    /// Initial check failed, the failure is timed, the server returns before the trap
+    /// period ends: the OK must be reported (it was stuck failed for good).
+    #[test]
+    fn initial_failure_recovering_within_trap_period_is_reported() {
+        let t0 = Instant::now();
+        let trap = Duration::from_secs(1);
+        let mut st = ChecksStatus::new(1, [trap; 4], t0, 0);
+        st.initial(0, CheckKind::Mysql, &res("ERROR: Connect error"));
+        assert!(!st.ok(0, CheckKind::Mysql));
+        let t1 = t0 + Duration::from_millis(300);
+        let _ = st.result(
+            0,
+            "db2",
+            CheckKind::Mysql,
+            res("ERROR: Connect error"),
+            t1,
+            0,
+            true,
+        );
+        let t2 = t0 + Duration::from_millis(600);
+        let out = st.result(
+            0,
+            "db2",
+            CheckKind::Mysql,
+            res("OK: Connected"),
+            t2,
+            0,
+            true,
+        );
+        assert!(st.ok(0, CheckKind::Mysql));
+        assert!(out.changed);
+        assert!(out
+            .decisions
+            .iter()
+            .any(|d| d.text == "Check 'mysql' on 'db2' is ok!"));
+    }
+
+    /// A failure of an OK check that recovers within the trap period stays silent.
+    #[test]
+    fn short_failure_of_an_ok_check_stays_silent() {
+        let t0 = Instant::now();
+        let mut st = ChecksStatus::new(1, [Duration::from_secs(1); 4], t0, 0);
+        st.initial(0, CheckKind::Mysql, &res("OK: Connected"));
+        let t1 = t0 + Duration::from_millis(300);
+        let _ = st.result(0, "db2", CheckKind::Mysql, res("ERROR: x"), t1, 0, true);
+        let t2 = t0 + Duration::from_millis(600);
+        let out = st.result(
+            0,
+            "db2",
+            CheckKind::Mysql,
+            res("OK: Connected"),
+            t2,
+            0,
+            true,
+        );
+        assert!(st.ok(0, CheckKind::Mysql));
+        assert!(!out.changed);
+        assert!(out.decisions.is_empty());
     }
 }
