@@ -27,14 +27,20 @@ fn writer_faults_in_sequence() {
     scenarios::switchover_both_ways(&mut c, true);
 }
 
-/// Link cut of the writer, monitor restarted mid-failover, monitor cut off.
+/// Link cut of the writer, monitor restarted mid-failover, switchovers after them.
 #[test]
 fn network_and_monitor_faults() {
     let mut c = Cluster::start(61, FAST);
     scenarios::writer_link_cut(&mut c, true);
     scenarios::monitor_restart_mid_failover(&mut c, true);
-    scenarios::monitor_isolated(&mut c, true);
     scenarios::switchover_both_ways(&mut c, true);
+}
+
+/// The monitor cut off from every ping_ip: nothing may fail over.
+#[test]
+fn monitor_cut_off() {
+    let mut c = Cluster::start(70, FAST);
+    scenarios::monitor_isolated(&mut c, true);
 }
 
 /// Passive master down, slave down, replication broken and delayed, flapping.

@@ -64,6 +64,10 @@ pub async fn run(
     loop {
         tokio::time::sleep(ping_interval).await;
         let now_up = probe(&ping_ips).await;
+        if now_up {
+            // Check failures wait for this (core: Input::NetworkConfirmed).
+            sink(Input::NetworkConfirmed);
+        }
         if now_up != up {
             up = now_up;
             if up {

@@ -55,6 +55,11 @@ pub(crate) struct CheckEntry {
 pub(crate) struct ChecksStatus {
     hosts: Vec<[CheckEntry; 4]>,
     trap_periods: [Duration; 4],
+    /// The latest successful network check round ([`Input::NetworkConfirmed`]); `None`
+    /// until the first (then failures are not gated).
+    ///
+    /// [`Input::NetworkConfirmed`]: super::Input::NetworkConfirmed
+    network_confirmed: Option<Instant>,
 }
 
 /// What feeding a result changed.
@@ -83,6 +88,21 @@ impl ChecksStatus {
                 .map(|_| [cell.clone(), cell.clone(), cell.clone(), cell.clone()])
                 .collect(),
             trap_periods,
+            network_confirmed: None,
+        }
+    }
+
+    /// A network check round succeeded at `now`.
+    pub(crate) fn network_confirmed(&mut self, now: Instant) {
+        self.network_confirmed = Some(now);
+    }
+
+    /// Whether a failure that began at `since` may be reported: the monitor's own network
+    /// was confirmed after it began (or confirmation is not in use).
+    fn confirmed_after(&self, since: Instant) -> bool {
+        match self.network_confirmed {
+            None => true,
+            Some(c) => c >= since,
         }
     }
 
@@ -249,6 +269,7 @@ impl ChecksStatus {
     ) -> Outcome {
         let mut out = Outcome::default();
         let trap_period = self.trap_periods[check.index()];
+        let confirmed = self.network_confirmed;
         let Some(e) = self
             .hosts
             .get_mut(host)
@@ -265,7 +286,7 @@ impl ChecksStatus {
             return out;
         };
         let age = now.saturating_duration_since(*since);
-        if age < trap_period {
+        if age < trap_period || confirmed.is_some_and(|c| c < *since) {
             return out;
         }
         let message = message.clone();
@@ -291,6 +312,10 @@ impl ChecksStatus {
                     since, armed: true, ..
                 } = &e.trap
                 {
+                    if !self.confirmed_after(*since) {
+                        // Waits for the next NetworkConfirmed, not for a deadline.
+                        continue;
+                    }
                     let d = *since + self.trap_periods[i];
                     best = Some(best.map_or(d, |b| b.min(d)));
                 }
@@ -395,5 +420,45 @@ mod recovery_tests {
         assert!(st.ok(0, CheckKind::Mysql));
         assert!(!out.changed);
         assert!(out.decisions.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod network_gate_tests {
+    use super::*;
+
+    /// Once network confirmation is in use, a failure is reported only after a network
+    /// round that began after it confirmed the monitor's own network.
+    #[test]
+    fn failure_waits_for_a_later_network_confirmation() {
+        let t0 = Instant::now();
+        let trap = Duration::from_secs(1);
+        let mut st = ChecksStatus::new(1, [trap; 4], t0, 0);
+        st.initial(
+            0,
+            CheckKind::Mysql,
+            &CheckResult::from_line("OK: Connected"),
+        );
+        st.network_confirmed(t0);
+        let t1 = t0 + Duration::from_millis(100);
+        let _ = st.result(
+            0,
+            "db1",
+            CheckKind::Mysql,
+            CheckResult::from_line("ERROR: x"),
+            t1,
+            0,
+            true,
+        );
+        assert_eq!(st.next_deadline(), None);
+        let t2 = t0 + Duration::from_secs(3);
+        let out = st.fire_due(&["db1".to_string()], t2, 0);
+        assert!(!out.changed, "fired without network confirmation");
+        assert!(st.ok(0, CheckKind::Mysql));
+        st.network_confirmed(t2);
+        assert_eq!(st.next_deadline(), Some(t1 + trap));
+        let out = st.fire_due(&["db1".to_string()], t2, 0);
+        assert!(out.changed);
+        assert!(!st.ok(0, CheckKind::Mysql));
     }
 }

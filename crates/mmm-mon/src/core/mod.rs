@@ -228,6 +228,14 @@ impl Monitor {
                     }
                 }
             }
+            Input::NetworkConfirmed => {
+                self.checks.network_confirmed(self.now);
+                if self.started && self.network_up {
+                    let wall = self.wall_at(self.now);
+                    let out = self.checks.fire_due(&self.names, self.now, wall);
+                    self.decide_all(out.decisions);
+                }
+            }
             Input::AgentReply { token, reply } => self.handle_agent_reply(token, reply),
             Input::Command { token, line } => self.handle_command(token, &line),
             Input::Startup {
