@@ -559,7 +559,7 @@ impl Cluster {
                     .lines()
                     .filter(|l| !l.contains("IFLA_INET6_CONF"))
                     .rev()
-                    .take(40)
+                    .take(if h == "monitor" { 150 } else { 30 })
                     .collect();
                 println!("==== {h}: {}", e.path().display());
                 for l in tail.into_iter().rev() {

@@ -228,8 +228,8 @@ impl Monitor {
                     }
                 }
             }
-            Input::NetworkConfirmed => {
-                self.checks.network_confirmed(self.now);
+            Input::NetworkConfirmed { probed_at } => {
+                self.checks.network_confirmed(probed_at.min(self.now));
                 if self.started && self.network_up {
                     let wall = self.wall_at(self.now);
                     let out = self.checks.fire_due(&self.names, self.now, wall);

@@ -161,7 +161,11 @@ pub enum Input {
     /// only after a later round confirmed the monitor's own network: a monitor that is
     /// cut off fails checks before its network check (which waits for ping timeouts)
     /// says so, and must not fail hosts over for it (mmm-rs; found by the fault matrix).
-    NetworkConfirmed,
+    NetworkConfirmed {
+        /// When the successful round began (a round that began before a cut may answer;
+        /// only its start proves the network was up then).
+        probed_at: std::time::Instant,
+    },
     /// The outcome of an [`Action::Send`] with the same token. `Err` = connect error, timeout
     /// or no reply line. A reply whose result starts with `ERROR` also counts as failed.
     AgentReply {
