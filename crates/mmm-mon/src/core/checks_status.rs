@@ -22,6 +22,11 @@ enum Trap {
     Failing {
         /// When the failure (or the dropped connection) was first seen.
         since: Instant,
+        /// When the latest ERROR (or dropped connection) of this failure was seen: the
+        /// network confirmation must be later than it (a failure that began just before
+        /// the monitor's own link went down must not be confirmed by a round that ran
+        /// before the cut).
+        last_error: Instant,
         /// The latest ERROR line.
         message: String,
         /// Whether the deadline may fire on its own (false after the network was down:
@@ -196,13 +201,20 @@ impl ChecksStatus {
                 }
                 match &mut e.trap {
                     Trap::Reported => return out,
-                    Trap::Failing { message, armed, .. } => {
+                    Trap::Failing {
+                        message,
+                        armed,
+                        last_error,
+                        ..
+                    } => {
                         *message = result.message;
                         *armed = true;
+                        *last_error = now;
                     }
                     _ => {
                         e.trap = Trap::Failing {
                             since: now,
+                            last_error: now,
                             message: result.message,
                             armed: true,
                         }
@@ -225,6 +237,7 @@ impl ChecksStatus {
             if matches!(e.trap, Trap::Ok | Trap::Undefined | Trap::Unknown) {
                 e.trap = Trap::Failing {
                     since: now,
+                    last_error: now,
                     message: "ERROR: Connection to MySQL lost".to_string(),
                     armed: true,
                 };
@@ -279,6 +292,7 @@ impl ChecksStatus {
         };
         let Trap::Failing {
             since,
+            last_error,
             message,
             armed: true,
         } = &e.trap
@@ -286,7 +300,7 @@ impl ChecksStatus {
             return out;
         };
         let age = now.saturating_duration_since(*since);
-        if age < trap_period || confirmed.is_some_and(|c| c < *since) {
+        if age < trap_period || confirmed.is_some_and(|c| c < *last_error) {
             return out;
         }
         let message = message.clone();
@@ -309,10 +323,13 @@ impl ChecksStatus {
         for h in &self.hosts {
             for (i, e) in h.iter().enumerate() {
                 if let Trap::Failing {
-                    since, armed: true, ..
+                    since,
+                    last_error,
+                    armed: true,
+                    ..
                 } = &e.trap
                 {
-                    if !self.confirmed_after(*since) {
+                    if !self.confirmed_after(*last_error) {
                         // Waits for the next NetworkConfirmed, not for a deadline.
                         continue;
                     }
@@ -460,5 +477,25 @@ mod network_gate_tests {
         let out = st.fire_due(&["db1".to_string()], t2, 0);
         assert!(out.changed);
         assert!(!st.ok(0, CheckKind::Mysql));
+    }
+
+    /// A failure that began just before the monitor's link went down, confirmed by a round
+    /// that ran before the cut, must not count once later errors (after the cut) arrive.
+    #[test]
+    fn confirmation_must_follow_the_latest_error() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut st = ChecksStatus::new(1, [Duration::from_secs(1); 4], t0, 0);
+        st.initial(0, CheckKind::Ping, &CheckResult::from_line("OK"));
+        let err = || CheckResult::from_line("ERROR: Could not ping 198.18.2.100");
+        let _ = st.result(0, "db1", CheckKind::Ping, err(), t0 + ms(100), 0, true);
+        st.network_confirmed(t0 + ms(200)); // the round before the cut
+        let _ = st.result(0, "db1", CheckKind::Ping, err(), t0 + ms(700), 0, true);
+        let out = st.fire_due(&["db1".to_string()], t0 + ms(1500), 0);
+        assert!(
+            !out.changed,
+            "fired on a confirmation older than the latest error"
+        );
+        assert!(st.ok(0, CheckKind::Ping));
     }
 }
