@@ -1,7 +1,4 @@
-//! `mmm_agentd` (placeholder until its issue lands).
-fn main() {
-    let mut args = std::env::args().skip(1);
-    if args.next().as_deref() == Some("--version") {
-        println!("mmm_agentd {}", mmm_common::VERSION);
-    }
+//! `mmm_agentd`: the MMM agent daemon. Everything is in [`mmm_agent::daemon_main`].
+fn main() -> std::process::ExitCode {
+    mmm_agent::daemon_main::run(std::env::args_os().skip(1))
 }

@@ -5,13 +5,21 @@
 //! - `state`: host states, host modes, monitor modes with their wire words.
 //! - `role`: `name(ip)` role instances and role lists.
 //! - `proto`: wire codecs, agent protocol (spec §4) and control protocol (spec §5).
+//! - `socket`: plain/TLS listener and connector; `line`: line framing with a length cap.
+//! - `daemon`, `log`, `pidfile`, `uptime`: daemon plumbing (spec §7).
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod config;
+pub mod daemon;
+pub mod line;
+pub mod log;
+pub mod pidfile;
 pub mod proto;
 pub mod role;
+pub mod socket;
 pub mod state;
+pub mod uptime;
 
 /// The version string every binary prints after its name (`mmm_mond 2.2.1-rs.1`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,7 +1,4 @@
-//! `mmm_control` (placeholder until its issue lands).
-fn main() {
-    let mut args = std::env::args().skip(1);
-    if args.next().as_deref() == Some("--version") {
-        println!("mmm_control {}", mmm_common::VERSION);
-    }
+//! `mmm_control [@cluster] COMMAND [ARGS]`: see the library ([`mmm_control::run`]).
+fn main() -> std::process::ExitCode {
+    mmm_control::run(std::env::args().collect())
 }

@@ -1,7 +1,97 @@
-//! `mmm_mond` (placeholder until its issue lands).
-fn main() {
-    let mut args = std::env::args().skip(1);
-    if args.next().as_deref() == Some("--version") {
-        println!("mmm_mond {}", mmm_common::VERSION);
+//! `mmm_mond [@cluster] [--check-config] [--foreground]`: the MMM monitor daemon (spec §3.1
+//! steps 1-7). Reads `mmm_mon[_<C>].conf` (class MONITOR), sets up logging, the pid file,
+//! detaches when started by hand (not under systemd, not `debug 1`, not `--foreground`),
+//! then runs [`mmm_mon::driver::run`] until SIGTERM/SIGINT/SIGQUIT. Under systemd
+//! (Type=notify) READY=1 is sent once the monitor has started and serves its control port.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mmm_common::config::{self, ProgramClass};
+use mmm_common::daemon::{self, Invocation};
+use mmm_common::pidfile::PidFile;
+use mmm_mon::driver::{self, Hooks};
+use tracing::{error, info};
+
+const PROG: &str = "mmm_mond";
+
+fn main() -> ExitCode {
+    let inv = Invocation::parse(std::env::args_os().skip(1));
+    if inv.version {
+        println!("{}", daemon::version_line(PROG));
+        return ExitCode::SUCCESS;
+    }
+    if let Some(bad) = inv.unknown.first() {
+        eprintln!(
+            "Usage: {PROG} [@cluster] [--check-config] [--foreground] (unknown argument '{bad}')"
+        );
+        return ExitCode::from(1);
+    }
+    let cluster = inv.cluster.as_deref();
+    let name = config::base_name("mmm_mon", cluster);
+    let cfg = match config::load(&name, ProgramClass::Monitor) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    if inv.check_config {
+        print!("{}", config::render_effective(&cfg));
+        return ExitCode::SUCCESS;
+    }
+    mmm_common::log::init(PROG, cluster, cfg.debug);
+    info!("STARTING...");
+    let pid_path = cfg
+        .monitor
+        .as_ref()
+        .and_then(|m| m.pid_path.clone())
+        .map(PathBuf::from);
+    if let Some(p) = &pid_path {
+        if let Err(e) = PidFile::check(p, PROG) {
+            error!("{e}");
+            return ExitCode::from(1);
+        }
+    }
+    if !inv.foreground && !cfg.debug && !daemon::under_systemd() {
+        if let Err(e) = daemon::daemonize() {
+            error!("{e}");
+            return ExitCode::from(1);
+        }
+    }
+    daemon::set_process_title(&daemon::process_title(PROG, cluster));
+    let mut pid_file = match pid_path.as_deref().map(PidFile::create).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("can't start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let hooks = Hooks {
+        on_ready: Some(Box::new(|_addr| {
+            daemon::notify_ready();
+        })),
+    };
+    let result = rt.block_on(driver::run(cfg, daemon::shutdown_signal(), hooks));
+    daemon::notify("STOPPING=1");
+    if let Some(p) = pid_file.as_mut() {
+        p.remove();
+    }
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            ExitCode::from(1)
+        }
     }
 }

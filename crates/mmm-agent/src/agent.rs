@@ -1,0 +1,455 @@
+//! The agent: its state (state, roles, active master; spec §4.4) and command dispatch
+//! (spec §4.2, §4.3, §4.5). Port of 2.2.1's `Agent/Agent.pm`.
+//!
+//! [`Agent::handle_line`] turns one request line into one reply line (byte-identical to
+//! 2.2.1 except that SET_STATUS reports failed effects as `ERROR: …`, see docs/agent.md).
+//! SET_STATUS, CLEAR_BAD_ROLES and the post-connection [`Agent::check_roles`] run one at a
+//! time under the state mutex. Turning a SET_STATUS into a [`Plan`] is the pure step
+//! [`plan_set_status`]; `role.rs` carries the roles out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mmm_common::config::Config;
+use mmm_common::proto::agent::{
+    decode_request, encode_reply, format_agent_status, format_system_status, AgentCommand,
+    AgentStatus, SystemStatus,
+};
+use mmm_common::role::{format_role_list, RoleIp};
+use mmm_common::state::{HostMode, HostState};
+use tokio::sync::Mutex;
+
+use crate::effects::{MysqlOps, Vip};
+use crate::role;
+
+/// What the agent needs from the configuration (spec §4.4 agent record).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSettings {
+    /// `this`.
+    pub this: String,
+    /// The host's `mode` (only slaves switch masters).
+    pub mode: HostMode,
+    /// `active_master_role` (the writer role's name).
+    pub writer_role: String,
+    /// Every configured role IP, roles and IPs in configuration order (GET_SYSTEM_STATUS,
+    /// CLEAR_BAD_ROLES).
+    pub role_ips: Vec<RoleIp>,
+    /// Gratuitous ARP bursts after adding an IP (`arp_repeat`).
+    pub arp_repeat: u32,
+    /// Time between bursts (`arp_interval`).
+    pub arp_interval: Duration,
+}
+
+/// Configuration errors that stop the agent at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    /// A required entry is missing.
+    #[error("missing {0} in the configuration")]
+    Missing(String),
+}
+
+impl AgentSettings {
+    /// Reads the agent's settings from a validated AGENT configuration.
+    pub fn from_config(config: &Config) -> Result<AgentSettings, SettingsError> {
+        let this = config
+            .this
+            .clone()
+            .ok_or_else(|| SettingsError::Missing("this".into()))?;
+        let host = config
+            .host(&this)
+            .ok_or_else(|| SettingsError::Missing(format!("<host {this}>")))?;
+        let role_ips = config
+            .roles
+            .iter()
+            .flat_map(|r| {
+                r.ips
+                    .iter()
+                    .map(|ip| RoleIp::new(r.name.clone(), ip.clone()))
+            })
+            .collect();
+        Ok(AgentSettings {
+            this: this.clone(),
+            mode: host.mode.unwrap_or(HostMode::Slave),
+            writer_role: config.active_master_role.clone().unwrap_or_default(),
+            role_ips,
+            arp_repeat: config.ext.arp_repeat,
+            arp_interval: config.ext.arp_interval,
+        })
+    }
+}
+
+/// The agent's in-memory state (nothing is persisted; a restarted agent is UNKNOWN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentState {
+    /// The state the monitor last set.
+    pub state: HostState,
+    /// The roles the agent holds (sorted).
+    pub roles: Vec<RoleIp>,
+    /// The active master's host name (may be empty).
+    pub active_master: String,
+}
+
+impl Default for AgentState {
+    fn default() -> Self {
+        AgentState {
+            state: HostState::Unknown,
+            roles: Vec::new(),
+            active_master: String::new(),
+        }
+    }
+}
+
+/// What a SET_STATUS asks for, relative to the current state (spec §4.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Step 1: switch the active master to this host (slaves only).
+    pub switch_master: Option<String>,
+    /// Step 2: roles to delete (first).
+    pub delete: Vec<RoleIp>,
+    /// Step 2: roles to add (after the deletions).
+    pub add: Vec<RoleIp>,
+    /// Roles kept: re-asserted (a vanished IP is re-added and announced).
+    pub keep: Vec<RoleIp>,
+    /// Step 3: STOP SLAVE (entering ADMIN_OFFLINE) = Some(false), START SLAVE (leaving it)
+    /// = Some(true).
+    pub slave_threads: Option<bool>,
+}
+
+/// The pure step: what a SET_STATUS(state, roles, master) means for an agent in
+/// `current` whose host mode is `mode`.
+pub fn plan_set_status(
+    current: &AgentState,
+    mode: HostMode,
+    state: HostState,
+    roles: &[RoleIp],
+    master: &str,
+) -> Plan {
+    let mut new_roles = roles.to_vec();
+    new_roles.sort_by_key(|r| r.to_string());
+    new_roles.dedup();
+    let switch_master = (mode == HostMode::Slave
+        && master != current.active_master
+        && state == HostState::Online
+        && !master.is_empty())
+    .then(|| master.to_string());
+    let delete = current
+        .roles
+        .iter()
+        .filter(|r| !new_roles.contains(r))
+        .cloned()
+        .collect();
+    let add = new_roles
+        .iter()
+        .filter(|r| !current.roles.contains(r))
+        .cloned()
+        .collect();
+    let keep = new_roles
+        .iter()
+        .filter(|r| current.roles.contains(r))
+        .cloned()
+        .collect();
+    let slave_threads = if state == current.state {
+        None
+    } else if state == HostState::AdminOffline {
+        Some(false)
+    } else if current.state == HostState::AdminOffline {
+        Some(true)
+    } else {
+        None
+    };
+    Plan {
+        switch_master,
+        delete,
+        add,
+        keep,
+        slave_threads,
+    }
+}
+
+/// The agent: settings, effects and state.
+pub struct Agent {
+    /// From the configuration.
+    settings: AgentSettings,
+    /// Role IPs and ARP.
+    vip: Arc<dyn Vip>,
+    /// The local MySQL server.
+    mysql: Arc<dyn MysqlOps>,
+    /// State; held for the whole of a SET_STATUS / CLEAR_BAD_ROLES / check pass so they
+    /// apply one at a time.
+    state: Mutex<AgentState>,
+    /// Produces the `|UP:` field (the host's uptime; tests may fix it).
+    uptime: fn() -> String,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+const SET_OK: &str = "OK: Status applied successfully!";
+
+impl Agent {
+    /// A fresh agent (state UNKNOWN, no roles, no active master).
+    pub fn new(settings: AgentSettings, vip: Arc<dyn Vip>, mysql: Arc<dyn MysqlOps>) -> Agent {
+        Agent {
+            settings,
+            vip,
+            mysql,
+            state: Mutex::new(AgentState::default()),
+            uptime: mmm_common::uptime::uptime_field,
+        }
+    }
+
+    /// Replaces the uptime source (tests).
+    pub fn with_uptime(mut self, uptime: fn() -> String) -> Agent {
+        self.uptime = uptime;
+        self
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &AgentSettings {
+        &self.settings
+    }
+
+    /// A copy of the current state.
+    pub async fn snapshot(&self) -> AgentState {
+        self.state.lock().await.clone()
+    }
+
+    /// Encodes a reply line (with `|UP:` and newline).
+    pub fn reply(&self, result: &str) -> String {
+        encode_reply(result, &(self.uptime)())
+    }
+
+    /// Handles one request line (newline stripped); returns the reply line with newline.
+    pub async fn handle_line(&self, line: &str) -> String {
+        let result = self.handle_request(line).await;
+        self.reply(&result)
+    }
+
+    /// Handles one request; returns the result part of the reply.
+    pub async fn handle_request(&self, line: &str) -> String {
+        let decoded = match decode_request(line, &self.settings.this) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(line, "{}", e.reply_text);
+                return e.reply_text;
+            }
+        };
+        if let Some(w) = &decoded.warning {
+            tracing::warn!("{w}");
+        }
+        match decoded.request.command {
+            AgentCommand::Ping => "OK: Pinged!".to_string(),
+            AgentCommand::GetAgentStatus => {
+                let s = self.state.lock().await;
+                format_agent_status(&AgentStatus {
+                    state: s.state,
+                    roles: s.roles.clone(),
+                    master: s.active_master.clone(),
+                })
+            }
+            AgentCommand::GetSystemStatus => self.get_system_status().await,
+            AgentCommand::ClearBadRoles => self.clear_bad_roles().await,
+            AgentCommand::SetStatus {
+                state,
+                roles,
+                master,
+            } => self.set_status(state, &roles, &master).await,
+        }
+    }
+
+    async fn get_system_status(&self) -> String {
+        let master_ip = match self.mysql.master_host().await {
+            Ok(m) => m.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!("GET_SYSTEM_STATUS: could not read the master host: {e}");
+                String::new()
+            }
+        };
+        let mut roles = Vec::new();
+        for r in &self.settings.role_ips {
+            match role::ip_present(self.vip.as_ref(), &r.ip).await {
+                Ok(true) => roles.push(r.clone()),
+                Ok(false) => {}
+                Err(e) => return format!("ERROR: Could not check if IP is configured: {e}"),
+            }
+        }
+        let writable = match self.mysql.may_write().await {
+            Ok(w) => w,
+            // MySQL down: 2.2.1 crashed here; we answer "not writable", empty master.
+            Err(e) if e.is_connect() => {
+                tracing::warn!("GET_SYSTEM_STATUS: {e}");
+                false
+            }
+            Err(e) => return format!("ERROR: Could not check if MySQL is writable: {e}"),
+        };
+        format_system_status(&SystemStatus {
+            writable,
+            roles,
+            master_ip,
+        })
+    }
+
+    async fn clear_bad_roles(&self) -> String {
+        let state = self.state.lock().await;
+        let mut removed = 0usize;
+        for r in &self.settings.role_ips {
+            if state.roles.contains(r) {
+                continue;
+            }
+            match role::ip_present(self.vip.as_ref(), &r.ip).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    let errs = role::delete(self.ctx(), r).await;
+                    for e in &errs {
+                        tracing::error!("{e}");
+                    }
+                    removed += 1;
+                }
+                Err(e) => return format!("ERROR: Could not check if IP is configured: {e}"),
+            }
+        }
+        format!("OK: Removed {removed} roles")
+    }
+
+    fn ctx(&self) -> role::RoleCtx<'_> {
+        role::RoleCtx {
+            vip: self.vip.as_ref(),
+            mysql: self.mysql.as_ref(),
+            writer_role: &self.settings.writer_role,
+            arp_repeat: self.settings.arp_repeat,
+            arp_interval: self.settings.arp_interval,
+            vip_arc: Arc::clone(&self.vip),
+        }
+    }
+
+    async fn set_status(&self, state: HostState, roles: &[RoleIp], master: &str) -> String {
+        let mut cur = self.state.lock().await;
+        let plan = plan_set_status(&cur, self.settings.mode, state, roles, master);
+        let mut errors: Vec<String> = Vec::new();
+
+        if let Some(m) = &plan.switch_master {
+            tracing::info!(to = %m, "Changing active master to '{m}'");
+            match self.mysql.set_active_master(m).await {
+                Ok(msg) => {
+                    tracing::info!("{msg}");
+                    cur.active_master = m.clone();
+                }
+                Err(e) => {
+                    let text = format!("Failed to change master to '{m}': {e}");
+                    tracing::error!("{text}");
+                    errors.push(text);
+                }
+            }
+        }
+
+        if !plan.delete.is_empty() || !plan.add.is_empty() {
+            tracing::info!("We have some new roles added or old rules deleted!");
+            tracing::info!("Deleted: {}", format_role_list(&plan.delete));
+            tracing::info!("Added:   {}", format_role_list(&plan.add));
+        }
+        let ctx = self.ctx();
+        for r in &plan.delete {
+            errors.extend(role::delete(ctx.clone(), r).await);
+        }
+        for r in &plan.add {
+            errors.extend(role::add(ctx.clone(), r).await);
+        }
+        for r in &plan.keep {
+            errors.extend(role::check(ctx.clone(), r).await);
+        }
+        let mut new_roles = roles.to_vec();
+        new_roles.sort_by_key(|r| r.to_string());
+        new_roles.dedup();
+        cur.roles = new_roles;
+
+        match plan.slave_threads {
+            Some(false) => {
+                if let Err(e) = self.mysql.stop_slave().await {
+                    let text = format!("Couldn't stop slave: {e}");
+                    tracing::error!("{text}");
+                    errors.push(text);
+                }
+            }
+            Some(true) => {
+                if let Err(e) = self.mysql.start_slave().await {
+                    let text = format!("Couldn't start slave: {e}");
+                    tracing::error!("{text}");
+                    errors.push(text);
+                }
+            }
+            None => {}
+        }
+        cur.state = state;
+
+        if errors.is_empty() {
+            SET_OK.to_string()
+        } else {
+            for e in &errors {
+                tracing::error!("{e}");
+            }
+            format!("ERROR: {}", errors.join("; "))
+        }
+    }
+
+    /// MMM's "check roles" after every closed connection (spec §4.6): re-asserts every
+    /// held role (writer: read_only=0, then the IP; others: the IP).
+    pub async fn check_roles(&self) {
+        let cur = self.state.lock().await;
+        let ctx = self.ctx();
+        for r in &cur.roles {
+            for e in role::check(ctx.clone(), r).await {
+                tracing::error!("{e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmm_common::role::parse_role_list;
+
+    #[test]
+    fn plan_follows_spec_order() {
+        let cur = AgentState {
+            state: HostState::Online,
+            roles: parse_role_list("reader(10.0.0.2),writer(10.0.0.1)"),
+            active_master: "db1".into(),
+        };
+        let p = plan_set_status(
+            &cur,
+            HostMode::Slave,
+            HostState::Online,
+            &parse_role_list("reader(10.0.0.3),reader(10.0.0.2)"),
+            "db2",
+        );
+        assert_eq!(p.switch_master.as_deref(), Some("db2"));
+        assert_eq!(p.delete, parse_role_list("writer(10.0.0.1)"));
+        assert_eq!(p.add, parse_role_list("reader(10.0.0.3)"));
+        assert_eq!(p.keep, parse_role_list("reader(10.0.0.2)"));
+        assert_eq!(p.slave_threads, None);
+        // Masters never switch; no switch when not ONLINE or master empty.
+        let p = plan_set_status(&cur, HostMode::Master, HostState::Online, &[], "db2");
+        assert_eq!(p.switch_master, None);
+        let p = plan_set_status(&cur, HostMode::Slave, HostState::HardOffline, &[], "db2");
+        assert_eq!(p.switch_master, None);
+        let p = plan_set_status(&cur, HostMode::Slave, HostState::Online, &[], "");
+        assert_eq!(p.switch_master, None);
+        // ADMIN_OFFLINE entry and exit.
+        let p = plan_set_status(&cur, HostMode::Slave, HostState::AdminOffline, &[], "db1");
+        assert_eq!(p.slave_threads, Some(false));
+        let off = AgentState {
+            state: HostState::AdminOffline,
+            ..cur.clone()
+        };
+        let p = plan_set_status(&off, HostMode::Slave, HostState::Online, &[], "db1");
+        assert_eq!(p.slave_threads, Some(true));
+        let p = plan_set_status(&off, HostMode::Slave, HostState::HardOffline, &[], "db1");
+        assert_eq!(p.slave_threads, Some(true));
+    }
+}

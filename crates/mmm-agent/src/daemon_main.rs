@@ -1,0 +1,161 @@
+//! `mmm_agentd`'s start-up and shutdown (spec §4.4 "Startup", §3.1 steps 1–7, §7):
+//! `mmm_agentd [@cluster] [--version] [--check-config] [--foreground]`.
+//!
+//! 1. `--version` → `mmm_agentd 2.2.1-rs.1`, exit 0.
+//! 2. Load `mmm_agent[_<C>]` (class AGENT); an error is printed and exits 1.
+//!    `--check-config` prints the effective configuration (passwords masked), exit 0.
+//! 3. Logging (stderr + `/var/log/mysql-mmm/mmm_agentd[_<C>].log`), `STARTING...`.
+//! 4. Pid file `host-><this>->pid_path`: a live second copy is refused, a stale file warned
+//!    about.
+//! 5. Started by hand (no systemd in the environment), without `--foreground` and without
+//!    `debug 1`: daemonize as 2.2.1 does. Under systemd: stay in the foreground.
+//! 6. Bind `ip:agent_port` (plain or TLS), sd_notify `READY=1`, serve until
+//!    SIGINT/SIGTERM/SIGQUIT; then finish the request being applied, remove the pid file,
+//!    log `END`, exit 0. Role IPs and read_only stay as they are (as in MMM): the monitor
+//!    or the next agent start decides about them.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mmm_common::config::{self, ProgramClass};
+use mmm_common::daemon::{self, Invocation};
+use mmm_common::pidfile::PidFile;
+use mmm_common::socket::Listener;
+
+use crate::agent::{Agent, AgentSettings};
+use crate::listener::{self, ListenerOptions};
+use crate::mysql::MysqlServer;
+use crate::vip::NetlinkVip;
+
+/// The program name.
+pub const PROG: &str = "mmm_agentd";
+
+/// Bound on each netlink operation.
+const NETLINK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs `mmm_agentd` with `args` (without argv\[0\]).
+pub fn run<I, S>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
+    let inv = Invocation::parse(args);
+    if inv.version {
+        println!("{}", daemon::version_line(PROG));
+        return ExitCode::SUCCESS;
+    }
+    if !inv.unknown.is_empty() {
+        eprintln!(
+            "Usage: {PROG} [@cluster] [--check-config] [--foreground] [--version]\nunknown argument(s): {}",
+            inv.unknown.join(" ")
+        );
+        return ExitCode::from(1);
+    }
+    let cluster = inv.cluster.as_deref();
+    let base = config::base_name("mmm_agent", cluster);
+    let cfg = match config::load(&base, ProgramClass::Agent) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    if inv.check_config {
+        print!("{}", config::render_effective(&cfg));
+        return ExitCode::SUCCESS;
+    }
+    let settings = match AgentSettings::from_config(&cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let Some(host) = cfg.this_host().cloned() else {
+        eprintln!("no <host> section for this host");
+        return ExitCode::from(1);
+    };
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    mmm_common::log::init(PROG, cluster, cfg.debug);
+    tracing::info!("STARTING...");
+    let pid_path = host.pid_path.clone().unwrap_or_default();
+    if !pid_path.is_empty() {
+        if let Err(e) = PidFile::check(Path::new(&pid_path), PROG) {
+            tracing::error!("{e}");
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    }
+    if !inv.foreground && !cfg.debug && !daemon::under_systemd() {
+        if let Err(e) = daemon::daemonize() {
+            tracing::error!("{e}");
+            return ExitCode::from(1);
+        }
+    }
+    daemon::set_process_title(&daemon::process_title(PROG, cluster));
+    let mut pidfile = if pid_path.is_empty() {
+        None
+    } else {
+        match PidFile::create(Path::new(&pid_path)) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::from(1);
+            }
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("could not start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = rt.block_on(async move {
+        let addr = format!("{}:{}", host.ip.clone().unwrap_or_default(), host.agent_port);
+        let listener = match Listener::bind(&addr, &cfg.socket).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("Listener: could not bind {addr}: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let mysql = match MysqlServer::from_config(&cfg) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::from(1);
+            }
+        };
+        let vip = NetlinkVip::new(
+            host.cluster_interface.clone().unwrap_or_default(),
+            cfg.ext.arp_count,
+            NETLINK_TIMEOUT,
+        );
+        let agent = Arc::new(Agent::new(settings, Arc::new(vip), Arc::new(mysql)));
+        tracing::info!(%addr, tls = matches!(cfg.socket.kind, config::SocketType::Ssl), "Listening on {addr}");
+        daemon::notify_ready();
+        listener::run(
+            listener,
+            agent,
+            ListenerOptions::default(),
+            daemon::shutdown_signal(),
+        )
+        .await;
+        daemon::notify("STOPPING=1");
+        ExitCode::SUCCESS
+    });
+    rt.shutdown_timeout(Duration::from_secs(2));
+    if let Some(p) = pidfile.as_mut() {
+        p.remove();
+    }
+    tracing::info!("END");
+    code
+}

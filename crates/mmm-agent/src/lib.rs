@@ -1,0 +1,22 @@
+//! `mmm_agentd`, the MMM agent (spec §4): listens for the monitor's requests and carries
+//! out role changes on its host (role IPs, gratuitous ARP, read_only, replication).
+//!
+//! Layout:
+//! - `listener`: accept loop and per-connection handler (spec §4.1).
+//! - `agent`: state, command dispatch, the pure SET_STATUS plan (spec §4.2–§4.5).
+//! - `role`: add/delete/check one role in MMM's order (spec §4.6).
+//! - `effects`: the `Vip` and `MysqlOps` traits; `error`: effect errors.
+//! - `vip`: role IPs through rtnetlink; `arp`: gratuitous ARP through pnet.
+//! - `mysql`: the real `MysqlOps` (spec §4.7 helpers); `flavor`: SQL per server version.
+//! - `daemon_main`: the binary's start-up (args, config, pid file, logging, signals).
+
+pub mod agent;
+pub mod arp;
+pub mod daemon_main;
+pub mod effects;
+pub mod error;
+pub mod flavor;
+pub mod listener;
+pub mod mysql;
+pub mod role;
+pub mod vip;

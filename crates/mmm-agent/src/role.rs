@@ -1,0 +1,166 @@
+//! Adding, deleting and checking one role on the agent, in 2.2.1's order (spec §4.6;
+//! port of `Agent/Role.pm` and the IP half of `Helpers/Network.pm`).
+//!
+//! | | other roles | writer role |
+//! |---|---|---|
+//! | add | configure IP | sync with master, allow writes, configure IP (abort at the first failure) |
+//! | delete | clear IP | deny writes (+ kill clients), clear IP (continue on failure) |
+//! | check | configure IP | allow writes (failure skips the IP), configure IP |
+//!
+//! "Configure IP" adds `ip/32` when it is missing, verifies it, and announces it with
+//! gratuitous ARP: the first burst before returning, the remaining `arp_repeat - 1`
+//! bursts `arp_interval` apart in the background. Each function returns the failures as
+//! MMM's FATAL texts (empty = success) and logs them.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mmm_common::role::RoleIp;
+
+use crate::effects::{MysqlOps, Vip};
+use crate::error::EffectError;
+
+/// What role operations need.
+#[derive(Clone)]
+pub struct RoleCtx<'a> {
+    /// Role IPs.
+    pub vip: &'a dyn Vip,
+    /// Local MySQL.
+    pub mysql: &'a dyn MysqlOps,
+    /// `active_master_role`.
+    pub writer_role: &'a str,
+    /// ARP bursts per added IP.
+    pub arp_repeat: u32,
+    /// Time between bursts.
+    pub arp_interval: Duration,
+    /// The same Vip, owned, for the background ARP bursts.
+    pub vip_arc: Arc<dyn Vip>,
+}
+
+/// Parses a role IP (IPv4 only, as MMM's `/32` addresses).
+pub fn parse_ip(ip: &str) -> Result<Ipv4Addr, EffectError> {
+    ip.parse()
+        .map_err(|_| EffectError::Other(format!("Invalid IP address '{ip}'")))
+}
+
+/// `check_ip`: whether `ip` is configured.
+pub async fn ip_present(vip: &dyn Vip, ip: &str) -> Result<bool, EffectError> {
+    vip.has_ip(parse_ip(ip)?).await
+}
+
+/// `configure_ip`: make sure `ip` is on the interface; announce it when it was added.
+async fn configure_ip(ctx: &RoleCtx<'_>, ip: &str) -> Result<(), EffectError> {
+    let addr = parse_ip(ip)?;
+    if ctx.vip.has_ip(addr).await? {
+        return Ok(());
+    }
+    ctx.vip.add_ip(addr).await?;
+    if !ctx.vip.has_ip(addr).await? {
+        return Err(EffectError::Net(format!(
+            "Could not configure ip adress {ip} on interface {}!",
+            ctx.vip.interface()
+        )));
+    }
+    tracing::info!(
+        ip,
+        interface = ctx.vip.interface(),
+        "added IP, sending gratuitous ARP"
+    );
+    if let Err(e) = ctx.vip.announce(addr).await {
+        // 2.2.1 ignores ARP failures too: the address is configured.
+        tracing::error!("Couldn't send gratuitous ARP for '{ip}': {e}");
+    }
+    if ctx.arp_repeat > 1 {
+        let vip = Arc::clone(&ctx.vip_arc);
+        let (n, every) = (ctx.arp_repeat - 1, ctx.arp_interval);
+        tokio::spawn(async move {
+            for _ in 0..n {
+                tokio::time::sleep(every).await;
+                // Stop announcing an address that was removed meanwhile.
+                if !matches!(vip.has_ip(addr).await, Ok(true)) {
+                    break;
+                }
+                if let Err(e) = vip.announce(addr).await {
+                    tracing::warn!("gratuitous ARP for {addr}: {e}");
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+/// `clear_ip`: make sure `ip` is not on the interface.
+async fn clear_ip(ctx: &RoleCtx<'_>, ip: &str) -> Result<(), EffectError> {
+    let addr = parse_ip(ip)?;
+    if !ctx.vip.has_ip(addr).await? {
+        return Ok(());
+    }
+    ctx.vip.remove_ip(addr).await
+}
+
+fn ip_failed(ctx: &RoleCtx<'_>, ip: &str, e: EffectError) -> String {
+    format!(
+        "Couldn't configure IP '{ip}' on interface '{}': {e}",
+        ctx.vip.interface()
+    )
+}
+
+/// Adds role `r`. Returns the failures.
+#[tracing::instrument(name = "effect", skip_all, fields(role = %r.role, ip = %r.ip))]
+pub async fn add(ctx: RoleCtx<'_>, r: &RoleIp) -> Vec<String> {
+    let mut errors = Vec::new();
+    if r.role == ctx.writer_role {
+        if let Err(e) = ctx.mysql.sync_with_master().await {
+            errors.push(format!("Couldn't sync with master: {e}"));
+        } else if let Err(e) = ctx.mysql.allow_write().await {
+            errors.push(format!("Couldn't allow writes: {e}"));
+        } else if let Err(e) = configure_ip(&ctx, &r.ip).await {
+            errors.push(ip_failed(&ctx, &r.ip, e));
+        }
+    } else if let Err(e) = configure_ip(&ctx, &r.ip).await {
+        errors.push(ip_failed(&ctx, &r.ip, e));
+    }
+    for e in &errors {
+        tracing::error!("{e}");
+    }
+    errors
+}
+
+/// Deletes role `r`. Returns the failures.
+#[tracing::instrument(name = "effect", skip_all, fields(role = %r.role, ip = %r.ip))]
+pub async fn delete(ctx: RoleCtx<'_>, r: &RoleIp) -> Vec<String> {
+    let mut errors = Vec::new();
+    if r.role == ctx.writer_role {
+        if let Err(e) = ctx.mysql.deny_write().await {
+            errors.push(format!("Couldn't deny writes: {e}"));
+        }
+    }
+    if let Err(e) = clear_ip(&ctx, &r.ip).await {
+        errors.push(format!(
+            "Couldn't clear IP '{}' from interface '{}': {e}",
+            r.ip,
+            ctx.vip.interface()
+        ));
+    }
+    for e in &errors {
+        tracing::error!("{e}");
+    }
+    errors
+}
+
+/// Re-asserts held role `r`. Returns the failures.
+#[tracing::instrument(name = "effect", skip_all, fields(role = %r.role, ip = %r.ip))]
+pub async fn check(ctx: RoleCtx<'_>, r: &RoleIp) -> Vec<String> {
+    let mut errors = Vec::new();
+    if r.role == ctx.writer_role {
+        if let Err(e) = ctx.mysql.allow_write().await {
+            errors.push(format!("Couldn't allow writes: {e}"));
+        } else if let Err(e) = configure_ip(&ctx, &r.ip).await {
+            errors.push(ip_failed(&ctx, &r.ip, e));
+        }
+    } else if let Err(e) = configure_ip(&ctx, &r.ip).await {
+        errors.push(ip_failed(&ctx, &r.ip, e));
+    }
+    errors
+}

@@ -1,0 +1,822 @@
+//! The agent protocol over loopback TCP/TLS with fake effects (spec §4.2, §4.3, §4.5,
+//! §4.6): each command's reply byte for byte, validation errors, oversized and half-open
+//! connections, concurrency, re-assertion of roles, failure replies, TLS client
+//! certificates. No root needed (TLS certificates are made with the `openssl` CLI).
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mmm_agent::agent::{Agent, AgentSettings};
+use mmm_agent::effects::{EffectFuture, MysqlOps, Vip};
+use mmm_agent::error::EffectError;
+use mmm_agent::listener::{self, ListenerOptions};
+use mmm_common::config::{SocketConfig, SocketType};
+use mmm_common::role::RoleIp;
+use mmm_common::socket::{self, Listener, Stream};
+use mmm_common::state::HostMode;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::oneshot;
+
+const UP: &str = "8463.27";
+
+fn fixed_uptime() -> String {
+    UP.to_string()
+}
+
+/// A fake interface: a set of addresses, an ARP counter, optional failures.
+#[derive(Default)]
+struct FakeVip {
+    ips: Mutex<BTreeSet<Ipv4Addr>>,
+    announced: Mutex<Vec<Ipv4Addr>>,
+    fail_add: Mutex<bool>,
+}
+
+impl FakeVip {
+    fn ips(&self) -> Vec<String> {
+        self.ips
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|i| i.to_string())
+            .collect()
+    }
+    fn announced(&self, ip: &str) -> usize {
+        let ip: Ipv4Addr = ip.parse().unwrap();
+        self.announced
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| **a == ip)
+            .count()
+    }
+}
+
+impl Vip for FakeVip {
+    fn has_ip(&self, ip: Ipv4Addr) -> EffectFuture<'_, bool> {
+        let r = self.ips.lock().unwrap().contains(&ip);
+        Box::pin(async move { Ok(r) })
+    }
+    fn add_ip(&self, ip: Ipv4Addr) -> EffectFuture<'_, ()> {
+        let fail = *self.fail_add.lock().unwrap();
+        if !fail {
+            self.ips.lock().unwrap().insert(ip);
+        }
+        Box::pin(async move {
+            if fail {
+                Err(EffectError::Net(
+                    "RTNETLINK answers: Operation not permitted".into(),
+                ))
+            } else {
+                Ok(())
+            }
+        })
+    }
+    fn remove_ip(&self, ip: Ipv4Addr) -> EffectFuture<'_, ()> {
+        self.ips.lock().unwrap().remove(&ip);
+        Box::pin(async { Ok(()) })
+    }
+    fn announce(&self, ip: Ipv4Addr) -> EffectFuture<'_, ()> {
+        self.announced.lock().unwrap().push(ip);
+        Box::pin(async { Ok(()) })
+    }
+    fn interface(&self) -> &str {
+        "ens33"
+    }
+}
+
+/// A fake MySQL server: read_only, slave state, a call log, optional failures/delays.
+struct FakeMysql {
+    read_only: Mutex<bool>,
+    calls: Mutex<Vec<String>>,
+    fail_sync: Mutex<bool>,
+    fail_switch: Mutex<bool>,
+    down: Mutex<bool>,
+    sync_delay: Mutex<Duration>,
+    master_ip: Mutex<Option<String>>,
+}
+
+impl Default for FakeMysql {
+    fn default() -> Self {
+        FakeMysql {
+            read_only: Mutex::new(true),
+            calls: Mutex::new(Vec::new()),
+            fail_sync: Mutex::new(false),
+            fail_switch: Mutex::new(false),
+            down: Mutex::new(false),
+            sync_delay: Mutex::new(Duration::ZERO),
+            master_ip: Mutex::new(Some("198.18.0.100".into())),
+        }
+    }
+}
+
+impl FakeMysql {
+    fn log(&self, c: &str) {
+        self.calls.lock().unwrap().push(c.to_string());
+    }
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+    fn down_err(&self) -> Option<EffectError> {
+        (*self.down.lock().unwrap()).then(|| EffectError::Connect {
+            host: "198.18.0.100:3306".into(),
+            user: "mmm_agent".into(),
+            reason: "Connection refused".into(),
+        })
+    }
+}
+
+impl MysqlOps for FakeMysql {
+    fn may_write(&self) -> EffectFuture<'_, bool> {
+        let r = match self.down_err() {
+            Some(e) => Err(e),
+            None => Ok(!*self.read_only.lock().unwrap()),
+        };
+        Box::pin(async move { r })
+    }
+    fn allow_write(&self) -> EffectFuture<'_, ()> {
+        self.log("allow_write");
+        *self.read_only.lock().unwrap() = false;
+        Box::pin(async { Ok(()) })
+    }
+    fn deny_write(&self) -> EffectFuture<'_, ()> {
+        self.log("deny_write");
+        *self.read_only.lock().unwrap() = true;
+        Box::pin(async { Ok(()) })
+    }
+    fn sync_with_master(&self) -> EffectFuture<'_, ()> {
+        self.log("sync_with_master");
+        let fail = *self.fail_sync.lock().unwrap();
+        let delay = *self.sync_delay.lock().unwrap();
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            if fail {
+                Err(EffectError::Timeout {
+                    what: "MASTER_POS_WAIT('mysql-bin.000002', 342)".into(),
+                    after: Duration::from_secs(30),
+                })
+            } else {
+                Ok(())
+            }
+        })
+    }
+    fn set_active_master<'a>(&'a self, new_master: &'a str) -> EffectFuture<'a, String> {
+        self.log(&format!("set_active_master {new_master}"));
+        let fail = *self.fail_switch.lock().unwrap();
+        Box::pin(async move {
+            if fail {
+                Err(EffectError::Other("Can't connect to MySQL".into()))
+            } else {
+                Ok("OK".into())
+            }
+        })
+    }
+    fn master_host(&self) -> EffectFuture<'_, Option<String>> {
+        let r = match self.down_err() {
+            Some(e) => Err(e),
+            None => Ok(self.master_ip.lock().unwrap().clone()),
+        };
+        Box::pin(async move { r })
+    }
+    fn start_slave(&self) -> EffectFuture<'_, ()> {
+        self.log("start_slave");
+        Box::pin(async { Ok(()) })
+    }
+    fn stop_slave(&self) -> EffectFuture<'_, ()> {
+        self.log("stop_slave");
+        Box::pin(async { Ok(()) })
+    }
+}
+
+fn settings(this: &str, mode: HostMode) -> AgentSettings {
+    AgentSettings {
+        this: this.into(),
+        mode,
+        writer_role: "writer".into(),
+        role_ips: vec![
+            RoleIp::new("writer", "198.18.0.188"),
+            RoleIp::new("reader", "198.18.0.198"),
+            RoleIp::new("reader", "198.18.0.199"),
+        ],
+        arp_repeat: 3,
+        arp_interval: Duration::from_millis(20),
+    }
+}
+
+fn plain() -> SocketConfig {
+    SocketConfig {
+        kind: SocketType::Plain,
+        cert_file: None,
+        key_file: None,
+        ca_file: None,
+    }
+}
+
+struct Running {
+    addr: String,
+    vip: Arc<FakeVip>,
+    mysql: Arc<FakeMysql>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(5), t)
+                .await
+                .expect("listener stops")
+                .unwrap();
+        }
+    }
+}
+
+async fn start_with(
+    this: &str,
+    mode: HostMode,
+    sock: SocketConfig,
+    opts: ListenerOptions,
+) -> Running {
+    let vip = Arc::new(FakeVip::default());
+    let mysql = Arc::new(FakeMysql::default());
+    let agent = Arc::new(
+        Agent::new(settings(this, mode), vip.clone(), mysql.clone()).with_uptime(fixed_uptime),
+    );
+    let listener = Listener::bind("127.0.0.1:0", &sock).await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(listener::run(listener, agent, opts, async move {
+        let _ = rx.await;
+    }));
+    Running {
+        addr,
+        vip,
+        mysql,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+async fn start(this: &str, mode: HostMode) -> Running {
+    start_with(this, mode, plain(), ListenerOptions::default()).await
+}
+
+/// One request on its own connection (as the monitor does); returns the reply line
+/// including the newline.
+async fn ask(addr: &str, line: &str) -> String {
+    ask_cfg(addr, &plain(), line).await
+}
+
+async fn ask_cfg(addr: &str, cfg: &SocketConfig, line: &str) -> String {
+    let s = socket::connect(addr, cfg, Duration::from_secs(2))
+        .await
+        .unwrap();
+    ask_on(s, line).await
+}
+
+async fn ask_on(mut s: Stream, line: &str) -> String {
+    s.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+    let mut r = BufReader::new(s);
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(10), r.read_line(&mut out))
+        .await
+        .expect("reply in time")
+        .unwrap();
+    out
+}
+
+fn up(result: &str) -> String {
+    format!("{result}|UP:{UP}\n")
+}
+
+#[tokio::test]
+async fn simple_commands_byte_identical() {
+    let a = start("db1", HostMode::Master).await;
+    assert_eq!(ask(&a.addr, "PING|1|db1").await, "OK: Pinged!|UP:8463.27\n");
+    assert_eq!(
+        ask(&a.addr, "GET_AGENT_STATUS|1|db1").await,
+        up("OK: Returning status!|UNKNOWN||")
+    );
+    assert_eq!(
+        ask(&a.addr, "GET_SYSTEM_STATUS|1|db1").await,
+        up("OK: Returning status!|||198.18.0.100")
+    );
+    assert_eq!(
+        ask(&a.addr, "CLEAR_BAD_ROLES|1|db1").await,
+        up("OK: Removed 0 roles")
+    );
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn validation_errors_and_agent_goes_on() {
+    let a = start("db1", HostMode::Master).await;
+    assert_eq!(
+        ask(&a.addr, "PING|1").await,
+        up("ERROR: Invalid command 'PING|1'!")
+    );
+    assert_eq!(ask(&a.addr, "").await, up("ERROR: Invalid command ''!"));
+    assert_eq!(
+        ask(&a.addr, "PING|1|db2").await,
+        up("ERROR: Invalid hostname in command (db2)! My name is 'db1'")
+    );
+    assert_eq!(
+        ask(&a.addr, "FOO|1|db1").await,
+        up("ERROR: Invalid command 'FOO'!")
+    );
+    assert_eq!(
+        ask(&a.addr, "SET_ACTIVE_MASTER|1|db1|db2").await,
+        up("ERROR: Invalid command 'SET_ACTIVE_MASTER'!")
+    );
+    // A newer protocol version only warns.
+    assert_eq!(ask(&a.addr, "PING|2|db1").await, up("OK: Pinged!"));
+    assert!(ask(&a.addr, "PING|x|db1").await.starts_with("ERROR: "));
+    assert!(ask(&a.addr, "SET_STATUS|1|db1|ONLINE")
+        .await
+        .starts_with("ERROR: "));
+    assert!(ask(&a.addr, "SET_STATUS|1|db1|BOGUS||")
+        .await
+        .starts_with("ERROR: "));
+    assert_eq!(ask(&a.addr, "PING|1|db1").await, up("OK: Pinged!"));
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn several_requests_per_connection() {
+    let a = start("db1", HostMode::Master).await;
+    let mut s = socket::connect(&a.addr, &plain(), Duration::from_secs(2))
+        .await
+        .unwrap();
+    s.write_all(b"PING|1|db1\nGET_AGENT_STATUS|1|db1\nPING|1|db9\n")
+        .await
+        .unwrap();
+    let mut r = BufReader::new(s);
+    let mut all = String::new();
+    for _ in 0..3 {
+        r.read_line(&mut all).await.unwrap();
+    }
+    assert_eq!(
+        all,
+        format!(
+            "{}{}{}",
+            up("OK: Pinged!"),
+            up("OK: Returning status!|UNKNOWN||"),
+            up("ERROR: Invalid hostname in command (db9)! My name is 'db1'")
+        )
+    );
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn writer_role_add_and_delete() {
+    let a = start("db1", HostMode::Master).await;
+    let set = "SET_STATUS|1|db1|ONLINE|reader(198.18.0.198),writer(198.18.0.188)|db1";
+    assert_eq!(
+        ask(&a.addr, set).await,
+        up("OK: Status applied successfully!")
+    );
+    assert_eq!(a.vip.ips(), vec!["198.18.0.188", "198.18.0.198"]);
+    assert_eq!(a.mysql.calls()[..2], ["sync_with_master", "allow_write"]);
+    assert!(a.vip.announced("198.18.0.188") >= 1);
+    // Masters do not record an active master (spec §4.5 step 1 is for slaves only).
+    assert_eq!(
+        ask(&a.addr, "GET_AGENT_STATUS|1|db1").await,
+        up("OK: Returning status!|ONLINE|reader(198.18.0.198),writer(198.18.0.188)|")
+    );
+    // Config order in GET_SYSTEM_STATUS: writer first.
+    assert_eq!(
+        ask(&a.addr, "GET_SYSTEM_STATUS|1|db1").await,
+        up("OK: Returning status!|1|writer(198.18.0.188),reader(198.18.0.198)|198.18.0.100")
+    );
+    // All ARP bursts (arp_repeat = 3) go out in the background.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(a.vip.announced("198.18.0.188"), 3);
+    // Give up the writer role.
+    assert_eq!(
+        ask(&a.addr, "SET_STATUS|1|db1|ONLINE|reader(198.18.0.198)|db2").await,
+        up("OK: Status applied successfully!")
+    );
+    assert_eq!(a.vip.ips(), vec!["198.18.0.198"]);
+    assert!(a.mysql.calls().contains(&"deny_write".to_string()));
+    assert!(*a.mysql.read_only.lock().unwrap());
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn failed_effects_answer_error_and_role_is_kept() {
+    let a = start("db2", HostMode::Master).await;
+    *a.mysql.fail_sync.lock().unwrap() = true;
+    let set = "SET_STATUS|1|db2|ONLINE|writer(198.18.0.188)|db2";
+    let reply = ask(&a.addr, set).await;
+    assert!(
+        reply.starts_with("ERROR: Couldn't sync with master: MASTER_POS_WAIT"),
+        "{reply}"
+    );
+    assert!(reply.ends_with("|UP:8463.27\n"));
+    // Not writable, no VIP: sync failure aborts the add...
+    assert!(a.vip.ips().is_empty());
+    // ...but the role is recorded so the next SET_STATUS retries.
+    assert_eq!(
+        ask(&a.addr, "GET_AGENT_STATUS|1|db2").await,
+        up("OK: Returning status!|ONLINE|writer(198.18.0.188)|")
+    );
+    *a.mysql.fail_sync.lock().unwrap() = false;
+    // The retry re-asserts the kept role (check: allow_write + IP).
+    assert_eq!(
+        ask(&a.addr, set).await,
+        up("OK: Status applied successfully!")
+    );
+    assert_eq!(a.vip.ips(), vec!["198.18.0.188"]);
+    assert!(!*a.mysql.read_only.lock().unwrap());
+    // An IP that cannot be added is reported.
+    *a.vip.fail_add.lock().unwrap() = true;
+    let reply = ask(
+        &a.addr,
+        "SET_STATUS|1|db2|ONLINE|reader(198.18.0.199),writer(198.18.0.188)|db2",
+    )
+    .await;
+    assert!(
+        reply.starts_with("ERROR: Couldn't configure IP '198.18.0.199' on interface 'ens33': "),
+        "{reply}"
+    );
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn vanished_vip_is_reasserted() {
+    let a = start("db1", HostMode::Master).await;
+    let set = "SET_STATUS|1|db1|ONLINE|reader(198.18.0.198)|db1";
+    assert_eq!(
+        ask(&a.addr, set).await,
+        up("OK: Status applied successfully!")
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = a.vip.announced("198.18.0.198");
+    // Someone removes the VIP: the next SET_STATUS re-adds and re-announces it.
+    a.vip.ips.lock().unwrap().clear();
+    assert_eq!(
+        ask(&a.addr, set).await,
+        up("OK: Status applied successfully!")
+    );
+    assert_eq!(a.vip.ips(), vec!["198.18.0.198"]);
+    assert!(a.vip.announced("198.18.0.198") > before);
+    // And the check after a closed connection does too.
+    a.vip.ips.lock().unwrap().clear();
+    assert_eq!(ask(&a.addr, "PING|1|db1").await, up("OK: Pinged!"));
+    let mut ok = false;
+    for _ in 0..50 {
+        if a.vip.ips() == vec!["198.18.0.198"] {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        ok,
+        "check roles after the connection closed re-added the VIP"
+    );
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn clear_bad_roles_removes_unheld_vips() {
+    let a = start("db3", HostMode::Slave).await;
+    a.vip.ips.lock().unwrap().extend([
+        "198.18.0.199".parse::<Ipv4Addr>().unwrap(),
+        "198.18.0.188".parse().unwrap(),
+    ]);
+    assert_eq!(
+        ask(&a.addr, "SET_STATUS|1|db3|ONLINE|reader(198.18.0.199)|db1").await,
+        up("OK: Status applied successfully!")
+    );
+    assert_eq!(
+        ask(&a.addr, "CLEAR_BAD_ROLES|1|db3").await,
+        up("OK: Removed 1 roles")
+    );
+    assert_eq!(a.vip.ips(), vec!["198.18.0.199"]);
+    // The writer VIP it did not hold went through the writer's delete (deny writes).
+    assert!(a.mysql.calls().contains(&"deny_write".to_string()));
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn slave_switches_master_and_admin_offline() {
+    let a = start("db3", HostMode::Slave).await;
+    assert_eq!(
+        ask(&a.addr, "SET_STATUS|1|db3|ONLINE|reader(198.18.0.198)|db1").await,
+        up("OK: Status applied successfully!")
+    );
+    assert_eq!(a.mysql.calls(), vec!["set_active_master db1"]);
+    assert_eq!(
+        ask(&a.addr, "GET_AGENT_STATUS|1|db3").await,
+        up("OK: Returning status!|ONLINE|reader(198.18.0.198)|db1")
+    );
+    // A failed switch is reported and retried on the next SET_STATUS.
+    *a.mysql.fail_switch.lock().unwrap() = true;
+    let r = ask(&a.addr, "SET_STATUS|1|db3|ONLINE|reader(198.18.0.198)|db2").await;
+    assert_eq!(
+        r,
+        up("ERROR: Failed to change master to 'db2': Can't connect to MySQL")
+    );
+    assert!(ask(&a.addr, "GET_AGENT_STATUS|1|db3")
+        .await
+        .ends_with("|db1|UP:8463.27\n"));
+    *a.mysql.fail_switch.lock().unwrap() = false;
+    assert_eq!(
+        ask(&a.addr, "SET_STATUS|1|db3|ONLINE|reader(198.18.0.198)|db2").await,
+        up("OK: Status applied successfully!")
+    );
+    assert!(ask(&a.addr, "GET_AGENT_STATUS|1|db3")
+        .await
+        .ends_with("|db2|UP:8463.27\n"));
+    // ADMIN_OFFLINE: STOP SLAVE on entry, START SLAVE on exit; no switch while offline.
+    a.mysql.calls.lock().unwrap().clear();
+    assert_eq!(
+        ask(&a.addr, "SET_STATUS|1|db3|ADMIN_OFFLINE||db1").await,
+        up("OK: Status applied successfully!")
+    );
+    assert_eq!(a.mysql.calls(), vec!["stop_slave"]);
+    assert!(a.vip.ips().is_empty());
+    assert_eq!(
+        ask(&a.addr, "SET_STATUS|1|db3|AWAITING_RECOVERY||db1").await,
+        up("OK: Status applied successfully!")
+    );
+    assert_eq!(a.mysql.calls(), vec!["stop_slave", "start_slave"]);
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn system_status_with_mysql_down() {
+    let a = start("db1", HostMode::Master).await;
+    *a.mysql.down.lock().unwrap() = true;
+    assert_eq!(
+        ask(&a.addr, "GET_SYSTEM_STATUS|1|db1").await,
+        up("OK: Returning status!|||")
+    );
+    assert_eq!(ask(&a.addr, "PING|1|db1").await, up("OK: Pinged!"));
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_line_closes_connection_agent_goes_on() {
+    let a = start("db1", HostMode::Master).await;
+    let mut s = socket::connect(&a.addr, &plain(), Duration::from_secs(2))
+        .await
+        .unwrap();
+    let big = vec![b'A'; mmm_common::proto::MAX_LINE + 10];
+    // The agent may close before reading everything: ignore write errors.
+    let _ = s.write_all(&big).await;
+    let mut buf = Vec::new();
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+        .await
+        .expect("connection closed in time");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(n.is_err() || text.starts_with("ERROR: "), "{text}");
+    assert_eq!(ask(&a.addr, "PING|1|db1").await, up("OK: Pinged!"));
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn half_open_connection_is_closed_and_others_are_served() {
+    let opts = ListenerOptions {
+        idle_timeout: Duration::from_millis(300),
+        ..ListenerOptions::default()
+    };
+    let a = start_with("db1", HostMode::Master, plain(), opts).await;
+    let mut s = socket::connect(&a.addr, &plain(), Duration::from_secs(2))
+        .await
+        .unwrap();
+    s.write_all(b"PING|1|db1").await.unwrap(); // no newline, never finished
+                                               // Meanwhile another client is served.
+    assert_eq!(ask(&a.addr, "PING|1|db1").await, up("OK: Pinged!"));
+    let mut buf = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+        .await
+        .expect("idle connection closed by the agent");
+    assert!(r.is_ok() && buf.is_empty());
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn ping_is_answered_while_a_set_status_is_applied() {
+    let a = start("db2", HostMode::Master).await;
+    *a.mysql.sync_delay.lock().unwrap() = Duration::from_millis(800);
+    let addr = a.addr.clone();
+    let slow = tokio::spawn(async move {
+        ask(&addr, "SET_STATUS|1|db2|ONLINE|writer(198.18.0.188)|db2").await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t0 = std::time::Instant::now();
+    assert_eq!(ask(&a.addr, "PING|1|db2").await, up("OK: Pinged!"));
+    assert!(t0.elapsed() < Duration::from_millis(500));
+    assert_eq!(slow.await.unwrap(), up("OK: Status applied successfully!"));
+    a.stop().await;
+}
+
+// ---------------------------------------------------------------------------------- TLS
+
+struct Pki {
+    _dir: tempfile::TempDir,
+    server: SocketConfig,
+    client: SocketConfig,
+    rogue: SocketConfig,
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl CLI is needed to make test certificates");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server and a client certificate signed by it, and a client certificate from
+/// another CA.
+fn make_pki() -> Pki {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for ca in ["ca", "rogue-ca"] {
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={ca}"),
+            ],
+        );
+    }
+    std::fs::write(
+        d.join("ext.cnf"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .unwrap();
+    for (name, ca) in [("server", "ca"), ("client", "ca"), ("rogue", "rogue-ca")] {
+        openssl(
+            d,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.pem"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ],
+        );
+    }
+    let cfg = |name: &str, ca: &str| SocketConfig {
+        kind: SocketType::Ssl,
+        cert_file: Some(d.join(format!("{name}.pem")).display().to_string()),
+        key_file: Some(d.join(format!("{name}.key")).display().to_string()),
+        ca_file: Some(d.join(format!("{ca}.pem")).display().to_string()),
+    };
+    Pki {
+        server: cfg("server", "ca"),
+        client: cfg("client", "ca"),
+        rogue: cfg("rogue", "ca"),
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn tls_requires_a_valid_client_certificate() {
+    let pki = make_pki();
+    let a = start_with(
+        "db1",
+        HostMode::Master,
+        pki.server.clone(),
+        ListenerOptions::default(),
+    )
+    .await;
+    // A valid client certificate works, byte-identical replies.
+    assert_eq!(
+        ask_cfg(&a.addr, &pki.client, "PING|1|db1").await,
+        up("OK: Pinged!")
+    );
+    // A certificate from another CA is refused (handshake fails, or the connection is
+    // closed before any reply).
+    match socket::connect(&a.addr, &pki.rogue, Duration::from_secs(2)).await {
+        Err(_) => {}
+        Ok(mut s) => {
+            let _ = s.write_all(b"PING|1|db1\n").await;
+            let mut buf = Vec::new();
+            let r = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+                .await
+                .expect("closed in time");
+            assert!(r.is_err() || buf.is_empty(), "rogue client got a reply");
+        }
+    }
+    // A plain TCP client gets nothing.
+    let mut s = socket::connect(&a.addr, &plain(), Duration::from_secs(2))
+        .await
+        .unwrap();
+    let _ = s.write_all(b"PING|1|db1\n").await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+        .await
+        .expect("closed in time");
+    assert!(!String::from_utf8_lossy(&buf).contains("OK: Pinged!"));
+    // A client that does not trust the server's CA refuses the server.
+    let distrust = SocketConfig {
+        ca_file: pki
+            .rogue
+            .ca_file
+            .clone()
+            .map(|p| p.replace("/ca.pem", "/rogue-ca.pem")),
+        ..pki.client.clone()
+    };
+    assert!(socket::connect(&a.addr, &distrust, Duration::from_secs(2))
+        .await
+        .is_err());
+    // The agent still serves valid clients.
+    assert_eq!(
+        ask_cfg(&a.addr, &pki.client, "PING|1|db1").await,
+        up("OK: Pinged!")
+    );
+    a.stop().await;
+}
+
+// ---------------------------------------------------------------------------- proptest
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn request_parser_never_panics(line in "\\PC{0,200}") {
+            let _ = mmm_common::proto::agent::decode_request(&line, "db1");
+        }
+
+        #[test]
+        fn agent_answers_any_line(
+            cmd in prop::sample::select(vec!["PING", "SET_STATUS", "GET_AGENT_STATUS",
+                "GET_SYSTEM_STATUS", "CLEAR_BAD_ROLES", "X", ""]),
+            ver in "[0-9x]{0,3}",
+            host in prop::sample::select(vec!["db1", "db2", ""]),
+            rest in "[A-Za-z_(),.|0-9]{0,60}",
+        ) {
+            let line = format!("{cmd}|{ver}|{host}|{rest}");
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let reply = rt.block_on(async {
+                let agent = Agent::new(
+                    settings("db1", HostMode::Slave),
+                    Arc::new(FakeVip::default()),
+                    Arc::new(FakeMysql::default()),
+                )
+                .with_uptime(fixed_uptime);
+                agent.handle_line(&line).await
+            });
+            prop_assert!(reply.ends_with("|UP:8463.27\n"));
+            prop_assert!(reply.starts_with("OK") || reply.starts_with("ERROR: "));
+            prop_assert_eq!(reply.matches('\n').count(), 1);
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Logging (spec §7.3): tracing to stderr, plus MMM's log file
+//! `/var/log/mysql-mmm/<program>[_<C>].log` with 2.2.1's layout `%d %5p %m%n`
+//! (`2026/11/25 14:19:07  INFO STARTING...`) when that directory exists. The file is
+//! opened in append mode for every line, so a deleted or rotated file is re-created, as
+//! Log4perl's default appender does. `debug 1` lowers the level to DEBUG; `RUST_LOG`
+//! overrides the level when set.
+//!
+//! Levels map to Log4perl words: ERROR is written `FATAL` (MMM logs its failures at FATAL
+//! and mmm-rs logs them with `error!`), WARN `WARN`, INFO `INFO`, DEBUG/TRACE `DEBUG`/`TRACE`.
+//!
+//! API: [`init`]`(program, cluster, debug)`, [`log_file_path`], [`mmm_timestamp`].
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// The directory of MMM's log files.
+pub const LOG_DIR: &str = "/var/log/mysql-mmm";
+
+/// `/var/log/mysql-mmm/<program>[_<C>].log`.
+pub fn log_file_path(program: &str, cluster: Option<&str>) -> PathBuf {
+    let name = match cluster {
+        Some(c) => format!("{program}_{c}.log"),
+        None => format!("{program}.log"),
+    };
+    Path::new(LOG_DIR).join(name)
+}
+
+/// The local time as Log4perl's `%d` (`yyyy/MM/dd HH:mm:ss`).
+pub fn mmm_timestamp() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as libc::time_t)
+        .unwrap_or(0);
+    // SAFETY: localtime_r writes into our zeroed tm and reads only `now`.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&now, &mut tm).is_null() };
+    if !ok {
+        return "1970/01/01 00:00:00".to_string();
+    }
+    format!(
+        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+fn level_word(l: &Level) -> &'static str {
+    match *l {
+        Level::ERROR => "FATAL",
+        Level::WARN => "WARN",
+        Level::INFO => "INFO",
+        Level::DEBUG => "DEBUG",
+        Level::TRACE => "TRACE",
+    }
+}
+
+/// Formats events as `%d %5p %m`.
+struct MmmFormat;
+
+impl<S, N> FormatEvent<S, N> for MmmFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let level = level_word(event.metadata().level());
+        write!(writer, "{} {:>5} ", mmm_timestamp(), level)?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+/// Opens the log file in append mode for every event (re-creates a deleted file).
+struct ReopeningFile {
+    /// The log file.
+    path: PathBuf,
+}
+
+/// One event's writer: buffers the line and appends it in one write.
+struct LineWriter {
+    /// Target path.
+    path: PathBuf,
+    /// The formatted line.
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for LineWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+        {
+            let _ = f.write_all(&self.buf);
+        }
+    }
+}
+
+impl<'a> MakeWriter<'a> for ReopeningFile {
+    type Writer = LineWriter;
+    fn make_writer(&'a self) -> LineWriter {
+        LineWriter {
+            path: self.path.clone(),
+            buf: Vec::new(),
+        }
+    }
+}
+
+/// Initialises logging for `program` (`mmm_agentd`, `mmm_mond`) of `cluster`. Returns the
+/// log file in use, if any. Calling it twice is harmless (the second call does nothing).
+pub fn init(program: &str, cluster: Option<&str>, debug: bool) -> Option<PathBuf> {
+    init_with_dir(program, cluster, debug, Path::new(LOG_DIR))
+}
+
+/// [`init`] with another log directory (tests).
+pub fn init_with_dir(
+    program: &str,
+    cluster: Option<&str>,
+    debug: bool,
+    dir: &Path,
+) -> Option<PathBuf> {
+    let level = if debug { "debug" } else { "info" };
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_filter(filter());
+    let file_path = dir.is_dir().then(|| {
+        let name = log_file_path(program, cluster);
+        dir.join(name.file_name().unwrap_or_default())
+    });
+    let file_layer = file_path.clone().map(|path| {
+        tracing_subscriber::fmt::layer()
+            .event_format(MmmFormat)
+            .with_ansi(false)
+            .with_writer(ReopeningFile { path })
+            .with_filter(filter())
+    });
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(file_layer)
+        .try_init();
+    file_path
+}
+
+/// Formats a line the way the file appender does (for tests and for the agent's own
+/// messages written elsewhere).
+pub fn format_line(level: &Level, msg: &str) -> String {
+    let mut s = String::new();
+    let _ = write!(s, "{} {:>5} {}", mmm_timestamp(), level_word(level), msg);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_layout() {
+        assert_eq!(
+            log_file_path("mmm_agentd", Some("C1")),
+            PathBuf::from("/var/log/mysql-mmm/mmm_agentd_C1.log")
+        );
+        let l = format_line(&Level::INFO, "STARTING...");
+        assert_eq!(l.len(), 19 + 1 + 5 + 1 + "STARTING...".len());
+        assert!(l.ends_with("  INFO STARTING..."), "{l}");
+        assert!(format_line(&Level::ERROR, "x").ends_with(" FATAL x"));
+    }
+
+    #[test]
+    fn file_gets_mmm_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = init_with_dir("mmm_test", None, false, dir.path()).unwrap();
+        tracing::info!("STARTING...");
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.ends_with("  INFO STARTING...\n"), "{text}");
+    }
+}

@@ -1,0 +1,181 @@
+//! The monitor's agent client (spec §4.1-§4.3, client side): one connection per request
+//! like 2.2.1 (so a Perl agent works), connect timeout `agent_connect_timeout`, reply read
+//! timeout `agent_read_timeout` (2.2.1 has none), plain or TLS per `<socket>`.
+//!
+//! [`AgentClient`] keeps one queue (one tokio task) per host: requests to one host go out
+//! in order, hosts are served in parallel, so a hung agent never delays another host.
+//! Each outcome is handed to a callback with the request's token; the driver turns it into
+//! `Input::AgentReply`. Whether a reply means success (`OK…`) is the core's call; this file
+//! only reports what came back: a reply line, or why none did.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mmm_common::config::SocketConfig;
+use mmm_common::proto::agent::{decode_reply, AgentReply, AgentRequest};
+use mmm_common::proto::MAX_LINE;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tracing::{debug, warn, Instrument};
+
+/// Why a request got no reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AgentError {
+    /// Connect (or TLS handshake) failed.
+    #[error("Can't connect: {0}")]
+    Connect(String),
+    /// Connect did not finish within the connect timeout.
+    #[error("Connect timeout after {0:?}")]
+    ConnectTimeout(Duration),
+    /// Writing the request failed.
+    #[error("Can't send request: {0}")]
+    Send(String),
+    /// No reply line within the read timeout.
+    #[error("Timeout after {0:?} waiting for the reply")]
+    ReadTimeout(Duration),
+    /// The agent closed the connection without a complete reply line.
+    #[error("No reply: {0}")]
+    NoReply(String),
+}
+
+/// How to reach one host's agent.
+#[derive(Debug, Clone)]
+pub struct AgentTarget {
+    /// Host name (for logs).
+    pub host: String,
+    /// `ip:agent_port`.
+    pub addr: String,
+    /// `<socket>`.
+    pub socket: SocketConfig,
+    /// Connect (and handshake) timeout.
+    pub connect_timeout: Duration,
+    /// Bound on waiting for the reply line.
+    pub read_timeout: Duration,
+}
+
+/// Opens a connection to an agent (the one place that knows about sockets).
+async fn connect(
+    target: &AgentTarget,
+) -> Result<impl AsyncRead + AsyncWrite + Unpin + Send, AgentError> {
+    mmm_common::socket::connect(&target.addr, &target.socket, target.connect_timeout)
+        .await
+        .map_err(|e| match e {
+            mmm_common::socket::SocketError::Timeout { after, .. } => {
+                AgentError::ConnectTimeout(after)
+            }
+            other => AgentError::Connect(other.to_string()),
+        })
+}
+
+/// Sends one request on a fresh connection and reads one reply line (spec §4.1).
+/// Logs 2.2.1's WARN lines for a missing or malformed reply.
+pub async fn request(
+    target: &AgentTarget,
+    request: &AgentRequest,
+) -> Result<AgentReply, AgentError> {
+    let host = target.host.as_str();
+    let result = exchange(target, request).await;
+    match &result {
+        Ok(reply) if reply.uptime.is_none() => {
+            warn!("Received bad answer '{}' from host {host}.", reply.result);
+        }
+        Ok(_) => {}
+        Err(e) => warn!("Received undefined answer from host {host}. $!: {e}"),
+    }
+    result
+}
+
+async fn exchange(target: &AgentTarget, request: &AgentRequest) -> Result<AgentReply, AgentError> {
+    let stream = connect(target).await?;
+    let mut stream = BufReader::new(stream);
+    let line = format!("{request}\n");
+    debug!("Sending command '{request}'");
+    let work = async {
+        stream
+            .get_mut()
+            .write_all(line.as_bytes())
+            .await
+            .map_err(|e| AgentError::Send(e.to_string()))?;
+        stream
+            .get_mut()
+            .flush()
+            .await
+            .map_err(|e| AgentError::Send(e.to_string()))?;
+        let mut buf = Vec::new();
+        (&mut stream)
+            .take(MAX_LINE as u64 + 2)
+            .read_until(b'\n', &mut buf)
+            .await
+            .map_err(|e| AgentError::NoReply(e.to_string()))?;
+        if buf.last() != Some(&b'\n') {
+            return Err(AgentError::NoReply(if buf.is_empty() {
+                "connection closed".into()
+            } else {
+                "incomplete or too long reply line".into()
+            }));
+        }
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+        Ok(decode_reply(&String::from_utf8_lossy(&buf)))
+    };
+    let reply = match tokio::time::timeout(target.read_timeout, work).await {
+        Ok(r) => r?,
+        Err(_) => return Err(AgentError::ReadTimeout(target.read_timeout)),
+    };
+    debug!("Received answer '{}'", reply.result);
+    // Close our side politely; the agent runs its role check after the close (§4.1).
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.get_mut().shutdown()).await;
+    Ok(reply)
+}
+
+/// Where outcomes go: `(host index, token, outcome)`.
+pub type OutcomeFn<T> = Arc<dyn Fn(usize, T, Result<AgentReply, AgentError>) + Send + Sync>;
+
+/// One request in a host's queue.
+struct Job<T> {
+    token: T,
+    request: AgentRequest,
+}
+
+/// Per-host request queues (in order per host, hosts in parallel).
+pub struct AgentClient<T> {
+    /// One sender per host, in config order.
+    queues: Vec<mpsc::UnboundedSender<Job<T>>>,
+}
+
+impl<T: Send + 'static> AgentClient<T> {
+    /// Starts one queue task per target (config order); outcomes go to `on_outcome`. The
+    /// tasks end when the client is dropped (after finishing the request in flight).
+    pub fn spawn(targets: Vec<AgentTarget>, on_outcome: OutcomeFn<T>) -> Self {
+        let mut queues = Vec::with_capacity(targets.len());
+        for (index, target) in targets.into_iter().enumerate() {
+            let (tx, mut rx) = mpsc::unbounded_channel::<Job<T>>();
+            let on_outcome = on_outcome.clone();
+            let span = tracing::info_span!("agent_client", host = %target.host);
+            tokio::spawn(
+                async move {
+                    while let Some(job) = rx.recv().await {
+                        let outcome = request(&target, &job.request).await;
+                        on_outcome(index, job.token, outcome);
+                    }
+                }
+                .instrument(span),
+            );
+            queues.push(tx);
+        }
+        AgentClient { queues }
+    }
+
+    /// Queues `request` for host `host`. Returns the job back when the host index is
+    /// unknown or its queue is gone.
+    pub fn send(&self, host: usize, token: T, request: AgentRequest) -> Result<(), T> {
+        match self.queues.get(host) {
+            Some(q) => q
+                .send(Job { token, request })
+                .map_err(|mpsc::error::SendError(job)| job.token),
+            None => Err(token),
+        }
+    }
+}

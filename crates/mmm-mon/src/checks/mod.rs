@@ -1,0 +1,203 @@
+//! Host checks (spec §3.3): one tokio task per (host, check), each with its own
+//! `check_period` and `timeout` from its `<check>` section, sending every raw result to the
+//! core at once as `Input::Check`. Trap periods, states and messages are the core's job.
+//!
+//! - The whole check is bounded by `timeout + 1 s` → `ERROR: Timeout` (2.2.1).
+//! - Tasks are independent, so a hung host never delays another host's checks.
+//! - While the network is down (spec §3.4) no check runs and no ERROR is reported.
+//! - A long-lived monitor connection per host ([`mysql::hold_connection`]) reports its loss
+//!   as `Input::CheckConnLost` when the server cannot be reached again at once, and makes
+//!   that host's `mysql` check run immediately, so a stopped or crashed mysqld is noticed
+//!   when it happens, not at the next `check_period`.
+//!
+//! Layout: `ping.rs` (ICMP echo), `mysql.rs` (mysql, rep_threads, rep_backlog).
+
+pub mod mysql;
+pub mod ping;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mmm_common::config::{CheckConfig, Config};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tracing::{debug, Instrument};
+
+use crate::core::{CheckKind, CheckResult, HostId, Input};
+use mysql::MysqlTarget;
+
+/// Where check results go.
+pub type InputFn = Arc<dyn Fn(Input) + Send + Sync>;
+
+/// The wall clock in epoch seconds (for `checks` display).
+pub fn wall_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// What one check task needs about its host.
+#[derive(Debug, Clone)]
+pub struct CheckHost {
+    /// Index in config order.
+    pub id: HostId,
+    /// Host name.
+    pub name: String,
+    /// The MySQL connection data (ip is also what `ping` pings).
+    pub mysql: MysqlTarget,
+}
+
+/// The check hosts of a config (config order).
+pub fn check_hosts(config: &Config) -> Vec<CheckHost> {
+    config
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(id, h)| CheckHost {
+            id,
+            name: h.name.clone(),
+            mysql: MysqlTarget {
+                ip: h.ip.clone().unwrap_or_default(),
+                port: h.mysql_port,
+                user: h.monitor_user.clone().unwrap_or_default(),
+                password: h.monitor_password.clone().unwrap_or_default(),
+            },
+        })
+        .collect()
+}
+
+/// Runs one check once, bounded by `timeout + 1 s`.
+pub async fn run_check(kind: CheckKind, host: &CheckHost, cfg: &CheckConfig) -> String {
+    let bound = cfg.timeout + Duration::from_secs(1);
+    let work = async {
+        match kind {
+            CheckKind::Ping => ping::ping_check(&host.mysql.ip, ping::PING_TIMEOUT).await,
+            CheckKind::Mysql => mysql::mysql_check(&host.mysql, cfg.timeout).await,
+            CheckKind::RepThreads => mysql::rep_threads_check(&host.mysql, cfg.timeout).await,
+            CheckKind::RepBacklog => {
+                mysql::rep_backlog_check(&host.mysql, cfg.timeout, cfg.max_backlog).await
+            }
+        }
+    };
+    tokio::time::timeout(bound, work)
+        .await
+        .unwrap_or_else(|_| "ERROR: Timeout".to_string())
+}
+
+fn check_config(config: &Config, kind: CheckKind) -> CheckConfig {
+    config
+        .checks
+        .get(kind.as_str())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The running check tasks; dropping this stops them all.
+pub struct CheckTasks {
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Drop for CheckTasks {
+    fn drop(&mut self) {
+        for h in &self.handles {
+            h.abort();
+        }
+    }
+}
+
+/// Waits until the network is up; `false` when the sender is gone.
+async fn network_up(network: &mut watch::Receiver<bool>) -> bool {
+    network.wait_for(|up| *up).await.is_ok()
+}
+
+/// Starts every (host, check) task and every host's connection watcher. The first round
+/// starts at once (these are the initial checks of spec §3.3.3).
+pub fn spawn(config: &Config, sink: InputFn, network: watch::Receiver<bool>) -> CheckTasks {
+    let mut handles = Vec::new();
+    for host in check_hosts(config) {
+        let wake_mysql = Arc::new(Notify::new());
+        for kind in CheckKind::ALL {
+            let cfg = check_config(config, kind);
+            let host = host.clone();
+            let sink = sink.clone();
+            let mut network = network.clone();
+            let wake = (kind == CheckKind::Mysql).then(|| wake_mysql.clone());
+            let span = tracing::info_span!("check", host = %host.name, check = %kind);
+            handles.push(tokio::spawn(
+                async move {
+                    loop {
+                        if !network_up(&mut network).await {
+                            return;
+                        }
+                        let line = run_check(kind, &host, &cfg).await;
+                        let wall = wall_now();
+                        debug!("result: {line}");
+                        let result = CheckResult::from_line(line);
+                        // 2.2.1 drops failures seen while the network is down.
+                        if *network.borrow() || result.message.starts_with("OK") {
+                            sink(Input::Check {
+                                host: host.id,
+                                check: kind,
+                                result,
+                                wall,
+                            });
+                        }
+                        match &wake {
+                            Some(w) => {
+                                tokio::select! {
+                                    _ = tokio::time::sleep(cfg.check_period) => {}
+                                    _ = w.notified() => {}
+                                }
+                            }
+                            None => tokio::time::sleep(cfg.check_period).await,
+                        }
+                    }
+                }
+                .instrument(span),
+            ));
+        }
+        let cfg = check_config(config, CheckKind::Mysql);
+        let sink = sink.clone();
+        let span = tracing::info_span!("check", host = %host.name, check = "connection");
+        handles.push(tokio::spawn(
+            watch_connection(host, cfg, sink, wake_mysql).instrument(span),
+        ));
+    }
+    CheckTasks { handles }
+}
+
+/// The long-lived monitor connection of one host (DESIGN.md "Detection starts at the
+/// failure"): while connected, waits for the connection to drop; then tries one reconnect
+/// at once, and when that fails reports `CheckConnLost` and wakes the host's mysql check.
+async fn watch_connection(
+    host: CheckHost,
+    cfg: CheckConfig,
+    sink: InputFn,
+    wake_mysql: Arc<Notify>,
+) {
+    loop {
+        match mysql::hold_connection(&host.mysql, cfg.timeout).await {
+            Ok(why) => {
+                debug!("monitor connection lost: {why}");
+                // A killed thread (the agent's deny_write kills client connections) is not
+                // a failure: only report when the server cannot be reached again now.
+                match mysql::connect(&host.mysql, cfg.timeout).await {
+                    Ok(conn) => {
+                        let _ =
+                            tokio::time::timeout(Duration::from_secs(1), conn.disconnect()).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        debug!("reconnect failed: {}", e.errstr);
+                        sink(Input::CheckConnLost { host: host.id });
+                        wake_mysql.notify_one();
+                    }
+                }
+            }
+            Err(e) => debug!("monitor connection not established: {}", e.errstr),
+        }
+        // Not connected: try again soon (the periodic checks report the failure).
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

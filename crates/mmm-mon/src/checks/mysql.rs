@@ -1,0 +1,317 @@
+//! The MySQL checks (spec §3.3.1): `mysql` (connect + `SELECT NOW()`), `rep_threads` and
+//! `rep_backlog` (`SHOW SLAVE STATUS`), with 2.2.1's result strings, plus the long-lived
+//! monitor connection per host that notices a stopped or crashed server at once
+//! (DESIGN.md "Detection starts at the failure").
+//!
+//! Each function returns the raw result line (`OK…`, `ERROR…`, `UNKNOWN…`); the caller
+//! bounds the whole check by `timeout + 1 s` and feeds the line to the core. The `errstr`
+//! part mimics what the MariaDB client library prints (`Can't connect to server on
+//! '<ip>' (<errno>)` for connect failures, the server's own message for server errors).
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Error as MyError, IoError, OptsBuilder, Row};
+
+/// MySQL's "Too many connections".
+const ER_CON_COUNT_ERROR: u16 = 1040;
+/// MySQL's "Access denied; you need the … privilege".
+const ER_SPECIFIC_ACCESS_DENIED: u16 = 1227;
+/// Syntax error: the server has no SHOW SLAVE STATUS (MySQL 8.4+).
+const ER_PARSE_ERROR: u16 = 1064;
+
+/// Where and as whom the checks connect.
+#[derive(Debug, Clone)]
+pub struct MysqlTarget {
+    /// Host `ip`.
+    pub ip: String,
+    /// `mysql_port`.
+    pub port: u16,
+    /// `monitor_user`.
+    pub user: String,
+    /// `monitor_password`.
+    pub password: String,
+}
+
+impl MysqlTarget {
+    fn connect_error_prefix(&self) -> String {
+        format!(
+            "Connect error (host = {}:{}, user = {})!",
+            self.ip, self.port, self.user
+        )
+    }
+}
+
+/// A failed connect: the error code (if the server sent one) and the errstr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectError {
+    /// Server error code, if any.
+    pub code: Option<u16>,
+    /// The message.
+    pub errstr: String,
+}
+
+/// Connects with the check's connect timeout.
+pub async fn connect(t: &MysqlTarget, timeout: Duration) -> Result<Conn, ConnectError> {
+    let opts = OptsBuilder::default()
+        .ip_or_hostname(t.ip.clone())
+        .tcp_port(t.port)
+        .user(Some(t.user.clone()))
+        .pass(Some(t.password.clone()))
+        .prefer_socket(false)
+        .stmt_cache_size(0);
+    match tokio::time::timeout(timeout, Conn::new(opts)).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(connect_errstr(&e, &t.ip)),
+        // ETIMEDOUT, as the C client reports a connect timeout.
+        Err(_) => Err(ConnectError {
+            code: None,
+            errstr: format!("Can't connect to server on '{}' (110)", t.ip),
+        }),
+    }
+}
+
+fn connect_errstr(e: &MyError, ip: &str) -> ConnectError {
+    match e {
+        MyError::Server(se) => ConnectError {
+            code: Some(se.code),
+            errstr: se.message.clone(),
+        },
+        MyError::Io(IoError::Io(io)) => ConnectError {
+            code: None,
+            errstr: match io.raw_os_error() {
+                Some(n) => format!("Can't connect to server on '{ip}' ({n})"),
+                None => format!("Can't connect to server on '{ip}' ({io})"),
+            },
+        },
+        other => ConnectError {
+            code: None,
+            errstr: other.to_string(),
+        },
+    }
+}
+
+/// The errstr of a failed query.
+fn query_errstr(e: &MyError) -> (Option<u16>, String) {
+    match e {
+        MyError::Server(se) => (Some(se.code), se.message.clone()),
+        MyError::Io(_) => (None, "Lost connection to server during query".to_string()),
+        other => (None, other.to_string()),
+    }
+}
+
+async fn close(conn: Conn) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), conn.disconnect()).await;
+}
+
+/// `mysql`: connect, `SELECT NOW()`, disconnect.
+pub async fn mysql_check(t: &MysqlTarget, timeout: Duration) -> String {
+    let mut conn = match connect(t, timeout).await {
+        Ok(c) => c,
+        Err(ConnectError {
+            code: Some(ER_CON_COUNT_ERROR),
+            errstr,
+        }) => return format!("UNKNOWN: Too many connections! {errstr}"),
+        Err(e) => return format!("ERROR: {} {}", t.connect_error_prefix(), e.errstr),
+    };
+    let res = conn.query_drop("SELECT NOW()").await;
+    close(conn).await;
+    match res {
+        Ok(()) => "OK".to_string(),
+        Err(e) => format!("ERROR: SQL Query Error: {}", query_errstr(&e).1),
+    }
+}
+
+/// What SHOW SLAVE STATUS said.
+enum SlaveStatus {
+    /// A result line to return as is (errors, not set up).
+    Done(String),
+    /// The first row's IO and SQL thread flags and Seconds_Behind_Master.
+    Row {
+        io: Option<String>,
+        sql: Option<String>,
+        behind: Option<String>,
+    },
+}
+
+fn col(row: &Row, names: &[&str]) -> Option<String> {
+    names.iter().find_map(|n| {
+        row.get_opt::<Option<String>, &str>(n)
+            .and_then(Result::ok)
+            .flatten()
+    })
+}
+
+async fn slave_status(t: &MysqlTarget, timeout: Duration) -> SlaveStatus {
+    let mut conn = match connect(t, timeout).await {
+        Ok(c) => c,
+        Err(e) => {
+            return SlaveStatus::Done(format!(
+                "UNKNOWN: {} {}",
+                t.connect_error_prefix(),
+                e.errstr
+            ))
+        }
+    };
+    let mut res = conn.query_first::<Row, _>("SHOW SLAVE STATUS").await;
+    if let Err(MyError::Server(se)) = &res {
+        if se.code == ER_PARSE_ERROR {
+            // MySQL 8.4 removed the SLAVE spelling.
+            res = conn.query_first::<Row, _>("SHOW REPLICA STATUS").await;
+        }
+    }
+    close(conn).await;
+    match res {
+        Err(e) => {
+            let (code, errstr) = query_errstr(&e);
+            SlaveStatus::Done(if code == Some(ER_SPECIFIC_ACCESS_DENIED) {
+                format!(
+                    "ERROR: The monitor user '{}' doesn't have the required REPLICATION CLIENT privilege! {errstr}",
+                    t.user
+                )
+            } else {
+                format!("UNKNOWN: Unknown state. Execute error: {errstr}")
+            })
+        }
+        Ok(None) => SlaveStatus::Done("ERROR: Replication is not set up".to_string()),
+        Ok(Some(row)) => SlaveStatus::Row {
+            io: col(&row, &["Slave_IO_Running", "Replica_IO_Running"]),
+            sql: col(&row, &["Slave_SQL_Running", "Replica_SQL_Running"]),
+            behind: col(&row, &["Seconds_Behind_Master", "Seconds_Behind_Source"]),
+        },
+    }
+}
+
+/// `rep_threads`: both replication threads running (`Connecting` counts as running).
+pub async fn rep_threads_check(t: &MysqlTarget, timeout: Duration) -> String {
+    match slave_status(t, timeout).await {
+        SlaveStatus::Done(line) => line,
+        SlaveStatus::Row { io, sql, .. } => rep_threads_verdict(io.as_deref(), sql.as_deref()),
+    }
+}
+
+/// `rep_backlog`: Seconds_Behind_Master against `max_backlog`.
+pub async fn rep_backlog_check(t: &MysqlTarget, timeout: Duration, max_backlog: u64) -> String {
+    match slave_status(t, timeout).await {
+        SlaveStatus::Done(line) => line,
+        SlaveStatus::Row { behind, .. } => rep_backlog_verdict(behind.as_deref(), max_backlog),
+    }
+}
+
+fn rep_threads_verdict(io: Option<&str>, sql: Option<&str>) -> String {
+    if io == Some("No") || sql == Some("No") {
+        "ERROR: Replication is broken".to_string()
+    } else {
+        "OK".to_string()
+    }
+}
+
+fn rep_backlog_verdict(behind: Option<&str>, max_backlog: u64) -> String {
+    match behind.map(str::trim).and_then(|b| b.parse::<u64>().ok()) {
+        None | Some(0) => "OK: Backlog is null".to_string(),
+        Some(b) if b > max_backlog => "ERROR: Backlog is too big".to_string(),
+        Some(_) => "OK".to_string(),
+    }
+}
+
+/// Holds one connection open and returns when it is lost (the server closed it, was
+/// stopped or crashed, or killed our thread). The connection runs a long `SELECT SLEEP`,
+/// which returns at once with an error when the server goes away.
+/// Returns `Err` when no connection could be made in the first place.
+pub async fn hold_connection(t: &MysqlTarget, timeout: Duration) -> Result<String, ConnectError> {
+    let mut conn = connect(t, timeout).await?;
+    loop {
+        if let Err(e) = conn.query_drop("SELECT SLEEP(3600)").await {
+            return Ok(query_errstr(&e).1);
+        }
+    }
+}
+
+/// What the master-master configuration check (spec §3.13) reads from one master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterSettings {
+    /// `Master_Host` of SHOW SLAVE STATUS (`None`: not a slave).
+    pub master_host: Option<String>,
+    /// `(@@auto_increment_offset, @@auto_increment_increment)`, when readable.
+    pub auto_increment: Option<(u64, u64)>,
+}
+
+/// Reads [`MasterSettings`]; `None` when the server cannot be reached.
+pub async fn master_settings(t: &MysqlTarget, timeout: Duration) -> Option<MasterSettings> {
+    let work = async {
+        let mut conn = connect(t, timeout).await.ok()?;
+        let master_host = match conn.query_first::<Row, _>("SHOW SLAVE STATUS").await {
+            Ok(Some(row)) => col(&row, &["Master_Host", "Source_Host"]),
+            _ => None,
+        };
+        let auto_increment = conn
+            .query_first::<(u64, u64), _>(
+                "SELECT @@auto_increment_offset, @@auto_increment_increment",
+            )
+            .await
+            .ok()
+            .flatten();
+        close(conn).await;
+        Some(MasterSettings {
+            master_host,
+            auto_increment,
+        })
+    };
+    tokio::time::timeout(timeout + Duration::from_secs(1), work)
+        .await
+        .ok()
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts() {
+        assert_eq!(rep_threads_verdict(Some("Yes"), Some("Yes")), "OK");
+        assert_eq!(rep_threads_verdict(Some("Connecting"), Some("Yes")), "OK");
+        assert_eq!(
+            rep_threads_verdict(Some("No"), Some("Yes")),
+            "ERROR: Replication is broken"
+        );
+        assert_eq!(
+            rep_threads_verdict(Some("Yes"), Some("No")),
+            "ERROR: Replication is broken"
+        );
+        assert_eq!(rep_backlog_verdict(None, 60), "OK: Backlog is null");
+        assert_eq!(rep_backlog_verdict(Some("0"), 60), "OK: Backlog is null");
+        assert_eq!(rep_backlog_verdict(Some("60"), 60), "OK");
+        assert_eq!(
+            rep_backlog_verdict(Some("61"), 60),
+            "ERROR: Backlog is too big"
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_connect_strings() {
+        // Port 1 on an address nobody listens: the connect fails fast or times out; both
+        // must give 2.2.1's shapes. Loopback in the test's own process only.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let t = MysqlTarget {
+            ip: "127.0.0.1".into(),
+            port,
+            user: "mmm_monitor".into(),
+            password: "x".into(),
+        };
+        let s = mysql_check(&t, Duration::from_secs(1)).await;
+        assert_eq!(
+            s,
+            format!("ERROR: Connect error (host = 127.0.0.1:{port}, user = mmm_monitor)! Can't connect to server on '127.0.0.1' (111)")
+        );
+        let s = rep_threads_check(&t, Duration::from_secs(1)).await;
+        assert!(
+            s.starts_with("UNKNOWN: Connect error (host = 127.0.0.1:"),
+            "{s}"
+        );
+        let s = rep_backlog_check(&t, Duration::from_secs(1), 60).await;
+        assert!(s.starts_with("UNKNOWN: Connect error"), "{s}");
+    }
+}

@@ -1,0 +1,325 @@
+//! The check status table (spec §3.3.5) and the trap-period logic of the checker threads
+//! (§3.3.4), fed with raw results as they arrive.
+//!
+//! 2.2.1 reports a failure only when an ERROR result arrives at least `trap_period` after
+//! the first ERROR; here the failure counts at the moment the trap period ends (the deadline
+//! is returned by [`ChecksStatus::next_deadline`]), so the monitor reacts then, not at the
+//! next check round. Initial checks (§3.3.3, results before startup) set the table directly:
+//! status 1 iff the result starts with `OK` (UNKNOWN counts as failed there only).
+
+use std::time::{Duration, Instant};
+
+use super::types::{CheckKind, CheckResult, CheckStatus, Decision, Level};
+
+/// The checker-side failure record of one (host, check) (§3.3.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Trap {
+    /// -1: nothing seen since startup.
+    Undefined,
+    /// 1: OK reported.
+    Ok,
+    /// -2: failing, not yet reported.
+    Failing {
+        /// When the failure (or the dropped connection) was first seen.
+        since: Instant,
+        /// The latest ERROR line.
+        message: String,
+        /// Whether the deadline may fire on its own (false after the network was down:
+        /// only a fresh ERROR result reports it then, as 2.2.1 does).
+        armed: bool,
+    },
+    /// 0: failure reported.
+    Reported,
+    /// -3: unknown.
+    Unknown,
+}
+
+/// One cell of the status table.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckEntry {
+    /// 1/0 as last reported.
+    pub(crate) ok: bool,
+    /// Epoch seconds of the last status change (display).
+    pub(crate) last_change_wall: i64,
+    /// Monotonic time of the last status change (flapping rule).
+    pub(crate) last_change: Instant,
+    /// Message of the last reported result.
+    pub(crate) message: String,
+    /// Whether the initial check (§3.3.3) has been recorded.
+    initialized: bool,
+    trap: Trap,
+}
+
+/// The check table: per host, the four checks in display order.
+#[derive(Debug, Clone)]
+pub(crate) struct ChecksStatus {
+    hosts: Vec<[CheckEntry; 4]>,
+    trap_periods: [Duration; 4],
+}
+
+/// What feeding a result changed.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// Log lines.
+    pub(crate) decisions: Vec<Decision>,
+    /// The reported status changed (the monitor must re-evaluate).
+    pub(crate) changed: bool,
+}
+
+impl ChecksStatus {
+    /// A table for `n` hosts, all checks failed with an empty message until the initial
+    /// checks arrive.
+    pub(crate) fn new(n: usize, trap_periods: [Duration; 4], now: Instant, wall: i64) -> Self {
+        let cell = CheckEntry {
+            ok: false,
+            last_change_wall: wall,
+            last_change: now,
+            message: String::new(),
+            initialized: false,
+            trap: Trap::Undefined,
+        };
+        ChecksStatus {
+            hosts: (0..n)
+                .map(|_| [cell.clone(), cell.clone(), cell.clone(), cell.clone()])
+                .collect(),
+            trap_periods,
+        }
+    }
+
+    /// The entry of (host, check).
+    pub(crate) fn entry(&self, host: usize, check: CheckKind) -> Option<&CheckEntry> {
+        self.hosts.get(host).and_then(|h| h.get(check.index()))
+    }
+
+    /// The reported status of (host, check); false for an unknown host.
+    pub(crate) fn ok(&self, host: usize, check: CheckKind) -> bool {
+        self.entry(host, check).is_some_and(|e| e.ok)
+    }
+
+    /// "Last change of a host": the latest `last_change` over its four checks.
+    pub(crate) fn host_last_change(&self, host: usize) -> Option<Instant> {
+        self.hosts
+            .get(host)
+            .and_then(|h| h.iter().map(|e| e.last_change).max())
+    }
+
+    /// Records an initial check result (§3.3.3): status 1 iff `OK`, last change = start.
+    pub(crate) fn initial(&mut self, host: usize, check: CheckKind, result: &CheckResult) {
+        if let Some(e) = self
+            .hosts
+            .get_mut(host)
+            .and_then(|h| h.get_mut(check.index()))
+        {
+            e.ok = result.status == CheckStatus::Ok;
+            e.message = result.message.clone();
+            e.initialized = true;
+            e.trap = if e.ok { Trap::Ok } else { Trap::Undefined };
+        }
+    }
+
+    /// Feeds one raw result after startup (§3.3.4). `host_name` is for log lines.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn result(
+        &mut self,
+        host: usize,
+        host_name: &str,
+        check: CheckKind,
+        result: CheckResult,
+        now: Instant,
+        wall: i64,
+        network_up: bool,
+    ) -> Outcome {
+        let mut out = Outcome::default();
+        let Some(e) = self
+            .hosts
+            .get_mut(host)
+            .and_then(|h| h.get_mut(check.index()))
+        else {
+            return out;
+        };
+        match result.status {
+            CheckStatus::Ok => {
+                if e.trap == Trap::Ok {
+                    return out;
+                }
+                if !matches!(e.trap, Trap::Failing { .. }) {
+                    out.decisions.push(Decision {
+                        level: Level::Info,
+                        host: Some(host),
+                        text: format!("Check '{check}' on '{host_name}' is ok!"),
+                    });
+                    out.changed = report(e, true, result.message, now, wall);
+                }
+                e.trap = Trap::Ok;
+            }
+            CheckStatus::Unknown => {
+                if e.trap != Trap::Unknown {
+                    e.trap = Trap::Unknown;
+                    out.decisions.push(Decision {
+                        level: Level::Warn,
+                        host: Some(host),
+                        text: format!(
+                            "Check '{check}' on '{host_name}' is in unknown state! Message: {}",
+                            result.message
+                        ),
+                    });
+                }
+            }
+            CheckStatus::Error => {
+                if !network_up {
+                    return out;
+                }
+                match &mut e.trap {
+                    Trap::Reported => return out,
+                    Trap::Failing { message, armed, .. } => {
+                        *message = result.message;
+                        *armed = true;
+                    }
+                    _ => {
+                        e.trap = Trap::Failing {
+                            since: now,
+                            message: result.message,
+                            armed: true,
+                        }
+                    }
+                }
+                out = self.fire(host, host_name, check, now, wall);
+            }
+        }
+        out
+    }
+
+    /// The long-lived MySQL connection dropped: start the mysql trap timer now unless a
+    /// failure is already being timed or reported.
+    pub(crate) fn conn_lost(&mut self, host: usize, now: Instant) {
+        if let Some(e) = self
+            .hosts
+            .get_mut(host)
+            .and_then(|h| h.get_mut(CheckKind::Mysql.index()))
+        {
+            if matches!(e.trap, Trap::Ok | Trap::Undefined | Trap::Unknown) {
+                e.trap = Trap::Failing {
+                    since: now,
+                    message: "ERROR: Connection to MySQL lost".to_string(),
+                    armed: true,
+                };
+            }
+        }
+    }
+
+    /// After the network came back: failures being timed are reported only by a fresh
+    /// ERROR result (2.2.1's checkers abort their rounds while the network is down).
+    pub(crate) fn disarm_all(&mut self) {
+        for h in &mut self.hosts {
+            for e in h.iter_mut() {
+                if let Trap::Failing { armed, .. } = &mut e.trap {
+                    *armed = false;
+                }
+            }
+        }
+    }
+
+    /// Reports every armed failure whose trap period ended at or before `now`.
+    pub(crate) fn fire_due(&mut self, names: &[String], now: Instant, wall: i64) -> Outcome {
+        let mut out = Outcome::default();
+        for host in 0..self.hosts.len() {
+            for check in CheckKind::ALL {
+                let name = names.get(host).map(String::as_str).unwrap_or("");
+                let o = self.fire(host, name, check, now, wall);
+                out.changed |= o.changed;
+                out.decisions.extend(o.decisions);
+            }
+        }
+        out
+    }
+
+    /// Reports (host, check) if it is failing, armed and past its trap period.
+    fn fire(
+        &mut self,
+        host: usize,
+        host_name: &str,
+        check: CheckKind,
+        now: Instant,
+        wall: i64,
+    ) -> Outcome {
+        let mut out = Outcome::default();
+        let trap_period = self.trap_periods[check.index()];
+        let Some(e) = self
+            .hosts
+            .get_mut(host)
+            .and_then(|h| h.get_mut(check.index()))
+        else {
+            return out;
+        };
+        let Trap::Failing {
+            since,
+            message,
+            armed: true,
+        } = &e.trap
+        else {
+            return out;
+        };
+        let age = now.saturating_duration_since(*since);
+        if age < trap_period {
+            return out;
+        }
+        let message = message.clone();
+        out.decisions.push(Decision {
+            level: Level::Error,
+            host: Some(host),
+            text: format!(
+                "Check '{check}' on '{host_name}' has failed for {} seconds! Message: {message}",
+                age.as_secs()
+            ),
+        });
+        e.trap = Trap::Reported;
+        out.changed = report(e, false, message, now, wall);
+        out
+    }
+
+    /// The earliest armed trap deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let mut best: Option<Instant> = None;
+        for h in &self.hosts {
+            for (i, e) in h.iter().enumerate() {
+                if let Trap::Failing {
+                    since, armed: true, ..
+                } = &e.trap
+                {
+                    let d = *since + self.trap_periods[i];
+                    best = Some(best.map_or(d, |b| b.min(d)));
+                }
+            }
+        }
+        best
+    }
+
+    /// Forces a status (tests and the simulation use it to set up a table).
+    #[cfg(test)]
+    pub(crate) fn force(&mut self, host: usize, check: CheckKind, ok: bool, now: Instant) {
+        if let Some(e) = self
+            .hosts
+            .get_mut(host)
+            .and_then(|h| h.get_mut(check.index()))
+        {
+            if e.ok != ok {
+                e.last_change = now;
+            }
+            e.ok = ok;
+            e.trap = if ok { Trap::Ok } else { Trap::Reported };
+        }
+    }
+}
+
+/// Stores a reported result (§3.3.5); returns whether the status changed.
+fn report(e: &mut CheckEntry, ok: bool, message: String, now: Instant, wall: i64) -> bool {
+    e.message = message;
+    if e.ok != ok {
+        e.ok = ok;
+        e.last_change = now;
+        e.last_change_wall = wall;
+        true
+    } else {
+        false
+    }
+}

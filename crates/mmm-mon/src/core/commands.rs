@@ -1,0 +1,655 @@
+//! Admin commands received through the control socket (spec §5.2, §5.3): parsing with
+//! 2.2.1's exact argument counts, and every command with its exact output bytes.
+//!
+//! A command that needs an agent PING (set_online, set_offline, move_role) sends it and is
+//! parked; it runs again from the start when the reply arrives (so every earlier check is
+//! re-validated against the state at that moment), this time with the PING's outcome.
+
+use mmm_common::proto::agent::AgentCommand;
+use mmm_common::role::{format_role_list_show, RoleIp};
+use mmm_common::state::{HostState, MonitorMode};
+
+use super::send::SendOutcome;
+use super::{CheckKind, Level, Monitor, Pending, Token};
+
+/// The exact help text (spec §5.3 `help`).
+pub const HELP: &str = "Valid commands are:
+    help                              - show this message
+    ping                              - ping monitor
+    show                              - show status
+    checks [<host>|all [<check>|all]] - show checks status
+    set_online <host>                 - set host <host> online
+    set_offline <host>                - set host <host> offline
+    mode                              - print current mode.
+    set_active                        - switch into active mode.
+    set_manual                        - switch into manual mode.
+    set_passive                       - switch into passive mode.
+    move_role [--force] <role> <host> - move exclusive role <role> to host <host>
+                                        (Only use --force if you know what you are doing!)
+    set_ip <ip> <host>                - set role with ip <ip> to host <host>
+";
+
+/// A parsed admin command (spec §5.2 dispatch table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Cmd {
+    Help,
+    Ping,
+    Show,
+    Checks(String, String),
+    Mode,
+    SetActive,
+    SetPassive,
+    SetManual,
+    SetOnline(String),
+    SetOffline(String),
+    MoveRole {
+        role: String,
+        host: String,
+        force: bool,
+    },
+    SetIp(String, String),
+    Invalid(String),
+}
+
+/// Parses a control line with 2.2.1's exact argument counts.
+pub(crate) fn parse(line: &str) -> Cmd {
+    let w: Vec<&str> = line.split_whitespace().collect();
+    let s = |i: usize| w.get(i).map(|x| x.to_string()).unwrap_or_default();
+    match (w.first().copied().unwrap_or(""), w.len()) {
+        ("help", 1) => Cmd::Help,
+        ("ping", 1) => Cmd::Ping,
+        ("show", 1) => Cmd::Show,
+        ("checks", 1) => Cmd::Checks("all".into(), "all".into()),
+        ("checks", 2) => Cmd::Checks(s(1), "all".into()),
+        ("checks", 3) => Cmd::Checks(s(1), s(2)),
+        ("mode", 1) => Cmd::Mode,
+        ("set_active", 1) => Cmd::SetActive,
+        ("set_passive", 1) => Cmd::SetPassive,
+        ("set_manual", 1) => Cmd::SetManual,
+        ("set_online", 2) => Cmd::SetOnline(s(1)),
+        ("set_offline", 2) => Cmd::SetOffline(s(1)),
+        ("move_role", 3) => Cmd::MoveRole {
+            role: s(1),
+            host: s(2),
+            force: false,
+        },
+        ("move_role", 4) if w.get(1) == Some(&"--force") => Cmd::MoveRole {
+            role: s(2),
+            host: s(3),
+            force: true,
+        },
+        ("set_ip", 3) => Cmd::SetIp(s(1), s(2)),
+        _ => Cmd::Invalid(line.to_string()),
+    }
+}
+
+/// A command waiting for its agent PING.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Parked {
+    token: Token,
+    cmd: Cmd,
+}
+
+/// A command either finished with a reply or is parked on a PING.
+enum Flow {
+    Done(String),
+    Parked,
+}
+
+use Flow::{Done, Parked as Wait};
+
+impl Monitor {
+    /// A control line arrived.
+    pub(crate) fn handle_command(&mut self, token: Token, line: &str) {
+        let cmd = parse(line);
+        self.run_command(token, cmd, None);
+    }
+
+    /// The PING of a parked command came back.
+    pub(crate) fn resume_command(&mut self, parked: Parked, ping_ok: bool) {
+        self.run_command(parked.token, parked.cmd, Some(ping_ok));
+    }
+
+    fn run_command(&mut self, token: Token, cmd: Cmd, ping: Option<bool>) {
+        let flow = match &cmd {
+            Cmd::Help => Done(HELP.to_string()),
+            Cmd::Ping => Done("OK: Pinged successfully!".to_string()),
+            Cmd::Show => Done(self.show()),
+            Cmd::Checks(h, c) => Done(self.checks_text(h, c)),
+            Cmd::Mode => Done(self.mode.as_str().to_string()),
+            Cmd::SetActive => Done(self.set_active()),
+            Cmd::SetManual => Done(self.set_manual()),
+            Cmd::SetPassive => Done(self.set_passive()),
+            Cmd::SetOnline(h) => self.set_online(token, &cmd, h, ping),
+            Cmd::SetOffline(h) => self.set_offline(token, &cmd, h, ping),
+            Cmd::MoveRole { role, host, force } => {
+                if *force {
+                    self.move_role_force(token, &cmd, role, host, ping)
+                } else {
+                    self.move_role(token, &cmd, role, host, ping)
+                }
+            }
+            Cmd::SetIp(ip, h) => Done(self.set_ip(ip, h)),
+            Cmd::Invalid(line) => Done(format!("Invalid command '{line}'\n\n{HELP}")),
+        };
+        if let Done(text) = flow {
+            self.reply(token, text);
+        }
+    }
+
+    /// The PING outcome if known; otherwise sends the PING and parks the command (`None`).
+    /// A PING that cannot be sent (network down, ping check failed) fails at once.
+    fn agent_ping(
+        &mut self,
+        token: Token,
+        cmd: &Cmd,
+        host: usize,
+        ping: Option<bool>,
+    ) -> Option<bool> {
+        if let Some(ok) = ping {
+            return Some(ok);
+        }
+        let parked = Parked {
+            token,
+            cmd: cmd.clone(),
+        };
+        match self.send_other(host, AgentCommand::Ping, Pending::Ping { host, parked }) {
+            SendOutcome::Sent(_) => None,
+            SendOutcome::Failed | SendOutcome::Deferred => Some(false),
+        }
+    }
+
+    fn host_index(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    /// `show` (spec §5.3).
+    fn show(&self) -> String {
+        let mut out = String::new();
+        if self.mode == MonitorMode::Passive {
+            out.push_str("# --- Monitor is in PASSIVE MODE ---\n");
+            let cause = format!("Cause: {}", self.passive_cause);
+            for l in cause.split('\n') {
+                out.push_str("# ");
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        let mut order: Vec<usize> = (0..self.hosts.len()).collect();
+        order.sort_by(|&a, &b| self.hosts[a].name.cmp(&self.hosts[b].name));
+        for &i in &order {
+            if self.hosts[i].agent_down {
+                out.push_str(&format!(
+                    "# Warning: agent on host {} is not reachable\n",
+                    self.hosts[i].name
+                ));
+            }
+        }
+        for &i in &order {
+            let h = &self.hosts[i];
+            out.push_str(&format!(
+                "  {}({}) {}/{}. Roles: {}\n",
+                h.name,
+                h.ip,
+                h.mode,
+                h.state,
+                format_role_list_show(&h.roles)
+            ));
+        }
+        for r in &self.roles.roles {
+            let Some(p) = r.prefer else { continue };
+            let pn = self.name(p);
+            let owner = r.ips.first().and_then(|s| s.owner);
+            match owner {
+                Some(o) if o == p => out.push_str(&format!(
+                    "# Role {} is assigned to it's preferred host {pn}.\n",
+                    r.name
+                )),
+                Some(o) => out.push_str(&format!(
+                    "# Role {} has {pn} configured as it's preferred host but is assigned to {} at the moment.\n",
+                    r.name,
+                    self.name(o)
+                )),
+                None => out.push_str(&format!(
+                    "# Role {} has {pn} configured as it's preferred host.\n",
+                    r.name
+                )),
+            }
+        }
+        out
+    }
+
+    /// `checks [host|all [check|all]]` (spec §5.3).
+    fn checks_text(&self, host: &str, check: &str) -> String {
+        let checks: Vec<CheckKind> = if check == "all" {
+            CheckKind::ALL.to_vec()
+        } else {
+            match CheckKind::from_name(check) {
+                Some(c) => vec![c],
+                None => return format!("ERROR: Unknown check '{check}'!"),
+            }
+        };
+        let hosts: Vec<usize> = if host == "all" {
+            (0..self.hosts.len()).collect()
+        } else {
+            match self.host_index(host) {
+                Some(h) => vec![h],
+                None => return format!("ERROR: Unknown host name '{host}'!"),
+            }
+        };
+        let line = |h: usize, c: CheckKind, hw: usize, cw: usize| {
+            let e = self.checks.entry(h, c);
+            format!(
+                "{:<hw$}  {:<cw$}  [last change: {}]  {}",
+                self.name(h),
+                c.as_str(),
+                (self.time_format)(e.map(|e| e.last_change_wall).unwrap_or(0)),
+                e.map(|e| e.message.as_str()).unwrap_or("")
+            )
+        };
+        if host != "all" && check != "all" {
+            return match (hosts.first(), checks.first()) {
+                (Some(&h), Some(&c)) => line(h, c, 0, 0),
+                _ => String::new(),
+            };
+        }
+        let hw = if host == "all" {
+            self.names.iter().map(String::len).max().unwrap_or(0)
+        } else {
+            0
+        };
+        let cw = if check == "all" { 11 } else { 0 };
+        let mut out = String::new();
+        for &h in &hosts {
+            for &c in &checks {
+                out.push_str(&line(h, c, hw, cw));
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    fn log_mode_change(&mut self, old: MonitorMode, new: MonitorMode) {
+        self.decide(
+            Level::Info,
+            None,
+            format!("Admin changed mode from '{old}' to '{new}'"),
+        );
+    }
+
+    fn set_active(&mut self) -> String {
+        let old = self.mode;
+        match old {
+            MonitorMode::Active => return "OK: Already in active mode.".to_string(),
+            MonitorMode::Passive => {
+                self.mode = MonitorMode::Active;
+                self.passive_cause.clear();
+                self.log_mode_change(old, MonitorMode::Active);
+                self.cleanup_and_send();
+            }
+            MonitorMode::Manual | MonitorMode::Wait => {
+                self.mode = MonitorMode::Active;
+                self.log_mode_change(old, MonitorMode::Active);
+                self.clear_non_online_holders();
+            }
+        }
+        "OK: Switched into active mode.".to_string()
+    }
+
+    fn set_manual(&mut self) -> String {
+        let old = self.mode;
+        match old {
+            MonitorMode::Manual | MonitorMode::Wait => {
+                return "OK: Already in manual mode.".to_string()
+            }
+            MonitorMode::Passive => {
+                self.mode = MonitorMode::Manual;
+                self.passive_cause.clear();
+                self.log_mode_change(old, MonitorMode::Manual);
+                self.cleanup_and_send();
+            }
+            MonitorMode::Active => {
+                self.mode = MonitorMode::Manual;
+                self.log_mode_change(old, MonitorMode::Manual);
+            }
+        }
+        "OK: Switched into manual mode.".to_string()
+    }
+
+    fn set_passive(&mut self) -> String {
+        let old = self.mode;
+        if old == MonitorMode::Passive {
+            return "OK: Already in passive mode.".to_string();
+        }
+        self.mode = MonitorMode::Passive;
+        self.passive_cause = "Admin switched to passive mode.".to_string();
+        self.log_mode_change(old, MonitorMode::Passive);
+        "OK: Switched into passive mode.".to_string()
+    }
+
+    fn set_online(&mut self, token: Token, cmd: &Cmd, name: &str, ping: Option<bool>) -> Flow {
+        let Some(host) = self.host_index(name) else {
+            return Done(format!("ERROR: Unknown host name '{name}'!"));
+        };
+        let state = self.hosts[host].state;
+        if state == HostState::Online {
+            return Done("OK: This host is already ONLINE. Skipping command.".to_string());
+        }
+        if !matches!(state, HostState::AdminOffline | HostState::AwaitingRecovery) {
+            return Done(format!(
+                "ERROR: Host '{name}' is '{state}' at the moment. It can't be switched to ONLINE."
+            ));
+        }
+        if !(self.checks.ok(host, CheckKind::Ping) && self.checks.ok(host, CheckKind::Mysql)) {
+            return Done(format!(
+                "ERROR: Checks ping and/or mysql are not ok for host '{name}'. It can't be switched to ONLINE."
+            ));
+        }
+        if let Some(p) = self.hosts[host].peer {
+            if self
+                .hosts
+                .get(p)
+                .is_some_and(|p| p.state == HostState::Online)
+                && !(self.checks.ok(p, CheckKind::RepThreads)
+                    && self.checks.ok(p, CheckKind::RepBacklog))
+            {
+                return Done(format!(
+                    "ERROR: Some replication checks failed on peer '{}'. We can't set '{name}' online now. Please, wait some time.",
+                    self.name(p)
+                ));
+            }
+        }
+        match self.agent_ping(token, cmd, host, ping) {
+            None => return Wait,
+            Some(false) => {
+                return Done(format!(
+                    "ERROR: Can't reach agent daemon on '{name}'! Can't switch its state!"
+                ))
+            }
+            Some(true) => {}
+        }
+        self.decide(
+            Level::Fatal,
+            Some(host),
+            format!("Admin changed state of '{name}' from {state} to ONLINE"),
+        );
+        self.set_state(host, HostState::Online);
+        self.hosts[host].flapping = false;
+        self.send_status(host, None, false, false);
+        Done(format!(
+            "OK: State of '{name}' changed to ONLINE. Now you can wait some time and check its new roles!"
+        ))
+    }
+
+    fn set_offline(&mut self, token: Token, cmd: &Cmd, name: &str, ping: Option<bool>) -> Flow {
+        let Some(host) = self.host_index(name) else {
+            return Done(format!("ERROR: Unknown host name '{name}'!"));
+        };
+        let state = self.hosts[host].state;
+        if state == HostState::AdminOffline {
+            return Done("OK: This host is already ADMIN_OFFLINE. Skipping command.".to_string());
+        }
+        if !matches!(
+            state,
+            HostState::Online | HostState::ReplicationFail | HostState::ReplicationDelay
+        ) {
+            return Done(format!(
+                "ERROR: Host '{name}' is '{state}' at the moment. It can't be switched to ADMIN_OFFLINE."
+            ));
+        }
+        match self.agent_ping(token, cmd, host, ping) {
+            None => return Wait,
+            Some(false) => {
+                return Done(format!(
+                    "ERROR: Can't reach agent daemon on '{name}'! Can't switch its state!"
+                ))
+            }
+            Some(true) => {}
+        }
+        self.decide(
+            Level::Fatal,
+            Some(host),
+            format!("Admin changed state of '{name}' from {state} to ADMIN_OFFLINE"),
+        );
+        self.set_state(host, HostState::AdminOffline);
+        self.clear_roles(host);
+        self.send_status(host, None, false, false);
+        Done(format!(
+            "OK: State of '{name}' changed to ADMIN_OFFLINE. Now you can wait some time and check all roles!"
+        ))
+    }
+
+    /// Common checks of both move_role forms: PASSIVE, unknown role / host.
+    fn move_role_lookup(&self, role: &str, host: &str) -> Result<(usize, usize), String> {
+        if self.mode == MonitorMode::Passive {
+            return Err("ERROR: This command is not allowed in passive mode".to_string());
+        }
+        let Some(ri) = self.roles.role_index(role) else {
+            return Err(format!("ERROR: Unknown role name '{role}'!"));
+        };
+        let Some(h) = self.host_index(host) else {
+            return Err(format!("ERROR: Unknown host name '{host}'!"));
+        };
+        Ok((ri, h))
+    }
+
+    fn cant_handle(&self, ri: usize, host: &str, role: &str, word: &str) -> String {
+        let list: Vec<String> = self.roles.roles[ri]
+            .hosts
+            .iter()
+            .map(|&h| self.name(h))
+            .collect();
+        format!(
+            "ERROR: Host '{host}' can't handle role '{role}'. {word} hosts could: {}",
+            list.join(", ")
+        )
+    }
+
+    fn move_role(
+        &mut self,
+        token: Token,
+        cmd: &Cmd,
+        role: &str,
+        name: &str,
+        ping: Option<bool>,
+    ) -> Flow {
+        let (ri, host) = match self.move_role_lookup(role, name) {
+            Ok(x) => x,
+            Err(e) => return Done(e),
+        };
+        if !self.roles.roles[ri].exclusive {
+            self.roles.remove_role_from_host(ri, host);
+            return Done(format!(
+                "OK: Balanced role {role} has been removed from host '{name}'. Now you can wait some time and check new roles info!"
+            ));
+        }
+        let state = self.hosts[host].state;
+        if state != HostState::Online {
+            return Done(format!(
+                "ERROR: Can't move role to host with state {state}."
+            ));
+        }
+        if !self.roles.roles[ri].hosts.contains(&host) {
+            return Done(self.cant_handle(ri, name, role, "Only following"));
+        }
+        let old = self.roles.owner(ri, 0);
+        if old == Some(host) {
+            return Done(format!(
+                "OK: Role is on '{name}' already. Skipping command."
+            ));
+        }
+        match self.agent_ping(token, cmd, host, ping) {
+            None => return Wait,
+            Some(false) => {
+                return Done(format!(
+                    "ERROR: Can't reach agent daemon on '{name}'! Can't move roles there!"
+                ))
+            }
+            Some(true) => {}
+        }
+        let prefer = self.roles.roles[ri].prefer;
+        if self.mode == MonitorMode::Active && old.is_some() && old == prefer {
+            return Done(format!(
+                "ERROR: Role '{role}' is assigned to preferred host '{}'. Can't move it!",
+                old.map(|o| self.name(o)).unwrap_or_default()
+            ));
+        }
+        if self.roles.roles[ri].ips.is_empty() {
+            return Done(format!("Error: Role {role} has no IP."));
+        }
+        let old_name = old.map(|o| self.name(o)).unwrap_or_default();
+        self.roles.set_owner(ri, 0, Some(host));
+        self.decide(
+            Level::Fatal,
+            Some(host),
+            format!("Admin moved role '{role}' from '{old_name}' to '{name}'"),
+        );
+        self.after_move(ri, old, host);
+        Done(format!(
+            "OK: Role '{role}' has been moved from '{old_name}' to '{name}'. Now you can wait some time and check new roles info!"
+        ))
+    }
+
+    /// Sends after a move: for the active-master role the switch sequence (old owner,
+    /// slaves, new owner); otherwise old owner then new owner.
+    fn after_move(&mut self, ri: usize, old: Option<usize>, host: usize) {
+        if Some(ri) == self.roles.am_role {
+            self.last_am = Some(host);
+            self.start_master_switch(old, Some(host));
+        } else {
+            if let Some(o) = old {
+                self.send_status(o, None, false, false);
+            }
+            self.send_status(host, None, false, false);
+        }
+    }
+
+    fn move_role_force(
+        &mut self,
+        token: Token,
+        cmd: &Cmd,
+        role: &str,
+        name: &str,
+        ping: Option<bool>,
+    ) -> Flow {
+        let (ri, host) = match self.move_role_lookup(role, name) {
+            Ok(x) => x,
+            Err(e) => return Done(e),
+        };
+        if Some(ri) != self.roles.am_role {
+            return Done(
+                "ERROR: move_role --forced may be used for the active master role only!"
+                    .to_string(),
+            );
+        }
+        let state = self.hosts[host].state;
+        if !matches!(
+            state,
+            HostState::ReplicationFail | HostState::ReplicationDelay
+        ) {
+            return Done(format!(
+                "ERROR: Can't force move of role to host with state {state}."
+            ));
+        }
+        if !self.roles.roles[ri].hosts.contains(&host) {
+            return Done(self.cant_handle(ri, name, role, "Only following"));
+        }
+        let old = self.roles.owner(ri, 0);
+        if old == Some(host) {
+            return Done(format!(
+                "OK: Role is on '{name}' already. Skipping command."
+            ));
+        }
+        match self.agent_ping(token, cmd, host, ping) {
+            None => return Wait,
+            Some(false) => {
+                return Done(format!(
+                    "ERROR: Can't reach agent daemon on '{name}'! Can't move roles there!"
+                ))
+            }
+            Some(true) => {}
+        }
+        if self.roles.roles[ri].ips.is_empty() {
+            return Done(format!("Error: Role {role} has no IP."));
+        }
+        let old_name = old.map(|o| self.name(o)).unwrap_or_default();
+        self.roles.set_owner(ri, 0, Some(host));
+        self.decide(
+            Level::Fatal,
+            Some(host),
+            format!("Admin forced move of role '{role}' from '{old_name}' to '{name}'"),
+        );
+        self.decide(
+            Level::Fatal,
+            Some(host),
+            format!("State of host '{name}' changed from {state} to ONLINE (because of move_role --force)"),
+        );
+        self.set_state(host, HostState::Online);
+        if let Some(o) = old {
+            let new_state = if !self.checks.ok(o, CheckKind::RepThreads) {
+                Some(HostState::ReplicationFail)
+            } else if !self.checks.ok(o, CheckKind::RepBacklog) {
+                Some(HostState::ReplicationDelay)
+            } else {
+                None
+            };
+            if let Some(s) = new_state {
+                let from = self.hosts[o].state;
+                self.decide(
+                    Level::Fatal,
+                    Some(o),
+                    format!(
+                        "State of host '{old_name}' changed from {from} to {s} (because of move_role --force)"
+                    ),
+                );
+                self.set_state(o, s);
+                if self.mode == MonitorMode::Active {
+                    self.clear_roles(o);
+                }
+            }
+        }
+        self.after_move(ri, old, host);
+        Done(format!(
+            "OK: Role '{role}' has been moved from '{old_name}' to '{name}' enforcedly. Now you can wait some time and check new roles info!"
+        ))
+    }
+
+    fn set_ip(&mut self, ip: &str, name: &str) -> String {
+        if self.mode != MonitorMode::Passive {
+            return "ERROR: This command is only allowed in passive mode".to_string();
+        }
+        let Some((ri, ii)) = self.roles.find_ip(ip) else {
+            return format!("ERROR: Unknown ip '{ip}'!");
+        };
+        let Some(host) = self.host_index(name) else {
+            return format!("ERROR: Unknown host name '{name}'!");
+        };
+        let role = self.roles.roles[ri].name.clone();
+        if !self.roles.roles[ri].hosts.contains(&host) {
+            return self.cant_handle(ri, name, &role, "Following");
+        }
+        let state = self.hosts[host].state;
+        if state != HostState::Online {
+            return format!(
+                "ERROR: Host '{name}' is '{state}' at the moment. Can't move role with ip '{ip}' there."
+            );
+        }
+        let old = self.roles.owner(ri, ii);
+        self.roles.set_owner(ri, ii, Some(host));
+        let mut refresh: Vec<usize> = self.roles.roles[ri].hosts.clone();
+        refresh.extend(old);
+        for h in refresh {
+            let roles = self.roles.host_roles(h);
+            if let Some(rec) = self.hosts.get_mut(h) {
+                rec.roles = roles;
+            }
+        }
+        let r = RoleIp::new(role.clone(), ip);
+        self.decide(
+            Level::Fatal,
+            Some(host),
+            format!("Admin set role '{r}' to host '{name}'"),
+        );
+        format!("OK: Set role '{r}' to host '{name}'.")
+    }
+}

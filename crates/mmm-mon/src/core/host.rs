@@ -1,0 +1,196 @@
+//! The per-host record of the monitor (spec §3.5): state and its setter with flap
+//! accounting (§3.7), the roles last sent, uptime bookkeeping, `agent_down`, and the
+//! bookkeeping of SET_STATUS sends (in flight, latest failed → retry).
+
+use std::time::{Duration, Instant};
+
+use mmm_common::config::HostConfig;
+use mmm_common::role::RoleIp;
+use mmm_common::state::{HostMode, HostState};
+
+use super::types::Token;
+
+/// One host as the monitor sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct Host {
+    /// Host name (`db1`).
+    pub(crate) name: String,
+    /// Its `ip` (shown by `show`).
+    pub(crate) ip: String,
+    /// `master` or `slave` from the config.
+    pub(crate) mode: HostMode,
+    /// Configured `peer`, resolved to an index.
+    pub(crate) peer: Option<usize>,
+    /// Current state (UNKNOWN until startup completes).
+    pub(crate) state: HostState,
+    /// Roles last sent to / loaded for the agent (what `show` and the status file print).
+    pub(crate) roles: Vec<RoleIp>,
+    /// Uptime from the latest agent reply.
+    pub(crate) uptime: f64,
+    /// Uptime from the latest agent reply received while ONLINE.
+    pub(crate) last_uptime: f64,
+    /// When the state last changed.
+    pub(crate) last_state_change: Instant,
+    /// When the host last became ONLINE.
+    pub(crate) online_since: Option<Instant>,
+    /// Set when the host flapped; cleared only by `set_online`.
+    pub(crate) flapping: bool,
+    /// Start of the current flap window.
+    pub(crate) flapstart: Option<Instant>,
+    /// Departures from ONLINE in the current window.
+    pub(crate) flapcount: u32,
+    /// A send failed while the ping check was OK (not eligible for roles).
+    pub(crate) agent_down: bool,
+    /// SET_STATUS sends in flight (the periodic broadcast skips a host with one).
+    pub(crate) status_in_flight: Vec<Token>,
+    /// Token of the latest SET_STATUS sent.
+    pub(crate) latest_status: Option<Token>,
+    /// The latest SET_STATUS failed: re-send at this time.
+    pub(crate) status_retry_at: Option<Instant>,
+    /// A SET_STATUS was held back by a master switch in progress; send when it ends.
+    pub(crate) deferred_status: bool,
+    /// The deferred SET_STATUS must run kill_host if it fails.
+    pub(crate) deferred_kill: bool,
+}
+
+impl Host {
+    /// The record for a configured host, state UNKNOWN.
+    pub(crate) fn new(cfg: &HostConfig, peer: Option<usize>, now: Instant) -> Host {
+        Host {
+            name: cfg.name.clone(),
+            ip: cfg.ip.clone().unwrap_or_default(),
+            mode: cfg.mode.unwrap_or(HostMode::Slave),
+            peer,
+            state: HostState::Unknown,
+            roles: Vec::new(),
+            uptime: 0.0,
+            last_uptime: 0.0,
+            last_state_change: now,
+            online_since: None,
+            flapping: false,
+            flapstart: None,
+            flapcount: 0,
+            agent_down: false,
+            status_in_flight: Vec::new(),
+            latest_status: None,
+            status_retry_at: None,
+            deferred_status: false,
+            deferred_kill: false,
+        }
+    }
+
+    /// The state setter of spec §3.5: records the change time, `online_since`, and counts
+    /// departures from ONLINE for flapping. Returns `true` when the host just started
+    /// flapping (the caller logs `Host <h> is flapping!`).
+    pub(crate) fn set_state(
+        &mut self,
+        new: HostState,
+        now: Instant,
+        flap_count: u32,
+        flap_duration: Duration,
+    ) -> bool {
+        let old = self.state;
+        if new == old {
+            return false;
+        }
+        self.state = new;
+        self.last_state_change = now;
+        if new == HostState::Online {
+            self.online_since = Some(now);
+        }
+        if flap_count == 0 || old != HostState::Online || new == HostState::AdminOffline {
+            return false;
+        }
+        let window_over = match self.flapstart {
+            None => true,
+            Some(start) => now.saturating_duration_since(start) > flap_duration,
+        };
+        if window_over {
+            self.flapstart = Some(now);
+            self.flapcount = 1;
+            return false;
+        }
+        self.flapcount += 1;
+        if self.flapcount > flap_count {
+            self.flapping = true;
+            self.flapstart = None;
+            return true;
+        }
+        false
+    }
+
+    /// Uptime bookkeeping on every agent reply (spec §3.5).
+    pub(crate) fn record_uptime(&mut self, uptime: f64) {
+        self.uptime = uptime;
+        if self.state == HostState::Online {
+            self.last_uptime = uptime;
+        }
+    }
+
+    /// Whether this host is a master (config `mode master`).
+    pub(crate) fn is_master_mode(&self) -> bool {
+        self.mode == HostMode::Master
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(now: Instant) -> Host {
+        let cfg = HostConfig {
+            name: "db1".into(),
+            ip: Some("198.18.2.100".into()),
+            mode: Some(HostMode::Master),
+            peer: None,
+            pid_path: None,
+            bin_path: None,
+            agent_port: 9989,
+            cluster_interface: None,
+            mysql_port: 3306,
+            mysql_pidfile: String::new(),
+            mysql_rcscript: String::new(),
+            mysql_cnf: String::new(),
+            agent_user: None,
+            agent_password: None,
+            monitor_user: None,
+            monitor_password: None,
+            replication_user: None,
+            replication_password: None,
+            tools: Vec::new(),
+        };
+        Host::new(&cfg, None, now)
+    }
+
+    /// §3.5 flap accounting: more than flap_count departures within flap_duration flap;
+    /// ADMIN_OFFLINE departures do not count; a new window starts after flap_duration.
+    #[test]
+    fn flap_accounting() {
+        let t0 = Instant::now();
+        let d = Duration::from_secs(100);
+        let mut h = host(t0);
+        h.set_state(HostState::Online, t0, 2, d);
+        assert_eq!(h.online_since, Some(t0));
+        let mut t = t0;
+        let mut flapped = Vec::new();
+        for _ in 0..3 {
+            t += Duration::from_secs(1);
+            flapped.push(h.set_state(HostState::HardOffline, t, 2, d));
+            h.set_state(HostState::Online, t, 2, d);
+        }
+        assert_eq!(flapped, vec![false, false, true]);
+        assert!(h.flapping);
+
+        let mut h = host(t0);
+        h.set_state(HostState::Online, t0, 2, d);
+        assert!(!h.set_state(HostState::AdminOffline, t0, 2, d));
+        assert_eq!(h.flapcount, 0);
+        h.set_state(HostState::Online, t0, 2, d);
+        h.set_state(HostState::HardOffline, t0, 2, d);
+        h.set_state(HostState::Online, t0, 2, d);
+        let later = t0 + Duration::from_secs(200);
+        assert!(!h.set_state(HostState::HardOffline, later, 2, d));
+        assert_eq!(h.flapcount, 1);
+        assert_eq!(h.flapstart, Some(later));
+    }
+}

@@ -1,0 +1,480 @@
+//! The monitor core: MMM's decision logic as a pure state machine (spec §3.5-§3.14, §5.3).
+//!
+//! [`Monitor`] is the only entry point. It takes check results, agent replies, admin
+//! commands, network verdicts and the current time, and returns the [`Action`]s to carry
+//! out. It never does IO, never reads a clock, never waits; whatever depends on an effect's
+//! outcome (kill-on-fail, agent_down, uptime, a command waiting for an agent PING, the next
+//! step of a master switch) happens when that outcome comes back as an
+//! [`Input::AgentReply`] with the same [`Token`].
+//!
+//! Calls, in quinn-proto's shape:
+//! - inputs: [`Monitor::handle`] (one [`Input`]), [`Monitor::handle_timeout`] (time passed);
+//! - outputs: [`Monitor::poll_action`] (drain after every `handle_*`), [`Monitor::poll_timeout`]
+//!   (the next deadline: trap period, status retry, broadcast, peer grace, auto_set_online,
+//!   wait_for_other_master).
+//!
+//! Contract with the shell: feed the initial check results (spec §3.3.3) first, then one
+//! [`Input::Startup`]; then everything as it happens. Time never goes backwards.
+//!
+//! Where the core deliberately differs from 2.2.1 (DESIGN.md, spec §9.2):
+//! - a failed check counts the moment its trap period ends, not at the next check round;
+//! - an `ERROR:` agent reply is a failed send; a failed SET_STATUS is retried every
+//!   `status_retry_interval`; the broadcast skips a host with a SET_STATUS still in flight;
+//! - PASSIVE mode changes nothing: failing hosts keep their roles in memory, no kill_host;
+//! - a master switch is sequenced across hosts by waiting for replies: the old master
+//!   loses the writer role, then the slaves switch, then the new master gains it;
+//! - configuration order everywhere (hosts, roles, IPs, `checks all`).
+//!
+//! Layout: `types.rs` (inputs, actions), `host.rs` (per-host record, state setter, flapping),
+//! `checks_status.rs` (check table and trap periods), `roles.rs` (role table and
+//! distribution), `transitions.rs` (§3.6 table, WAIT exit), `send.rs` (SET_STATUS sends,
+//! retries, broadcast, switch sequencing), `commands.rs` (§5.3), `startup.rs` (§3.14).
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod checks_status;
+mod commands;
+mod host;
+mod roles;
+mod send;
+mod startup;
+mod transitions;
+mod types;
+
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;
+
+pub use commands::HELP;
+pub use types::*;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use mmm_common::config::Config;
+use mmm_common::state::{HostState, MonitorMode};
+
+use checks_status::ChecksStatus;
+use commands::Parked;
+use host::Host;
+use roles::RoleTable;
+use send::Sequence;
+
+/// Interval of the periodic SET_STATUS broadcast to every host (spec §3.2 step 5: ~3 s).
+pub const BROADCAST_INTERVAL: Duration = Duration::from_secs(3);
+
+/// Grace period after a peer came ONLINE, and the "short downtime" bound (spec §3.6).
+pub const PEER_GRACE: Duration = Duration::from_secs(60);
+
+/// What an outstanding agent send is for.
+#[derive(Debug, Clone)]
+pub(crate) enum Pending {
+    /// A SET_STATUS; `kill_on_fail` runs kill_host if it fails.
+    Status { host: usize, kill_on_fail: bool },
+    /// A PING for an admin command parked until the reply.
+    Ping { host: usize, parked: Parked },
+    /// CLEAR_BAD_ROLES (result ignored).
+    Other { host: usize },
+}
+
+impl Pending {
+    fn host(&self) -> usize {
+        match self {
+            Pending::Status { host, .. } | Pending::Ping { host, .. } | Pending::Other { host } => {
+                *host
+            }
+        }
+    }
+}
+
+/// The MMM monitor's decision core. See the module documentation for the calling contract.
+#[derive(Debug)]
+pub struct Monitor {
+    config: Config,
+    /// Per-host records, config order.
+    hosts: Vec<Host>,
+    /// Host names, config order (for log lines).
+    names: Vec<String>,
+    checks: ChecksStatus,
+    roles: RoleTable,
+    mode: MonitorMode,
+    /// Why the monitor is PASSIVE (shown by `show`).
+    passive_cause: String,
+    network_up: bool,
+    /// Startup reconstruction done (before it, check results are initial checks).
+    started: bool,
+    /// (monotonic, epoch seconds) at construction, to derive wall times of deadlines.
+    wall_base: (Instant, i64),
+    now: Instant,
+    actions: VecDeque<Action>,
+    next_token: u64,
+    pending: BTreeMap<Token, Pending>,
+    next_broadcast: Option<Instant>,
+    /// A cross-host send sequence in progress (master switch, cleanup-and-send).
+    sequence: Option<Sequence>,
+    /// The active master as of the last distribution (to detect a change).
+    last_am: Option<usize>,
+    /// The status file content last written.
+    last_status: Option<Vec<StatusLine>>,
+    time_format: fn(i64) -> String,
+}
+
+impl Monitor {
+    /// A monitor for `config` (validated for the monitor class), started at `now` / `wall`
+    /// (epoch seconds, used as `last_change` of the initial checks).
+    pub fn new(config: &Config, now: Instant, wall: i64) -> Monitor {
+        let mode = config
+            .monitor
+            .as_ref()
+            .map(|m| m.mode)
+            .unwrap_or(MonitorMode::Active);
+        let names: Vec<String> = config.hosts.iter().map(|h| h.name.clone()).collect();
+        let hosts = config
+            .hosts
+            .iter()
+            .map(|h| {
+                let peer = h
+                    .peer
+                    .as_deref()
+                    .and_then(|p| names.iter().position(|n| n == p));
+                Host::new(h, peer, now)
+            })
+            .collect();
+        let c = &config.checks;
+        let traps = [
+            c.ping.trap_period,
+            c.mysql.trap_period,
+            c.rep_threads.trap_period,
+            c.rep_backlog.trap_period,
+        ];
+        Monitor {
+            checks: ChecksStatus::new(names.len(), traps, now, wall),
+            roles: RoleTable::new(config),
+            config: config.clone(),
+            hosts,
+            names,
+            mode,
+            passive_cause: if mode == MonitorMode::Passive {
+                "Configured to start up in passive mode.".to_string()
+            } else {
+                String::new()
+            },
+            network_up: true,
+            started: false,
+            wall_base: (now, wall),
+            now,
+            actions: VecDeque::new(),
+            next_token: 1,
+            pending: BTreeMap::new(),
+            next_broadcast: None,
+            sequence: None,
+            last_am: None,
+            last_status: None,
+            time_format: format_utc,
+        }
+    }
+
+    /// Sets how `checks` prints a `last_change` epoch time (`yyyy/MM/dd HH:mm:ss` in the
+    /// monitor's local time in 2.2.1). The default prints UTC; the shell installs a
+    /// local-time formatter.
+    pub fn set_time_format(&mut self, f: fn(i64) -> String) {
+        self.time_format = f;
+    }
+
+    /// Feeds one input, then re-evaluates host states and roles.
+    pub fn handle(&mut self, now: Instant, input: Input) {
+        self.now = self.now.max(now);
+        match input {
+            Input::Check {
+                host,
+                check,
+                result,
+                wall,
+            } => {
+                if host >= self.hosts.len() {
+                    return;
+                }
+                if !self.started {
+                    self.checks.initial(host, check, &result);
+                    return;
+                }
+                let name = self.names.get(host).cloned().unwrap_or_default();
+                let out =
+                    self.checks
+                        .result(host, &name, check, result, self.now, wall, self.network_up);
+                self.decide_all(out.decisions);
+            }
+            Input::CheckConnLost { host } => {
+                if self.started && self.network_up {
+                    self.checks.conn_lost(host, self.now);
+                }
+            }
+            Input::Network { up } => {
+                if up != self.network_up {
+                    self.network_up = up;
+                    self.decide(
+                        Level::Fatal,
+                        None,
+                        if up {
+                            "Network is reachable"
+                        } else {
+                            "Network is unreachable"
+                        }
+                        .to_string(),
+                    );
+                    if up {
+                        self.checks.disarm_all();
+                    }
+                }
+            }
+            Input::AgentReply { token, reply } => self.handle_agent_reply(token, reply),
+            Input::Command { token, line } => self.handle_command(token, &line),
+            Input::Startup {
+                stored,
+                agents,
+                systems,
+            } => {
+                if !self.started {
+                    self.startup(stored, agents, systems);
+                    self.next_broadcast = Some(self.now + BROADCAST_INTERVAL);
+                }
+            }
+        }
+        self.evaluate();
+    }
+
+    /// Lets time pass: fires every deadline ≤ `now` (trap periods, retries, broadcast, time
+    /// rules). A spurious call is a no-op.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        if !self.started {
+            return;
+        }
+        if self.network_up {
+            let wall = self.wall_at(self.now);
+            let out = self.checks.fire_due(&self.names, self.now, wall);
+            self.decide_all(out.decisions);
+        }
+        self.evaluate();
+        self.retry_due();
+        if self.next_broadcast.is_some_and(|b| b <= self.now) {
+            self.broadcast();
+            self.next_broadcast = Some(self.now + BROADCAST_INTERVAL);
+        }
+        self.write_status_if_changed();
+    }
+
+    /// The next action to carry out, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The earliest deadline at which [`Monitor::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if !self.started {
+            return None;
+        }
+        let mut best = self.next_broadcast;
+        let mut add = |d: Option<Instant>| {
+            if let Some(d) = d {
+                best = Some(best.map_or(d, |b| b.min(d)));
+            }
+        };
+        if self.network_up {
+            add(self.checks.next_deadline());
+        }
+        for h in &self.hosts {
+            add(h.status_retry_at);
+        }
+        add(self.rule_deadline());
+        best
+    }
+
+    /// The current monitor mode.
+    pub fn mode(&self) -> MonitorMode {
+        self.mode
+    }
+
+    /// The configuration the monitor runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The state of `host`.
+    pub fn host_state(&self, host: HostId) -> Option<HostState> {
+        self.hosts.get(host).map(|h| h.state)
+    }
+
+    /// The roles `host` holds in the role table (sorted).
+    pub fn host_roles(&self, host: HostId) -> Vec<mmm_common::role::RoleIp> {
+        self.roles.host_roles(host)
+    }
+
+    /// The active master, if any.
+    pub fn active_master(&self) -> Option<HostId> {
+        self.roles.active_master()
+    }
+
+    /// The status file lines as they would be written now (config order).
+    pub fn status_lines(&self) -> Vec<StatusLine> {
+        self.hosts
+            .iter()
+            .map(|h| StatusLine {
+                host: h.name.clone(),
+                state: h.state,
+                roles: h.roles.clone(),
+            })
+            .collect()
+    }
+
+    // ----- internals shared by the other files -----
+
+    fn wall_at(&self, now: Instant) -> i64 {
+        let (base, wall) = self.wall_base;
+        wall + now.saturating_duration_since(base).as_secs() as i64
+    }
+
+    fn manual(&self) -> bool {
+        matches!(self.mode, MonitorMode::Manual | MonitorMode::Wait)
+    }
+
+    fn name(&self, host: usize) -> String {
+        self.names.get(host).cloned().unwrap_or_default()
+    }
+
+    fn decide(&mut self, level: Level, host: Option<usize>, text: String) {
+        self.actions
+            .push_back(Action::Decision(Decision { level, host, text }));
+    }
+
+    fn decide_all(&mut self, ds: Vec<Decision>) {
+        for d in ds {
+            self.actions.push_back(Action::Decision(d));
+        }
+    }
+
+    fn reply(&mut self, token: Token, text: String) {
+        self.actions.push_back(Action::Reply { token, text });
+    }
+
+    fn alloc_token(&mut self) -> Token {
+        let t = Token(self.next_token);
+        self.next_token += 1;
+        t
+    }
+
+    fn ping_ok(&self, host: usize) -> bool {
+        self.checks.ok(host, CheckKind::Ping)
+    }
+
+    /// The state setter with its log line for flapping.
+    fn set_state(&mut self, host: usize, new: HostState) {
+        let (fc, fd) = self
+            .config
+            .monitor
+            .as_ref()
+            .map(|m| (m.flap_count, m.flap_duration))
+            .unwrap_or((3, Duration::from_secs(3600)));
+        let now = self.now;
+        let Some(h) = self.hosts.get_mut(host) else {
+            return;
+        };
+        if h.set_state(new, now, fc, fd) {
+            let text = format!("Host {} is flapping!", h.name);
+            self.decide(Level::Fatal, Some(host), text);
+        }
+    }
+
+    /// `clear_roles(host)` with its log lines.
+    fn clear_roles(&mut self, host: usize) {
+        let name = self.name(host);
+        let ds = self.roles.clear_host(host, &name);
+        self.decide_all(ds);
+    }
+
+    /// Re-evaluates after an input: transitions (network up), WAIT exit, distribution
+    /// (not PASSIVE), status file.
+    fn evaluate(&mut self) {
+        if !self.started {
+            return;
+        }
+        if self.network_up {
+            self.transitions();
+            if self.mode == MonitorMode::Wait {
+                self.wait_exit();
+            }
+        }
+        if self.mode != MonitorMode::Passive {
+            self.distribute();
+        }
+        self.write_status_if_changed();
+    }
+
+    /// The distribution step (spec §3.9) and the master switch when the AM changed.
+    fn distribute(&mut self) {
+        let hosts = &self.hosts;
+        let eligible = |h: usize| {
+            hosts
+                .get(h)
+                .is_some_and(|h| h.state == HostState::Online && !h.agent_down)
+        };
+        let ds = self
+            .roles
+            .distribute(&eligible, self.mode == MonitorMode::Active, &self.names);
+        self.decide_all(ds);
+        self.check_master_change();
+        // Tell every host whose roles changed at once (2.2.1: the broadcast of the same
+        // loop iteration); a host held back by a switch sequence is deferred.
+        for host in 0..self.hosts.len() {
+            if self.roles.host_roles(host) != self.hosts[host].roles
+                && !self.hosts[host].deferred_status
+            {
+                self.send_status(host, None, false, false);
+            }
+        }
+    }
+
+    /// Starts the switch sequence if the active master changed since last time.
+    fn check_master_change(&mut self) {
+        let am = self.roles.active_master();
+        if am != self.last_am {
+            let old = self.last_am;
+            self.last_am = am;
+            self.start_master_switch(old, am);
+        }
+    }
+
+    fn write_status_if_changed(&mut self) {
+        if self.mode == MonitorMode::Passive || !self.started {
+            return;
+        }
+        let lines = self.status_lines();
+        if self.last_status.as_ref() != Some(&lines) {
+            self.last_status = Some(lines.clone());
+            self.actions.push_back(Action::WriteStatus(lines));
+        }
+    }
+}
+
+/// Formats epoch seconds as `yyyy/MM/dd HH:mm:ss` in UTC (civil-from-days, no clock read).
+pub fn format_utc(epoch: i64) -> String {
+    let days = epoch.div_euclid(86_400);
+    let secs = epoch.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}/{m:02}/{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}

@@ -1,0 +1,347 @@
+//! The role table and role distribution (spec §3.9): which host holds each role IP,
+//! the active master, host weights, orphan assignment (exclusive roles first, then
+//! balanced), preferences (ACTIVE only) and balancing.
+//!
+//! Deterministic: roles, IPs and hosts in configuration order; ties go to the host listed
+//! first in the role's `hosts`. Weights are kept in half units (an IP of the active-master
+//! role weighs 1, any other IP 2) so no floating point is compared.
+
+use mmm_common::config::{Config, RoleMode};
+use mmm_common::role::RoleIp;
+
+use super::types::{Decision, Level};
+
+/// One IP of a role and its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IpSlot {
+    /// The IP.
+    pub(crate) ip: String,
+    /// The host holding it, or `None` (orphaned).
+    pub(crate) owner: Option<usize>,
+}
+
+/// One configured role.
+#[derive(Debug, Clone)]
+pub(crate) struct Role {
+    /// Role name.
+    pub(crate) name: String,
+    /// Exclusive (else balanced).
+    pub(crate) exclusive: bool,
+    /// Allowed hosts, in the role's `hosts` order (unknown names dropped).
+    pub(crate) hosts: Vec<usize>,
+    /// IPs in config order.
+    pub(crate) ips: Vec<IpSlot>,
+    /// Preferred host (exclusive roles only).
+    pub(crate) prefer: Option<usize>,
+}
+
+/// The role table.
+#[derive(Debug, Clone)]
+pub(crate) struct RoleTable {
+    /// Roles in config order.
+    pub(crate) roles: Vec<Role>,
+    /// Index of the active-master role, if configured.
+    pub(crate) am_role: Option<usize>,
+}
+
+/// What eligibility the distribution needs per host: ONLINE and not agent_down.
+pub(crate) type Eligible<'a> = &'a dyn Fn(usize) -> bool;
+
+impl RoleTable {
+    /// The table for `config`, every IP orphaned.
+    pub(crate) fn new(config: &Config) -> RoleTable {
+        let host_idx = |n: &str| config.hosts.iter().position(|h| h.name == n);
+        let roles: Vec<Role> = config
+            .roles
+            .iter()
+            .map(|r| {
+                let exclusive = r.mode != Some(RoleMode::Balanced);
+                Role {
+                    name: r.name.clone(),
+                    exclusive,
+                    hosts: r.hosts.iter().filter_map(|h| host_idx(h)).collect(),
+                    ips: r
+                        .ips
+                        .iter()
+                        .map(|ip| IpSlot {
+                            ip: ip.clone(),
+                            owner: None,
+                        })
+                        .collect(),
+                    prefer: if exclusive {
+                        r.prefer.as_deref().and_then(host_idx)
+                    } else {
+                        None
+                    },
+                }
+            })
+            .collect();
+        let am_role = config
+            .active_master_role
+            .as_deref()
+            .and_then(|n| roles.iter().position(|r| r.name == n));
+        RoleTable { roles, am_role }
+    }
+
+    /// The role named `name`.
+    pub(crate) fn role_index(&self, name: &str) -> Option<usize> {
+        self.roles.iter().position(|r| r.name == name)
+    }
+
+    /// (role index, ip index) of an IP.
+    pub(crate) fn find_ip(&self, ip: &str) -> Option<(usize, usize)> {
+        self.roles
+            .iter()
+            .enumerate()
+            .find_map(|(ri, r)| r.ips.iter().position(|s| s.ip == ip).map(|ii| (ri, ii)))
+    }
+
+    /// (role index, ip index) of a role instance.
+    pub(crate) fn find(&self, role: &RoleIp) -> Option<(usize, usize)> {
+        let ri = self.role_index(&role.role)?;
+        let ii = self
+            .roles
+            .get(ri)?
+            .ips
+            .iter()
+            .position(|s| s.ip == role.ip)?;
+        Some((ri, ii))
+    }
+
+    /// Sets the owner of one IP.
+    pub(crate) fn set_owner(&mut self, ri: usize, ii: usize, owner: Option<usize>) {
+        if let Some(slot) = self.roles.get_mut(ri).and_then(|r| r.ips.get_mut(ii)) {
+            slot.owner = owner;
+        }
+    }
+
+    /// The owner of one IP.
+    pub(crate) fn owner(&self, ri: usize, ii: usize) -> Option<usize> {
+        self.roles
+            .get(ri)
+            .and_then(|r| r.ips.get(ii))
+            .and_then(|s| s.owner)
+    }
+
+    /// The active master: owner of the active-master role's (first) IP.
+    pub(crate) fn active_master(&self) -> Option<usize> {
+        let r = self.roles.get(self.am_role?)?;
+        r.ips.first().and_then(|s| s.owner)
+    }
+
+    /// The hosts that can hold the active-master role (its `hosts`).
+    pub(crate) fn masters(&self) -> &[usize] {
+        match self.am_role.and_then(|i| self.roles.get(i)) {
+            Some(r) => &r.hosts,
+            None => &[],
+        }
+    }
+
+    /// Whether `host` is listed in the active-master role.
+    pub(crate) fn is_master(&self, host: usize) -> bool {
+        self.masters().contains(&host)
+    }
+
+    /// Passive master: first master host that is not the active master (none if there is
+    /// no active master).
+    pub(crate) fn passive_master(&self) -> Option<usize> {
+        let am = self.active_master()?;
+        self.masters().iter().copied().find(|&h| h != am)
+    }
+
+    /// The roles `host` holds in the table, sorted.
+    pub(crate) fn host_roles(&self, host: usize) -> Vec<RoleIp> {
+        let mut v: Vec<RoleIp> = self
+            .roles
+            .iter()
+            .flat_map(|r| {
+                r.ips
+                    .iter()
+                    .filter(move |s| s.owner == Some(host))
+                    .map(move |s| RoleIp::new(r.name.clone(), s.ip.clone()))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Host weight in half units: 1 per active-master-role IP, 2 per other IP.
+    pub(crate) fn weight2(&self, host: usize) -> u32 {
+        let mut w = 0;
+        for (ri, r) in self.roles.iter().enumerate() {
+            let per = if Some(ri) == self.am_role { 1 } else { 2 };
+            w += per * r.ips.iter().filter(|s| s.owner == Some(host)).count() as u32;
+        }
+        w
+    }
+
+    /// `clear_roles(host)`: orphans every IP of `host`; returns the log lines (INFO
+    /// `Removing all roles from host '<h>':` + one line per IP), empty when it held none.
+    pub(crate) fn clear_host(&mut self, host: usize, name: &str) -> Vec<Decision> {
+        let roles = self.host_roles(host);
+        let mut out = Vec::new();
+        out.push(info(format!("Removing all roles from host '{name}':")));
+        for role in &mut self.roles {
+            for slot in &mut role.ips {
+                if slot.owner == Some(host) {
+                    slot.owner = None;
+                }
+            }
+        }
+        for r in roles {
+            out.push(info(format!("    Removed role '{r}' from host '{name}'")));
+        }
+        out
+    }
+
+    /// Orphans every IP of role `ri` held by `host` (balanced `move_role`).
+    pub(crate) fn remove_role_from_host(&mut self, ri: usize, host: usize) {
+        if let Some(r) = self.roles.get_mut(ri) {
+            for s in &mut r.ips {
+                if s.owner == Some(host) {
+                    s.owner = None;
+                }
+            }
+        }
+    }
+
+    /// One distribution step (spec §3.9 steps 2-4): orphans (exclusive roles, then
+    /// balanced), preferences when `enforce_prefer` (ACTIVE), balancing.
+    pub(crate) fn distribute(
+        &mut self,
+        eligible: Eligible<'_>,
+        enforce_prefer: bool,
+        names: &[String],
+    ) -> Vec<Decision> {
+        let mut out = Vec::new();
+        let name = |h: usize| names.get(h).cloned().unwrap_or_default();
+        // Orphans: exclusive roles first, then balanced, each in config order.
+        for pass_exclusive in [true, false] {
+            for ri in 0..self.roles.len() {
+                if self.roles[ri].exclusive != pass_exclusive {
+                    continue;
+                }
+                for ii in 0..self.roles[ri].ips.len() {
+                    if self.roles[ri].ips[ii].owner.is_some() {
+                        continue;
+                    }
+                    let Some(h) = self.pick_orphan_host(ri, eligible) else {
+                        break;
+                    };
+                    self.roles[ri].ips[ii].owner = Some(h);
+                    out.push(info(format!(
+                        "Orphaned role '{}({})' has been assigned to '{}'",
+                        self.roles[ri].name,
+                        self.roles[ri].ips[ii].ip,
+                        name(h)
+                    )));
+                }
+            }
+        }
+        if enforce_prefer {
+            for ri in 0..self.roles.len() {
+                let Some(p) = self.roles[ri].prefer else {
+                    continue;
+                };
+                if !eligible(p) {
+                    continue;
+                }
+                for ii in 0..self.roles[ri].ips.len() {
+                    let slot = &mut self.roles[ri].ips[ii];
+                    if let Some(old) = slot.owner {
+                        if old != p {
+                            slot.owner = Some(p);
+                            out.push(info(format!(
+                                "Moving role '{}({})' from host '{}' to preferred host '{}'",
+                                self.roles[ri].name,
+                                self.roles[ri].ips[ii].ip,
+                                name(old),
+                                name(p)
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        for ri in 0..self.roles.len() {
+            if self.roles[ri].exclusive {
+                continue;
+            }
+            let hosts: Vec<usize> = self.roles[ri]
+                .hosts
+                .iter()
+                .copied()
+                .filter(|&h| eligible(h))
+                .collect();
+            if hosts.len() < 2 {
+                continue;
+            }
+            let mut w: Vec<i64> = hosts.iter().map(|&h| i64::from(self.weight2(h))).collect();
+            // Each iteration narrows max - min or stops; bounded to be safe.
+            for _ in 0..(4 * (self.roles[ri].ips.len() + hosts.len()) + 8) {
+                let mut max_i = 0;
+                let mut min_i = 0;
+                for i in 0..hosts.len() {
+                    if w[i] > w[max_i] {
+                        max_i = i;
+                    }
+                    if w[i] < w[min_i] {
+                        min_i = i;
+                    }
+                }
+                if w[max_i] - w[min_i] <= 2 {
+                    break;
+                }
+                let (from, to) = (hosts[max_i], hosts[min_i]);
+                if let Some(ii) = self.roles[ri]
+                    .ips
+                    .iter()
+                    .position(|s| s.owner == Some(from))
+                {
+                    self.roles[ri].ips[ii].owner = Some(to);
+                    out.push(info(format!(
+                        "Moving role '{}({})' from host '{}' to host '{}'",
+                        self.roles[ri].name,
+                        self.roles[ri].ips[ii].ip,
+                        name(from),
+                        name(to)
+                    )));
+                }
+                w[max_i] -= 2;
+                w[min_i] += 2;
+            }
+        }
+        out
+    }
+
+    /// The host an orphaned IP of role `ri` goes to: the preferred host if eligible,
+    /// else the eligible host with the smallest weight (ties: first in role `hosts`).
+    fn pick_orphan_host(&self, ri: usize, eligible: Eligible<'_>) -> Option<usize> {
+        let role = self.roles.get(ri)?;
+        if let Some(p) = role.prefer {
+            if eligible(p) && role.hosts.contains(&p) {
+                return Some(p);
+            }
+        }
+        let mut best: Option<(usize, u32)> = None;
+        for &h in &role.hosts {
+            if !eligible(h) {
+                continue;
+            }
+            let w = self.weight2(h);
+            match best {
+                Some((_, bw)) if w >= bw => {}
+                _ => best = Some((h, w)),
+            }
+        }
+        best.map(|(h, _)| h)
+    }
+}
+
+fn info(text: String) -> Decision {
+    Decision {
+        level: Level::Info,
+        host: None,
+        text,
+    }
+}

@@ -1,0 +1,417 @@
+//! Sending status to agents (spec §3.10): SET_STATUS sends and their failure handling
+//! (kill-on-fail, agent_down, uptime), the retry of a SET_STATUS that did not get through,
+//! the periodic broadcast (§3.2 step 5), cleanup-and-send (§3.14.4), and the cross-host
+//! sequencing of a master switch (§3.9 step 5).
+//!
+//! A send "fails without IO" in PASSIVE, while the network is down, or when the host's
+//! ping check is failed. Otherwise the core emits [`Action::Send`] and the rest happens
+//! when the [`Input::AgentReply`] with its token arrives.
+//!
+//! Sequencing: the shell keeps per-host order but runs hosts in parallel, so an order
+//! between hosts ("old master loses the writer role before the slaves switch before the new
+//! master gains it") is kept here: a [`Sequence`] holds steps; a step's sends all go out at
+//! once and the next step starts when every reply of the current one came back. A host
+//! named in a later step gets no other SET_STATUS meanwhile (it is deferred and sent when
+//! the sequence ends).
+
+use std::collections::{BTreeSet, VecDeque};
+
+use mmm_common::proto::agent::{AgentCommand, AgentReply, AgentRequest};
+use mmm_common::state::MonitorMode;
+
+use super::{Action, Level, Monitor, Pending, Token};
+
+/// One send of a sequence step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// SET_STATUS with this master (None = no active master).
+    Status { host: usize, master: Option<usize> },
+    /// SET_STATUS (current master) then CLEAR_BAD_ROLES.
+    StatusAndClear { host: usize },
+    /// Wait for the SET_STATUS sends in flight to `host`; if there are none, send one with
+    /// this master.
+    Settle { host: usize, master: Option<usize> },
+}
+
+impl Step {
+    fn host(&self) -> usize {
+        match self {
+            Step::Status { host, .. }
+            | Step::StatusAndClear { host }
+            | Step::Settle { host, .. } => *host,
+        }
+    }
+}
+
+/// A cross-host send sequence in progress.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sequence {
+    /// Replies the current step still waits for.
+    current: BTreeSet<Token>,
+    /// Steps not started yet.
+    steps: VecDeque<Vec<Step>>,
+}
+
+/// The immediate outcome of a send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SendOutcome {
+    /// Emitted; the reply will come with this token.
+    Sent(Token),
+    /// Failed without IO (PASSIVE, network down, ping check failed).
+    Failed,
+    /// Held back by a sequence; sent when it ends.
+    Deferred,
+}
+
+impl Monitor {
+    /// Whether `host` is named in a step of the running sequence that has not started.
+    fn sequence_blocks(&self, host: usize) -> bool {
+        self.sequence
+            .as_ref()
+            .is_some_and(|s| s.steps.iter().flatten().any(|st| st.host() == host))
+    }
+
+    /// `send(host, master)` of spec §3.10 with `kill_on_fail`; `master` None = current AM.
+    pub(crate) fn send_status(
+        &mut self,
+        host: usize,
+        master: Option<Option<usize>>,
+        kill_on_fail: bool,
+        bypass_sequence: bool,
+    ) -> SendOutcome {
+        if host >= self.hosts.len() {
+            return SendOutcome::Failed;
+        }
+        if self.mode == MonitorMode::Passive || !self.network_up {
+            if kill_on_fail {
+                self.kill_on_fail(host);
+            }
+            return SendOutcome::Failed;
+        }
+        if !bypass_sequence && self.sequence_blocks(host) {
+            let h = &mut self.hosts[host];
+            h.deferred_status = true;
+            h.deferred_kill |= kill_on_fail;
+            return SendOutcome::Deferred;
+        }
+        let roles = self.roles.host_roles(host);
+        let master = master.unwrap_or_else(|| self.roles.active_master());
+        let master_name = master.map(|m| self.name(m)).unwrap_or_default();
+        let retry = self.config.ext.status_retry_interval;
+        let now = self.now;
+        let ping_ok = self.ping_ok(host);
+        let h = &mut self.hosts[host];
+        h.roles = roles.clone();
+        h.deferred_status = false;
+        let kill_on_fail = kill_on_fail || std::mem::take(&mut h.deferred_kill);
+        if !ping_ok {
+            h.status_retry_at = Some(now + retry);
+            if kill_on_fail {
+                self.kill_on_fail(host);
+            }
+            return SendOutcome::Failed;
+        }
+        let request = AgentRequest::new(
+            h.name.clone(),
+            AgentCommand::SetStatus {
+                state: h.state,
+                roles,
+                master: master_name,
+            },
+        );
+        let token = self.alloc_token();
+        let h = &mut self.hosts[host];
+        h.status_in_flight.push(token);
+        h.latest_status = Some(token);
+        self.pending
+            .insert(token, Pending::Status { host, kill_on_fail });
+        self.actions.push_back(Action::Send {
+            token,
+            host,
+            request,
+        });
+        SendOutcome::Sent(token)
+    }
+
+    /// Sends a command other than SET_STATUS (PING, CLEAR_BAD_ROLES). Fails without IO
+    /// when the network is down or the host's ping check is failed.
+    pub(crate) fn send_other(
+        &mut self,
+        host: usize,
+        command: AgentCommand,
+        pending: Pending,
+    ) -> SendOutcome {
+        if host >= self.hosts.len() || !self.network_up || !self.ping_ok(host) {
+            return SendOutcome::Failed;
+        }
+        let token = self.alloc_token();
+        let request = AgentRequest::new(self.name(host), command);
+        self.pending.insert(token, pending);
+        self.actions.push_back(Action::Send {
+            token,
+            host,
+            request,
+        });
+        SendOutcome::Sent(token)
+    }
+
+    /// Kill-on-fail (spec §3.6): log and run kill_host with the host's ping status. Never
+    /// in PASSIVE (mmm-rs decision: PASSIVE changes nothing and runs no kill_host).
+    pub(crate) fn kill_on_fail(&mut self, host: usize) {
+        if self.mode == MonitorMode::Passive {
+            return;
+        }
+        let name = self.name(host);
+        self.decide(
+            Level::Error,
+            Some(host),
+            format!("Can't send offline status notification to '{name}' - killing it!"),
+        );
+        let ping_ok = self.ping_ok(host);
+        self.actions.push_back(Action::KillHost { host, ping_ok });
+    }
+
+    /// An agent reply (or failure) came back.
+    pub(crate) fn handle_agent_reply(&mut self, token: Token, reply: Result<AgentReply, String>) {
+        let Some(p) = self.pending.remove(&token) else {
+            return;
+        };
+        let host = p.host();
+        let name = self.name(host);
+        let ok = match &reply {
+            Ok(r) => {
+                if let (Some(u), Some(h)) = (r.uptime, self.hosts.get_mut(host)) {
+                    h.record_uptime(u);
+                }
+                if !r.is_ok() {
+                    self.decide(
+                        Level::Warn,
+                        Some(host),
+                        format!("Agent on host '{name}' answered '{}'", r.result),
+                    );
+                }
+                r.is_ok()
+            }
+            Err(e) => {
+                self.decide(
+                    Level::Warn,
+                    Some(host),
+                    format!("Received undefined answer from host {name}. $!: {e}"),
+                );
+                false
+            }
+        };
+        let ping_ok = self.ping_ok(host);
+        if let Some(h) = self.hosts.get_mut(host) {
+            if !ok && ping_ok && !h.agent_down {
+                h.agent_down = true;
+                self.decide(
+                    Level::Fatal,
+                    Some(host),
+                    format!("Can't reach agent on host '{name}'"),
+                );
+            } else if ok && h.agent_down {
+                h.agent_down = false;
+                self.decide(
+                    Level::Fatal,
+                    Some(host),
+                    format!("Agent on host '{name}' is reachable again"),
+                );
+            }
+        }
+        match p {
+            Pending::Status { host, kill_on_fail } => {
+                let retry = self.config.ext.status_retry_interval;
+                let now = self.now;
+                if let Some(h) = self.hosts.get_mut(host) {
+                    h.status_in_flight.retain(|t| *t != token);
+                    if h.latest_status == Some(token) {
+                        h.status_retry_at = if ok { None } else { Some(now + retry) };
+                    }
+                }
+                if !ok && kill_on_fail {
+                    self.kill_on_fail(host);
+                }
+            }
+            Pending::Ping { parked, .. } => self.resume_command(parked, ok),
+            Pending::Other { .. } => {}
+        }
+        self.sequence_token_done(token);
+    }
+
+    /// Re-sends SET_STATUS to hosts whose latest one failed, once their retry time came.
+    pub(crate) fn retry_due(&mut self) {
+        for host in 0..self.hosts.len() {
+            if self.hosts[host]
+                .status_retry_at
+                .is_some_and(|t| t <= self.now)
+            {
+                self.hosts[host].status_retry_at = None;
+                if self.hosts[host].status_in_flight.is_empty() {
+                    self.send_status(host, None, false, false);
+                }
+            }
+        }
+    }
+
+    /// The periodic broadcast: SET_STATUS to every host without one in flight.
+    pub(crate) fn broadcast(&mut self) {
+        if self.mode == MonitorMode::Passive || !self.network_up {
+            return;
+        }
+        for host in 0..self.hosts.len() {
+            if self.hosts[host].status_in_flight.is_empty() {
+                self.send_status(host, None, false, false);
+            }
+        }
+    }
+
+    /// Starts the §3.9 step 5 sequence for an active-master change `old` → `new`: the old
+    /// master settles (its sends in flight return, or it gets one), then every slave-mode
+    /// host is told the new master, then the new master gets its status.
+    pub(crate) fn start_master_switch(&mut self, old: Option<usize>, new: Option<usize>) {
+        let mut steps = Vec::new();
+        if let Some(o) = old.filter(|&o| Some(o) != new) {
+            steps.push(vec![Step::Settle {
+                host: o,
+                master: new,
+            }]);
+        }
+        let slaves: Vec<Step> = (0..self.hosts.len())
+            .filter(|&h| !self.hosts[h].is_master_mode() && Some(h) != old && Some(h) != new)
+            .map(|h| Step::Status {
+                host: h,
+                master: new,
+            })
+            .collect();
+        if !slaves.is_empty() {
+            steps.push(slaves);
+        }
+        if let Some(n) = new {
+            steps.push(vec![Step::Status {
+                host: n,
+                master: new,
+            }]);
+        }
+        self.start_sequence(steps);
+    }
+
+    /// Cleanup and send (spec §3.14.4): SET_STATUS + CLEAR_BAD_ROLES to the passive master,
+    /// then the non-master hosts, then the active master. Without an active master the
+    /// master hosts get nothing here.
+    pub(crate) fn cleanup_and_send(&mut self) {
+        let mut steps = Vec::new();
+        if let Some(pm) = self.roles.passive_master() {
+            steps.push(vec![Step::StatusAndClear { host: pm }]);
+        }
+        let others: Vec<Step> = (0..self.hosts.len())
+            .filter(|&h| !self.roles.is_master(h))
+            .map(|h| Step::StatusAndClear { host: h })
+            .collect();
+        if !others.is_empty() {
+            steps.push(others);
+        }
+        if let Some(am) = self.roles.active_master() {
+            steps.push(vec![Step::StatusAndClear { host: am }]);
+        }
+        self.last_am = self.roles.active_master();
+        self.start_sequence(steps);
+    }
+
+    /// Replaces any running sequence (hosts of its unstarted steps are sent at the end of
+    /// the new one) and starts the first step.
+    fn start_sequence(&mut self, steps: Vec<Vec<Step>>) {
+        if let Some(old) = self.sequence.take() {
+            for st in old.steps.iter().flatten() {
+                if let Some(h) = self.hosts.get_mut(st.host()) {
+                    h.deferred_status = true;
+                }
+            }
+        }
+        self.sequence = Some(Sequence {
+            current: BTreeSet::new(),
+            steps: steps.into_iter().filter(|s| !s.is_empty()).collect(),
+        });
+        self.advance_sequence();
+    }
+
+    /// A reply for `token` came back: advance the sequence if its step is complete.
+    fn sequence_token_done(&mut self, token: Token) {
+        let advance = match &mut self.sequence {
+            Some(seq) => seq.current.remove(&token) && seq.current.is_empty(),
+            None => false,
+        };
+        if advance {
+            self.advance_sequence();
+        }
+    }
+
+    /// Starts steps until one waits for replies; ends the sequence when none is left.
+    fn advance_sequence(&mut self) {
+        loop {
+            let Some(seq) = &mut self.sequence else {
+                return;
+            };
+            if !seq.current.is_empty() {
+                return;
+            }
+            let Some(step) = seq.steps.pop_front() else {
+                self.sequence = None;
+                self.release_deferred();
+                return;
+            };
+            let mut tokens = BTreeSet::new();
+            for st in step {
+                match st {
+                    Step::Status { host, master } => {
+                        if let SendOutcome::Sent(t) =
+                            self.send_status(host, Some(master), false, true)
+                        {
+                            tokens.insert(t);
+                        }
+                    }
+                    Step::StatusAndClear { host } => {
+                        if let SendOutcome::Sent(t) = self.send_status(host, None, false, true) {
+                            tokens.insert(t);
+                        }
+                        if let SendOutcome::Sent(t) = self.send_other(
+                            host,
+                            AgentCommand::ClearBadRoles,
+                            Pending::Other { host },
+                        ) {
+                            tokens.insert(t);
+                        }
+                    }
+                    Step::Settle { host, master } => {
+                        let in_flight = self
+                            .hosts
+                            .get(host)
+                            .map(|h| h.status_in_flight.clone())
+                            .unwrap_or_default();
+                        if in_flight.is_empty() {
+                            if let SendOutcome::Sent(t) =
+                                self.send_status(host, Some(master), false, true)
+                            {
+                                tokens.insert(t);
+                            }
+                        } else {
+                            tokens.extend(in_flight);
+                        }
+                    }
+                }
+            }
+            if let Some(seq) = &mut self.sequence {
+                seq.current = tokens;
+            }
+        }
+    }
+
+    /// Sends the SET_STATUS that a finished sequence held back.
+    fn release_deferred(&mut self) {
+        for host in 0..self.hosts.len() {
+            if self.hosts[host].deferred_status {
+                self.send_status(host, None, false, false);
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Seeded random simulation (STYLE.md "Simulation tests").

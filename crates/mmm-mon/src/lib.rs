@@ -1,0 +1,20 @@
+//! `mmm_mond`, the MMM monitor (spec §3), as a library so its parts can be tested.
+//!
+//! Layout:
+//! - `core`: the pure monitor state machine (spec §3.5-§3.14, §5.3): no IO, no clock.
+//! - `checks`: one task per (host, check) (§3.3). `network`: the ping_ips check (§3.4).
+//! - `agent_client`: per-host request queues to the agents (§4.1-§4.3).
+//! - `kill_host`: the kill_host binary (§3.11).
+//! - `control`: the control listener (§5.2).
+//! - `status_file`: the status file format and its atomic write (§3.12).
+//! - `driver`: the shell that owns the core and runs its actions (§3.1, §3.2).
+
+pub mod core;
+
+pub mod agent_client;
+pub mod checks;
+pub mod control;
+pub mod driver;
+pub mod kill_host;
+pub mod network;
+pub mod status_file;

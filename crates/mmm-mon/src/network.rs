@@ -1,0 +1,78 @@
+//! The network check (spec §3.4, §3.1 step 8a): pings `ping_ips` in order, stopping at the
+//! first answer, every `ping_interval`. The verdict is published on a `watch` channel (the
+//! check tasks pause while it is down) and each change is handed to the core as
+//! `Input::Network{up}` with 2.2.1's log line.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::checks::ping::{ping, PING_TIMEOUT};
+use crate::checks::InputFn;
+use crate::core::Input;
+
+/// One round: `true` as soon as one address answers.
+pub async fn probe(ping_ips: &[String]) -> bool {
+    for ip in ping_ips {
+        if matches!(ping(ip, PING_TIMEOUT).await, Ok(true)) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Blocks until one `ping_ips` address answers (spec §3.1 8a), logging 2.2.1's lines.
+/// Returns `false` when `shutdown` completed first.
+pub async fn wait_for_network(
+    ping_ips: &[String],
+    ping_interval: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> bool {
+    info!("Waiting for network connection...");
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => {
+                info!("Received shutdown request while waiting for network connection.");
+                return false;
+            }
+            up = probe(ping_ips) => if up {
+                info!("Network connection is available.");
+                return true;
+            },
+        }
+        tokio::select! {
+            _ = &mut shutdown => {
+                info!("Received shutdown request while waiting for network connection.");
+                return false;
+            }
+            _ = tokio::time::sleep(ping_interval) => {}
+        }
+    }
+}
+
+/// The network checker task: starts "up" (after [`wait_for_network`]), then probes every
+/// `ping_interval`, publishing changes on `state` and to the core.
+pub async fn run(
+    ping_ips: Vec<String>,
+    ping_interval: Duration,
+    state: watch::Sender<bool>,
+    sink: InputFn,
+) {
+    let mut up = true;
+    loop {
+        tokio::time::sleep(ping_interval).await;
+        let now_up = probe(&ping_ips).await;
+        if now_up != up {
+            up = now_up;
+            if up {
+                error!("Network is reachable");
+            } else {
+                error!("Network is unreachable");
+            }
+            let _ = state.send(up);
+            sink(Input::Network { up });
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The control listener on loopback (spec §5.2): per line a command to the driver, `quit`
+//! closes, replies written back exactly (no added newline), several lines per connection,
+//! many connections at once, a client that stops reading stalls no one else.
+
+use std::time::{Duration, Instant};
+
+use mmm_common::config::{SocketConfig, SocketType};
+use mmm_common::socket::Listener;
+use mmm_mon::control::{run, ControlRequest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// Starts the listener (with `socket`) and a fake driver; returns the address.
+async fn start_with(socket: &SocketConfig) -> String {
+    let listener = Listener::bind("127.0.0.1:0", socket).await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, mut rx) = mpsc::unbounded_channel::<ControlRequest>();
+    tokio::spawn(run(listener, tx, std::future::pending()));
+    tokio::spawn(async move {
+        while let Some(req) = rx.recv().await {
+            let _ = req.reply.send(format!("<{}>", req.line));
+        }
+    });
+    addr
+}
+
+/// Starts the listener with a fake driver: `big` answers 8 MiB, anything else
+/// `<<line>>`. Returns the address and the lines the driver saw.
+async fn start() -> (String, mpsc::UnboundedReceiver<String>) {
+    let plain = SocketConfig {
+        kind: SocketType::Plain,
+        cert_file: None,
+        key_file: None,
+        ca_file: None,
+    };
+    let listener = Listener::bind("127.0.0.1:0", &plain).await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, mut rx) = mpsc::unbounded_channel::<ControlRequest>();
+    let (seen_tx, seen_rx) = mpsc::unbounded_channel();
+    tokio::spawn(run(listener, tx, std::future::pending()));
+    tokio::spawn(async move {
+        while let Some(req) = rx.recv().await {
+            let _ = seen_tx.send(req.line.clone());
+            let text = if req.line == "big" {
+                "x".repeat(8 << 20)
+            } else {
+                format!("<{}>", req.line)
+            };
+            let _ = req.reply.send(text);
+        }
+    });
+    (addr, seen_rx)
+}
+
+async fn exchange(addr: &str, send: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(send.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    out
+}
+
+#[tokio::test]
+async fn mmm_control_exchange_bytes() {
+    let (addr, mut seen) = start().await;
+    assert_eq!(exchange(&addr, "ping\nquit\n").await, "<ping>");
+    assert_eq!(seen.recv().await.unwrap(), "ping");
+    // Arguments are passed through untouched; CRLF is tolerated.
+    assert_eq!(
+        exchange(&addr, "checks db1  mysql\r\nquit\r\n").await,
+        "<checks db1  mysql>"
+    );
+    assert_eq!(seen.recv().await.unwrap(), "checks db1  mysql");
+}
+
+#[tokio::test]
+async fn several_lines_then_eof_without_quit() {
+    let (addr, mut seen) = start().await;
+    let mut s = TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"mode\n\nshow\n").await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert_eq!(out, "<mode><><show>");
+    assert_eq!(seen.recv().await.unwrap(), "mode");
+    assert_eq!(seen.recv().await.unwrap(), "");
+    assert_eq!(seen.recv().await.unwrap(), "show");
+}
+
+#[tokio::test]
+async fn quit_closes_without_sending_later_lines() {
+    let (addr, mut seen) = start().await;
+    assert_eq!(exchange(&addr, "quit\nping\n").await, "");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), seen.recv())
+            .await
+            .is_err(),
+        "a line after quit reached the driver"
+    );
+}
+
+#[tokio::test]
+async fn stuck_client_does_not_stall_others() {
+    let (addr, _seen) = start().await;
+    // A client asks for a huge answer and never reads it.
+    let mut stuck = TcpStream::connect(&addr).await.unwrap();
+    stuck.write_all(b"big\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    for i in 0..20 {
+        let addr = addr.clone();
+        handles.push(tokio::spawn(async move {
+            exchange(&addr, &format!("ping {i}\nquit\n")).await
+        }));
+    }
+    for (i, h) in handles.into_iter().enumerate() {
+        assert_eq!(h.await.unwrap(), format!("<ping {i}>"));
+    }
+    assert!(start.elapsed() < Duration::from_secs(2));
+    drop(stuck);
+}
+
+#[tokio::test]
+async fn tls_control_port_needs_a_client_certificate() {
+    let pki = make_pki();
+    let addr = start_with(&pki.server).await;
+    let mut s = mmm_common::socket::connect(&addr, &pki.client, Duration::from_secs(5))
+        .await
+        .unwrap();
+    s.write_all(b"mode\nquit\n").await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out, "<mode>");
+    // A certificate of another CA gets no answer.
+    let rogue = async {
+        let mut s = mmm_common::socket::connect(&addr, &pki.rogue, Duration::from_secs(5)).await?;
+        s.write_all(b"mode\nquit\n").await?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).await?;
+        Ok::<String, Box<dyn std::error::Error>>(out)
+    };
+    // Either the handshake/IO fails, or the connection closes without an answer.
+    if let Ok(out) = tokio::time::timeout(Duration::from_secs(5), rogue)
+        .await
+        .unwrap()
+    {
+        assert_eq!(out, "", "rogue client got an answer");
+    }
+}
+
+/// Test certificates (made with the `openssl` CLI).
+struct Pki {
+    _dir: tempfile::TempDir,
+    server: SocketConfig,
+    client: SocketConfig,
+    rogue: SocketConfig,
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl CLI is needed to make test certificates");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server and a client certificate signed by it, and a client certificate from
+/// another CA.
+fn make_pki() -> Pki {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for ca in ["ca", "rogue-ca"] {
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={ca}"),
+            ],
+        );
+    }
+    std::fs::write(
+        d.join("ext.cnf"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .unwrap();
+    for (name, ca) in [("server", "ca"), ("client", "ca"), ("rogue", "rogue-ca")] {
+        openssl(
+            d,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.pem"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ],
+        );
+    }
+    let cfg = |name: &str, ca: &str| SocketConfig {
+        kind: SocketType::Ssl,
+        cert_file: Some(d.join(format!("{name}.pem")).display().to_string()),
+        key_file: Some(d.join(format!("{name}.key")).display().to_string()),
+        ca_file: Some(d.join(format!("{ca}.pem")).display().to_string()),
+    };
+    Pki {
+        server: cfg("server", "ca"),
+        client: cfg("client", "ca"),
+        rogue: cfg("rogue", "ca"),
+        _dir: dir,
+    }
+}
