@@ -166,7 +166,7 @@ impl Db {
             return Err(EffectError::Other("no binlog position to wait for".into()));
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        let secs = left.as_secs().max(1);
+        let secs = (left.as_secs_f64().ceil() as u64).max(1);
         let sql = self.flavor.pos_wait(file, pos, secs);
         let rows = self
             .query_within(&sql, Duration::from_secs(secs) + self.timeout)

@@ -417,19 +417,30 @@ async fn failed_effects_answer_error_and_role_is_kept() {
         "{reply}"
     );
     assert!(reply.ends_with("|UP:8463.27\n"));
-    // Not writable, no VIP: sync failure aborts the add...
+    // Not writable, no VIP: sync failure aborts the add, and the check after the
+    // connection closed does not enable writes either (2.2.1 did, spec §9.2).
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(a.vip.ips().is_empty());
+    assert!(*a.mysql.read_only.lock().unwrap());
+    assert!(!a.mysql.calls().contains(&"allow_write".to_string()));
     // ...but the role is recorded so the next SET_STATUS retries.
     assert_eq!(
         ask(&a.addr, "GET_AGENT_STATUS|1|db2").await,
         up("OK: Returning status!|ONLINE|writer(198.18.0.188)|")
     );
     *a.mysql.fail_sync.lock().unwrap() = false;
-    // The retry re-asserts the kept role (check: allow_write + IP).
+    // The next SET_STATUS retries the whole add, sync included.
     assert_eq!(
         ask(&a.addr, set).await,
         up("OK: Status applied successfully!")
     );
+    let syncs = a
+        .mysql
+        .calls()
+        .iter()
+        .filter(|c| *c == "sync_with_master")
+        .count();
+    assert_eq!(syncs, 2);
     assert_eq!(a.vip.ips(), vec!["198.18.0.188"]);
     assert!(!*a.mysql.read_only.lock().unwrap());
     // An IP that cannot be added is reported.

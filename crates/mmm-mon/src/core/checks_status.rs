@@ -142,7 +142,10 @@ impl ChecksStatus {
                 if e.trap == Trap::Ok {
                     return out;
                 }
-                if !matches!(e.trap, Trap::Failing { .. }) {
+                // A recovery within the trap period is invisible, unless the table still
+                // shows an earlier reported failure (mmm-rs: 2.2.1 then kept the stale
+                // failure until the next failure cycle, e.g. after ERROR, UNKNOWN, ERROR, OK).
+                if !matches!(e.trap, Trap::Failing { .. }) || !e.ok {
                     out.decisions.push(Decision {
                         level: Level::Info,
                         host: Some(host),
@@ -292,22 +295,6 @@ impl ChecksStatus {
             }
         }
         best
-    }
-
-    /// Forces a status (tests and the simulation use it to set up a table).
-    #[cfg(test)]
-    pub(crate) fn force(&mut self, host: usize, check: CheckKind, ok: bool, now: Instant) {
-        if let Some(e) = self
-            .hosts
-            .get_mut(host)
-            .and_then(|h| h.get_mut(check.index()))
-        {
-            if e.ok != ok {
-                e.last_change = now;
-            }
-            e.ok = ok;
-            e.trap = if ok { Trap::Ok } else { Trap::Reported };
-        }
     }
 }
 

@@ -51,6 +51,8 @@ pub(crate) struct Host {
     pub(crate) deferred_status: bool,
     /// The deferred SET_STATUS must run kill_host if it fails.
     pub(crate) deferred_kill: bool,
+    /// kill_host ran and no SET_STATUS got through since: do not kill it again.
+    pub(crate) fenced: bool,
 }
 
 impl Host {
@@ -76,6 +78,7 @@ impl Host {
             status_retry_at: None,
             deferred_status: false,
             deferred_kill: false,
+            fenced: false,
         }
     }
 

@@ -22,8 +22,21 @@
 //!   `status_retry_interval`; the broadcast skips a host with a SET_STATUS still in flight;
 //! - PASSIVE mode changes nothing: failing hosts keep their roles in memory, no kill_host;
 //! - a master switch is sequenced across hosts by waiting for replies: the old master
-//!   loses the writer role, then the slaves switch, then the new master gains it;
+//!   loses the writer role, then the slaves switch, then the new master gains it; an old
+//!   master that cannot be told (send failed) is fenced with kill_host first (once per
+//!   incident: a host is not killed again until a SET_STATUS got through);
+//! - leaving PASSIVE with `set_active` clears, tells and (on failure) kills hosts that
+//!   failed while PASSIVE and still hold roles, as ACTIVE would have done;
+//! - a check that recovers within its trap period after an earlier *reported* failure is
+//!   reported OK (2.2.1 kept the stale failure until the next failure cycle);
+//! - roles that changed in the distribution are sent at once (2.2.1: in the broadcast of
+//!   the same loop iteration), and an `ERROR:` reply to CLEAR_BAD_ROLES is logged but does
+//!   not mark the agent down;
 //! - configuration order everywhere (hosts, roles, IPs, `checks all`).
+//!
+//! Known simplifications: the time in `checks` is formatted by a function the shell sets
+//! ([`Monitor::set_time_format`], UTC by default); a (host, check) without an initial
+//! result counts as failed with an empty message.
 //!
 //! Layout: `types.rs` (inputs, actions), `host.rs` (per-host record, state setter, flapping),
 //! `checks_status.rs` (check table and trap periods), `roles.rs` (role table and
@@ -44,7 +57,7 @@ mod types;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use commands::HELP;
 pub use types::*;

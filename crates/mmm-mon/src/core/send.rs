@@ -50,6 +50,10 @@ pub(crate) struct Sequence {
     current: BTreeSet<Token>,
     /// Steps not started yet.
     steps: VecDeque<Vec<Step>>,
+    /// The old active master while the current step waits for it to settle: if its
+    /// SET_STATUS fails it may still hold the writer role, so it is fenced (kill_host)
+    /// before the new master gets the role. (mmm-rs: 2.2.1 went on regardless.)
+    settling: Option<usize>,
 }
 
 /// The immediate outcome of a send.
@@ -161,6 +165,10 @@ impl Monitor {
         if self.mode == MonitorMode::Passive {
             return;
         }
+        match self.hosts.get_mut(host) {
+            Some(h) if !h.fenced => h.fenced = true,
+            _ => return,
+        }
         let name = self.name(host);
         self.decide(
             Level::Error,
@@ -202,8 +210,11 @@ impl Monitor {
             }
         };
         let ping_ok = self.ping_ok(host);
+        // An `ERROR:` answer to CLEAR_BAD_ROLES is a helper failure on a reachable agent:
+        // logged above, but it does not make the agent "down".
+        let reached = matches!(p, Pending::Other { .. }) && reply.is_ok();
         if let Some(h) = self.hosts.get_mut(host) {
-            if !ok && ping_ok && !h.agent_down {
+            if !ok && !reached && ping_ok && !h.agent_down {
                 h.agent_down = true;
                 self.decide(
                     Level::Fatal,
@@ -225,11 +236,18 @@ impl Monitor {
                 let now = self.now;
                 if let Some(h) = self.hosts.get_mut(host) {
                     h.status_in_flight.retain(|t| *t != token);
+                    if ok {
+                        h.fenced = false;
+                    }
                     if h.latest_status == Some(token) {
                         h.status_retry_at = if ok { None } else { Some(now + retry) };
                     }
                 }
-                if !ok && kill_on_fail {
+                let settling = self
+                    .sequence
+                    .as_ref()
+                    .is_some_and(|q| q.settling == Some(host) && q.current.contains(&token));
+                if !ok && (kill_on_fail || settling) {
                     self.kill_on_fail(host);
                 }
             }
@@ -331,6 +349,7 @@ impl Monitor {
         self.sequence = Some(Sequence {
             current: BTreeSet::new(),
             steps: steps.into_iter().filter(|s| !s.is_empty()).collect(),
+            settling: None,
         });
         self.advance_sequence();
     }
@@ -360,7 +379,9 @@ impl Monitor {
                 self.release_deferred();
                 return;
             };
+            seq.settling = None;
             let mut tokens = BTreeSet::new();
+            let mut settling = None;
             for st in step {
                 match st {
                     Step::Status { host, master } => {
@@ -383,14 +404,26 @@ impl Monitor {
                         }
                     }
                     Step::Settle { host, master } => {
+                        settling = Some(host);
+                        // Wait for the SET_STATUS in flight only if the latest one already
+                        // left out the active-master role; otherwise send a fresh one.
+                        let am_role = self.roles.am_role.and_then(|i| self.roles.roles.get(i));
                         let in_flight = self
                             .hosts
                             .get(host)
+                            .filter(|h| {
+                                h.latest_status
+                                    .is_some_and(|t| h.status_in_flight.contains(&t))
+                                    && !h
+                                        .roles
+                                        .iter()
+                                        .any(|r| am_role.is_some_and(|a| a.name == r.role))
+                            })
                             .map(|h| h.status_in_flight.clone())
                             .unwrap_or_default();
                         if in_flight.is_empty() {
                             if let SendOutcome::Sent(t) =
-                                self.send_status(host, Some(master), false, true)
+                                self.send_status(host, Some(master), true, true)
                             {
                                 tokens.insert(t);
                             }
@@ -402,6 +435,7 @@ impl Monitor {
             }
             if let Some(seq) = &mut self.sequence {
                 seq.current = tokens;
+                seq.settling = settling;
             }
         }
     }
