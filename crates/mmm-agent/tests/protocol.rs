@@ -628,6 +628,35 @@ async fn ping_is_answered_while_a_set_status_is_applied() {
     a.stop().await;
 }
 
+#[tokio::test]
+async fn shutdown_finishes_the_request_being_applied() {
+    let mut a = start("db2", HostMode::Master).await;
+    *a.mysql.sync_delay.lock().unwrap() = Duration::from_millis(600);
+    // An idle connection must not hold the shutdown up.
+    let _idle = socket::connect(&a.addr, &plain(), Duration::from_secs(2))
+        .await
+        .unwrap();
+    let addr = a.addr.clone();
+    let slow = tokio::spawn(async move {
+        ask(&addr, "SET_STATUS|1|db2|ONLINE|writer(198.18.0.188)|db2").await
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let _ = a.stop.take().unwrap().send(());
+    let t0 = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), a.task.take().unwrap())
+        .await
+        .expect("listener stopped")
+        .unwrap();
+    // run() returned only after the SET_STATUS was applied and answered.
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    assert_eq!(slow.await.unwrap(), up("OK: Status applied successfully!"));
+    assert_eq!(a.vip.ips(), vec!["198.18.0.188"]);
+    // No longer accepting.
+    assert!(socket::connect(&a.addr, &plain(), Duration::from_secs(1))
+        .await
+        .is_err());
+}
+
 // ---------------------------------------------------------------------------------- TLS
 
 struct Pki {

@@ -77,14 +77,26 @@ use send::Sequence;
 /// Interval of the periodic SET_STATUS broadcast to every host (spec §3.2 step 5: ~3 s).
 pub const BROADCAST_INTERVAL: Duration = Duration::from_secs(3);
 
+/// How long a master switch waits for the slaves' replies before the new master gets the
+/// writer role (mmm-rs). Healthy slaves answer in milliseconds (a GTID switch); a hung slave
+/// (frozen mysqld, unreachable agent) must not keep the writer role on no host for the
+/// length of its timeout (2.2.1 blocked the whole switch on it, spec §9.1 item 5). The
+/// slave's switch still completes or is retried; with GTID positioning the order does not
+/// matter for correctness.
+pub const SLAVE_SWITCH_WAIT: Duration = Duration::from_secs(1);
+
 /// Grace period after a peer came ONLINE, and the "short downtime" bound (spec §3.6).
 pub const PEER_GRACE: Duration = Duration::from_secs(60);
 
 /// What an outstanding agent send is for.
 #[derive(Debug, Clone)]
 pub(crate) enum Pending {
-    /// A SET_STATUS; `kill_on_fail` runs kill_host if it fails.
-    Status { host: usize, kill_on_fail: bool },
+    /// A SET_STATUS with these roles; `kill_on_fail` runs kill_host if it fails.
+    Status {
+        host: usize,
+        kill_on_fail: bool,
+        roles: Vec<mmm_common::role::RoleIp>,
+    },
     /// A PING for an admin command parked until the reply.
     Ping { host: usize, parked: Parked },
     /// CLEAR_BAD_ROLES (result ignored).
@@ -269,6 +281,7 @@ impl Monitor {
             let out = self.checks.fire_due(&self.names, self.now, wall);
             self.decide_all(out.decisions);
         }
+        self.sequence_timeout();
         self.evaluate();
         self.retry_due();
         if self.next_broadcast.is_some_and(|b| b <= self.now) {
@@ -300,6 +313,7 @@ impl Monitor {
         for h in &self.hosts {
             add(h.status_retry_at);
         }
+        add(self.sequence.as_ref().and_then(|s| s.deadline));
         add(self.rule_deadline());
         best
     }

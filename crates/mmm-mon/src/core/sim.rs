@@ -596,13 +596,24 @@ impl Sim {
         self.drain();
         let t = self.now_ms;
         self.run_until(t + 45_000);
-        for host in 0..self.world.len() {
-            let name = self.m.names[host].clone();
-            self.command(format!("set_online {name}"));
-            self.drain();
+        // An admin brings back whatever is not ONLINE (flapping hosts need it), a few
+        // rounds, since fenced hosts take up to 40 s to reboot.
+        for _round in 0..6 {
+            let mut all_online = true;
+            for host in 0..self.world.len() {
+                if self.m.hosts[host].state != HostState::Online {
+                    all_online = false;
+                    let name = self.m.names[host].clone();
+                    self.command(format!("set_online {name}"));
+                    self.drain();
+                }
+            }
+            let t = self.now_ms;
+            self.run_until(t + 20_000);
+            if all_online {
+                break;
+            }
         }
-        let t = self.now_ms;
-        self.run_until(t + 20_000);
         for host in 0..self.world.len() {
             if self.m.hosts[host].state != HostState::Online {
                 self.fail(&format!("host {host} not ONLINE after healing"));
@@ -681,5 +692,5 @@ fn random_faults_keep_invariants() {
         total_steps += sim.steps;
     }
     println!("simulated steps: {total_steps}");
-    assert!(total_steps > 10_000);
+    assert!(total_steps > 3_000 * seeds().len() as u64);
 }

@@ -256,6 +256,17 @@ impl Monitor {
             self.set_state(h, st);
             let roles = stored[h].as_ref().map(|s| s.1.clone()).unwrap_or_default();
             self.hosts[h].roles = roles;
+            // what the agent may hold: its own roles and the VIPs found on the system
+            let mut may_hold: Vec<RoleIp> = agent[h]
+                .as_ref()
+                .map(|a| a.roles.clone())
+                .unwrap_or_default();
+            if let Some(sys) = system[h].as_ref() {
+                may_hold.extend(sys.roles.iter().cloned());
+            }
+            may_hold.sort();
+            may_hold.dedup();
+            self.hosts[h].sent_roles = may_hold;
         }
         self.started = true;
         self.last_am = self.roles.active_master();

@@ -438,3 +438,38 @@ fn utc_time_format() {
     assert_eq!(format_utc(951_782_400), "2000/02/29 00:00:00");
     assert_eq!(format_utc(0), "1970/01/01 00:00:00");
 }
+
+/// §5.2: the line is split on whitespace (runs of spaces, tabs); anything that does not
+/// match the dispatch table is an invalid command, never a panic.
+#[test]
+fn odd_command_lines() {
+    let mut h = seed();
+    let t = format_utc(WALL0);
+    assert_eq!(
+        h.cmd("  checks\tdb1   mysql "),
+        format!("db1  mysql  [last change: {t}]  OK")
+    );
+    for line in [
+        "",
+        " ",
+        "quit now",
+        "move_role --force --force writer db1",
+        "set_ip 198.18.2.188",
+        "show all",
+        "mode x",
+        "ping ping",
+        "héllo wörld",
+        "help me",
+    ] {
+        assert_eq!(h.cmd(line), invalid(line), "{line:?}");
+    }
+    // two arguments: `--force` is taken as the role name, as 2.2.1's dispatch does
+    assert_eq!(
+        h.cmd("move_role --force writer"),
+        "ERROR: Unknown role name '--force'!"
+    );
+    assert_eq!(
+        h.cmd("move_role --force --force db1"),
+        "ERROR: Unknown role name '--force'!"
+    );
+}

@@ -560,6 +560,47 @@ fn master_switch_is_sequenced() {
     );
 }
 
+/// mmm-rs (spec §9.1 item 5): a slave whose agent does not answer (hung mysqld, slow
+/// relay log) holds the new master's writer role back for at most `SLAVE_SWITCH_WAIT`,
+/// not for the agent's whole read timeout.
+#[test]
+fn hung_slave_does_not_hold_the_writer_back() {
+    let mut h = seed();
+    h.auto_reply = false;
+    h.answer_all();
+    h.set("db1", &[M], false);
+    h.answer_all(); // db1 settles
+    h.drain();
+    // db3 and db4 were told the new master; only db4 answers.
+    let pending: Vec<_> = h.outstanding.drain(..).collect();
+    for (token, host, req) in pending {
+        if host == h.host("db4") {
+            let reply = Ok(AgentReply {
+                result: "OK: Status applied successfully!".into(),
+                uptime: Some(1000.0),
+            });
+            h.m.handle(h.now, Input::AgentReply { token, reply });
+        } else {
+            h.outstanding.push_back((token, host, req));
+        }
+    }
+    let mark = h.mark();
+    h.drain();
+    assert!(
+        !h.sends_since(mark)
+            .iter()
+            .any(|s| s.starts_with("SET_STATUS|1|db2|")),
+        "the new master waits for the slaves first"
+    );
+    h.advance(crate::core::SLAVE_SWITCH_WAIT + Duration::from_millis(10));
+    assert!(
+        h.sends_since(mark)
+            .contains(&"SET_STATUS|1|db2|ONLINE|writer(198.18.2.188)|db2".to_string()),
+        "{:?}",
+        h.sends_since(mark)
+    );
+}
+
 /// §3.3.4 with the mmm-rs fix: after a reported failure, ERROR → UNKNOWN → ERROR → OK
 /// clears the failure (2.2.1 kept it until the next failure cycle).
 #[test]
@@ -685,4 +726,40 @@ fn transcript_writer_crash_failover() {
     assert_eq!(logs, expected);
     assert_eq!(h.roles("db2"), vec![r("writer", "198.18.2.188")]);
     assert_eq!(h.state("db1"), HostState::Online);
+}
+
+/// Found by the simulation (seed 472): in PASSIVE an admin takes the writer's host offline
+/// (the role table changes, the agent is not told); when ACTIVE comes back, that host may
+/// still hold the writer VIP, so it is settled (and fenced if it cannot be told) before the
+/// new master gets the role.
+#[test]
+fn leaving_passive_settles_the_previous_writer_first() {
+    let mut h = seed();
+    h.cmd("set_passive");
+    h.cmd("set_offline db1");
+    assert!(h.roles("db1").is_empty());
+    let db1 = h.host("db1");
+    h.agent_fails[db1] = true;
+    let mark = h.mark();
+    h.cmd("set_active");
+    let log = &h.log[mark..];
+    let settle = log
+        .iter()
+        .position(|a| {
+            matches!(a, Action::Send { request, .. }
+                if request.to_string().starts_with("SET_STATUS|1|db1|ADMIN_OFFLINE||"))
+        })
+        .expect("previous writer told");
+    let kill = log
+        .iter()
+        .position(|a| matches!(a, Action::KillHost { host: 0, .. }))
+        .expect("previous writer fenced");
+    let gain = log
+        .iter()
+        .position(|a| {
+            matches!(a, Action::Send { request, .. }
+                if request.to_string() == "SET_STATUS|1|db2|ONLINE|writer(198.18.2.188)|db2")
+        })
+        .expect("new master gets the writer role");
+    assert!(settle < kill && kill < gain, "{settle} {kill} {gain}");
 }
