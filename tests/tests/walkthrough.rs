@@ -5,8 +5,10 @@
 //! Implements, in the seed's order: Step 2 9) `show` and `checks all` (whole outputs, spec
 //! §5.3, transcripts-2.2.1.md §1), `move_role writer db2` / `move_role writer db1` with
 //! rows written through the writer VIP before, during and after (spec §8 planned
-//! switchover); Step 3 1) master down and back (spec §8 automatic failover, §3.6), 2) slave
-//! down and back, 3) the client test through the writer VIP; then the admin commands of
+//! switchover); Step 3 1) master down and back (spec §8 automatic failover, §3.6: back by
+//! the "down for only N seconds" rule, the writer stays on db2), 2) slave down for over 60 s
+//! and back (readers move to the other slave and are rebalanced; back by
+//! `auto_set_online`), 3) the client test through the writer VIP; then the admin commands of
 //! §5.3 with their exact outputs (set_offline/set_online, modes, PASSIVE and set_ip, errors,
 //! help, ping) and the daemons' clean stop.
 //!
@@ -427,7 +429,9 @@ fn seed_walkthrough() {
         c.read_only("db1").ok().flatten()
     );
 
-    // ---- Step 3 2): slave down (db3) and back.
+    // ---- Step 3 2): slave down (db3) and back. It stays down for over 60 s, so it does not
+    // come back by the "down for only N seconds" rule (as db1 did) but by auto_set_online.
+    let db3_stopped = Instant::now();
     c.mysql_stop("db3").expect("stop db3's server");
     let both = {
         let mut v = vec![r198.clone(), r199.clone()];
@@ -442,23 +446,8 @@ fn seed_walkthrough() {
             && c.vip_holders(c.vip(199)).ok()? == ["db4"];
         ok.then_some(())
     });
-    c.mysql_start("db3").expect("start db3's server");
-    let s = wait_show(&c, "db3 ONLINE with one reader again", |s| {
-        s.state("db3") == "ONLINE" && s.roles("db3").len() == 1 && s.roles("db4").len() == 1
-    });
-    let (db3_reader, db4_reader) = (s.roles("db3").remove(0), s.roles("db4").remove(0));
-    assert_eq!(
-        ctl(&c, &["show"]),
-        healthy(&c, "db2", (&db3_reader, &db4_reader))
-    );
-    wait(&c, "one reader VIP on each slave", |c| {
-        let mut h = c.vip_holders(c.vip(198)).ok()?;
-        h.extend(c.vip_holders(c.vip(199)).ok()?);
-        h.sort();
-        (h == ["db3", "db4"]).then_some(())
-    });
-
-    // ---- Step 3 3): the client test as testdba through the writer VIP (now on db2).
+    // While db3 is down: the client test (Step 3 3), the seed does it last; the rows reach
+    // db3 once it is back) and the refusals that depend on a host's state.
     let out = c
         .sql_from(
             "monitor",
@@ -473,6 +462,69 @@ fn seed_walkthrough() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    expect_reply(
+        &c,
+        &["move_role", "writer", "db3"],
+        "ERROR: Can't move role to host with state HARD_OFFLINE.",
+    );
+    expect_reply(
+        &c,
+        &["set_online", "db3"],
+        "ERROR: Host 'db3' is 'HARD_OFFLINE' at the moment. It can't be switched to ONLINE.",
+    );
+    expect_reply(
+        &c,
+        &["set_offline", "db3"],
+        "ERROR: Host 'db3' is 'HARD_OFFLINE' at the moment. It can't be switched to ADMIN_OFFLINE.",
+    );
+    // The 60 s of the uptime rule are the point of this step, not a guess: wait them out.
+    let down_for = Duration::from_secs(62);
+    if let Some(rest) = down_for.checked_sub(db3_stopped.elapsed()) {
+        std::thread::sleep(rest);
+    }
+    let db3_started = Instant::now();
+    c.mysql_start("db3").expect("start db3's server");
+    let mut seen_awaiting = false;
+    let s = wait_show(&c, "db3 ONLINE with one reader again", |s| {
+        seen_awaiting |= s.state("db3") == "AWAITING_RECOVERY" && s.roles("db3").is_empty();
+        s.state("db3") == "ONLINE" && s.roles("db3").len() == 1 && s.roles("db4").len() == 1
+    });
+    let (db3_reader, db4_reader) = (s.roles("db3").remove(0), s.roles("db4").remove(0));
+    assert_eq!(
+        ctl(&c, &["show"]),
+        healthy(&c, "db2", (&db3_reader, &db4_reader))
+    );
+    // auto_set_online 3: the state is visible for 3 s, many polls.
+    assert!(
+        seen_awaiting,
+        "show never had db3 AWAITING_RECOVERY while it recovered"
+    );
+    println!(
+        "figure: db3 down {:.0} s, restarted → AWAITING_RECOVERY → ONLINE (auto_set_online 3) after {:.1} s",
+        down_for.as_secs_f64(),
+        db3_started.elapsed().as_secs_f64()
+    );
+    let log = c.monitor_log().expect("monitor log");
+    let from = log
+        .rfind("FATAL State of host 'db3' changed from ONLINE to HARD_OFFLINE (ping: OK, mysql: not OK)")
+        .unwrap_or_else(|| panic!("no HARD_OFFLINE line for db3:\n{log}"));
+    let tail = log.get(from..).unwrap_or_default();
+    let awaiting = tail
+        .find("FATAL State of host 'db3' changed from HARD_OFFLINE to AWAITING_RECOVERY\n")
+        .unwrap_or_else(|| panic!("no AWAITING_RECOVERY line for db3:\n{tail}"));
+    let auto = tail
+        .find("FATAL State of host 'db3' changed from AWAITING_RECOVERY to ONLINE because of auto_set_online(3 seconds). It was in state AWAITING_RECOVERY for ")
+        .unwrap_or_else(|| panic!("db3 not back by auto_set_online:\n{tail}"));
+    assert!(awaiting < auto, "{tail}");
+    wait(&c, "one reader VIP on each slave", |c| {
+        let mut h = c.vip_holders(c.vip(198)).ok()?;
+        h.extend(c.vip_holders(c.vip(199)).ok()?);
+        h.sort();
+        (h == ["db3", "db4"]).then_some(())
+    });
+
+    // ---- Step 3 3): the database the client created through the writer VIP (on db2) is
+    // on all four servers, db3 included.
     for h in DB_HOSTS {
         wait(&c, &format!("client_test on {h}"), |c| {
             let rows = c.query(h, "SHOW DATABASES").ok()?;
