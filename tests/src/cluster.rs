@@ -259,9 +259,11 @@ impl Deref for Cluster {
 
 impl Cluster {
     /// Builds the testbed, writes the configs, starts the agents and the monitor, brings the
-    /// hosts online (per `opts.bring_online`) and waits for the healthy state: every host
-    /// ONLINE, `writer` on db1 with its VIP on db1's `ens33` and `read_only=0` there, one
-    /// reader per slave with its VIP on that slave.
+    /// hosts online (per `opts.bring_online`) and waits for the healthy state
+    /// ([`Cluster::wait_healthy`]): every host ONLINE, the writer on a master with its VIP
+    /// and `read_only=0` there — on db1 with [`BringOnline::SetOnline`] (checked), usually
+    /// db1 with [`BringOnline::AutoSetOnline`] too (the first master to come online) — and
+    /// one reader per slave with its VIP on that slave.
     pub fn start(opts: ClusterOptions) -> Result<Cluster> {
         let mond = workspace_binary("mmm_mond")?;
         let agentd = workspace_binary("mmm_agentd")?;
@@ -311,39 +313,51 @@ impl Cluster {
                 }
             }
         }
-        self.wait_healthy(limit)
+        let writer = self.wait_healthy(limit)?;
+        // set_online in configuration order gives the writer to db1, as in the seed.
+        if self.opts.bring_online == BringOnline::SetOnline && writer != "db1" {
+            return Err(ClusterError::Daemon(format!(
+                "after set_online db1..db4 the writer is on {writer}, not db1"
+            )));
+        }
+        Ok(())
     }
 
-    /// Waits until the seed's healthy state holds (see [`Cluster::start`]).
-    pub fn wait_healthy(&self, limit: Duration) -> Result<()> {
+    /// Waits until the cluster is healthy: every database host ONLINE, the writer role on
+    /// one master (its VIP on that master's `ens33` only, `read_only=0` there), one reader
+    /// role on each slave (each reader VIP on exactly one slave). Returns the writer's
+    /// host. (The other master's `read_only` is not checked: MMM only sets it when the
+    /// writer role leaves a host, so after a server restart it is whatever its my.cnf says.)
+    pub fn wait_healthy(&self, limit: Duration) -> Result<String> {
         let writer = format!("writer({})", self.vip(188));
         let readers = [
             format!("reader({})", self.vip(198)),
             format!("reader({})", self.vip(199)),
         ];
-        self.wait_for("a healthy cluster (show)", limit, |c| {
+        let host = self.wait_for("a healthy cluster (show)", limit, |c| {
             let s = c.show().ok()?;
             let all_online = DB_HOSTS.iter().all(|h| s.state(h) == "ONLINE");
+            let w = s.holders(&writer);
+            let [w] = w.as_slice() else { return None };
             let ok = all_online
-                && s.roles("db1") == [writer.clone()]
-                && s.roles("db2").is_empty()
+                && s.roles(w) == [writer.clone()]
                 && s.roles("db3").len() == 1
                 && s.roles("db4").len() == 1
                 && readers.iter().all(|r| s.holders(r).len() == 1);
-            ok.then_some(())
+            ok.then(|| w.clone())
         })?;
         self.wait_for("VIPs and read_only on the hosts", limit, |c| {
             let w = c.vip_holders(c.vip(188)).ok()?;
             let r1 = c.vip_holders(c.vip(198)).ok()?;
             let r2 = c.vip_holders(c.vip(199)).ok()?;
-            let ok = w == ["db1"]
+            let ok = w == [host.as_str()]
                 && r1.len() == 1
                 && r2.len() == 1
                 && r1 != r2
-                && c.read_only("db1").ok()? == Some(false)
-                && c.read_only("db2").ok()? == Some(true);
+                && c.read_only(&host).ok()? == Some(false);
             ok.then_some(())
-        })
+        })?;
+        Ok(host)
     }
 
     /// The testbed under the daemons.

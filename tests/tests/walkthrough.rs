@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use mmm_tests::cluster::{Cluster, ClusterOptions, Show, DB_HOSTS};
+use mmm_tests::cluster::{BringOnline, Cluster, ClusterOptions, Show, DB_HOSTS};
 
 /// Generous bound for anything the monitor and agents do (a loaded 2-core machine).
 const LIMIT: Duration = Duration::from_secs(60);
@@ -796,4 +796,66 @@ fn seed_walkthrough() {
         "figure: whole walkthrough {:.1} s",
         t0.elapsed().as_secs_f64()
     );
+}
+
+/// The harness itself on a second cluster: a fresh cluster brought online by
+/// `auto_set_online` alone (no admin), a monitor restart (roles kept: status file and agents
+/// agree), an agent restart (the monitor re-sends its roles), an agent stopped (the `show`
+/// warning) and started again.
+#[test]
+fn auto_online_and_daemon_restarts() {
+    let mut opts = ClusterOptions::fast(42);
+    opts.bring_online = BringOnline::AutoSetOnline;
+    let c = Cluster::start(opts).unwrap_or_else(|e| panic!("cluster start: {e}"));
+    let log = c.monitor_log().expect("monitor log");
+    for h in DB_HOSTS {
+        let line = format!(
+            "FATAL State of host '{h}' changed from AWAITING_RECOVERY to ONLINE because of auto_set_online(3 seconds). It was in state AWAITING_RECOVERY for "
+        );
+        assert!(
+            log.contains(&line),
+            "no auto_set_online line for {h}:\n{log}"
+        );
+        assert!(
+            !log.contains(&format!("Admin changed state of '{h}'")),
+            "{log}"
+        );
+    }
+    // Usually db1 (both masters come online in the same round, db1 first in the role).
+    let writer_host = c
+        .wait_healthy(LIMIT)
+        .unwrap_or_else(|e| panic!("healthy: {e}"));
+    let before = ctl(&c, &["show"]);
+    let vips = |c: &Cluster| [188, 198, 199].map(|o| c.vip_holders(c.vip(o)).unwrap_or_default());
+    let vips_before = vips(&c);
+
+    let t = Instant::now();
+    c.restart_monitor()
+        .unwrap_or_else(|e| panic!("restart monitor: {e}"));
+    wait_show_exact(&c, "the same show after a monitor restart", &before);
+    assert_eq!(vips(&c), vips_before, "VIPs after a monitor restart");
+    assert!(c.read_only(&writer_host).expect("read_only") == Some(false));
+    println!(
+        "figure: monitor restart → same roles in show after {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    c.restart_agent("db3")
+        .unwrap_or_else(|e| panic!("restart agent: {e}"));
+    wait_show_exact(&c, "the same show after an agent restart", &before);
+    wait(&c, "VIPs unchanged after the agent restart", |c| {
+        (vips(c) == vips_before).then_some(())
+    });
+
+    c.stop_agent("db4")
+        .unwrap_or_else(|e| panic!("stop agent: {e}"));
+    wait_show(&c, "the warning for db4's agent", |s| {
+        s.comments
+            .iter()
+            .any(|l| l == "Warning: agent on host db4 is not reachable")
+    });
+    c.start_agent("db4")
+        .unwrap_or_else(|e| panic!("start agent: {e}"));
+    wait_show_exact(&c, "no warning once db4's agent is back", &before);
+    c.stop().unwrap_or_else(|e| panic!("stop: {e}"));
 }
