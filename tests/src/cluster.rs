@@ -683,7 +683,12 @@ impl Cluster {
             files.sort();
             for path in files {
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
-                let lines: Vec<&str> = text.lines().collect();
+                // The netlink crate's warning about newer kernels repeats on every
+                // address operation and says nothing about MMM.
+                let lines: Vec<&str> = text
+                    .lines()
+                    .filter(|l| !l.contains("IFLA_INET6_CONF"))
+                    .collect();
                 let tail = lines.get(lines.len().saturating_sub(100)..).unwrap_or(&[]);
                 eprintln!("==== {h}: {} (last {} lines)", path.display(), tail.len());
                 for l in tail {
