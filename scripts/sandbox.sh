@@ -81,10 +81,11 @@ build() {
         say "building (cargo build --bins)"
         if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
             # Build as the invoking user so target/ stays theirs.
-            (cd "$REPO" && sudo -u "$SUDO_USER" env "PATH=$(dirname "$cargo"):$PATH" \
-                ${CARGO_TARGET_DIR:+CARGO_TARGET_DIR="$CARGO_TARGET_DIR"} "$cargo" build --bins)
+            (cd "$REPO" && sudo -u "$SUDO_USER" -H env "PATH=$(dirname "$cargo"):$PATH" \
+                ${CARGO_TARGET_DIR:+CARGO_TARGET_DIR="$CARGO_TARGET_DIR"} "$cargo" build --bins) \
+                || die "cargo build failed (as $SUDO_USER; if target/ belongs to root, build once yourself: cargo build --bins, then MMM_SANDBOX_NO_BUILD=1)"
         else
-            (cd "$REPO" && "$cargo" build --bins)
+            (cd "$REPO" && "$cargo" build --bins) || die "cargo build failed"
         fi
     fi
     local b
