@@ -15,8 +15,9 @@
 # reader VIPs .198 and .199. Each host sees its own /etc/mysql-mmm, /run, /var/lib/misc and
 # /var/log/mysql-mmm (directories under the testbed's /tmp/mtXXXXXX/HOST/). The configs are
 # the repository's etc/mysql-mmm with the sandbox's addresses. Nothing in the root network
-# namespace is touched. `up` is idempotent (a second `up` only restarts missing daemons and
-# sets hosts waiting for recovery online); `down` also cleans up after an interrupted `up`.
+# namespace is touched. `up` is idempotent (on a running sandbox it starts or thaws servers a
+# fault left down, restarts missing daemons and sets hosts waiting for recovery online);
+# `down` also cleans up after an interrupted `up`.
 # docs/operations.md walks through a failover by hand.
 set -euo pipefail
 
@@ -122,6 +123,24 @@ daemon_running() {
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
 }
 
+# On a running sandbox: starts the servers a `fault stop`/`kill9` left down and thaws the
+# ones a `fault freeze` left stopped, so `up` brings the sandbox back to health.
+restore_servers() {
+    local base="$1" h pid
+    for h in "${HOSTS[@]}"; do
+        if daemon_running "$base/$h/run/mysqld/mysqld.pid"; then
+            pid="$(tr -dc 0-9 <"$base/$h/run/mysqld/mysqld.pid")"
+            if grep -q '^State:[[:space:]]*T' "/proc/$pid/status" 2>/dev/null; then
+                say "thawing $h's server"
+                "$TESTBED" fault --state-dir "$STATE_DIR" thaw "$h"
+            fi
+        else
+            say "starting $h's server"
+            "$TESTBED" fault --state-dir "$STATE_DIR" start "$h"
+        fi
+    done
+}
+
 # Starts the agents and the monitor that do not run yet. They detach (as started by hand
 # in 2.2.1: fork, setsid, stdio to /dev/null) and outlive this script; their logs are the
 # hosts' /var/log/mysql-mmm/*.log.
@@ -202,6 +221,7 @@ cmd_up() {
         write_configs "$base"
     else
         say "the sandbox is already up ($base)"
+        restore_servers "$base"
     fi
     start_daemons "$base"
     if ! wait_healthy; then
