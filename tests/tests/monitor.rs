@@ -51,6 +51,14 @@ fn bin(name: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// Builds a testbed; the tests of this file build theirs one at a time (concurrent
+/// `mariadbd --bootstrap` runs have been seen to collide on temporary tables in /tmp).
+fn testbed_up(subnet: u8) -> Testbed {
+    static UP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = UP.lock().unwrap_or_else(|e| e.into_inner());
+    Testbed::up(TestbedOptions::new(subnet)).unwrap_or_else(|e| panic!("testbed up: {e}"))
+}
+
 /// Kills the daemons it holds when dropped (the testbed's `down` would too).
 struct Daemons(Vec<Child>);
 
@@ -133,7 +141,7 @@ fn monitor_with_real_agents() {
     let mond = bin("mmm_mond");
     let agentd = bin("mmm_agentd");
     let _ = bin("mmm_control");
-    let tb = Testbed::up(TestbedOptions::new(41)).unwrap_or_else(|e| panic!("testbed up: {e}"));
+    let tb = testbed_up(41);
     let ip = |h: &str| tb.ip(h).to_string();
     let writer_vip = tb.vip(188).to_string();
     let reader_vips = [tb.vip(198).to_string(), tb.vip(199).to_string()];
@@ -375,6 +383,7 @@ fn monitor_with_real_agents() {
     );
 
     // Shutdown on SIGTERM: exit 0, pid file removed, status file still there.
+    let show_before = control(&tb, &["show"]).0;
     let mut monitor = daemons.0.pop().expect("monitor child");
     let pid = nix::unistd::Pid::from_raw(monitor.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
@@ -397,6 +406,33 @@ fn monitor_with_real_agents() {
         (down.as_str(), code),
         ("ERROR: Can't connect to monitor daemon!\n", Some(1))
     );
+
+    // §3.14: a restarted monitor rebuilds the same picture from the status file and the
+    // agents (states and roles unchanged, the writer VIP stays on db2).
+    let restarted = Instant::now();
+    daemons.0.push(
+        tb.spawn("monitor", &[&mond, "--foreground"])
+            .expect("monitor"),
+    );
+    wait_for(Duration::from_secs(30), "restarted monitor ping", || {
+        (control(&tb, &["ping"]).1 == Some(0)).then_some(())
+    });
+    let mut last = String::new();
+    let same = (0..100).any(|_| {
+        last = control(&tb, &["show"]).0;
+        let done = last == show_before;
+        if !done {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        done
+    });
+    assert!(same, "after restart:\n{last}\nbefore:\n{show_before}");
+    println!(
+        "figure: monitor restart → same states and roles after {:.1} s",
+        restarted.elapsed().as_secs_f64()
+    );
+    assert!(has_ip(&tb, "db2", &writer_vip) && read_only(&tb, "db2") == "0");
+    assert!(!has_ip(&tb, "db1", &writer_vip));
     drop(daemons);
     if std::env::var_os("MMM_TEST_DUMP_LOGS").is_some() {
         dump_logs(&tb);
@@ -444,7 +480,7 @@ fn start_cluster(tb: &Testbed) -> Daemons {
 #[test]
 fn writer_link_cut_and_heal() {
     let _ = bin("mmm_control");
-    let tb = Testbed::up(TestbedOptions::new(42)).unwrap_or_else(|e| panic!("testbed up: {e}"));
+    let tb = testbed_up(42);
     let daemons = start_cluster(&tb);
     let writer_vip = tb.vip(188).to_string();
     let ip = |h: &str| tb.ip(h).to_string();
