@@ -10,3 +10,6 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --all-targets
 cargo test --workspace -- --test-threads=2
+# Root-only tests of the monitor's IO (real ICMP, a real MariaDB in a namespace of their own);
+# ignored by default so that `cargo test -p mmm-mon` runs anywhere.
+cargo test -p mmm-mon --test root_monitor -- --ignored --test-threads=1

@@ -199,6 +199,12 @@ pub(crate) fn bootstrap_datadir(
         .arg("--bootstrap")
         .arg(format!("--datadir={}", datadir.display()))
         .arg(format!("--log-error={}", error_log.display()))
+        // A tmpdir of its own: two bootstraps sharing /tmp at once lost each other's
+        // temporary tables (error 1051, abort).
+        .arg(format!(
+            "--tmpdir={}",
+            error_log.parent().unwrap_or(datadir).display()
+        ))
         .args([
             "--log-warnings=0",
             "--enforce-storage-engine=",

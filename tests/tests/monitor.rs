@@ -17,6 +17,23 @@ use std::time::{Duration, Instant};
 
 use mmm_tests::{Testbed, TestbedOptions};
 
+/// `mmm_control help` as 2.2.1 prints it (without mmm_control's extra newline).
+const HELP: &str = "Valid commands are:
+    help                              - show this message
+    ping                              - ping monitor
+    show                              - show status
+    checks [<host>|all [<check>|all]] - show checks status
+    set_online <host>                 - set host <host> online
+    set_offline <host>                - set host <host> offline
+    mode                              - print current mode.
+    set_active                        - switch into active mode.
+    set_manual                        - switch into manual mode.
+    set_passive                       - switch into passive mode.
+    move_role [--force] <role> <host> - move exclusive role <role> to host <host>
+                                        (Only use --force if you know what you are doing!)
+    set_ip <ip> <host>                - set role with ip <ip> to host <host>
+";
+
 /// A binary of the workspace, next to this test's `deps/` directory.
 fn bin(name: &str) -> String {
     let exe = std::env::current_exe().expect("current_exe");
@@ -32,6 +49,14 @@ fn bin(name: &str) -> String {
         path.display()
     );
     path.to_string_lossy().into_owned()
+}
+
+/// Builds a testbed; the tests of this file build theirs one at a time (concurrent
+/// `mariadbd --bootstrap` runs have been seen to collide on temporary tables in /tmp).
+fn testbed_up(subnet: u8) -> Testbed {
+    static UP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = UP.lock().unwrap_or_else(|e| e.into_inner());
+    Testbed::up(TestbedOptions::new(subnet)).unwrap_or_else(|e| panic!("testbed up: {e}"))
 }
 
 /// Kills the daemons it holds when dropped (the testbed's `down` would too).
@@ -116,7 +141,7 @@ fn monitor_with_real_agents() {
     let mond = bin("mmm_mond");
     let agentd = bin("mmm_agentd");
     let _ = bin("mmm_control");
-    let tb = Testbed::up(TestbedOptions::new(41)).unwrap_or_else(|e| panic!("testbed up: {e}"));
+    let tb = testbed_up(41);
     let ip = |h: &str| tb.ip(h).to_string();
     let writer_vip = tb.vip(188).to_string();
     let reader_vips = [tb.vip(198).to_string(), tb.vip(199).to_string()];
@@ -143,6 +168,16 @@ fn monitor_with_real_agents() {
         started.elapsed().as_secs_f64()
     );
     assert_eq!(control(&tb, &["mode"]), ("ACTIVE\n".to_string(), Some(0)));
+    // The transcript's bytes (transcripts-2.2.1.md §1): help ends with a newline, and
+    // mmm_control adds one more.
+    assert_eq!(control(&tb, &["help"]), (format!("{HELP}\n"), Some(0)));
+    assert_eq!(
+        control(&tb, &["move_role", "writer"]),
+        (
+            format!("Invalid command 'move_role writer'\n\n{HELP}\n"),
+            Some(0)
+        )
+    );
 
     // §3.14.2: a brand-new cluster starts with every host AWAITING_RECOVERY.
     let (show, _) = control(&tb, &["show"]);
@@ -216,6 +251,29 @@ fn monitor_with_real_agents() {
     assert!(has_ip(&tb, "db3", &r3));
     assert!(has_ip(&tb, "db4", &r4));
     assert_eq!(read_only(&tb, "db2"), "1");
+
+    // §3.13: the testbed is a correct master-master pair, so the startup check found
+    // nothing to warn about (it connected to both and read their settings).
+    let mon_log = tb
+        .host_dir("monitor")
+        .expect("monitor dir")
+        .join("var/log/mysql-mmm/mmm_mond.log");
+    let log = std::fs::read_to_string(&mon_log).expect("monitor log");
+    for bad in [
+        "master-master",
+        "is not replicating from",
+        "auto_increment",
+        "Couldn't connect to both masters",
+    ] {
+        assert!(
+            !log.contains(bad),
+            "unexpected startup warning ({bad}):\n{log}"
+        );
+    }
+    assert!(
+        log.contains(" INFO Monitor started in active mode.\n"),
+        "{log}"
+    );
 
     // checks: exact shape of one line (§5.3).
     let (c, _) = control(&tb, &["checks", "db1", "mysql"]);
@@ -325,6 +383,7 @@ fn monitor_with_real_agents() {
     );
 
     // Shutdown on SIGTERM: exit 0, pid file removed, status file still there.
+    let show_before = control(&tb, &["show"]).0;
     let mut monitor = daemons.0.pop().expect("monitor child");
     let pid = nix::unistd::Pid::from_raw(monitor.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
@@ -347,9 +406,120 @@ fn monitor_with_real_agents() {
         (down.as_str(), code),
         ("ERROR: Can't connect to monitor daemon!\n", Some(1))
     );
+
+    // §3.14: a restarted monitor rebuilds the same picture from the status file and the
+    // agents (states and roles unchanged, the writer VIP stays on db2).
+    let restarted = Instant::now();
+    daemons.0.push(
+        tb.spawn("monitor", &[&mond, "--foreground"])
+            .expect("monitor"),
+    );
+    wait_for(Duration::from_secs(30), "restarted monitor ping", || {
+        (control(&tb, &["ping"]).1 == Some(0)).then_some(())
+    });
+    let mut last = String::new();
+    let same = (0..100).any(|_| {
+        last = control(&tb, &["show"]).0;
+        let done = last == show_before;
+        if !done {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        done
+    });
+    assert!(same, "after restart:\n{last}\nbefore:\n{show_before}");
+    println!(
+        "figure: monitor restart → same states and roles after {:.1} s",
+        restarted.elapsed().as_secs_f64()
+    );
+    assert!(has_ip(&tb, "db2", &writer_vip) && read_only(&tb, "db2") == "0");
+    assert!(!has_ip(&tb, "db1", &writer_vip));
     drop(daemons);
     if std::env::var_os("MMM_TEST_DUMP_LOGS").is_some() {
         dump_logs(&tb);
     }
+    tb.down().expect("testbed down");
+}
+
+/// Starts the four agents and the monitor, brings every host ONLINE and waits until db1
+/// holds the writer VIP with read_only=0.
+fn start_cluster(tb: &Testbed) -> Daemons {
+    let mond = bin("mmm_mond");
+    let agentd = bin("mmm_agentd");
+    let mut daemons = Daemons(Vec::new());
+    for h in ["db1", "db2", "db3", "db4"] {
+        daemons
+            .0
+            .push(tb.spawn(h, &[&agentd, "--foreground"]).expect("agent"));
+    }
+    daemons.0.push(
+        tb.spawn("monitor", &[&mond, "--foreground"])
+            .expect("monitor"),
+    );
+    wait_for(Duration::from_secs(30), "monitor ping", || {
+        let (out, code) = control(tb, &["ping"]);
+        (code == Some(0) && out == "OK: Pinged successfully!\n").then_some(())
+    });
+    for h in ["db1", "db2", "db3", "db4"] {
+        wait_for(Duration::from_secs(30), "set_online", || {
+            let (out, _) = control(tb, &["set_online", h]);
+            out.starts_with("OK: State of").then_some(())
+        });
+    }
+    let writer_vip = tb.vip(188).to_string();
+    wait_for(
+        Duration::from_secs(30),
+        "writer VIP and read_only=0 on db1",
+        || (has_ip(tb, "db1", &writer_vip) && read_only(tb, "db1") == "0").then_some(()),
+    );
+    daemons
+}
+
+/// DESIGN.md "Undelivered status is retried": the active master's link is cut, the writer
+/// moves to db2; when the link heals, db1 must drop the VIP and writes at once (2.2.1 left
+/// both masters writable for about 5 s). Both windows are printed.
+#[test]
+fn writer_link_cut_and_heal() {
+    let _ = bin("mmm_control");
+    let tb = testbed_up(42);
+    let daemons = start_cluster(&tb);
+    let writer_vip = tb.vip(188).to_string();
+    let ip = |h: &str| tb.ip(h).to_string();
+
+    let cut = Instant::now();
+    tb.cut_link("db1").expect("cut db1");
+    let moved = wait_for(Duration::from_secs(60), "writer VIP on db2", || {
+        (has_ip(&tb, "db2", &writer_vip) && read_only(&tb, "db2") == "0").then(|| cut.elapsed())
+    });
+    let (show, _) = control(&tb, &["show"]);
+    assert!(
+        show.contains(&format!(
+            "db1({}) master/HARD_OFFLINE. Roles: \n",
+            ip("db1")
+        )),
+        "{show}"
+    );
+    // db1 cannot be told while it is cut off (no kill_host configured): it still writes.
+    let isolated_writer = has_ip(&tb, "db1", &writer_vip) && read_only(&tb, "db1") == "0";
+
+    let healed = Instant::now();
+    tb.restore_link("db1").expect("restore db1");
+    let fenced = wait_for(
+        Duration::from_secs(30),
+        "db1 gives up the writer role",
+        || {
+            (!has_ip(&tb, "db1", &writer_vip) && read_only(&tb, "db1") == "1")
+                .then(|| healed.elapsed())
+        },
+    );
+    println!(
+        "figure: active master's link cut → writer VIP + read_only=0 on db2 after {:.1} s; db1 still writable while cut off: {isolated_writer}; after the heal db1 dropped VIP and writes after {:.2} s (2.2.1: about 5 s with both masters writable)",
+        moved.as_secs_f64(),
+        fenced.as_secs_f64()
+    );
+    if std::env::var_os("MMM_TEST_DUMP_LOGS").is_some() || fenced >= Duration::from_secs(5) {
+        dump_logs(&tb);
+    }
+    assert!(fenced < Duration::from_secs(5));
+    drop(daemons);
     tb.down().expect("testbed down");
 }

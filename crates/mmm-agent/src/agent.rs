@@ -87,6 +87,10 @@ pub struct AgentState {
     pub roles: Vec<RoleIp>,
     /// The active master's host name (may be empty).
     pub active_master: String,
+    /// Held roles whose add failed: recorded (2.2.1 does), retried as a full add on the
+    /// next SET_STATUS, and skipped by the post-connection check, which must not enable
+    /// writes on a server that could not sync (a 2.2.1 defect, spec §9.2).
+    pub pending: Vec<RoleIp>,
 }
 
 impl Default for AgentState {
@@ -95,6 +99,7 @@ impl Default for AgentState {
             state: HostState::Unknown,
             roles: Vec::new(),
             active_master: String::new(),
+            pending: Vec::new(),
         }
     }
 }
@@ -356,16 +361,31 @@ impl Agent {
         for r in &plan.delete {
             errors.extend(role::delete(ctx.clone(), r).await);
         }
+        let mut pending = Vec::new();
         for r in &plan.add {
-            errors.extend(role::add(ctx.clone(), r).await);
+            let e = role::add(ctx.clone(), r).await;
+            if !e.is_empty() {
+                pending.push(r.clone());
+            }
+            errors.extend(e);
         }
         for r in &plan.keep {
-            errors.extend(role::check(ctx.clone(), r).await);
+            // A kept role whose add failed before is added again (sync included).
+            let e = if cur.pending.contains(r) {
+                role::add(ctx.clone(), r).await
+            } else {
+                role::check(ctx.clone(), r).await
+            };
+            if !e.is_empty() && cur.pending.contains(r) {
+                pending.push(r.clone());
+            }
+            errors.extend(e);
         }
         let mut new_roles = roles.to_vec();
         new_roles.sort_by_key(|r| r.to_string());
         new_roles.dedup();
         cur.roles = new_roles;
+        cur.pending = pending;
 
         match plan.slave_threads {
             Some(false) => {
@@ -397,11 +417,12 @@ impl Agent {
     }
 
     /// MMM's "check roles" after every closed connection (spec §4.6): re-asserts every
-    /// held role (writer: read_only=0, then the IP; others: the IP).
+    /// held role (writer: read_only=0, then the IP; others: the IP), except roles whose
+    /// add failed (see [`AgentState::pending`]).
     pub async fn check_roles(&self) {
         let cur = self.state.lock().await;
         let ctx = self.ctx();
-        for r in &cur.roles {
+        for r in cur.roles.iter().filter(|r| !cur.pending.contains(r)) {
             for e in role::check(ctx.clone(), r).await {
                 tracing::error!("{e}");
             }
@@ -420,6 +441,7 @@ mod tests {
             state: HostState::Online,
             roles: parse_role_list("reader(10.0.0.2),writer(10.0.0.1)"),
             active_master: "db1".into(),
+            pending: Vec::new(),
         };
         let p = plan_set_status(
             &cur,

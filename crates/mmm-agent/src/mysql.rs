@@ -13,7 +13,8 @@
 //!   master's gtid_binlog_pos covers the local gtid_slave_pos; MySQL auto-position when
 //!   gtid_mode=ON) else the new master's SHOW MASTER STATUS read after (3); START SLAVE.
 //!   On a failure after (2) the slave threads are restarted on the old master.
-//! - `deny_write`: read_only=1 (+ super_read_only=1 where it exists), then MMM's kill loop.
+//! - `deny_write`: read_only=1 (+ super_read_only=1 where it exists), then MMM's kill loop,
+//!   which spares the agent and monitor accounts (2.2.1 spared only its own connection).
 
 use std::time::{Duration, Instant};
 
@@ -69,6 +70,10 @@ pub struct MysqlServer {
     peer: Option<String>,
     /// `max_kill_retries`.
     max_kill_retries: u32,
+    /// Accounts whose connections the kill loop spares: every host's `agent_user` (other
+    /// agents read positions during a switch) and `monitor_user` when the agent's config
+    /// knows it (the monitor's long-lived check connections never write).
+    spared_users: Vec<String>,
     /// Connect/query bound.
     timeout: Duration,
     /// Replication wait bound.
@@ -166,7 +171,7 @@ impl Db {
             return Err(EffectError::Other("no binlog position to wait for".into()));
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        let secs = left.as_secs().max(1);
+        let secs = (left.as_secs_f64().ceil() as u64).max(1);
         let sql = self.flavor.pos_wait(file, pos, secs);
         let rows = self
             .query_within(&sql, Duration::from_secs(secs) + self.timeout)
@@ -245,6 +250,18 @@ impl MysqlServer {
             hosts: config.hosts.iter().map(HostDb::from_host).collect(),
             peer: host.peer.clone(),
             max_kill_retries: config.max_kill_retries,
+            spared_users: {
+                let mut u: Vec<String> = config
+                    .hosts
+                    .iter()
+                    .flat_map(|h| [h.agent_user.clone(), h.monitor_user.clone()])
+                    .flatten()
+                    .filter(|u| !u.is_empty())
+                    .collect();
+                u.sort();
+                u.dedup();
+                u
+            },
             timeout: config.ext.mysql_timeout,
             sync_timeout: config.ext.sync_timeout,
         })
@@ -311,7 +328,11 @@ impl MysqlServer {
                 let id: u64 = col(r, "Id").and_then(|s| s.parse().ok()).unwrap_or(0);
                 let user = col(r, "User").unwrap_or_default();
                 let command = col(r, "Command").unwrap_or_default();
-                if id == 0 || id == u64::from(own) || user == "system user" {
+                if id == 0
+                    || id == u64::from(own)
+                    || user == "system user"
+                    || self.spared_users.contains(&user)
+                {
                     continue;
                 }
                 if command.starts_with("Binlog Dump") || command == "Daemon" {

@@ -67,6 +67,9 @@ async fn configure_ip(ctx: &RoleCtx<'_>, ip: &str) -> Result<(), EffectError> {
         interface = ctx.vip.interface(),
         "added IP, sending gratuitous ARP"
     );
+    if ctx.arp_repeat == 0 {
+        return Ok(());
+    }
     if let Err(e) = ctx.vip.announce(addr).await {
         // 2.2.1 ignores ARP failures too: the address is configured.
         tracing::error!("Couldn't send gratuitous ARP for '{ip}': {e}");

@@ -417,19 +417,30 @@ async fn failed_effects_answer_error_and_role_is_kept() {
         "{reply}"
     );
     assert!(reply.ends_with("|UP:8463.27\n"));
-    // Not writable, no VIP: sync failure aborts the add...
+    // Not writable, no VIP: sync failure aborts the add, and the check after the
+    // connection closed does not enable writes either (2.2.1 did, spec §9.2).
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(a.vip.ips().is_empty());
+    assert!(*a.mysql.read_only.lock().unwrap());
+    assert!(!a.mysql.calls().contains(&"allow_write".to_string()));
     // ...but the role is recorded so the next SET_STATUS retries.
     assert_eq!(
         ask(&a.addr, "GET_AGENT_STATUS|1|db2").await,
         up("OK: Returning status!|ONLINE|writer(198.18.0.188)|")
     );
     *a.mysql.fail_sync.lock().unwrap() = false;
-    // The retry re-asserts the kept role (check: allow_write + IP).
+    // The next SET_STATUS retries the whole add, sync included.
     assert_eq!(
         ask(&a.addr, set).await,
         up("OK: Status applied successfully!")
     );
+    let syncs = a
+        .mysql
+        .calls()
+        .iter()
+        .filter(|c| *c == "sync_with_master")
+        .count();
+    assert_eq!(syncs, 2);
     assert_eq!(a.vip.ips(), vec!["198.18.0.188"]);
     assert!(!*a.mysql.read_only.lock().unwrap());
     // An IP that cannot be added is reported.
@@ -615,6 +626,35 @@ async fn ping_is_answered_while_a_set_status_is_applied() {
     assert!(t0.elapsed() < Duration::from_millis(500));
     assert_eq!(slow.await.unwrap(), up("OK: Status applied successfully!"));
     a.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_request_being_applied() {
+    let mut a = start("db2", HostMode::Master).await;
+    *a.mysql.sync_delay.lock().unwrap() = Duration::from_millis(600);
+    // An idle connection must not hold the shutdown up.
+    let _idle = socket::connect(&a.addr, &plain(), Duration::from_secs(2))
+        .await
+        .unwrap();
+    let addr = a.addr.clone();
+    let slow = tokio::spawn(async move {
+        ask(&addr, "SET_STATUS|1|db2|ONLINE|writer(198.18.0.188)|db2").await
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let _ = a.stop.take().unwrap().send(());
+    let t0 = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), a.task.take().unwrap())
+        .await
+        .expect("listener stopped")
+        .unwrap();
+    // run() returned only after the SET_STATUS was applied and answered.
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    assert_eq!(slow.await.unwrap(), up("OK: Status applied successfully!"));
+    assert_eq!(a.vip.ips(), vec!["198.18.0.188"]);
+    // No longer accepting.
+    assert!(socket::connect(&a.addr, &plain(), Duration::from_secs(1))
+        .await
+        .is_err());
 }
 
 // ---------------------------------------------------------------------------------- TLS

@@ -3,6 +3,8 @@
 //! (`Can't run second copy of <prog>`), a stale file only warned about
 //! (`Unclean start - found stale pid file!`), and the file is removed on clean exit.
 //!
+//! A zombie (an exited process nobody reaped yet) does not count as running.
+//!
 //! API: [`PidFile::check`]`(path, prog)` before daemonizing (refuse/warn),
 //! [`PidFile::create`]`(path)` in the final process (writes the pid), [`PidFile::remove`]
 //! (also on drop).
@@ -54,8 +56,23 @@ pub struct PidFile {
     removed: bool,
 }
 
-fn pid_alive(pid: i32) -> bool {
-    if pid <= 0 {
+/// Whether `pid` is a zombie (exited, not yet reaped): not a running copy.
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // The state follows the parenthesised command name, which may contain spaces.
+            let rest = s.get(s.rfind(')')? + 1..)?;
+            rest.split_whitespace()
+                .next()
+                .map(|st| st == "Z" || st == "X")
+        })
+        .unwrap_or(false)
+}
+
+/// Whether `pid` runs (2.2.1: `kill 0`), not counting zombies.
+pub fn pid_alive(pid: i32) -> bool {
+    if pid <= 0 || is_zombie(pid) {
         return false;
     }
     match kill(Pid::from_raw(pid), None) {
@@ -143,5 +160,12 @@ mod tests {
         );
         f.remove();
         assert!(!p.exists());
+        // A zombie is not a running copy.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(!pid_alive(pid), "zombie counted as running");
+        let _ = child.wait();
+        assert!(pid_alive(std::process::id() as i32));
     }
 }

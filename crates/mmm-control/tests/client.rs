@@ -178,7 +178,6 @@ struct Pki {
     _dir: tempfile::TempDir,
     server: SocketConfig,
     client: SocketConfig,
-    rogue: SocketConfig,
 }
 
 fn openssl(dir: &std::path::Path, args: &[&str]) {
@@ -274,7 +273,6 @@ fn make_pki() -> Pki {
     Pki {
         server: cfg("server", "ca"),
         client: cfg("client", "ca"),
-        rogue: cfg("rogue", "ca"),
         _dir: dir,
     }
 }

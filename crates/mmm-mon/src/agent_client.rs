@@ -8,6 +8,7 @@
 //! `Input::AgentReply`. Whether a reply means success (`OK…`) is the core's call; this file
 //! only reports what came back: a reply line, or why none did.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,20 +52,41 @@ pub struct AgentTarget {
     pub connect_timeout: Duration,
     /// Bound on waiting for the reply line.
     pub read_timeout: Duration,
+    /// The host's latest ping check result (set by the driver). While it is failing, a
+    /// connect attempt that times out is not retried: the request fails after one
+    /// [`CONNECT_ATTEMPT`] instead of the whole connect timeout, so nothing waits 10 s on
+    /// a host that is known to be unreachable.
+    pub ping_ok: Arc<AtomicBool>,
 }
 
-/// Opens a connection to an agent (the one place that knows about sockets).
+/// One connect attempt's bound inside the connect timeout: a host whose link was cut is
+/// retried every second, so the moment the link heals the request gets through (a single
+/// long connect would wait for the kernel's SYN backoff: 1, 2, 4, 8 s…).
+pub const CONNECT_ATTEMPT: Duration = Duration::from_secs(1);
+
+/// Opens a connection to an agent (the one place that knows about sockets): attempts of
+/// at most [`CONNECT_ATTEMPT`] until `connect_timeout` has passed; a refused or unreachable
+/// host fails at once, and so does a timed-out attempt while the host's ping is failing.
 async fn connect(
     target: &AgentTarget,
 ) -> Result<impl AsyncRead + AsyncWrite + Unpin + Send, AgentError> {
-    mmm_common::socket::connect(&target.addr, &target.socket, target.connect_timeout)
-        .await
-        .map_err(|e| match e {
-            mmm_common::socket::SocketError::Timeout { after, .. } => {
-                AgentError::ConnectTimeout(after)
+    let deadline = tokio::time::Instant::now() + target.connect_timeout;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Err(AgentError::ConnectTimeout(target.connect_timeout));
+        }
+        let attempt = left.min(CONNECT_ATTEMPT);
+        match mmm_common::socket::connect(&target.addr, &target.socket, attempt).await {
+            Ok(s) => return Ok(s),
+            Err(mmm_common::socket::SocketError::Timeout { after, .. }) => {
+                if !target.ping_ok.load(Ordering::Relaxed) {
+                    return Err(AgentError::ConnectTimeout(after));
+                }
             }
-            other => AgentError::Connect(other.to_string()),
-        })
+            Err(other) => return Err(AgentError::Connect(other.to_string())),
+        }
+    }
 }
 
 /// Sends one request on a fresh connection and reads one reply line (spec §4.1).
@@ -73,16 +95,22 @@ pub async fn request(
     target: &AgentTarget,
     request: &AgentRequest,
 ) -> Result<AgentReply, AgentError> {
-    let host = target.host.as_str();
     let result = exchange(target, request).await;
-    match &result {
+    log_outcome(&target.host, &result, true);
+    result
+}
+
+/// 2.2.1's lines for a reply without `|UP:` and for no reply; the latter at DEBUG instead
+/// of WARN when `loud` is false (the queue path: the core logs failed sends itself).
+fn log_outcome(host: &str, result: &Result<AgentReply, AgentError>, loud: bool) {
+    match result {
         Ok(reply) if reply.uptime.is_none() => {
             warn!("Received bad answer '{}' from host {host}.", reply.result);
         }
         Ok(_) => {}
-        Err(e) => warn!("Received undefined answer from host {host}. $!: {e}"),
+        Err(e) if loud => warn!("Received undefined answer from host {host}. $!: {e}"),
+        Err(e) => debug!("Received undefined answer from host {host}. $!: {e}"),
     }
-    result
 }
 
 async fn exchange(target: &AgentTarget, request: &AgentRequest) -> Result<AgentReply, AgentError> {
@@ -157,7 +185,10 @@ impl<T: Send + 'static> AgentClient<T> {
             tokio::spawn(
                 async move {
                     while let Some(job) = rx.recv().await {
-                        let outcome = request(&target, &job.request).await;
+                        let outcome = exchange(&target, &job.request).await;
+                        // The core logs a failed send itself (2.2.1's "Received undefined
+                        // answer" line, rate-limited), so only DEBUG here.
+                        log_outcome(&target.host, &outcome, false);
                         on_outcome(index, job.token, outcome);
                     }
                 }

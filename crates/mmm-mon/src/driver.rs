@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,11 @@ use crate::status_file::{self, StatusEntry};
 
 /// Attempts per startup query (2.2.1: the request plus 2 retries).
 pub const STARTUP_ATTEMPTS: usize = 3;
+
+/// Bound on one startup query's reply (GET_AGENT_STATUS / GET_SYSTEM_STATUS answer at once
+/// on a healthy agent); `agent_read_timeout` if that is shorter. Keeps a hung agent from
+/// holding the startup for 3 × 2 × 60 s.
+pub const STARTUP_READ_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Timeout of the master-master check's MySQL connections (§3.13: 3 s).
 pub const MASTER_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -93,6 +99,7 @@ pub fn agent_targets(config: &Config) -> Vec<AgentTarget> {
                 socket: config.socket.clone(),
                 connect_timeout: config.ext.agent_connect_timeout,
                 read_timeout: config.ext.agent_read_timeout,
+                ping_ok: Arc::new(AtomicBool::new(true)),
             }
         })
         .collect()
@@ -159,10 +166,12 @@ pub async fn run(
         network_tx,
         sink.clone(),
     ));
+    let targets = agent_targets(&config);
+    let ping_flags: Vec<Arc<AtomicBool>> = targets.iter().map(|t| t.ping_ok.clone()).collect();
     let agents = {
         let tx = event_tx.clone();
         AgentClient::spawn(
-            agent_targets(&config),
+            targets,
             Arc::new(move |_host, token, outcome| {
                 let _ = tx.send(Event::Agent { token, outcome });
             }),
@@ -173,6 +182,7 @@ pub async fn run(
     let mut driver = Shell {
         config: &config,
         agents,
+        ping_flags,
         kill_bin,
         status_path,
         last_status: None,
@@ -214,14 +224,31 @@ pub async fn run(
         driver.feed(&mut monitor, ev);
     }
 
-    // §3.13.
-    master_master_check(&config, &initial).await;
-
-    // §3.12 load.
+    // §3.13, §3.12 and §3.1 8g, in 2.2.1's order; check results keep flowing to the core
+    // meanwhile, and a shutdown request ends the startup.
+    macro_rules! while_feeding {
+        ($work:expr) => {{
+            let work = $work;
+            tokio::pin!(work);
+            loop {
+                tokio::select! {
+                    _ = &mut shutdown_early => {
+                        info!("END");
+                        return Ok(Exit::Stopped);
+                    }
+                    r = &mut work => break r,
+                    ev = event_rx.recv() => {
+                        if let Some(ev) = ev {
+                            driver.feed(&mut monitor, ev);
+                        }
+                    }
+                }
+            }
+        }};
+    }
+    while_feeding!(master_master_check(&config, &initial));
     let stored = driver.load_status();
-
-    // §3.1 8g: agent and system status of every host.
-    let (agent_states, systems) = startup_queries(&config, &initial).await;
+    let (agent_states, systems) = while_feeding!(startup_queries(&config, &initial));
     driver.handle(
         &mut monitor,
         Input::Startup {
@@ -296,6 +323,8 @@ struct Shell<'a> {
     config: &'a Config,
     /// Per-host agent queues.
     agents: AgentClient<Token>,
+    /// Per host: whether its latest ping check result was OK (read by the agent client).
+    ping_flags: Vec<Arc<AtomicBool>>,
     /// The kill_host binary, when usable.
     kill_bin: Option<PathBuf>,
     /// `monitor->status_path`.
@@ -310,6 +339,17 @@ struct Shell<'a> {
 
 impl Shell<'_> {
     fn feed(&mut self, monitor: &mut Monitor, ev: Event) {
+        if let Event::Input(Input::Check {
+            host,
+            check: CheckKind::Ping,
+            result,
+            ..
+        }) = &ev
+        {
+            if let Some(flag) = self.ping_flags.get(*host) {
+                flag.store(result.status == CheckStatus::Ok, Ordering::Relaxed);
+            }
+        }
         match ev {
             Event::Input(input) => self.handle(monitor, input),
             Event::Agent { token, outcome } => self.handle(
@@ -491,7 +531,8 @@ async fn startup_queries(
     Vec<Result<SystemStatus, String>>,
 ) {
     let targets = agent_targets(config);
-    let jobs = targets.into_iter().enumerate().map(|(i, target)| {
+    let jobs = targets.into_iter().enumerate().map(|(i, mut target)| {
+        target.read_timeout = target.read_timeout.min(STARTUP_READ_TIMEOUT);
         let ping_ok =
             initial.get(i).and_then(|c| c.first().copied().flatten()) == Some(CheckStatus::Ok);
         async move {

@@ -11,7 +11,7 @@ use mmm_common::config::{self, ProgramClass};
 use mmm_common::daemon::{self, Invocation};
 use mmm_common::pidfile::PidFile;
 use mmm_mon::driver::{self, Hooks};
-use tracing::{error, info};
+use tracing::{error, info, Instrument};
 
 const PROG: &str = "mmm_mond";
 
@@ -82,7 +82,8 @@ fn main() -> ExitCode {
             daemon::notify_ready();
         })),
     };
-    let result = rt.block_on(driver::run(cfg, daemon::shutdown_signal(), hooks));
+    let span = tracing::info_span!("monitor", cluster = cluster.unwrap_or(""));
+    let result = rt.block_on(driver::run(cfg, daemon::shutdown_signal(), hooks).instrument(span));
     daemon::notify("STOPPING=1");
     if let Some(p) = pid_file.as_mut() {
         p.remove();

@@ -2,6 +2,7 @@
 //! request bytes, reply decoding, ERROR replies, timeouts, and per-host queues (a hung
 //! agent does not delay another host; one host's requests stay in order).
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,7 @@ fn target(host: &str, addr: String, read_timeout: Duration) -> AgentTarget {
         },
         connect_timeout: Duration::from_secs(2),
         read_timeout,
+        ping_ok: Arc::new(AtomicBool::new(true)),
     }
 }
 
@@ -218,4 +220,151 @@ async fn hung_host_does_not_delay_another_and_order_is_kept() {
     let (host, token, outcome, _) = rx.recv().await.unwrap();
     assert_eq!((host, token), (0, 1));
     assert!(matches!(outcome, Err(AgentError::ReadTimeout(_))));
+}
+
+/// `<socket> type ssl`: the monitor presents its client certificate; an agent of another
+/// CA is refused by the monitor (no reply accepted).
+#[tokio::test]
+async fn tls_agent() {
+    let pki = make_pki();
+    let listener = mmm_common::socket::Listener::bind("127.0.0.1:0", &pki.server)
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok(acc) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(s) = acc.establish(Duration::from_secs(5)).await else {
+                    return;
+                };
+                let mut s = BufReader::new(s);
+                let mut line = String::new();
+                if s.read_line(&mut line).await.unwrap_or(0) > 0 {
+                    let _ = s.get_mut().write_all(b"OK: Pinged!|UP:1.00\n").await;
+                    let _ = s.get_mut().flush().await;
+                }
+            });
+        }
+    });
+    let mut t = target("db1", addr.clone(), Duration::from_secs(3));
+    t.socket = pki.client.clone();
+    let reply = request(&t, &AgentRequest::new("db1", AgentCommand::Ping))
+        .await
+        .unwrap();
+    assert_eq!(reply.result, "OK: Pinged!");
+    // Our CA does not trust a server certificate of another CA.
+    let mut t = target("db1", addr, Duration::from_secs(3));
+    t.socket = SocketConfig {
+        ca_file: pki.rogue.ca_file.clone(),
+        ..pki.client.clone()
+    };
+    assert!(request(&t, &AgentRequest::new("db1", AgentCommand::Ping))
+        .await
+        .is_err());
+}
+
+/// Test certificates (made with the `openssl` CLI).
+struct Pki {
+    _dir: tempfile::TempDir,
+    server: SocketConfig,
+    client: SocketConfig,
+    rogue: SocketConfig,
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl CLI is needed to make test certificates");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server and a client certificate signed by it, and a client certificate from
+/// another CA.
+fn make_pki() -> Pki {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for ca in ["ca", "rogue-ca"] {
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={ca}"),
+            ],
+        );
+    }
+    std::fs::write(
+        d.join("ext.cnf"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .unwrap();
+    for (name, ca) in [("server", "ca"), ("client", "ca"), ("rogue", "rogue-ca")] {
+        openssl(
+            d,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.pem"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ],
+        );
+    }
+    let cfg = |name: &str, ca: &str| SocketConfig {
+        kind: SocketType::Ssl,
+        cert_file: Some(d.join(format!("{name}.pem")).display().to_string()),
+        key_file: Some(d.join(format!("{name}.key")).display().to_string()),
+        ca_file: Some(d.join(format!("{ca}.pem")).display().to_string()),
+    };
+    Pki {
+        server: cfg("server", "ca"),
+        client: cfg("client", "ca"),
+        rogue: cfg("rogue", "rogue-ca"),
+        _dir: dir,
+    }
 }

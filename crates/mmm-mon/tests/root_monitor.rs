@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use mmm_common::config::{self, Config, ProgramClass};
 use mmm_mon::checks::{self, mysql, ping, InputFn};
 use mmm_mon::core::{CheckKind, Input};
+use mmm_mon::network;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, watch};
 
@@ -55,12 +56,25 @@ fn ok(cmd: &mut Command) {
     );
 }
 
-/// Removes namespaces and directories of earlier runs (name prefix `mi-chk`).
+/// Whether a name `mi-chk-<pid>-<n>` belongs to a test process that is gone.
+fn is_leftover(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(PREFIX).and_then(|r| r.strip_prefix('-')) else {
+        return false;
+    };
+    let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
+    match pid {
+        Some(pid) => nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err(),
+        None => true,
+    }
+}
+
+/// Removes namespaces and directories of earlier, interrupted runs (name prefix `mi-chk`,
+/// owner process gone); a concurrently running test's are left alone.
 fn remove_leftovers() {
     if let Ok(out) = Command::new("ip").args(["netns", "list"]).output() {
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let name = line.split_whitespace().next().unwrap_or("");
-            if name.starts_with(PREFIX) {
+            if is_leftover(name) {
                 kill_netns_pids(name);
                 let _ = Command::new("ip").args(["netns", "del", name]).status();
             }
@@ -68,7 +82,7 @@ fn remove_leftovers() {
     }
     if let Ok(rd) = fs::read_dir("/tmp") {
         for e in rd.flatten() {
-            if e.file_name().to_string_lossy().starts_with(PREFIX) {
+            if is_leftover(&e.file_name().to_string_lossy()) {
                 let _ = fs::remove_dir_all(e.path());
             }
         }
@@ -109,7 +123,9 @@ impl Bed {
             need(which(bin), bin);
         }
         remove_leftovers();
-        let ns = format!("{PREFIX}-{}", std::process::id());
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ns = format!("{PREFIX}-{}-{n}", std::process::id());
         let dir = PathBuf::from(format!("/tmp/{ns}"));
         let bed = Bed {
             ns: ns.clone(),
@@ -265,6 +281,79 @@ fn monitor_config(dir: &Path, agent_port: u16, control_port: u16) -> Config {
     config::parse_str(&text, "mmm_mon.conf", &[], ProgramClass::Monitor).unwrap()
 }
 
+/// The network checker reports `Network{up}` changes when the ping_ips stop and start
+/// answering (the address is removed from and put back on the namespace's interface).
+#[test]
+#[ignore = "needs root, network namespaces and MariaDB: run with --ignored"]
+fn network_changes_are_reported() {
+    let bed = Bed::new();
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Input)>();
+    let tx = Mutex::new(tx);
+    let sink: InputFn = Arc::new(move |i| {
+        let _ = tx.lock().map(|t| t.send((Instant::now(), i)));
+    });
+    let ns_path = format!("/run/netns/{}", bed.ns);
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let runner = std::thread::spawn(move || {
+        let file = fs::File::open(&ns_path).unwrap();
+        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (state_tx, _state_rx) = watch::channel(true);
+            let task = tokio::spawn(network::run(
+                vec![DB_IP.to_string()],
+                Duration::from_millis(200),
+                state_tx,
+                sink,
+            ));
+            tokio::task::spawn_blocking(move || {
+                let _ = stop_rx.recv();
+            })
+            .await
+            .unwrap();
+            task.abort();
+        });
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let cut = Instant::now();
+    ok(Command::new("ip").args([
+        "-n",
+        &bed.ns,
+        "addr",
+        "del",
+        &format!("{DB_IP}/24"),
+        "dev",
+        "mi0",
+    ]));
+    let (at, input) = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("network down");
+    assert!(matches!(input, Input::Network { up: false }), "{input:?}");
+    let down_after = at - cut;
+    let healed = Instant::now();
+    ok(Command::new("ip").args([
+        "-n",
+        &bed.ns,
+        "addr",
+        "add",
+        &format!("{DB_IP}/24"),
+        "dev",
+        "mi0",
+    ]));
+    let (at, input) = rx.recv_timeout(Duration::from_secs(5)).expect("network up");
+    assert!(matches!(input, Input::Network { up: true }), "{input:?}");
+    let _ = stop_tx.send(());
+    runner.join().unwrap();
+    println!(
+        "figure: network check (ping_interval 0.2 s): down reported after {:.0} ms, up after {:.0} ms",
+        down_after.as_secs_f64() * 1000.0,
+        (at - healed).as_secs_f64() * 1000.0
+    );
+}
+
 #[test]
 #[ignore = "needs root, network namespaces and MariaDB: run with --ignored"]
 fn checks_against_real_mariadb() {
@@ -282,6 +371,23 @@ fn checks_against_real_mariadb() {
     });
     assert_eq!(good, "OK");
     assert_eq!(bad, format!("ERROR: Could not ping {DEAD_IP}"));
+
+    // Network check (§3.4): first answer wins; waiting gives up on shutdown.
+    let (up, down, waited) = bed.run_in_ns(|| {
+        Box::pin(async {
+            (
+                network::probe(&[DEAD_IP.to_string(), DB_IP.to_string()]).await,
+                network::probe(&[DEAD_IP.to_string()]).await,
+                network::wait_for_network(
+                    &[DEAD_IP.to_string()],
+                    Duration::from_millis(200),
+                    tokio::time::sleep(Duration::from_millis(1500)),
+                )
+                .await,
+            )
+        })
+    });
+    assert!(up && !down && !waited, "{up} {down} {waited}");
 
     // MySQL checks with 2.2.1's strings.
     let results = bed.run_in_ns(|| {
@@ -305,6 +411,19 @@ fn checks_against_real_mariadb() {
             ]
         })
     });
+    // §3.13's reads: not a slave, default auto_increment settings.
+    let settings = bed.run_in_ns(|| {
+        Box::pin(async {
+            mysql::master_settings(&target("mmm_monitor", MON_PW), Duration::from_secs(3)).await
+        })
+    });
+    assert_eq!(
+        settings,
+        Some(mysql::MasterSettings {
+            master_host: None,
+            auto_increment: Some((1, 1)),
+        })
+    );
     assert_eq!(results[0], "OK");
     assert_eq!(results[1], "ERROR: Replication is not set up");
     assert_eq!(results[2], "ERROR: Replication is not set up");
@@ -319,9 +438,12 @@ fn checks_against_real_mariadb() {
         "{}",
         results[4]
     );
-    assert_eq!(
-        results[5],
-        format!("ERROR: Connect error (host = {DEAD_IP}:3306, user = mmm_monitor)! Can't connect to server on '{DEAD_IP}' (110)")
+    // 110 (timeout) or 113 (no route: the neighbour entry already failed).
+    assert!(
+        results[5] == format!("ERROR: Connect error (host = {DEAD_IP}:3306, user = mmm_monitor)! Can't connect to server on '{DEAD_IP}' (110)")
+            || results[5] == format!("ERROR: Connect error (host = {DEAD_IP}:3306, user = mmm_monitor)! Can't connect to server on '{DEAD_IP}' (113)"),
+        "{}",
+        results[5]
     );
 
     // Check tasks + connection watcher: kill -9 mysqld, measure how soon the monitor knows.
@@ -532,5 +654,62 @@ fn driver_startup_against_fake_agents() {
         "{seen:?}"
     );
     assert!(!seen.iter().any(|l| l.contains("|db2")), "{seen:?}");
+    bed.kill_mariadb();
+}
+
+/// A shutdown request while the startup waits on a hung agent ends the monitor at once
+/// (the startup queries would otherwise wait up to 3 × 15 s per query).
+#[test]
+#[ignore = "needs root, network namespaces and MariaDB: run with --ignored"]
+fn shutdown_during_startup_with_a_hung_agent() {
+    let mut bed = Bed::new();
+    bed.start_mariadb();
+    let dir = bed.dir.clone();
+    let (stopped_after, exit) = bed.run_in_ns(move || {
+        Box::pin(async move {
+            // Accepts and reads, never answers.
+            let agent = tokio::net::TcpListener::bind(format!("{DB_IP}:0"))
+                .await
+                .unwrap();
+            let agent_port = agent.local_addr().unwrap().port();
+            let (got_tx, mut got_rx) = mpsc::unbounded_channel::<()>();
+            tokio::spawn(async move {
+                let mut held = Vec::new();
+                while let Ok((s, _)) = agent.accept().await {
+                    let _ = got_tx.send(());
+                    held.push(s);
+                }
+            });
+            let control_port = std::net::TcpListener::bind(format!("{DB_IP}:0"))
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let cfg = monitor_config(&dir, agent_port, control_port);
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let driver = tokio::spawn(mmm_mon::driver::run(
+                cfg,
+                async move {
+                    let _ = stop_rx.await;
+                },
+                mmm_mon::driver::Hooks::default(),
+            ));
+            // The startup query reached the (hung) agent.
+            tokio::time::timeout(Duration::from_secs(10), got_rx.recv())
+                .await
+                .expect("startup query sent")
+                .unwrap();
+            let asked = Instant::now();
+            let _ = stop_tx.send(());
+            let exit = tokio::time::timeout(Duration::from_secs(5), driver)
+                .await
+                .expect("driver stops within 5 s")
+                .unwrap()
+                .unwrap();
+            (asked.elapsed(), exit)
+        })
+    });
+    assert_eq!(exit, mmm_mon::driver::Exit::Stopped);
+    assert!(stopped_after < Duration::from_secs(1), "{stopped_after:?}");
     bed.kill_mariadb();
 }

@@ -5,10 +5,12 @@
 //! - The whole check is bounded by `timeout + 1 s` → `ERROR: Timeout` (2.2.1).
 //! - Tasks are independent, so a hung host never delays another host's checks.
 //! - While the network is down (spec §3.4) no check runs and no ERROR is reported.
+//! - A failing ping check runs every second until it is OK again (a healed link is seen at
+//!   once; the trap period is unaffected).
 //! - A long-lived monitor connection per host ([`mysql::hold_connection`]) reports its loss
-//!   as `Input::CheckConnLost` when the server cannot be reached again at once, and makes
-//!   that host's `mysql` check run immediately, so a stopped or crashed mysqld is noticed
-//!   when it happens, not at the next `check_period`.
+//!   as `Input::CheckConnLost` when the server cannot be reached again at once or stops
+//!   answering, and makes that host's `mysql` check run immediately, so a stopped, crashed
+//!   or hung mysqld is noticed when it happens, not at the next `check_period`.
 //!
 //! Layout: `ping.rs` (ICMP echo), `mysql.rs` (mysql, rep_threads, rep_backlog).
 
@@ -23,8 +25,11 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tracing::{debug, Instrument};
 
-use crate::core::{CheckKind, CheckResult, HostId, Input};
+use crate::core::{CheckKind, CheckResult, CheckStatus, HostId, Input};
 use mysql::MysqlTarget;
+
+/// How often a failing ping check runs (instead of `check_period`).
+pub const FAILING_PING_RECHECK: Duration = Duration::from_secs(1);
 
 /// Where check results go.
 pub type InputFn = Arc<dyn Fn(Input) + Send + Sync>;
@@ -116,13 +121,18 @@ async fn network_up(network: &mut watch::Receiver<bool>) -> bool {
 pub fn spawn(config: &Config, sink: InputFn, network: watch::Receiver<bool>) -> CheckTasks {
     let mut handles = Vec::new();
     for host in check_hosts(config) {
+        let wake_ping = Arc::new(Notify::new());
         let wake_mysql = Arc::new(Notify::new());
         for kind in CheckKind::ALL {
             let cfg = check_config(config, kind);
             let host = host.clone();
             let sink = sink.clone();
             let mut network = network.clone();
-            let wake = (kind == CheckKind::Mysql).then(|| wake_mysql.clone());
+            let wake = match kind {
+                CheckKind::Ping => Some(wake_ping.clone()),
+                CheckKind::Mysql => Some(wake_mysql.clone()),
+                _ => None,
+            };
             let span = tracing::info_span!("check", host = %host.name, check = %kind);
             handles.push(tokio::spawn(
                 async move {
@@ -134,6 +144,15 @@ pub fn spawn(config: &Config, sink: InputFn, network: watch::Receiver<bool>) -> 
                         let wall = wall_now();
                         debug!("result: {line}");
                         let result = CheckResult::from_line(line);
+                        // A failing ping is re-checked every second: the host's recovery
+                        // (a healed link) is seen at once, so a host that must drop its
+                        // roles is told without waiting for the next check_period.
+                        let period =
+                            if kind == CheckKind::Ping && result.status == CheckStatus::Error {
+                                cfg.check_period.min(FAILING_PING_RECHECK)
+                            } else {
+                                cfg.check_period
+                            };
                         // 2.2.1 drops failures seen while the network is down.
                         if *network.borrow() || result.message.starts_with("OK") {
                             sink(Input::Check {
@@ -146,11 +165,11 @@ pub fn spawn(config: &Config, sink: InputFn, network: watch::Receiver<bool>) -> 
                         match &wake {
                             Some(w) => {
                                 tokio::select! {
-                                    _ = tokio::time::sleep(cfg.check_period) => {}
+                                    _ = tokio::time::sleep(period) => {}
                                     _ = w.notified() => {}
                                 }
                             }
-                            None => tokio::time::sleep(cfg.check_period).await,
+                            None => tokio::time::sleep(period).await,
                         }
                     }
                 }
@@ -161,27 +180,30 @@ pub fn spawn(config: &Config, sink: InputFn, network: watch::Receiver<bool>) -> 
         let sink = sink.clone();
         let span = tracing::info_span!("check", host = %host.name, check = "connection");
         handles.push(tokio::spawn(
-            watch_connection(host, cfg, sink, wake_mysql).instrument(span),
+            watch_connection(host, cfg, sink, wake_ping, wake_mysql).instrument(span),
         ));
     }
     CheckTasks { handles }
 }
 
 /// The long-lived monitor connection of one host (DESIGN.md "Detection starts at the
-/// failure"): while connected, waits for the connection to drop; then tries one reconnect
-/// at once, and when that fails reports `CheckConnLost` and wakes the host's mysql check.
+/// failure"). When the server closes it, one reconnect is tried at once: if that fails too
+/// (mysqld stopped or crashed) `CheckConnLost` is reported and the host's mysql check runs
+/// now. A dropped connection that reconnects at once (the agent's deny_write kills client
+/// threads) is not a failure. When the server stops answering (hung, link cut) the ping
+/// check runs at once, then `CheckConnLost` is reported and the mysql check confirms or
+/// clears it.
 async fn watch_connection(
     host: CheckHost,
     cfg: CheckConfig,
     sink: InputFn,
+    wake_ping: Arc<Notify>,
     wake_mysql: Arc<Notify>,
 ) {
     loop {
         match mysql::hold_connection(&host.mysql, cfg.timeout).await {
-            Ok(why) => {
+            Ok(mysql::ConnEnd::Closed(why)) => {
                 debug!("monitor connection lost: {why}");
-                // A killed thread (the agent's deny_write kills client connections) is not
-                // a failure: only report when the server cannot be reached again now.
                 match mysql::connect(&host.mysql, cfg.timeout).await {
                     Ok(conn) => {
                         let _ =
@@ -194,6 +216,19 @@ async fn watch_connection(
                         wake_mysql.notify_one();
                     }
                 }
+            }
+            Ok(mysql::ConnEnd::Silent) => {
+                debug!(
+                    "monitor connection silent for more than {:?}",
+                    cfg.timeout + Duration::from_secs(1)
+                );
+                // A cut link also silences ping: run the ping check first, so that its
+                // failure is timed from (almost) the same moment and the host is reported
+                // with "ping: not OK" (then nothing waits on sends to an unreachable agent).
+                wake_ping.notify_one();
+                tokio::time::sleep(ping::PING_TIMEOUT + Duration::from_millis(100)).await;
+                sink(Input::CheckConnLost { host: host.id });
+                wake_mysql.notify_one();
             }
             Err(e) => debug!("monitor connection not established: {}", e.errstr),
         }

@@ -214,15 +214,27 @@ fn rep_backlog_verdict(behind: Option<&str>, max_backlog: u64) -> String {
     }
 }
 
-/// Holds one connection open and returns when it is lost (the server closed it, was
-/// stopped or crashed, or killed our thread). The connection runs a long `SELECT SLEEP`,
-/// which returns at once with an error when the server goes away.
-/// Returns `Err` when no connection could be made in the first place.
-pub async fn hold_connection(t: &MysqlTarget, timeout: Duration) -> Result<String, ConnectError> {
+/// How a held monitor connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnEnd {
+    /// The server closed it or went away (stopped, crashed, killed our thread).
+    Closed(String),
+    /// The server stopped answering: a one-second `SELECT SLEEP(1)` did not return
+    /// within one second plus the check timeout (hung server or cut link).
+    Silent,
+}
+
+/// Holds one connection open and returns when it is lost. The connection runs
+/// `SELECT SLEEP(1)` over and over: a dead server makes it fail at once, a hung one makes it
+/// overrun its bound. Returns `Err` when no connection could be made in the first place.
+pub async fn hold_connection(t: &MysqlTarget, timeout: Duration) -> Result<ConnEnd, ConnectError> {
     let mut conn = connect(t, timeout).await?;
+    let bound = Duration::from_secs(1) + timeout;
     loop {
-        if let Err(e) = conn.query_drop("SELECT SLEEP(3600)").await {
-            return Ok(query_errstr(&e).1);
+        match tokio::time::timeout(bound, conn.query_drop("SELECT SLEEP(1)")).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Ok(ConnEnd::Closed(query_errstr(&e).1)),
+            Err(_) => return Ok(ConnEnd::Silent),
         }
     }
 }

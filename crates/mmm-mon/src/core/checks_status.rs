@@ -167,12 +167,10 @@ impl ChecksStatus {
                 if e.trap == Trap::Ok && e.ok {
                     return out;
                 }
-                // A failure being timed that recovers in time stays silent, unless the
-                // recorded status is already failed (an initial check that failed at
-                // startup): then the recovery must be reported, or the host would stay
-                // failed for good (found by the fault matrix: monitor restarted while
-                // the writer's server was down, server back within trap_period).
-                if !e.ok || !matches!(e.trap, Trap::Failing { .. }) {
+                // A recovery within the trap period is invisible, unless the table still
+                // shows an earlier reported failure (mmm-rs: 2.2.1 then kept the stale
+                // failure until the next failure cycle, e.g. after ERROR, UNKNOWN, ERROR, OK).
+                if !matches!(e.trap, Trap::Failing { .. }) || !e.ok {
                     out.decisions.push(Decision {
                         level: Level::Info,
                         host: Some(host),
@@ -339,22 +337,6 @@ impl ChecksStatus {
             }
         }
         best
-    }
-
-    /// Forces a status (tests and the simulation use it to set up a table).
-    #[cfg(test)]
-    pub(crate) fn force(&mut self, host: usize, check: CheckKind, ok: bool, now: Instant) {
-        if let Some(e) = self
-            .hosts
-            .get_mut(host)
-            .and_then(|h| h.get_mut(check.index()))
-        {
-            if e.ok != ok {
-                e.last_change = now;
-            }
-            e.ok = ok;
-            e.trap = if ok { Trap::Ok } else { Trap::Reported };
-        }
     }
 }
 

@@ -285,6 +285,10 @@ impl Monitor {
                 self.mode = MonitorMode::Active;
                 self.passive_cause.clear();
                 self.log_mode_change(old, MonitorMode::Active);
+                // mmm-rs: PASSIVE kept the roles of hosts that failed meanwhile and ran no
+                // kill_host; do now what ACTIVE would have done (clear, send, kill-on-fail),
+                // then the cleanup tells every agent.
+                self.clear_non_online_holders();
                 self.cleanup_and_send();
             }
             MonitorMode::Manual | MonitorMode::Wait => {

@@ -25,6 +25,11 @@ pub(crate) struct Host {
     pub(crate) state: HostState,
     /// Roles last sent to / loaded for the agent (what `show` and the status file print).
     pub(crate) roles: Vec<RoleIp>,
+    /// Roles the agent may hold as far as the monitor knows: those of the latest SET_STATUS
+    /// that went out (or, at startup, what the agent and the system reported). Unlike
+    /// `roles` it is not refreshed by `set_ip` or by sends that failed without IO; a master
+    /// switch settles every host this says may still hold the writer role.
+    pub(crate) sent_roles: Vec<RoleIp>,
     /// Uptime from the latest agent reply.
     pub(crate) uptime: f64,
     /// Uptime from the latest agent reply received while ONLINE.
@@ -51,6 +56,11 @@ pub(crate) struct Host {
     pub(crate) deferred_status: bool,
     /// The deferred SET_STATUS must run kill_host if it fails.
     pub(crate) deferred_kill: bool,
+    /// kill_host ran and no SET_STATUS got through since: do not kill it again.
+    pub(crate) fenced: bool,
+    /// The latest agent reply was a failure (repeats are logged at DEBUG, not WARN, so a
+    /// dead agent retried every status_retry_interval does not flood the log).
+    pub(crate) failing: bool,
 }
 
 impl Host {
@@ -63,6 +73,7 @@ impl Host {
             peer,
             state: HostState::Unknown,
             roles: Vec::new(),
+            sent_roles: Vec::new(),
             uptime: 0.0,
             last_uptime: 0.0,
             last_state_change: now,
@@ -76,6 +87,8 @@ impl Host {
             status_retry_at: None,
             deferred_status: false,
             deferred_kill: false,
+            fenced: false,
+            failing: false,
         }
     }
 

@@ -22,8 +22,21 @@
 //!   `status_retry_interval`; the broadcast skips a host with a SET_STATUS still in flight;
 //! - PASSIVE mode changes nothing: failing hosts keep their roles in memory, no kill_host;
 //! - a master switch is sequenced across hosts by waiting for replies: the old master
-//!   loses the writer role, then the slaves switch, then the new master gains it;
+//!   loses the writer role, then the slaves switch, then the new master gains it; an old
+//!   master that cannot be told (send failed) is fenced with kill_host first (once per
+//!   incident: a host is not killed again until a SET_STATUS got through);
+//! - leaving PASSIVE with `set_active` clears, tells and (on failure) kills hosts that
+//!   failed while PASSIVE and still hold roles, as ACTIVE would have done;
+//! - a check that recovers within its trap period after an earlier *reported* failure is
+//!   reported OK (2.2.1 kept the stale failure until the next failure cycle);
+//! - roles that changed in the distribution are sent at once (2.2.1: in the broadcast of
+//!   the same loop iteration), and an `ERROR:` reply to CLEAR_BAD_ROLES is logged but does
+//!   not mark the agent down;
 //! - configuration order everywhere (hosts, roles, IPs, `checks all`).
+//!
+//! Known simplifications: the time in `checks` is formatted by a function the shell sets
+//! ([`Monitor::set_time_format`], UTC by default); a (host, check) without an initial
+//! result counts as failed with an empty message.
 //!
 //! Layout: `types.rs` (inputs, actions), `host.rs` (per-host record, state setter, flapping),
 //! `checks_status.rs` (check table and trap periods), `roles.rs` (role table and
@@ -44,7 +57,7 @@ mod types;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use commands::HELP;
 pub use types::*;
@@ -64,14 +77,26 @@ use send::Sequence;
 /// Interval of the periodic SET_STATUS broadcast to every host (spec §3.2 step 5: ~3 s).
 pub const BROADCAST_INTERVAL: Duration = Duration::from_secs(3);
 
+/// How long a master switch waits for the slaves' replies before the new master gets the
+/// writer role (mmm-rs). Healthy slaves answer in milliseconds (a GTID switch); a hung slave
+/// (frozen mysqld, unreachable agent) must not keep the writer role on no host for the
+/// length of its timeout (2.2.1 blocked the whole switch on it, spec §9.1 item 5). The
+/// slave's switch still completes or is retried; with GTID positioning the order does not
+/// matter for correctness.
+pub const SLAVE_SWITCH_WAIT: Duration = Duration::from_secs(1);
+
 /// Grace period after a peer came ONLINE, and the "short downtime" bound (spec §3.6).
 pub const PEER_GRACE: Duration = Duration::from_secs(60);
 
 /// What an outstanding agent send is for.
 #[derive(Debug, Clone)]
 pub(crate) enum Pending {
-    /// A SET_STATUS; `kill_on_fail` runs kill_host if it fails.
-    Status { host: usize, kill_on_fail: bool },
+    /// A SET_STATUS with these roles; `kill_on_fail` runs kill_host if it fails.
+    Status {
+        host: usize,
+        kill_on_fail: bool,
+        roles: Vec<mmm_common::role::RoleIp>,
+    },
     /// A PING for an admin command parked until the reply.
     Ping { host: usize, parked: Parked },
     /// CLEAR_BAD_ROLES (result ignored).
@@ -264,6 +289,7 @@ impl Monitor {
             let out = self.checks.fire_due(&self.names, self.now, wall);
             self.decide_all(out.decisions);
         }
+        self.sequence_timeout();
         self.evaluate();
         self.retry_due();
         if self.next_broadcast.is_some_and(|b| b <= self.now) {
@@ -295,6 +321,7 @@ impl Monitor {
         for h in &self.hosts {
             add(h.status_retry_at);
         }
+        add(self.sequence.as_ref().and_then(|s| s.deadline));
         add(self.rule_deadline());
         best
     }

@@ -15,6 +15,7 @@
 //! the sequence ends).
 
 use std::collections::{BTreeSet, VecDeque};
+use std::time::Instant;
 
 use mmm_common::proto::agent::{AgentCommand, AgentReply, AgentRequest};
 use mmm_common::state::MonitorMode;
@@ -31,6 +32,8 @@ pub(crate) enum Step {
     /// Wait for the SET_STATUS sends in flight to `host`; if there are none, send one with
     /// this master.
     Settle { host: usize, master: Option<usize> },
+    /// CLEAR_BAD_ROLES.
+    Clear { host: usize },
 }
 
 impl Step {
@@ -38,7 +41,8 @@ impl Step {
         match self {
             Step::Status { host, .. }
             | Step::StatusAndClear { host }
-            | Step::Settle { host, .. } => *host,
+            | Step::Settle { host, .. }
+            | Step::Clear { host } => *host,
         }
     }
 }
@@ -50,6 +54,13 @@ pub(crate) struct Sequence {
     current: BTreeSet<Token>,
     /// Steps not started yet.
     steps: VecDeque<Vec<Step>>,
+    /// Hosts that may still hold the writer role while the current step waits for them
+    /// to settle: if their SET_STATUS fails they are fenced (kill_host) before the new
+    /// master gets the role. (mmm-rs: 2.2.1 went on regardless.)
+    settling: Vec<usize>,
+    /// When the current step stops waiting for its replies (bounded steps only: the slaves'
+    /// switch, [`super::SLAVE_SWITCH_WAIT`]). Late replies are still handled as usual.
+    pub(crate) deadline: Option<Instant>,
 }
 
 /// The immediate outcome of a send.
@@ -121,10 +132,24 @@ impl Monitor {
         );
         let token = self.alloc_token();
         let h = &mut self.hosts[host];
+        // Until a reply confirms it, the agent may hold the old roles or the new ones.
+        for r in &h.roles {
+            if !h.sent_roles.contains(r) {
+                h.sent_roles.push(r.clone());
+            }
+        }
+        h.sent_roles.sort();
+        let roles = h.roles.clone();
         h.status_in_flight.push(token);
         h.latest_status = Some(token);
-        self.pending
-            .insert(token, Pending::Status { host, kill_on_fail });
+        self.pending.insert(
+            token,
+            Pending::Status {
+                host,
+                kill_on_fail,
+                roles,
+            },
+        );
         self.actions.push_back(Action::Send {
             token,
             host,
@@ -161,6 +186,10 @@ impl Monitor {
         if self.mode == MonitorMode::Passive {
             return;
         }
+        match self.hosts.get_mut(host) {
+            Some(h) if !h.fenced => h.fenced = true,
+            _ => return,
+        }
         let name = self.name(host);
         self.decide(
             Level::Error,
@@ -178,6 +207,12 @@ impl Monitor {
         };
         let host = p.host();
         let name = self.name(host);
+        let was_failing = self.hosts.get(host).is_some_and(|h| h.failing);
+        let level = if was_failing {
+            Level::Debug
+        } else {
+            Level::Warn
+        };
         let ok = match &reply {
             Ok(r) => {
                 if let (Some(u), Some(h)) = (r.uptime, self.hosts.get_mut(host)) {
@@ -185,7 +220,7 @@ impl Monitor {
                 }
                 if !r.is_ok() {
                     self.decide(
-                        Level::Warn,
+                        level,
                         Some(host),
                         format!("Agent on host '{name}' answered '{}'", r.result),
                     );
@@ -194,16 +229,22 @@ impl Monitor {
             }
             Err(e) => {
                 self.decide(
-                    Level::Warn,
+                    level,
                     Some(host),
                     format!("Received undefined answer from host {name}. $!: {e}"),
                 );
                 false
             }
         };
-        let ping_ok = self.ping_ok(host);
         if let Some(h) = self.hosts.get_mut(host) {
-            if !ok && ping_ok && !h.agent_down {
+            h.failing = !ok;
+        }
+        let ping_ok = self.ping_ok(host);
+        // An `ERROR:` answer to CLEAR_BAD_ROLES is a helper failure on a reachable agent:
+        // logged above, but it does not make the agent "down".
+        let reached = matches!(p, Pending::Other { .. }) && reply.is_ok();
+        if let Some(h) = self.hosts.get_mut(host) {
+            if !ok && !reached && ping_ok && !h.agent_down {
                 h.agent_down = true;
                 self.decide(
                     Level::Fatal,
@@ -220,16 +261,31 @@ impl Monitor {
             }
         }
         match p {
-            Pending::Status { host, kill_on_fail } => {
+            Pending::Status {
+                host,
+                kill_on_fail,
+                roles,
+            } => {
                 let retry = self.config.ext.status_retry_interval;
                 let now = self.now;
                 if let Some(h) = self.hosts.get_mut(host) {
                     h.status_in_flight.retain(|t| *t != token);
+                    if ok {
+                        h.fenced = false;
+                        if h.status_in_flight.is_empty() {
+                            // confirmed, and nothing newer on the way
+                            h.sent_roles = roles;
+                        }
+                    }
                     if h.latest_status == Some(token) {
                         h.status_retry_at = if ok { None } else { Some(now + retry) };
                     }
                 }
-                if !ok && kill_on_fail {
+                let settling = self
+                    .sequence
+                    .as_ref()
+                    .is_some_and(|q| q.settling.contains(&host) && q.current.contains(&token));
+                if !ok && (kill_on_fail || settling) {
                     self.kill_on_fail(host);
                 }
             }
@@ -271,12 +327,21 @@ impl Monitor {
     /// host is told the new master, then the new master gets its status.
     pub(crate) fn start_master_switch(&mut self, old: Option<usize>, new: Option<usize>) {
         let mut steps = Vec::new();
-        if let Some(o) = old.filter(|&o| Some(o) != new) {
-            steps.push(vec![Step::Settle {
-                host: o,
-                master: new,
-            }]);
+        let mut settle: Vec<usize> = old.filter(|&o| Some(o) != new).into_iter().collect();
+        for h in self.writer_holders() {
+            if Some(h) != new && !settle.contains(&h) {
+                settle.push(h);
+            }
         }
+        steps.push(
+            settle
+                .into_iter()
+                .map(|h| Step::Settle {
+                    host: h,
+                    master: new,
+                })
+                .collect(),
+        );
         let slaves: Vec<Step> = (0..self.hosts.len())
             .filter(|&h| !self.hosts[h].is_master_mode() && Some(h) != old && Some(h) != new)
             .map(|h| Step::Status {
@@ -301,11 +366,32 @@ impl Monitor {
     /// master hosts get nothing here.
     pub(crate) fn cleanup_and_send(&mut self) {
         let mut steps = Vec::new();
-        if let Some(pm) = self.roles.passive_master() {
+        let am = self.roles.active_master();
+        // Hosts that may still hold the writer role but must not: settle them first
+        // (fenced if they cannot be told), with CLEAR_BAD_ROLES.
+        let holders: Vec<usize> = self
+            .writer_holders()
+            .into_iter()
+            .filter(|&h| Some(h) != am)
+            .collect();
+        let mut first: Vec<Step> = Vec::new();
+        for &h in &holders {
+            first.push(Step::Settle {
+                host: h,
+                master: am,
+            });
+            first.push(Step::Clear { host: h });
+        }
+        steps.push(first);
+        if let Some(pm) = self
+            .roles
+            .passive_master()
+            .filter(|pm| !holders.contains(pm))
+        {
             steps.push(vec![Step::StatusAndClear { host: pm }]);
         }
         let others: Vec<Step> = (0..self.hosts.len())
-            .filter(|&h| !self.roles.is_master(h))
+            .filter(|&h| !self.roles.is_master(h) && !holders.contains(&h))
             .map(|h| Step::StatusAndClear { host: h })
             .collect();
         if !others.is_empty() {
@@ -316,6 +402,22 @@ impl Monitor {
         }
         self.last_am = self.roles.active_master();
         self.start_sequence(steps);
+    }
+
+    /// Hosts that, as far as the monitor knows, may hold an IP of the active-master role
+    /// (config order).
+    fn writer_holders(&self) -> Vec<usize> {
+        let Some(am_role) = self.roles.am_role.and_then(|i| self.roles.roles.get(i)) else {
+            return Vec::new();
+        };
+        (0..self.hosts.len())
+            .filter(|&h| {
+                self.hosts[h]
+                    .sent_roles
+                    .iter()
+                    .any(|r| r.role == am_role.name)
+            })
+            .collect()
     }
 
     /// Replaces any running sequence (hosts of its unstarted steps are sent at the end of
@@ -331,8 +433,26 @@ impl Monitor {
         self.sequence = Some(Sequence {
             current: BTreeSet::new(),
             steps: steps.into_iter().filter(|s| !s.is_empty()).collect(),
+            settling: Vec::new(),
+            deadline: None,
         });
         self.advance_sequence();
+    }
+
+    /// The current step's deadline passed: stop waiting for its replies and go on.
+    pub(crate) fn sequence_timeout(&mut self) {
+        let now = self.now;
+        let expired = match &mut self.sequence {
+            Some(seq) if seq.deadline.is_some_and(|d| d <= now) => {
+                seq.current.clear();
+                seq.deadline = None;
+                true
+            }
+            _ => false,
+        };
+        if expired {
+            self.advance_sequence();
+        }
     }
 
     /// A reply for `token` came back: advance the sequence if its step is complete.
@@ -360,7 +480,14 @@ impl Monitor {
                 self.release_deferred();
                 return;
             };
+            seq.settling.clear();
+            seq.deadline = None;
+            let bounded = !step.is_empty()
+                && step.iter().all(|st| {
+                    matches!(st, Step::Status { host, .. } if !self.hosts[*host].is_master_mode())
+                });
             let mut tokens = BTreeSet::new();
+            let mut settling = Vec::new();
             for st in step {
                 match st {
                     Step::Status { host, master } => {
@@ -382,15 +509,44 @@ impl Monitor {
                             tokens.insert(t);
                         }
                     }
+                    Step::Clear { host } => {
+                        if let SendOutcome::Sent(t) = self.send_other(
+                            host,
+                            AgentCommand::ClearBadRoles,
+                            Pending::Other { host },
+                        ) {
+                            tokens.insert(t);
+                        }
+                    }
                     Step::Settle { host, master } => {
-                        let in_flight = self
+                        settling.push(host);
+                        // Wait for the SET_STATUS in flight only if the latest one already
+                        // left out the active-master role; otherwise send a fresh one.
+                        let am_role = self.roles.am_role.and_then(|i| self.roles.roles.get(i));
+                        let latest_lacks_writer = self
                             .hosts
                             .get(host)
-                            .map(|h| h.status_in_flight.clone())
-                            .unwrap_or_default();
+                            .and_then(|h| {
+                                h.latest_status.filter(|t| h.status_in_flight.contains(t))
+                            })
+                            .and_then(|t| self.pending.get(&t))
+                            .is_some_and(|p| match p {
+                                Pending::Status { roles, .. } => !roles
+                                    .iter()
+                                    .any(|r| am_role.is_some_and(|a| a.name == r.role)),
+                                _ => false,
+                            });
+                        let in_flight = if latest_lacks_writer {
+                            self.hosts
+                                .get(host)
+                                .map(|h| h.status_in_flight.clone())
+                                .unwrap_or_default()
+                        } else {
+                            Vec::new()
+                        };
                         if in_flight.is_empty() {
                             if let SendOutcome::Sent(t) =
-                                self.send_status(host, Some(master), false, true)
+                                self.send_status(host, Some(master), true, true)
                             {
                                 tokens.insert(t);
                             }
@@ -400,8 +556,11 @@ impl Monitor {
                     }
                 }
             }
+            let deadline = bounded.then(|| self.now + super::SLAVE_SWITCH_WAIT);
             if let Some(seq) = &mut self.sequence {
                 seq.current = tokens;
+                seq.settling = settling;
+                seq.deadline = deadline;
             }
         }
     }

@@ -221,7 +221,7 @@ impl Monitor {
                     if forced_zero {
                         votes = 0;
                     }
-                    if votes > 0 && best.is_none_or_lower(votes) {
+                    if votes > 0 && best.is_none_or(|(_, v)| votes > v) {
                         best = Some((h, votes));
                     }
                 }
@@ -256,14 +256,26 @@ impl Monitor {
             self.set_state(h, st);
             let roles = stored[h].as_ref().map(|s| s.1.clone()).unwrap_or_default();
             self.hosts[h].roles = roles;
+            // what the agent may hold: its own roles and the VIPs found on the system
+            let mut may_hold: Vec<RoleIp> = agent[h]
+                .as_ref()
+                .map(|a| a.roles.clone())
+                .unwrap_or_default();
+            if let Some(sys) = system[h].as_ref() {
+                may_hold.extend(sys.roles.iter().cloned());
+            }
+            may_hold.sort();
+            may_hold.dedup();
+            self.hosts[h].sent_roles = may_hold;
         }
         self.started = true;
         self.last_am = self.roles.active_master();
+        // careful_startup defaults to on (2.2.1's code default).
         let careful = self
             .config
             .monitor
             .as_ref()
-            .is_none_or_true(|m| m.careful_startup);
+            .is_none_or(|m| m.careful_startup);
         if conflict && careful {
             self.mode = MonitorMode::Passive;
             self.passive_cause = format!("Conflicting roles during startup:\n\n{table}");
@@ -364,34 +376,5 @@ impl Monitor {
             ));
         }
         lines.join("\n")
-    }
-}
-
-/// Small helpers that keep the election readable on the workspace's MSRV.
-trait BestExt {
-    fn is_none_or_lower(&self, votes: u32) -> bool;
-}
-
-impl BestExt for Option<(usize, u32)> {
-    /// No candidate yet, or the current best has strictly fewer votes (ties: first seen).
-    fn is_none_or_lower(&self, votes: u32) -> bool {
-        match self {
-            None => true,
-            Some((_, v)) => votes > *v,
-        }
-    }
-}
-
-trait CarefulExt<T> {
-    fn is_none_or_true(&self, f: impl Fn(&T) -> bool) -> bool;
-}
-
-impl<T> CarefulExt<T> for Option<&T> {
-    /// `careful_startup` defaults to on (2.2.1's code default).
-    fn is_none_or_true(&self, f: impl Fn(&T) -> bool) -> bool {
-        match self {
-            None => true,
-            Some(x) => f(x),
-        }
     }
 }

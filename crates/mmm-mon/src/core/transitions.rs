@@ -289,7 +289,11 @@ impl Monitor {
         } else if !wfom.is_zero() && on(m1) != on(m2) {
             let (living, dead) = if on(m1) { (m1, m2) } else { (m2, m1) };
             let since = self.hosts[living].online_since;
-            if !since.is_some_and(|s| self.now.saturating_duration_since(s) >= wfom) {
+            let waited = match since {
+                Some(s) => self.now.saturating_duration_since(s) >= wfom,
+                None => false,
+            };
+            if !waited {
                 return;
             }
             let text = format!(

@@ -151,28 +151,49 @@ fn set_offline_and_online() {
         .starts_with("OK: State of 'db4' changed to ONLINE"));
 }
 
-/// §5.3 set_online step 4 (ping/mysql not OK) and step 5 (peer replication failed).
+/// §5.3 set_online step 4 (ping/mysql not OK), step 5 (peer replication failed);
+/// set_offline's agent PING failure.
 #[test]
 fn set_online_check_errors() {
-    let mut h = Harness::started(seed_config(0), HostState::AwaitingRecovery);
-    h.set("db3", &[M], false);
-    h.set("db3", &[M], true);
-    h.set("db3", &[P], false);
-    // db3 is HARD_OFFLINE now; make a host in AWAITING_RECOVERY with a failed check by
-    // going through the table: HARD_OFFLINE → AWAITING_RECOVERY needs P and M, so use the
-    // check directly on an AWAITING_RECOVERY host via trap-less ERROR in network-down.
-    h.cmd("set_online db1");
-    h.set("db1", &[T], false);
+    let mut h = seed();
+    h.cmd("set_offline db3");
+    h.set("db3", &[M], false); // ADMIN_OFFLINE hosts are skipped by the table
+    assert_eq!(h.state("db3"), HostState::AdminOffline);
+    assert_eq!(
+        h.cmd("set_online db3"),
+        "ERROR: Checks ping and/or mysql are not ok for host 'db3'. It can't be switched to ONLINE."
+    );
+
+    h.cmd("set_offline db2");
+    h.set("db1", &[T], false); // db1 is the active master: stays ONLINE
+    assert_eq!(h.state("db1"), HostState::Online);
     assert_eq!(
         h.cmd("set_online db2"),
         "ERROR: Some replication checks failed on peer 'db1'. We can't set 'db2' online now. Please, wait some time."
     );
-    h.input(Input::Network { up: false });
-    h.set("db4", &[M], false);
-    h.input(Input::Network { up: true });
-    // ERROR results are ignored while the network is down; report one now
-    h.set("db4", &[M], false);
-    assert_eq!(h.state("db4"), HostState::HardOffline);
+
+    let db4 = h.host("db4");
+    h.agent_fails[db4] = true;
+    assert_eq!(
+        h.cmd("set_offline db4"),
+        "ERROR: Can't reach agent daemon on 'db4'! Can't switch its state!"
+    );
+}
+
+/// §5.3 set_ip step 4 (target not ONLINE) and move_role step 9 (role without IP).
+#[test]
+fn set_ip_not_online_and_role_without_ip() {
+    let mut cfg = seed_config(0);
+    cfg.roles
+        .push(role_cfg("spare", RoleMode::Exclusive, &["db1", "db2"], &[]));
+    let mut h = Harness::started(cfg, HostState::Online);
+    assert_eq!(h.cmd("move_role spare db2"), "Error: Role spare has no IP.");
+    h.cmd("set_offline db4");
+    h.cmd("set_passive");
+    assert_eq!(
+        h.cmd("set_ip 198.18.2.199 db4"),
+        "ERROR: Host 'db4' is 'ADMIN_OFFLINE' at the moment. Can't move role with ip '198.18.2.199' there."
+    );
 }
 
 /// §5.3 mode switches with their exact replies.
@@ -407,5 +428,48 @@ fn show_agent_down_warning() {
     assert!(
         out.starts_with("# Warning: agent on host db3 is not reachable\n  db1("),
         "{out}"
+    );
+}
+
+/// `format_utc` (the default `checks` time format) against known dates, leap day included.
+#[test]
+fn utc_time_format() {
+    assert_eq!(format_utc(1_795_600_000), "2026/11/25 09:46:40");
+    assert_eq!(format_utc(951_782_400), "2000/02/29 00:00:00");
+    assert_eq!(format_utc(0), "1970/01/01 00:00:00");
+}
+
+/// §5.2: the line is split on whitespace (runs of spaces, tabs); anything that does not
+/// match the dispatch table is an invalid command, never a panic.
+#[test]
+fn odd_command_lines() {
+    let mut h = seed();
+    let t = format_utc(WALL0);
+    assert_eq!(
+        h.cmd("  checks\tdb1   mysql "),
+        format!("db1  mysql  [last change: {t}]  OK")
+    );
+    for line in [
+        "",
+        " ",
+        "quit now",
+        "move_role --force --force writer db1",
+        "set_ip 198.18.2.188",
+        "show all",
+        "mode x",
+        "ping ping",
+        "héllo wörld",
+        "help me",
+    ] {
+        assert_eq!(h.cmd(line), invalid(line), "{line:?}");
+    }
+    // two arguments: `--force` is taken as the role name, as 2.2.1's dispatch does
+    assert_eq!(
+        h.cmd("move_role --force writer"),
+        "ERROR: Unknown role name '--force'!"
+    );
+    assert_eq!(
+        h.cmd("move_role --force --force db1"),
+        "ERROR: Unknown role name '--force'!"
     );
 }

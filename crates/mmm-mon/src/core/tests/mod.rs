@@ -104,7 +104,7 @@ pub(super) fn config(hosts: Vec<HostConfig>, roles: Vec<RoleConfig>, trap: u64) 
 
 /// The seed's deployment: db1/db2 masters (peers), db3/db4 slaves; writer .188 on db1,db2;
 /// readers .198 .199 on db3,db4.
-pub(super) fn seed_config(trap: u64) -> Config {
+pub(crate) fn seed_config(trap: u64) -> Config {
     config(
         vec![
             host_cfg("db1", "198.18.2.100", HostMode::Master, Some("db2")),
@@ -132,7 +132,7 @@ pub(super) fn seed_config(trap: u64) -> Config {
 
 /// MMM's stock sample: db1/db2 masters, db3 slave; writer .50 on db1,db2; readers .51-.53
 /// on db1,db2,db3 (spec §3.9 worked example).
-pub(super) fn stock_config(trap: u64) -> Config {
+pub(crate) fn stock_config(trap: u64) -> Config {
     config(
         vec![
             host_cfg("db1", "192.168.0.31", HostMode::Master, Some("db2")),
@@ -179,7 +179,7 @@ pub(super) struct Harness {
     next_cmd: u64,
 }
 
-pub(super) const WALL0: i64 = 1_795_600_000;
+pub(crate) const WALL0: i64 = 1_795_600_000;
 
 impl Harness {
     /// A monitor before startup.

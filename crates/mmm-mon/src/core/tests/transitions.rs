@@ -579,3 +579,207 @@ fn failure_needs_a_later_network_confirmation() {
     h.input(Input::NetworkConfirmed { probed_at });
     assert_eq!(h.state("db1"), HostState::HardOffline);
 }
+
+/// mmm-rs (spec §9.1 item 5): a slave whose agent does not answer (hung mysqld, slow
+/// relay log) holds the new master's writer role back for at most `SLAVE_SWITCH_WAIT`,
+/// not for the agent's whole read timeout.
+#[test]
+fn hung_slave_does_not_hold_the_writer_back() {
+    let mut h = seed();
+    h.auto_reply = false;
+    h.answer_all();
+    h.set("db1", &[M], false);
+    h.answer_all(); // db1 settles
+    h.drain();
+    // db3 and db4 were told the new master; only db4 answers.
+    let pending: Vec<_> = h.outstanding.drain(..).collect();
+    for (token, host, req) in pending {
+        if host == h.host("db4") {
+            let reply = Ok(AgentReply {
+                result: "OK: Status applied successfully!".into(),
+                uptime: Some(1000.0),
+            });
+            h.m.handle(h.now, Input::AgentReply { token, reply });
+        } else {
+            h.outstanding.push_back((token, host, req));
+        }
+    }
+    let mark = h.mark();
+    h.drain();
+    assert!(
+        !h.sends_since(mark)
+            .iter()
+            .any(|s| s.starts_with("SET_STATUS|1|db2|")),
+        "the new master waits for the slaves first"
+    );
+    h.advance(crate::core::SLAVE_SWITCH_WAIT + Duration::from_millis(10));
+    assert!(
+        h.sends_since(mark)
+            .contains(&"SET_STATUS|1|db2|ONLINE|writer(198.18.2.188)|db2".to_string()),
+        "{:?}",
+        h.sends_since(mark)
+    );
+}
+
+/// §3.3.4 with the mmm-rs fix: after a reported failure, ERROR → UNKNOWN → ERROR → OK
+/// clears the failure (2.2.1 kept it until the next failure cycle).
+#[test]
+fn recovery_after_reported_failure_is_not_lost() {
+    let mut h = Harness::started(seed_config(10), HostState::Online);
+    h.advance(61 * SEC);
+    h.check("db3", M, "ERROR: Connect error");
+    h.advance(10 * SEC);
+    assert_eq!(h.state("db3"), HostState::HardOffline);
+    h.check("db3", M, "UNKNOWN: Too many connections!");
+    h.check("db3", M, "ERROR: Connect error");
+    let mark = h.mark();
+    h.check("db3", M, "OK");
+    assert!(h
+        .decisions_since(mark)
+        .contains(&"Check 'mysql' on 'db3' is ok!".to_string()));
+    assert_eq!(h.state("db3"), HostState::AwaitingRecovery);
+}
+
+/// mmm-rs (DESIGN "old master loses writer first"): when the old active master cannot be
+/// told it lost the writer role (its agent does not answer although ping is OK), it is
+/// fenced with kill_host before the new master gets the role.
+#[test]
+fn unreachable_old_master_is_fenced_on_move() {
+    let mut h = seed();
+    let db1 = h.host("db1");
+    h.agent_fails[db1] = true;
+    let mark = h.mark();
+    assert!(h
+        .cmd("move_role writer db2")
+        .starts_with("OK: Role 'writer' has been moved"));
+    let log = &h.log[mark..];
+    let kill = log
+        .iter()
+        .position(|a| {
+            matches!(
+                a,
+                Action::KillHost {
+                    host: 0,
+                    ping_ok: true
+                }
+            )
+        })
+        .expect("old master fenced");
+    let gain = log
+        .iter()
+        .position(|a| {
+            matches!(a, Action::Send { request, .. }
+                if request.to_string() == "SET_STATUS|1|db2|ONLINE|writer(198.18.2.188)|db2")
+        })
+        .expect("new master gets the writer role");
+    assert!(kill < gain);
+    // fenced once, not again on every later failure
+    h.advance(10 * SEC);
+    assert_eq!(h.kills_since(mark).len(), 1);
+}
+
+/// mmm-rs PASSIVE decision: a host failing in PASSIVE keeps its roles and is not killed;
+/// leaving PASSIVE with set_active does what ACTIVE would have done (clear, send, kill).
+#[test]
+fn leaving_passive_fences_failed_holders() {
+    let mut h = seed();
+    h.cmd("set_passive");
+    let mark = h.mark();
+    h.set("db1", &[P], false);
+    assert_eq!(h.state("db1"), HostState::HardOffline);
+    assert_eq!(h.roles("db1"), vec![r("writer", "198.18.2.188")]);
+    assert!(h.kills_since(mark).is_empty());
+    h.cmd("set_active");
+    assert_eq!(h.kills_since(mark), vec![(0, false)]);
+    assert!(h.roles("db1").is_empty());
+    assert_eq!(h.roles("db2"), vec![r("writer", "198.18.2.188")]);
+}
+
+/// The transcript's writer crash failover (transcripts-2.2.1.md §4): db1's mysqld dies,
+/// the replication checks go UNKNOWN, mysql fails for trap_period, db1 goes HARD_OFFLINE
+/// and the writer moves to db2; db1 comes back within a minute without a reboot and returns
+/// ONLINE by the uptime rule. Same log lines and levels as 2.2.1 (the order of the three
+/// "is ok!" lines is the order the check results arrive in).
+#[test]
+fn transcript_writer_crash_failover() {
+    let mut h = Harness::started(seed_config(10), HostState::Online);
+    h.advance(61 * SEC);
+    let db1 = h.host("db1");
+    h.uptime[db1] = 3500.0;
+    h.advance(3 * SEC); // a broadcast records last_uptime while ONLINE
+    let mark = h.mark();
+    let conn = "Connect error (host = 198.18.2.100:3306, user = mmm_monitor)! Can't connect to server on '198.18.2.100' (115)";
+    h.check("db1", B, &format!("UNKNOWN: {conn}"));
+    h.check("db1", T, &format!("UNKNOWN: {conn}"));
+    h.check("db1", M, &format!("ERROR: {conn}"));
+    h.advance(5 * SEC);
+    h.check("db1", M, &format!("ERROR: {conn}"));
+    h.advance(5 * SEC);
+    h.uptime[db1] = 3509.6;
+    h.check("db1", B, "OK: Backlog is null");
+    h.check("db1", M, "OK");
+    h.check("db1", T, "OK");
+    h.advance(SEC);
+    let logs: Vec<String> = h.log[mark..]
+        .iter()
+        .filter_map(|a| match a {
+            Action::Decision(d) => Some(format!("{} {}", d.level.as_mmm(), d.text)),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<String> = [
+        format!(" WARN Check 'rep_backlog' on 'db1' is in unknown state! Message: UNKNOWN: {conn}"),
+        format!(" WARN Check 'rep_threads' on 'db1' is in unknown state! Message: UNKNOWN: {conn}"),
+        format!("ERROR Check 'mysql' on 'db1' has failed for 10 seconds! Message: ERROR: {conn}"),
+        "FATAL State of host 'db1' changed from ONLINE to HARD_OFFLINE (ping: OK, mysql: not OK)".into(),
+        " INFO Removing all roles from host 'db1':".into(),
+        " INFO     Removed role 'writer(198.18.2.188)' from host 'db1'".into(),
+        " INFO Orphaned role 'writer(198.18.2.188)' has been assigned to 'db2'".into(),
+        " INFO Check 'rep_backlog' on 'db1' is ok!".into(),
+        " INFO Check 'mysql' on 'db1' is ok!".into(),
+        "FATAL State of host 'db1' changed from HARD_OFFLINE to AWAITING_RECOVERY".into(),
+        "FATAL State of host 'db1' changed from AWAITING_RECOVERY to ONLINE because it was down for only 9 seconds".into(),
+        " INFO Check 'rep_threads' on 'db1' is ok!".into(),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(logs, expected);
+    assert_eq!(h.roles("db2"), vec![r("writer", "198.18.2.188")]);
+    assert_eq!(h.state("db1"), HostState::Online);
+}
+
+/// Found by the simulation (seed 472): in PASSIVE an admin takes the writer's host offline
+/// (the role table changes, the agent is not told); when ACTIVE comes back, that host may
+/// still hold the writer VIP, so it is settled (and fenced if it cannot be told) before the
+/// new master gets the role.
+#[test]
+fn leaving_passive_settles_the_previous_writer_first() {
+    let mut h = seed();
+    h.cmd("set_passive");
+    h.cmd("set_offline db1");
+    assert!(h.roles("db1").is_empty());
+    let db1 = h.host("db1");
+    h.agent_fails[db1] = true;
+    let mark = h.mark();
+    h.cmd("set_active");
+    let log = &h.log[mark..];
+    let settle = log
+        .iter()
+        .position(|a| {
+            matches!(a, Action::Send { request, .. }
+                if request.to_string().starts_with("SET_STATUS|1|db1|ADMIN_OFFLINE||"))
+        })
+        .expect("previous writer told");
+    let kill = log
+        .iter()
+        .position(|a| matches!(a, Action::KillHost { host: 0, .. }))
+        .expect("previous writer fenced");
+    let gain = log
+        .iter()
+        .position(|a| {
+            matches!(a, Action::Send { request, .. }
+                if request.to_string() == "SET_STATUS|1|db2|ONLINE|writer(198.18.2.188)|db2")
+        })
+        .expect("new master gets the writer role");
+    assert!(settle < kill && kill < gain, "{settle} {kill} {gain}");
+}
