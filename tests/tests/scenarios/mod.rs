@@ -192,7 +192,13 @@ impl Cluster {
     /// A testbed on `subnet`, the seed's configs with `settings`, agents and monitor
     /// running, every host set online, writer on db1.
     pub fn start(subnet: u8, settings: Settings) -> Cluster {
-        let tb = Testbed::up(TestbedOptions::new(subnet)).unwrap_or_else(|e| panic!("up: {e}"));
+        // One bootstrap at a time (concurrent `mariadbd --bootstrap` runs have been seen
+        // to collide on temporary tables in /tmp; tests/tests/monitor.rs does the same).
+        static UP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let tb = {
+            let _one_at_a_time = UP.lock().unwrap_or_else(|e| e.into_inner());
+            Testbed::up(TestbedOptions::new(subnet)).unwrap_or_else(|e| panic!("up: {e}"))
+        };
         let mut c = Cluster {
             tb,
             settings,
