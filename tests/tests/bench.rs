@@ -64,8 +64,10 @@ fn table(settings: Settings, outcomes: &[Outcome]) -> String {
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
     for o in outcomes {
+        // Only a detected failure waits for trap_period; a planned switchover does not.
         let minus = o
             .failover
+            .filter(|_| !o.name.contains("switchover"))
             .map(|f| format!("{:.2}", f.as_secs_f64() - settings.trap_period))
             .unwrap_or_else(|| "–".into());
         let _ = writeln!(
