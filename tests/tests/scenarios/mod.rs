@@ -241,6 +241,11 @@ impl Cluster {
                 &format!("auto_set_online     {}", s.auto_set_online),
             )
             .replacen("</monitor>", &monitor_extra, 1);
+        let mon = if std::env::var_os("MMM_FAULTS_DEBUG").is_some() {
+            mon.replace("debug 0", "debug 1")
+        } else {
+            mon
+        };
         let mon = format!(
             "{mon}\n<check default>\n    check_period    {}\n    trap_period     {}\n    timeout         {}\n    max_backlog     {}\n</check>\n",
             s.check_period, s.trap_period, s.timeout, s.max_backlog
@@ -565,7 +570,7 @@ impl Cluster {
                     .lines()
                     .filter(|l| !l.contains("IFLA_INET6_CONF"))
                     .rev()
-                    .take(if h == "monitor" { 150 } else { 30 })
+                    .take(if h == "monitor" { 600 } else { 30 })
                     .collect();
                 println!("==== {h}: {}", e.path().display());
                 for l in tail.into_iter().rev() {
