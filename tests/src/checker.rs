@@ -680,7 +680,10 @@ pub fn explain_losses(
 mod tests {
     use super::*;
 
-    fn samples(per_host: &[(&str, &[(Option<bool>, bool, bool)])]) -> Samples {
+    /// (writable, has_vip, isolated) per tick.
+    type Ticks<'a> = &'a [(Option<bool>, bool, bool)];
+
+    fn samples(per_host: &[(&str, Ticks)]) -> Samples {
         let started = Instant::now();
         Samples {
             started,

@@ -100,14 +100,14 @@ fn run_all(subnets: [u8; 3], settings: Settings) {
         scenarios::writer_server_fault(&mut c, "clean stop", false);
         scenarios::writer_server_fault(&mut c, "freeze", false);
         scenarios::agent_restart_on_writer(&mut c, false);
-        outcomes.extend(c.outcomes.drain(..));
+        outcomes.append(&mut c.outcomes);
     }
     {
         let mut c = Cluster::start(subnets[1], settings);
         scenarios::writer_link_cut(&mut c, false);
         scenarios::monitor_restart_mid_failover(&mut c, false);
         scenarios::monitor_isolated(&mut c, false);
-        outcomes.extend(c.outcomes.drain(..));
+        outcomes.append(&mut c.outcomes);
     }
     {
         let mut c = Cluster::start(subnets[2], settings);
@@ -115,7 +115,7 @@ fn run_all(subnets: [u8; 3], settings: Settings) {
         scenarios::slave_down(&mut c, false);
         scenarios::slave_replication_broken(&mut c, false);
         scenarios::slave_replication_delayed(&mut c, false);
-        outcomes.extend(c.outcomes.drain(..));
+        outcomes.append(&mut c.outcomes);
     }
     record(&table(settings, &outcomes));
 }
