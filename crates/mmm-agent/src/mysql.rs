@@ -26,6 +26,10 @@ use crate::effects::{EffectFuture, MysqlOps};
 use crate::error::EffectError;
 use crate::flavor::{gtid_covers, ChangeMaster, Flavor, Position};
 
+/// Connect bound for servers whose answer is optional (see `connect_optional`): a healthy
+/// server on the cluster's LAN answers in milliseconds.
+const OPTIONAL_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How to reach one host's MySQL with the agent account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostDb {
@@ -272,6 +276,19 @@ impl MysqlServer {
     }
 
     async fn connect(&self, h: &HostDb) -> Result<Db, EffectError> {
+        self.connect_within(h, self.timeout).await
+    }
+
+    /// Connects to a server whose answer is only nice to have (the old master during a
+    /// switch, the peer before taking the writer role): when it is down or cut off, the
+    /// fallback (the local relay log) is used after [`OPTIONAL_CONNECT_TIMEOUT`] instead of
+    /// the full `mysql_timeout`, which a failover would otherwise pay in write outage.
+    async fn connect_optional(&self, h: &HostDb) -> Result<Db, EffectError> {
+        self.connect_within(h, self.timeout.min(OPTIONAL_CONNECT_TIMEOUT))
+            .await
+    }
+
+    async fn connect_within(&self, h: &HostDb, timeout: Duration) -> Result<Db, EffectError> {
         let cerr = |reason: String| EffectError::Connect {
             host: format!("{}:{}", h.ip, h.port),
             user: h.user.clone(),
@@ -283,21 +300,19 @@ impl MysqlServer {
             .user(Some(h.user.clone()))
             .pass(Some(h.password.clone()))
             .prefer_socket(false);
-        let mut conn = match tokio::time::timeout(self.timeout, Conn::new(opts)).await {
+        let mut conn = match tokio::time::timeout(timeout, Conn::new(opts)).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return Err(cerr(e.to_string())),
-            Err(_) => return Err(cerr(format!("connect timed out after {:?}", self.timeout))),
+            Err(_) => return Err(cerr(format!("connect timed out after {timeout:?}"))),
         };
-        let version = match tokio::time::timeout(
-            self.timeout,
-            conn.query_first::<String, _>("SELECT VERSION()"),
-        )
-        .await
-        {
-            Ok(Ok(v)) => v.unwrap_or_default(),
-            Ok(Err(e)) => return Err(q_err(e)),
-            Err(_) => return Err(cerr("SELECT VERSION() timed out".into())),
-        };
+        let version =
+            match tokio::time::timeout(timeout, conn.query_first::<String, _>("SELECT VERSION()"))
+                .await
+            {
+                Ok(Ok(v)) => v.unwrap_or_default(),
+                Ok(Err(e)) => return Err(q_err(e)),
+                Err(_) => return Err(cerr("SELECT VERSION() timed out".into())),
+            };
         Ok(Db {
             conn,
             flavor: Flavor::from_version(&version),
@@ -401,7 +416,7 @@ impl MysqlServer {
     ) -> Result<String, EffectError> {
         // (1) What the old master had, if it is reachable.
         let mut old_db = match old {
-            Some(o) => self.connect(o).await.ok(),
+            Some(o) => self.connect_optional(o).await.ok(),
             None => None,
         };
         let old_pos = match old_db.as_mut() {
@@ -556,7 +571,7 @@ impl MysqlOps for MysqlServer {
                 .clone();
             let deadline = Instant::now() + self.sync_timeout;
             let mut local = self.local().await?;
-            let peer_pos = match self.connect(&peer).await {
+            let peer_pos = match self.connect_optional(&peer).await {
                 Ok(mut d) => {
                     let p = d.master_status().await.ok();
                     d.close().await;
