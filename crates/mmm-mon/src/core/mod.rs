@@ -253,6 +253,14 @@ impl Monitor {
                     }
                 }
             }
+            Input::NetworkConfirmed { probed_at } => {
+                self.checks.network_confirmed(probed_at.min(self.now));
+                if self.started && self.network_up {
+                    let wall = self.wall_at(self.now);
+                    let out = self.checks.fire_due(&self.names, self.now, wall);
+                    self.decide_all(out.decisions);
+                }
+            }
             Input::AgentReply { token, reply } => self.handle_agent_reply(token, reply),
             Input::Command { token, line } => self.handle_command(token, &line),
             Input::Startup {
