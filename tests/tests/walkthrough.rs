@@ -798,7 +798,8 @@ fn seed_walkthrough() {
     );
 }
 
-/// The harness itself on a second cluster: a fresh cluster brought online by
+/// The harness itself on a second cluster: its configuration overrides as the monitor reads
+/// them (`mmm_mond --check-config`), a fresh cluster brought online by
 /// `auto_set_online` alone (no admin), a monitor restart (roles kept: status file and agents
 /// agree), an agent restart (the monitor re-sends its roles), an agent stopped (the `show`
 /// warning) and started again.
@@ -806,7 +807,51 @@ fn seed_walkthrough() {
 fn auto_online_and_daemon_restarts() {
     let mut opts = ClusterOptions::fast(42);
     opts.bring_online = BringOnline::AutoSetOnline;
+    opts.flap_duration = Some(600.0);
+    opts.monitor_directives = vec!["ping_interval       0.5".into()];
+    opts.common_directives = vec!["status_retry_interval 0.25".into()];
     let c = Cluster::start(opts).unwrap_or_else(|e| panic!("cluster start: {e}"));
+    // The overrides are in the files the daemons read, and the monitor reads them as meant.
+    let mond = mmm_tests::workspace_binary("mmm_mond").expect("mmm_mond");
+    let out = c
+        .exec("monitor", &[&mond.to_string_lossy(), "--check-config"])
+        .expect("mmm_mond --check-config");
+    let effective = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{effective}");
+    // Whole lines of the effective configuration (TOML, one table per section).
+    let section = |name: &str| -> Vec<String> {
+        effective
+            .split("\n\n")
+            .find(|block| block.starts_with(&format!("[{name}]\n")))
+            .unwrap_or_else(|| panic!("no [{name}] in:\n{effective}"))
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    for check in ["ping", "mysql", "rep_threads", "rep_backlog"] {
+        let lines = section(&format!("checks.{check}"));
+        for want in ["check_period = 0.5", "trap_period = 2", "timeout = 1"] {
+            assert!(
+                lines.iter().any(|l| l == want),
+                "{check}: {want}\n{effective}"
+            );
+        }
+    }
+    let monitor = section("monitor");
+    for want in [
+        "auto_set_online = 3",
+        "flap_count = 0",
+        "flap_duration = 600",
+        "ping_interval = 0.5",
+    ] {
+        assert!(monitor.iter().any(|l| l == want), "{want}\n{effective}");
+    }
+    assert!(
+        section("ext")
+            .iter()
+            .any(|l| l == "status_retry_interval = 0.25"),
+        "{effective}"
+    );
     let log = c.monitor_log().expect("monitor log");
     for h in DB_HOSTS {
         let line = format!(
