@@ -621,6 +621,28 @@ fn hung_slave_does_not_hold_the_writer_back() {
     );
 }
 
+/// mmm-rs (DESIGN "undelivered status is retried"): the writer's link is cut, the writer
+/// moves on; the moment its ping answers again it is sent its new status (no writer role),
+/// without waiting for the retry timer: both masters writable must last as short as
+/// possible after a heal.
+#[test]
+fn healed_host_is_told_at_once() {
+    let mut h = seed();
+    h.set("db1", &[P], false);
+    h.advance(SEC);
+    assert_eq!(h.state("db1"), HostState::HardOffline);
+    assert_eq!(h.roles("db2"), vec![r("writer", "198.18.2.188")]);
+    // The link heals: the very ping result that says so triggers the send.
+    let mark = h.mark();
+    h.check("db1", P, "OK");
+    let sent = h.sends_since(mark);
+    assert!(
+        sent.iter()
+            .any(|s| s.starts_with("SET_STATUS|1|db1|HARD_OFFLINE||db2")),
+        "{sent:?}"
+    );
+}
+
 /// §3.3.4 with the mmm-rs fix: after a reported failure, ERROR → UNKNOWN → ERROR → OK
 /// clears the failure (2.2.1 kept it until the next failure cycle).
 #[test]
