@@ -86,23 +86,7 @@ impl<'a> Fleet<'a> {
     /// `hung` of which are on the hang namespace. Adds the addresses, starts the fifth
     /// server when `hung > 0`, and writes the configuration files.
     pub fn build(tb: &'a Testbed, total: usize, hung: usize) -> Result<Fleet<'a>> {
-        if !(SEED_HOSTS..=MAX_HOSTS).contains(&total) || hung > total - SEED_HOSTS {
-            return Err(TestbedError::State(format!(
-                "a fleet has {SEED_HOSTS}..={MAX_HOSTS} hosts with at most total-4 hung; asked for {total} with {hung} hung"
-            )));
-        }
-        let subnet = tb.subnet();
-        let octets = (1..=254u8).filter(|o| !RESERVED.contains(o));
-        let n_extra = total - SEED_HOSTS;
-        let extras: Vec<FleetHost> = octets
-            .take(n_extra)
-            .enumerate()
-            .map(|(i, o)| FleetHost {
-                name: format!("h{:03}", i + SEED_HOSTS + 1),
-                ip: Ipv4Addr::new(198, 18, subnet, o),
-                hung: i >= n_extra - hung,
-            })
-            .collect();
+        let extras = plan_hosts(tb.subnet(), total, hung)?;
         let mut fleet = Fleet {
             tb,
             extras,
@@ -154,15 +138,7 @@ impl<'a> Fleet<'a> {
     /// The text of `mmm_common.conf`: the testbed's, plus one `<host>` per extra host.
     pub fn common_conf(&self) -> String {
         let mut common = self.tb.mmm_configs().common;
-        common.push('\n');
-        for h in &self.extras {
-            let _ = write!(
-                common,
-                "<host {name}>\n    ip      {ip}\n    mode    slave\n    pid_path    /run/mysql-mmm-agent-{name}.pid\n</host>\n\n",
-                name = h.name,
-                ip = h.ip
-            );
-        }
+        common.push_str(&extra_hosts_conf(&self.extras));
         common
     }
 
@@ -386,6 +362,41 @@ impl Drop for Fleet<'_> {
     }
 }
 
+/// The extra hosts of a fleet of `total` hosts with `hung` hung ones (the last ones):
+/// names `h005`…, addresses 198.18.`subnet`.{1..254} minus the reserved octets.
+pub fn plan_hosts(subnet: u8, total: usize, hung: usize) -> Result<Vec<FleetHost>> {
+    if !(SEED_HOSTS..=MAX_HOSTS).contains(&total) || hung > total - SEED_HOSTS {
+        return Err(TestbedError::State(format!(
+            "a fleet has {SEED_HOSTS}..={MAX_HOSTS} hosts with at most total-4 hung; asked for {total} with {hung} hung"
+        )));
+    }
+    let n_extra = total - SEED_HOSTS;
+    Ok((1..=254u8)
+        .filter(|o| !RESERVED.contains(o))
+        .take(n_extra)
+        .enumerate()
+        .map(|(i, o)| FleetHost {
+            name: format!("h{:03}", i + SEED_HOSTS + 1),
+            ip: Ipv4Addr::new(198, 18, subnet, o),
+            hung: i >= n_extra - hung,
+        })
+        .collect())
+}
+
+/// The `<host>` sections of the extra hosts (mode slave, no role, a pid file each).
+pub fn extra_hosts_conf(extras: &[FleetHost]) -> String {
+    let mut s = String::from("\n");
+    for h in extras {
+        let _ = write!(
+            s,
+            "<host {name}>\n    ip      {ip}\n    mode    slave\n    pid_path    /run/mysql-mmm-agent-{name}.pid\n</host>\n\n",
+            name = h.name,
+            ip = h.ip
+        );
+    }
+    s
+}
+
 /// A /32 on `ens33` of `netns`.
 fn add_address(netns: &str, ip: Ipv4Addr) -> Result<()> {
     net::ip_in(
@@ -420,4 +431,74 @@ fn private_command(netns: &str, dir: &Path, argv: &[&str]) -> Command {
         .arg(dir)
         .args(argv);
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmm_common::config::{parse_str, ProgramClass};
+
+    #[test]
+    fn plan_of_200_hosts() {
+        let extras = plan_hosts(90, 200, 20).unwrap();
+        assert_eq!(extras.len(), 196);
+        assert_eq!(extras.first().map(|h| h.name.as_str()), Some("h005"));
+        assert_eq!(extras.last().map(|h| h.name.as_str()), Some("h200"));
+        let mut ips: Vec<Ipv4Addr> = extras.iter().map(|h| h.ip).collect();
+        ips.sort();
+        ips.dedup();
+        assert_eq!(ips.len(), 196);
+        assert!(extras.iter().all(|h| !RESERVED.contains(&h.ip.octets()[3])));
+        assert_eq!(extras.iter().filter(|h| h.hung).count(), 20);
+        assert!(extras.iter().skip(176).all(|h| h.hung));
+        assert!(plan_hosts(90, 3, 0).is_err());
+        assert!(plan_hosts(90, 50, 47).is_err());
+        assert!(plan_hosts(90, MAX_HOSTS + 1, 0).is_err());
+        assert_eq!(plan_hosts(90, MAX_HOSTS, 0).unwrap().len(), MAX_HOSTS - 4);
+    }
+
+    /// The generated files pass the real config parser for the agent and the monitor.
+    #[test]
+    fn configs_parse() {
+        let seed: Vec<(String, Ipv4Addr, bool)> = [
+            ("db1", 100, true),
+            ("db2", 102, true),
+            ("db3", 103, false),
+            ("db4", 105, false),
+        ]
+        .iter()
+        .map(|(n, o, m)| ((*n).to_string(), Ipv4Addr::new(198, 18, 90, *o), *m))
+        .collect();
+        let base = crate::configs::build(90, &seed);
+        let extras = plan_hosts(90, 50, 5).unwrap();
+        let dir = std::env::temp_dir().join(format!("mmm-fleet-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        write_conf(
+            &dir.join("mmm_common.conf"),
+            &(base.common + &extra_hosts_conf(&extras)),
+        )
+        .unwrap();
+        let dirs = vec![dir.clone()];
+        let agent = parse_str(
+            "include mmm_common.conf\n\nthis h050\n",
+            "mmm_agent_h050.conf",
+            &dirs,
+            ProgramClass::Agent,
+        );
+        let mon = parse_str(&base.mon, "mmm_mon.conf", &dirs, ProgramClass::Monitor);
+        let _ = fs::remove_dir_all(&dir);
+        let agent = agent.unwrap();
+        let this = agent.this_host().unwrap();
+        assert_eq!(
+            this.ip.as_deref(),
+            Some(extras.last().unwrap().ip.to_string().as_str())
+        );
+        assert_eq!(
+            this.pid_path.as_deref(),
+            Some("/run/mysql-mmm-agent-h050.pid")
+        );
+        let mon = mon.unwrap();
+        assert_eq!(mon.hosts.len(), 50);
+        assert!(mon.role("reader").is_some());
+    }
 }
