@@ -4,7 +4,7 @@
 //! slave shows its SQL error), so a test can assert right after.
 
 use std::net::Ipv4Addr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
@@ -89,7 +89,23 @@ impl Testbed {
     /// Undoes [`Testbed::cut_link`].
     pub fn restore_link(&self, host: &str) -> Result<()> {
         let h = self.host(host)?;
-        net::set_port(&self.state.bridge_netns, &h.name, true)
+        net::set_port(&self.state.bridge_netns, &h.name, true)?;
+        // Returns once the host sees its link up again (carrier back on ens33), so the next
+        // connection attempt of a test does not race the link coming up.
+        let limit = Instant::now() + Duration::from_secs(5);
+        loop {
+            let link = net::ip_in(&h.netns, &["-o", "link", "show", net::CLUSTER_INTERFACE])?;
+            if link.contains("state UP") || link.contains("LOWER_UP") {
+                return Ok(());
+            }
+            if Instant::now() >= limit {
+                return Err(TestbedError::State(format!(
+                    "{host}: {} not up 5 s after restoring its link: {link}",
+                    net::CLUSTER_INTERFACE
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The host this host replicates from at start-up (db1 from db2, the others from db1).

@@ -29,10 +29,15 @@
 //! - [`mariadb`]: my.cnf, the bootstrap with the MMM accounts, the CLI client, [`Row`].
 //! - [`configs`]: the seed's mmm_common.conf / mmm_agent.conf / mmm_mon.conf.
 //! - [`bins`]: [`workspace_binary`], the path of mmm_agentd/mmm_mond/mmm_control.
+//! - [`cluster`]: [`cluster::Cluster`], the testbed plus the real daemons (agents, monitor), healthy.
+//! - [`workload`]: the write-load client of the fault matrix (acknowledged ids, gaps).
+//! - [`checker`]: the 50 ms writable/VIP sampler, the invariants, the row comparison.
 //! - `process` (private): child processes under timeouts, signals by pid.
 //! - [`error`]: the error type, [`TestbedError`].
 
 pub mod bins;
+pub mod checker;
+pub mod cluster;
 pub mod configs;
 pub mod error;
 pub mod faults;
@@ -42,6 +47,7 @@ pub mod mariadb;
 pub mod net;
 mod process;
 pub mod testbed;
+pub mod workload;
 
 pub use bins::workspace_binary;
 pub use configs::MmmConfigs;

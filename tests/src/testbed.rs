@@ -351,7 +351,10 @@ impl Testbed {
             let cnf = mariadb::my_cnf(
                 server_id,
                 if h.name == "db2" { 2 } else { 1 },
-                h.name != "db1",
+                // Every server starts read_only=1 (spec §4.8), so a master that restarts
+                // after a crash is not writable without the writer role; db1 is made
+                // writable at run time once replication is set up (the seed's start).
+                true,
                 datadir,
                 socket,
                 &h.dir.join("run").join("mysqld").join("mysqld.pid"),
@@ -408,6 +411,7 @@ impl Testbed {
         for h in self.state.hosts.iter().filter(|h| h.is_db()) {
             self.wait_slave_running(&h.name)?;
         }
+        self.query("db1", "SET GLOBAL read_only = 0")?;
         // A schema for the testbed's own use (fault injection); it also proves every
         // server replicates from its master before `up` returns.
         self.query(

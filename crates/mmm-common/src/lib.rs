@@ -7,6 +7,7 @@
 //! - `proto`: wire codecs, agent protocol (spec §4) and control protocol (spec §5).
 //! - `socket`: plain/TLS listener and connector; `line`: line framing with a length cap.
 //! - `daemon`, `log`, `pidfile`, `uptime`: daemon plumbing (spec §7).
+//! - `test_pki` (feature `test-support`): test certificates for the crates' TLS tests.
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -19,6 +20,8 @@ pub mod proto;
 pub mod role;
 pub mod socket;
 pub mod state;
+#[cfg(feature = "test-support")]
+pub mod test_pki;
 pub mod uptime;
 
 /// The version string every binary prints after its name (`mmm_mond 2.2.1-rs.1`).

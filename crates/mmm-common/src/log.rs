@@ -7,6 +7,9 @@
 //!
 //! Levels map to Log4perl words: ERROR is written `FATAL` (MMM logs its failures at FATAL
 //! and mmm-rs logs them with `error!`), WARN `WARN`, INFO `INFO`, DEBUG/TRACE `DEBUG`/`TRACE`.
+//! MMM's own ERROR level is an `error!` with target [`ERROR_TARGET`], written `ERROR`.
+//! The netlink crates' parser warnings about kernel attributes newer than the crate are
+//! filtered out by default (they said nothing about our work, every few seconds).
 //!
 //! API: [`init`]`(program, cluster, debug)`, [`log_file_path`], [`mmm_timestamp`].
 
@@ -21,6 +24,10 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
+
+/// Target of `error!` events that MMM logs at its ERROR level (not FATAL):
+/// `tracing::error!(target: mmm_common::log::ERROR_TARGET, ...)`.
+pub const ERROR_TARGET: &str = "mmm_error";
 
 /// The directory of MMM's log files.
 pub const LOG_DIR: &str = "/var/log/mysql-mmm";
@@ -81,7 +88,12 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> std::fmt::Result {
-        let level = level_word(event.metadata().level());
+        let meta = event.metadata();
+        let level = if meta.target() == ERROR_TARGET {
+            "ERROR"
+        } else {
+            level_word(meta.level())
+        };
         write!(writer, "{} {:>5} ", mmm_timestamp(), level)?;
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
@@ -151,7 +163,13 @@ pub fn init_with_dir(
     dir: &Path,
 ) -> Option<PathBuf> {
     let level = if debug { "debug" } else { "info" };
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let filter = || {
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            EnvFilter::new(format!(
+                "{level},netlink_packet_route=error,netlink_packet_core=error,netlink_proto=error"
+            ))
+        })
+    };
     let stderr = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
@@ -206,5 +224,19 @@ mod tests {
         tracing::info!("STARTING...");
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.ends_with("  INFO STARTING...\n"), "{text}");
+        tracing::error!("Network is unreachable");
+        tracing::error!(target: ERROR_TARGET, "Can't reach agent on host 'db1'");
+        tracing::warn!(target: "netlink_packet_route", "IFLA_INET6_CONF expecting 236");
+        let text = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(
+            lines[1].ends_with(" FATAL Network is unreachable"),
+            "{text}"
+        );
+        assert!(
+            lines[2].ends_with(" ERROR Can't reach agent on host 'db1'"),
+            "{text}"
+        );
     }
 }

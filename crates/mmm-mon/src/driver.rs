@@ -131,6 +131,7 @@ pub async fn run(
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
 
     // §3.1 8a: wait for the network.
+    let network_probed_at = Instant::now();
     if !network::wait_for_network(
         &monitor_cfg.ping_ips,
         monitor_cfg.ping_interval,
@@ -160,6 +161,12 @@ pub async fn run(
     };
     let (network_tx, network_rx) = watch::channel(true);
     let _checks = checks::spawn(&config, sink.clone(), network_rx);
+    // The network was confirmed up by wait_for_network: check failures from now on wait
+    // for a later confirmation (core: Input::NetworkConfirmed), also before the network
+    // task's first round.
+    sink(Input::NetworkConfirmed {
+        probed_at: network_probed_at,
+    });
     let network_task = tokio::spawn(network::run(
         monitor_cfg.ping_ips.clone(),
         monitor_cfg.ping_interval,
@@ -499,7 +506,8 @@ fn host_name(config: &Config, host: HostId) -> String {
 /// Logs a core decision at its level with MMM's text (FATAL and ERROR → `error!`).
 fn log_decision(d: &Decision) {
     match d.level {
-        Level::Fatal | Level::Error => error!("{}", d.text),
+        Level::Fatal => error!("{}", d.text),
+        Level::Error => error!(target: mmm_common::log::ERROR_TARGET, "{}", d.text),
         Level::Warn => warn!("{}", d.text),
         Level::Info => info!("{}", d.text),
         Level::Debug => debug!("{}", d.text),

@@ -63,7 +63,12 @@ pub async fn run(
     let mut up = true;
     loop {
         tokio::time::sleep(ping_interval).await;
+        let probed_at = std::time::Instant::now();
         let now_up = probe(&ping_ips).await;
+        if now_up {
+            // Check failures wait for this (core: Input::NetworkConfirmed).
+            sink(Input::NetworkConfirmed { probed_at });
+        }
         if now_up != up {
             up = now_up;
             if up {

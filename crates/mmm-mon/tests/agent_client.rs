@@ -2,6 +2,7 @@
 //! request bytes, reply decoding, ERROR replies, timeouts, and per-host queues (a hung
 //! agent does not delay another host; one host's requests stay in order).
 
+use mmm_common::test_pki::TestPki;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -263,108 +264,20 @@ async fn tls_agent() {
         .is_err());
 }
 
-/// Test certificates (made with the `openssl` CLI).
+/// Test certificates (`mmm_common::test_pki`).
 struct Pki {
-    _dir: tempfile::TempDir,
+    _pki: TestPki,
     server: SocketConfig,
     client: SocketConfig,
     rogue: SocketConfig,
 }
 
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl CLI is needed to make test certificates");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA, a server and a client certificate signed by it, and a client certificate from
-/// another CA.
 fn make_pki() -> Pki {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    for ca in ["ca", "rogue-ca"] {
-        openssl(
-            d,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &format!("{ca}.key"),
-                "-out",
-                &format!("{ca}.pem"),
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN={ca}"),
-            ],
-        );
-    }
-    std::fs::write(
-        d.join("ext.cnf"),
-        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n",
-    )
-    .unwrap();
-    for (name, ca) in [("server", "ca"), ("client", "ca"), ("rogue", "rogue-ca")] {
-        openssl(
-            d,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.csr"),
-                "-subj",
-                &format!("/CN={name}"),
-            ],
-        );
-        openssl(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                &format!("{ca}.pem"),
-                "-CAkey",
-                &format!("{ca}.key"),
-                "-CAcreateserial",
-                "-out",
-                &format!("{name}.pem"),
-                "-days",
-                "2",
-                "-extfile",
-                "ext.cnf",
-            ],
-        );
-    }
-    let cfg = |name: &str, ca: &str| SocketConfig {
-        kind: SocketType::Ssl,
-        cert_file: Some(d.join(format!("{name}.pem")).display().to_string()),
-        key_file: Some(d.join(format!("{name}.key")).display().to_string()),
-        ca_file: Some(d.join(format!("{ca}.pem")).display().to_string()),
-    };
+    let pki = TestPki::new().expect("test certificates (openssl CLI)");
     Pki {
-        server: cfg("server", "ca"),
-        client: cfg("client", "ca"),
-        rogue: cfg("rogue", "rogue-ca"),
-        _dir: dir,
+        server: pki.config("server", "ca"),
+        client: pki.config("client", "ca"),
+        rogue: pki.config("rogue", "rogue-ca"),
+        _pki: pki,
     }
 }

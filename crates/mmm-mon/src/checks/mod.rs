@@ -28,8 +28,9 @@ use tracing::{debug, Instrument};
 use crate::core::{CheckKind, CheckResult, CheckStatus, HostId, Input};
 use mysql::MysqlTarget;
 
-/// How often a failing ping check runs (instead of `check_period`).
-pub const FAILING_PING_RECHECK: Duration = Duration::from_secs(1);
+/// How often a failing ping check runs (instead of `check_period`): a host whose link
+/// heals while it may still hold a role that moved on is seen (and told) within this.
+pub const FAILING_PING_RECHECK: Duration = Duration::from_millis(250);
 
 /// Where check results go.
 pub type InputFn = Arc<dyn Fn(Input) + Send + Sync>;
@@ -144,7 +145,7 @@ pub fn spawn(config: &Config, sink: InputFn, network: watch::Receiver<bool>) -> 
                         let wall = wall_now();
                         debug!("result: {line}");
                         let result = CheckResult::from_line(line);
-                        // A failing ping is re-checked every second: the host's recovery
+                        // A failing ping is re-checked every FAILING_PING_RECHECK: the host's recovery
                         // (a healed link) is seen at once, so a host that must drop its
                         // roles is told without waiting for the next check_period.
                         let period =

@@ -22,6 +22,11 @@ enum Trap {
     Failing {
         /// When the failure (or the dropped connection) was first seen.
         since: Instant,
+        /// When the latest ERROR (or dropped connection) of this failure was seen: the
+        /// network confirmation must be later than it (a failure that began just before
+        /// the monitor's own link went down must not be confirmed by a round that ran
+        /// before the cut).
+        last_error: Instant,
         /// The latest ERROR line.
         message: String,
         /// Whether the deadline may fire on its own (false after the network was down:
@@ -55,6 +60,11 @@ pub(crate) struct CheckEntry {
 pub(crate) struct ChecksStatus {
     hosts: Vec<[CheckEntry; 4]>,
     trap_periods: [Duration; 4],
+    /// The latest successful network check round ([`Input::NetworkConfirmed`]); `None`
+    /// until the first (then failures are not gated).
+    ///
+    /// [`Input::NetworkConfirmed`]: super::Input::NetworkConfirmed
+    network_confirmed: Option<Instant>,
 }
 
 /// What feeding a result changed.
@@ -83,6 +93,21 @@ impl ChecksStatus {
                 .map(|_| [cell.clone(), cell.clone(), cell.clone(), cell.clone()])
                 .collect(),
             trap_periods,
+            network_confirmed: None,
+        }
+    }
+
+    /// A network check round succeeded at `now`.
+    pub(crate) fn network_confirmed(&mut self, now: Instant) {
+        self.network_confirmed = Some(now);
+    }
+
+    /// Whether a failure that began at `since` may be reported: the monitor's own network
+    /// was confirmed after it began (or confirmation is not in use).
+    fn confirmed_after(&self, since: Instant) -> bool {
+        match self.network_confirmed {
+            None => true,
+            Some(c) => c >= since,
         }
     }
 
@@ -139,7 +164,7 @@ impl ChecksStatus {
         };
         match result.status {
             CheckStatus::Ok => {
-                if e.trap == Trap::Ok {
+                if e.trap == Trap::Ok && e.ok {
                     return out;
                 }
                 // A recovery within the trap period is invisible, unless the table still
@@ -174,13 +199,20 @@ impl ChecksStatus {
                 }
                 match &mut e.trap {
                     Trap::Reported => return out,
-                    Trap::Failing { message, armed, .. } => {
+                    Trap::Failing {
+                        message,
+                        armed,
+                        last_error,
+                        ..
+                    } => {
                         *message = result.message;
                         *armed = true;
+                        *last_error = now;
                     }
                     _ => {
                         e.trap = Trap::Failing {
                             since: now,
+                            last_error: now,
                             message: result.message,
                             armed: true,
                         }
@@ -203,6 +235,7 @@ impl ChecksStatus {
             if matches!(e.trap, Trap::Ok | Trap::Undefined | Trap::Unknown) {
                 e.trap = Trap::Failing {
                     since: now,
+                    last_error: now,
                     message: "ERROR: Connection to MySQL lost".to_string(),
                     armed: true,
                 };
@@ -247,6 +280,7 @@ impl ChecksStatus {
     ) -> Outcome {
         let mut out = Outcome::default();
         let trap_period = self.trap_periods[check.index()];
+        let confirmed = self.network_confirmed;
         let Some(e) = self
             .hosts
             .get_mut(host)
@@ -256,6 +290,7 @@ impl ChecksStatus {
         };
         let Trap::Failing {
             since,
+            last_error,
             message,
             armed: true,
         } = &e.trap
@@ -263,7 +298,7 @@ impl ChecksStatus {
             return out;
         };
         let age = now.saturating_duration_since(*since);
-        if age < trap_period {
+        if age < trap_period || confirmed.is_some_and(|c| c < *last_error) {
             return out;
         }
         let message = message.clone();
@@ -286,9 +321,16 @@ impl ChecksStatus {
         for h in &self.hosts {
             for (i, e) in h.iter().enumerate() {
                 if let Trap::Failing {
-                    since, armed: true, ..
+                    since,
+                    last_error,
+                    armed: true,
+                    ..
                 } = &e.trap
                 {
+                    if !self.confirmed_after(*last_error) {
+                        // Waits for the next NetworkConfirmed, not for a deadline.
+                        continue;
+                    }
                     let d = *since + self.trap_periods[i];
                     best = Some(best.map_or(d, |b| b.min(d)));
                 }
@@ -308,5 +350,134 @@ fn report(e: &mut CheckEntry, ok: bool, message: String, now: Instant, wall: i64
         true
     } else {
         false
+    }
+}
+
+#[cfg(test)]
+mod recovery_tests {
+    use super::*;
+
+    fn res(line: &str) -> CheckResult {
+        CheckResult::from_line(line)
+    }
+
+    /// Initial check failed, the failure is timed, the server returns before the trap
+    /// period ends: the OK must be reported (it was stuck failed for good).
+    #[test]
+    fn initial_failure_recovering_within_trap_period_is_reported() {
+        let t0 = Instant::now();
+        let trap = Duration::from_secs(1);
+        let mut st = ChecksStatus::new(1, [trap; 4], t0, 0);
+        st.initial(0, CheckKind::Mysql, &res("ERROR: Connect error"));
+        assert!(!st.ok(0, CheckKind::Mysql));
+        let t1 = t0 + Duration::from_millis(300);
+        let _ = st.result(
+            0,
+            "db2",
+            CheckKind::Mysql,
+            res("ERROR: Connect error"),
+            t1,
+            0,
+            true,
+        );
+        let t2 = t0 + Duration::from_millis(600);
+        let out = st.result(
+            0,
+            "db2",
+            CheckKind::Mysql,
+            res("OK: Connected"),
+            t2,
+            0,
+            true,
+        );
+        assert!(st.ok(0, CheckKind::Mysql));
+        assert!(out.changed);
+        assert!(out
+            .decisions
+            .iter()
+            .any(|d| d.text == "Check 'mysql' on 'db2' is ok!"));
+    }
+
+    /// A failure of an OK check that recovers within the trap period stays silent.
+    #[test]
+    fn short_failure_of_an_ok_check_stays_silent() {
+        let t0 = Instant::now();
+        let mut st = ChecksStatus::new(1, [Duration::from_secs(1); 4], t0, 0);
+        st.initial(0, CheckKind::Mysql, &res("OK: Connected"));
+        let t1 = t0 + Duration::from_millis(300);
+        let _ = st.result(0, "db2", CheckKind::Mysql, res("ERROR: x"), t1, 0, true);
+        let t2 = t0 + Duration::from_millis(600);
+        let out = st.result(
+            0,
+            "db2",
+            CheckKind::Mysql,
+            res("OK: Connected"),
+            t2,
+            0,
+            true,
+        );
+        assert!(st.ok(0, CheckKind::Mysql));
+        assert!(!out.changed);
+        assert!(out.decisions.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod network_gate_tests {
+    use super::*;
+
+    /// Once network confirmation is in use, a failure is reported only after a network
+    /// round that began after it confirmed the monitor's own network.
+    #[test]
+    fn failure_waits_for_a_later_network_confirmation() {
+        let t0 = Instant::now();
+        let trap = Duration::from_secs(1);
+        let mut st = ChecksStatus::new(1, [trap; 4], t0, 0);
+        st.initial(
+            0,
+            CheckKind::Mysql,
+            &CheckResult::from_line("OK: Connected"),
+        );
+        st.network_confirmed(t0);
+        let t1 = t0 + Duration::from_millis(100);
+        let _ = st.result(
+            0,
+            "db1",
+            CheckKind::Mysql,
+            CheckResult::from_line("ERROR: x"),
+            t1,
+            0,
+            true,
+        );
+        assert_eq!(st.next_deadline(), None);
+        let t2 = t0 + Duration::from_secs(3);
+        let out = st.fire_due(&["db1".to_string()], t2, 0);
+        assert!(!out.changed, "fired without network confirmation");
+        assert!(st.ok(0, CheckKind::Mysql));
+        st.network_confirmed(t2);
+        assert_eq!(st.next_deadline(), Some(t1 + trap));
+        let out = st.fire_due(&["db1".to_string()], t2, 0);
+        assert!(out.changed);
+        assert!(!st.ok(0, CheckKind::Mysql));
+    }
+
+    /// A failure that began just before the monitor's link went down, confirmed by a round
+    /// that ran before the cut, must not count once later errors (after the cut) arrive.
+    #[test]
+    fn confirmation_must_follow_the_latest_error() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut st = ChecksStatus::new(1, [Duration::from_secs(1); 4], t0, 0);
+        st.initial(0, CheckKind::Ping, &CheckResult::from_line("OK"));
+        let err = || CheckResult::from_line("ERROR: Could not ping 198.18.2.100");
+        let _ = st.result(0, "db1", CheckKind::Ping, err(), t0 + ms(100), 0, true);
+        st.network_confirmed(t0 + ms(200)); // the round before the cut
+        let _ = st.result(0, "db1", CheckKind::Ping, err(), t0 + ms(700), 0, true);
+        let out = st.fire_due(&["db1".to_string()], t0 + ms(1500), 0);
+        assert!(
+            !out.changed,
+            "fired on a confirmation older than the latest error"
+        );
+        assert!(st.ok(0, CheckKind::Ping));
     }
 }

@@ -225,10 +225,22 @@ impl Monitor {
                     return;
                 }
                 let name = self.names.get(host).cloned().unwrap_or_default();
+                let ping_was_ok = self.ping_ok(host);
                 let out =
                     self.checks
                         .result(host, &name, check, result, self.now, wall, self.network_up);
                 self.decide_all(out.decisions);
+                // A host that becomes reachable again (a healed link) and still owes a
+                // SET_STATUS is told at once, not at its next retry: it may hold the writer
+                // role that has moved on (2.2.1 left both masters writable for ~5 s here).
+                if check == CheckKind::Ping && !ping_was_ok && self.ping_ok(host) {
+                    if let Some(h) = self.hosts.get_mut(host) {
+                        if h.status_retry_at.is_some() {
+                            h.status_retry_at = Some(self.now);
+                        }
+                    }
+                    self.retry_due();
+                }
             }
             Input::CheckConnLost { host } => {
                 if self.started && self.network_up {
@@ -251,6 +263,14 @@ impl Monitor {
                     if up {
                         self.checks.disarm_all();
                     }
+                }
+            }
+            Input::NetworkConfirmed { probed_at } => {
+                self.checks.network_confirmed(probed_at.min(self.now));
+                if self.started && self.network_up {
+                    let wall = self.wall_at(self.now);
+                    let out = self.checks.fire_due(&self.names, self.now, wall);
+                    self.decide_all(out.decisions);
                 }
             }
             Input::AgentReply { token, reply } => self.handle_agent_reply(token, reply),

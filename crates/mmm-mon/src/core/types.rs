@@ -156,6 +156,16 @@ pub enum Input {
         /// Whether any `ping_ips` answered.
         up: bool,
     },
+    /// A network check round found a `ping_ips` address answering (sent after every
+    /// successful round). Once the monitor has received one, a check failure is reported
+    /// only after a later round confirmed the monitor's own network: a monitor that is
+    /// cut off fails checks before its network check (which waits for ping timeouts)
+    /// says so, and must not fail hosts over for it (mmm-rs; found by the fault matrix).
+    NetworkConfirmed {
+        /// When the successful round began (a round that began before a cut may answer;
+        /// only its start proves the network was up then).
+        probed_at: std::time::Instant,
+    },
     /// The outcome of an [`Action::Send`] with the same token. `Err` = connect error, timeout
     /// or no reply line. A reply whose result starts with `ERROR` also counts as failed.
     AgentReply {

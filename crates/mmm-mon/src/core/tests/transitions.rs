@@ -560,6 +560,26 @@ fn master_switch_is_sequenced() {
     );
 }
 
+/// mmm-rs (fault matrix): once the network check confirms rounds, a check failure counts
+/// only after a later round found the monitor's own network up. A monitor cut off from
+/// everything sees every check fail before its network check says so; nothing may move.
+#[test]
+fn failure_needs_a_later_network_confirmation() {
+    let mut h = Harness::started(seed_config(10), HostState::Online);
+    h.advance(61 * SEC);
+    let probed_at = h.now;
+    h.input(Input::NetworkConfirmed { probed_at });
+    h.advance(SEC);
+    h.check("db1", P, "ERROR: Could not ping 198.18.2.100");
+    h.advance(11 * SEC);
+    assert_eq!(h.state("db1"), HostState::Online);
+    assert_eq!(h.roles("db1"), vec![r("writer", "198.18.2.188")]);
+    // A round that began after the failure confirms it: now it counts.
+    let probed_at = h.now;
+    h.input(Input::NetworkConfirmed { probed_at });
+    assert_eq!(h.state("db1"), HostState::HardOffline);
+}
+
 /// mmm-rs (spec §9.1 item 5): a slave whose agent does not answer (hung mysqld, slow
 /// relay log) holds the new master's writer role back for at most `SLAVE_SWITCH_WAIT`,
 /// not for the agent's whole read timeout.
@@ -598,6 +618,28 @@ fn hung_slave_does_not_hold_the_writer_back() {
             .contains(&"SET_STATUS|1|db2|ONLINE|writer(198.18.2.188)|db2".to_string()),
         "{:?}",
         h.sends_since(mark)
+    );
+}
+
+/// mmm-rs (DESIGN "undelivered status is retried"): the writer's link is cut, the writer
+/// moves on; the moment its ping answers again it is sent its new status (no writer role),
+/// without waiting for the retry timer: both masters writable must last as short as
+/// possible after a heal.
+#[test]
+fn healed_host_is_told_at_once() {
+    let mut h = seed();
+    h.set("db1", &[P], false);
+    h.advance(SEC);
+    assert_eq!(h.state("db1"), HostState::HardOffline);
+    assert_eq!(h.roles("db2"), vec![r("writer", "198.18.2.188")]);
+    // The link heals: the very ping result that says so triggers the send.
+    let mark = h.mark();
+    h.check("db1", P, "OK");
+    let sent = h.sends_since(mark);
+    assert!(
+        sent.iter()
+            .any(|s| s.starts_with("SET_STATUS|1|db1|HARD_OFFLINE||db2")),
+        "{sent:?}"
     );
 }
 

@@ -1,0 +1,801 @@
+//! [`Cluster`]: a [`Testbed`] plus the real daemons of the seed's deployment — `mmm_agentd`
+//! on db1..db4 and `mmm_mond` on the monitor host, all in the foreground under this
+//! process — brought to the healthy state of the seed's Step 2 (every host ONLINE, the
+//! writer on db1, one reader per slave). Scenario tests (the walkthrough of spec §8, the
+//! fault tests) drive it with `mmm_control` (spec §5) and observe the real effects: VIPs on
+//! the hosts' `ens33`, `read_only` on the servers, the daemons' logs.
+//!
+//! ```no_run
+//! use mmm_tests::cluster::{Cluster, ClusterOptions};
+//! let cluster = Cluster::start(ClusterOptions::fast(40))?;
+//! let (out, code) = cluster.control(&["move_role", "writer", "db2"])?;
+//! cluster.wait_for("writer on db2", std::time::Duration::from_secs(30), |c| {
+//!     (c.vip_holders(c.vip(188)).ok()? == ["db2"]).then_some(())
+//! })?;
+//! cluster.stop()?;
+//! # Ok::<(), mmm_tests::cluster::ClusterError>(())
+//! ```
+//!
+//! The cluster derefs to its [`Testbed`] (fault injection, `query`, `exec`, `ip`, `vip`).
+//! Dropping it kills the daemons (printing their logs first when the thread is panicking)
+//! and then the testbed tears everything else down.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::process::Child;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::bins::workspace_binary;
+use crate::error::TestbedError;
+use crate::testbed::{Testbed, TestbedOptions};
+
+/// The database hosts of the seed, in configuration order.
+pub const DB_HOSTS: [&str; 4] = ["db1", "db2", "db3", "db4"];
+
+/// Bound on one `mmm_control` run (its own connect timeout is 10 s; the monitor answers
+/// within one main-loop iteration).
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a daemon may take to exit after SIGTERM.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What went wrong with a cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The testbed (namespaces, servers, commands run on hosts) failed.
+    #[error(transparent)]
+    Testbed(#[from] TestbedError),
+    /// A condition did not hold in time; `last` is the last `mmm_control show` seen.
+    #[error("timed out after {after:?} waiting for {what}; last show:\n{last}")]
+    Timeout {
+        /// The awaited condition.
+        what: String,
+        /// The limit.
+        after: Duration,
+        /// The last `show` output (or why it could not be had).
+        last: String,
+    },
+    /// A daemon did not behave (exit status, unexpected reply).
+    #[error("{0}")]
+    Daemon(String),
+}
+
+/// Result of cluster operations.
+pub type Result<T> = std::result::Result<T, ClusterError>;
+
+/// How a brand-new cluster (every host AWAITING_RECOVERY, spec §3.14.2) is brought online.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BringOnline {
+    /// `mmm_control set_online` for db1, db2, db3, db4 in this order, as an admin would
+    /// (the seed's walkthrough); db1 gets the writer.
+    SetOnline,
+    /// Wait for `auto_set_online` (must be > 0 in the options).
+    AutoSetOnline,
+    /// Leave every host AWAITING_RECOVERY; `start` returns once the monitor answers.
+    Leave,
+}
+
+/// How to build a cluster. `None` keeps the seed's value (2.2.1's defaults for the checks,
+/// `auto_set_online 10`, flap detection 3 in 3600 s).
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// The testbed's third octet (198.18.<subnet>.0/24).
+    pub subnet: u8,
+    /// `<check default> check_period` (seconds).
+    pub check_period: Option<f64>,
+    /// `<check default> trap_period` (seconds).
+    pub trap_period: Option<f64>,
+    /// `<check default> timeout` (seconds).
+    pub check_timeout: Option<f64>,
+    /// `<monitor> auto_set_online` (seconds; 0 = off).
+    pub auto_set_online: Option<f64>,
+    /// `<monitor> flap_duration` (seconds).
+    pub flap_duration: Option<f64>,
+    /// `<monitor> flap_count` (0 disables flap detection).
+    pub flap_count: Option<u32>,
+    /// More lines inside `<monitor>` (e.g. `"mode passive"`, `"ping_interval 0.5"`).
+    pub monitor_directives: Vec<String>,
+    /// Top-level lines appended to `mmm_common.conf` on every host (mmm-rs extension
+    /// directives such as `"status_retry_interval 0.2"`, or `max_kill_retries`).
+    pub common_directives: Vec<String>,
+    /// How the fresh cluster is brought online.
+    pub bring_online: BringOnline,
+    /// Bound on reaching the healthy state in [`Cluster::start`].
+    pub start_timeout: Duration,
+}
+
+impl ClusterOptions {
+    /// The seed's configuration unchanged (2.2.1 default periods: a failover takes ~15 s).
+    pub fn seed(subnet: u8) -> ClusterOptions {
+        ClusterOptions {
+            subnet,
+            check_period: None,
+            trap_period: None,
+            check_timeout: None,
+            auto_set_online: None,
+            flap_duration: None,
+            flap_count: None,
+            monitor_directives: Vec::new(),
+            common_directives: Vec::new(),
+            bring_online: BringOnline::SetOnline,
+            start_timeout: Duration::from_secs(90),
+        }
+    }
+
+    /// Fast checks for tests: check_period 0.5 s, trap_period 2 s, timeout 1 s,
+    /// auto_set_online 3 s, flap detection off.
+    pub fn fast(subnet: u8) -> ClusterOptions {
+        ClusterOptions {
+            check_period: Some(0.5),
+            trap_period: Some(2.0),
+            check_timeout: Some(1.0),
+            auto_set_online: Some(3.0),
+            flap_count: Some(0),
+            ..ClusterOptions::seed(subnet)
+        }
+    }
+}
+
+/// One host line of `mmm_control show`: `  db1(198.18.2.100) master/ONLINE. Roles: …`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShowHost {
+    /// Host name.
+    pub name: String,
+    /// Its address.
+    pub ip: String,
+    /// `master` or `slave`.
+    pub mode: String,
+    /// `ONLINE`, `HARD_OFFLINE`, …
+    pub state: String,
+    /// `writer(198.18.2.188)`, … in the order shown (sorted by the monitor).
+    pub roles: Vec<String>,
+}
+
+/// `mmm_control show`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Show {
+    /// The `# `-prefixed lines (PASSIVE block, agent warnings, preferences), without `# `.
+    pub comments: Vec<String>,
+    /// The host lines in order.
+    pub hosts: Vec<ShowHost>,
+    /// The raw text (as printed by mmm_control).
+    pub raw: String,
+}
+
+impl Show {
+    /// Parses `show` output; lines that are neither comments nor host lines are errors.
+    pub fn parse(raw: &str) -> Result<Show> {
+        let mut show = Show {
+            raw: raw.to_string(),
+            ..Show::default()
+        };
+        for line in raw.lines() {
+            if line.is_empty() {
+                continue;
+            }
+            if let Some(c) = line.strip_prefix("# ").or(line.strip_prefix('#')) {
+                show.comments.push(c.to_string());
+                continue;
+            }
+            show.hosts.push(parse_host_line(line).ok_or_else(|| {
+                ClusterError::Daemon(format!("unexpected line in show: {line:?}"))
+            })?);
+        }
+        Ok(show)
+    }
+
+    /// The line of `host`.
+    pub fn host(&self, name: &str) -> Option<&ShowHost> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// The state of `host` ("" when absent).
+    pub fn state(&self, name: &str) -> &str {
+        self.host(name).map(|h| h.state.as_str()).unwrap_or("")
+    }
+
+    /// The roles of `host` (empty when absent).
+    pub fn roles(&self, name: &str) -> Vec<String> {
+        self.host(name).map(|h| h.roles.clone()).unwrap_or_default()
+    }
+
+    /// The hosts whose roles include `role` (e.g. `writer(198.18.2.188)`).
+    pub fn holders(&self, role: &str) -> Vec<String> {
+        self.hosts
+            .iter()
+            .filter(|h| h.roles.iter().any(|r| r == role))
+            .map(|h| h.name.clone())
+            .collect()
+    }
+}
+
+fn parse_host_line(line: &str) -> Option<ShowHost> {
+    let rest = line.strip_prefix("  ")?;
+    let (name, rest) = rest.split_once('(')?;
+    let (ip, rest) = rest.split_once(") ")?;
+    let (mode, rest) = rest.split_once('/')?;
+    let (state, roles) = rest.split_once(". Roles: ")?;
+    let roles = if roles.is_empty() {
+        Vec::new()
+    } else {
+        roles.split(", ").map(str::to_string).collect()
+    };
+    Some(ShowHost {
+        name: name.to_string(),
+        ip: ip.to_string(),
+        mode: mode.to_string(),
+        state: state.to_string(),
+        roles,
+    })
+}
+
+/// The running deployment with its daemons.
+#[derive(Debug)]
+pub struct Cluster {
+    /// Always `Some` until [`Cluster::stop`] takes it out.
+    tb: Option<Testbed>,
+    opts: ClusterOptions,
+    mond: PathBuf,
+    agentd: PathBuf,
+    control_bin: PathBuf,
+    agents: Mutex<BTreeMap<String, Child>>,
+    monitor: Mutex<Option<Child>>,
+    started: Instant,
+}
+
+impl Deref for Cluster {
+    type Target = Testbed;
+    fn deref(&self) -> &Testbed {
+        self.testbed()
+    }
+}
+
+impl Cluster {
+    /// Builds the testbed, writes the configs, starts the agents and the monitor, brings the
+    /// hosts online (per `opts.bring_online`) and waits for the healthy state
+    /// ([`Cluster::wait_healthy`]): every host ONLINE, the writer on a master with its VIP
+    /// and `read_only=0` there — on db1 with [`BringOnline::SetOnline`] (checked), usually
+    /// db1 with [`BringOnline::AutoSetOnline`] too (the first master to come online) — and
+    /// one reader per slave with its VIP on that slave.
+    pub fn start(opts: ClusterOptions) -> Result<Cluster> {
+        let mond = workspace_binary("mmm_mond")?;
+        let agentd = workspace_binary("mmm_agentd")?;
+        let control_bin = workspace_binary("mmm_control")?;
+        let tb = Testbed::up(TestbedOptions {
+            subnet: opts.subnet,
+            write_mmm_configs: false,
+            ..TestbedOptions::default()
+        })?;
+        let cluster = Cluster {
+            tb: Some(tb),
+            opts,
+            mond,
+            agentd,
+            control_bin,
+            agents: Mutex::new(BTreeMap::new()),
+            monitor: Mutex::new(None),
+            started: Instant::now(),
+        };
+        // On error `cluster` drops: daemons killed (logs printed), testbed torn down.
+        if let Err(e) = cluster.bring_up() {
+            cluster.dump_logs();
+            return Err(e);
+        }
+        Ok(cluster)
+    }
+
+    fn bring_up(&self) -> Result<()> {
+        self.write_configs()?;
+        for h in DB_HOSTS {
+            self.spawn_agent(h)?;
+        }
+        self.spawn_monitor()?;
+        self.wait_monitor_answers()?;
+        let limit = self.opts.start_timeout;
+        match self.opts.bring_online {
+            BringOnline::Leave => return Ok(()),
+            BringOnline::AutoSetOnline => {}
+            BringOnline::SetOnline => {
+                for h in DB_HOSTS {
+                    self.wait_for(&format!("set_online {h} accepted"), limit, |c| {
+                        let (out, _) = c.control(&["set_online", h]).ok()?;
+                        (out.starts_with("OK: State of '")
+                            || out.starts_with("OK: This host is already ONLINE"))
+                        .then_some(())
+                    })?;
+                }
+            }
+        }
+        let writer = self.wait_healthy(limit)?;
+        // set_online in configuration order gives the writer to db1, as in the seed.
+        if self.opts.bring_online == BringOnline::SetOnline && writer != "db1" {
+            return Err(ClusterError::Daemon(format!(
+                "after set_online db1..db4 the writer is on {writer}, not db1"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Waits until the cluster is healthy: every database host ONLINE, the writer role on
+    /// one master (its VIP on that master's `ens33` only, `read_only=0` there), one reader
+    /// role on each slave (each reader VIP on exactly one slave). Returns the writer's
+    /// host. (The other master's `read_only` is not checked: MMM only sets it when the
+    /// writer role leaves a host, so after a server restart it is whatever its my.cnf says.)
+    pub fn wait_healthy(&self, limit: Duration) -> Result<String> {
+        let writer = format!("writer({})", self.vip(188));
+        let readers = [
+            format!("reader({})", self.vip(198)),
+            format!("reader({})", self.vip(199)),
+        ];
+        let host = self.wait_for("a healthy cluster (show)", limit, |c| {
+            let s = c.show().ok()?;
+            let all_online = DB_HOSTS.iter().all(|h| s.state(h) == "ONLINE");
+            let w = s.holders(&writer);
+            let [w] = w.as_slice() else { return None };
+            let ok = all_online
+                && s.roles(w) == [writer.clone()]
+                && s.roles("db3").len() == 1
+                && s.roles("db4").len() == 1
+                && readers.iter().all(|r| s.holders(r).len() == 1);
+            ok.then(|| w.clone())
+        })?;
+        self.wait_for("VIPs and read_only on the hosts", limit, |c| {
+            let w = c.vip_holders(c.vip(188)).ok()?;
+            let r1 = c.vip_holders(c.vip(198)).ok()?;
+            let r2 = c.vip_holders(c.vip(199)).ok()?;
+            let ok = w == [host.as_str()]
+                && r1.len() == 1
+                && r2.len() == 1
+                && r1 != r2
+                && c.read_only(&host).ok()? == Some(false);
+            ok.then_some(())
+        })?;
+        Ok(host)
+    }
+
+    /// The testbed under the daemons.
+    pub fn testbed(&self) -> &Testbed {
+        match &self.tb {
+            Some(tb) => tb,
+            // Only `stop(self)` takes the testbed out, and nothing can use the cluster
+            // after that.
+            None => unreachable!("cluster used after stop"),
+        }
+    }
+
+    /// The options the cluster was started with.
+    pub fn options(&self) -> &ClusterOptions {
+        &self.opts
+    }
+
+    /// Time since [`Cluster::start`] finished building the testbed.
+    pub fn age(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The configuration texts as written: `(mmm_common.conf, mmm_mon.conf)`; the agents'
+    /// `mmm_agent.conf` are the testbed's (`include mmm_common.conf`, `this dbN`).
+    pub fn config_texts(&self) -> Result<(String, String)> {
+        let c = self.testbed().mmm_configs();
+        let mut common = c.common.clone();
+        if !self.opts.common_directives.is_empty() {
+            common.push('\n');
+            for d in &self.opts.common_directives {
+                let _ = writeln!(common, "{d}");
+            }
+        }
+        let mut monitor_lines = String::new();
+        let mut add = |k: &str, v: String| {
+            let _ = writeln!(monitor_lines, "    {k:<19} {v}");
+        };
+        if let Some(v) = self.opts.flap_duration {
+            add("flap_duration", secs(v));
+        }
+        if let Some(v) = self.opts.flap_count {
+            add("flap_count", v.to_string());
+        }
+        for d in &self.opts.monitor_directives {
+            let _ = writeln!(monitor_lines, "    {d}");
+        }
+        let seed_auto = "    auto_set_online     10\n";
+        if !c.mon.contains(seed_auto) {
+            return Err(ClusterError::Daemon(format!(
+                "the testbed's mmm_mon.conf changed shape (no {seed_auto:?}); update cluster.rs"
+            )));
+        }
+        let auto = match self.opts.auto_set_online {
+            Some(v) => format!("    auto_set_online     {}\n", secs(v)),
+            None => seed_auto.to_string(),
+        };
+        let mut mon = c.mon.replace(seed_auto, &format!("{auto}{monitor_lines}"));
+        let mut check = String::new();
+        if let Some(v) = self.opts.check_period {
+            let _ = writeln!(check, "    check_period        {}", secs(v));
+        }
+        if let Some(v) = self.opts.trap_period {
+            let _ = writeln!(check, "    trap_period         {}", secs(v));
+        }
+        if let Some(v) = self.opts.check_timeout {
+            let _ = writeln!(check, "    timeout             {}", secs(v));
+        }
+        if !check.is_empty() {
+            let _ = write!(mon, "\n<check default>\n{check}</check>\n");
+        }
+        Ok((common, mon))
+    }
+
+    /// Writes the configs into every host's `etc/mysql-mmm` (mode 0640).
+    fn write_configs(&self) -> Result<()> {
+        let (common, mon) = self.config_texts()?;
+        let agents = self.testbed().mmm_configs().agents;
+        for h in self.testbed().hosts() {
+            let etc = h.dir.join("etc/mysql-mmm");
+            write_0640(&etc.join("mmm_common.conf"), &common)?;
+            if let Some((_, text)) = agents.iter().find(|(n, _)| *n == h.name) {
+                write_0640(&etc.join("mmm_agent.conf"), text)?;
+            }
+            if h.name == "monitor" {
+                write_0640(&etc.join("mmm_mon.conf"), &mon)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn_agent(&self, host: &str) -> Result<()> {
+        let bin = self.agentd.to_string_lossy().into_owned();
+        let child = self.testbed().spawn(host, &[&bin, "--foreground"])?;
+        lock(&self.agents).insert(host.to_string(), child);
+        Ok(())
+    }
+
+    fn spawn_monitor(&self) -> Result<()> {
+        let bin = self.mond.to_string_lossy().into_owned();
+        let child = self.testbed().spawn("monitor", &[&bin, "--foreground"])?;
+        *lock(&self.monitor) = Some(child);
+        Ok(())
+    }
+
+    /// Waits until `mmm_control ping` succeeds.
+    pub fn wait_monitor_answers(&self) -> Result<()> {
+        self.wait_for("the monitor to answer ping", Duration::from_secs(60), |c| {
+            let (out, code) = c.control(&["ping"]).ok()?;
+            (code == Some(0) && out == "OK: Pinged successfully!\n").then_some(())
+        })
+    }
+
+    /// Runs `mmm_control ARGS…` on the monitor host: (stdout, exit code).
+    pub fn control(&self, args: &[&str]) -> Result<(String, Option<i32>)> {
+        let bin = self.control_bin.to_string_lossy().into_owned();
+        let mut argv = vec![bin.as_str()];
+        argv.extend_from_slice(args);
+        let out = self
+            .testbed()
+            .exec_timeout("monitor", &argv, CONTROL_TIMEOUT)?;
+        Ok((
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            out.status.code(),
+        ))
+    }
+
+    /// `mmm_control show`, parsed (fails when the monitor does not answer with host lines).
+    pub fn show(&self) -> Result<Show> {
+        let (out, code) = self.control(&["show"])?;
+        if code != Some(0) {
+            return Err(ClusterError::Daemon(format!(
+                "mmm_control show exited with {code:?}: {out}"
+            )));
+        }
+        let show = Show::parse(&out)?;
+        if show.hosts.is_empty() {
+            return Err(ClusterError::Daemon(format!("show without hosts: {out:?}")));
+        }
+        Ok(show)
+    }
+
+    /// Polls `f` every 100 ms until it returns `Some` or `limit` passes; the timeout error
+    /// carries the last `show`.
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        mut f: impl FnMut(&Cluster) -> Option<T>,
+    ) -> Result<T> {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = f(self) {
+                return Ok(v);
+            }
+            if start.elapsed() >= limit {
+                let last = match self.control(&["show"]) {
+                    Ok((out, _)) => out,
+                    Err(e) => format!("(show failed: {e})"),
+                };
+                return Err(ClusterError::Timeout {
+                    what: what.to_string(),
+                    after: limit,
+                    last,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until `show` satisfies `f`; returns that `show`.
+    pub fn wait_show(
+        &self,
+        what: &str,
+        limit: Duration,
+        mut f: impl FnMut(&Show) -> bool,
+    ) -> Result<Show> {
+        self.wait_for(what, limit, |c| c.show().ok().filter(|s| f(s)))
+    }
+
+    /// The database hosts whose `ens33` holds `ip` (read with `ip -o addr` on each host).
+    pub fn vip_holders(&self, ip: Ipv4Addr) -> Result<Vec<String>> {
+        let needle = format!("inet {ip}/");
+        let mut holders = Vec::new();
+        for h in DB_HOSTS {
+            let out = self
+                .testbed()
+                .exec(h, &["ip", "-o", "addr", "show", "dev", "ens33"])?;
+            if String::from_utf8_lossy(&out.stdout).contains(&needle) {
+                holders.push(h.to_string());
+            }
+        }
+        Ok(holders)
+    }
+
+    /// `@@read_only` of the host's server: `Some(true/false)`, `None` when it cannot be read
+    /// (server down).
+    pub fn read_only(&self, host: &str) -> Result<Option<bool>> {
+        match self.testbed().query(host, "SELECT @@read_only AS ro") {
+            Ok(rows) => Ok(rows
+                .first()
+                .and_then(|r| r.get("ro"))
+                .map(|v| v == "1" || v == "ON")),
+            Err(TestbedError::Sql { .. }) | Err(TestbedError::Command { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The monitor's log (`/var/log/mysql-mmm/mmm_mond.log` on the monitor host).
+    pub fn monitor_log(&self) -> Result<String> {
+        self.log("monitor", "mmm_mond.log")
+    }
+
+    /// An agent's log (`/var/log/mysql-mmm/mmm_agentd.log` on `host`).
+    pub fn agent_log(&self, host: &str) -> Result<String> {
+        self.log(host, "mmm_agentd.log")
+    }
+
+    fn log(&self, host: &str, file: &str) -> Result<String> {
+        let path = self
+            .testbed()
+            .host_dir(host)?
+            .join("var/log/mysql-mmm")
+            .join(file);
+        Ok(std::fs::read_to_string(&path).unwrap_or_default())
+    }
+
+    /// SIGTERM to the monitor, waits for exit 0, starts it again and waits until it answers.
+    pub fn restart_monitor(&self) -> Result<()> {
+        let child = lock(&self.monitor).take();
+        if let Some(child) = child {
+            terminate("mmm_mond", child)?;
+        }
+        self.spawn_monitor()?;
+        self.wait_monitor_answers()
+    }
+
+    /// SIGTERM to `host`'s agent, waits for exit 0, starts it again.
+    pub fn restart_agent(&self, host: &str) -> Result<()> {
+        self.stop_agent(host)?;
+        self.spawn_agent(host)
+    }
+
+    /// SIGTERM to `host`'s agent and waits for exit 0 (a later
+    /// [`Cluster::start_agent`] brings it back).
+    pub fn stop_agent(&self, host: &str) -> Result<()> {
+        let child = lock(&self.agents).remove(host);
+        match child {
+            Some(child) => terminate(&format!("mmm_agentd on {host}"), child),
+            None => Err(ClusterError::Daemon(format!("no agent running on {host}"))),
+        }
+    }
+
+    /// Starts `host`'s agent (after [`Cluster::stop_agent`]).
+    pub fn start_agent(&self, host: &str) -> Result<()> {
+        if lock(&self.agents).contains_key(host) {
+            return Err(ClusterError::Daemon(format!(
+                "an agent already runs on {host}"
+            )));
+        }
+        self.spawn_agent(host)
+    }
+
+    /// SIGTERM to the monitor and waits for exit 0 (not restarted).
+    pub fn stop_monitor(&self) -> Result<()> {
+        let child = lock(&self.monitor).take();
+        match child {
+            Some(child) => terminate("mmm_mond", child),
+            None => Err(ClusterError::Daemon("no monitor running".into())),
+        }
+    }
+
+    /// The pid of the running monitor.
+    pub fn monitor_pid(&self) -> Option<u32> {
+        lock(&self.monitor).as_ref().map(Child::id)
+    }
+
+    /// The pid of `host`'s running agent.
+    pub fn agent_pid(&self, host: &str) -> Option<u32> {
+        lock(&self.agents).get(host).map(Child::id)
+    }
+
+    /// Stops the daemons with SIGTERM (monitor first), checks each exits with status 0,
+    /// then tears the testbed down.
+    pub fn stop(mut self) -> Result<()> {
+        let mut first_err = None;
+        if let Some(child) = lock(&self.monitor).take() {
+            if let Err(e) = terminate("mmm_mond", child) {
+                first_err.get_or_insert(e);
+            }
+        }
+        let agents = std::mem::take(&mut *lock(&self.agents));
+        for (host, child) in agents {
+            if let Err(e) = terminate(&format!("mmm_agentd on {host}"), child) {
+                first_err.get_or_insert(e);
+            }
+        }
+        if first_err.is_some() || std::env::var_os("MMM_TEST_DUMP_LOGS").is_some() {
+            self.dump_logs();
+        }
+        if let Some(tb) = self.tb.take() {
+            if let Err(e) = tb.down() {
+                first_err.get_or_insert(e.into());
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Prints the tail of every MMM log and daemon output of every host (for failures).
+    pub fn dump_logs(&self) {
+        let mut names: Vec<&str> = DB_HOSTS.to_vec();
+        names.push("monitor");
+        for h in names {
+            let Ok(dir) = self.testbed().host_dir(h) else {
+                continue;
+            };
+            let Ok(rd) = std::fs::read_dir(dir.join("var/log/mysql-mmm")) else {
+                continue;
+            };
+            let mut files: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+            files.sort();
+            for path in files {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                // The netlink crate's warning about newer kernels repeats on every
+                // address operation and says nothing about MMM.
+                let lines: Vec<&str> = text
+                    .lines()
+                    .filter(|l| !l.contains("IFLA_INET6_CONF"))
+                    .collect();
+                let tail = lines.get(lines.len().saturating_sub(100)..).unwrap_or(&[]);
+                eprintln!("==== {h}: {} (last {} lines)", path.display(), tail.len());
+                for l in tail {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() && self.tb.is_some() {
+            self.dump_logs();
+        }
+        let monitor = lock(&self.monitor).take();
+        let agents = std::mem::take(&mut *lock(&self.agents));
+        for mut child in monitor.into_iter().chain(agents.into_values()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // The testbed's own Drop removes the namespaces, servers and directories.
+    }
+}
+
+/// Seconds as MMM writes them (`0.5`, `2`).
+fn secs(v: f64) -> String {
+    format!("{v}")
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write_0640(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |source| TestbedError::Io {
+        what: format!("writing {}", path.display()),
+        source,
+    };
+    std::fs::write(path, text).map_err(io)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o640)).map_err(io)?;
+    Ok(())
+}
+
+/// SIGTERM to a daemon child; it must exit with status 0 within [`EXIT_TIMEOUT`] (else it
+/// is killed and an error returned).
+fn terminate(what: &str, mut child: Child) -> Result<()> {
+    let pid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+    if let Ok(Some(status)) = child.try_wait() {
+        return Err(ClusterError::Daemon(format!(
+            "{what} had already exited ({status})"
+        )));
+    }
+    kill(pid, Signal::SIGTERM)
+        .map_err(|e| ClusterError::Daemon(format!("SIGTERM to {what}: {e}")))?;
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => {
+                return Err(ClusterError::Daemon(format!(
+                    "{what} exited with {status} after SIGTERM"
+                )))
+            }
+            Ok(None) if start.elapsed() < EXIT_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok(None) | Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(ClusterError::Daemon(format!(
+                    "{what} did not exit within {EXIT_TIMEOUT:?} of SIGTERM (killed)"
+                )));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_show() {
+        let raw = "# --- Monitor is in PASSIVE MODE ---\n# Cause: Admin switched to passive mode.\n  db1(198.18.2.100) master/ONLINE. Roles: writer(198.18.2.188)\n  db2(198.18.2.102) master/ONLINE. Roles: \n  db4(198.18.2.105) slave/ONLINE. Roles: reader(198.18.2.198), reader(198.18.2.199)\n\n";
+        let s = Show::parse(raw).expect("parse");
+        assert_eq!(
+            s.comments,
+            [
+                "--- Monitor is in PASSIVE MODE ---",
+                "Cause: Admin switched to passive mode."
+            ]
+        );
+        assert_eq!(s.hosts.len(), 3);
+        assert_eq!(s.state("db1"), "ONLINE");
+        assert_eq!(s.roles("db1"), ["writer(198.18.2.188)"]);
+        assert!(s.roles("db2").is_empty());
+        assert_eq!(s.host("db2").map(|h| h.mode.as_str()), Some("master"));
+        assert_eq!(s.roles("db4").len(), 2);
+        assert_eq!(s.holders("reader(198.18.2.199)"), ["db4"]);
+        assert!(Show::parse("garbage\n").is_err());
+    }
+
+    #[test]
+    fn seconds_format() {
+        assert_eq!(secs(0.5), "0.5");
+        assert_eq!(secs(2.0), "2");
+    }
+}

@@ -1,0 +1,889 @@
+//! The fault matrix of issue 7, shared by `tests/tests/faults.rs` (asserts behaviour) and
+//! `tests/tests/bench.rs` (prints figures): a cluster of real daemons (`mmm_mond`,
+//! four `mmm_agentd`, `mmm_control`) on the testbed, a write load through the writer VIP
+//! ([`mmm_tests::workload`]), the 50 ms sampler and the row checker
+//! ([`mmm_tests::checker`]), and every scenario as a function that injects a fault under
+//! load, waits for the monitor to act, repairs, waits for a healthy `show` and checks.
+//!
+//! Spec §3.6 (host states), §3.7 (flapping), §3.4 (network check), §3.12 (status file),
+//! §8 (switchover, failover), §9.1 (what 2.2.1 loses).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use mmm_tests::checker::{
+    check_data, explain_losses, DataCheck, Sampler, Violation, SAMPLE_PERIOD,
+};
+use mmm_tests::workload::{create_table, Workload, WorkloadOptions, WorkloadReport};
+use mmm_tests::{workspace_binary, Testbed, TestbedOptions};
+
+pub const DB_HOSTS: [&str; 4] = ["db1", "db2", "db3", "db4"];
+
+/// Check settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    pub name: &'static str,
+    pub check_period: f64,
+    pub trap_period: f64,
+    pub timeout: f64,
+    pub max_backlog: u32,
+    pub flap_count: u32,
+    pub flap_duration: u32,
+    pub auto_set_online: u32,
+}
+
+/// The seed's settings (2.2.1 defaults: check_period 5, trap_period 10, timeout 2).
+pub const SEED: Settings = Settings {
+    name: "seed",
+    check_period: 5.0,
+    trap_period: 10.0,
+    timeout: 2.0,
+    max_backlog: 60,
+    flap_count: 3,
+    flap_duration: 3600,
+    auto_set_online: 10,
+};
+
+/// Fast settings for CI and the fast benchmark.
+pub const FAST: Settings = Settings {
+    name: "fast",
+    check_period: 0.5,
+    trap_period: 1.0,
+    timeout: 1.0,
+    max_backlog: 3,
+    flap_count: 3,
+    flap_duration: 3600,
+    auto_set_online: 3,
+};
+
+/// Parsed `mmm_control show`: host → (state, roles text).
+pub type Show = BTreeMap<String, (String, String)>;
+
+pub fn parse_show(text: &str) -> Show {
+    let mut out = Show::new();
+    for line in text.lines() {
+        let l = line.trim_start();
+        let Some((head, roles)) = l.split_once(". Roles: ") else {
+            continue;
+        };
+        let Some((name, rest)) = head.split_once('(') else {
+            continue;
+        };
+        let Some((_, mode_state)) = rest.split_once(") ") else {
+            continue;
+        };
+        let Some((_, state)) = mode_state.split_once('/') else {
+            continue;
+        };
+        out.insert(name.to_string(), (state.to_string(), roles.to_string()));
+    }
+    out
+}
+
+/// Kills the daemons when dropped.
+struct Daemon {
+    host: String,
+    child: Child,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One scenario's figures and verdict.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub name: String,
+    pub settings: &'static str,
+    /// Longest gap between acknowledged writes that ended after the fault.
+    pub write_gap: Duration,
+    /// Fault → writer VIP + read_only=0 on the new writer (failover scenarios).
+    pub failover: Option<Duration>,
+    /// Fault (or repair) → healthy `show`.
+    pub healthy_after: Option<Duration>,
+    pub acked: usize,
+    pub lost: Vec<String>,
+    pub violations: Vec<Violation>,
+    pub data: DataCheck,
+    pub summary: String,
+}
+
+impl Outcome {
+    pub fn line(&self) -> String {
+        format!(
+            "figure: [{}] {}: write gap {:.3} s; failover {}; healthy show {}; {} acked, {} lost; invariants {}",
+            self.settings,
+            self.name,
+            self.write_gap.as_secs_f64(),
+            self.failover
+                .map(|d| format!("{:.3} s", d.as_secs_f64()))
+                .unwrap_or_else(|| "-".into()),
+            self.healthy_after
+                .map(|d| format!("{:.2} s", d.as_secs_f64()))
+                .unwrap_or_else(|| "-".into()),
+            self.acked,
+            self.lost.len(),
+            if self.violations.is_empty() {
+                "held".to_string()
+            } else {
+                format!("BROKEN {:?}", self.violations)
+            }
+        )
+    }
+}
+
+/// A running scenario (load + sampler).
+pub struct Running {
+    name: String,
+    load: Workload,
+    sampler: Sampler,
+    sampler_started: Instant,
+    /// When a cut link of the old writer was restored (relative to the sampler's start).
+    heal_at: Option<Duration>,
+}
+
+/// Bound on the known post-heal overlap (see [`writer_link_cut`]); 2.2.1: about 5 s.
+pub const HEAL_OVERLAP_BOUND: Duration = Duration::from_secs(2);
+
+impl Running {
+    pub fn set_isolated(&self, host: &str, isolated: bool) {
+        self.sampler.set_isolated(host, isolated);
+    }
+
+    /// Marks the moment the old writer's link was restored.
+    pub fn healed(&mut self) {
+        self.heal_at = Some(self.sampler_started.elapsed());
+    }
+}
+
+/// Whether data loss is allowed to be reported instead of asserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Zero loss asserted.
+    Planned,
+    /// Asynchronous replication: losses reported with their reason.
+    Crash,
+}
+
+/// Real daemons on a testbed.
+pub struct Cluster {
+    pub tb: Testbed,
+    pub settings: Settings,
+    agents: Vec<Daemon>,
+    monitor: Option<Daemon>,
+    next_id: u64,
+    pub outcomes: Vec<Outcome>,
+}
+
+fn bin(name: &str) -> String {
+    workspace_binary(name)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+impl Cluster {
+    /// A testbed on `subnet`, the seed's configs with `settings`, agents and monitor
+    /// running, every host set online, writer on db1.
+    pub fn start(subnet: u8, settings: Settings) -> Cluster {
+        // One bootstrap at a time (concurrent `mariadbd --bootstrap` runs have been seen
+        // to collide on temporary tables in /tmp; tests/tests/monitor.rs does the same).
+        static UP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let tb = {
+            let _one_at_a_time = UP.lock().unwrap_or_else(|e| e.into_inner());
+            Testbed::up(TestbedOptions::new(subnet)).unwrap_or_else(|e| panic!("up: {e}"))
+        };
+        let mut c = Cluster {
+            tb,
+            settings,
+            agents: Vec::new(),
+            monitor: None,
+            next_id: 1,
+            outcomes: Vec::new(),
+        };
+        c.write_configs();
+        create_table(&c.tb, "db1").expect("create load table");
+        for h in DB_HOSTS {
+            c.start_agent(h);
+        }
+        c.start_monitor();
+        for h in DB_HOSTS {
+            c.wait_for(Duration::from_secs(30), "set_online", |c| {
+                let out = c.control(&["set_online", h]);
+                (out.starts_with("OK:")).then_some(())
+            });
+        }
+        c.wait_healthy(Duration::from_secs(60));
+        c
+    }
+
+    fn write_configs(&self) {
+        let s = self.settings;
+        let cfg = self.tb.mmm_configs();
+        let common = format!(
+            "{}\nsync_timeout 10\nagent_read_timeout 20\nmysql_timeout 2\nagent_connect_timeout 1\nstatus_retry_interval 0.2\n",
+            cfg.common
+        );
+        let monitor_extra = format!(
+            "    flap_count          {}\n    flap_duration       {}\n</monitor>",
+            s.flap_count, s.flap_duration
+        );
+        let mon = cfg
+            .mon
+            .replace(
+                "auto_set_online     10",
+                &format!("auto_set_online     {}", s.auto_set_online),
+            )
+            .replacen("</monitor>", &monitor_extra, 1);
+        let mon = if std::env::var_os("MMM_FAULTS_DEBUG").is_some() {
+            mon.replace("debug 0", "debug 1")
+        } else {
+            mon
+        };
+        let mon = format!(
+            "{mon}\n<check default>\n    check_period    {}\n    trap_period     {}\n    timeout         {}\n    max_backlog     {}\n</check>\n",
+            s.check_period, s.trap_period, s.timeout, s.max_backlog
+        );
+        for h in ["db1", "db2", "db3", "db4", "monitor"] {
+            let dir = self.tb.host_dir(h).expect("host dir").join("etc/mysql-mmm");
+            std::fs::write(dir.join("mmm_common.conf"), &common).expect("write common");
+            if h == "monitor" {
+                std::fs::write(dir.join("mmm_mon.conf"), &mon).expect("write mon");
+            } else if let Some(a) = cfg.agent(h) {
+                std::fs::write(dir.join("mmm_agent.conf"), a).expect("write agent");
+            }
+        }
+    }
+
+    pub fn start_agent(&mut self, host: &str) {
+        let child = self
+            .tb
+            .spawn(host, &[&bin("mmm_agentd"), "--foreground"])
+            .expect("spawn agent");
+        self.agents.push(Daemon {
+            host: host.into(),
+            child,
+        });
+    }
+
+    pub fn stop_agent(&mut self, host: &str) {
+        self.agents.retain(|d| d.host != host);
+    }
+
+    pub fn start_monitor(&mut self) {
+        let child = self
+            .tb
+            .spawn("monitor", &[&bin("mmm_mond"), "--foreground"])
+            .expect("spawn monitor");
+        self.monitor = Some(Daemon {
+            host: "monitor".into(),
+            child,
+        });
+        self.wait_for(Duration::from_secs(30), "monitor ping", |c| {
+            c.control(&["ping"]).starts_with("OK").then_some(())
+        });
+    }
+
+    /// The monitor's pid.
+    pub fn monitor_pid(&self) -> Option<u32> {
+        self.monitor.as_ref().map(|d| d.child.id())
+    }
+
+    /// The pid of `host`'s agent.
+    pub fn agent_pid(&self, host: &str) -> Option<u32> {
+        self.agents
+            .iter()
+            .find(|d| d.host == host)
+            .map(|d| d.child.id())
+    }
+
+    /// SIGKILL of the monitor (no clean shutdown), as a crash.
+    pub fn kill_monitor(&mut self) {
+        self.monitor = None;
+    }
+
+    pub fn control(&self, args: &[&str]) -> String {
+        let b = bin("mmm_control");
+        let mut argv = vec![b.as_str()];
+        argv.extend_from_slice(args);
+        match self
+            .tb
+            .exec_timeout("monitor", &argv, Duration::from_secs(60))
+        {
+            Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+            Err(e) => format!("ERROR: mmm_control: {e}"),
+        }
+    }
+
+    pub fn show(&self) -> Show {
+        parse_show(&self.control(&["show"]))
+    }
+
+    pub fn state(&self, host: &str) -> String {
+        self.show()
+            .get(host)
+            .map(|s| s.0.clone())
+            .unwrap_or_default()
+    }
+
+    /// The host that `show` gives the writer role.
+    pub fn writer(&self) -> Option<String> {
+        self.show()
+            .into_iter()
+            .find(|(_, (_, roles))| roles.contains("writer("))
+            .map(|(h, _)| h)
+    }
+
+    pub fn wait_for<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        mut f: impl FnMut(&Cluster) -> Option<T>,
+    ) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = f(self) {
+                return v;
+            }
+            if start.elapsed() > limit {
+                self.dump_logs();
+                panic!(
+                    "timed out after {limit:?} waiting for {what}; show:\n{}",
+                    self.control(&["show"])
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn wait_state(&self, host: &str, state: &str, limit: Duration) -> Duration {
+        let start = Instant::now();
+        self.wait_for(limit, &format!("{host} {state}"), |c| {
+            (c.state(host) == state).then_some(())
+        });
+        start.elapsed()
+    }
+
+    /// Whether `show` is healthy: every host ONLINE, one writer, and that host really
+    /// holds the VIP with read_only=0.
+    pub fn healthy(&self) -> bool {
+        let mut show = self.show();
+        show.retain(|h, _| DB_HOSTS.contains(&h.as_str()));
+        if show.len() != 4 || !show.values().all(|(s, _)| s == "ONLINE") {
+            return false;
+        }
+        let writers: Vec<&String> = show
+            .iter()
+            .filter(|(_, (_, r))| r.contains("writer("))
+            .map(|(h, _)| h)
+            .collect();
+        let [w] = writers.as_slice() else {
+            return false;
+        };
+        let readers = show
+            .values()
+            .map(|(_, r)| r.matches("reader(").count())
+            .sum::<usize>();
+        readers == 2 && self.has_vip(w) && self.read_only(w) == "0"
+    }
+
+    pub fn wait_healthy(&self, limit: Duration) -> Duration {
+        let start = Instant::now();
+        self.wait_for(limit, "a healthy show", |c| c.healthy().then_some(()));
+        start.elapsed()
+    }
+
+    pub fn has_vip(&self, host: &str) -> bool {
+        let vip = self.tb.vip(188).to_string();
+        self.tb
+            .exec(host, &["ip", "-o", "addr", "show", "dev", "ens33"])
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("inet {vip}/")))
+            .unwrap_or(false)
+    }
+
+    pub fn read_only(&self, host: &str) -> String {
+        self.tb
+            .query(host, "SELECT @@read_only")
+            .ok()
+            .and_then(|r| r.first().and_then(|r| r.at(0)).map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    /// Starts the load and the sampler; returns once writes are acknowledged.
+    pub fn begin(&mut self, name: &str) -> Running {
+        let opts = WorkloadOptions {
+            first_id: self.next_id,
+            ..WorkloadOptions::default()
+        };
+        self.next_id += 10_000_000;
+        let sampler_started = Instant::now();
+        let sampler = Sampler::start(&self.tb, &DB_HOSTS, self.tb.vip(188)).expect("sampler");
+        let load = Workload::start(&self.tb, "monitor", self.tb.vip(188), opts).expect("load");
+        if load.wait_acks(20, Duration::from_secs(20)).is_err() {
+            self.dump_logs();
+            panic!("{name}: the load gets no acknowledgement before the fault");
+        }
+        println!("--- scenario [{}] {name}", self.settings.name);
+        Running {
+            name: name.into(),
+            load,
+            sampler,
+            sampler_started,
+            heal_at: None,
+        }
+    }
+
+    /// Lets the load run `d` longer.
+    pub fn settle(&self, run: &Running, d: Duration) {
+        let _ = run.load.wait_acks(10, Duration::from_secs(20));
+        std::thread::sleep(d);
+    }
+
+    /// Stops the load and the sampler, checks the rows on every running server, prints
+    /// the figures; `assert` makes broken invariants and non-convergence (and, for a
+    /// planned scenario, any loss) fail the test.
+    #[allow(clippy::too_many_arguments)]
+    pub fn end(
+        &mut self,
+        run: Running,
+        kind: Kind,
+        fault_at: Instant,
+        failover: Option<Duration>,
+        healthy_after: Option<Duration>,
+        assert: bool,
+    ) -> Outcome {
+        // Some writes after the repair, so the gap that ended it is measured.
+        let _ = run.load.wait_acks(20, Duration::from_secs(20));
+        let report: WorkloadReport = run.load.stop();
+        let samples = run.sampler.stop();
+        let running: Vec<&str> = DB_HOSTS
+            .iter()
+            .copied()
+            .filter(|h| self.tb.mysql_running(h).unwrap_or(false))
+            .collect();
+        let data =
+            check_data(&self.tb, &running, &report, Duration::from_secs(60)).expect("check data");
+        let missing = data.missing_acked();
+        let lost = explain_losses(&report, &missing, fault_at);
+        let all_violations = samples.violations();
+        let stray = samples.stray_writable();
+        // Known defect (docs/data-safety.md): when the link of a cut-off writer heals, it
+        // holds the VIP with read_only=0 until the monitor's retried SET_STATUS reaches
+        // it. Bounded here and printed; everything else is asserted.
+        let (heal_overlap, violations): (Vec<Violation>, Vec<Violation>) =
+            all_violations.into_iter().partition(|v| {
+                run.heal_at.is_some_and(|h| {
+                    v.from + Duration::from_millis(100) >= h
+                        && v.from <= h + HEAL_OVERLAP_BOUND
+                        && v.to.saturating_sub(h) < HEAL_OVERLAP_BOUND
+                })
+            });
+        let gap = report.longest_gap_after(fault_at);
+        let out = Outcome {
+            name: run.name.clone(),
+            settings: self.settings.name,
+            write_gap: gap.len(),
+            failover,
+            healthy_after,
+            acked: report.acks.len(),
+            lost,
+            violations: violations.clone(),
+            data: data.clone(),
+            summary: report.summary(),
+        };
+        println!("{}", out.line());
+        println!("  load: {}", out.summary);
+        println!("  VIP holders: {:?}", samples.vip_holders());
+        for v in &heal_overlap {
+            println!(
+                "  KNOWN DEFECT: {} on {} for {:.2} s right after the link healed (from {:.2} s to {:.2} s; bound {:?})",
+                v.what,
+                v.hosts.join(","),
+                (v.to - v.from + SAMPLE_PERIOD).as_secs_f64(),
+                v.from.as_secs_f64(),
+                v.to.as_secs_f64(),
+                HEAL_OVERLAP_BOUND
+            );
+        }
+        for v in &stray {
+            println!(
+                "  NOTE: {} writable without the VIP from {:.2} s to {:.2} s (not reachable through the VIP)",
+                v.hosts.join(","),
+                v.from.as_secs_f64(),
+                v.to.as_secs_f64()
+            );
+        }
+        print!("{}", data.describe());
+        for l in &out.lost {
+            println!(
+                "  LOST (acknowledged, missing on a server): {l}; reason: asynchronous replication, the event had not reached the server before the fault"
+            );
+        }
+        if assert {
+            if !violations.is_empty() || !data.converged() {
+                self.dump_logs();
+            }
+            assert!(
+                violations.is_empty(),
+                "{}: invariants broken: {violations:?}",
+                run.name
+            );
+            assert!(
+                data.converged(),
+                "{}: servers did not converge:\n{}",
+                run.name,
+                data.describe()
+            );
+            if kind == Kind::Planned {
+                assert!(
+                    missing.is_empty(),
+                    "{}: acknowledged writes lost in a planned scenario: {:?}",
+                    run.name,
+                    out.lost
+                );
+            }
+        }
+        self.outcomes.push(out.clone());
+        out
+    }
+
+    pub fn dump_logs(&self) {
+        if std::env::var_os("MMM_FAULTS_QUIET").is_some() {
+            return;
+        }
+        for h in ["monitor", "db1", "db2", "db3", "db4"] {
+            let Ok(dir) = self.tb.host_dir(h) else {
+                continue;
+            };
+            let Ok(rd) = std::fs::read_dir(dir.join("var/log/mysql-mmm")) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                let tail: Vec<&str> = text
+                    .lines()
+                    .filter(|l| !l.contains("IFLA_INET6_CONF"))
+                    .rev()
+                    .take(if h == "monitor" { 600 } else { 30 })
+                    .collect();
+                println!("==== {h}: {}", e.path().display());
+                for l in tail.into_iter().rev() {
+                    println!("{l}");
+                }
+            }
+        }
+    }
+
+    /// Time from `from` until `host` holds the VIP with read_only=0 (polled every 20 ms).
+    pub fn wait_writer_on(&self, host: &str, from: Instant, limit: Duration) -> Duration {
+        self.wait_for(limit, &format!("writer VIP + read_only=0 on {host}"), |c| {
+            (c.has_vip(host) && c.read_only(host) == "0").then(|| from.elapsed())
+        })
+    }
+
+    pub fn other_master(host: &str) -> &'static str {
+        if host == "db1" {
+            "db2"
+        } else {
+            "db1"
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenarios. Each starts and ends with a healthy cluster (every host ONLINE).
+
+/// `move_role writer <other>` and back (§8 planned switchover): zero loss.
+pub fn switchover_both_ways(c: &mut Cluster, assert: bool) {
+    for _ in 0..2 {
+        let from = c.writer().expect("a writer");
+        let to = Cluster::other_master(&from);
+        let run = c.begin(&format!("planned switchover {from} -> {to}"));
+        c.settle(&run, Duration::from_millis(300));
+        let t = Instant::now();
+        let out = c.control(&["move_role", "writer", to]);
+        assert!(out.starts_with("OK"), "move_role: {out}");
+        let moved = c.wait_writer_on(to, t, Duration::from_secs(30));
+        let healthy = c.wait_healthy(Duration::from_secs(30));
+        c.settle(&run, Duration::from_millis(300));
+        c.end(
+            run,
+            Kind::Planned,
+            t,
+            Some(moved),
+            Some(moved.max(healthy)),
+            assert,
+        );
+    }
+}
+
+/// The active master's server fails in one of three ways; the writer moves to the other
+/// master; the server comes back and the host returns to ONLINE (writer stays).
+pub fn writer_server_fault(c: &mut Cluster, how: &str, assert: bool) {
+    let from = c.writer().expect("a writer");
+    let to = Cluster::other_master(&from);
+    let run = c.begin(&format!("writer mysqld {how} ({from})"));
+    c.settle(&run, Duration::from_millis(300));
+    let t = Instant::now();
+    match how {
+        "clean stop" => c.tb.mysql_stop(&from).expect("stop"),
+        "kill -9" => c.tb.mysql_kill9(&from).expect("kill9"),
+        "freeze" => c.tb.mysql_freeze(&from).expect("freeze"),
+        _ => unreachable!(),
+    }
+    let moved = c.wait_writer_on(to, t, Duration::from_secs(90));
+    c.wait_state(&from, "HARD_OFFLINE", Duration::from_secs(30));
+    c.settle(&run, Duration::from_millis(500));
+    let repair = Instant::now();
+    match how {
+        "freeze" => c.tb.mysql_thaw(&from).expect("thaw"),
+        _ => c.tb.mysql_start(&from).expect("start"),
+    }
+    let healthy = c.wait_healthy(Duration::from_secs(90));
+    let _ = repair;
+    c.settle(&run, Duration::from_millis(300));
+    c.end(run, Kind::Crash, t, Some(moved), Some(healthy), assert);
+}
+
+/// The active master's link is cut: the writer moves; when the link heals the old master
+/// must drop the VIP and read_only=0 (the sampler treats it as unreachable while cut).
+pub fn writer_link_cut(c: &mut Cluster, assert: bool) {
+    let from = c.writer().expect("a writer");
+    let to = Cluster::other_master(&from);
+    let mut run = c.begin(&format!("writer link cut ({from})"));
+    c.settle(&run, Duration::from_millis(300));
+    run.set_isolated(&from, true);
+    let t = Instant::now();
+    c.tb.cut_link(&from).expect("cut");
+    let moved = c.wait_writer_on(to, t, Duration::from_secs(90));
+    c.wait_state(&from, "HARD_OFFLINE", Duration::from_secs(30));
+    c.settle(&run, Duration::from_millis(500));
+    c.tb.restore_link(&from).expect("restore");
+    run.set_isolated(&from, false);
+    run.healed();
+    let healthy = c.wait_healthy(Duration::from_secs(90));
+    c.settle(&run, Duration::from_millis(300));
+    c.end(run, Kind::Crash, t, Some(moved), Some(healthy), assert);
+}
+
+/// The passive master's server stops: it goes HARD_OFFLINE, writes never pause.
+pub fn passive_master_down(c: &mut Cluster, assert: bool) {
+    let w = c.writer().expect("a writer");
+    let p = Cluster::other_master(&w);
+    let run = c.begin(&format!("passive master down ({p})"));
+    c.settle(&run, Duration::from_millis(300));
+    let t = Instant::now();
+    c.tb.mysql_stop(p).expect("stop");
+    c.wait_state(p, "HARD_OFFLINE", Duration::from_secs(60));
+    c.settle(&run, Duration::from_millis(300));
+    c.tb.mysql_start(p).expect("start");
+    let healthy = c.wait_healthy(Duration::from_secs(90));
+    assert_eq!(c.writer().as_deref(), Some(w.as_str()), "the writer moved");
+    c.end(run, Kind::Planned, t, None, Some(healthy), assert);
+}
+
+/// A slave's server stops: its reader moves, writes never pause.
+pub fn slave_down(c: &mut Cluster, assert: bool) {
+    let run = c.begin("a slave down (db3, clean stop)");
+    c.settle(&run, Duration::from_millis(300));
+    let t = Instant::now();
+    // A clean stop: kill -9 of a positional slave re-applies its last transaction on
+    // restart (relay-log.info is not crash-safe), docs/data-safety.md.
+    c.tb.mysql_stop("db3").expect("stop");
+    c.wait_for(
+        Duration::from_secs(60),
+        "db3 HARD_OFFLINE, db4 both readers",
+        |c| {
+            let s = c.show();
+            (s.get("db3").is_some_and(|x| x.0 == "HARD_OFFLINE")
+                && s.get("db4")
+                    .is_some_and(|x| x.1.matches("reader(").count() == 2))
+            .then_some(())
+        },
+    );
+    c.tb.mysql_start("db3").expect("start");
+    let healthy = c.wait_healthy(Duration::from_secs(90));
+    c.end(run, Kind::Planned, t, None, Some(healthy), assert);
+}
+
+/// Replication broken on a slave: REPLICATION_FAIL, back to ONLINE when repaired.
+pub fn slave_replication_broken(c: &mut Cluster, assert: bool) {
+    let run = c.begin("replication broken on a slave (db4)");
+    c.settle(&run, Duration::from_millis(300));
+    let t = Instant::now();
+    c.tb.break_replication("db4").expect("break");
+    c.wait_state("db4", "REPLICATION_FAIL", Duration::from_secs(60));
+    c.tb.repair_replication("db4").expect("repair");
+    let healthy = c.wait_healthy(Duration::from_secs(90));
+    c.end(run, Kind::Planned, t, None, Some(healthy), assert);
+}
+
+/// Replication delayed past max_backlog: REPLICATION_DELAY, back when it catches up.
+pub fn slave_replication_delayed(c: &mut Cluster, assert: bool) {
+    let run = c.begin("replication delayed on a slave (db3)");
+    c.settle(&run, Duration::from_millis(300));
+    let t = Instant::now();
+    let delay = c.settings.max_backlog + 3;
+    c.tb.delay_replication("db3", delay).expect("delay");
+    c.wait_state(
+        "db3",
+        "REPLICATION_DELAY",
+        Duration::from_secs(u64::from(delay) * 3 + 30),
+    );
+    c.tb.undelay_replication("db3").expect("undelay");
+    let healthy = c.wait_healthy(Duration::from_secs(90));
+    c.end(run, Kind::Planned, t, None, Some(healthy), assert);
+}
+
+/// The monitor is killed while a failover is under way (the writer's server is dead,
+/// the trap period running or the writer being moved) and started again: it rebuilds its
+/// state from the status file and the agents and finishes the failover.
+pub fn monitor_restart_mid_failover(c: &mut Cluster, assert: bool) {
+    let from = c.writer().expect("a writer");
+    let to = Cluster::other_master(&from);
+    let run = c.begin(&format!(
+        "monitor restarted during a failover ({from} killed)"
+    ));
+    c.settle(&run, Duration::from_millis(300));
+    let t = Instant::now();
+    c.tb.mysql_kill9(&from).expect("kill9");
+    // Mid-failover: after the trap period began, before or while the writer moves.
+    std::thread::sleep(Duration::from_secs_f64(c.settings.trap_period * 0.7));
+    c.kill_monitor();
+    std::thread::sleep(Duration::from_millis(300));
+    c.start_monitor();
+    let moved = c.wait_writer_on(to, t, Duration::from_secs(120));
+    c.settle(&run, Duration::from_millis(300));
+    c.tb.mysql_start(&from).expect("start");
+    // A restarted monitor may hold the recovered host in AWAITING_RECOVERY (its
+    // uptime record was lost): set it online as an operator would.
+    let healthy_from = Instant::now();
+    c.wait_for(Duration::from_secs(60), "old master back", |c| {
+        let st = c.state(&from);
+        if st == "AWAITING_RECOVERY" {
+            let _ = c.control(&["set_online", &from]);
+        }
+        (st == "ONLINE").then_some(())
+    });
+    let healthy = c.wait_healthy(Duration::from_secs(60)) + healthy_from.elapsed();
+    c.end(run, Kind::Crash, t, Some(moved), Some(healthy), assert);
+}
+
+/// The agent of the active master is restarted: the writer stays where it is.
+pub fn agent_restart_on_writer(c: &mut Cluster, assert: bool) {
+    let w = c.writer().expect("a writer");
+    let run = c.begin(&format!("agent restarted on the writer ({w})"));
+    c.settle(&run, Duration::from_millis(300));
+    let t = Instant::now();
+    c.stop_agent(&w);
+    std::thread::sleep(Duration::from_millis(500));
+    c.start_agent(&w);
+    std::thread::sleep(Duration::from_secs_f64(c.settings.check_period * 2.0 + 1.0));
+    let healthy = c.wait_healthy(Duration::from_secs(60));
+    assert_eq!(c.writer().as_deref(), Some(w.as_str()), "the writer moved");
+    c.end(
+        run,
+        Kind::Planned,
+        t,
+        None,
+        Some(healthy + t.elapsed()),
+        assert,
+    );
+}
+
+/// A slave that goes offline more than flap_count times within flap_duration stays
+/// AWAITING_RECOVERY (no auto_set_online while flapping within flap_duration) until
+/// set_online.
+pub fn flapping_host(c: &mut Cluster, assert: bool) {
+    let run = c.begin("flapping host (db4)");
+    let t = Instant::now();
+    // Departures from ONLINE counted by the monitor include earlier scenarios' ones on
+    // this cluster within flap_duration, so the host may flap before the last round.
+    let stuck_for = Duration::from_secs(u64::from(c.settings.auto_set_online) + 3);
+    let mut flapping = false;
+    let mut rounds = 0;
+    for _ in 0..=c.settings.flap_count {
+        rounds += 1;
+        c.tb.mysql_stop("db4").expect("stop");
+        c.wait_state("db4", "HARD_OFFLINE", Duration::from_secs(60));
+        c.tb.mysql_start("db4").expect("start");
+        // Back to ONLINE (auto_set_online / short downtime), or held in
+        // AWAITING_RECOVERY for longer than auto_set_online: flapping.
+        let mut awaiting_since: Option<Instant> = None;
+        let res = c.wait_for(Duration::from_secs(60), "db4 ONLINE or held", |c| {
+            let st = c.state("db4");
+            if st == "ONLINE" {
+                return Some(false);
+            }
+            if st == "AWAITING_RECOVERY" {
+                let since = *awaiting_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > stuck_for {
+                    return Some(true);
+                }
+            } else {
+                awaiting_since = None;
+            }
+            None
+        });
+        if res {
+            flapping = true;
+            break;
+        }
+    }
+    println!(
+        "  db4 held in AWAITING_RECOVERY after {rounds} failures in this scenario: {flapping}"
+    );
+    assert!(
+        flapping,
+        "a host that failed {rounds} times (flap_count {}) was not held as flapping",
+        c.settings.flap_count
+    );
+    assert_eq!(c.state("db4"), "AWAITING_RECOVERY");
+    let out = c.control(&["set_online", "db4"]);
+    assert!(out.starts_with("OK"), "{out}");
+    let healthy = c.wait_healthy(Duration::from_secs(60));
+    c.end(run, Kind::Planned, t, None, Some(healthy), assert);
+}
+
+/// The monitor loses every ping_ip (its own link is cut): it must not fail anything
+/// over; the writer keeps taking writes (the load runs from the monitor host, so it
+/// loses its path too: the write gap is the cut's length, the data must stay intact).
+pub fn monitor_isolated(c: &mut Cluster, assert: bool) {
+    let w = c.writer().expect("a writer");
+    let run = c.begin("monitor cut off from every ping_ip");
+    c.settle(&run, Duration::from_millis(300));
+    let t = Instant::now();
+    c.tb.cut_link("monitor").expect("cut monitor");
+    let hold = Duration::from_secs_f64((c.settings.trap_period * 3.0).max(5.0));
+    std::thread::sleep(hold);
+    c.tb.restore_link("monitor").expect("restore monitor");
+    std::thread::sleep(Duration::from_secs_f64(c.settings.check_period * 2.0 + 1.0));
+    let show = c.show();
+    let healthy = c.wait_healthy(Duration::from_secs(60));
+    let writer = c.writer();
+    if assert && (!show.values().all(|(s, _)| s == "ONLINE") || writer.as_deref() != Some(&w)) {
+        c.dump_logs();
+    }
+    if assert {
+        assert!(
+            show.values().all(|(s, _)| s == "ONLINE"),
+            "the monitor changed states while cut off: {show:?}"
+        );
+        assert_eq!(writer.as_deref(), Some(w.as_str()), "the writer moved");
+    }
+    c.end(run, Kind::Planned, t, None, Some(healthy), assert);
+}
+
+/// The operators' sequence on one cluster: a crash failover, the old master's recovery,
+/// then switchovers back and forth (2.2.1's losses need an earlier failure to set up).
+pub fn operator_sequence(c: &mut Cluster, assert: bool) {
+    writer_server_fault(c, "kill -9", assert);
+    switchover_both_ways(c, assert);
+    switchover_both_ways(c, assert);
+}
