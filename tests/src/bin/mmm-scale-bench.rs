@@ -421,6 +421,13 @@ fn run_size(args: &Args, total: usize, subnet: u8) -> Result<SizeResult> {
         drop(agents);
         Ok(r)
     })();
+    // The monitor's log survives the testbed: /tmp/mmm-scale-bench-<hosts>.log.
+    if let Ok(d) = tb.host_dir("monitor") {
+        let kept = format!("/tmp/mmm-scale-bench-{total}.log");
+        if std::fs::copy(d.join("var/log/mysql-mmm/mmm_mond.log"), &kept).is_ok() {
+            println!("[{total} hosts] monitor log kept in {kept}");
+        }
+    }
     if res.is_err() {
         let log = tb
             .host_dir("monitor")
