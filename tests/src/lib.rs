@@ -19,6 +19,8 @@
 //! Layout:
 //! - [`testbed`]: [`Testbed`] (up, down, attach/detach, exec/spawn/command, query/sql,
 //!   configs), leftover cleanup, the state file.
+//! - [`fleet`]: extra configured hosts (addresses on db3, a fifth hung server) for the
+//!   monitor scaling benchmark (docs/scaling.md).
 //! - [`faults`]: stop / kill -9 / freeze / thaw / start a server, cut / restore a link,
 //!   break / repair / delay replication, neighbour cache.
 //! - [`inhost`]: Rust code of the test run inside a host's namespace
@@ -39,6 +41,7 @@ pub mod cluster;
 pub mod configs;
 pub mod error;
 pub mod faults;
+pub mod fleet;
 pub mod inhost;
 pub mod mariadb;
 pub mod net;
