@@ -26,13 +26,14 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mmm_common::config::{SocketConfig, SocketType};
 use mmm_common::socket;
+use mmm_common::test_pki::{make_pki, ssl_config};
 use mmm_tests::{Testbed, TestbedOptions};
 use mysql_async::prelude::Queryable;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -968,76 +969,6 @@ fn tempfile_dir(prefix: &str) -> PathBuf {
     d
 }
 
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl CLI is needed to make test certificates");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Makes `<name>.pem`/`<name>.key` signed by `<ca>.pem` in `dir`.
-fn issue(dir: &std::path::Path, name: &str, ca: &str) {
-    let (key, csr, pem) = (
-        format!("{name}.key"),
-        format!("{name}.csr"),
-        format!("{name}.pem"),
-    );
-    let subj = format!("/CN={name}");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &subj,
-        ],
-    );
-    let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &ca_pem,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-extfile",
-            "v3.cnf",
-        ],
-    );
-}
-
-fn ssl_config(dir: &std::path::Path, name: &str, ca: &str) -> SocketConfig {
-    SocketConfig {
-        kind: SocketType::Ssl,
-        cert_file: Some(dir.join(format!("{name}.pem")).display().to_string()),
-        key_file: Some(dir.join(format!("{name}.key")).display().to_string()),
-        ca_file: Some(dir.join(format!("{ca}.pem")).display().to_string()),
-    }
-}
-
 #[test]
 fn tls_agent_requires_client_certificates() {
     let _serial = serial();
@@ -1053,38 +984,11 @@ fn tls_agent_requires_client_certificates() {
     let etc = tb.host_dir("db1").unwrap().join("etc/mysql-mmm");
     let pki = etc.join("pki");
     std::fs::create_dir_all(&pki).unwrap();
-    // X.509 v3 (webpki refuses v1 certificates, which `x509 -req` makes without extensions).
-    std::fs::write(pki.join("v3.cnf"), "basicConstraints=CA:FALSE\n").unwrap();
-    for ca in ["ca", "rogue-ca"] {
-        let (key, pem, subj) = (
-            format!("{ca}.key"),
-            format!("{ca}.pem"),
-            format!("/CN={ca}"),
-        );
-        openssl(
-            &pki,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &pem,
-                "-days",
-                "2",
-                "-subj",
-                &subj,
-            ],
-        );
-    }
-    issue(&pki, "db1", "ca");
-    issue(&pki, "monitor", "ca");
-    issue(&pki, "rogue", "rogue-ca");
+    make_pki(
+        &pki,
+        &[("db1", "ca"), ("monitor", "ca"), ("rogue", "rogue-ca")],
+    )
+    .expect("test certificates (openssl CLI)");
     let inside = std::path::Path::new("/etc/mysql-mmm/pki");
     let mut conf = std::fs::read_to_string(etc.join("mmm_agent.conf")).unwrap();
     conf.push_str(&format!(
