@@ -473,24 +473,10 @@ impl Monitor {
                 "ERROR: Can't move role to host with state {state}."
             ));
         }
-        if !self.roles.roles[ri].hosts.contains(&host) {
-            return Done(self.cant_handle(ri, name, role, "Only following"));
-        }
-        let old = self.roles.owner(ri, 0);
-        if old == Some(host) {
-            return Done(format!(
-                "OK: Role is on '{name}' already. Skipping command."
-            ));
-        }
-        match self.agent_ping(token, cmd, host, ping) {
-            None => return Wait,
-            Some(false) => {
-                return Done(format!(
-                    "ERROR: Can't reach agent daemon on '{name}'! Can't move roles there!"
-                ))
-            }
-            Some(true) => {}
-        }
+        let old = match self.move_role_target(token, cmd, ri, host, role, name, ping) {
+            Ok(old) => old,
+            Err(flow) => return flow,
+        };
         let prefer = self.roles.roles[ri].prefer;
         if self.mode == MonitorMode::Active && old.is_some() && old == prefer {
             return Done(format!(
@@ -512,6 +498,38 @@ impl Monitor {
         Done(format!(
             "OK: Role '{role}' has been moved from '{old_name}' to '{name}'. Now you can wait some time and check new roles info!"
         ))
+    }
+
+    /// The steps `move_role` and `move_role --force` share (spec §5.3 steps 5–7): the host
+    /// can handle the role, it does not own it yet, its agent answers a PING. `Ok` carries
+    /// the current owner; `Err` ends (or parks) the command.
+    #[allow(clippy::too_many_arguments)]
+    fn move_role_target(
+        &mut self,
+        token: Token,
+        cmd: &Cmd,
+        ri: usize,
+        host: usize,
+        role: &str,
+        name: &str,
+        ping: Option<bool>,
+    ) -> Result<Option<usize>, Flow> {
+        if !self.roles.roles[ri].hosts.contains(&host) {
+            return Err(Done(self.cant_handle(ri, name, role, "Only following")));
+        }
+        let old = self.roles.owner(ri, 0);
+        if old == Some(host) {
+            return Err(Done(format!(
+                "OK: Role is on '{name}' already. Skipping command."
+            )));
+        }
+        match self.agent_ping(token, cmd, host, ping) {
+            None => Err(Wait),
+            Some(false) => Err(Done(format!(
+                "ERROR: Can't reach agent daemon on '{name}'! Can't move roles there!"
+            ))),
+            Some(true) => Ok(old),
+        }
     }
 
     /// Sends after a move: for the active-master role the switch sequence (old owner,
@@ -555,24 +573,10 @@ impl Monitor {
                 "ERROR: Can't force move of role to host with state {state}."
             ));
         }
-        if !self.roles.roles[ri].hosts.contains(&host) {
-            return Done(self.cant_handle(ri, name, role, "Only following"));
-        }
-        let old = self.roles.owner(ri, 0);
-        if old == Some(host) {
-            return Done(format!(
-                "OK: Role is on '{name}' already. Skipping command."
-            ));
-        }
-        match self.agent_ping(token, cmd, host, ping) {
-            None => return Wait,
-            Some(false) => {
-                return Done(format!(
-                    "ERROR: Can't reach agent daemon on '{name}'! Can't move roles there!"
-                ))
-            }
-            Some(true) => {}
-        }
+        let old = match self.move_role_target(token, cmd, ri, host, role, name, ping) {
+            Ok(old) => old,
+            Err(flow) => return flow,
+        };
         if self.roles.roles[ri].ips.is_empty() {
             return Done(format!("Error: Role {role} has no IP."));
         }
