@@ -137,25 +137,38 @@ impl Monitor {
         }
     }
 
-    /// The PING outcome if known; otherwise sends the PING and parks the command (`None`).
-    /// A PING that cannot be sent (network down, ping check failed) fails at once.
+    /// The agent PING step of the admin commands (spec §5.3): `Ok` when the PING was
+    /// answered; otherwise the PING is sent and the command parked (`Err(Wait)`), or the
+    /// command ends with `ERROR: Can't reach agent daemon on '<host>'! <consequence>`. A PING
+    /// that cannot be sent (network down, ping check failed) fails at once.
     fn agent_ping(
         &mut self,
         token: Token,
         cmd: &Cmd,
         host: usize,
         ping: Option<bool>,
-    ) -> Option<bool> {
-        if let Some(ok) = ping {
-            return Some(ok);
-        }
-        let parked = Parked {
-            token,
-            cmd: cmd.clone(),
+        consequence: &str,
+    ) -> Result<(), Flow> {
+        let ok = match ping {
+            Some(ok) => ok,
+            None => {
+                let parked = Parked {
+                    token,
+                    cmd: cmd.clone(),
+                };
+                match self.send_other(host, AgentCommand::Ping, Pending::Ping { host, parked }) {
+                    SendOutcome::Sent(_) => return Err(Wait),
+                    SendOutcome::Failed | SendOutcome::Deferred => false,
+                }
+            }
         };
-        match self.send_other(host, AgentCommand::Ping, Pending::Ping { host, parked }) {
-            SendOutcome::Sent(_) => None,
-            SendOutcome::Failed | SendOutcome::Deferred => Some(false),
+        if ok {
+            Ok(())
+        } else {
+            Err(Done(format!(
+                "ERROR: Can't reach agent daemon on '{}'! {consequence}",
+                self.name(host)
+            )))
         }
     }
 
@@ -363,14 +376,8 @@ impl Monitor {
                 ));
             }
         }
-        match self.agent_ping(token, cmd, host, ping) {
-            None => return Wait,
-            Some(false) => {
-                return Done(format!(
-                    "ERROR: Can't reach agent daemon on '{name}'! Can't switch its state!"
-                ))
-            }
-            Some(true) => {}
+        if let Err(flow) = self.agent_ping(token, cmd, host, ping, "Can't switch its state!") {
+            return flow;
         }
         self.decide(
             Level::Fatal,
@@ -401,14 +408,8 @@ impl Monitor {
                 "ERROR: Host '{name}' is '{state}' at the moment. It can't be switched to ADMIN_OFFLINE."
             ));
         }
-        match self.agent_ping(token, cmd, host, ping) {
-            None => return Wait,
-            Some(false) => {
-                return Done(format!(
-                    "ERROR: Can't reach agent daemon on '{name}'! Can't switch its state!"
-                ))
-            }
-            Some(true) => {}
+        if let Err(flow) = self.agent_ping(token, cmd, host, ping, "Can't switch its state!") {
+            return flow;
         }
         self.decide(
             Level::Fatal,
@@ -523,13 +524,8 @@ impl Monitor {
                 "OK: Role is on '{name}' already. Skipping command."
             )));
         }
-        match self.agent_ping(token, cmd, host, ping) {
-            None => Err(Wait),
-            Some(false) => Err(Done(format!(
-                "ERROR: Can't reach agent daemon on '{name}'! Can't move roles there!"
-            ))),
-            Some(true) => Ok(old),
-        }
+        self.agent_ping(token, cmd, host, ping, "Can't move roles there!")?;
+        Ok(old)
     }
 
     /// Sends after a move: for the active-master role the switch sequence (old owner,
