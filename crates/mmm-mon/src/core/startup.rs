@@ -89,17 +89,11 @@ impl Monitor {
                 }
                 other => {
                     if !admin_offline {
-                        let res = match other {
-                            Some(Err(e)) => e.clone(),
-                            _ => String::new(),
-                        };
-                        self.startup_unreachable(h);
-                        self.decide(
-                            Level::Error,
-                            Some(h),
-                            format!(
-                                "The status of the agent on host '{name}' could not be determined (answer was: {res})."
-                            ),
+                        let answer = other.and_then(|r| r.as_ref().err());
+                        self.startup_status_failed(
+                            h,
+                            &format!("the agent on host '{name}'"),
+                            answer,
                         );
                     }
                 }
@@ -112,18 +106,8 @@ impl Monitor {
                 }
                 other => {
                     if !admin_offline {
-                        let res = match other {
-                            Some(Err(e)) => e.clone(),
-                            _ => String::new(),
-                        };
-                        self.startup_unreachable(h);
-                        self.decide(
-                            Level::Error,
-                            Some(h),
-                            format!(
-                                "The status of the system '{name}' could not be determined (answer was: {res})."
-                            ),
-                        );
+                        let answer = other.and_then(|r| r.as_ref().err());
+                        self.startup_status_failed(h, &format!("the system '{name}'"), answer);
                     }
                 }
             }
@@ -287,6 +271,18 @@ impl Monitor {
             Level::Info,
             None,
             format!("Monitor started in {word} mode."),
+        );
+    }
+
+    /// A host's GET_AGENT_STATUS or GET_SYSTEM_STATUS failed at startup (spec §3.14.1):
+    /// agent_down handling and MMM's ERROR line naming `what` and the answer.
+    fn startup_status_failed(&mut self, h: usize, what: &str, answer: Option<&String>) {
+        let res = answer.cloned().unwrap_or_default();
+        self.startup_unreachable(h);
+        self.decide(
+            Level::Error,
+            Some(h),
+            format!("The status of {what} could not be determined (answer was: {res})."),
         );
     }
 
