@@ -96,6 +96,30 @@ impl Drop for Daemon {
     }
 }
 
+impl Drop for Cluster {
+    /// With `MMM_FAULTS_KEEP_LOGS=DIR`, copies every host's daemon logs to
+    /// `DIR/<subnet>/<host>/` before the testbed is removed.
+    fn drop(&mut self) {
+        let Some(dir) = std::env::var_os("MMM_FAULTS_KEEP_LOGS") else {
+            return;
+        };
+        self.monitor = None;
+        self.agents.clear();
+        for h in ["db1", "db2", "db3", "db4", "monitor"] {
+            let Ok(src) = self.tb.host_dir(h) else { continue };
+            let dst = std::path::Path::new(&dir)
+                .join(self.tb.subnet().to_string())
+                .join(h);
+            let _ = std::fs::create_dir_all(&dst);
+            if let Ok(entries) = std::fs::read_dir(src.join("var/log/mysql-mmm")) {
+                for e in entries.flatten() {
+                    let _ = std::fs::copy(e.path(), dst.join(e.file_name()));
+                }
+            }
+        }
+    }
+}
+
 /// One scenario's figures and verdict.
 #[derive(Debug, Clone)]
 pub struct Outcome {
