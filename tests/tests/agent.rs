@@ -397,6 +397,33 @@ fn writer_move_and_slave_switch_under_write_load() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
 
+            // A client misdirected to the old holder (as after a healed split, when the
+            // old holder answered its ARP request) is brought back by db2's periodic
+            // gratuitous ARP (`arp_refresh`, 1 s by default).
+            let poison = [
+                "ip", "neigh", "replace", &writer_vip.to_string(), "lladdr",
+                &db1_mac.to_string(), "dev", "ens33", "nud", "reachable",
+            ];
+            let out = tb_ref.exec("monitor", &poison).unwrap();
+            assert!(out.status.success(), "ip neigh replace: {out:?}");
+            assert_eq!(tb_ref.neighbour_mac("monitor", writer_vip).unwrap(), Some(db1_mac));
+            let start = Instant::now();
+            loop {
+                let mac = tb_ref.neighbour_mac("monitor", writer_vip).unwrap();
+                if mac == Some(db2_mac) {
+                    println!(
+                        "misdirected neighbour entry for {writer_vip} corrected by the ARP refresh after {} ms",
+                        start.elapsed().as_millis()
+                    );
+                    break;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(3),
+                    "monitor still resolves {writer_vip} to {mac:?} 3 s after it was misdirected; the ARP refresh should have corrected it to db2 {db2_mac}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+
             // Re-point the slaves to db2 while the application keeps writing.
             tokio::time::sleep(Duration::from_millis(500)).await;
             let t = Instant::now();

@@ -26,6 +26,7 @@ use mmm_common::pidfile::PidFile;
 use mmm_common::socket::Listener;
 
 use crate::agent::{Agent, AgentSettings};
+use crate::arp_refresh;
 use crate::listener::{self, ListenerOptions};
 use crate::mysql::MysqlServer;
 use crate::vip::NetlinkVip;
@@ -139,6 +140,16 @@ where
             cfg.ext.arp_count,
             NETLINK_TIMEOUT,
         );
+        let refresh_ips: Vec<std::net::Ipv4Addr> = settings
+            .role_ips
+            .iter()
+            .filter_map(|r| r.ip.parse().ok())
+            .collect();
+        let refresh = {
+            let vip = vip.clone();
+            let every = cfg.ext.arp_refresh;
+            tokio::spawn(async move { arp_refresh::run(&vip, refresh_ips, every).await })
+        };
         let agent = Arc::new(Agent::new(settings, Arc::new(vip), Arc::new(mysql)));
         tracing::info!(%addr, tls = matches!(cfg.socket.kind, config::SocketType::Ssl), "Listening on {addr}");
         daemon::notify_ready();
@@ -149,6 +160,7 @@ where
             daemon::shutdown_signal(),
         )
         .await;
+        refresh.abort();
         daemon::notify("STOPPING=1");
         ExitCode::SUCCESS
     });

@@ -24,6 +24,12 @@ pub trait Vip: Send + Sync {
     fn remove_ip(&self, ip: Ipv4Addr) -> EffectFuture<'_, ()>;
     /// Sends one burst of gratuitous ARP for `ip` (`arp_count` request+reply pairs).
     fn announce(&self, ip: Ipv4Addr) -> EffectFuture<'_, ()>;
+    /// Sends `pairs` request+reply pairs for `ip` (the periodic `arp_refresh`); by default
+    /// one [`Vip::announce`] burst.
+    fn announce_pairs(&self, ip: Ipv4Addr, pairs: u32) -> EffectFuture<'_, ()> {
+        let _ = pairs;
+        self.announce(ip)
+    }
     /// The interface name (for log and error messages).
     fn interface(&self) -> &str;
 }

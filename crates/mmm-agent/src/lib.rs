@@ -6,12 +6,14 @@
 //! - `agent`: state, command dispatch, the pure SET_STATUS plan (spec §4.2–§4.5).
 //! - `role`: add/delete/check one role in MMM's order (spec §4.6).
 //! - `effects`: the `Vip` and `MysqlOps` traits; `error`: effect errors.
-//! - `vip`: role IPs through rtnetlink; `arp`: gratuitous ARP through pnet.
+//! - `vip`: role IPs through rtnetlink; `arp`: gratuitous ARP through pnet;
+//!   `arp_refresh`: periodic gratuitous ARP for held role IPs.
 //! - `mysql`: the real `MysqlOps` (spec §4.7 helpers); `flavor`: SQL per server version.
 //! - `daemon_main`: the binary's start-up (args, config, pid file, logging, signals).
 
 pub mod agent;
 pub mod arp;
+pub mod arp_refresh;
 pub mod daemon_main;
 pub mod effects;
 pub mod error;

@@ -30,6 +30,12 @@ use crate::flavor::{gtid_covers, ChangeMaster, Flavor, Position};
 /// server on the cluster's LAN answers in milliseconds.
 const OPTIONAL_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Bound on reaching an optional server's TCP port (see `connect_optional`): a live host on
+/// the LAN answers a SYN in well under a millisecond, even when its mysqld is busy (the
+/// kernel answers); a cut-off or powered-off host never does, and TCP would only resend
+/// its SYN after a second.
+const REACH_TIMEOUT: Duration = Duration::from_millis(200);
+
 /// How to reach one host's MySQL with the agent account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostDb {
@@ -283,9 +289,35 @@ impl MysqlServer {
     /// switch, the peer before taking the writer role): when it is down or cut off, the
     /// fallback (the local relay log) is used after [`OPTIONAL_CONNECT_TIMEOUT`] instead of
     /// the full `mysql_timeout`, which a failover would otherwise pay in write outage.
+    ///
+    /// A host that does not even answer a TCP SYN within [`REACH_TIMEOUT`] is given up on at
+    /// once (a failover to the other master pays this twice: slaves, then the new master).
+    /// The probe runs beside the real connect, so a reachable server costs nothing extra.
     async fn connect_optional(&self, h: &HostDb) -> Result<Db, EffectError> {
-        self.connect_within(h, self.timeout.min(OPTIONAL_CONNECT_TIMEOUT))
-            .await
+        let full = self.connect_within(h, self.timeout.min(OPTIONAL_CONNECT_TIMEOUT));
+        tokio::pin!(full);
+        let probe = tokio::time::timeout(
+            REACH_TIMEOUT,
+            tokio::net::TcpStream::connect((h.ip.as_str(), h.port)),
+        );
+        let unreachable = |reason: String| EffectError::Connect {
+            host: format!("{}:{}", h.ip, h.port),
+            user: h.user.clone(),
+            reason,
+        };
+        tokio::select! {
+            r = &mut full => return r,
+            p = probe => match p {
+                Ok(Ok(_reachable)) => {}
+                Ok(Err(e)) => return Err(unreachable(e.to_string())),
+                Err(_) => {
+                    return Err(unreachable(format!(
+                        "no answer to a TCP connect within {REACH_TIMEOUT:?}"
+                    )))
+                }
+            },
+        }
+        full.await
     }
 
     async fn connect_within(&self, h: &HostDb, timeout: Duration) -> Result<Db, EffectError> {

@@ -153,6 +153,15 @@ impl Vip for NetlinkVip {
         }))
     }
 
+    fn announce_pairs(&self, ip: Ipv4Addr, pairs: u32) -> EffectFuture<'_, ()> {
+        let interface = self.interface.clone();
+        Box::pin(self.bounded("sending gratuitous ARP", async move {
+            tokio::task::spawn_blocking(move || crate::arp::send_burst(&interface, ip, pairs))
+                .await
+                .map_err(net_err)?
+        }))
+    }
+
     fn interface(&self) -> &str {
         &self.interface
     }

@@ -773,6 +773,7 @@ fn defaults_of_every_directive() {
     assert_eq!(x.arp_count, 5);
     assert_eq!(x.arp_repeat, 3);
     assert_eq!(x.arp_interval, Duration::from_millis(500));
+    assert_eq!(x.arp_refresh, Duration::from_secs(1));
     assert_eq!(x.sync_timeout, Duration::from_secs(30));
     assert_eq!(x.mysql_timeout, Duration::from_secs(3));
     assert_eq!(x.agent_connect_timeout, Duration::from_secs(10));
@@ -803,13 +804,14 @@ fn defaults_of_every_directive() {
 #[test]
 fn extension_directives() {
     let text = format!(
-        "{FULL}arp_count 2\narp_repeat 1\narp_interval 0.1\nsync_timeout 5\nmysql_timeout 1.5\nagent_connect_timeout 2\nagent_read_timeout 6\nstatus_retry_interval 0.25\n"
+        "{FULL}arp_count 2\narp_repeat 1\narp_interval 0.1\narp_refresh 0\nsync_timeout 5\nmysql_timeout 1.5\nagent_connect_timeout 2\nagent_read_timeout 6\nstatus_retry_interval 0.25\n"
     );
     let cfg = ok(&text, Agent);
     let x = &cfg.ext;
     assert_eq!(x.arp_count, 2);
     assert_eq!(x.arp_repeat, 1);
     assert_eq!(x.arp_interval, Duration::from_millis(100));
+    assert_eq!(x.arp_refresh, Duration::ZERO);
     assert_eq!(x.sync_timeout, Duration::from_secs(5));
     assert_eq!(x.mysql_timeout, Duration::from_millis(1500));
     assert_eq!(x.agent_connect_timeout, Duration::from_secs(2));

@@ -65,6 +65,10 @@ pub struct Extensions {
     pub arp_repeat: u32,
     /// `arp_interval`: time between bursts (0.5 s).
     pub arp_interval: Duration,
+    /// `arp_refresh`: while the agent holds a role IP, one gratuitous ARP request+reply for
+    /// it every this many seconds (1 s; 0 = never, as 2.2.1), so clients whose ARP cache
+    /// points elsewhere (an old holder that kept the IP through a network split) follow.
+    pub arp_refresh: Duration,
     /// `sync_timeout`: bound on the agent's wait for replication catch-up
     /// (MASTER_POS_WAIT / MASTER_GTID_WAIT) before taking the writer role or switching a
     /// slave (30 s). On timeout the change is reported as failed.
@@ -87,6 +91,7 @@ impl Default for Extensions {
             arp_count: 5,
             arp_repeat: 3,
             arp_interval: Duration::from_millis(500),
+            arp_refresh: Duration::from_secs(1),
             sync_timeout: Duration::from_secs(30),
             mysql_timeout: Duration::from_secs(3),
             agent_connect_timeout: Duration::from_secs(10),

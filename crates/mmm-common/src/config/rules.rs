@@ -89,6 +89,7 @@ pub(crate) const EXT_VARS: &[&str] = &[
     "arp_count",
     "arp_repeat",
     "arp_interval",
+    "arp_refresh",
     "sync_timeout",
     "mysql_timeout",
     "agent_connect_timeout",

@@ -527,6 +527,7 @@ fn extensions(top: &View<'_>) -> Result<Extensions, ConfigError> {
         arp_count: top.u32("arp_count", d.arp_count)?,
         arp_repeat: top.u32("arp_repeat", d.arp_repeat)?,
         arp_interval: top.seconds("arp_interval", d.arp_interval)?,
+        arp_refresh: top.seconds("arp_refresh", d.arp_refresh)?,
         sync_timeout: top.positive_seconds("sync_timeout", d.sync_timeout)?,
         mysql_timeout: top.positive_seconds("mysql_timeout", d.mysql_timeout)?,
         agent_connect_timeout: top

@@ -28,9 +28,11 @@ use tracing::{debug, Instrument};
 use crate::core::{CheckKind, CheckResult, CheckStatus, HostId, Input};
 use mysql::MysqlTarget;
 
-/// How often a failing ping check runs (instead of `check_period`): a host whose link
-/// heals while it may still hold a role that moved on is seen (and told) within this.
-pub const FAILING_PING_RECHECK: Duration = Duration::from_millis(250);
+/// How long a failing ping check pauses before it runs again (instead of `check_period`):
+/// with the check's own resends ([`ping::ECHO_INTERVAL`]) an echo request is out every
+/// 0.1 s while a host is unreachable, so a host whose link heals while it may still hold a
+/// role that moved on is seen (and told) at once.
+pub const FAILING_PING_RECHECK: Duration = ping::ECHO_INTERVAL;
 
 /// Where check results go.
 pub type InputFn = Arc<dyn Fn(Input) + Send + Sync>;

@@ -1,5 +1,6 @@
-//! The `ping` check and the network check's `ping_ip` (spec §3.3.1, §3.4): one ICMP echo
-//! with a 0.5 s timeout, as 2.2.1 does as root with Net::Ping. Results are `OK` or
+//! The `ping` check and the network check's `ping_ip` (spec §3.3.1, §3.4): an ICMP echo
+//! with a 0.5 s timeout, as 2.2.1 does as root with Net::Ping (mmm-rs resends the echo
+//! every 0.1 s within that window, see [`ECHO_INTERVAL`]). Results are `OK` or
 //! `ERROR: Could not ping <ip>`.
 //!
 //! A raw ICMP socket is used (root); without the privilege the unprivileged "ping socket"
@@ -102,33 +103,53 @@ fn is_our_reply(icmp: &[u8], ident: Option<u16>, seq: u16) -> bool {
     }
 }
 
+/// Within one check's `timeout`, a new echo request goes out every [`ECHO_INTERVAL`] and a
+/// reply to any of them is success: one lost packet does not fail the check, and a host
+/// whose link heals while the check runs is seen within this interval instead of at the
+/// next check.
+pub const ECHO_INTERVAL: Duration = Duration::from_millis(100);
+
 fn echo(addr: Ipv4Addr, timeout: Duration) -> io::Result<bool> {
     let (socket, raw) = open()?;
     // std's datagram calls (recvfrom/sendto) work on a raw or ping socket as well.
     let socket: UdpSocket = socket.into();
     let ident: u16 = rand::random();
-    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     let target = SocketAddr::V4(SocketAddrV4::new(addr, 0));
-    socket.send_to(&echo_request(ident, seq), target)?;
-    let deadline = Instant::now() + timeout;
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let mut sent: Vec<u16> = Vec::new();
+    let mut next_send = start;
     let mut buf = [0u8; 2048];
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let now = Instant::now();
+        if now >= deadline {
             return Ok(false);
         }
-        socket.set_read_timeout(Some(left))?;
+        if now >= next_send {
+            let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+            socket.send_to(&echo_request(ident, seq), target)?;
+            sent.push(seq);
+            next_send = now + ECHO_INTERVAL;
+        }
+        let wait = deadline
+            .min(next_send)
+            .saturating_duration_since(Instant::now());
+        if wait.is_zero() {
+            continue;
+        }
+        socket.set_read_timeout(Some(wait))?;
         let (n, from) = match socket.recv_from(&mut buf) {
             Ok(r) => r,
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
                 ) =>
             {
-                return Ok(false)
+                continue
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
         if from.ip() != IpAddr::V4(addr) {
@@ -142,7 +163,10 @@ fn echo(addr: Ipv4Addr, timeout: Duration) -> io::Result<bool> {
             data
         };
         // A ping socket rewrites the identifier; match on the sequence only.
-        if is_our_reply(icmp, raw.then_some(ident), seq) {
+        if sent
+            .iter()
+            .any(|&seq| is_our_reply(icmp, raw.then_some(ident), seq))
+        {
             return Ok(true);
         }
     }
