@@ -167,11 +167,13 @@ pub async fn run(
     sink(Input::NetworkConfirmed {
         probed_at: network_probed_at,
     });
+    let network_wake = Arc::new(tokio::sync::Notify::new());
     let network_task = tokio::spawn(network::run(
         monitor_cfg.ping_ips.clone(),
         monitor_cfg.ping_interval,
         network_tx,
         sink.clone(),
+        network_wake.clone(),
     ));
     let targets = agent_targets(&config);
     let ping_flags: Vec<Arc<AtomicBool>> = targets.iter().map(|t| t.ping_ok.clone()).collect();
@@ -195,6 +197,7 @@ pub async fn run(
         last_status: None,
         replies: HashMap::new(),
         next_command: 0,
+        network_wake,
     };
 
     // §3.1 8d: initial checks: every (host, check) once, fed to the core as they come.
@@ -340,6 +343,8 @@ struct Shell<'a> {
     last_status: Option<String>,
     /// Control clients waiting for a reply.
     replies: HashMap<Token, oneshot::Sender<String>>,
+    /// Wakes the network checker for a round now ([`Action::ProbeNetwork`]).
+    network_wake: Arc<tokio::sync::Notify>,
     /// The next command token.
     next_command: u64,
 }
@@ -414,6 +419,7 @@ impl Shell<'_> {
                     None => debug!("reply for unknown command token {token:?}"),
                 },
                 Action::Decision(d) => log_decision(&d),
+                Action::ProbeNetwork => self.network_wake.notify_one(),
             }
         }
     }

@@ -308,6 +308,7 @@ fn network_changes_are_reported() {
                 Duration::from_millis(200),
                 state_tx,
                 sink,
+                std::sync::Arc::new(tokio::sync::Notify::new()),
             ));
             tokio::task::spawn_blocking(move || {
                 let _ = stop_rx.recv();

@@ -143,10 +143,15 @@ pub fn spawn(config: &Config, sink: InputFn, network: watch::Receiver<bool>) -> 
                         if !network_up(&mut network).await {
                             return;
                         }
+                        let started = std::time::Instant::now();
                         let line = run_check(kind, &host, &cfg).await;
                         let wall = wall_now();
                         debug!("result: {line}");
-                        let result = CheckResult::from_line(line);
+                        let mut result = CheckResult::from_line(line);
+                        if kind == CheckKind::Ping && result.status == CheckStatus::Error {
+                            // Unreachable since the first echo of this check went out.
+                            result = result.observed_failing_for(started.elapsed());
+                        }
                         // A failing ping is re-checked every FAILING_PING_RECHECK: the host's recovery
                         // (a healed link) is seen at once, so a host that must drop its
                         // roles is told without waiting for the next check_period.

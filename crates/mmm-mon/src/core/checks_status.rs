@@ -211,7 +211,7 @@ impl ChecksStatus {
                     }
                     _ => {
                         e.trap = Trap::Failing {
-                            since: now,
+                            since: now.checked_sub(result.failing_for).unwrap_or(now),
                             last_error: now,
                             message: result.message,
                             armed: true,
@@ -315,6 +315,30 @@ impl ChecksStatus {
         out
     }
 
+    /// The earliest trap deadline of an armed failure that waits for a network
+    /// confirmation newer than its last error (see [`Self::next_deadline`]).
+    pub(crate) fn next_unconfirmed_deadline(&self) -> Option<Instant> {
+        let mut best: Option<Instant> = None;
+        for h in &self.hosts {
+            for (i, e) in h.iter().enumerate() {
+                if let Trap::Failing {
+                    since,
+                    last_error,
+                    armed: true,
+                    ..
+                } = &e.trap
+                {
+                    if self.confirmed_after(*last_error) {
+                        continue;
+                    }
+                    let d = *since + self.trap_periods[i];
+                    best = Some(best.map_or(d, |b| b.min(d)));
+                }
+            }
+        }
+        best
+    }
+
     /// The earliest armed trap deadline.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let mut best: Option<Instant> = None;
@@ -396,6 +420,29 @@ mod recovery_tests {
             .decisions
             .iter()
             .any(|d| d.text == "Check 'mysql' on 'db2' is ok!"));
+    }
+
+    /// A ping that had been unanswered for 0.5 s when its ERROR arrived: the trap period
+    /// counts from the first unanswered echo, not from the result's arrival.
+    #[test]
+    fn trap_period_counts_from_when_the_failure_was_first_observed() {
+        let t0 = Instant::now();
+        let trap = Duration::from_secs(1);
+        let mut st = ChecksStatus::new(1, [trap; 4], t0, 0);
+        st.initial(0, CheckKind::Ping, &res("OK"));
+        let arrived = t0 + Duration::from_secs(5);
+        let observed = Duration::from_millis(500);
+        let err = res("ERROR: Could not ping 198.18.0.102").observed_failing_for(observed);
+        let out = st.result(0, "db2", CheckKind::Ping, err, arrived, 0, true);
+        assert!(!out.changed, "reported before the trap period");
+        let due = arrived - observed + trap;
+        assert_eq!(st.next_deadline(), Some(due));
+        let early = st.fire_due(&["db2".into()], due - Duration::from_millis(1), 0);
+        assert!(!early.changed);
+        let out = st.fire_due(&["db2".into()], due, 0);
+        assert!(out.changed && !st.ok(0, CheckKind::Ping));
+        assert!(out.decisions.iter().any(|d| d.text
+            == "Check 'ping' on 'db2' has failed for 1 seconds! Message: ERROR: Could not ping 198.18.0.102"));
     }
 
     /// A failure of an OK check that recovers within the trap period stays silent.

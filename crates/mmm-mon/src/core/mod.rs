@@ -136,6 +136,8 @@ pub struct Monitor {
     next_token: u64,
     pending: BTreeMap<Token, Pending>,
     next_broadcast: Option<Instant>,
+    /// An [`Action::ProbeNetwork`] is out and its round has not been reported yet.
+    network_probe_requested: bool,
     /// A cross-host send sequence in progress (master switch, cleanup-and-send).
     sequence: Option<Sequence>,
     /// The active master as of the last distribution (to detect a change).
@@ -193,6 +195,7 @@ impl Monitor {
             next_token: 1,
             pending: BTreeMap::new(),
             next_broadcast: None,
+            network_probe_requested: false,
             sequence: None,
             last_am: None,
             last_status: None,
@@ -248,6 +251,7 @@ impl Monitor {
                 }
             }
             Input::Network { up } => {
+                self.network_probe_requested = false;
                 if up != self.network_up {
                     self.network_up = up;
                     self.decide(
@@ -266,6 +270,7 @@ impl Monitor {
                 }
             }
             Input::NetworkConfirmed { probed_at } => {
+                self.network_probe_requested = false;
                 self.checks.network_confirmed(probed_at.min(self.now));
                 if self.started && self.network_up {
                     let wall = self.wall_at(self.now);
@@ -300,6 +305,18 @@ impl Monitor {
             let wall = self.wall_at(self.now);
             let out = self.checks.fire_due(&self.names, self.now, wall);
             self.decide_all(out.decisions);
+            // A failure whose trap period ended waits for the network check to confirm
+            // that the monitor itself is connected: ask for that round now rather than
+            // at the next ping_interval (up to 1 s later by default).
+            if !self.network_probe_requested
+                && self
+                    .checks
+                    .next_unconfirmed_deadline()
+                    .is_some_and(|d| d <= self.now)
+            {
+                self.network_probe_requested = true;
+                self.actions.push_back(Action::ProbeNetwork);
+            }
         }
         self.sequence_timeout();
         self.evaluate();
@@ -329,6 +346,9 @@ impl Monitor {
         };
         if self.network_up {
             add(self.checks.next_deadline());
+            if !self.network_probe_requested {
+                add(self.checks.next_unconfirmed_deadline());
+            }
         }
         for h in &self.hosts {
             add(h.status_retry_at);

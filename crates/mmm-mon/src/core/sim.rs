@@ -260,6 +260,7 @@ impl Sim {
                     self.note(format!("reply {}", text.lines().next().unwrap_or("")))
                 }
                 Action::WriteStatus(_) => {}
+                Action::ProbeNetwork => self.note("probe network".to_string()),
             }
             match a {
                 Action::Send {
@@ -311,7 +312,7 @@ impl Sim {
                         self.stats.writer_moves += 1;
                     }
                 }
-                Action::WriteStatus(_) => {}
+                Action::WriteStatus(_) | Action::ProbeNetwork => {}
             }
         }
     }

@@ -5,6 +5,7 @@
 //! file) turns these values into effects and feeds the outcomes back as inputs.
 
 use std::fmt;
+use std::time::Duration;
 
 use mmm_common::proto::agent::{AgentReply, AgentRequest, AgentStatus, SystemStatus};
 use mmm_common::role::RoleIp;
@@ -91,6 +92,10 @@ pub struct CheckResult {
     pub status: CheckStatus,
     /// The full result line, shown by `checks` and in log lines.
     pub message: String,
+    /// For an ERROR: how long before the result arrived the failure was already observed
+    /// (the ping check: since its first unanswered echo went out). The trap period counts
+    /// from then (DESIGN.md "Detection starts at the failure"). Zero for the others.
+    pub failing_for: Duration,
 }
 
 impl CheckResult {
@@ -104,7 +109,17 @@ impl CheckResult {
         } else {
             CheckStatus::Unknown
         };
-        CheckResult { status, message }
+        CheckResult {
+            status,
+            message,
+            failing_for: Duration::ZERO,
+        }
+    }
+
+    /// The same result, observed failing for `d` before it arrived.
+    pub fn observed_failing_for(mut self, d: Duration) -> CheckResult {
+        self.failing_for = d;
+        self
     }
 }
 
@@ -274,4 +289,8 @@ pub enum Action {
     },
     /// Log this decision.
     Decision(Decision),
+    /// Run the network check (`ping_ips`) now instead of at its next `ping_interval`: a
+    /// check failure's trap period has ended and only waits for a network confirmation
+    /// newer than its last error ([`Input::NetworkConfirmed`]).
+    ProbeNetwork,
 }

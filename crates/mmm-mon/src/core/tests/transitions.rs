@@ -571,9 +571,25 @@ fn failure_needs_a_later_network_confirmation() {
     h.input(Input::NetworkConfirmed { probed_at });
     h.advance(SEC);
     h.check("db1", P, "ERROR: Could not ping 198.18.2.100");
-    h.advance(11 * SEC);
+    let probes = |h: &Harness, from: usize| {
+        h.log[from..]
+            .iter()
+            .filter(|a| matches!(a, Action::ProbeNetwork))
+            .count()
+    };
+    let m = h.mark();
+    h.advance(9 * SEC);
+    assert_eq!(
+        probes(&h, m),
+        0,
+        "no network round asked for before the trap ends"
+    );
+    h.advance(2 * SEC);
     assert_eq!(h.state("db1"), HostState::Online);
     assert_eq!(h.roles("db1"), vec![r("writer", "198.18.2.188")]);
+    // The trap period ended: the core asks for a network round now (once), instead of
+    // waiting for the next ping_interval.
+    assert_eq!(probes(&h, m), 1);
     // A round that began after the failure confirms it: now it counts.
     let probed_at = h.now;
     h.input(Input::NetworkConfirmed { probed_at });
