@@ -5,15 +5,18 @@
 //! - The whole check is bounded by `timeout + 1 s` → `ERROR: Timeout` (2.2.1).
 //! - Tasks are independent, so a hung host never delays another host's checks.
 //! - While the network is down (spec §3.4) no check runs and no ERROR is reported.
-//! - A failing ping check runs every second until it is OK again (a healed link is seen at
-//!   once; the trap period is unaffected).
+//! - A failing ping check runs again after 0.1 s until it is OK again, resending its echo
+//!   (and an ARP request, `arp_probe.rs`) every 0.1 s, so a healed link is seen at once.
+//!   Its trap period counts from its first unanswered echo.
 //! - A long-lived monitor connection per host ([`mysql::hold_connection`]) reports its loss
 //!   as `Input::CheckConnLost` when the server cannot be reached again at once or stops
 //!   answering, and makes that host's `mysql` check run immediately, so a stopped, crashed
 //!   or hung mysqld is noticed when it happens, not at the next `check_period`.
 //!
-//! Layout: `ping.rs` (ICMP echo), `mysql.rs` (mysql, rep_threads, rep_backlog).
+//! Layout: `ping.rs` (ICMP echo), `arp_probe.rs` (ARP requests beside unanswered echoes),
+//! `mysql.rs` (mysql, rep_threads, rep_backlog).
 
+pub mod arp_probe;
 pub mod mysql;
 pub mod ping;
 

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::arp_probe::ArpProber;
+
 /// 2.2.1's ICMP timeout.
 pub const PING_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -119,6 +121,8 @@ fn echo(addr: Ipv4Addr, timeout: Duration) -> io::Result<bool> {
     let deadline = start + timeout;
     let mut sent: Vec<u16> = Vec::new();
     let mut next_send = start;
+    // Opened when the first echo went unanswered (see arp_probe.rs).
+    let mut arp: Option<Option<ArpProber>> = None;
     let mut buf = [0u8; 2048];
     loop {
         let now = Instant::now();
@@ -126,6 +130,11 @@ fn echo(addr: Ipv4Addr, timeout: Duration) -> io::Result<bool> {
             return Ok(false);
         }
         if now >= next_send {
+            if !sent.is_empty() && raw {
+                if let Some(p) = arp.get_or_insert_with(|| ArpProber::for_target(addr)) {
+                    p.send();
+                }
+            }
             let seq = SEQ.fetch_add(1, Ordering::Relaxed);
             socket.send_to(&echo_request(ident, seq), target)?;
             sent.push(seq);
