@@ -38,7 +38,7 @@ use mmm_tests::{Testbed, TestbedOptions};
 use mysql_async::prelude::Queryable;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-/// This file's testbed subnets (198.18.61-63.0/24).
+/// This file's testbed subnets (198.18.61-65.0/24).
 const SUBNET: u8 = 61;
 
 /// The tests of this file run one at a time: three testbeds bootstrapping MariaDB at once
@@ -1126,5 +1126,107 @@ fn tls_agent_requires_client_certificates() {
         assert_eq!(code, Some(0), "agent on {h}");
     }
     let _ = std::fs::remove_dir_all(&notify_dir);
+    tb.down().expect("testbed down");
+}
+
+/// A slave that received transactions the new master never got (the old master died or
+/// froze between sending them to the two) is not re-pointed: by GTID the new master lacks
+/// them, by binlog position they would reach it again later (duplicate key, replication
+/// broken) or its own transactions would be skipped. The agent answers ERROR and leaves the
+/// slave on the old master; once the new master has them, the next SET_STATUS switches it.
+#[test]
+fn slave_ahead_of_the_new_master_is_not_switched() {
+    let _serial = serial();
+    let bin = agent_binary();
+    let bin_s = bin.display().to_string();
+    let tb = Testbed::up(TestbedOptions::new(SUBNET + 4))
+        .unwrap_or_else(|e| panic!("testbed up failed: {e}"));
+    let writer_vip = tb.vip(188);
+    let (r1, r2) = (tb.vip(198), tb.vip(199));
+    let ip = |h: &str| tb.ip(h);
+    tb.query(
+        "db1",
+        "CREATE DATABASE ma_ahead; CREATE TABLE ma_ahead.rows (id BIGINT PRIMARY KEY, seq BIGINT NOT NULL)",
+    )
+    .expect("create table");
+    let insert = |host: &str, from: u64, to: u64| {
+        let values: Vec<String> = (from..to).map(|i| format!("({i}, {i})")).collect();
+        tb.query(
+            host,
+            &format!("INSERT INTO ma_ahead.rows VALUES {}", values.join(",")),
+        )
+        .expect("insert");
+    };
+    insert("db1", 0, 10);
+    wait_same_rows(&tb, &DBS, "ma_ahead.rows");
+    let mut agents = Agents {
+        children: Vec::new(),
+    };
+    for h in DBS {
+        agents.children.push((
+            h.to_string(),
+            tb.spawn(h, &[&bin_s, "--foreground"]).unwrap(),
+        ));
+    }
+    let tb_ref = &tb;
+    on_host(&tb, "monitor", move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            for h in DBS {
+                wait_agent(ip(h), h).await;
+            }
+            let ok = "OK: Status applied successfully!";
+            let w = format!("writer({writer_vip})");
+            let db4_on = |m: &str| format!("SET_STATUS|1|db4|ONLINE|reader({r2})|{m}");
+            for (h, line) in [
+                ("db1", format!("SET_STATUS|1|db1|ONLINE|{w}|db1")),
+                ("db2", "SET_STATUS|1|db2|ONLINE||db1".to_string()),
+                ("db3", format!("SET_STATUS|1|db3|ONLINE|reader({r1})|db1")),
+                ("db4", db4_on("db1")),
+            ] {
+                assert_eq!(send(ip(h), &line).await, ok, "{h}");
+            }
+            // db2 stops receiving; db1 writes more, which db4 gets and db2 does not; then
+            // db1's mysqld stops (a crash with the same outcome).
+            tb_ref
+                .query("db2", "STOP SLAVE IO_THREAD")
+                .expect("stop io");
+            insert("db1", 10, 20);
+            wait_same_rows(tb_ref, &["db1", "db4"], "ma_ahead.rows");
+            tb_ref.mysql_stop("db1").expect("stop db1");
+            let r = send(ip("db4"), &db4_on("db2")).await;
+            assert!(
+                r.starts_with("ERROR: Failed to change master to 'db2': ")
+                    && r.contains("this slave has transactions the new master lacks"),
+                "{r}"
+            );
+            // Left on db1.
+            let st = tb_ref.slave_status("db4").unwrap().expect("slave status");
+            assert_eq!(st.get("Master_Host"), Some(ip("db1").to_string().as_str()));
+            // db1 comes back, db2 catches up from it: the retry switches db4, by GTID.
+            tb_ref.mysql_start("db1").expect("start db1");
+            tb_ref
+                .query("db2", "START SLAVE IO_THREAD")
+                .expect("start io");
+            wait_same_rows(tb_ref, &["db1", "db2"], "ma_ahead.rows");
+            tb_ref.wait_slave_running("db4").expect("db4 back on db1");
+            assert_eq!(send(ip("db4"), &db4_on("db2")).await, ok);
+        })
+    });
+    tb.wait_slave_running("db4").expect("db4 slave running");
+    let st = tb.slave_status("db4").unwrap().expect("slave status");
+    assert_eq!(st.get("Master_Host"), Some(ip("db2").to_string().as_str()));
+    assert_eq!(st.get("Using_Gtid"), Some("Slave_Pos"));
+    // Transactions of the new master reach db4 once, nothing is repeated or skipped.
+    insert("db2", 100, 110);
+    wait_same_rows(&tb, &["db2", "db4"], "ma_ahead.rows");
+    tb.wait_slave_running("db4")
+        .expect("db4 slave running after new writes");
+    for (h, code) in agents.stop() {
+        assert_eq!(code, Some(0), "agent on {h}");
+    }
     tb.down().expect("testbed down");
 }

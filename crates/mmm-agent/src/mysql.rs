@@ -24,11 +24,11 @@ use mysql_async::{Conn, OptsBuilder, Row, Value};
 
 use crate::effects::{EffectFuture, MysqlOps};
 use crate::error::EffectError;
-use crate::flavor::{gtid_covers, ChangeMaster, Flavor, Position};
+use crate::flavor::{gtid_covers, parse_gtid_pos, ChangeMaster, Flavor, Position};
 
 /// Connect bound for servers whose answer is optional (see `connect_optional`): a healthy
 /// server on the cluster's LAN answers in milliseconds.
-const OPTIONAL_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const OPTIONAL_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Bound on reaching an optional server's TCP port (see `connect_optional`): a live host on
 /// the LAN answers a SYN in well under a millisecond, even when its mysqld is busy (the
@@ -518,8 +518,21 @@ impl MysqlServer {
                 if gtid_covers(&binlog, &slave_pos) {
                     return Ok(Position::MariaGtid);
                 }
+                if !parse_gtid_pos(&slave_pos).is_empty() {
+                    // The old master sent this slave transactions that never reached the
+                    // new master (it died or froze between the two). Switching by GTID
+                    // fails (the new master lacks them) and by binlog position breaks
+                    // replication later (they reach the new master when the old one comes
+                    // back, and again from there to this slave: duplicate key) or skips
+                    // the new master's own transactions. Refuse: the slave stays on the old
+                    // master, and the monitor's retries switch it once the new master has
+                    // them.
+                    return Err(EffectError::Other(format!(
+                        "this slave has transactions the new master lacks (slave at GTID {slave_pos}, new master at {binlog}): not switching, it would repeat or skip transactions; replication stays on the old master until the new master has them"
+                    )));
+                }
                 tracing::warn!(
-                    "GTID positions not usable (slave {slave_pos:?}, new master {binlog:?}): switching by binlog position"
+                    "no GTID position on this slave yet (new master {binlog:?}): switching by binlog position"
                 );
             }
             (Flavor::MariaDb, _) | (_, Flavor::MariaDb) => {}

@@ -524,7 +524,7 @@ fn checks_against_real_mariadb() {
             break;
         };
         match input {
-            Input::CheckConnLost { host: 0 } => conn_lost = conn_lost.or(Some(at - killed)),
+            Input::CheckConnLost { host: 0, .. } => conn_lost = conn_lost.or(Some(at - killed)),
             Input::Check {
                 host: 0,
                 check: CheckKind::Mysql,

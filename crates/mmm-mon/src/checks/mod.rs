@@ -151,8 +151,12 @@ pub fn spawn(config: &Config, sink: InputFn, network: watch::Receiver<bool>) -> 
                         let wall = wall_now();
                         debug!("result: {line}");
                         let mut result = CheckResult::from_line(line);
-                        if kind == CheckKind::Ping && result.status == CheckStatus::Error {
-                            // Unreachable since the first echo of this check went out.
+                        if matches!(kind, CheckKind::Ping | CheckKind::Mysql)
+                            && result.status == CheckStatus::Error
+                        {
+                            // Unreachable (ping) or not serving (mysql: a connect or query
+                            // made when the check began went unanswered or failed) since
+                            // the check began.
                             result = result.observed_failing_for(started.elapsed());
                         }
                         // A failing ping is re-checked every FAILING_PING_RECHECK: the host's recovery
@@ -223,12 +227,16 @@ async fn watch_connection(
                     }
                     Err(e) => {
                         debug!("reconnect failed: {}", e.errstr);
-                        sink(Input::CheckConnLost { host: host.id });
+                        sink(Input::CheckConnLost {
+                            host: host.id,
+                            silent_for: Duration::ZERO,
+                        });
                         wake_mysql.notify_one();
                     }
                 }
             }
             Ok(mysql::ConnEnd::Silent) => {
+                let noticed = std::time::Instant::now();
                 debug!(
                     "monitor connection silent for more than {:?}",
                     cfg.timeout + Duration::from_secs(1)
@@ -238,7 +246,11 @@ async fn watch_connection(
                 // with "ping: not OK" (then nothing waits on sends to an unreachable agent).
                 wake_ping.notify_one();
                 tokio::time::sleep(ping::PING_TIMEOUT + Duration::from_millis(100)).await;
-                sink(Input::CheckConnLost { host: host.id });
+                // `SELECT SLEEP(1)` should have returned `timeout` before it was noticed.
+                sink(Input::CheckConnLost {
+                    host: host.id,
+                    silent_for: noticed.elapsed() + cfg.timeout,
+                });
                 wake_mysql.notify_one();
             }
             Err(e) => debug!("monitor connection not established: {}", e.errstr),

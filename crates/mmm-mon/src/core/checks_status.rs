@@ -224,9 +224,10 @@ impl ChecksStatus {
         out
     }
 
-    /// The long-lived MySQL connection dropped: start the mysql trap timer now unless a
-    /// failure is already being timed or reported.
-    pub(crate) fn conn_lost(&mut self, host: usize, now: Instant) {
+    /// The long-lived MySQL connection dropped (at `now`; the server has not answered
+    /// since `since`): start the mysql trap timer at `since` unless a failure is already
+    /// being timed or reported.
+    pub(crate) fn conn_lost(&mut self, host: usize, since: Instant, now: Instant) {
         if let Some(e) = self
             .hosts
             .get_mut(host)
@@ -234,7 +235,7 @@ impl ChecksStatus {
         {
             if matches!(e.trap, Trap::Ok | Trap::Undefined | Trap::Unknown) {
                 e.trap = Trap::Failing {
-                    since: now,
+                    since,
                     last_error: now,
                     message: "ERROR: Connection to MySQL lost".to_string(),
                     armed: true,

@@ -245,9 +245,10 @@ impl Monitor {
                     self.retry_due();
                 }
             }
-            Input::CheckConnLost { host } => {
+            Input::CheckConnLost { host, silent_for } => {
                 if self.started && self.network_up {
-                    self.checks.conn_lost(host, self.now);
+                    let since = self.now.checked_sub(silent_for).unwrap_or(self.now);
+                    self.checks.conn_lost(host, since, self.now);
                 }
             }
             Input::Network { up } => {

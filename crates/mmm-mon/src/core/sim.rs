@@ -394,7 +394,13 @@ impl Sim {
                 let host = h;
                 if self.m.started {
                     let now = self.at(self.now_ms);
-                    self.m.handle(now, Input::CheckConnLost { host });
+                    self.m.handle(
+                        now,
+                        Input::CheckConnLost {
+                            host,
+                            silent_for: Duration::ZERO,
+                        },
+                    );
                 }
             }
             _ => {}

@@ -165,6 +165,10 @@ pub enum Input {
     CheckConnLost {
         /// The host.
         host: HostId,
+        /// How long the server had already been silent when this was noticed (an
+        /// unanswered query; zero for a closed connection). The mysql trap period counts
+        /// from then.
+        silent_for: Duration,
     },
     /// The network check (spec §3.4) changed its verdict.
     Network {

@@ -456,7 +456,10 @@ fn conn_lost_starts_trap_timer() {
     let mut h = Harness::started(seed_config(10), HostState::Online);
     h.advance(61 * SEC);
     let db1 = h.host("db1");
-    h.input(Input::CheckConnLost { host: db1 });
+    h.input(Input::CheckConnLost {
+        host: db1,
+        silent_for: Duration::ZERO,
+    });
     h.advance(4 * SEC);
     h.check("db1", M, "ERROR: Connect error");
     h.advance(6 * SEC);
