@@ -106,7 +106,9 @@ impl Drop for Cluster {
         self.monitor = None;
         self.agents.clear();
         for h in ["db1", "db2", "db3", "db4", "monitor"] {
-            let Ok(src) = self.tb.host_dir(h) else { continue };
+            let Ok(src) = self.tb.host_dir(h) else {
+                continue;
+            };
             let dst = std::path::Path::new(&dir)
                 .join(self.tb.subnet().to_string())
                 .join(h);
