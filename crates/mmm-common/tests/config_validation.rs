@@ -828,9 +828,13 @@ fn agent_lease_directive() {
             "{bad}"
         );
     }
-    let e = err(&format!("{FULL}<host db1>\nagent_lease 3\n</host>\n"), Monitor);
+    let e = err(
+        &format!("{FULL}<host db1>\nagent_lease 3\n</host>\n"),
+        Monitor,
+    );
     assert!(
-        e.to_string().contains("`agent_lease` is a top-level directive"),
+        e.to_string()
+            .contains("`agent_lease` is a top-level directive"),
         "{e}"
     );
 }
