@@ -61,6 +61,11 @@ pub(crate) struct Host {
     /// The latest agent reply was a failure (repeats are logged at DEBUG, not WARN, so a
     /// dead agent retried every status_retry_interval does not flood the log).
     pub(crate) failing: bool,
+    /// The lease anchor (`agent_lease`): the last time a request may have reached the
+    /// agent, i.e. when an exchange ended that got past the connect (any reply, or a
+    /// send/read/no-reply error). Starts at the monitor's start (and its startup queries):
+    /// an earlier monitor may have reached the agent until then.
+    pub(crate) lease_anchor: Instant,
 }
 
 impl Host {
@@ -89,6 +94,7 @@ impl Host {
             deferred_kill: false,
             fenced: false,
             failing: false,
+            lease_anchor: now,
         }
     }
 

@@ -340,7 +340,15 @@ impl Sim {
             Err("Connection timed out".to_string())
         };
         let now = self.at(self.now_ms);
-        self.m.handle(now, Input::AgentReply { token, reply });
+        let maybe_delivered = reply.is_ok();
+        self.m.handle(
+            now,
+            Input::AgentReply {
+                token,
+                reply,
+                maybe_delivered,
+            },
+        );
     }
 
     fn random_command(&mut self) -> String {

@@ -317,7 +317,15 @@ impl Harness {
     pub(super) fn answer_all(&mut self) {
         while let Some((token, host, req)) = self.outstanding.pop_front() {
             let reply = self.agent_answer(host, &req);
-            self.m.handle(self.now, Input::AgentReply { token, reply });
+            let maybe_delivered = reply.is_ok();
+            self.m.handle(
+                self.now,
+                Input::AgentReply {
+                    token,
+                    reply,
+                    maybe_delivered,
+                },
+            );
         }
     }
 
