@@ -66,6 +66,11 @@ pub(crate) struct Host {
     /// send/read/no-reply error). Starts at the monitor's start (and its startup queries):
     /// an earlier monitor may have reached the agent until then.
     pub(crate) lease_anchor: Instant,
+    /// The agent answered (any reply line, `OK` or `ERROR`) a SET_STATUS without the
+    /// active-master role, and none with it is on the way: it has dropped the role from its
+    /// list (the agent applies the role list even when an effect fails), so its lease no
+    /// longer matters. Cleared when a SET_STATUS with the role is sent.
+    pub(crate) writer_released: bool,
 }
 
 impl Host {
@@ -95,6 +100,7 @@ impl Host {
             fenced: false,
             failing: false,
             lease_anchor: now,
+            writer_released: false,
         }
     }
 

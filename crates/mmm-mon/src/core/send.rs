@@ -18,7 +18,9 @@
 //! new master does not start while another host that may hold the writer role (per
 //! `sent_roles`) could still be within its lease: until no exchange with it is open and its
 //! lease anchor + lease + [`super::LEASE_GRACE`] has passed (its agent has fenced itself by
-//! then). Earlier steps (the slaves' switch) are not held back.
+//! then), unless its agent answered a SET_STATUS without the role since (even with an
+//! `ERROR:`: the agent applies the role list regardless). Earlier steps (the slaves'
+//! switch) are not held back.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Instant;
@@ -81,6 +83,14 @@ enum LeaseWait {
     Until(Instant, usize),
     /// An exchange with this host is open: its request may reach the agent any time.
     Open(usize),
+}
+
+/// The roles of a SET_STATUS request (empty for other commands).
+fn roles_of(request: &AgentRequest) -> Vec<mmm_common::role::RoleIp> {
+    match &request.command {
+        AgentCommand::SetStatus { roles, .. } => roles.clone(),
+        _ => Vec::new(),
+    }
 }
 
 /// The immediate outcome of a send.
@@ -151,7 +161,11 @@ impl Monitor {
             },
         );
         let token = self.alloc_token();
+        let gives_writer = self.holds_am_role(&roles_of(&request));
         let h = &mut self.hosts[host];
+        if gives_writer {
+            h.writer_released = false;
+        }
         // Until a reply confirms it, the agent may hold the old roles or the new ones.
         for r in &h.roles {
             if !h.sent_roles.contains(r) {
@@ -176,6 +190,14 @@ impl Monitor {
             request,
         });
         SendOutcome::Sent(token)
+    }
+
+    /// Whether `roles` include the active-master role.
+    fn holds_am_role(&self, roles: &[mmm_common::role::RoleIp]) -> bool {
+        let Some(am_role) = self.roles.am_role.and_then(|i| self.roles.roles.get(i)) else {
+            return false;
+        };
+        roles.iter().any(|r| r.role == am_role.name)
     }
 
     /// Sends a command other than SET_STATUS (PING, CLEAR_BAD_ROLES). Fails without IO
@@ -310,7 +332,22 @@ impl Monitor {
             } => {
                 let retry = self.config.ext.status_retry_interval;
                 let now = self.now;
+                // A reply line to a SET_STATUS without the writer role: the agent dropped it
+                // (unless one with it is still on the way).
+                let released = reply.is_ok()
+                    && !self.holds_am_role(&roles)
+                    && !self.pending.values().any(|p| match p {
+                        Pending::Status {
+                            host: ph,
+                            roles: pr,
+                            ..
+                        } => *ph == host && self.holds_am_role(pr),
+                        _ => false,
+                    });
                 if let Some(h) = self.hosts.get_mut(host) {
+                    if released {
+                        h.writer_released = true;
+                    }
                     h.status_in_flight.retain(|t| *t != token);
                     if ok {
                         h.fenced = false;
@@ -375,7 +412,7 @@ impl Monitor {
         }
         let mut until: Option<(Instant, usize)> = None;
         for h in self.writer_holders() {
-            if gainers.contains(&h) {
+            if gainers.contains(&h) || self.hosts.get(h).is_some_and(|x| x.writer_released) {
                 continue;
             }
             if self.pending.values().any(|p| p.host() == h) {

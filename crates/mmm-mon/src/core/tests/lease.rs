@@ -274,3 +274,38 @@ fn passive_keeps_leases_alive() {
     h.advance(10 * SEC);
     assert!(h.sends_since(mark).is_empty());
 }
+
+/// The old writer's agent answers the SET_STATUS without the writer role with an `ERROR:`
+/// (e.g. read_only=1 failed on a dead mysqld): it has dropped the role from its list all
+/// the same (and cleared the IP), so its lease does not matter: no wait, even though
+/// every such reply moves its anchor (a wait would never end).
+#[test]
+fn error_reply_releases_the_writer() {
+    let mut h = seed_with(LEASE);
+    h.auto_reply = false;
+    h.answer_all();
+    let mark = h.mark();
+    h.set("db1", &[M], false);
+    let (token, host, req) = h.outstanding.pop_front().expect("settle send");
+    assert_eq!(host, h.host("db1"));
+    assert!(req.to_string().starts_with("SET_STATUS|1|db1|HARD_OFFLINE||"));
+    h.m.handle(
+        h.now,
+        Input::AgentReply {
+            token,
+            reply: Ok(AgentReply {
+                result: "ERROR: Couldn't deny writes: Can't connect to MySQL server".into(),
+                uptime: Some(1000.0),
+            }),
+            maybe_delivered: true,
+        },
+    );
+    h.auto_reply = true;
+    h.drain();
+    assert_eq!(h.kills_since(mark), vec![(host, true)]);
+    assert!(writer_sent(&h, mark), "{:?}", h.sends_since(mark));
+    assert!(!h
+        .decisions_since(mark)
+        .iter()
+        .any(|l| l.starts_with("Waiting")));
+}
