@@ -288,7 +288,9 @@ fn error_reply_releases_the_writer() {
     h.set("db1", &[M], false);
     let (token, host, req) = h.outstanding.pop_front().expect("settle send");
     assert_eq!(host, h.host("db1"));
-    assert!(req.to_string().starts_with("SET_STATUS|1|db1|HARD_OFFLINE||"));
+    assert!(req
+        .to_string()
+        .starts_with("SET_STATUS|1|db1|HARD_OFFLINE||"));
     h.m.handle(
         h.now,
         Input::AgentReply {
