@@ -33,7 +33,9 @@ fn writer_faults_in_sequence() {
 
 /// With the agent lease (`agent_lease 1.5`): link cut of the writer (no overlap after the
 /// heal, asserted), monitor restarted mid-failover, the monitor stopped for longer than
-/// the lease (the writer fences itself and is re-enabled), switchovers after them.
+/// the lease (the writer fences itself and is re-enabled), switchovers after them; last,
+/// the daemons restarted with a lease longer than the detection time (4 s) and the link
+/// cut again: the monitor must wait for the lease (logged), overlap zero.
 #[test]
 fn network_and_monitor_faults() {
     let mut c = Cluster::start(61, FAST_LEASE);
@@ -41,6 +43,7 @@ fn network_and_monitor_faults() {
     scenarios::monitor_restart_mid_failover(&mut c, true);
     scenarios::monitor_stopped_with_lease(&mut c, true);
     scenarios::switchover_both_ways(&mut c, true);
+    scenarios::writer_link_cut_lease_longer_than_detection(&mut c, 4.0, true);
 }
 
 /// The monitor cut off from every ping_ip: nothing may fail over.

@@ -261,7 +261,7 @@ impl Cluster {
         c
     }
 
-    fn write_configs(&self) {
+    pub fn write_configs(&self) {
         let s = self.settings;
         let cfg = self.tb.mmm_configs();
         let mut common = format!(
@@ -736,7 +736,7 @@ pub fn writer_server_fault(c: &mut Cluster, how: &str, assert: bool) {
 
 /// The active master's link is cut: the writer moves; when the link heals the old master
 /// must drop the VIP and read_only=0 (the sampler treats it as unreachable while cut).
-pub fn writer_link_cut(c: &mut Cluster, assert: bool) {
+pub fn writer_link_cut(c: &mut Cluster, assert: bool) -> Outcome {
     let from = c.writer().expect("a writer");
     let to = Cluster::other_master(&from);
     let mut run = c.begin(&format!("writer link cut ({from})"));
@@ -752,7 +752,7 @@ pub fn writer_link_cut(c: &mut Cluster, assert: bool) {
     run.healed();
     let healthy = c.wait_healthy(Duration::from_secs(90));
     c.settle(&run, Duration::from_millis(300));
-    c.end(run, Kind::Crash, t, Some(moved), Some(healthy), assert);
+    c.end(run, Kind::Crash, t, Some(moved), Some(healthy), assert)
 }
 
 /// What the agent lease costs (cluster with `agent_lease`): the monitor is killed and
@@ -813,6 +813,51 @@ pub fn monitor_stopped_with_lease(c: &mut Cluster, assert: bool) {
     c.settle(&run, Duration::from_millis(300));
     let healthy_after = restart.duration_since(t) + healthy.max(back);
     c.end(run, Kind::Planned, t, None, Some(healthy_after), assert);
+}
+
+/// The agent lease set longer than the detection of a cut (`lease` seconds; the
+/// cluster's daemons are restarted with it): the monitor must hold the writer role back
+/// from the new master until the cut-off writer's lease has run out (it logs `Waiting …
+/// for the lease of …`), and the heal overlap is zero (asserted by [`writer_link_cut`]).
+/// Leaves the cluster running with that lease.
+pub fn writer_link_cut_lease_longer_than_detection(c: &mut Cluster, lease: f64, assert: bool) {
+    c.settings.agent_lease = lease;
+    c.write_configs();
+    c.kill_monitor();
+    for h in DB_HOSTS {
+        c.stop_agent(h);
+        c.start_agent(h);
+    }
+    c.start_monitor();
+    c.wait_healthy(Duration::from_secs(60));
+    let log =
+        c.tb.host_dir("monitor")
+            .expect("monitor dir")
+            .join("var/log/mysql-mmm/mmm_mond.log");
+    let waits = |text: &str| {
+        text.lines()
+            .filter(|l| l.contains("Waiting") && l.contains("lease"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let before = waits(&std::fs::read_to_string(&log).unwrap_or_default()).len();
+    let out = writer_link_cut(c, assert);
+    let lines = waits(&std::fs::read_to_string(&log).unwrap_or_default());
+    let new: Vec<&String> = lines.iter().skip(before).collect();
+    for l in &new {
+        println!("  monitor: {l}");
+    }
+    if assert {
+        assert!(
+            !new.is_empty(),
+            "the monitor did not wait for the lease (agent_lease {lease} s)"
+        );
+        let failover = out.failover.unwrap_or_default();
+        assert!(
+            failover >= Duration::from_secs_f64(lease),
+            "failover after {failover:?}: before the old writer's lease of {lease} s ran out"
+        );
+    }
 }
 
 /// The passive master's server stops: it goes HARD_OFFLINE, writes never pause.

@@ -72,8 +72,9 @@ pub(crate) struct Sequence {
     pub(crate) deadline: Option<Instant>,
     /// The next step gives the writer role and waits for another host's lease to run out.
     lease_waiting: bool,
-    /// The lease wait of the next step was logged.
-    lease_logged: bool,
+    /// The lease wait of the next step was logged: (for an open exchange, with its end
+    /// time). Each at most once per step.
+    lease_logged: (bool, bool),
 }
 
 /// Why the step that gives the writer role must wait (agent lease).
@@ -429,15 +430,19 @@ impl Monitor {
         until.map(|(t, h)| LeaseWait::Until(t, h))
     }
 
-    /// Logs a lease wait (once per step).
+    /// Logs a lease wait (at most once per step for an open exchange, once with the time).
     fn log_lease_wait(&mut self, wait: &LeaseWait, step: &[Step]) {
-        let logged = self.sequence.as_ref().is_none_or(|s| s.lease_logged);
-        if logged {
+        let Some(seq) = &mut self.sequence else {
+            return;
+        };
+        let logged = match wait {
+            LeaseWait::Open(_) => &mut seq.lease_logged.0,
+            LeaseWait::Until(..) => &mut seq.lease_logged.1,
+        };
+        if *logged {
             return;
         }
-        if let Some(seq) = &mut self.sequence {
-            seq.lease_logged = true;
-        }
+        *logged = true;
         let new = step
             .iter()
             .find(|st| matches!(st, Step::Status { .. } | Step::StatusAndClear { .. }))
@@ -612,7 +617,7 @@ impl Monitor {
             settling: Vec::new(),
             deadline: None,
             lease_waiting: false,
-            lease_logged: false,
+            lease_logged: (false, false),
         });
         self.advance_sequence();
     }
@@ -675,7 +680,7 @@ impl Monitor {
                 return;
             };
             seq.lease_waiting = false;
-            seq.lease_logged = false;
+            seq.lease_logged = (false, false);
             seq.settling.clear();
             seq.deadline = None;
             let bounded = !step.is_empty()
