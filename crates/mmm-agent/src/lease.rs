@@ -29,6 +29,9 @@ use crate::role;
 /// How often the lease task checks the lease (the monitor's grace assumes ≤ 100 ms).
 pub const LEASE_TICK: Duration = Duration::from_millis(100);
 
+/// Retry interval of a fence's `deny_write` that failed (mysqld down or hung).
+const DENY_RETRY: Duration = Duration::from_secs(1);
+
 /// What the lease knows (a plain mutex, held only for a few field accesses).
 #[derive(Debug)]
 struct LeaseInner {
@@ -40,6 +43,8 @@ struct LeaseInner {
     fenced: bool,
     /// The fence's `deny_write` failed; retried on the next ticks.
     deny_pending: bool,
+    /// When the next retry of a failed `deny_write` is due.
+    deny_retry_at: Option<Instant>,
 }
 
 /// The agent's lease (off when its period is zero: then nothing ever fences).
@@ -78,6 +83,7 @@ impl Lease {
                 writer: None,
                 fenced: false,
                 deny_pending: false,
+                deny_retry_at: None,
             }),
             gate: AsyncMutex::new(()),
         }
@@ -137,6 +143,7 @@ impl Lease {
             inner.writer = Some(r.clone());
             inner.fenced = false;
             inner.deny_pending = false;
+            inner.deny_retry_at = None;
         }
         Ok(WriteGate {
             lease: self,
@@ -157,6 +164,7 @@ impl Lease {
         if inner.writer.as_ref() != writer {
             inner.fenced = false;
             inner.deny_pending = false;
+            inner.deny_retry_at = None;
         }
         inner.writer = writer.cloned();
     }
@@ -174,7 +182,7 @@ impl Lease {
                 return false;
             };
             if inner.fenced {
-                if !inner.deny_pending {
+                if !inner.deny_pending || inner.deny_retry_at.is_some_and(|t| t > Instant::now()) {
                     return false;
                 }
                 (writer.ip, silence, true)
@@ -198,18 +206,34 @@ impl Lease {
             remove_ip(vip, &ip).await;
         }
         let _gate = self.gate.lock().await;
+        // A SET_STATUS received since (lease renewed) may have added the role again inside
+        // the gate: then it is no longer fenced and stays as it is.
+        if !self.inner().fenced {
+            return true;
+        }
         // Again inside the gate: a writable-making step that passed its check just before
         // the lease ran out may have added it meanwhile.
         remove_ip(vip, &ip).await;
         match mysql.deny_write().await {
             Ok(()) => {
-                self.inner().deny_pending = false;
+                let mut inner = self.inner();
+                inner.deny_pending = false;
+                inner.deny_retry_at = None;
                 if retry {
                     tracing::info!("Fence: read_only=1 is now set");
                 }
             }
             Err(e) => {
-                tracing::error!("Fence: couldn't deny writes (retrying): {e}");
+                let mut inner = self.inner();
+                inner.deny_retry_at = Some(Instant::now() + DENY_RETRY);
+                if retry {
+                    tracing::debug!("Fence: couldn't deny writes (retrying): {e}");
+                } else {
+                    tracing::error!(
+                        "Fence: couldn't deny writes (retrying every {} s): {e}",
+                        DENY_RETRY.as_secs_f64()
+                    );
+                }
             }
         }
         true

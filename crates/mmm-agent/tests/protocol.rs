@@ -96,6 +96,7 @@ struct FakeMysql {
     down: Mutex<bool>,
     sync_delay: Mutex<Duration>,
     switch_delay: Mutex<Duration>,
+    fail_deny: Mutex<bool>,
     master_ip: Mutex<Option<String>>,
 }
 
@@ -109,6 +110,7 @@ impl Default for FakeMysql {
             down: Mutex::new(false),
             sync_delay: Mutex::new(Duration::ZERO),
             switch_delay: Mutex::new(Duration::ZERO),
+            fail_deny: Mutex::new(false),
             master_ip: Mutex::new(Some("198.18.0.100".into())),
         }
     }
@@ -145,8 +147,17 @@ impl MysqlOps for FakeMysql {
     }
     fn deny_write(&self) -> EffectFuture<'_, ()> {
         self.log("deny_write");
-        *self.read_only.lock().unwrap() = true;
-        Box::pin(async { Ok(()) })
+        let fail = *self.fail_deny.lock().unwrap();
+        if !fail {
+            *self.read_only.lock().unwrap() = true;
+        }
+        Box::pin(async move {
+            if fail {
+                Err(EffectError::Other("Can't connect to MySQL".into()))
+            } else {
+                Ok(())
+            }
+        })
     }
     fn sync_with_master(&self) -> EffectFuture<'_, ()> {
         self.log("sync_with_master");
@@ -1018,6 +1029,32 @@ async fn lease_fence_does_not_wait_for_a_slow_set_status() {
     let reply = set.await.unwrap();
     assert!(reply.starts_with("ERROR: Couldn't allow writes"), "{reply}");
     assert!(!writable(&mysql) && !holds(&vip, W188));
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
+/// The fence's read_only=1 fails (mysqld not answering): the IP is removed all the same,
+/// and read_only=1 is retried about every second until it works, not every tick.
+#[tokio::test(start_paused = true)]
+async fn lease_fence_retries_a_failed_deny_write() {
+    let (agent, vip, mysql) = lease_agent(HostMode::Master, 1000);
+    agent.handle_request(WRITER_SET).await;
+    *mysql.fail_deny.lock().unwrap() = true;
+    let (stop, task) = run_lease(&agent);
+    tokio::time::sleep(Duration::from_millis(1150)).await;
+    assert!(!holds(&vip, W188), "IP removed although read_only failed");
+    assert!(writable(&mysql));
+    let denies = |m: &FakeMysql| m.calls().iter().filter(|c| *c == "deny_write").count();
+    assert_eq!(denies(&mysql), 1);
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let n = denies(&mysql);
+    assert!((2..=4).contains(&n), "{n} attempts in 2 s");
+    *mysql.fail_deny.lock().unwrap() = false;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(!writable(&mysql));
+    let n = denies(&mysql);
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(denies(&mysql), n, "no more attempts once it worked");
     let _ = stop.send(());
     task.await.unwrap();
 }

@@ -817,8 +817,8 @@ pub fn monitor_stopped_with_lease(c: &mut Cluster, assert: bool) {
 
 /// The agent lease set longer than the detection of a cut (`lease` seconds; the
 /// cluster's daemons are restarted with it): the monitor must hold the writer role back
-/// from the new master until the cut-off writer's lease has run out (it logs `Waiting …
-/// for the lease of …`), and the heal overlap is zero (asserted by [`writer_link_cut`]).
+/// from the new master until the cut-off writer's lease has run out (it logs `Waiting …`
+/// with the lease), and the heal overlap is zero (asserted by [`writer_link_cut`]).
 /// Leaves the cluster running with that lease.
 pub fn writer_link_cut_lease_longer_than_detection(c: &mut Cluster, lease: f64, assert: bool) {
     c.settings.agent_lease = lease;
