@@ -311,3 +311,60 @@ fn error_reply_releases_the_writer() {
         .iter()
         .any(|l| l.starts_with("Waiting")));
 }
+
+/// Startup (cleanup and send, spec §3.14.4): db2's system still carries the writer VIP but
+/// its agent cannot be told; the writer role goes to db1 only once db2's lease has run
+/// out, counted from the startup (an earlier monitor may have reached db2 until then).
+#[test]
+fn startup_cleanup_waits_for_an_untold_holder() {
+    let mut h = Harness::new(lease_config(LEASE));
+    h.initial_ok();
+    let db2 = h.host("db2");
+    h.agent_fails[db2] = true;
+    let stored = ["db1", "db2", "db3", "db4"]
+        .iter()
+        .map(|n| StoredHost {
+            host: n.to_string(),
+            state: HostState::Online,
+            roles: if *n == "db1" {
+                vec![r("writer", "198.18.2.188")]
+            } else {
+                vec![]
+            },
+        })
+        .collect();
+    let system = |writable: bool, roles: Vec<RoleIp>| {
+        Ok(SystemStatus {
+            writable,
+            roles,
+            master_ip: String::new(),
+        })
+    };
+    let systems = vec![
+        system(true, vec![]),
+        system(false, vec![r("writer", "198.18.2.188")]),
+        system(false, vec![]),
+        system(false, vec![]),
+    ];
+    let start = h.now;
+    let mark = h.mark();
+    h.startup(stored, vec![], systems);
+    assert_eq!(h.roles("db1"), vec![r("writer", "198.18.2.188")]);
+    let writer_to_db1 = |h: &Harness| {
+        h.sends_since(mark)
+            .iter()
+            .any(|s| s == "SET_STATUS|1|db1|ONLINE|writer(198.18.2.188)|db1")
+    };
+    assert!(!writer_to_db1(&h), "{:?}", h.sends_since(mark));
+    assert_eq!(h.kills_since(mark), vec![(db2, true)]);
+    let due = start + LEASE + LEASE_GRACE;
+    while h.now + 10 * MS < due {
+        h.advance(10 * MS);
+        assert!(
+            !writer_to_db1(&h),
+            "writer role sent before db2's lease ran out"
+        );
+    }
+    h.advance(due - h.now);
+    assert!(writer_to_db1(&h), "{:?}", h.sends_since(mark));
+}
