@@ -5,8 +5,9 @@
 //! master (the monitor waits the old writer's lease out, see mmm-mon `core/send.rs`).
 //!
 //! - [`Lease::touch`]: every well-formed request line renews the lease.
-//! - [`Lease::tick`] (every [`LEASE_TICK`], `run` in `daemon_main`): when the lease is on,
-//!   the agent holds the writer role, it is not fenced yet and the lease has run out →
+//! - [`Lease::tick`] (every [`LEASE_TICK`]; `Agent::run_lease`, spawned by `daemon_main`):
+//!   when the lease is on, the agent holds the writer role, it is not fenced yet and the
+//!   lease has run out →
 //!   **fence**: remove the writer IP (netlink, independent of mysqld), then `read_only=1`
 //!   and the kill loop (`deny_write`). The role stays in the agent's role list (the wire
 //!   format does not change) but is marked fenced: `check_roles` does not re-assert it, and
