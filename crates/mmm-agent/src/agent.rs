@@ -20,6 +20,7 @@ use mmm_common::state::{HostMode, HostState};
 use tokio::sync::Mutex;
 
 use crate::effects::{MysqlOps, Vip};
+use crate::lease::{Lease, LEASE_TICK};
 use crate::role;
 
 /// What the agent needs from the configuration (spec §4.4 agent record).
@@ -38,6 +39,8 @@ pub struct AgentSettings {
     pub arp_repeat: u32,
     /// Time between bursts (`arp_interval`).
     pub arp_interval: Duration,
+    /// `agent_lease` (zero = off; see `lease.rs`).
+    pub lease: Duration,
 }
 
 /// Configuration errors that stop the agent at start-up.
@@ -74,6 +77,7 @@ impl AgentSettings {
             role_ips,
             arp_repeat: config.ext.arp_repeat,
             arp_interval: config.ext.arp_interval,
+            lease: config.ext.agent_lease,
         })
     }
 }
@@ -184,6 +188,8 @@ pub struct Agent {
     state: Mutex<AgentState>,
     /// Produces the `|UP:` field (the host's uptime; tests may fix it).
     uptime: fn() -> String,
+    /// The agent lease (renewed by every request; fences an isolated writer).
+    lease: Lease,
 }
 
 impl std::fmt::Debug for Agent {
@@ -199,12 +205,14 @@ const SET_OK: &str = "OK: Status applied successfully!";
 impl Agent {
     /// A fresh agent (state UNKNOWN, no roles, no active master).
     pub fn new(settings: AgentSettings, vip: Arc<dyn Vip>, mysql: Arc<dyn MysqlOps>) -> Agent {
+        let settings_lease = settings.lease;
         Agent {
             settings,
             vip,
             mysql,
             state: Mutex::new(AgentState::default()),
             uptime: mmm_common::uptime::uptime_field,
+            lease: Lease::new(settings_lease),
         }
     }
 
@@ -244,6 +252,8 @@ impl Agent {
                 return e.reply_text;
             }
         };
+        // A well-formed request from the monitor renews the lease.
+        self.lease.touch();
         if let Some(w) = &decoded.warning {
             tracing::warn!("{w}");
         }
@@ -329,6 +339,39 @@ impl Agent {
             arp_repeat: self.settings.arp_repeat,
             arp_interval: self.settings.arp_interval,
             vip_arc: Arc::clone(&self.vip),
+            lease: &self.lease,
+        }
+    }
+
+    /// The agent lease.
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
+    /// One lease check (see [`Lease::tick`]): fences the held writer role when the lease
+    /// has run out. Never waits on the state mutex. Returns whether it acted.
+    pub async fn lease_tick(&self) -> bool {
+        self.lease
+            .tick(self.vip.as_ref(), self.mysql.as_ref())
+            .await
+    }
+
+    /// The lease task: a check every [`LEASE_TICK`] until `shutdown` resolves (returns at
+    /// once when the lease is off).
+    pub async fn run_lease(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        if !self.lease.is_on() {
+            return;
+        }
+        tokio::pin!(shutdown);
+        let mut every = tokio::time::interval(LEASE_TICK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = every.tick() => {
+                    self.lease_tick().await;
+                }
+            }
         }
     }
 
@@ -370,13 +413,15 @@ impl Agent {
             errors.extend(e);
         }
         for r in &plan.keep {
-            // A kept role whose add failed before is added again (sync included).
-            let e = if cur.pending.contains(r) {
+            // A kept role whose add failed before, or a writer role the lease fenced, is
+            // added again (sync included).
+            let readd = cur.pending.contains(r) || self.lease.is_fenced(r);
+            let e = if readd {
                 role::add(ctx.clone(), r).await
             } else {
                 role::check(ctx.clone(), r).await
             };
-            if !e.is_empty() && cur.pending.contains(r) {
+            if !e.is_empty() && readd {
                 pending.push(r.clone());
             }
             errors.extend(e);
@@ -384,6 +429,11 @@ impl Agent {
         let mut new_roles = roles.to_vec();
         new_roles.sort_by_key(|r| r.to_string());
         new_roles.dedup();
+        self.lease.set_writer(
+            new_roles
+                .iter()
+                .find(|r| r.role == self.settings.writer_role),
+        );
         cur.roles = new_roles;
         cur.pending = pending;
 
@@ -418,11 +468,15 @@ impl Agent {
 
     /// MMM's "check roles" after every closed connection (spec §4.6): re-asserts every
     /// held role (writer: read_only=0, then the IP; others: the IP), except roles whose
-    /// add failed (see [`AgentState::pending`]).
+    /// add failed (see [`AgentState::pending`]) and a writer role the lease fenced.
     pub async fn check_roles(&self) {
         let cur = self.state.lock().await;
         let ctx = self.ctx();
-        for r in cur.roles.iter().filter(|r| !cur.pending.contains(r)) {
+        for r in cur
+            .roles
+            .iter()
+            .filter(|r| !cur.pending.contains(r) && !self.lease.is_fenced(r))
+        {
             for e in role::check(ctx.clone(), r).await {
                 tracing::error!("{e}");
             }

@@ -152,6 +152,16 @@ where
         };
         let agent = Arc::new(Agent::new(settings, Arc::new(vip), Arc::new(mysql)));
         tracing::info!(%addr, tls = matches!(cfg.socket.kind, config::SocketType::Ssl), "Listening on {addr}");
+        if agent.lease().is_on() {
+            tracing::info!(
+                "Agent lease on: {} s without a request from the monitor fences the writer role",
+                cfg.ext.agent_lease.as_secs_f64()
+            );
+        }
+        let (lease_stop, lease_stopped) = tokio::sync::oneshot::channel::<()>();
+        let lease_task = tokio::spawn(Arc::clone(&agent).run_lease(async move {
+            let _ = lease_stopped.await;
+        }));
         daemon::notify_ready();
         listener::run(
             listener,
@@ -161,6 +171,8 @@ where
         )
         .await;
         refresh.abort();
+        let _ = lease_stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(5), lease_task).await;
         daemon::notify("STOPPING=1");
         ExitCode::SUCCESS
     });

@@ -5,6 +5,7 @@
 //! - `listener`: accept loop and per-connection handler (spec §4.1).
 //! - `agent`: state, command dispatch, the pure SET_STATUS plan (spec §4.2–§4.5).
 //! - `role`: add/delete/check one role in MMM's order (spec §4.6).
+//! - `lease`: the optional agent lease (an isolated writer fences itself).
 //! - `effects`: the `Vip` and `MysqlOps` traits; `error`: effect errors.
 //! - `vip`: role IPs through rtnetlink; `arp`: gratuitous ARP through pnet;
 //!   `arp_refresh`: periodic gratuitous ARP for held role IPs.
@@ -18,6 +19,7 @@ pub mod daemon_main;
 pub mod effects;
 pub mod error;
 pub mod flavor;
+pub mod lease;
 pub mod listener;
 pub mod mysql;
 pub mod role;

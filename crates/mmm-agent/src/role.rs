@@ -11,6 +11,9 @@
 //! gratuitous ARP: the first burst before returning, the remaining `arp_repeat - 1`
 //! bursts `arp_interval` apart in the background. Each function returns the failures as
 //! MMM's FATAL texts (empty = success) and logs them.
+//!
+//! The writer role's writable-making steps (read_only=0, IP add) run inside the agent
+//! lease's write gate (`lease.rs`), which refuses them once the lease has run out.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use mmm_common::role::RoleIp;
 
 use crate::effects::{MysqlOps, Vip};
 use crate::error::EffectError;
+use crate::lease::Lease;
 
 /// What role operations need.
 #[derive(Clone)]
@@ -36,6 +40,8 @@ pub struct RoleCtx<'a> {
     pub arp_interval: Duration,
     /// The same Vip, owned, for the background ARP bursts.
     pub vip_arc: Arc<dyn Vip>,
+    /// The agent lease (its write gate).
+    pub lease: &'a Lease,
 }
 
 /// Parses a role IP (IPv4 only, as MMM's `/32` addresses).
@@ -109,6 +115,33 @@ fn ip_failed(ctx: &RoleCtx<'_>, ip: &str, e: EffectError) -> String {
     )
 }
 
+/// The writer role's writable-making steps, inside the lease's write gate: read_only=0,
+/// then the IP (abort at the first failure). `readd`: an add (clears a fence) rather than
+/// a re-assertion (which leaves a fenced writer alone).
+async fn make_writable(ctx: &RoleCtx<'_>, r: &RoleIp, readd: bool) -> Vec<String> {
+    if !readd && ctx.lease.is_fenced(r) {
+        return Vec::new();
+    }
+    let gate = match ctx.lease.enter_writable(r, readd).await {
+        Ok(g) => g,
+        Err(why) => return vec![format!("Couldn't allow writes: {why}")],
+    };
+    if let Err(e) = ctx.mysql.allow_write().await {
+        return vec![format!("Couldn't allow writes: {e}")];
+    }
+    if !gate.still_allowed() {
+        return vec![ip_failed(
+            ctx,
+            &r.ip,
+            EffectError::Other("the agent lease ran out while allowing writes".into()),
+        )];
+    }
+    match configure_ip(ctx, &r.ip).await {
+        Ok(()) => Vec::new(),
+        Err(e) => vec![ip_failed(ctx, &r.ip, e)],
+    }
+}
+
 /// Adds role `r`. Returns the failures.
 #[tracing::instrument(name = "effect", skip_all, fields(role = %r.role, ip = %r.ip))]
 pub async fn add(ctx: RoleCtx<'_>, r: &RoleIp) -> Vec<String> {
@@ -116,10 +149,8 @@ pub async fn add(ctx: RoleCtx<'_>, r: &RoleIp) -> Vec<String> {
     if r.role == ctx.writer_role {
         if let Err(e) = ctx.mysql.sync_with_master().await {
             errors.push(format!("Couldn't sync with master: {e}"));
-        } else if let Err(e) = ctx.mysql.allow_write().await {
-            errors.push(format!("Couldn't allow writes: {e}"));
-        } else if let Err(e) = configure_ip(&ctx, &r.ip).await {
-            errors.push(ip_failed(&ctx, &r.ip, e));
+        } else {
+            errors.extend(make_writable(&ctx, r, true).await);
         }
     } else if let Err(e) = configure_ip(&ctx, &r.ip).await {
         errors.push(ip_failed(&ctx, &r.ip, e));
@@ -157,11 +188,7 @@ pub async fn delete(ctx: RoleCtx<'_>, r: &RoleIp) -> Vec<String> {
 pub async fn check(ctx: RoleCtx<'_>, r: &RoleIp) -> Vec<String> {
     let mut errors = Vec::new();
     if r.role == ctx.writer_role {
-        if let Err(e) = ctx.mysql.allow_write().await {
-            errors.push(format!("Couldn't allow writes: {e}"));
-        } else if let Err(e) = configure_ip(&ctx, &r.ip).await {
-            errors.push(ip_failed(&ctx, &r.ip, e));
-        }
+        errors.extend(make_writable(&ctx, r, false).await);
     } else if let Err(e) = configure_ip(&ctx, &r.ip).await {
         errors.push(ip_failed(&ctx, &r.ip, e));
     }

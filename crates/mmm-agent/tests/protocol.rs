@@ -95,6 +95,8 @@ struct FakeMysql {
     fail_switch: Mutex<bool>,
     down: Mutex<bool>,
     sync_delay: Mutex<Duration>,
+    switch_delay: Mutex<Duration>,
+    fail_deny: Mutex<bool>,
     master_ip: Mutex<Option<String>>,
 }
 
@@ -107,6 +109,8 @@ impl Default for FakeMysql {
             fail_switch: Mutex::new(false),
             down: Mutex::new(false),
             sync_delay: Mutex::new(Duration::ZERO),
+            switch_delay: Mutex::new(Duration::ZERO),
+            fail_deny: Mutex::new(false),
             master_ip: Mutex::new(Some("198.18.0.100".into())),
         }
     }
@@ -143,8 +147,17 @@ impl MysqlOps for FakeMysql {
     }
     fn deny_write(&self) -> EffectFuture<'_, ()> {
         self.log("deny_write");
-        *self.read_only.lock().unwrap() = true;
-        Box::pin(async { Ok(()) })
+        let fail = *self.fail_deny.lock().unwrap();
+        if !fail {
+            *self.read_only.lock().unwrap() = true;
+        }
+        Box::pin(async move {
+            if fail {
+                Err(EffectError::Other("Can't connect to MySQL".into()))
+            } else {
+                Ok(())
+            }
+        })
     }
     fn sync_with_master(&self) -> EffectFuture<'_, ()> {
         self.log("sync_with_master");
@@ -165,7 +178,9 @@ impl MysqlOps for FakeMysql {
     fn set_active_master<'a>(&'a self, new_master: &'a str) -> EffectFuture<'a, String> {
         self.log(&format!("set_active_master {new_master}"));
         let fail = *self.fail_switch.lock().unwrap();
+        let delay = *self.switch_delay.lock().unwrap();
         Box::pin(async move {
+            tokio::time::sleep(delay).await;
             if fail {
                 Err(EffectError::Other("Can't connect to MySQL".into()))
             } else {
@@ -202,6 +217,7 @@ fn settings(this: &str, mode: HostMode) -> AgentSettings {
         ],
         arp_repeat: 3,
         arp_interval: Duration::from_millis(20),
+        lease: Duration::ZERO,
     }
 }
 
@@ -773,4 +789,272 @@ mod fuzz {
             prop_assert_eq!(reply.matches('\n').count(), 1);
         }
     }
+}
+
+// ---- The agent lease (lease.rs): requests straight to `Agent::handle_request`, tokio's
+// paused clock, the same fakes.
+
+const W188: &str = "198.18.0.188";
+const WRITER_SET: &str = "SET_STATUS|1|db1|ONLINE|reader(198.18.0.198),writer(198.18.0.188)|db1";
+
+fn lease_agent(mode: HostMode, lease_ms: u64) -> (Arc<Agent>, Arc<FakeVip>, Arc<FakeMysql>) {
+    let vip = Arc::new(FakeVip::default());
+    let mysql = Arc::new(FakeMysql::default());
+    let mut s = settings("db1", mode);
+    s.lease = Duration::from_millis(lease_ms);
+    let agent = Arc::new(Agent::new(s, vip.clone(), mysql.clone()).with_uptime(fixed_uptime));
+    (agent, vip, mysql)
+}
+
+fn writable(mysql: &FakeMysql) -> bool {
+    !*mysql.read_only.lock().unwrap()
+}
+
+fn holds(vip: &FakeVip, ip: &str) -> bool {
+    vip.ips().iter().any(|i| i == ip)
+}
+
+/// Starts the lease task; returns its stop handle.
+fn run_lease(agent: &Arc<Agent>) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(Arc::clone(agent).run_lease(async move {
+        let _ = rx.await;
+    }));
+    (tx, task)
+}
+
+#[tokio::test(start_paused = true)]
+async fn lease_fences_the_writer_after_silence() {
+    let (agent, vip, mysql) = lease_agent(HostMode::Master, 1000);
+    assert_eq!(
+        agent.handle_request(WRITER_SET).await,
+        "OK: Status applied successfully!"
+    );
+    assert!(writable(&mysql) && holds(&vip, W188));
+    let (stop, task) = run_lease(&agent);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(
+        writable(&mysql) && holds(&vip, W188),
+        "not before the lease"
+    );
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(!writable(&mysql), "read_only=1 after the lease");
+    assert!(!holds(&vip, W188), "writer IP removed after the lease");
+    assert!(holds(&vip, "198.18.0.198"), "reader IPs are not touched");
+    assert_eq!(mysql.calls().last().map(String::as_str), Some("deny_write"));
+    // The role list reported to the monitor is unchanged (wire format as 2.2.1).
+    assert_eq!(
+        agent.handle_request("GET_AGENT_STATUS|1|db1").await,
+        "OK: Returning status!|ONLINE|reader(198.18.0.198),writer(198.18.0.188)|"
+    );
+    // Fenced once, not again and again.
+    let n = mysql.calls().len();
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(mysql.calls().len(), n);
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn lease_off_never_fences() {
+    let (agent, vip, mysql) = lease_agent(HostMode::Master, 0);
+    agent.handle_request(WRITER_SET).await;
+    let (stop, task) = run_lease(&agent);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(!agent.lease_tick().await);
+    assert!(writable(&mysql) && holds(&vip, W188));
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn lease_no_fence_while_requests_keep_coming() {
+    let (agent, vip, mysql) = lease_agent(HostMode::Master, 1000);
+    agent.handle_request(WRITER_SET).await;
+    let (stop, task) = run_lease(&agent);
+    for i in 0..40 {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        // Any well-formed command renews the lease.
+        let line = match i % 3 {
+            0 => "PING|1|db1",
+            1 => "GET_AGENT_STATUS|1|db1",
+            _ => WRITER_SET,
+        };
+        assert!(agent.handle_request(line).await.starts_with("OK"));
+        assert!(writable(&mysql) && holds(&vip, W188), "round {i}");
+    }
+    // A malformed line does not renew it.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(agent
+        .handle_request("PING|1|db9")
+        .await
+        .starts_with("ERROR"));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!writable(&mysql) && !holds(&vip, W188));
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn lease_fenced_writer_is_not_reasserted_and_is_readded_by_set_status() {
+    let (agent, vip, mysql) = lease_agent(HostMode::Master, 1000);
+    agent.handle_request(WRITER_SET).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(agent.lease_tick().await, "fenced");
+    assert!(!writable(&mysql) && !holds(&vip, W188));
+    // A request arrives (the monitor is back) and its connection closes: check_roles
+    // must not re-assert the fenced writer role.
+    assert_eq!(agent.handle_request("PING|1|db1").await, "OK: Pinged!");
+    agent.check_roles().await;
+    assert!(!writable(&mysql) && !holds(&vip, W188));
+    assert!(!mysql.calls().ends_with(&["allow_write".to_string()]));
+    // The next SET_STATUS that still assigns the writer role adds it again: sync,
+    // read_only=0, IP + ARP.
+    let calls_before = mysql.calls().len();
+    let announced = vip.announced(W188);
+    assert_eq!(
+        agent.handle_request(WRITER_SET).await,
+        "OK: Status applied successfully!"
+    );
+    assert_eq!(
+        mysql.calls()[calls_before..],
+        ["sync_with_master", "allow_write"]
+    );
+    assert!(writable(&mysql) && holds(&vip, W188));
+    assert!(vip.announced(W188) > announced);
+    // And it is an ordinary held role again: re-asserted by check_roles.
+    vip.ips.lock().unwrap().remove(&W188.parse().unwrap());
+    agent.check_roles().await;
+    assert!(holds(&vip, W188));
+}
+
+#[tokio::test(start_paused = true)]
+async fn lease_fenced_writer_given_up_by_set_status() {
+    let (agent, vip, mysql) = lease_agent(HostMode::Master, 1000);
+    agent.handle_request(WRITER_SET).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(agent.lease_tick().await);
+    assert_eq!(
+        agent
+            .handle_request("SET_STATUS|1|db1|ONLINE|reader(198.18.0.198)|db2")
+            .await,
+        "OK: Status applied successfully!"
+    );
+    assert!(!writable(&mysql) && !holds(&vip, W188));
+    // No writer held: nothing to fence any more.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let n = mysql.calls().len();
+    assert!(!agent.lease_tick().await);
+    assert_eq!(mysql.calls().len(), n);
+}
+
+/// The lease runs out while a SET_STATUS adding the writer role is syncing: the add is
+/// refused (ERROR, role pending), the host never becomes writable nor takes the IP.
+#[tokio::test(start_paused = true)]
+async fn lease_runs_out_during_a_writer_add() {
+    let (agent, vip, mysql) = lease_agent(HostMode::Master, 1000);
+    *mysql.sync_delay.lock().unwrap() = Duration::from_millis(1500);
+    let (stop, task) = run_lease(&agent);
+    let a = Arc::clone(&agent);
+    let set = tokio::spawn(async move { a.handle_request(WRITER_SET).await });
+    // Watch the host every 10 ms until the reply: never writable, never the IP.
+    while !set.is_finished() {
+        assert!(!writable(&mysql) && !holds(&vip, W188));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reply = set.await.unwrap();
+    assert!(
+        reply.starts_with("ERROR: Couldn't allow writes: the agent lease has run out"),
+        "{reply}"
+    );
+    assert!(!mysql.calls().contains(&"allow_write".to_string()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!writable(&mysql) && !holds(&vip, W188));
+    // The monitor retries: a fresh request, a quick sync, the writer role is taken.
+    *mysql.sync_delay.lock().unwrap() = Duration::from_millis(100);
+    assert_eq!(
+        agent.handle_request(WRITER_SET).await,
+        "OK: Status applied successfully!"
+    );
+    assert!(writable(&mysql) && holds(&vip, W188));
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
+/// The writer add finishes just before the lease runs out: the fence follows within a
+/// tick of the lease's end.
+#[tokio::test(start_paused = true)]
+async fn lease_runs_out_just_after_a_writer_add() {
+    let (agent, vip, mysql) = lease_agent(HostMode::Master, 1000);
+    *mysql.sync_delay.lock().unwrap() = Duration::from_millis(950);
+    let (stop, task) = run_lease(&agent);
+    let t0 = tokio::time::Instant::now();
+    assert_eq!(
+        agent.handle_request(WRITER_SET).await,
+        "OK: Status applied successfully!"
+    );
+    assert!(writable(&mysql) && holds(&vip, W188));
+    loop {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let late = t0.elapsed();
+        if late >= Duration::from_millis(1110) {
+            assert!(!writable(&mysql) && !holds(&vip, W188), "at {late:?}");
+        }
+        if late >= Duration::from_millis(1500) {
+            break;
+        }
+    }
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
+/// The fence does not wait on the state mutex: a SET_STATUS holding it (a slow master
+/// switch) does not delay the fence; the SET_STATUS's later re-assertion of the writer
+/// role is refused.
+#[tokio::test(start_paused = true)]
+async fn lease_fence_does_not_wait_for_a_slow_set_status() {
+    let (agent, vip, mysql) = lease_agent(HostMode::Slave, 1000);
+    agent.handle_request(WRITER_SET).await;
+    assert!(writable(&mysql) && holds(&vip, W188));
+    *mysql.switch_delay.lock().unwrap() = Duration::from_secs(10);
+    let (stop, task) = run_lease(&agent);
+    let a = Arc::clone(&agent);
+    let set = tokio::spawn(async move {
+        a.handle_request("SET_STATUS|1|db1|ONLINE|reader(198.18.0.198),writer(198.18.0.188)|db2")
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(!set.is_finished());
+    assert!(!writable(&mysql) && !holds(&vip, W188), "fenced meanwhile");
+    let reply = set.await.unwrap();
+    assert!(reply.starts_with("ERROR: Couldn't allow writes"), "{reply}");
+    assert!(!writable(&mysql) && !holds(&vip, W188));
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
+/// The fence's read_only=1 fails (mysqld not answering): the IP is removed all the same,
+/// and read_only=1 is retried about every second until it works, not every tick.
+#[tokio::test(start_paused = true)]
+async fn lease_fence_retries_a_failed_deny_write() {
+    let (agent, vip, mysql) = lease_agent(HostMode::Master, 1000);
+    agent.handle_request(WRITER_SET).await;
+    *mysql.fail_deny.lock().unwrap() = true;
+    let (stop, task) = run_lease(&agent);
+    tokio::time::sleep(Duration::from_millis(1150)).await;
+    assert!(!holds(&vip, W188), "IP removed although read_only failed");
+    assert!(writable(&mysql));
+    let denies = |m: &FakeMysql| m.calls().iter().filter(|c| *c == "deny_write").count();
+    assert_eq!(denies(&mysql), 1);
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let n = denies(&mysql);
+    assert!((2..=4).contains(&n), "{n} attempts in 2 s");
+    *mysql.fail_deny.lock().unwrap() = false;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(!writable(&mysql));
+    let n = denies(&mysql);
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(denies(&mysql), n, "no more attempts once it worked");
+    let _ = stop.send(());
+    task.await.unwrap();
 }

@@ -269,6 +269,7 @@ fn effective_config_masks_passwords() {
     assert!(text.contains("monitor_password = \"********\""), "{text}");
     assert!(text.contains("auto_set_online = 10"), "{text}");
     assert!(text.contains("status_retry_interval = 0.5"), "{text}");
+    assert!(text.contains("agent_lease = 0\n"), "{text}");
     assert!(text.contains("ping_ips = ["), "{text}");
     // It is TOML.
     let parsed: toml::Value = toml::from_str(&text).expect("valid TOML");

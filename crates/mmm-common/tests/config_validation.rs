@@ -779,6 +779,7 @@ fn defaults_of_every_directive() {
     assert_eq!(x.agent_connect_timeout, Duration::from_secs(10));
     assert_eq!(x.agent_read_timeout, Duration::from_secs(60));
     assert_eq!(x.status_retry_interval, Duration::from_millis(500));
+    assert_eq!(x.agent_lease, Duration::ZERO);
     assert_eq!(*x, Extensions::default());
     // Non-defaults are read.
     let text = format!(
@@ -799,6 +800,44 @@ fn defaults_of_every_directive() {
     assert_eq!(m.wait_for_other_master, Duration::ZERO);
     // Reopening <monitor> merged: the first opening's values are still there.
     assert_eq!(m.ip.as_deref(), Some("127.0.0.1"));
+}
+
+/// `agent_lease`: off (0) by default, sub-second values allowed, at least 0.5 s when on;
+/// read by the monitor and the agents; a bad value names file, line and directive.
+#[test]
+fn agent_lease_directive() {
+    for class in [Monitor, Agent, Control] {
+        assert_eq!(ok(FULL, class).ext.agent_lease, Duration::ZERO, "{class:?}");
+    }
+    let cfg = ok(&format!("{FULL}agent_lease 1.5\n"), Monitor);
+    assert_eq!(cfg.ext.agent_lease, Duration::from_millis(1500));
+    let cfg = ok(&format!("{FULL}agent_lease 0.5\n"), Agent);
+    assert_eq!(cfg.ext.agent_lease, Duration::from_millis(500));
+    let cfg = ok(&format!("{FULL}agent_lease 0\n"), Agent);
+    assert_eq!(cfg.ext.agent_lease, Duration::ZERO);
+    let cfg = ok(&format!("{FULL}agent_lease 10\n"), Monitor);
+    assert_eq!(cfg.ext.agent_lease, Duration::from_secs(10));
+    let line = FULL.lines().count() + 1;
+    for bad in ["-1", "abc", "0.4", "1s", "0.1"] {
+        let e = err(&format!("{FULL}agent_lease {bad}\n"), Agent);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Config entry 'agent_lease' has invalid value '{bad}': expected 0 (off) or at \
+                 least 0.5 seconds, e.g. 1.5 (in 't.conf' on line {line})"
+            ),
+            "{bad}"
+        );
+    }
+    let e = err(
+        &format!("{FULL}<host db1>\nagent_lease 3\n</host>\n"),
+        Monitor,
+    );
+    assert!(
+        e.to_string()
+            .contains("`agent_lease` is a top-level directive"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -39,6 +39,14 @@ pub enum AgentError {
     NoReply(String),
 }
 
+impl AgentError {
+    /// Whether the request may have reached the agent (everything after the connect): the
+    /// monitor's lease anchor (`agent_lease`) moves only then.
+    pub fn maybe_delivered(&self) -> bool {
+        !matches!(self, AgentError::Connect(_) | AgentError::ConnectTimeout(_))
+    }
+}
+
 /// How to reach one host's agent.
 #[derive(Debug, Clone)]
 pub struct AgentTarget {

@@ -368,6 +368,9 @@ impl Shell<'_> {
                 monitor,
                 Input::AgentReply {
                     token,
+                    maybe_delivered: outcome
+                        .as_ref()
+                        .map_or_else(AgentError::maybe_delivered, |_| true),
                     reply: outcome.map_err(|e| e.to_string()),
                 },
             ),
@@ -394,6 +397,7 @@ impl Shell<'_> {
                             Input::AgentReply {
                                 token,
                                 reply: Err("no agent queue for this host".into()),
+                                maybe_delivered: false,
                             },
                         );
                     }

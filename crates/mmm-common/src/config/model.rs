@@ -83,6 +83,12 @@ pub struct Extensions {
     pub agent_read_timeout: Duration,
     /// `status_retry_interval`: retry interval for a SET_STATUS that did not get through (0.5 s).
     pub status_retry_interval: Duration,
+    /// `agent_lease`: the optional agent lease (0 = off, the 2.2.1 behaviour). When non-zero
+    /// (at least 0.5 s), an agent holding the writer role that has not received a request
+    /// from the monitor for this long fences itself (writer IP removed, read_only=1), and
+    /// the monitor does not give the writer role to another master before the old writer's
+    /// lease has run out. Read by the monitor and the agents.
+    pub agent_lease: Duration,
 }
 
 impl Default for Extensions {
@@ -97,6 +103,7 @@ impl Default for Extensions {
             agent_connect_timeout: Duration::from_secs(10),
             agent_read_timeout: Duration::from_secs(60),
             status_retry_interval: Duration::from_millis(500),
+            agent_lease: Duration::ZERO,
         }
     }
 }

@@ -95,6 +95,7 @@ pub(crate) const EXT_VARS: &[&str] = &[
     "agent_connect_timeout",
     "agent_read_timeout",
     "status_retry_interval",
+    "agent_lease",
 ];
 
 pub(crate) const MONITOR_VARS: &[&str] = &[

@@ -521,6 +521,10 @@ pub(crate) fn validate(raw: RawConfig, class: ProgramClass) -> Result<Config, Co
     })
 }
 
+/// The shortest non-zero `agent_lease` (the agent checks its lease every 100 ms, and the
+/// monitor must be able to reach every agent within a third of it).
+const MIN_AGENT_LEASE: Duration = Duration::from_millis(500);
+
 fn extensions(top: &View<'_>) -> Result<Extensions, ConfigError> {
     let d = Extensions::default();
     let ext = Extensions {
@@ -535,6 +539,12 @@ fn extensions(top: &View<'_>) -> Result<Extensions, ConfigError> {
         agent_read_timeout: top.positive_seconds("agent_read_timeout", d.agent_read_timeout)?,
         status_retry_interval: top
             .positive_seconds("status_retry_interval", d.status_retry_interval)?,
+        agent_lease: top.number(
+            "agent_lease",
+            d.agent_lease,
+            "0 (off) or at least 0.5 seconds, e.g. 1.5",
+            |t| parse_seconds(t).filter(|d| d.is_zero() || *d >= MIN_AGENT_LEASE),
+        )?,
     };
     if ext.agent_read_timeout <= ext.sync_timeout {
         let at = top

@@ -61,6 +61,16 @@ pub(crate) struct Host {
     /// The latest agent reply was a failure (repeats are logged at DEBUG, not WARN, so a
     /// dead agent retried every status_retry_interval does not flood the log).
     pub(crate) failing: bool,
+    /// The lease anchor (`agent_lease`): the last time a request may have reached the
+    /// agent, i.e. when an exchange ended that got past the connect (any reply, or a
+    /// send/read/no-reply error). Starts at the monitor's start (and its startup queries):
+    /// an earlier monitor may have reached the agent until then.
+    pub(crate) lease_anchor: Instant,
+    /// The agent answered (any reply line, `OK` or `ERROR`) a SET_STATUS without the
+    /// active-master role, and none with it is on the way: it has dropped the role from its
+    /// list (the agent applies the role list even when an effect fails), so its lease no
+    /// longer matters. Cleared when a SET_STATUS with the role is sent.
+    pub(crate) writer_released: bool,
 }
 
 impl Host {
@@ -89,6 +99,8 @@ impl Host {
             deferred_kill: false,
             fenced: false,
             failing: false,
+            lease_anchor: now,
+            writer_released: false,
         }
     }
 

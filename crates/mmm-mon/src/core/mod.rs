@@ -32,7 +32,12 @@
 //! - roles that changed in the distribution are sent at once (2.2.1: in the broadcast of
 //!   the same loop iteration), and an `ERROR:` reply to CLEAR_BAD_ROLES is logged but does
 //!   not mark the agent down;
-//! - configuration order everywhere (hosts, roles, IPs, `checks all`).
+//! - configuration order everywhere (hosts, roles, IPs, `checks all`);
+//! - with the optional agent lease (`agent_lease`, off by default): the broadcast runs at
+//!   least every lease/3 (in PASSIVE as a PING that only renews the leases), and a master
+//!   switch does not give the writer role to the new master while a host that may still
+//!   hold it could still be within its lease (the last exchange that got past the connect
+//!   + lease + [`LEASE_GRACE`]).
 //!
 //! Known simplifications: the time in `checks` is formatted by a function the shell sets
 //! ([`Monitor::set_time_format`], UTC by default); a (host, check) without an initial
@@ -85,6 +90,11 @@ pub const BROADCAST_INTERVAL: Duration = Duration::from_secs(3);
 /// matter for correctness.
 pub const SLAVE_SWITCH_WAIT: Duration = Duration::from_secs(1);
 
+/// With `agent_lease` on: how long after an untold old writer's lease ran out the monitor
+/// still waits before giving the writer role to another master (the agent's lease tick,
+/// 100 ms, plus removing the IP and setting read_only).
+pub const LEASE_GRACE: Duration = Duration::from_millis(500);
+
 /// Grace period after a peer came ONLINE, and the "short downtime" bound (spec §3.6).
 pub const PEER_GRACE: Duration = Duration::from_secs(60);
 
@@ -101,14 +111,18 @@ pub(crate) enum Pending {
     Ping { host: usize, parked: Parked },
     /// CLEAR_BAD_ROLES (result ignored).
     Other { host: usize },
+    /// With `agent_lease` on, in PASSIVE: a PING that only renews the agent's lease (its
+    /// outcome moves the lease anchor and nothing else).
+    Keepalive { host: usize },
 }
 
 impl Pending {
     fn host(&self) -> usize {
         match self {
-            Pending::Status { host, .. } | Pending::Ping { host, .. } | Pending::Other { host } => {
-                *host
-            }
+            Pending::Status { host, .. }
+            | Pending::Ping { host, .. }
+            | Pending::Other { host }
+            | Pending::Keepalive { host } => *host,
         }
     }
 }
@@ -279,7 +293,11 @@ impl Monitor {
                     self.decide_all(out.decisions);
                 }
             }
-            Input::AgentReply { token, reply } => self.handle_agent_reply(token, reply),
+            Input::AgentReply {
+                token,
+                reply,
+                maybe_delivered,
+            } => self.handle_agent_reply(token, reply, maybe_delivered),
             Input::Command { token, line } => self.handle_command(token, &line),
             Input::Startup {
                 stored,
@@ -287,8 +305,13 @@ impl Monitor {
                 systems,
             } => {
                 if !self.started {
+                    // The startup queries may have reached every agent until now.
+                    let now = self.now;
+                    for h in &mut self.hosts {
+                        h.lease_anchor = h.lease_anchor.max(now);
+                    }
                     self.startup(stored, agents, systems);
-                    self.next_broadcast = Some(self.now + BROADCAST_INTERVAL);
+                    self.next_broadcast = Some(self.now + self.broadcast_interval());
                 }
             }
         }
@@ -324,7 +347,7 @@ impl Monitor {
         self.retry_due();
         if self.next_broadcast.is_some_and(|b| b <= self.now) {
             self.broadcast();
-            self.next_broadcast = Some(self.now + BROADCAST_INTERVAL);
+            self.next_broadcast = Some(self.now + self.broadcast_interval());
         }
         self.write_status_if_changed();
     }
@@ -394,6 +417,17 @@ impl Monitor {
                 roles: h.roles.clone(),
             })
             .collect()
+    }
+
+    /// The periodic broadcast's interval: [`BROADCAST_INTERVAL`], or a third of
+    /// `agent_lease` when that is shorter (a healthy agent's lease never runs out).
+    pub fn broadcast_interval(&self) -> Duration {
+        let lease = self.config.ext.agent_lease;
+        if lease.is_zero() {
+            BROADCAST_INTERVAL
+        } else {
+            BROADCAST_INTERVAL.min(lease / 3)
+        }
     }
 
     // ----- internals shared by the other files -----

@@ -13,6 +13,14 @@
 //! once and the next step starts when every reply of the current one came back. A host
 //! named in a later step gets no other SET_STATUS meanwhile (it is deferred and sent when
 //! the sequence ends).
+//!
+//! With the optional agent lease (`agent_lease`), the step that gives the writer role to a
+//! new master does not start while another host that may hold the writer role (per
+//! `sent_roles`) could still be within its lease: until no exchange with it is open and its
+//! lease anchor + lease + [`super::LEASE_GRACE`] has passed (its agent has fenced itself by
+//! then), unless its agent answered a SET_STATUS without the role since (even with an
+//! `ERROR:`: the agent applies the role list regardless). Earlier steps (the slaves'
+//! switch) are not held back.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Instant;
@@ -59,8 +67,31 @@ pub(crate) struct Sequence {
     /// master gets the role. (mmm-rs: 2.2.1 went on regardless.)
     settling: Vec<usize>,
     /// When the current step stops waiting for its replies (bounded steps only: the slaves'
-    /// switch, [`super::SLAVE_SWITCH_WAIT`]). Late replies are still handled as usual.
+    /// switch, [`super::SLAVE_SWITCH_WAIT`]), or when a step held back for a lease is
+    /// checked again. Late replies are still handled as usual.
     pub(crate) deadline: Option<Instant>,
+    /// The next step gives the writer role and waits for another host's lease to run out.
+    lease_waiting: bool,
+    /// The lease wait of the next step was logged: (for an open exchange, with its end
+    /// time). Each at most once per step.
+    lease_logged: (bool, bool),
+}
+
+/// Why the step that gives the writer role must wait (agent lease).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LeaseWait {
+    /// Until this time (host whose lease runs out last).
+    Until(Instant, usize),
+    /// An exchange with this host is open: its request may reach the agent any time.
+    Open(usize),
+}
+
+/// The roles of a SET_STATUS request (empty for other commands).
+fn roles_of(request: &AgentRequest) -> Vec<mmm_common::role::RoleIp> {
+    match &request.command {
+        AgentCommand::SetStatus { roles, .. } => roles.clone(),
+        _ => Vec::new(),
+    }
 }
 
 /// The immediate outcome of a send.
@@ -131,7 +162,11 @@ impl Monitor {
             },
         );
         let token = self.alloc_token();
+        let gives_writer = self.holds_am_role(&roles_of(&request));
         let h = &mut self.hosts[host];
+        if gives_writer {
+            h.writer_released = false;
+        }
         // Until a reply confirms it, the agent may hold the old roles or the new ones.
         for r in &h.roles {
             if !h.sent_roles.contains(r) {
@@ -156,6 +191,14 @@ impl Monitor {
             request,
         });
         SendOutcome::Sent(token)
+    }
+
+    /// Whether `roles` include the active-master role.
+    fn holds_am_role(&self, roles: &[mmm_common::role::RoleIp]) -> bool {
+        let Some(am_role) = self.roles.am_role.and_then(|i| self.roles.roles.get(i)) else {
+            return false;
+        };
+        roles.iter().any(|r| r.role == am_role.name)
     }
 
     /// Sends a command other than SET_STATUS (PING, CLEAR_BAD_ROLES). Fails without IO
@@ -201,11 +244,33 @@ impl Monitor {
     }
 
     /// An agent reply (or failure) came back.
-    pub(crate) fn handle_agent_reply(&mut self, token: Token, reply: Result<AgentReply, String>) {
+    pub(crate) fn handle_agent_reply(
+        &mut self,
+        token: Token,
+        reply: Result<AgentReply, String>,
+        maybe_delivered: bool,
+    ) {
         let Some(p) = self.pending.remove(&token) else {
             return;
         };
         let host = p.host();
+        let now = self.now;
+        if let Some(h) = self.hosts.get_mut(host) {
+            if maybe_delivered {
+                h.lease_anchor = h.lease_anchor.max(now);
+            }
+        }
+        if matches!(p, Pending::Keepalive { .. }) {
+            if let Err(e) = &reply {
+                self.decide(
+                    Level::Debug,
+                    Some(host),
+                    format!("Lease keepalive to '{}' failed: {e}", self.name(host)),
+                );
+            }
+            self.lease_recheck();
+            return;
+        }
         let name = self.name(host);
         let was_failing = self.hosts.get(host).is_some_and(|h| h.failing);
         let level = if was_failing {
@@ -268,7 +333,22 @@ impl Monitor {
             } => {
                 let retry = self.config.ext.status_retry_interval;
                 let now = self.now;
+                // A reply line to a SET_STATUS without the writer role: the agent dropped it
+                // (unless one with it is still on the way).
+                let released = reply.is_ok()
+                    && !self.holds_am_role(&roles)
+                    && !self.pending.values().any(|p| match p {
+                        Pending::Status {
+                            host: ph,
+                            roles: pr,
+                            ..
+                        } => *ph == host && self.holds_am_role(pr),
+                        _ => false,
+                    });
                 if let Some(h) = self.hosts.get_mut(host) {
+                    if released {
+                        h.writer_released = true;
+                    }
                     h.status_in_flight.retain(|t| *t != token);
                     if ok {
                         h.fenced = false;
@@ -290,9 +370,98 @@ impl Monitor {
                 }
             }
             Pending::Ping { parked, .. } => self.resume_command(parked, ok),
-            Pending::Other { .. } => {}
+            Pending::Other { .. } | Pending::Keepalive { .. } => {}
         }
         self.sequence_token_done(token);
+        self.lease_recheck();
+    }
+
+    /// A step held back for a lease is checked again (an exchange ended).
+    fn lease_recheck(&mut self) {
+        if self
+            .sequence
+            .as_ref()
+            .is_some_and(|s| s.lease_waiting && s.current.is_empty())
+        {
+            self.advance_sequence();
+        }
+    }
+
+    /// With `agent_lease` on: whether `step` gives the writer role to a host while another
+    /// host that may hold it could still be within its lease.
+    fn lease_wait(&self, step: &[Step]) -> Option<LeaseWait> {
+        let lease = self.config.ext.agent_lease;
+        if lease.is_zero() {
+            return None;
+        }
+        let am_role = self.roles.am_role.and_then(|i| self.roles.roles.get(i))?;
+        let gainers: Vec<usize> = step
+            .iter()
+            .filter_map(|st| match st {
+                Step::Status { host, .. } | Step::StatusAndClear { host } => Some(*host),
+                _ => None,
+            })
+            .filter(|&h| {
+                self.roles
+                    .host_roles(h)
+                    .iter()
+                    .any(|r| r.role == am_role.name)
+            })
+            .collect();
+        if gainers.is_empty() {
+            return None;
+        }
+        let mut until: Option<(Instant, usize)> = None;
+        for h in self.writer_holders() {
+            if gainers.contains(&h) || self.hosts.get(h).is_some_and(|x| x.writer_released) {
+                continue;
+            }
+            if self.pending.values().any(|p| p.host() == h) {
+                return Some(LeaseWait::Open(h));
+            }
+            let Some(host) = self.hosts.get(h) else {
+                continue;
+            };
+            let t = host.lease_anchor + lease + super::LEASE_GRACE;
+            if t > self.now && until.is_none_or(|(u, _)| t > u) {
+                until = Some((t, h));
+            }
+        }
+        until.map(|(t, h)| LeaseWait::Until(t, h))
+    }
+
+    /// Logs a lease wait (at most once per step for an open exchange, once with the time).
+    fn log_lease_wait(&mut self, wait: &LeaseWait, step: &[Step]) {
+        let Some(seq) = &mut self.sequence else {
+            return;
+        };
+        let logged = match wait {
+            LeaseWait::Open(_) => &mut seq.lease_logged.0,
+            LeaseWait::Until(..) => &mut seq.lease_logged.1,
+        };
+        if *logged {
+            return;
+        }
+        *logged = true;
+        let new = step
+            .iter()
+            .find(|st| matches!(st, Step::Status { .. } | Step::StatusAndClear { .. }))
+            .map(|st| self.name(st.host()))
+            .unwrap_or_default();
+        let text = match wait {
+            LeaseWait::Until(t, h) => format!(
+                "Waiting {:.1} s for the lease of '{}' to expire before giving the writer role \
+                 to '{new}'",
+                t.saturating_duration_since(self.now).as_secs_f64(),
+                self.name(*h)
+            ),
+            LeaseWait::Open(h) => format!(
+                "Waiting for the request in flight to '{}' to end and for its lease to expire \
+                 before giving the writer role to '{new}'",
+                self.name(*h)
+            ),
+        };
+        self.decide(Level::Warn, None, text);
     }
 
     /// Re-sends SET_STATUS to hosts whose latest one failed, once their retry time came.
@@ -312,7 +481,19 @@ impl Monitor {
 
     /// The periodic broadcast: SET_STATUS to every host without one in flight.
     pub(crate) fn broadcast(&mut self) {
-        if self.mode == MonitorMode::Passive || !self.network_up {
+        if !self.network_up {
+            return;
+        }
+        if self.mode == MonitorMode::Passive {
+            // PASSIVE changes nothing, but with the lease on it must not make every writer
+            // fence itself: a PING renews the agents' leases.
+            if !self.config.ext.agent_lease.is_zero() {
+                for host in 0..self.hosts.len() {
+                    if !self.pending.values().any(|p| p.host() == host) {
+                        self.send_other(host, AgentCommand::Ping, Pending::Keepalive { host });
+                    }
+                }
+            }
             return;
         }
         for host in 0..self.hosts.len() {
@@ -435,6 +616,8 @@ impl Monitor {
             steps: steps.into_iter().filter(|s| !s.is_empty()).collect(),
             settling: Vec::new(),
             deadline: None,
+            lease_waiting: false,
+            lease_logged: (false, false),
         });
         self.advance_sequence();
     }
@@ -480,6 +663,24 @@ impl Monitor {
                 self.release_deferred();
                 return;
             };
+            if let Some(wait) = self.lease_wait(&step) {
+                self.log_lease_wait(&wait, &step);
+                if let Some(seq) = &mut self.sequence {
+                    seq.steps.push_front(step);
+                    seq.settling.clear();
+                    seq.lease_waiting = true;
+                    seq.deadline = match wait {
+                        LeaseWait::Until(t, _) => Some(t),
+                        LeaseWait::Open(_) => None,
+                    };
+                }
+                return;
+            }
+            let Some(seq) = &mut self.sequence else {
+                return;
+            };
+            seq.lease_waiting = false;
+            seq.lease_logged = (false, false);
             seq.settling.clear();
             seq.deadline = None;
             let bounded = !step.is_empty()

@@ -15,6 +15,12 @@
 //! the world must converge: every host ONLINE, every agent holding exactly its roles of the
 //! role table, exactly one writer. Every command got exactly one reply.
 //!
+//! Even seeds run with the agent lease (`agent_lease` 2 s or 20 s): the world's agents fence
+//! themselves (lazily, as a pure function of time: holding the writer role, no request
+//! received for lease + 100 ms) unless dead, and re-take the role on a SET_STATUS that
+//! assigns it; kill_host does nothing there (no kill_host_bin). The writer invariant is then strict: at most one live agent (cut off or
+//! not) holds the writer role unfenced, and the writer is unfenced after healing.
+//!
 //! Seeds: `MMM_SIM_SEED` (one seed) or a fixed list; the seed is printed first, so a
 //! failure shows it.
 
@@ -42,7 +48,17 @@ struct WorldHost {
     roles: Vec<RoleIp>,
     /// Uptime base: uptime = now - boot.
     boot_ms: u64,
+    /// When the agent last received a request (agent lease).
+    receipt_ms: u64,
+    /// The agent fenced its writer role (agent lease).
+    fenced: bool,
 }
+
+/// The agent leases of the even seeds (a short one, below the detection time of 10-15 s,
+/// and a long one, above it: there the monitor's wait matters), and the agent's tick.
+const SIM_LEASE_MS: u64 = 2_000;
+const SIM_LONG_LEASE_MS: u64 = 20_000;
+const SIM_LEASE_TICK_MS: u64 = 100;
 
 #[derive(Debug, Clone)]
 enum Event {
@@ -83,6 +99,8 @@ struct Sim {
     stats: Stats,
     /// The last events and actions, printed on failure.
     trace: std::collections::VecDeque<String>,
+    /// The agent lease (ms; 0 = off).
+    lease_ms: u64,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -121,6 +139,12 @@ impl Sim {
         if matches!(seed % 3, 0) {
             cfg.roles[0].prefer = Some("db1".into());
         }
+        let lease_ms = match seed % 4 {
+            0 => SIM_LONG_LEASE_MS,
+            2 => SIM_LEASE_MS,
+            _ => 0,
+        };
+        cfg.ext.agent_lease = Duration::from_millis(lease_ms);
         let base = Instant::now();
         let n = cfg.hosts.len();
         let mut sim = Sim {
@@ -138,6 +162,8 @@ impl Sim {
                     agent: true,
                     roles: vec![],
                     boot_ms: 0,
+                    receipt_ms: 0,
+                    fenced: false,
                 };
                 n
             ],
@@ -152,6 +178,7 @@ impl Sim {
             network_down: false,
             stats: Stats::default(),
             trace: std::collections::VecDeque::new(),
+            lease_ms,
         };
         // initial checks, then startup of a fresh cluster, then set everyone online
         for host in 0..n {
@@ -288,6 +315,11 @@ impl Sim {
                         },
                     );
                 }
+                Action::KillHost { .. } if self.lease_ms > 0 => {
+                    // With the lease the world has no kill_host (the usual deployment: no
+                    // kill_host_bin): only the lease fences a cut-off writer.
+                    self.stats.kills += 1;
+                }
                 Action::KillHost { host, .. } => {
                     self.stats.kills += 1;
                     // fencing: the host is powered off and comes back later
@@ -317,15 +349,44 @@ impl Sim {
         }
     }
 
+    /// The agents' lease task, evaluated lazily: a live agent holding the writer role that
+    /// received nothing for lease + tick is fenced (from then on, until a SET_STATUS
+    /// assigns the role again).
+    fn apply_leases(&mut self) {
+        if self.lease_ms == 0 {
+            return;
+        }
+        let now = self.now_ms;
+        for h in 0..self.world.len() {
+            let w = &mut self.world[h];
+            if w.agent
+                && !w.fenced
+                && w.roles.iter().any(|r| r.role == "writer")
+                && now >= w.receipt_ms + self.lease_ms + SIM_LEASE_TICK_MS
+            {
+                w.fenced = true;
+                let line = format!("agent {h} fenced itself");
+                self.note(line);
+            }
+        }
+    }
+
     /// Applies a request at the agent and answers it.
     fn deliver(&mut self, token: Token, host: HostId, request: AgentRequest) {
         let uptime = self.uptime(host);
         let ok = self.world[host].agent && !self.world[host].cut;
         self.note(format!("deliver {token:?} {request} ok={ok}"));
+        self.apply_leases();
+        let now_ms = self.now_ms;
         let w = &mut self.world[host];
+        if ok {
+            w.receipt_ms = now_ms;
+        }
         let reply = if w.agent && !w.cut {
             let result = match request.command {
                 AgentCommand::SetStatus { roles, .. } => {
+                    // A (fenced) writer role that is still assigned is added again.
+                    w.fenced = false;
                     w.roles = roles;
                     "OK: Status applied successfully!".to_string()
                 }
@@ -341,7 +402,15 @@ impl Sim {
             Err("Connection timed out".to_string())
         };
         let now = self.at(self.now_ms);
-        self.m.handle(now, Input::AgentReply { token, reply });
+        let maybe_delivered = reply.is_ok();
+        self.m.handle(
+            now,
+            Input::AgentReply {
+                token,
+                reply,
+                maybe_delivered,
+            },
+        );
     }
 
     fn random_command(&mut self) -> String {
@@ -428,7 +497,12 @@ impl Sim {
         let next_timer = self
             .m
             .poll_timeout()
-            .map(|t| t.saturating_duration_since(self.base).as_millis() as u64);
+            // Rounded up: the sim's clock has whole milliseconds (lease/3 has not).
+            .map(|t| {
+                t.saturating_duration_since(self.base)
+                    .as_nanos()
+                    .div_ceil(1_000_000) as u64
+            });
         let take_timer = match (next_timer, next_ev) {
             (Some(t), Some(e)) => t <= e,
             (Some(_), None) => true,
@@ -508,7 +582,8 @@ impl Sim {
         )
     }
 
-    fn check_invariants(&self) {
+    fn check_invariants(&mut self) {
+        self.apply_leases();
         let n = self.world.len();
         let is_writer = |r: &RoleIp| r.role == "writer";
         let table_writers = (0..n)
@@ -531,10 +606,21 @@ impl Sim {
         let world_writers = self
             .world
             .iter()
-            .filter(|w| w.agent && !w.cut && w.roles.iter().any(is_writer))
+            .filter(|w| w.agent && !w.cut && !w.fenced && w.roles.iter().any(is_writer))
             .count();
         if world_writers > 1 {
             self.fail("two reachable agents hold the writer role");
+        }
+        // With the lease: also a cut-off agent counts unless it fenced itself.
+        if self.lease_ms > 0 {
+            let live_writers = self
+                .world
+                .iter()
+                .filter(|w| w.agent && !w.fenced && w.roles.iter().any(is_writer))
+                .count();
+            if live_writers > 1 {
+                self.fail("lease: two live agents hold the writer role unfenced");
+            }
         }
         if self.m.mode() == MonitorMode::Active {
             for h in 0..n {
@@ -643,6 +729,13 @@ impl Sim {
                 "{writers} agents hold the writer role after healing"
             ));
         }
+        if self
+            .world
+            .iter()
+            .any(|w| w.fenced && w.roles.iter().any(|r| r.role == "writer"))
+        {
+            self.fail("lease: the writer is still fenced after healing");
+        }
         let reader_ips: usize = self
             .world
             .iter()
@@ -668,7 +761,7 @@ impl Sim {
 }
 
 /// `MMM_SIM_SEED=<n>` runs one seed; `MMM_SIM_SEEDS=<n>` runs seeds 1..=n (a longer
-/// hunt); otherwise the fixed list 1..=16.
+/// hunt); otherwise the fixed list 1..=16 and 48.
 fn seeds() -> Vec<u64> {
     if let Ok(s) = std::env::var("MMM_SIM_SEED") {
         return s
@@ -682,7 +775,9 @@ fn seeds() -> Vec<u64> {
             return (1..=n).collect();
         }
     }
-    (1..=16).collect()
+    // 48: a long-lease seed where a cut writer loses the role before its lease ran out (it
+    // fails if the monitor does not wait for the lease).
+    (1..=16).chain([48]).collect()
 }
 
 /// Thousands of random steps per seed with the invariants checked after each, then

@@ -192,6 +192,10 @@ pub enum Input {
         token: Token,
         /// The reply or the failure text.
         reply: Result<AgentReply, String>,
+        /// Whether the request may have reached the agent: true for any reply and for a
+        /// failure after the connect (send error, read timeout, no reply line); false for a
+        /// connect error or connect timeout. Moves the host's lease anchor (`agent_lease`).
+        maybe_delivered: bool,
     },
     /// A raw control line (newline stripped, `quit` handled by the listener), spec §5.2.
     Command {

@@ -3,6 +3,7 @@
 //! agent per host (answers OK unless told to fail), all in memory.
 
 mod commands;
+mod lease;
 mod roles;
 mod startup;
 mod transitions;
@@ -317,7 +318,15 @@ impl Harness {
     pub(super) fn answer_all(&mut self) {
         while let Some((token, host, req)) = self.outstanding.pop_front() {
             let reply = self.agent_answer(host, &req);
-            self.m.handle(self.now, Input::AgentReply { token, reply });
+            let maybe_delivered = reply.is_ok();
+            self.m.handle(
+                self.now,
+                Input::AgentReply {
+                    token,
+                    reply,
+                    maybe_delivered,
+                },
+            );
         }
     }
 

@@ -618,7 +618,14 @@ fn hung_slave_does_not_hold_the_writer_back() {
                 result: "OK: Status applied successfully!".into(),
                 uptime: Some(1000.0),
             });
-            h.m.handle(h.now, Input::AgentReply { token, reply });
+            h.m.handle(
+                h.now,
+                Input::AgentReply {
+                    token,
+                    reply,
+                    maybe_delivered: true,
+                },
+            );
         } else {
             h.outstanding.push_back((token, host, req));
         }
