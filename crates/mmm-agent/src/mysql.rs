@@ -30,6 +30,9 @@ use crate::flavor::{gtid_covers, parse_gtid_pos, ChangeMaster, Flavor, Position}
 /// server on the cluster's LAN answers in milliseconds.
 const OPTIONAL_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// Time between the kill loop's passes while write statements are spared.
+const KILL_PASS_INTERVAL: Duration = Duration::from_millis(50);
+
 /// Bound on reaching an optional server's TCP port (see `connect_optional`): a live host on
 /// the LAN answers a SYN in well under a millisecond, even when its mysqld is busy (the
 /// kernel answers); a cut-off or powered-off host never does, and TCP would only resend
@@ -364,11 +367,17 @@ impl MysqlServer {
         Ok(v.as_deref() != Some("0"))
     }
 
+    /// MMM's kill loop (spec §4.7): passes over SHOW PROCESSLIST kill every client thread
+    /// but spare those in the middle of a write statement, which may finish; once a pass
+    /// spares nothing, or `max_kill_retries` seconds have passed, a last pass kills them
+    /// too. 2.2.1 slept a whole second between passes (up to `max_kill_retries` passes),
+    /// so one INSERT in flight cost a switchover a second; here the passes come every
+    /// [`KILL_PASS_INTERVAL`] within the same bound.
     async fn kill_clients(&self, db: &mut Db) -> Result<(), EffectError> {
         let own = db.conn.id();
-        let passes = self.max_kill_retries + 1;
-        for pass in 0..passes {
-            let last = pass + 1 == passes;
+        let give_up = Instant::now() + Duration::from_secs(u64::from(self.max_kill_retries));
+        loop {
+            let last = Instant::now() >= give_up;
             let rows = db.query("SHOW PROCESSLIST").await?;
             let mut spared = 0;
             for r in &rows {
@@ -395,10 +404,10 @@ impl MysqlServer {
                     tracing::debug!("KILL {id}: {e}");
                 }
             }
-            if spared == 0 {
+            if spared == 0 || last {
                 break;
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(KILL_PASS_INTERVAL).await;
         }
         Ok(())
     }
