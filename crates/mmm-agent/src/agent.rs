@@ -95,6 +95,11 @@ pub struct AgentState {
     /// next SET_STATUS, and skipped by the post-connection check, which must not enable
     /// writes on a server that could not sync (a 2.2.1 defect, spec §9.2).
     pub pending: Vec<RoleIp>,
+    /// `read_only=1` is owed: the writer role was removed while the server did not answer
+    /// (frozen, hung, down), so it may come back writable without the VIP. Every later
+    /// SET_STATUS that does not give the writer role tries again (2.2.1 never did: the
+    /// passive master stayed writable until it was given the writer role again).
+    pub deny_owed: bool,
 }
 
 impl Default for AgentState {
@@ -104,6 +109,7 @@ impl Default for AgentState {
             roles: Vec::new(),
             active_master: String::new(),
             pending: Vec::new(),
+            deny_owed: false,
         }
     }
 }
@@ -402,7 +408,11 @@ impl Agent {
         }
         let ctx = self.ctx();
         for r in &plan.delete {
-            errors.extend(role::delete(ctx.clone(), r).await);
+            let e = role::delete(ctx.clone(), r).await;
+            if e.iter().any(|t| t.starts_with(role::DENY_WRITES_FAILED)) {
+                cur.deny_owed = true;
+            }
+            errors.extend(e);
         }
         let mut pending = Vec::new();
         for r in &plan.add {
@@ -429,6 +439,23 @@ impl Agent {
         let mut new_roles = roles.to_vec();
         new_roles.sort_by_key(|r| r.to_string());
         new_roles.dedup();
+        if new_roles
+            .iter()
+            .any(|r| r.role == self.settings.writer_role)
+        {
+            cur.deny_owed = false;
+        } else if cur.deny_owed && plan.delete.is_empty() {
+            // Logged, not answered as an error: the removal was reported when it failed.
+            match self.mysql.deny_write().await {
+                Ok(()) => {
+                    cur.deny_owed = false;
+                    tracing::info!(
+                        "read_only=1 set now (the server did not answer when the writer role was removed)"
+                    );
+                }
+                Err(e) => tracing::warn!("read_only=1 still owed: {e}"),
+            }
+        }
         self.lease.set_writer(
             new_roles
                 .iter()
@@ -496,6 +523,7 @@ mod tests {
             roles: parse_role_list("reader(10.0.0.2),writer(10.0.0.1)"),
             active_master: "db1".into(),
             pending: Vec::new(),
+            deny_owed: false,
         };
         let p = plan_set_status(
             &cur,

@@ -25,6 +25,9 @@ use crate::effects::{MysqlOps, Vip};
 use crate::error::EffectError;
 use crate::lease::Lease;
 
+/// How a writer-role removal whose `read_only=1` failed starts its error text.
+pub const DENY_WRITES_FAILED: &str = "Couldn't deny writes";
+
 /// What role operations need.
 #[derive(Clone)]
 pub struct RoleCtx<'a> {
@@ -167,7 +170,7 @@ pub async fn delete(ctx: RoleCtx<'_>, r: &RoleIp) -> Vec<String> {
     let mut errors = Vec::new();
     if r.role == ctx.writer_role {
         if let Err(e) = ctx.mysql.deny_write().await {
-            errors.push(format!("Couldn't deny writes: {e}"));
+            errors.push(format!("{DENY_WRITES_FAILED}: {e}"));
         }
     }
     if let Err(e) = clear_ip(&ctx, &r.ip).await {

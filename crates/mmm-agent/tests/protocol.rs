@@ -1058,3 +1058,38 @@ async fn lease_fence_retries_a_failed_deny_write() {
     let _ = stop.send(());
     task.await.unwrap();
 }
+
+/// A writer removed while its server did not answer (frozen, hung) owes `read_only=1`:
+/// the next SET_STATUS without the writer role sets it once the server answers again
+/// (2.2.1 left the passive master writable until it got the writer role back).
+#[tokio::test]
+async fn read_only_owed_after_a_failed_writer_removal() {
+    let a = start("db1", HostMode::Master).await;
+    let ok = up("OK: Status applied successfully!");
+    assert_eq!(
+        ask(&a.addr, "SET_STATUS|1|db1|ONLINE|writer(198.18.0.188)|db1").await,
+        ok
+    );
+    assert!(!*a.mysql.read_only.lock().unwrap());
+    // The server hangs: the removal is reported, the VIP goes anyway.
+    *a.mysql.fail_deny.lock().unwrap() = true;
+    let r = ask(&a.addr, "SET_STATUS|1|db1|HARD_OFFLINE||db2").await;
+    assert!(r.starts_with("ERROR: Couldn't deny writes: "), "{r}");
+    assert!(a.vip.ips().is_empty());
+    assert!(!*a.mysql.read_only.lock().unwrap());
+    // Still hanging: tried again, logged, not an error reply.
+    let n = a.mysql.calls().len();
+    assert_eq!(ask(&a.addr, "SET_STATUS|1|db1|HARD_OFFLINE||db2").await, ok);
+    assert!(a.mysql.calls()[n..].contains(&"deny_write".to_string()));
+    // It answers again: read_only=1 at the next SET_STATUS, then no more attempts.
+    *a.mysql.fail_deny.lock().unwrap() = false;
+    assert_eq!(
+        ask(&a.addr, "SET_STATUS|1|db1|AWAITING_RECOVERY||db2").await,
+        ok
+    );
+    assert!(*a.mysql.read_only.lock().unwrap());
+    let n = a.mysql.calls().len();
+    assert_eq!(ask(&a.addr, "SET_STATUS|1|db1|ONLINE||db2").await, ok);
+    assert!(!a.mysql.calls()[n..].contains(&"deny_write".to_string()));
+    a.stop().await;
+}
