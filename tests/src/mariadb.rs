@@ -105,6 +105,7 @@ pub(crate) fn my_cnf(
          binlog-ignore-db = mysql\n\
          binlog-ignore-db = information_schema\n\
          gtid_strict_mode = 0\n\
+         relay_log_recovery = 1\n\
          read_only = {ro}\n\
          character_set_server = utf8mb4\n\
          slave_net_timeout = 10\n",
@@ -393,6 +394,7 @@ mod tests {
             "read_only = 1",
             "bind-address = 0.0.0.0",
             "gtid_strict_mode = 0",
+            "relay_log_recovery = 1",
         ] {
             assert!(cnf.lines().any(|l| l == line), "missing {line:?} in\n{cnf}");
         }

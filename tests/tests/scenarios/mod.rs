@@ -109,8 +109,8 @@ impl Drop for Daemon {
 }
 
 impl Drop for Cluster {
-    /// With `MMM_FAULTS_KEEP_LOGS=DIR`, copies every host's daemon logs to
-    /// `DIR/<subnet>/<host>/` before the testbed is removed.
+    /// With `MMM_FAULTS_KEEP_LOGS=DIR`, copies every host's daemon logs and its MariaDB
+    /// error log to `DIR/<subnet>/<host>/` before the testbed is removed.
     fn drop(&mut self) {
         let Some(dir) = std::env::var_os("MMM_FAULTS_KEEP_LOGS") else {
             return;
@@ -129,6 +129,9 @@ impl Drop for Cluster {
                 for e in entries.flatten() {
                     let _ = std::fs::copy(e.path(), dst.join(e.file_name()));
                 }
+            }
+            if let Ok(info) = self.tb.host(h) {
+                let _ = std::fs::copy(info.error_log(), dst.join("mariadb-error.log"));
             }
         }
     }
