@@ -9,46 +9,17 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use mmm_common::arp::{frame, ArpOp, FRAME_LEN};
 use pnet_datalink::{Channel, MacAddr, NetworkInterface};
-use pnet_packet::arp::{ArpHardwareTypes, ArpOperation, ArpOperations, MutableArpPacket};
-use pnet_packet::ethernet::{EtherTypes, MutableEthernetPacket};
 
 use crate::error::EffectError;
 
-/// Length of an Ethernet frame carrying an ARP packet (without FCS).
-pub const FRAME_LEN: usize = 14 + 28;
-
-fn frame(mac: MacAddr, ip: Ipv4Addr, op: ArpOperation) -> Option<[u8; FRAME_LEN]> {
-    let mut buf = [0u8; FRAME_LEN];
-    {
-        let mut eth = MutableEthernetPacket::new(&mut buf)?;
-        eth.set_destination(MacAddr::broadcast());
-        eth.set_source(mac);
-        eth.set_ethertype(EtherTypes::Arp);
-    }
-    let mut arp = MutableArpPacket::new(buf.get_mut(14..)?)?;
-    arp.set_hardware_type(ArpHardwareTypes::Ethernet);
-    arp.set_protocol_type(EtherTypes::Ipv4);
-    arp.set_hw_addr_len(6);
-    arp.set_proto_addr_len(4);
-    arp.set_operation(op);
-    arp.set_sender_hw_addr(mac);
-    arp.set_sender_proto_addr(ip);
-    // Request: target MAC unknown (zero); reply: broadcast, as 2.2.1's send_arp.
-    arp.set_target_hw_addr(if op == ArpOperations::Request {
-        MacAddr::zero()
-    } else {
-        MacAddr::broadcast()
-    });
-    arp.set_target_proto_addr(ip);
-    Some(buf)
-}
-
-/// The gratuitous ARP request and reply for `ip` from `mac`.
+/// The gratuitous ARP request and reply for `ip` from `mac` (sender = target = `ip`;
+/// target MAC zero in the request, broadcast in the reply, as 2.2.1's send_arp).
 pub fn frames(mac: MacAddr, ip: Ipv4Addr) -> Option<[[u8; FRAME_LEN]; 2]> {
     Some([
-        frame(mac, ip, ArpOperations::Request)?,
-        frame(mac, ip, ArpOperations::Reply)?,
+        frame(ArpOp::Request, mac, ip, MacAddr::zero(), ip)?,
+        frame(ArpOp::Reply, mac, ip, MacAddr::broadcast(), ip)?,
     ])
 }
 

@@ -6,11 +6,13 @@
 //! - `role`: `name(ip)` role instances and role lists.
 //! - `proto`: wire codecs, agent protocol (spec §4) and control protocol (spec §5).
 //! - `socket`: plain/TLS listener and connector; `line`: line framing with a length cap.
+//! - `arp`: the ARP frames the agent (gratuitous ARP) and the monitor (ARP probe) send.
 //! - `daemon`, `log`, `pidfile`, `uptime`: daemon plumbing (spec §7).
 //! - `test_pki` (feature `test-support`): test certificates for the crates' TLS tests.
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod arp;
 pub mod config;
 pub mod daemon;
 pub mod line;

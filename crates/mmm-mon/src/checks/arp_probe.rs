@@ -17,39 +17,13 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use mmm_common::arp::{frame, ArpOp, FRAME_LEN};
 use pnet_datalink::{Channel, DataLinkSender, MacAddr};
-use pnet_packet::arp::{ArpHardwareTypes, ArpOperations, MutableArpPacket};
-use pnet_packet::ethernet::{EtherTypes, MutableEthernetPacket};
-
-/// Length of an Ethernet frame carrying an ARP packet (without FCS).
-const FRAME_LEN: usize = 14 + 28;
 
 /// Sends "who has `target`? tell `source`" on the interface that reaches `target`.
 pub struct ArpProber {
     tx: Box<dyn DataLinkSender>,
     frame: [u8; FRAME_LEN],
-}
-
-/// The broadcast ARP request from (`mac`, `source`) for `target`.
-pub fn request_frame(mac: MacAddr, source: Ipv4Addr, target: Ipv4Addr) -> Option<[u8; FRAME_LEN]> {
-    let mut buf = [0u8; FRAME_LEN];
-    {
-        let mut eth = MutableEthernetPacket::new(&mut buf)?;
-        eth.set_destination(MacAddr::broadcast());
-        eth.set_source(mac);
-        eth.set_ethertype(EtherTypes::Arp);
-    }
-    let mut arp = MutableArpPacket::new(buf.get_mut(14..)?)?;
-    arp.set_hardware_type(ArpHardwareTypes::Ethernet);
-    arp.set_protocol_type(EtherTypes::Ipv4);
-    arp.set_hw_addr_len(6);
-    arp.set_proto_addr_len(4);
-    arp.set_operation(ArpOperations::Request);
-    arp.set_sender_hw_addr(mac);
-    arp.set_sender_proto_addr(source);
-    arp.set_target_hw_addr(MacAddr::zero());
-    arp.set_target_proto_addr(target);
-    Some(buf)
 }
 
 impl ArpProber {
@@ -64,7 +38,7 @@ impl ArpProber {
             Some((i, source))
         })?;
         let mac = iface.mac.filter(|m| *m != MacAddr::zero())?;
-        let frame = request_frame(mac, source, target)?;
+        let frame = frame(ArpOp::Request, mac, source, MacAddr::zero(), target)?;
         let config = pnet_datalink::Config {
             write_timeout: Some(Duration::from_millis(100)),
             read_timeout: Some(Duration::from_millis(10)),
@@ -83,28 +57,5 @@ impl ArpProber {
         if let Some(Err(e)) = self.tx.send_to(&self.frame, None) {
             tracing::debug!("ARP probe: {e}");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_asks_who_has_the_target() {
-        let mac = MacAddr::new(2, 0, 0, 0, 0, 6);
-        let f = request_frame(
-            mac,
-            Ipv4Addr::new(198, 18, 0, 106),
-            Ipv4Addr::new(198, 18, 0, 100),
-        )
-        .unwrap();
-        assert_eq!(&f[0..6], &[0xff; 6]); // broadcast
-        assert_eq!(&f[12..14], &[0x08, 0x06]); // ARP
-        assert_eq!(&f[20..22], &[0, 1]); // request
-        assert_eq!(&f[22..28], &[2, 0, 0, 0, 0, 6]); // sender mac
-        assert_eq!(&f[28..32], &[198, 18, 0, 106]); // sender ip
-        assert_eq!(&f[32..38], &[0; 6]); // target mac unknown
-        assert_eq!(&f[38..42], &[198, 18, 0, 100]); // target ip
     }
 }

@@ -319,29 +319,18 @@ impl ChecksStatus {
     /// The earliest trap deadline of an armed failure that waits for a network
     /// confirmation newer than its last error (see [`Self::next_deadline`]).
     pub(crate) fn next_unconfirmed_deadline(&self) -> Option<Instant> {
-        let mut best: Option<Instant> = None;
-        for h in &self.hosts {
-            for (i, e) in h.iter().enumerate() {
-                if let Trap::Failing {
-                    since,
-                    last_error,
-                    armed: true,
-                    ..
-                } = &e.trap
-                {
-                    if self.confirmed_after(*last_error) {
-                        continue;
-                    }
-                    let d = *since + self.trap_periods[i];
-                    best = Some(best.map_or(d, |b| b.min(d)));
-                }
-            }
-        }
-        best
+        self.earliest_deadline(false)
     }
 
-    /// The earliest armed trap deadline.
+    /// The earliest armed trap deadline (failures waiting for a network confirmation are
+    /// left out: they wait for the next `NetworkConfirmed`, not for a deadline).
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.earliest_deadline(true)
+    }
+
+    /// The earliest trap deadline among armed failures whose network confirmation is
+    /// (`confirmed`) or is not yet (`!confirmed`) newer than their last error.
+    fn earliest_deadline(&self, confirmed: bool) -> Option<Instant> {
         let mut best: Option<Instant> = None;
         for h in &self.hosts {
             for (i, e) in h.iter().enumerate() {
@@ -352,8 +341,7 @@ impl ChecksStatus {
                     ..
                 } = &e.trap
                 {
-                    if !self.confirmed_after(*last_error) {
-                        // Waits for the next NetworkConfirmed, not for a deadline.
+                    if self.confirmed_after(*last_error) != confirmed {
                         continue;
                     }
                     let d = *since + self.trap_periods[i];
