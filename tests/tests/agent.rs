@@ -62,6 +62,20 @@ struct Agents {
 }
 
 impl Agents {
+    /// `mmm_agentd --foreground` on each of `hosts`.
+    fn start(tb: &Testbed, bin: &str, hosts: &[&str]) -> Agents {
+        let mut agents = Agents {
+            children: Vec::new(),
+        };
+        for h in hosts {
+            let c = tb
+                .spawn(h, &[bin, "--foreground"])
+                .unwrap_or_else(|e| panic!("spawn agent on {h}: {e}"));
+            agents.children.push((h.to_string(), c));
+        }
+        agents
+    }
+
     fn pid(&self, host: &str) -> i32 {
         self.children
             .iter()
@@ -279,15 +293,7 @@ fn writer_move_and_slave_switch_under_write_load() {
     .expect("create table");
 
     let bin_s = bin.display().to_string();
-    let mut agents = Agents {
-        children: Vec::new(),
-    };
-    for h in DBS {
-        let c = tb
-            .spawn(h, &[&bin_s, "--foreground"])
-            .unwrap_or_else(|e| panic!("spawn agent on {h}: {e}"));
-        agents.children.push((h.to_string(), c));
-    }
+    let mut agents = Agents::start(&tb, &bin_s, &DBS);
 
     let acked = Arc::new(Mutex::new(Vec::<u64>::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -663,15 +669,7 @@ fn restart_failures_and_daemon_plumbing() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Can't run second copy of mmm_agentd"));
 
-    let mut agents = Agents {
-        children: Vec::new(),
-    };
-    for h in ["db2", "db3"] {
-        agents.children.push((
-            h.to_string(),
-            tb.spawn(h, &[&bin_s, "--foreground"]).unwrap(),
-        ));
-    }
+    let mut agents = Agents::start(&tb, &bin_s, &["db2", "db3"]);
     // db2's agent gets a short sync_timeout for the timeout case below.
     let conf = tb
         .host_dir("db2")
@@ -865,15 +863,7 @@ fn failover_after_the_active_master_died() {
          PRIMARY KEY, seq BIGINT NOT NULL)",
     )
     .expect("create table");
-    let mut agents = Agents {
-        children: Vec::new(),
-    };
-    for h in DBS {
-        agents.children.push((
-            h.to_string(),
-            tb.spawn(h, &[&bin_s, "--foreground"]).unwrap(),
-        ));
-    }
+    let mut agents = Agents::start(&tb, &bin_s, &DBS);
     let acked = Arc::new(Mutex::new(Vec::<u64>::new()));
     let tb_ref = &tb;
     let acked2 = Arc::clone(&acked);
@@ -1159,15 +1149,7 @@ fn slave_ahead_of_the_new_master_is_not_switched() {
     };
     insert("db1", 0, 10);
     wait_same_rows(&tb, &DBS, "ma_ahead.rows");
-    let mut agents = Agents {
-        children: Vec::new(),
-    };
-    for h in DBS {
-        agents.children.push((
-            h.to_string(),
-            tb.spawn(h, &[&bin_s, "--foreground"]).unwrap(),
-        ));
-    }
+    let mut agents = Agents::start(&tb, &bin_s, &DBS);
     let tb_ref = &tb;
     on_host(&tb, "monitor", move || {
         let rt = tokio::runtime::Builder::new_current_thread()
