@@ -17,8 +17,14 @@
 //! ```
 //!
 //! The cluster derefs to its [`Testbed`] (fault injection, `query`, `exec`, `ip`, `vip`).
-//! Dropping it kills the daemons (printing their logs first when the thread is panicking)
-//! and then the testbed tears everything else down.
+//! Dropping it kills the daemons (printing their logs first when the thread is panicking,
+//! copying them to [`ClusterOptions::keep_logs`] when set) and then the testbed tears
+//! everything else down.
+//!
+//! The one harness of the testbed tests that run the daemons: `tests/tests/walkthrough.rs`,
+//! `tests/tests/monitor.rs` and the fault matrix (`tests/tests/scenarios/mod.rs`, used by
+//! `faults.rs` and `bench.rs`). Per-daemon control: `start_*`, `stop_*` (SIGTERM, exit 0
+//! checked), `kill_*` (SIGKILL, a crash), `restart_*`, `*_pid`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -1014,6 +1020,11 @@ mod tests {
         assert_eq!(s.host("db2").map(|h| h.mode.as_str()), Some("master"));
         assert_eq!(s.roles("db4").len(), 2);
         assert_eq!(s.holders("reader(198.18.2.199)"), ["db4"]);
+        assert_eq!(s.role_holders("writer"), ["db1"]);
+        assert_eq!(s.role_holders("reader"), ["db4"]);
+        assert_eq!(s.role_count("db4", "reader"), 2);
+        assert_eq!(s.role_count("db4", "read"), 0);
+        assert_eq!(s.role_count("db9", "reader"), 0);
         assert!(Show::parse("garbage\n").is_err());
     }
 

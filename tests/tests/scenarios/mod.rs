@@ -1,6 +1,8 @@
 //! The fault matrix of issue 7, shared by `tests/tests/faults.rs` (asserts behaviour) and
 //! `tests/tests/bench.rs` (prints figures): a cluster of real daemons (`mmm_mond`,
-//! four `mmm_agentd`, `mmm_control`) on the testbed, a write load through the writer VIP
+//! four `mmm_agentd`, `mmm_control`) on the testbed — the one harness,
+//! [`mmm_tests::cluster`], with the matrix's presets [`seed`], [`fast`], [`fast_lease`] —
+//! a write load through the writer VIP
 //! ([`mmm_tests::workload`]), the 50 ms sampler and the row checker
 //! ([`mmm_tests::checker`]), and every scenario as a function that injects a fault under
 //! load, waits for the monitor to act, repairs, waits for a healthy `show` and checks.
@@ -428,7 +430,7 @@ impl Cluster {
         out
     }
 
-    /// Time from `from` until `host` holds the VIP with read_only=0 (polled every 20 ms).
+    /// Time from `from` until `host` holds the VIP with read_only=0 (polled every 50 ms).
     pub fn wait_writer_on(&self, host: &str, from: Instant, limit: Duration) -> Duration {
         self.wait_until(limit, &format!("writer VIP + read_only=0 on {host}"), |c| {
             (c.has_vip(host) && c.writable(host)).then(|| from.elapsed())
