@@ -17,8 +17,14 @@
 //! ```
 //!
 //! The cluster derefs to its [`Testbed`] (fault injection, `query`, `exec`, `ip`, `vip`).
-//! Dropping it kills the daemons (printing their logs first when the thread is panicking)
-//! and then the testbed tears everything else down.
+//! Dropping it kills the daemons (printing their logs first when the thread is panicking,
+//! copying them to [`ClusterOptions::keep_logs`] when set) and then the testbed tears
+//! everything else down.
+//!
+//! The one harness of the testbed tests that run the daemons: `tests/tests/walkthrough.rs`,
+//! `tests/tests/monitor.rs` and the fault matrix (`tests/tests/scenarios/mod.rs`, used by
+//! `faults.rs` and `bench.rs`). Per-daemon control: `start_*`, `stop_*` (SIGTERM, exit 0
+//! checked), `kill_*` (SIGKILL, a crash), `restart_*`, `*_pid`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -45,6 +51,24 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a daemon may take to exit after SIGTERM.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `mmm_control help` as 2.2.1 prints it (transcripts-2.2.1.md §1; mmm_control adds one
+/// more newline).
+pub const CONTROL_HELP: &str = "Valid commands are:
+    help                              - show this message
+    ping                              - ping monitor
+    show                              - show status
+    checks [<host>|all [<check>|all]] - show checks status
+    set_online <host>                 - set host <host> online
+    set_offline <host>                - set host <host> offline
+    mode                              - print current mode.
+    set_active                        - switch into active mode.
+    set_manual                        - switch into manual mode.
+    set_passive                       - switch into passive mode.
+    move_role [--force] <role> <host> - move exclusive role <role> to host <host>
+                                        (Only use --force if you know what you are doing!)
+    set_ip <ip> <host>                - set role with ip <ip> to host <host>
+";
 
 /// What went wrong with a cluster.
 #[derive(Debug, thiserror::Error)]
@@ -83,9 +107,12 @@ pub enum BringOnline {
 }
 
 /// How to build a cluster. `None` keeps the seed's value (2.2.1's defaults for the checks,
-/// `auto_set_online 10`, flap detection 3 in 3600 s).
+/// `auto_set_online 10`, flap detection 3 in 3600 s, no agent lease); the
+/// `effective_*` methods give the value in force either way.
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {
+    /// A name for printed figures (`seed`, `fast`, `fast-lease`).
+    pub label: &'static str,
     /// The testbed's third octet (198.18.<subnet>.0/24).
     pub subnet: u8,
     /// `<check default> check_period` (seconds).
@@ -94,12 +121,18 @@ pub struct ClusterOptions {
     pub trap_period: Option<f64>,
     /// `<check default> timeout` (seconds).
     pub check_timeout: Option<f64>,
+    /// `<check default> max_backlog` (seconds of replication delay).
+    pub max_backlog: Option<u32>,
     /// `<monitor> auto_set_online` (seconds; 0 = off).
     pub auto_set_online: Option<f64>,
     /// `<monitor> flap_duration` (seconds).
     pub flap_duration: Option<f64>,
     /// `<monitor> flap_count` (0 disables flap detection).
     pub flap_count: Option<u32>,
+    /// `agent_lease` in `mmm_common.conf` (seconds; mmm-rs extension, off when `None`).
+    pub agent_lease: Option<f64>,
+    /// `debug 1` instead of the seed's `debug 0` in `mmm_mon.conf` (the monitor's debug log).
+    pub monitor_debug: bool,
     /// More lines inside `<monitor>` (e.g. `"mode passive"`, `"ping_interval 0.5"`).
     pub monitor_directives: Vec<String>,
     /// Top-level lines appended to `mmm_common.conf` on every host (mmm-rs extension
@@ -109,23 +142,40 @@ pub struct ClusterOptions {
     pub bring_online: BringOnline,
     /// Bound on reaching the healthy state in [`Cluster::start`].
     pub start_timeout: Duration,
+    /// How often [`Cluster::wait_for`] polls.
+    pub poll: Duration,
+    /// Whether failures print the daemons' logs ([`Cluster::dump_logs`]).
+    pub dump_logs: bool,
+    /// How many last lines of the monitor's and of each agent's logs a dump prints.
+    pub log_tail: (usize, usize),
+    /// Copy every host's MMM logs and MariaDB error log to `DIR/<subnet>/<host>/` before
+    /// the testbed is removed (on [`Cluster::stop`] and on drop).
+    pub keep_logs: Option<PathBuf>,
 }
 
 impl ClusterOptions {
     /// The seed's configuration unchanged (2.2.1 default periods: a failover takes ~15 s).
     pub fn seed(subnet: u8) -> ClusterOptions {
         ClusterOptions {
+            label: "seed",
             subnet,
             check_period: None,
             trap_period: None,
             check_timeout: None,
+            max_backlog: None,
             auto_set_online: None,
             flap_duration: None,
             flap_count: None,
+            agent_lease: None,
+            monitor_debug: false,
             monitor_directives: Vec::new(),
             common_directives: Vec::new(),
             bring_online: BringOnline::SetOnline,
             start_timeout: Duration::from_secs(90),
+            poll: Duration::from_millis(100),
+            dump_logs: true,
+            log_tail: (100, 100),
+            keep_logs: None,
         }
     }
 
@@ -133,6 +183,7 @@ impl ClusterOptions {
     /// auto_set_online 3 s, flap detection off.
     pub fn fast(subnet: u8) -> ClusterOptions {
         ClusterOptions {
+            label: "fast",
             check_period: Some(0.5),
             trap_period: Some(2.0),
             check_timeout: Some(1.0),
@@ -140,6 +191,41 @@ impl ClusterOptions {
             flap_count: Some(0),
             ..ClusterOptions::seed(subnet)
         }
+    }
+
+    /// `check_period` in force (2.2.1's default 5 s).
+    pub fn effective_check_period(&self) -> f64 {
+        self.check_period.unwrap_or(5.0)
+    }
+
+    /// `trap_period` in force (2.2.1's default 10 s).
+    pub fn effective_trap_period(&self) -> f64 {
+        self.trap_period.unwrap_or(10.0)
+    }
+
+    /// The check `timeout` in force (2.2.1's default 2 s).
+    pub fn effective_check_timeout(&self) -> f64 {
+        self.check_timeout.unwrap_or(2.0)
+    }
+
+    /// `max_backlog` in force (2.2.1's default 60).
+    pub fn effective_max_backlog(&self) -> u32 {
+        self.max_backlog.unwrap_or(60)
+    }
+
+    /// `auto_set_online` in force (the seed's 10 s).
+    pub fn effective_auto_set_online(&self) -> f64 {
+        self.auto_set_online.unwrap_or(10.0)
+    }
+
+    /// `flap_count` in force (2.2.1's default 3).
+    pub fn effective_flap_count(&self) -> u32 {
+        self.flap_count.unwrap_or(3)
+    }
+
+    /// `agent_lease` in force (0 = off, the default).
+    pub fn effective_agent_lease(&self) -> f64 {
+        self.agent_lease.unwrap_or(0.0)
     }
 }
 
@@ -214,6 +300,25 @@ impl Show {
             .map(|h| h.name.clone())
             .collect()
     }
+
+    /// The hosts holding any role named `name` (`writer`, `reader`), in `show` order.
+    pub fn role_holders(&self, name: &str) -> Vec<String> {
+        self.hosts
+            .iter()
+            .filter(|h| self.role_count(&h.name, name) > 0)
+            .map(|h| h.name.clone())
+            .collect()
+    }
+
+    /// How many roles named `name` (`reader(…)`, …) `host` holds.
+    pub fn role_count(&self, host: &str, name: &str) -> usize {
+        self.host(host).map_or(0, |h| {
+            h.roles
+                .iter()
+                .filter(|r| r.strip_prefix(name).is_some_and(|ip| ip.starts_with('(')))
+                .count()
+        })
+    }
 }
 
 fn parse_host_line(line: &str) -> Option<ShowHost> {
@@ -247,6 +352,8 @@ pub struct Cluster {
     control_bin: PathBuf,
     agents: Mutex<BTreeMap<String, Child>>,
     monitor: Mutex<Option<Child>>,
+    /// When the running monitor was spawned.
+    monitor_spawned: Mutex<Option<Instant>>,
     started: Instant,
 }
 
@@ -268,11 +375,17 @@ impl Cluster {
         let mond = workspace_binary("mmm_mond")?;
         let agentd = workspace_binary("mmm_agentd")?;
         let control_bin = workspace_binary("mmm_control")?;
-        let tb = Testbed::up(TestbedOptions {
-            subnet: opts.subnet,
-            write_mmm_configs: false,
-            ..TestbedOptions::default()
-        })?;
+        let tb = {
+            // One testbed build at a time: concurrent `mariadbd --bootstrap` runs have
+            // been seen to collide on temporary tables in /tmp.
+            static UP: Mutex<()> = Mutex::new(());
+            let _one_at_a_time = lock(&UP);
+            Testbed::up(TestbedOptions {
+                subnet: opts.subnet,
+                write_mmm_configs: false,
+                ..TestbedOptions::default()
+            })?
+        };
         let cluster = Cluster {
             tb: Some(tb),
             opts,
@@ -281,6 +394,7 @@ impl Cluster {
             control_bin,
             agents: Mutex::new(BTreeMap::new()),
             monitor: Mutex::new(None),
+            monitor_spawned: Mutex::new(None),
             started: Instant::now(),
         };
         // On error `cluster` drops: daemons killed (logs printed), testbed torn down.
@@ -375,6 +489,11 @@ impl Cluster {
         &self.opts
     }
 
+    /// The options, to change before [`Cluster::write_configs`] and daemon restarts.
+    pub fn options_mut(&mut self) -> &mut ClusterOptions {
+        &mut self.opts
+    }
+
     /// Time since [`Cluster::start`] finished building the testbed.
     pub fn age(&self) -> Duration {
         self.started.elapsed()
@@ -385,10 +504,13 @@ impl Cluster {
     pub fn config_texts(&self) -> Result<(String, String)> {
         let c = self.testbed().mmm_configs();
         let mut common = c.common.clone();
-        if !self.opts.common_directives.is_empty() {
+        if !self.opts.common_directives.is_empty() || self.opts.agent_lease.is_some() {
             common.push('\n');
             for d in &self.opts.common_directives {
                 let _ = writeln!(common, "{d}");
+            }
+            if let Some(v) = self.opts.agent_lease {
+                let _ = writeln!(common, "agent_lease {}", secs(v));
             }
         }
         let mut monitor_lines = String::new();
@@ -415,6 +537,15 @@ impl Cluster {
             None => seed_auto.to_string(),
         };
         let mut mon = c.mon.replace(seed_auto, &format!("{auto}{monitor_lines}"));
+        if self.opts.monitor_debug {
+            let seed_debug = "\ndebug 0\n";
+            if !mon.contains(seed_debug) {
+                return Err(ClusterError::Daemon(format!(
+                    "the testbed's mmm_mon.conf changed shape (no {seed_debug:?}); update cluster.rs"
+                )));
+            }
+            mon = mon.replace(seed_debug, "\ndebug 1\n");
+        }
         let mut check = String::new();
         if let Some(v) = self.opts.check_period {
             let _ = writeln!(check, "    check_period        {}", secs(v));
@@ -425,14 +556,18 @@ impl Cluster {
         if let Some(v) = self.opts.check_timeout {
             let _ = writeln!(check, "    timeout             {}", secs(v));
         }
+        if let Some(v) = self.opts.max_backlog {
+            let _ = writeln!(check, "    max_backlog         {v}");
+        }
         if !check.is_empty() {
             let _ = write!(mon, "\n<check default>\n{check}</check>\n");
         }
         Ok((common, mon))
     }
 
-    /// Writes the configs into every host's `etc/mysql-mmm` (mode 0640).
-    fn write_configs(&self) -> Result<()> {
+    /// Writes the configs ([`Cluster::config_texts`]) into every host's `etc/mysql-mmm`
+    /// (mode 0640); daemons read them when they start.
+    pub fn write_configs(&self) -> Result<()> {
         let (common, mon) = self.config_texts()?;
         let agents = self.testbed().mmm_configs().agents;
         for h in self.testbed().hosts() {
@@ -459,7 +594,13 @@ impl Cluster {
         let bin = self.mond.to_string_lossy().into_owned();
         let child = self.testbed().spawn("monitor", &[&bin, "--foreground"])?;
         *lock(&self.monitor) = Some(child);
+        *lock(&self.monitor_spawned) = Some(Instant::now());
         Ok(())
+    }
+
+    /// Time since the running monitor was spawned.
+    pub fn monitor_uptime(&self) -> Option<Duration> {
+        lock(&self.monitor_spawned).map(|t| t.elapsed())
     }
 
     /// Waits until `mmm_control ping` succeeds.
@@ -523,7 +664,7 @@ impl Cluster {
                     last,
                 });
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(self.opts.poll);
         }
     }
 
@@ -539,17 +680,27 @@ impl Cluster {
 
     /// The database hosts whose `ens33` holds `ip` (read with `ip -o addr` on each host).
     pub fn vip_holders(&self, ip: Ipv4Addr) -> Result<Vec<String>> {
-        let needle = format!("inet {ip}/");
         let mut holders = Vec::new();
         for h in DB_HOSTS {
-            let out = self
-                .testbed()
-                .exec(h, &["ip", "-o", "addr", "show", "dev", "ens33"])?;
-            if String::from_utf8_lossy(&out.stdout).contains(&needle) {
+            if self.holds_ip(h, ip)? {
                 holders.push(h.to_string());
             }
         }
         Ok(holders)
+    }
+
+    /// Whether `host`'s `ens33` holds `ip` (`ip -o addr` on that host).
+    pub fn holds_ip(&self, host: &str, ip: Ipv4Addr) -> Result<bool> {
+        let out = self
+            .testbed()
+            .exec(host, &["ip", "-o", "addr", "show", "dev", "ens33"])?;
+        Ok(String::from_utf8_lossy(&out.stdout).contains(&format!("inet {ip}/")))
+    }
+
+    /// Whether `host`'s server is writable: `read_only` read as 0 (false when it cannot
+    /// be read).
+    pub fn writable(&self, host: &str) -> bool {
+        matches!(self.read_only(host), Ok(Some(false)))
     }
 
     /// `@@read_only` of the host's server: `Some(true/false)`, `None` when it cannot be read
@@ -620,6 +771,41 @@ impl Cluster {
         self.spawn_agent(host)
     }
 
+    /// Starts the monitor (after [`Cluster::stop_monitor`] or [`Cluster::kill_monitor`])
+    /// and waits until it answers.
+    pub fn start_monitor(&self) -> Result<()> {
+        if lock(&self.monitor).is_some() {
+            return Err(ClusterError::Daemon("a monitor already runs".into()));
+        }
+        self.spawn_monitor()?;
+        self.wait_monitor_answers()
+    }
+
+    /// SIGKILL to the monitor (a crash: no clean shutdown), reaped.
+    pub fn kill_monitor(&self) -> Result<()> {
+        let child = lock(&self.monitor).take();
+        match child {
+            Some(child) => {
+                reap_killed(child);
+                Ok(())
+            }
+            None => Err(ClusterError::Daemon("no monitor running".into())),
+        }
+    }
+
+    /// SIGKILL to `host`'s agent (a crash), reaped; [`Cluster::start_agent`] brings it
+    /// back.
+    pub fn kill_agent(&self, host: &str) -> Result<()> {
+        let child = lock(&self.agents).remove(host);
+        match child {
+            Some(child) => {
+                reap_killed(child);
+                Ok(())
+            }
+            None => Err(ClusterError::Daemon(format!("no agent running on {host}"))),
+        }
+    }
+
     /// SIGTERM to the monitor and waits for exit 0 (not restarted).
     pub fn stop_monitor(&self) -> Result<()> {
         let child = lock(&self.monitor).take();
@@ -657,6 +843,7 @@ impl Cluster {
         if first_err.is_some() || std::env::var_os("MMM_TEST_DUMP_LOGS").is_some() {
             self.dump_logs();
         }
+        self.keep_logs();
         if let Some(tb) = self.tb.take() {
             if let Err(e) = tb.down() {
                 first_err.get_or_insert(e.into());
@@ -668,11 +855,20 @@ impl Cluster {
         }
     }
 
-    /// Prints the tail of every MMM log and daemon output of every host (for failures).
+    /// Prints the tail of every MMM log and daemon output of every host (for failures;
+    /// nothing when the options turn dumps off).
     pub fn dump_logs(&self) {
+        if !self.opts.dump_logs {
+            return;
+        }
         let mut names: Vec<&str> = DB_HOSTS.to_vec();
         names.push("monitor");
         for h in names {
+            let keep = if h == "monitor" {
+                self.opts.log_tail.0
+            } else {
+                self.opts.log_tail.1
+            };
             let Ok(dir) = self.testbed().host_dir(h) else {
                 continue;
             };
@@ -689,7 +885,7 @@ impl Cluster {
                     .lines()
                     .filter(|l| !l.contains("IFLA_INET6_CONF"))
                     .collect();
-                let tail = lines.get(lines.len().saturating_sub(100)..).unwrap_or(&[]);
+                let tail = lines.get(lines.len().saturating_sub(keep)..).unwrap_or(&[]);
                 eprintln!("==== {h}: {} (last {} lines)", path.display(), tail.len());
                 for l in tail {
                     eprintln!("{l}");
@@ -706,12 +902,46 @@ impl Drop for Cluster {
         }
         let monitor = lock(&self.monitor).take();
         let agents = std::mem::take(&mut *lock(&self.agents));
-        for mut child in monitor.into_iter().chain(agents.into_values()) {
-            let _ = child.kill();
-            let _ = child.wait();
+        for child in monitor.into_iter().chain(agents.into_values()) {
+            reap_killed(child);
+        }
+        if self.tb.is_some() {
+            self.keep_logs();
         }
         // The testbed's own Drop removes the namespaces, servers and directories.
     }
+}
+
+impl Cluster {
+    /// With [`ClusterOptions::keep_logs`], copies every host's MMM logs and its MariaDB
+    /// error log to `DIR/<subnet>/<host>/` (best effort: the testbed is going away).
+    fn keep_logs(&self) {
+        let Some(dir) = &self.opts.keep_logs else {
+            return;
+        };
+        let tb = self.testbed();
+        for h in DB_HOSTS.iter().copied().chain(["monitor"]) {
+            let Ok(src) = tb.host_dir(h) else {
+                continue;
+            };
+            let dst = dir.join(tb.subnet().to_string()).join(h);
+            let _ = std::fs::create_dir_all(&dst);
+            if let Ok(entries) = std::fs::read_dir(src.join("var/log/mysql-mmm")) {
+                for e in entries.flatten() {
+                    let _ = std::fs::copy(e.path(), dst.join(e.file_name()));
+                }
+            }
+            if let Ok(info) = tb.host(h) {
+                let _ = std::fs::copy(info.error_log(), dst.join("mariadb-error.log"));
+            }
+        }
+    }
+}
+
+/// SIGKILL to a daemon child and reap it.
+fn reap_killed(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Seconds as MMM writes them (`0.5`, `2`).
@@ -790,6 +1020,11 @@ mod tests {
         assert_eq!(s.host("db2").map(|h| h.mode.as_str()), Some("master"));
         assert_eq!(s.roles("db4").len(), 2);
         assert_eq!(s.holders("reader(198.18.2.199)"), ["db4"]);
+        assert_eq!(s.role_holders("writer"), ["db1"]);
+        assert_eq!(s.role_holders("reader"), ["db4"]);
+        assert_eq!(s.role_count("db4", "reader"), 2);
+        assert_eq!(s.role_count("db4", "read"), 0);
+        assert_eq!(s.role_count("db9", "reader"), 0);
         assert!(Show::parse("garbage\n").is_err());
     }
 

@@ -25,7 +25,8 @@ use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use scenarios::{Cluster, Outcome, Settings, FAST, SEED};
+use mmm_tests::cluster::ClusterOptions;
+use scenarios::{fast, seed, Cluster, Outcome};
 
 fn out_file() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
@@ -51,12 +52,15 @@ fn secs(d: Option<Duration>) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
-fn table(settings: Settings, outcomes: &[Outcome]) -> String {
+fn table(settings: &ClusterOptions, outcomes: &[Outcome]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
         "\n### Scenarios, {} settings (check_period {} s, trap_period {} s, timeout {} s)\n",
-        settings.name, settings.check_period, settings.trap_period, settings.timeout
+        settings.label,
+        settings.effective_check_period(),
+        settings.effective_trap_period(),
+        settings.effective_check_timeout()
     );
     let _ = writeln!(
         s,
@@ -68,7 +72,7 @@ fn table(settings: Settings, outcomes: &[Outcome]) -> String {
         let minus = o
             .failover
             .filter(|_| !o.name.contains("switchover"))
-            .map(|f| format!("{:.2}", f.as_secs_f64() - settings.trap_period))
+            .map(|f| format!("{:.2}", f.as_secs_f64() - settings.effective_trap_period()))
             .unwrap_or_else(|| "–".into());
         let _ = writeln!(
             s,
@@ -90,10 +94,10 @@ fn table(settings: Settings, outcomes: &[Outcome]) -> String {
     s
 }
 
-fn run_all(subnets: [u8; 3], settings: Settings) {
+fn run_all(subnets: [u8; 3], settings: fn(u8) -> ClusterOptions) {
     let mut outcomes = Vec::new();
     {
-        let mut c = Cluster::start(subnets[0], settings);
+        let mut c = Cluster::start(settings(subnets[0]));
         scenarios::switchover_both_ways(&mut c, false);
         scenarios::writer_server_fault(&mut c, "kill -9", false);
         scenarios::switchover_both_ways(&mut c, false);
@@ -103,33 +107,33 @@ fn run_all(subnets: [u8; 3], settings: Settings) {
         outcomes.append(&mut c.outcomes);
     }
     {
-        let mut c = Cluster::start(subnets[1], settings);
+        let mut c = Cluster::start(settings(subnets[1]));
         scenarios::writer_link_cut(&mut c, false);
         scenarios::monitor_restart_mid_failover(&mut c, false);
         scenarios::monitor_isolated(&mut c, false);
         outcomes.append(&mut c.outcomes);
     }
     {
-        let mut c = Cluster::start(subnets[2], settings);
+        let mut c = Cluster::start(settings(subnets[2]));
         scenarios::passive_master_down(&mut c, false);
         scenarios::slave_down(&mut c, false);
         scenarios::slave_replication_broken(&mut c, false);
         scenarios::slave_replication_delayed(&mut c, false);
         outcomes.append(&mut c.outcomes);
     }
-    record(&table(settings, &outcomes));
+    record(&table(&settings(subnets[0]), &outcomes));
 }
 
 #[test]
 #[ignore = "benchmark: minutes; run with --ignored"]
 fn bench_scenarios_fast() {
-    run_all([63, 64, 65], FAST);
+    run_all([63, 64, 65], fast);
 }
 
 #[test]
 #[ignore = "benchmark: minutes; run with --ignored"]
 fn bench_scenarios_seed() {
-    run_all([66, 67, 68], SEED);
+    run_all([66, 67, 68], seed);
 }
 
 /// (VmRSS kB, utime+stime clock ticks) of a process.
@@ -206,32 +210,32 @@ fn bench_resources_and_scaling() {
     );
     let _ = writeln!(report, "|---|---|---|---|---|---|---|");
     for (subnet, n, hung) in [(69u8, 4usize, 0usize), (69, 50, 5), (69, 200, 20)] {
-        let mut c = Cluster::start(subnet, FAST);
+        let c = Cluster::start(fast(subnet));
         let mut listeners = Vec::new();
         if n > 4 {
             let (hosts_text, extra) = scaled_monitor(subnet, n, hung);
             for (host, ip, is_hung) in &extra {
                 let addr = format!("{ip}/24");
-                c.tb.exec(host, &["ip", "addr", "add", &addr, "dev", "ens33"])
+                c.exec(host, &["ip", "addr", "add", &addr, "dev", "ens33"])
                     .expect("ip addr add");
                 if *is_hung {
-                    let l =
-                        c.tb.tcp_listen_on(host, SocketAddr::from((*ip, 3306)))
-                            .expect("netns")
-                            .expect("listen");
+                    let l = c
+                        .tcp_listen_on(host, SocketAddr::from((*ip, 3306)))
+                        .expect("netns")
+                        .expect("listen");
                     listeners.push(l);
                 }
             }
             // Restart the monitor with the extra hosts in mmm_common.conf.
-            let dir = c.tb.host_dir("monitor").expect("dir").join("etc/mysql-mmm");
+            let dir = c.host_dir("monitor").expect("dir").join("etc/mysql-mmm");
             let common = std::fs::read_to_string(dir.join("mmm_common.conf")).expect("common");
             std::fs::write(
                 dir.join("mmm_common.conf"),
                 format!("{common}\n{hosts_text}"),
             )
             .expect("write");
-            c.kill_monitor();
-            c.start_monitor();
+            c.kill_monitor().expect("kill monitor");
+            c.start_monitor().expect("start monitor");
             c.wait_healthy(Duration::from_secs(120));
         }
         std::thread::sleep(Duration::from_secs(3));
@@ -242,7 +246,7 @@ fn bench_resources_and_scaling() {
         let (arss, acpu) = measure(agent_pid, Duration::from_secs(5)).unwrap_or((0.0, 0.0));
         // Detection: kill -9 db3's server, time until show says HARD_OFFLINE.
         let t = Instant::now();
-        c.tb.mysql_kill9("db3").expect("kill9");
+        c.mysql_kill9("db3").expect("kill9");
         let detected = c.wait_state("db3", "HARD_OFFLINE", Duration::from_secs(120));
         let _ = t;
         let _ = writeln!(

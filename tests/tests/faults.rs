@@ -15,14 +15,14 @@
 
 mod scenarios;
 
-use scenarios::{Cluster, FAST, FAST_LEASE};
+use scenarios::{fast, fast_lease, Cluster};
 
 /// Crash failover (kill -9), recovery, switchovers back and forth, clean stop, freeze,
 /// an agent restarted on the writer, and the writer's link cut without the agent lease
 /// (the default: the post-heal overlap is measured and tolerated within its bound).
 #[test]
 fn writer_faults_in_sequence() {
-    let mut c = Cluster::start(60, FAST);
+    let mut c = Cluster::start(fast(60));
     scenarios::operator_sequence(&mut c, true);
     scenarios::writer_server_fault(&mut c, "clean stop", true);
     scenarios::writer_server_fault(&mut c, "freeze", true);
@@ -38,7 +38,7 @@ fn writer_faults_in_sequence() {
 /// cut again: the monitor must wait for the lease (logged), overlap zero.
 #[test]
 fn network_and_monitor_faults() {
-    let mut c = Cluster::start(61, FAST_LEASE);
+    let mut c = Cluster::start(fast_lease(61));
     scenarios::writer_link_cut(&mut c, true);
     scenarios::monitor_restart_mid_failover(&mut c, true);
     scenarios::monitor_stopped_with_lease(&mut c, true);
@@ -49,14 +49,14 @@ fn network_and_monitor_faults() {
 /// The monitor cut off from every ping_ip: nothing may fail over.
 #[test]
 fn monitor_cut_off() {
-    let mut c = Cluster::start(70, FAST);
+    let mut c = Cluster::start(fast(70));
     scenarios::monitor_isolated(&mut c, true);
 }
 
 /// Passive master down, slave down, replication broken and delayed, flapping.
 #[test]
 fn passive_and_slave_faults() {
-    let mut c = Cluster::start(62, FAST);
+    let mut c = Cluster::start(fast(62));
     scenarios::passive_master_down(&mut c, true);
     scenarios::slave_down(&mut c, true);
     scenarios::slave_replication_broken(&mut c, true);

@@ -20,26 +20,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use mmm_tests::cluster::{BringOnline, Cluster, ClusterOptions, Show, DB_HOSTS};
+use mmm_tests::cluster::{
+    BringOnline, Cluster, ClusterOptions, Show, CONTROL_HELP as HELP, DB_HOSTS,
+};
 
 /// Generous bound for anything the monitor and agents do (a loaded 2-core machine).
 const LIMIT: Duration = Duration::from_secs(60);
-
-const HELP: &str = "Valid commands are:
-    help                              - show this message
-    ping                              - ping monitor
-    show                              - show status
-    checks [<host>|all [<check>|all]] - show checks status
-    set_online <host>                 - set host <host> online
-    set_offline <host>                - set host <host> offline
-    mode                              - print current mode.
-    set_active                        - switch into active mode.
-    set_manual                        - switch into manual mode.
-    set_passive                       - switch into passive mode.
-    move_role [--force] <role> <host> - move exclusive role <role> to host <host>
-                                        (Only use --force if you know what you are doing!)
-    set_ip <ip> <host>                - set role with ip <ip> to host <host>
-";
 
 /// The whole `mmm_control show` output for hosts `(name, state, roles)` (roles already in
 /// the monitor's sorted order), with the PASSIVE block when `passive_cause` is given.
