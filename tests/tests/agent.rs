@@ -410,9 +410,19 @@ fn writer_move_and_slave_switch_under_write_load() {
                 "ip", "neigh", "replace", &writer_vip.to_string(), "lladdr",
                 &db1_mac.to_string(), "dev", "ens33", "nud", "reachable",
             ];
-            let out = tb_ref.exec("monitor", &poison).unwrap();
-            assert!(out.status.success(), "ip neigh replace: {out:?}");
-            assert_eq!(tb_ref.neighbour_mac("monitor", writer_vip).unwrap(), Some(db1_mac));
+            // After the add's own bursts (arp_repeat × arp_interval), so only the refresh
+            // can correct it; poisoned again if a refresh landed between write and read.
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            let mut poisoned = false;
+            for _ in 0..5 {
+                let out = tb_ref.exec("monitor", &poison).unwrap();
+                assert!(out.status.success(), "ip neigh replace: {out:?}");
+                if tb_ref.neighbour_mac("monitor", writer_vip).unwrap() == Some(db1_mac) {
+                    poisoned = true;
+                    break;
+                }
+            }
+            assert!(poisoned, "could not point the monitor's entry for {writer_vip} at db1");
             let start = Instant::now();
             loop {
                 let mac = tb_ref.neighbour_mac("monitor", writer_vip).unwrap();
