@@ -316,7 +316,7 @@ impl Agent {
     }
 
     async fn clear_bad_roles(&self) -> String {
-        let state = self.state.lock().await;
+        let mut state = self.state.lock().await;
         let mut removed = 0usize;
         for r in &self.settings.role_ips {
             if state.roles.contains(r) {
@@ -325,10 +325,8 @@ impl Agent {
             match role::ip_present(self.vip.as_ref(), &r.ip).await {
                 Ok(false) => {}
                 Ok(true) => {
-                    let errs = role::delete(self.ctx(), r).await;
-                    for e in &errs {
-                        tracing::error!("{e}");
-                    }
+                    // Failures are logged by role::delete.
+                    state.deny_owed |= role::delete(self.ctx(), r).await.read_only_owed;
                     removed += 1;
                 }
                 Err(e) => return format!("ERROR: Could not check if IP is configured: {e}"),
@@ -408,11 +406,9 @@ impl Agent {
         }
         let ctx = self.ctx();
         for r in &plan.delete {
-            let e = role::delete(ctx.clone(), r).await;
-            if e.iter().any(|t| t.starts_with(role::DENY_WRITES_FAILED)) {
-                cur.deny_owed = true;
-            }
-            errors.extend(e);
+            let d = role::delete(ctx.clone(), r).await;
+            cur.deny_owed |= d.read_only_owed;
+            errors.extend(d.errors);
         }
         let mut pending = Vec::new();
         for r in &plan.add {
@@ -483,12 +479,10 @@ impl Agent {
         }
         cur.state = state;
 
+        // Each failure was logged where it happened.
         if errors.is_empty() {
             SET_OK.to_string()
         } else {
-            for e in &errors {
-                tracing::error!("{e}");
-            }
             format!("ERROR: {}", errors.join("; "))
         }
     }
@@ -504,9 +498,8 @@ impl Agent {
             .iter()
             .filter(|r| !cur.pending.contains(r) && !self.lease.is_fenced(r))
         {
-            for e in role::check(ctx.clone(), r).await {
-                tracing::error!("{e}");
-            }
+            // Failures are logged by role::check.
+            let _ = role::check(ctx.clone(), r).await;
         }
     }
 }

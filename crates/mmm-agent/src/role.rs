@@ -25,9 +25,6 @@ use crate::effects::{MysqlOps, Vip};
 use crate::error::EffectError;
 use crate::lease::Lease;
 
-/// How a writer-role removal whose `read_only=1` failed starts its error text.
-pub const DENY_WRITES_FAILED: &str = "Couldn't deny writes";
-
 /// What role operations need.
 #[derive(Clone)]
 pub struct RoleCtx<'a> {
@@ -164,13 +161,24 @@ pub async fn add(ctx: RoleCtx<'_>, r: &RoleIp) -> Vec<String> {
     errors
 }
 
-/// Deletes role `r`. Returns the failures.
+/// What deleting a role left undone.
+#[derive(Debug, Default)]
+pub struct Deleted {
+    /// The failures, as MMM's FATAL texts (logged already).
+    pub errors: Vec<String>,
+    /// The writer role was deleted but `read_only=1` could not be set: it is owed.
+    pub read_only_owed: bool,
+}
+
+/// Deletes role `r`.
 #[tracing::instrument(name = "effect", skip_all, fields(role = %r.role, ip = %r.ip))]
-pub async fn delete(ctx: RoleCtx<'_>, r: &RoleIp) -> Vec<String> {
+pub async fn delete(ctx: RoleCtx<'_>, r: &RoleIp) -> Deleted {
     let mut errors = Vec::new();
+    let mut read_only_owed = false;
     if r.role == ctx.writer_role {
         if let Err(e) = ctx.mysql.deny_write().await {
-            errors.push(format!("{DENY_WRITES_FAILED}: {e}"));
+            errors.push(format!("Couldn't deny writes: {e}"));
+            read_only_owed = true;
         }
     }
     if let Err(e) = clear_ip(&ctx, &r.ip).await {
@@ -183,7 +191,10 @@ pub async fn delete(ctx: RoleCtx<'_>, r: &RoleIp) -> Vec<String> {
     for e in &errors {
         tracing::error!("{e}");
     }
-    errors
+    Deleted {
+        errors,
+        read_only_owed,
+    }
 }
 
 /// Re-asserts held role `r`. Returns the failures.
@@ -194,6 +205,9 @@ pub async fn check(ctx: RoleCtx<'_>, r: &RoleIp) -> Vec<String> {
         errors.extend(make_writable(&ctx, r, false).await);
     } else if let Err(e) = configure_ip(&ctx, &r.ip).await {
         errors.push(ip_failed(&ctx, &r.ip, e));
+    }
+    for e in &errors {
+        tracing::error!("{e}");
     }
     errors
 }

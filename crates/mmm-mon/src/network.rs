@@ -3,9 +3,8 @@
 //! check tasks pause while it is down) and each change is handed to the core as
 //! `Input::Network{up}` with 2.2.1's log line.
 
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 use tracing::{error, info};
