@@ -174,6 +174,23 @@ async fn send(ip: Ipv4Addr, line: &str) -> String {
     d.result
 }
 
+/// The monitor's initial distribution, each answered OK: writer on db1, db2 passive,
+/// readers `r1` on db3 and `r2` on db4, all with db1 as active master.
+async fn assign_initial_roles(tb: &Testbed, writer_vip: Ipv4Addr, r1: Ipv4Addr, r2: Ipv4Addr) {
+    for (h, roles) in [
+        ("db1", format!("writer({writer_vip})")),
+        ("db2", String::new()),
+        ("db3", format!("reader({r1})")),
+        ("db4", format!("reader({r2})")),
+    ] {
+        assert_eq!(
+            send(tb.ip(h), &format!("SET_STATUS|1|{h}|ONLINE|{roles}|db1")).await,
+            "OK: Status applied successfully!",
+            "{h}"
+        );
+    }
+}
+
 async fn wait_agent(ip: Ipv4Addr, host: &str) {
     let start = Instant::now();
     loop {
@@ -319,27 +336,7 @@ fn writer_move_and_slave_switch_under_write_load() {
             // The monitor's initial distribution: writer on db1, readers on db3/db4.
             let ok = "OK: Status applied successfully!";
             let w = format!("writer({writer_vip})");
-            assert_eq!(
-                send(ip("db1"), &format!("SET_STATUS|1|db1|ONLINE|{w}|db1")).await,
-                ok
-            );
-            assert_eq!(send(ip("db2"), "SET_STATUS|1|db2|ONLINE||db1").await, ok);
-            assert_eq!(
-                send(
-                    ip("db3"),
-                    &format!("SET_STATUS|1|db3|ONLINE|reader({r1})|db1")
-                )
-                .await,
-                ok
-            );
-            assert_eq!(
-                send(
-                    ip("db4"),
-                    &format!("SET_STATUS|1|db4|ONLINE|reader({r2})|db1")
-                )
-                .await,
-                ok
-            );
+            assign_initial_roles(tb_ref, writer_vip, r1, r2).await;
             assert_eq!(
                 send(ip("db1"), "GET_SYSTEM_STATUS|1|db1").await,
                 format!("OK: Returning status!|1|{w}|{}", ip("db2"))
@@ -888,27 +885,7 @@ fn failover_after_the_active_master_died() {
             }
             let ok = "OK: Status applied successfully!";
             let w = format!("writer({writer_vip})");
-            assert_eq!(
-                send(ip("db1"), &format!("SET_STATUS|1|db1|ONLINE|{w}|db1")).await,
-                ok
-            );
-            assert_eq!(send(ip("db2"), "SET_STATUS|1|db2|ONLINE||db1").await, ok);
-            assert_eq!(
-                send(
-                    ip("db3"),
-                    &format!("SET_STATUS|1|db3|ONLINE|reader({r1})|db1")
-                )
-                .await,
-                ok
-            );
-            assert_eq!(
-                send(
-                    ip("db4"),
-                    &format!("SET_STATUS|1|db4|ONLINE|reader({r2})|db1")
-                )
-                .await,
-                ok
-            );
+            assign_initial_roles(tb_ref, writer_vip, r1, r2).await;
             // Writes on db1, replicated everywhere, then db1's mysqld dies.
             let stop = Arc::new(AtomicBool::new(false));
             let load = tokio::spawn(write_load(writer_vip, stop.clone(), acked2.clone(), 0));
@@ -1171,16 +1148,8 @@ fn slave_ahead_of_the_new_master_is_not_switched() {
                 wait_agent(ip(h), h).await;
             }
             let ok = "OK: Status applied successfully!";
-            let w = format!("writer({writer_vip})");
             let db4_on = |m: &str| format!("SET_STATUS|1|db4|ONLINE|reader({r2})|{m}");
-            for (h, line) in [
-                ("db1", format!("SET_STATUS|1|db1|ONLINE|{w}|db1")),
-                ("db2", "SET_STATUS|1|db2|ONLINE||db1".to_string()),
-                ("db3", format!("SET_STATUS|1|db3|ONLINE|reader({r1})|db1")),
-                ("db4", db4_on("db1")),
-            ] {
-                assert_eq!(send(ip(h), &line).await, ok, "{h}");
-            }
+            assign_initial_roles(tb_ref, writer_vip, r1, r2).await;
             // db2 stops receiving; db1 writes more, which db4 gets and db2 does not; then
             // db1's mysqld stops (a crash with the same outcome).
             tb_ref
