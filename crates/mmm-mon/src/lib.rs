@@ -7,7 +7,9 @@
 //! - `kill_host`: the kill_host binary (§3.11).
 //! - `control`: the control listener (§5.2).
 //! - `status_file`: the status file format and its atomic write (§3.12).
-//! - `driver`: the shell that owns the core and runs its actions (§3.1, §3.2).
+//! - `driver`: the shell that owns the core and runs its actions (§3.1, §3.2); its startup
+//!   parts: `startup` (initial checks, status file load, startup queries, §3.1 8d-8g) and
+//!   `master_check` (the master-master check, §3.13).
 
 pub mod core;
 
@@ -16,5 +18,7 @@ pub mod checks;
 pub mod control;
 pub mod driver;
 pub mod kill_host;
+pub mod master_check;
 pub mod network;
+pub mod startup;
 pub mod status_file;

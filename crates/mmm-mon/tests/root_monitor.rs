@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use mmm_common::config::{self, Config, ProgramClass};
 use mmm_mon::checks::{self, mysql, ping, InputFn};
-use mmm_mon::core::{CheckKind, Input};
+use mmm_mon::core::{CheckKind, HostId, Input};
 use mmm_mon::network;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, watch};
@@ -497,14 +497,14 @@ fn checks_against_real_mariadb() {
             first.entry((host, check)).or_insert(result.message);
         }
     }
-    assert_eq!(first[&(0, CheckKind::Ping)], "OK");
-    assert_eq!(first[&(0, CheckKind::Mysql)], "OK");
+    assert_eq!(first[&(HostId(0), CheckKind::Ping)], "OK");
+    assert_eq!(first[&(HostId(0), CheckKind::Mysql)], "OK");
     assert_eq!(
-        first[&(1, CheckKind::Ping)],
+        first[&(HostId(1), CheckKind::Ping)],
         format!("ERROR: Could not ping {DEAD_IP}")
     );
     // 110 (timeout) or 113 (no route: the neighbour entry already failed).
-    let m = &first[&(1, CheckKind::Mysql)];
+    let m = &first[&(HostId(1), CheckKind::Mysql)];
     assert!(
         m.starts_with(&format!("ERROR: Connect error (host = {DEAD_IP}:3306, user = mmm_monitor)! Can't connect to server on '{DEAD_IP}' (1"))
             && (m.ends_with("(110)") || m.ends_with("(113)")),
@@ -524,9 +524,11 @@ fn checks_against_real_mariadb() {
             break;
         };
         match input {
-            Input::CheckConnLost { host: 0, .. } => conn_lost = conn_lost.or(Some(at - killed)),
+            Input::CheckConnLost {
+                host: HostId(0), ..
+            } => conn_lost = conn_lost.or(Some(at - killed)),
             Input::Check {
-                host: 0,
+                host: HostId(0),
                 check: CheckKind::Mysql,
                 result,
                 ..

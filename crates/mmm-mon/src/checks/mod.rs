@@ -66,7 +66,7 @@ pub fn check_hosts(config: &Config) -> Vec<CheckHost> {
         .iter()
         .enumerate()
         .map(|(id, h)| CheckHost {
-            id,
+            id: HostId(id),
             name: h.name.clone(),
             mysql: MysqlTarget {
                 ip: h.ip.clone().unwrap_or_default(),

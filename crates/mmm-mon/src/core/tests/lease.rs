@@ -31,7 +31,7 @@ fn writer_sent(h: &Harness, mark: usize) -> bool {
 }
 
 fn anchor(h: &Harness, name: &str) -> Instant {
-    h.m.hosts[h.host(name)].lease_anchor
+    h.m.outbox.lease_anchor(h.host(name)).expect("test host")
 }
 
 /// Lets time pass in steps of 10 ms up to `until`, asserting the writer role is not sent
@@ -323,7 +323,7 @@ fn startup_cleanup_waits_for_an_untold_holder() {
     h.agent_fails[db2] = true;
     let stored = ["db1", "db2", "db3", "db4"]
         .iter()
-        .map(|n| StoredHost {
+        .map(|n| StatusLine {
             host: n.to_string(),
             state: HostState::Online,
             roles: if *n == "db1" {

@@ -172,9 +172,9 @@ pub(super) struct Harness {
     /// Every action drained, in order.
     pub(super) log: Vec<Action>,
     /// Per host: the agent answers `ERROR`/fails instead of OK.
-    pub(super) agent_fails: Vec<bool>,
+    pub(super) agent_fails: PerHost<bool>,
     /// Per host: uptime reported by the agent.
-    pub(super) uptime: Vec<f64>,
+    pub(super) uptime: PerHost<f64>,
     /// Answer sends automatically after every step.
     pub(super) auto_reply: bool,
     next_cmd: u64,
@@ -193,8 +193,8 @@ impl Harness {
             wall: WALL0,
             outstanding: VecDeque::new(),
             log: Vec::new(),
-            agent_fails: vec![false; n],
-            uptime: vec![1000.0; n],
+            agent_fails: PerHost::new(vec![false; n]),
+            uptime: PerHost::new(vec![1000.0; n]),
             auto_reply: true,
             next_cmd: 1,
         }
@@ -204,13 +204,17 @@ impl Harness {
         self.m.hosts.len()
     }
 
+    pub(super) fn ids(&self) -> impl Iterator<Item = HostId> {
+        self.m.hosts.ids()
+    }
+
     /// Feeds initial checks (all `OK`), then a startup where every host's stored state is
     /// `state` and nobody claims a role.
     pub(super) fn started(cfg: Config, state: HostState) -> Harness {
         let mut h = Harness::new(cfg);
         h.initial_ok();
         let stored = (0..h.n())
-            .map(|i| StoredHost {
+            .map(|i| StatusLine {
                 host: h.m.names[i].clone(),
                 state,
                 roles: vec![],
@@ -221,7 +225,7 @@ impl Harness {
     }
 
     pub(super) fn initial_ok(&mut self) {
-        for host in 0..self.n() {
+        for host in self.ids() {
             for check in CheckKind::ALL {
                 let line = if check == CheckKind::RepBacklog {
                     "OK: Backlog is null"
@@ -241,7 +245,7 @@ impl Harness {
     /// Startup with agent/system answers (defaults: fresh agent, read-only, no master).
     pub(super) fn startup(
         &mut self,
-        stored: Vec<StoredHost>,
+        stored: Vec<StatusLine>,
         agents: Vec<Result<AgentStatus, String>>,
         systems: Vec<Result<SystemStatus, String>>,
     ) {
@@ -276,6 +280,7 @@ impl Harness {
             .names
             .iter()
             .position(|n| n == name)
+            .map(HostId)
             .expect("test host")
     }
 
@@ -403,15 +408,20 @@ impl Harness {
             .expect("command got no reply")
     }
 
-    /// Decision texts logged since `from`.
-    pub(super) fn decisions_since(&self, from: usize) -> Vec<String> {
+    /// Decisions logged since `from`.
+    pub(super) fn decisions(&self, from: usize) -> Vec<&Decision> {
         self.log[from..]
             .iter()
             .filter_map(|a| match a {
-                Action::Decision(d) => Some(d.text.clone()),
+                Action::Decision(d) => Some(d),
                 _ => None,
             })
             .collect()
+    }
+
+    /// Decision texts (the log lines) since `from`.
+    pub(super) fn decisions_since(&self, from: usize) -> Vec<String> {
+        self.decisions(from).iter().map(|d| d.to_string()).collect()
     }
 
     /// Requests sent since `from`, as wire lines.

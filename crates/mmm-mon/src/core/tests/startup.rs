@@ -3,8 +3,8 @@
 
 use super::*;
 
-fn stored(host: &str, state: HostState, roles: &[RoleIp]) -> StoredHost {
-    StoredHost {
+fn stored(host: &str, state: HostState, roles: &[RoleIp]) -> StatusLine {
+    StatusLine {
         host: host.into(),
         state,
         roles: roles.to_vec(),

@@ -48,7 +48,7 @@ fn online_to_hard_offline_active() {
     assert!(
         d.contains(&"Can't send offline status notification to 'db1' - killing it!".to_string())
     );
-    assert_eq!(h.kills_since(mark), vec![(0, false)]);
+    assert_eq!(h.kills_since(mark), vec![(HostId(0), false)]);
     assert_eq!(h.state("db1"), HostState::HardOffline);
     assert_eq!(h.roles("db2"), vec![r("writer", "198.18.2.188")]);
 }
@@ -374,7 +374,7 @@ fn replication_state_to_hard_offline() {
         &"State of host 'db3' changed from REPLICATION_FAIL to HARD_OFFLINE (ping: not OK, mysql: OK)"
             .to_string()
     ));
-    assert_eq!(h.kills_since(mark), vec![(2, false)]);
+    assert_eq!(h.kills_since(mark), vec![(HostId(2), false)]);
 }
 
 /// §3.6 WAIT exit: both masters ONLINE → ACTIVE.
@@ -707,7 +707,7 @@ fn unreachable_old_master_is_fenced_on_move() {
             matches!(
                 a,
                 Action::KillHost {
-                    host: 0,
+                    host: HostId(0),
                     ping_ok: true
                 }
             )
@@ -738,7 +738,7 @@ fn leaving_passive_fences_failed_holders() {
     assert_eq!(h.roles("db1"), vec![r("writer", "198.18.2.188")]);
     assert!(h.kills_since(mark).is_empty());
     h.cmd("set_active");
-    assert_eq!(h.kills_since(mark), vec![(0, false)]);
+    assert_eq!(h.kills_since(mark), vec![(HostId(0), false)]);
     assert!(h.roles("db1").is_empty());
     assert_eq!(h.roles("db2"), vec![r("writer", "198.18.2.188")]);
 }
@@ -771,7 +771,7 @@ fn transcript_writer_crash_failover() {
     let logs: Vec<String> = h.log[mark..]
         .iter()
         .filter_map(|a| match a {
-            Action::Decision(d) => Some(format!("{} {}", d.level.as_mmm(), d.text)),
+            Action::Decision(d) => Some(format!("{} {d}", d.level().as_mmm())),
             _ => None,
         })
         .collect();
@@ -820,7 +820,15 @@ fn leaving_passive_settles_the_previous_writer_first() {
         .expect("previous writer told");
     let kill = log
         .iter()
-        .position(|a| matches!(a, Action::KillHost { host: 0, .. }))
+        .position(|a| {
+            matches!(
+                a,
+                Action::KillHost {
+                    host: HostId(0),
+                    ..
+                }
+            )
+        })
         .expect("previous writer fenced");
     let gain = log
         .iter()
