@@ -17,13 +17,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mmm_common::config::Config;
+use mmm_common::config::{Config, MonitorConfig};
 use mmm_common::socket::Listener;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use crate::agent_client::{AgentClient, AgentError, AgentTarget};
-use crate::checks::{self, wall_now, InputFn};
+use crate::checks::{self, wall_now, CheckTasks, InputFn};
 use crate::control::{self, ControlRequest};
 use crate::core::{
     Action, CheckKind, CheckStatus, Decision, HostId, Input, Level, Monitor, StatusLine, Token,
@@ -130,56 +131,8 @@ pub async fn run(
         .local_addr()
         .map_err(|e| DriverError::Listener(e.to_string()))?;
 
-    // §3.1 8c.
-    let kill_bin = kill_host::resolve(&config);
-
-    let (event_tx, events) = mpsc::unbounded_channel::<Event>();
-    let sink: InputFn = {
-        let tx = event_tx.clone();
-        Arc::new(move |input| {
-            let _ = tx.send(Event::Input(input));
-        })
-    };
-    let (network_tx, network_rx) = watch::channel(true);
-    let _checks = checks::spawn(&config, sink.clone(), network_rx);
-    // The network was confirmed up by wait_for_network: check failures from now on wait
-    // for a later confirmation (core: Input::NetworkConfirmed), also before the network
-    // task's first round.
-    sink(Input::NetworkConfirmed {
-        probed_at: network_probed_at,
-    });
-    let network_wake = Arc::new(tokio::sync::Notify::new());
-    let network_task = tokio::spawn(network::run(
-        ping_ips.clone(),
-        ping_interval,
-        network_tx,
-        sink.clone(),
-        network_wake.clone(),
-    ));
-    let targets = agent_targets(&config);
-    let ping_flags: Vec<Arc<AtomicBool>> = targets.iter().map(|t| t.ping_ok.clone()).collect();
-    let agents = AgentClient::spawn(
-        targets,
-        Arc::new(move |_host, token, outcome| {
-            let _ = event_tx.send(Event::Agent { token, outcome });
-        }),
-    );
-    let mut driver = Driver {
-        monitor: Monitor::new(&config, Instant::now(), wall_now()),
-        shell: Shell {
-            config: &config,
-            agents,
-            ping_flags,
-            kill_bin,
-            status_path: status_path.clone(),
-            last_status: None,
-            replies: HashMap::new(),
-            next_command: 0,
-            network_wake,
-        },
-        events,
-        shutdown: shutdown.clone(),
-    };
+    let (mut driver, network_task) =
+        Driver::start(&config, &monitor_cfg, shutdown.clone(), network_probed_at);
 
     // §3.1 8d (initial checks), §3.13, §3.12 and 8g, in 2.2.1's order; check results keep
     // flowing to the core meanwhile, and a shutdown request ends the startup.
@@ -231,9 +184,71 @@ struct Driver<'a, S> {
     shell: Shell<'a>,
     events: mpsc::UnboundedReceiver<Event>,
     shutdown: S,
+    /// The check tasks (they stop when dropped).
+    _checks: CheckTasks,
 }
 
-impl<S: Future<Output = ()> + Unpin> Driver<'_, S> {
+impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
+    /// §3.1 8c-8d: resolves kill_host, starts the check tasks, the network checker (its
+    /// task is returned) and the agent queues, and a core for `config`.
+    fn start(
+        config: &'a Config,
+        monitor_cfg: &MonitorConfig,
+        shutdown: S,
+        network_probed_at: Instant,
+    ) -> (Self, JoinHandle<()>) {
+        let kill_bin = kill_host::resolve(config);
+        let (event_tx, events) = mpsc::unbounded_channel::<Event>();
+        let sink: InputFn = {
+            let tx = event_tx.clone();
+            Arc::new(move |input| {
+                let _ = tx.send(Event::Input(input));
+            })
+        };
+        let (network_tx, network_rx) = watch::channel(true);
+        let checks = checks::spawn(config, sink.clone(), network_rx);
+        // The network was confirmed up by wait_for_network: check failures from now on
+        // wait for a later confirmation (core: Input::NetworkConfirmed), also before the
+        // network task's first round.
+        sink(Input::NetworkConfirmed {
+            probed_at: network_probed_at,
+        });
+        let network_wake = Arc::new(tokio::sync::Notify::new());
+        let network_task = tokio::spawn(network::run(
+            monitor_cfg.ping_ips.clone(),
+            monitor_cfg.ping_interval,
+            network_tx,
+            sink,
+            network_wake.clone(),
+        ));
+        let targets = agent_targets(config);
+        let ping_flags: Vec<Arc<AtomicBool>> = targets.iter().map(|t| t.ping_ok.clone()).collect();
+        let agents = AgentClient::spawn(
+            targets,
+            Arc::new(move |_host, token, outcome| {
+                let _ = event_tx.send(Event::Agent { token, outcome });
+            }),
+        );
+        let driver = Driver {
+            monitor: Monitor::new(config, Instant::now(), wall_now()),
+            shell: Shell {
+                config,
+                agents,
+                ping_flags,
+                kill_bin,
+                status_path: monitor_cfg.status_path.clone().map(PathBuf::from),
+                last_status: None,
+                replies: HashMap::new(),
+                next_command: 0,
+                network_wake,
+            },
+            events,
+            shutdown,
+            _checks: checks,
+        };
+        (driver, network_task)
+    }
+
     /// Feeds one input and carries out what the core asks for.
     fn handle(&mut self, input: Input) {
         self.shell.handle(&mut self.monitor, input);

@@ -3,7 +3,9 @@
 //! agent per host (answers OK unless told to fail), all in memory.
 
 mod commands;
+mod decisions;
 mod lease;
+mod next_state;
 mod roles;
 mod startup;
 mod transitions;
