@@ -43,15 +43,16 @@
 //! ([`Monitor::set_time_format`], UTC by default); a (host, check) without an initial
 //! result counts as failed with an empty message.
 //!
-//! Layout (each file imports only the files above it, except the `impl Monitor` parts,
-//! which import this one):
+//! Layout (each file imports only files listed before it; the `impl` parts of [`Monitor`]
+//! and of the outbox import the file they extend, which imports nothing back):
 //! - `ids.rs` ([`HostId`], `RoleId`, `PerHost`), `types.rs` (tokens, checks, status line),
 //!   `decision.rs` ([`Decision`], [`Reason`], [`Level`]), `io.rs` ([`Input`], [`Action`]);
 //! - `host.rs` (MMM's record of a host: state setter, flapping, uptime, `agent_down`),
 //!   `checks_status.rs` (check table and trap periods), `roles.rs` (role table and
 //!   distribution);
-//! - `outbox.rs` (everything sent to agents: SET_STATUS sends and retries, exchanges in
-//!   flight, broadcast, switch sequencing, lease waits; reads the record through `Facts`);
+//! - `outbox/` (everything sent to agents; reads the record through `Facts`): `mod.rs`
+//!   (SET_STATUS sends and retries, exchanges in flight, replies, broadcast),
+//!   `sequence.rs` (master switch and cleanup-and-send sequencing, lease waits);
 //! - this file ([`Monitor`]: inputs, timeouts, evaluation) and its `impl Monitor` parts:
 //!   `transitions.rs` (§3.6 table as `next_state`, WAIT exit), `commands.rs` (§5.3),
 //!   `startup.rs` (§3.14).
@@ -80,7 +81,6 @@ pub use decision::{Decision, Level, Reason, StartupQuery};
 pub use ids::HostId;
 pub use io::{Action, Input};
 pub use outbox::{BROADCAST_INTERVAL, LEASE_GRACE, SLAVE_SWITCH_WAIT};
-pub use transitions::PEER_GRACE;
 pub use types::{CheckKind, CheckResult, CheckStatus, StatusLine, Token};
 
 use std::collections::{BTreeMap, VecDeque};
@@ -94,6 +94,9 @@ use host::Host;
 use ids::PerHost;
 use outbox::{Facts, Out, Outbox};
 use roles::RoleTable;
+
+/// Grace period after a peer came ONLINE, and the "short downtime" bound (spec §3.6).
+pub const PEER_GRACE: Duration = Duration::from_secs(60);
 
 /// The MMM monitor's decision core. See the module documentation for the calling contract.
 #[derive(Debug)]

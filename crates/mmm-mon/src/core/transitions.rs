@@ -14,10 +14,7 @@ use mmm_common::state::{HostState, MonitorMode};
 use super::decision::{Decision, Reason};
 use super::ids::HostId;
 use super::types::CheckKind;
-use super::Monitor;
-
-/// Grace period after a peer came ONLINE, and the "short downtime" bound (spec §3.6).
-pub const PEER_GRACE: Duration = Duration::from_secs(60);
+use super::{Monitor, PEER_GRACE};
 
 /// The four check verdicts of one host (P, M, T, B in the spec's table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,6 +20,10 @@
 //! ping check is failed. Otherwise an [`Action::Send`] goes out and the rest happens when
 //! the reply with its token comes back ([`Outbox::replied`], then [`Outbox::finish`]).
 //!
+//! Layout: this file (the outbox, its per-host send state, SET_STATUS and other sends,
+//! replies, retries, broadcast) and `sequence.rs` (the cross-host sequences below and the
+//! lease waits).
+//!
 //! Sequencing: the shell keeps per-host order but runs hosts in parallel, so an order
 //! between hosts ("old master loses the writer role before the slaves switch before the new
 //! master gains it") is kept here: a `Sequence` holds steps; a step's sends all go out at
