@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mmm_common::config::Config;
+use mmm_common::config;
 use mmm_common::proto::agent::{
     decode_request, encode_reply, format_agent_status, format_system_status, AgentCommand,
     AgentStatus, SystemStatus,
@@ -23,7 +23,8 @@ use crate::effects::{MysqlOps, Vip};
 use crate::lease::{Lease, LEASE_TICK};
 use crate::role;
 
-/// What the agent needs from the configuration (spec §4.4 agent record).
+/// What command dispatch needs from the agent's settings (spec §4.4 agent record): a slice
+/// of [`config::AgentSettings`], small enough for tests to write out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentSettings {
     /// `this`.
@@ -43,42 +44,18 @@ pub struct AgentSettings {
     pub lease: Duration,
 }
 
-/// Configuration errors that stop the agent at start-up.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SettingsError {
-    /// A required entry is missing.
-    #[error("missing {0} in the configuration")]
-    Missing(String),
-}
-
 impl AgentSettings {
-    /// Reads the agent's settings from a validated AGENT configuration.
-    pub fn from_config(config: &Config) -> Result<AgentSettings, SettingsError> {
-        let this = config
-            .this
-            .clone()
-            .ok_or_else(|| SettingsError::Missing("this".into()))?;
-        let host = config
-            .host(&this)
-            .ok_or_else(|| SettingsError::Missing(format!("<host {this}>")))?;
-        let role_ips = config
-            .roles
-            .iter()
-            .flat_map(|r| {
-                r.ips
-                    .iter()
-                    .map(|ip| RoleIp::new(r.name.clone(), ip.clone()))
-            })
-            .collect();
-        Ok(AgentSettings {
-            this: this.clone(),
-            mode: host.mode.unwrap_or(HostMode::Slave),
-            writer_role: config.active_master_role.clone().unwrap_or_default(),
-            role_ips,
-            arp_repeat: config.ext.arp_repeat,
-            arp_interval: config.ext.arp_interval,
-            lease: config.ext.agent_lease,
-        })
+    /// The dispatch settings of the agent's settings.
+    pub fn from_config(cfg: &config::AgentSettings) -> AgentSettings {
+        AgentSettings {
+            this: cfg.this().to_string(),
+            mode: cfg.local.host.mode,
+            writer_role: cfg.active_master_role.clone(),
+            role_ips: cfg.role_ips.clone(),
+            arp_repeat: cfg.ext.arp_repeat,
+            arp_interval: cfg.ext.arp_interval,
+            lease: cfg.ext.agent_lease,
+        }
     }
 }
 

@@ -68,21 +68,18 @@ where
         print!("{}", config::render_effective(&cfg));
         return ExitCode::SUCCESS;
     }
-    let settings = match AgentSettings::from_config(&cfg) {
+    let cfg = match cfg.agent_settings() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(1);
         }
     };
-    let Some(host) = cfg.this_host().cloned() else {
-        eprintln!("no <host> section for this host");
-        return ExitCode::from(1);
-    };
+    let settings = AgentSettings::from_config(&cfg);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     mmm_common::log::init(PROG, cluster, cfg.debug);
     tracing::info!("STARTING...");
-    let pid_path = host.pid_path.clone().unwrap_or_default();
+    let pid_path = cfg.pid_path.clone();
     if !pid_path.is_empty() {
         if let Err(e) = PidFile::check(Path::new(&pid_path), PROG) {
             tracing::error!("{e}");
@@ -120,7 +117,7 @@ where
         }
     };
     let code = rt.block_on(async move {
-        let addr = format!("{}:{}", host.ip.clone().unwrap_or_default(), host.agent_port);
+        let addr = cfg.local.host.agent_addr().to_string();
         let listener = match Listener::bind(&addr, &cfg.socket).await {
             Ok(l) => l,
             Err(e) => {
@@ -128,15 +125,9 @@ where
                 return ExitCode::from(1);
             }
         };
-        let mysql = match MysqlServer::from_config(&cfg) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!("{e}");
-                return ExitCode::from(1);
-            }
-        };
+        let mysql = MysqlServer::from_config(&cfg);
         let vip = NetlinkVip::new(
-            host.cluster_interface.clone().unwrap_or_default(),
+            cfg.cluster_interface.clone(),
             cfg.ext.arp_count,
             NETLINK_TIMEOUT,
         );

@@ -18,7 +18,7 @@
 
 use std::time::{Duration, Instant};
 
-use mmm_common::config::{Config, HostConfig};
+use mmm_common::config::{AgentHost, AgentSettings};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Row, Value};
 
@@ -59,15 +59,16 @@ pub struct HostDb {
 }
 
 impl HostDb {
-    fn from_host(h: &HostConfig) -> HostDb {
+    fn from_host(h: &AgentHost) -> HostDb {
+        let t = h.host.mysql_target();
         HostDb {
-            name: h.name.clone(),
-            ip: h.ip.clone().unwrap_or_default(),
-            port: h.mysql_port,
-            user: h.agent_user.clone().unwrap_or_default(),
-            password: h.agent_password.clone().unwrap_or_default(),
-            replication_user: h.replication_user.clone().unwrap_or_default(),
-            replication_password: h.replication_password.clone().unwrap_or_default(),
+            name: h.host.name.clone(),
+            ip: t.ip.to_string(),
+            port: t.port,
+            user: t.user,
+            password: t.password,
+            replication_user: h.replication.user.clone(),
+            replication_password: h.replication.password.clone(),
         }
     }
 }
@@ -249,25 +250,23 @@ fn is_write_statement(info: &str) -> bool {
 }
 
 impl MysqlServer {
-    /// From a validated AGENT configuration.
-    pub fn from_config(config: &Config) -> Result<MysqlServer, EffectError> {
-        let this = config
-            .this
-            .clone()
-            .ok_or_else(|| EffectError::Other("this is not set".into()))?;
-        let host = config
-            .host(&this)
-            .ok_or_else(|| EffectError::Other(format!("No host section for '{this}'")))?;
-        Ok(MysqlServer {
-            this: this.clone(),
+    /// From the agent's settings.
+    pub fn from_config(config: &AgentSettings) -> MysqlServer {
+        MysqlServer {
+            this: config.this().to_string(),
             hosts: config.hosts.iter().map(HostDb::from_host).collect(),
-            peer: host.peer.clone(),
+            peer: config.local.host.peer.clone(),
             max_kill_retries: config.max_kill_retries,
             spared_users: {
                 let mut u: Vec<String> = config
                     .hosts
                     .iter()
-                    .flat_map(|h| [h.agent_user.clone(), h.monitor_user.clone()])
+                    .flat_map(|h| {
+                        [
+                            Some(h.host.mysql_account.user.clone()),
+                            h.monitor_user.clone(),
+                        ]
+                    })
                     .flatten()
                     .filter(|u| !u.is_empty())
                     .collect();
@@ -277,7 +276,7 @@ impl MysqlServer {
             },
             timeout: config.ext.mysql_timeout,
             sync_timeout: config.ext.sync_timeout,
-        })
+        }
     }
 
     fn host(&self, name: &str) -> Option<&HostDb> {

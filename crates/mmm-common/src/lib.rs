@@ -1,7 +1,8 @@
 //! Shared pieces of mmm-rs, the Rust port of MySQL-MMM 2.2.1.
 //!
 //! Layout:
-//! - `config`: MMM's configuration language and the typed model (spec §2).
+//! - `config`: MMM's configuration language, the effective configuration and each program's
+//!   settings (`MonitorSettings`, `AgentSettings`, `ControlSettings`) (spec §2).
 //! - `state`: host states, host modes, monitor modes with their wire words.
 //! - `role`: `name(ip)` role instances and role lists.
 //! - `proto`: wire codecs, agent protocol (spec §4) and control protocol (spec §5).

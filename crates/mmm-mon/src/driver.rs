@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mmm_common::config::Config;
+use mmm_common::config::MonitorSettings;
 use mmm_common::proto::agent::{
     parse_agent_status, parse_system_status, AgentCommand, AgentRequest, AgentStatus, SystemStatus,
 };
@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::agent_client::{self, AgentClient, AgentError, AgentTarget};
-use crate::checks::{self, mysql::MysqlTarget, wall_now, InputFn};
+use crate::checks::{self, wall_now, InputFn};
 use crate::control::{self, ControlRequest};
 use crate::core::{
     Action, CheckKind, CheckStatus, Decision, HostId, Input, Level, Monitor, StatusLine,
@@ -87,46 +87,29 @@ pub struct Hooks {
 }
 
 /// The agent targets of a config (config order).
-pub fn agent_targets(config: &Config) -> Vec<AgentTarget> {
+pub fn agent_targets(config: &MonitorSettings) -> Vec<AgentTarget> {
     config
         .hosts
         .iter()
-        .map(|h| {
-            let ip = h.ip.clone().unwrap_or_default();
-            AgentTarget {
-                host: h.name.clone(),
-                addr: join_addr(&ip, h.agent_port),
-                socket: config.socket.clone(),
-                connect_timeout: config.ext.agent_connect_timeout,
-                read_timeout: config.ext.agent_read_timeout,
-                ping_ok: Arc::new(AtomicBool::new(true)),
-            }
+        .map(|h| AgentTarget {
+            host: h.name.clone(),
+            addr: h.agent_addr().to_string(),
+            socket: config.socket.clone(),
+            connect_timeout: config.ext.agent_connect_timeout,
+            read_timeout: config.ext.agent_read_timeout,
+            ping_ok: Arc::new(AtomicBool::new(true)),
         })
         .collect()
 }
 
-fn join_addr(ip: &str, port: u16) -> String {
-    if ip.contains(':') {
-        format!("[{ip}]:{port}")
-    } else {
-        format!("{ip}:{port}")
-    }
-}
-
 /// Runs the monitor until `shutdown` completes.
 pub async fn run(
-    config: Config,
+    config: MonitorSettings,
     shutdown: impl Future<Output = ()> + Send,
     hooks: Hooks,
 ) -> Result<Exit, DriverError> {
-    let monitor_cfg = config
-        .monitor
-        .clone()
-        .ok_or_else(|| DriverError::Config("Required config entry 'monitor' is missing".into()))?;
-    let listen_ip = monitor_cfg.ip.clone().ok_or_else(|| {
-        DriverError::Config("Required config entry 'monitor->ip' is missing".into())
-    })?;
-    let status_path = monitor_cfg.status_path.clone().map(PathBuf::from);
+    let monitor_cfg = config.monitor.clone();
+    let status_path = Some(PathBuf::from(&monitor_cfg.status_path));
 
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
 
@@ -142,7 +125,7 @@ pub async fn run(
         return Ok(Exit::StoppedBeforeStart);
     }
     // Bind early so a port conflict stops us before anything is changed.
-    let listener = Listener::bind(&join_addr(&listen_ip, monitor_cfg.port), &config.socket)
+    let listener = Listener::bind(&monitor_cfg.listen_addr(), &config.socket)
         .await
         .map_err(|e| DriverError::Listener(e.to_string()))?;
     let local_addr = listener
@@ -150,7 +133,7 @@ pub async fn run(
         .map_err(|e| DriverError::Listener(e.to_string()))?;
 
     // §3.1 8c.
-    let kill_bin = kill_host::resolve(&config);
+    let kill_bin = kill_host::resolve(&config.monitor);
 
     let (event_tx, mut event_rx) = mpsc::unbounded_channel::<Event>();
     let sink: InputFn = {
@@ -330,7 +313,7 @@ fn check_index(kind: CheckKind) -> usize {
 /// The effect-running half of the driver.
 struct Shell<'a> {
     /// The configuration.
-    config: &'a Config,
+    config: &'a MonitorSettings,
     /// Per-host agent queues.
     agents: AgentClient<Token>,
     /// Per host: whether its latest ping check result was OK (read by the agent client).
@@ -505,7 +488,7 @@ impl Shell<'_> {
     }
 }
 
-fn host_name(config: &Config, host: HostId) -> String {
+fn host_name(config: &MonitorSettings, host: HostId) -> String {
     config
         .hosts
         .get(host)
@@ -542,7 +525,7 @@ async fn query_with_retries(target: &AgentTarget, command: AgentCommand) -> Resu
 /// §3.1 8g: GET_AGENT_STATUS then GET_SYSTEM_STATUS per host, hosts in parallel. A host
 /// whose initial ping check failed is not asked (2.2.1 sends nothing then).
 async fn startup_queries(
-    config: &Config,
+    config: &MonitorSettings,
     initial: &[[Option<CheckStatus>; 4]],
 ) -> (
     Vec<Result<AgentStatus, String>>,
@@ -570,7 +553,7 @@ async fn startup_queries(
 }
 
 /// §3.13: master-master configuration check, warnings only.
-async fn master_master_check(config: &Config, initial: &[[Option<CheckStatus>; 4]]) {
+async fn master_master_check(config: &MonitorSettings, initial: &[[Option<CheckStatus>; 4]]) {
     let Some(role) = config.active_master_role() else {
         return;
     };
@@ -600,16 +583,7 @@ async fn master_master_check(config: &Config, initial: &[[Option<CheckStatus>; 4
             warn!("Check 'mysql' is in state 'failed' on host '{name}'. Skipping check of master-master configuration.");
             return;
         }
-        targets.push((
-            name.clone(),
-            h.ip.clone().unwrap_or_default(),
-            MysqlTarget {
-                ip: h.ip.clone().unwrap_or_default(),
-                port: h.mysql_port,
-                user: h.monitor_user.clone().unwrap_or_default(),
-                password: h.monitor_password.clone().unwrap_or_default(),
-            },
-        ));
+        targets.push((name.clone(), h.ip.to_string(), h.mysql_target()));
     }
     let (Some(m1), Some(m2)) = (targets.first(), targets.get(1)) else {
         return;
@@ -663,12 +637,6 @@ async fn master_master_check(config: &Config, initial: &[[Option<CheckStatus>; 4
 mod tests {
     use super::*;
     use mmm_common::state::HostState;
-
-    #[test]
-    fn addresses() {
-        assert_eq!(join_addr("198.18.2.100", 9989), "198.18.2.100:9989");
-        assert_eq!(join_addr("::1", 9989), "[::1]:9989");
-    }
 
     #[test]
     fn status_lines_render_like_221() {

@@ -20,26 +20,18 @@ const ER_SPECIFIC_ACCESS_DENIED: u16 = 1227;
 /// Syntax error: the server has no SHOW SLAVE STATUS (MySQL 8.4+).
 const ER_PARSE_ERROR: u16 = 1064;
 
-/// Where and as whom the checks connect.
-#[derive(Debug, Clone)]
-pub struct MysqlTarget {
-    /// Host `ip`.
-    pub ip: String,
-    /// `mysql_port`.
-    pub port: u16,
-    /// `monitor_user`.
-    pub user: String,
-    /// `monitor_password`.
-    pub password: String,
-}
+/// Where and as whom the checks connect: a host's [`HostConfig::mysql_target`] with the
+/// `monitor_user` account.
+///
+/// [`HostConfig::mysql_target`]: mmm_common::config::HostConfig::mysql_target
+pub use mmm_common::config::MysqlTarget;
 
-impl MysqlTarget {
-    fn connect_error_prefix(&self) -> String {
-        format!(
-            "Connect error (host = {}:{}, user = {})!",
-            self.ip, self.port, self.user
-        )
-    }
+/// 2.2.1's prefix of a failed connect's result (`host = <ip>:<port>`, unbracketed).
+fn connect_error_prefix(t: &MysqlTarget) -> String {
+    format!(
+        "Connect error (host = {}:{}, user = {})!",
+        t.ip, t.port, t.user
+    )
 }
 
 /// A failed connect: the error code (if the server sent one) and the errstr.
@@ -54,7 +46,7 @@ pub struct ConnectError {
 /// Connects with the check's connect timeout.
 pub async fn connect(t: &MysqlTarget, timeout: Duration) -> Result<Conn, ConnectError> {
     let opts = OptsBuilder::default()
-        .ip_or_hostname(t.ip.clone())
+        .ip_or_hostname(t.ip.to_string())
         .tcp_port(t.port)
         .user(Some(t.user.clone()))
         .pass(Some(t.password.clone()))
@@ -62,7 +54,7 @@ pub async fn connect(t: &MysqlTarget, timeout: Duration) -> Result<Conn, Connect
         .stmt_cache_size(0);
     match tokio::time::timeout(timeout, Conn::new(opts)).await {
         Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(connect_errstr(&e, &t.ip)),
+        Ok(Err(e)) => Err(connect_errstr(&e, &t.ip.to_string())),
         // ETIMEDOUT, as the C client reports a connect timeout.
         Err(_) => Err(ConnectError {
             code: None,
@@ -112,7 +104,7 @@ pub async fn mysql_check(t: &MysqlTarget, timeout: Duration) -> String {
             code: Some(ER_CON_COUNT_ERROR),
             errstr,
         }) => return format!("UNKNOWN: Too many connections! {errstr}"),
-        Err(e) => return format!("ERROR: {} {}", t.connect_error_prefix(), e.errstr),
+        Err(e) => return format!("ERROR: {} {}", connect_error_prefix(t), e.errstr),
     };
     let res = conn.query_drop("SELECT NOW()").await;
     close(conn).await;
@@ -146,11 +138,7 @@ async fn slave_status(t: &MysqlTarget, timeout: Duration) -> SlaveStatus {
     let mut conn = match connect(t, timeout).await {
         Ok(c) => c,
         Err(e) => {
-            return SlaveStatus::Done(format!(
-                "UNKNOWN: {} {}",
-                t.connect_error_prefix(),
-                e.errstr
-            ))
+            return SlaveStatus::Done(format!("UNKNOWN: {} {}", connect_error_prefix(t), e.errstr))
         }
     };
     let mut res = conn.query_first::<Row, _>("SHOW SLAVE STATUS").await;
@@ -308,7 +296,7 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         drop(l);
         let t = MysqlTarget {
-            ip: "127.0.0.1".into(),
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
             port,
             user: "mmm_monitor".into(),
             password: "x".into(),

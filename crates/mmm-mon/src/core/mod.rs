@@ -70,7 +70,7 @@ pub use types::*;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use mmm_common::config::Config;
+use mmm_common::config::MonitorSettings;
 use mmm_common::state::{HostState, MonitorMode};
 
 use checks_status::ChecksStatus;
@@ -130,7 +130,7 @@ impl Pending {
 /// The MMM monitor's decision core. See the module documentation for the calling contract.
 #[derive(Debug)]
 pub struct Monitor {
-    config: Config,
+    config: MonitorSettings,
     /// Per-host records, config order.
     hosts: Vec<Host>,
     /// Host names, config order (for log lines).
@@ -164,12 +164,8 @@ pub struct Monitor {
 impl Monitor {
     /// A monitor for `config` (validated for the monitor class), started at `now` / `wall`
     /// (epoch seconds, used as `last_change` of the initial checks).
-    pub fn new(config: &Config, now: Instant, wall: i64) -> Monitor {
-        let mode = config
-            .monitor
-            .as_ref()
-            .map(|m| m.mode)
-            .unwrap_or(MonitorMode::Active);
+    pub fn new(config: &MonitorSettings, now: Instant, wall: i64) -> Monitor {
+        let mode = config.monitor.mode;
         let names: Vec<String> = config.hosts.iter().map(|h| h.name.clone()).collect();
         let hosts = config
             .hosts
@@ -388,7 +384,7 @@ impl Monitor {
     }
 
     /// The configuration the monitor runs with.
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &MonitorSettings {
         &self.config
     }
 
@@ -472,12 +468,10 @@ impl Monitor {
 
     /// The state setter with its log line for flapping.
     fn set_state(&mut self, host: usize, new: HostState) {
-        let (fc, fd) = self
-            .config
-            .monitor
-            .as_ref()
-            .map(|m| (m.flap_count, m.flap_duration))
-            .unwrap_or((3, Duration::from_secs(3600)));
+        let (fc, fd) = (
+            self.config.monitor.flap_count,
+            self.config.monitor.flap_duration,
+        );
         let now = self.now;
         let Some(h) = self.hosts.get_mut(host) else {
             return;

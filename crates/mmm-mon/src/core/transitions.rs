@@ -40,19 +40,11 @@ impl Monitor {
     }
 
     fn auto_set_online(&self) -> Duration {
-        self.config
-            .monitor
-            .as_ref()
-            .map(|m| m.auto_set_online)
-            .unwrap_or_default()
+        self.config.monitor.auto_set_online
     }
 
     fn flap_duration(&self) -> Duration {
-        self.config
-            .monitor
-            .as_ref()
-            .map(|m| m.flap_duration)
-            .unwrap_or(Duration::from_secs(3600))
+        self.config.monitor.flap_duration
     }
 
     /// The peer of `host` for the §3.6 rules: its configured peer, or the active master
@@ -273,12 +265,7 @@ impl Monitor {
                 .get(h)
                 .is_some_and(|h| h.state == HostState::Online)
         };
-        let wfom = self
-            .config
-            .monitor
-            .as_ref()
-            .map(|m| m.wait_for_other_master)
-            .unwrap_or_default();
+        let wfom = self.config.monitor.wait_for_other_master;
         if on(m1) && on(m2) {
             let text = format!(
                 "Nodes {} and {} are ONLINE, switching from mode 'WAIT' to 'ACTIVE'.",
@@ -357,12 +344,7 @@ impl Monitor {
             }
         }
         if self.mode == MonitorMode::Wait {
-            let wfom = self
-                .config
-                .monitor
-                .as_ref()
-                .map(|m| m.wait_for_other_master)
-                .unwrap_or_default();
+            let wfom = self.config.monitor.wait_for_other_master;
             if !wfom.is_zero() {
                 for &m in self.roles.masters() {
                     if let Some(s) = self.hosts.get(m).and_then(|h| h.online_since) {
