@@ -16,7 +16,7 @@
 //!   must still lead to `ca_file`.
 //! - [`Stream`]: `AsyncRead + AsyncWrite`, plain or TLS (client or server side).
 //!
-//! Line framing lives in `line.rs`.
+//! Line framing lives in `line.rs`, the accept loop in `server.rs`.
 
 use std::io;
 use std::net::SocketAddr;

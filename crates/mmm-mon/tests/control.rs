@@ -105,6 +105,53 @@ async fn quit_closes_without_sending_later_lines() {
 }
 
 #[tokio::test]
+async fn a_last_line_without_newline_is_a_command() {
+    // Perl's `<$socket>` (2.2.1) returns it at EOF.
+    let (addr, mut seen) = start().await;
+    let mut s = TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"mode\nshow").await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert_eq!(out, "<mode><show>");
+    assert_eq!(seen.recv().await.unwrap(), "mode");
+    assert_eq!(seen.recv().await.unwrap(), "show");
+}
+
+#[tokio::test]
+async fn shutdown_closes_connections_and_waits_for_them() {
+    let plain = SocketConfig {
+        kind: SocketType::Plain,
+        cert_file: None,
+        key_file: None,
+        ca_file: None,
+    };
+    let listener = Listener::bind("127.0.0.1:0", &plain).await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    // A driver that never answers.
+    let (tx, mut rx) = mpsc::unbounded_channel::<ControlRequest>();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(run(listener, tx, async move {
+        let _ = stopped.await;
+    }));
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    let mut waiting = TcpStream::connect(&addr).await.unwrap();
+    waiting.write_all(b"show\n").await.unwrap();
+    let pending = rx.recv().await.unwrap();
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("listener stopped with its connections")
+        .unwrap();
+    for s in [&mut idle, &mut waiting] {
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        assert_eq!(out, "");
+    }
+    drop(pending);
+}
+
+#[tokio::test]
 async fn stuck_client_does_not_stall_others() {
     let (addr, _seen) = start().await;
     // A client asks for a huge answer and never reads it.
