@@ -37,15 +37,6 @@ pub struct ArpSchedule {
     interval: Duration,
 }
 
-impl std::fmt::Debug for ArpSchedule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ArpSchedule")
-            .field("repeat", &self.repeat)
-            .field("interval", &self.interval)
-            .finish()
-    }
-}
-
 /// What one run of the scheduler announces.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -161,6 +152,16 @@ mod tests {
         announced: Mutex<Vec<Ipv4Addr>>,
     }
 
+    /// A fake holding `held` and its scheduler (`repeat` bursts `interval` apart).
+    fn scheduler(held: Ipv4Addr, repeat: u32, interval: Duration) -> (Arc<Fake>, ArpSchedule) {
+        let fake = Arc::new(Fake {
+            held: vec![held],
+            announced: Mutex::new(Vec::new()),
+        });
+        let arp = ArpSchedule::new(fake.clone(), repeat, interval);
+        (fake, arp)
+    }
+
     impl Vip for Fake {
         fn has_ip(&self, ip: Ipv4Addr) -> EffectFuture<'_, bool> {
             let held = self.held.contains(&ip);
@@ -185,12 +186,7 @@ mod tests {
     async fn only_held_ips_are_announced_every_interval() {
         let a = Ipv4Addr::new(198, 18, 0, 188);
         let b = Ipv4Addr::new(198, 18, 0, 199);
-        let fake = Fake {
-            held: vec![a],
-            announced: Mutex::new(Vec::new()),
-        };
-        let fake = Arc::new(fake);
-        let arp = ArpSchedule::new(fake.clone(), 0, Duration::ZERO);
+        let (fake, arp) = scheduler(a, 0, Duration::ZERO);
         let every = Duration::from_secs(1);
         // First tick at once, then every second: 0, 1, 2, 3 s within 3.5 s.
         let stop = tokio::time::sleep(Duration::from_millis(3500));
@@ -201,11 +197,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn repeats_after_an_add_stop_once_the_ip_is_gone() {
         let a = Ipv4Addr::new(198, 18, 0, 188);
-        let fake = Arc::new(Fake {
-            held: vec![a],
-            announced: Mutex::new(Vec::new()),
-        });
-        let arp = ArpSchedule::new(fake.clone(), 3, Duration::from_millis(500));
+        let (fake, arp) = scheduler(a, 3, Duration::from_millis(500));
         // The first burst before returning, two more 0.5 s apart.
         arp.after_add(a).await;
         assert_eq!(fake.announced.lock().unwrap().len(), 1);
@@ -223,12 +215,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn zero_interval_is_off() {
         let a = Ipv4Addr::new(198, 18, 0, 188);
-        let fake = Fake {
-            held: vec![a],
-            announced: Mutex::new(Vec::new()),
-        };
-        let fake = Arc::new(fake);
-        let arp = ArpSchedule::new(fake.clone(), 0, Duration::ZERO);
+        let (fake, arp) = scheduler(a, 0, Duration::ZERO);
         // Returns at once instead of running forever.
         arp.refresh(vec![a], Duration::ZERO, std::future::pending())
             .await;

@@ -111,10 +111,9 @@ pub async fn run<H: Handler>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{SocketConfig, SocketType};
+    use crate::config::SocketConfig;
     use crate::line::LineConn;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// Echoes lines; counts connections that saw the shutdown.
     struct Echo {
@@ -150,12 +149,7 @@ mod tests {
     }
 
     fn plain() -> SocketConfig {
-        SocketConfig {
-            kind: SocketType::Plain,
-            cert_file: None,
-            key_file: None,
-            ca_file: None,
-        }
+        crate::socket::plain_config()
     }
 
     #[tokio::test]
@@ -173,13 +167,10 @@ mod tests {
         let server = tokio::spawn(run(listener, limits, Arc::clone(&handler), async move {
             let _ = stopped.await;
         }));
-        let mut a = crate::socket::connect(&addr, &plain(), Duration::from_secs(1))
-            .await
-            .unwrap();
-        a.write_all(b"hello\n").await.unwrap();
-        let mut buf = [0u8; 6];
-        a.read_exact(&mut buf).await.unwrap();
-        assert_eq!(&buf, b"hello\n");
+        let stream = crate::socket::connect(&addr, &plain(), Duration::from_secs(1)).await;
+        let mut client = LineConn::new(stream.unwrap());
+        client.write_all(b"hello\n").await.unwrap();
+        assert_eq!(client.read_line().await.unwrap().as_deref(), Some("hello"));
         // An idle connection is told to stop, and run() returns after it did.
         let _ = stop.send(());
         tokio::time::timeout(Duration::from_secs(2), server)
@@ -187,7 +178,6 @@ mod tests {
             .expect("server stopped")
             .unwrap();
         assert_eq!(handler.stopped.load(Ordering::SeqCst), 1);
-        let mut rest = Vec::new();
-        assert_eq!(a.read_to_end(&mut rest).await.unwrap(), 0);
+        assert_eq!(client.read_line().await.unwrap(), None);
     }
 }
