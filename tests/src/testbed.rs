@@ -120,7 +120,8 @@ pub struct HostInfo {
 }
 
 impl HostInfo {
-    fn is_db(&self) -> bool {
+    /// Whether it is a database host (db1..db4, not the monitor).
+    pub fn is_db(&self) -> bool {
         self.role != HostRole::Monitor
     }
     fn mysql_dir(&self) -> PathBuf {
@@ -606,6 +607,17 @@ impl Testbed {
     /// `<host_dir>/var/log/mysql-mmm/<program>.out`. The caller owns the child; anything
     /// still running on the host is killed by `down`.
     pub fn spawn(&self, host: &str, argv: &[&str]) -> Result<Child> {
+        self.spawn_env(host, argv, &[])
+    }
+
+    /// [`Testbed::spawn`] with more environment variables (e.g. `NOTIFY_SOCKET` for a daemon
+    /// started as systemd would).
+    pub fn spawn_env(
+        &self,
+        host: &str,
+        argv: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Result<Child> {
         let h = self.host(host)?;
         let program = argv
             .first()
@@ -624,6 +636,9 @@ impl Testbed {
         let err = out.try_clone().map_err(io_err("dup log"))?;
         let mut cmd = self.command(host, argv)?;
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         cmd.spawn()
             .map_err(io_err(format!("spawning {}", describe(&cmd))))
     }

@@ -19,6 +19,7 @@ use mmm_common::role::{format_role_list, RoleIp};
 use mmm_common::state::{HostMode, HostState};
 use tokio::sync::Mutex;
 
+use crate::arp_schedule::ArpSchedule;
 use crate::effects::{MysqlOps, Vip};
 use crate::lease::{Lease, LEASE_TICK};
 use crate::role;
@@ -173,6 +174,8 @@ pub struct Agent {
     uptime: fn() -> String,
     /// The agent lease (renewed by every request; fences an isolated writer).
     lease: Lease,
+    /// Gratuitous ARP: the bursts after an add and the periodic refresh.
+    arp: ArpSchedule,
 }
 
 impl std::fmt::Debug for Agent {
@@ -188,14 +191,16 @@ const SET_OK: &str = "OK: Status applied successfully!";
 impl Agent {
     /// A fresh agent (state UNKNOWN, no roles, no active master).
     pub fn new(settings: AgentSettings, vip: Arc<dyn Vip>, mysql: Arc<dyn MysqlOps>) -> Agent {
-        let settings_lease = settings.lease;
+        let lease = Lease::new(settings.lease);
+        let arp = ArpSchedule::new(Arc::clone(&vip), settings.arp_repeat, settings.arp_interval);
         Agent {
             settings,
             vip,
             mysql,
             state: Mutex::new(AgentState::default()),
             uptime: mmm_common::uptime::uptime_field,
-            lease: Lease::new(settings_lease),
+            lease,
+            arp,
         }
     }
 
@@ -317,9 +322,7 @@ impl Agent {
             vip: self.vip.as_ref(),
             mysql: self.mysql.as_ref(),
             writer_role: &self.settings.writer_role,
-            arp_repeat: self.settings.arp_repeat,
-            arp_interval: self.settings.arp_interval,
-            vip_arc: Arc::clone(&self.vip),
+            arp: &self.arp,
             lease: &self.lease,
         }
     }
@@ -327,6 +330,11 @@ impl Agent {
     /// The agent lease.
     pub fn lease(&self) -> &Lease {
         &self.lease
+    }
+
+    /// The ARP scheduler (the daemon runs its refresh task).
+    pub fn arp(&self) -> &ArpSchedule {
+        &self.arp
     }
 
     /// One lease check (see [`Lease::tick`]): fences the held writer role when the lease

@@ -10,8 +10,8 @@
 //! 5. Started by hand (no systemd in the environment), without `--foreground` and without
 //!    `debug 1`: daemonize as 2.2.1 does. Under systemd: stay in the foreground.
 //! 6. Bind `ip:agent_port` (plain or TLS), sd_notify `READY=1`, serve until
-//!    SIGINT/SIGTERM/SIGQUIT; then finish the request being applied, remove the pid file,
-//!    log `END`, exit 0. Role IPs and read_only stay as they are (as in MMM): the monitor
+//!    SIGINT/SIGTERM/SIGQUIT; then finish the request being applied, stop the lease and ARP
+//!    refresh tasks (one `Shutdown`), remove the pid file, log `END`, exit 0. Role IPs and read_only stay as they are (as in MMM): the monitor
 //!    or the next agent start decides about them.
 
 use std::ffi::OsString;
@@ -23,10 +23,10 @@ use std::time::Duration;
 use mmm_common::config::{self, ProgramClass};
 use mmm_common::daemon::{self, Invocation};
 use mmm_common::pidfile::PidFile;
+use mmm_common::shutdown;
 use mmm_common::socket::Listener;
 
 use crate::agent::{Agent, AgentSettings};
-use crate::arp_refresh;
 use crate::listener::{self, ListenerOptions};
 use crate::mysql::MysqlServer;
 use crate::vip::NetlinkVip;
@@ -136,11 +136,6 @@ where
             .iter()
             .filter_map(|r| r.ip.parse().ok())
             .collect();
-        let refresh = {
-            let vip = vip.clone();
-            let every = cfg.ext.arp_refresh;
-            tokio::spawn(async move { arp_refresh::run(&vip, refresh_ips, every).await })
-        };
         let agent = Arc::new(Agent::new(settings, Arc::new(vip), Arc::new(mysql)));
         tracing::info!(%addr, tls = matches!(cfg.socket.kind, config::SocketType::Ssl), "Listening on {addr}");
         if agent.lease().is_on() {
@@ -149,10 +144,15 @@ where
                 cfg.ext.agent_lease.as_secs_f64()
             );
         }
-        let (lease_stop, lease_stopped) = tokio::sync::oneshot::channel::<()>();
-        let lease_task = tokio::spawn(Arc::clone(&agent).run_lease(async move {
-            let _ = lease_stopped.await;
-        }));
+        // The background tasks stop once the listener has finished its last request.
+        let (stop_tasks, tasks_shutdown) = shutdown::channel();
+        let refresh = {
+            let agent = Arc::clone(&agent);
+            let every = cfg.ext.arp_refresh;
+            let shutdown = tasks_shutdown.clone().wait();
+            tokio::spawn(async move { agent.arp().refresh(refresh_ips, every, shutdown).await })
+        };
+        let lease_task = tokio::spawn(Arc::clone(&agent).run_lease(tasks_shutdown.wait()));
         daemon::notify_ready();
         listener::run(
             listener,
@@ -161,9 +161,11 @@ where
             daemon::shutdown_signal(),
         )
         .await;
-        refresh.abort();
-        let _ = lease_stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(5), lease_task).await;
+        stop_tasks.fire();
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            let _ = tokio::join!(refresh, lease_task);
+        })
+        .await;
         daemon::notify("STOPPING=1");
         ExitCode::SUCCESS
     });
