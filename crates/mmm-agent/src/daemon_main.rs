@@ -150,6 +150,11 @@ where
             let every = cfg.ext.arp_refresh;
             tokio::spawn(async move { arp_refresh::run(&vip, refresh_ips, every).await })
         };
+        // The replication upkeep (short connect retry, heartbeat, GTID; mysql.rs).
+        let (upkeep_stop, upkeep_stopped) = tokio::sync::oneshot::channel::<()>();
+        let upkeep = tokio::spawn(mysql.clone().run_upkeep(async move {
+            let _ = upkeep_stopped.await;
+        }));
         let agent = Arc::new(Agent::new(settings, Arc::new(vip), Arc::new(mysql)));
         tracing::info!(%addr, tls = matches!(cfg.socket.kind, config::SocketType::Ssl), "Listening on {addr}");
         if agent.lease().is_on() {
@@ -173,6 +178,9 @@ where
         refresh.abort();
         let _ = lease_stop.send(());
         let _ = tokio::time::timeout(Duration::from_secs(5), lease_task).await;
+        // A pass under way finishes (it may have stopped the slave threads).
+        let _ = upkeep_stop.send(());
+        let _ = tokio::time::timeout(cfg.ext.sync_timeout + Duration::from_secs(10), upkeep).await;
         daemon::notify("STOPPING=1");
         ExitCode::SUCCESS
     });
