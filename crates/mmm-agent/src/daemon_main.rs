@@ -136,6 +136,7 @@ where
             .iter()
             .filter_map(|r| r.ip.parse().ok())
             .collect();
+        let upkeep_mysql = mysql.clone();
         let agent = Arc::new(Agent::new(settings, Arc::new(vip), Arc::new(mysql)));
         tracing::info!(%addr, tls = matches!(cfg.socket.kind, config::SocketType::Ssl), "Listening on {addr}");
         if agent.lease().is_on() {
@@ -152,7 +153,9 @@ where
             let shutdown = tasks_shutdown.clone().wait();
             tokio::spawn(async move { agent.arp().refresh(refresh_ips, every, shutdown).await })
         };
-        let lease_task = tokio::spawn(Arc::clone(&agent).run_lease(tasks_shutdown.wait()));
+        let lease_task = tokio::spawn(Arc::clone(&agent).run_lease(tasks_shutdown.clone().wait()));
+        // The replication upkeep (short connect retry, heartbeat, GTID; mysql.rs).
+        let upkeep = tokio::spawn(upkeep_mysql.run_upkeep(tasks_shutdown.wait()));
         daemon::notify_ready();
         listener::run(
             listener,
@@ -166,6 +169,8 @@ where
             let _ = tokio::join!(refresh, lease_task);
         })
         .await;
+        // A pass under way finishes (it may have stopped the slave threads).
+        let _ = tokio::time::timeout(cfg.ext.sync_timeout + Duration::from_secs(10), upkeep).await;
         daemon::notify("STOPPING=1");
         ExitCode::SUCCESS
     });

@@ -474,6 +474,13 @@ impl Monitor {
                 "ERROR: Can't move role to host with state {state}."
             ));
         }
+        // Issue 13: the writer role only goes to a master known to be current.
+        if let Some(why) = (Some(ri) == self.roles.am_role && self.roles.owner(ri, 0) != Some(host))
+            .then(|| self.replication_doubt(host, true))
+            .flatten()
+        {
+            return Done(format!("ERROR: Can't move role to host '{name}': its replication is not current ({why}). Wait until it has caught up, or use move_role --force."));
+        }
         let old = match self.move_role_target(token, cmd, ri, host, role, name, ping) {
             Ok(old) => old,
             Err(flow) => return flow,
@@ -561,10 +568,15 @@ impl Monitor {
             );
         }
         let state = self.hosts[host].state;
-        if !matches!(
-            state,
-            HostState::ReplicationFail | HostState::ReplicationDelay
-        ) {
+        let doubted = state == HostState::Online
+            && self.roles.owner(ri, 0) != Some(host)
+            && self.replication_doubt(host, true).is_some();
+        if !doubted
+            && !matches!(
+                state,
+                HostState::ReplicationFail | HostState::ReplicationDelay
+            )
+        {
             return Done(format!(
                 "ERROR: Can't force move of role to host with state {state}."
             ));
@@ -583,12 +595,14 @@ impl Monitor {
             Some(host),
             format!("Admin forced move of role '{role}' from '{old_name}' to '{name}'"),
         );
-        self.decide(
-            Level::Fatal,
-            Some(host),
-            format!("State of host '{name}' changed from {state} to ONLINE (because of move_role --force)"),
-        );
-        self.set_state(host, HostState::Online);
+        if state != HostState::Online {
+            self.decide(
+                Level::Fatal,
+                Some(host),
+                format!("State of host '{name}' changed from {state} to ONLINE (because of move_role --force)"),
+            );
+            self.set_state(host, HostState::Online);
+        }
         if let Some(o) = old {
             let new_state = if !self.checks.ok(o, CheckKind::RepThreads) {
                 Some(HostState::ReplicationFail)

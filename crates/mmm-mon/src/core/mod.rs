@@ -156,6 +156,8 @@ pub struct Monitor {
     sequence: Option<Sequence>,
     /// The active master as of the last distribution (to detect a change).
     last_am: Option<usize>,
+    /// When the active master last changed (issue 13: the slaves' peer grace runs from it).
+    am_since: Option<Instant>,
     /// The status file content last written.
     last_status: Option<Vec<StatusLine>>,
     time_format: fn(i64) -> String,
@@ -208,6 +210,7 @@ impl Monitor {
             network_probe_requested: false,
             sequence: None,
             last_am: None,
+            am_since: None,
             last_status: None,
             time_format: format_utc,
         }
@@ -460,6 +463,20 @@ impl Monitor {
         let t = Token(self.next_token);
         self.next_token += 1;
         t
+    }
+
+    /// Issue 13 (docs/differences.md): why `host`'s replication from the active master
+    /// cannot be taken as current — its `rep_threads` or `rep_backlog` check failed (with
+    /// `unreported`, also one failing within its trap period). `None` when both are OK.
+    fn replication_doubt(&self, host: usize, unreported: bool) -> Option<String> {
+        [CheckKind::RepThreads, CheckKind::RepBacklog]
+            .into_iter()
+            .find_map(|c| {
+                Some(format!(
+                    "{c}: {}",
+                    self.checks.failing(host, c, unreported)?
+                ))
+            })
     }
 
     fn ping_ok(&self, host: usize) -> bool {

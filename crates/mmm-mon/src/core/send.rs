@@ -507,6 +507,17 @@ impl Monitor {
     /// master settles (its sends in flight return, or it gets one), then every slave-mode
     /// host is told the new master, then the new master gets its status.
     pub(crate) fn start_master_switch(&mut self, old: Option<usize>, new: Option<usize>) {
+        if new != old {
+            self.am_since = Some(self.now);
+        }
+        // Issue 13: a new active master whose replication was known not to be current is
+        // said so (2.2.1 promoted it silently).
+        if let (Some(o), Some(n)) = (old, new.filter(|&n| Some(n) != old)) {
+            if let Some(why) = self.replication_doubt(n, false) {
+                let (on, nn) = (self.name(o), self.name(n));
+                self.decide(Level::Error, Some(n), format!("Host '{nn}' becomes the active master although its replication is not current ({why}): writes made on '{on}' that had not reached it are missing on it"));
+            }
+        }
         let mut steps = Vec::new();
         let mut settle: Vec<usize> = old.filter(|&o| Some(o) != new).into_iter().collect();
         for h in self.writer_holders() {

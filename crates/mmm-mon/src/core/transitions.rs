@@ -58,6 +58,21 @@ impl Monitor {
         }
     }
 
+    /// When the §3.6 peer of `host` came ONLINE, for the peer grace. mmm-rs (issue 13): for a
+    /// slave, whose peer is the active master, also when that host became the active
+    /// master — until its agent has switched it, a slave replicates from the old one, and
+    /// since `rep_threads` fails an IO thread that is not connected, a failover would
+    /// otherwise push the slaves through REPLICATION_FAIL (2.2.1 counted `Connecting` OK).
+    fn peer_online_since(&self, host: usize, peer: Option<usize>) -> Option<Instant> {
+        let since = peer
+            .and_then(|p| self.hosts.get(p))
+            .and_then(|p| p.online_since);
+        match self.hosts.get(host) {
+            Some(h) if h.peer.is_none() && !h.is_master_mode() => since.max(self.am_since),
+            _ => since,
+        }
+    }
+
     /// One transition pass over all hosts (spec §3.6), AM computed once at the start.
     pub(crate) fn transitions(&mut self) {
         let am = self.roles.active_master();
@@ -91,9 +106,7 @@ impl Monitor {
         let peer_pm = peer.is_some_and(|p| {
             self.checks.ok(p, CheckKind::Ping) && self.checks.ok(p, CheckKind::Mysql)
         });
-        let peer_online_since = peer
-            .and_then(|p| self.hosts.get(p))
-            .and_then(|p| p.online_since);
+        let peer_online_since = self.peer_online_since(host, peer);
         let flapping = self.hosts[host].flapping;
         match state {
             // §3.6 ADMIN_OFFLINE: skipped entirely.
@@ -332,11 +345,7 @@ impl Monitor {
                     }
                 }
                 HostState::Online => {
-                    if let Some(s) = self
-                        .rule_peer(i, am)
-                        .and_then(|p| self.hosts.get(p))
-                        .and_then(|p| p.online_since)
-                    {
+                    if let Some(s) = self.peer_online_since(i, self.rule_peer(i, am)) {
                         add(s + PEER_GRACE + Duration::from_millis(1));
                     }
                 }

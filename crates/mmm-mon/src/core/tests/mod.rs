@@ -3,6 +3,7 @@
 //! agent per host (answers OK unless told to fail), all in memory.
 
 mod commands;
+mod fresh_standby;
 mod lease;
 mod roles;
 mod startup;
