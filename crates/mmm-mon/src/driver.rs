@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mmm_common::config::{Config, MonitorConfig};
+use mmm_common::config::{MonitorConfig, MonitorSettings};
 use mmm_common::socket::Listener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -75,46 +75,29 @@ pub struct Hooks {
 }
 
 /// The agent targets of a config (config order).
-pub fn agent_targets(config: &Config) -> Vec<AgentTarget> {
+pub fn agent_targets(config: &MonitorSettings) -> Vec<AgentTarget> {
     config
         .hosts
         .iter()
-        .map(|h| {
-            let ip = h.ip.clone().unwrap_or_default();
-            AgentTarget {
-                host: h.name.clone(),
-                addr: join_addr(&ip, h.agent_port),
-                socket: config.socket.clone(),
-                connect_timeout: config.ext.agent_connect_timeout,
-                read_timeout: config.ext.agent_read_timeout,
-                ping_ok: Arc::new(AtomicBool::new(true)),
-            }
+        .map(|h| AgentTarget {
+            host: h.name.clone(),
+            addr: h.agent_addr().to_string(),
+            socket: config.socket.clone(),
+            connect_timeout: config.ext.agent_connect_timeout,
+            read_timeout: config.ext.agent_read_timeout,
+            ping_ok: Arc::new(AtomicBool::new(true)),
         })
         .collect()
 }
 
-fn join_addr(ip: &str, port: u16) -> String {
-    if ip.contains(':') {
-        format!("[{ip}]:{port}")
-    } else {
-        format!("{ip}:{port}")
-    }
-}
-
 /// Runs the monitor until `shutdown` completes.
 pub async fn run(
-    config: Config,
+    config: MonitorSettings,
     shutdown: impl Future<Output = ()> + Send,
     hooks: Hooks,
 ) -> Result<Exit, DriverError> {
-    let monitor_cfg = config
-        .monitor
-        .clone()
-        .ok_or_else(|| DriverError::Config("Required config entry 'monitor' is missing".into()))?;
-    let listen_ip = monitor_cfg.ip.clone().ok_or_else(|| {
-        DriverError::Config("Required config entry 'monitor->ip' is missing".into())
-    })?;
-    let status_path = monitor_cfg.status_path.clone().map(PathBuf::from);
+    let monitor_cfg = config.monitor.clone();
+    let status_path = Some(PathBuf::from(&monitor_cfg.status_path));
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
 
     // §3.1 8a: wait for the network.
@@ -124,7 +107,7 @@ pub async fn run(
         return Ok(Exit::StoppedBeforeStart);
     }
     // Bind early so a port conflict stops us before anything is changed.
-    let listener = Listener::bind(&join_addr(&listen_ip, monitor_cfg.port), &config.socket)
+    let listener = Listener::bind(&monitor_cfg.listen_addr(), &config.socket)
         .await
         .map_err(|e| DriverError::Listener(e.to_string()))?;
     let local_addr = listener
@@ -192,12 +175,12 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
     /// §3.1 8c-8d: resolves kill_host, starts the check tasks, the network checker (its
     /// task is returned) and the agent queues, and a core for `config`.
     fn start(
-        config: &'a Config,
+        config: &'a MonitorSettings,
         monitor_cfg: &MonitorConfig,
         shutdown: S,
         network_probed_at: Instant,
     ) -> (Self, JoinHandle<()>) {
-        let kill_bin = kill_host::resolve(config);
+        let kill_bin = kill_host::resolve(monitor_cfg);
         let (event_tx, events) = mpsc::unbounded_channel::<Event>();
         let sink: InputFn = {
             let tx = event_tx.clone();
@@ -236,7 +219,7 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
                 agents,
                 ping_flags,
                 kill_bin,
-                status_path: monitor_cfg.status_path.clone().map(PathBuf::from),
+                status_path: Some(PathBuf::from(&monitor_cfg.status_path)),
                 last_status: None,
                 replies: HashMap::new(),
                 next_command: 0,
@@ -333,7 +316,7 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
 /// The effect-running half of the driver.
 struct Shell<'a> {
     /// The configuration.
-    config: &'a Config,
+    config: &'a MonitorSettings,
     /// Per-host agent queues.
     agents: AgentClient<Token>,
     /// Per host: whether its latest ping check result was OK (read by the agent client).
@@ -456,7 +439,7 @@ impl Shell<'_> {
     }
 }
 
-fn host_name(config: &Config, host: HostId) -> String {
+fn host_name(config: &MonitorSettings, host: HostId) -> String {
     config
         .hosts
         .get(host.index())
@@ -479,12 +462,6 @@ fn log_decision(d: &Decision) {
 mod tests {
     use super::*;
     use mmm_common::state::HostState;
-
-    #[test]
-    fn addresses() {
-        assert_eq!(join_addr("198.18.2.100", 9989), "198.18.2.100:9989");
-        assert_eq!(join_addr("::1", 9989), "[::1]:9989");
-    }
 
     #[test]
     fn status_lines_render_like_221() {

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use mmm_common::config::Config;
+use mmm_common::config::MonitorSettings;
 use tracing::{error, warn};
 
-use crate::checks::mysql::{master_settings, MysqlTarget};
+use crate::checks::mysql::master_settings;
 use crate::core::{CheckKind, HostId};
 use crate::startup::InitialChecks;
 
@@ -15,7 +15,7 @@ use crate::startup::InitialChecks;
 pub const MASTER_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// §3.13: master-master configuration check, warnings only.
-pub async fn run(config: &Config, initial: &InitialChecks) {
+pub async fn run(config: &MonitorSettings, initial: &InitialChecks) {
     let Some(role) = config.active_master_role() else {
         return;
     };
@@ -43,16 +43,7 @@ pub async fn run(config: &Config, initial: &InitialChecks) {
             warn!("Check 'mysql' is in state 'failed' on host '{name}'. Skipping check of master-master configuration.");
             return;
         }
-        targets.push((
-            name.clone(),
-            h.ip.clone().unwrap_or_default(),
-            MysqlTarget {
-                ip: h.ip.clone().unwrap_or_default(),
-                port: h.mysql_port,
-                user: h.monitor_user.clone().unwrap_or_default(),
-                password: h.monitor_password.clone().unwrap_or_default(),
-            },
-        ));
+        targets.push((name.clone(), h.ip.to_string(), h.mysql_target()));
     }
     let (Some(m1), Some(m2)) = (targets.first(), targets.get(1)) else {
         return;

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use mmm_common::config::Config;
+use mmm_common::config::MonitorSettings;
 use mmm_common::proto::agent::{
     parse_agent_status, parse_system_status, AgentCommand, AgentRequest, AgentStatus, SystemStatus,
 };
@@ -57,7 +57,7 @@ impl InitialChecks {
 }
 
 /// §3.12: the stored picture, unknown hosts dropped with 2.2.1's warning.
-pub fn load_status(path: Option<&Path>, config: &Config) -> Vec<StatusLine> {
+pub fn load_status(path: Option<&Path>, config: &MonitorSettings) -> Vec<StatusLine> {
     let Some(path) = path else {
         return Vec::new();
     };
@@ -118,7 +118,7 @@ pub type StartupAnswers = (
 
 /// §3.1 8g: GET_AGENT_STATUS then GET_SYSTEM_STATUS per host, hosts in parallel. A host
 /// whose initial ping check failed is not asked (2.2.1 sends nothing then).
-pub async fn queries(config: &Config, initial: &InitialChecks) -> StartupAnswers {
+pub async fn queries(config: &MonitorSettings, initial: &InitialChecks) -> StartupAnswers {
     let targets = agent_targets(config);
     let jobs = targets.into_iter().enumerate().map(|(i, mut target)| {
         target.read_timeout = target.read_timeout.min(STARTUP_READ_TIMEOUT);

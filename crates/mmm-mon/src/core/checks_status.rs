@@ -125,6 +125,17 @@ impl ChecksStatus {
         self.entry(host, check).is_some_and(|e| e.ok)
     }
 
+    /// Why (host, check) is not OK: its reported failure, or with `unreported` also a
+    /// failure still within its trap period (issue 13: a master's replication). `None`: OK.
+    pub(crate) fn failing(&self, host: HostId, check: CheckKind, unreported: bool) -> Option<&str> {
+        let e = self.entry(host, check)?;
+        match &e.trap {
+            _ if !e.ok => Some(e.message.as_str()),
+            Trap::Failing { message, .. } if unreported => Some(message.as_str()),
+            _ => None,
+        }
+    }
+
     /// "Last change of a host": the latest `last_change` over its four checks.
     pub(crate) fn host_last_change(&self, host: HostId) -> Option<Instant> {
         self.hosts

@@ -463,6 +463,13 @@ impl Monitor {
                 "ERROR: Can't move role to host with state {state}."
             ));
         }
+        // Issue 13: the writer role only goes to a master known to be current.
+        if let Some(why) = (Some(ri) == self.roles.am_role && self.roles.owner(ri, 0) != Some(host))
+            .then(|| self.replication_doubt(host, true))
+            .flatten()
+        {
+            return Done(format!("ERROR: Can't move role to host '{name}': its replication is not current ({why}). Wait until it has caught up, or use move_role --force."));
+        }
         let old = match self.move_role_target(token, line, ri, host, role, name, ping) {
             Ok(old) => old,
             Err(flow) => return flow,
@@ -524,7 +531,7 @@ impl Monitor {
     fn after_move(&mut self, ri: RoleId, old: Option<HostId>, host: HostId) {
         if Some(ri) == self.roles.am_role {
             self.last_am = Some(host);
-            self.with_outbox(|o, f| o.master_switch(f, old, Some(host)));
+            self.master_switch(old, Some(host));
         } else {
             if let Some(o) = old {
                 self.tell(o);
@@ -552,10 +559,15 @@ impl Monitor {
             );
         }
         let state = self.hosts[host].state;
-        if !matches!(
-            state,
-            HostState::ReplicationFail | HostState::ReplicationDelay
-        ) {
+        let doubted = state == HostState::Online
+            && self.roles.owner(ri, 0) != Some(host)
+            && self.replication_doubt(host, true).is_some();
+        if !doubted
+            && !matches!(
+                state,
+                HostState::ReplicationFail | HostState::ReplicationDelay
+            )
+        {
             return Done(format!(
                 "ERROR: Can't force move of role to host with state {state}."
             ));
@@ -576,14 +588,16 @@ impl Monitor {
             to: name.to_string(),
             forced: true,
         });
-        self.decide(Decision::StateChanged {
-            host,
-            name: name.to_string(),
-            from: state,
-            to: HostState::Online,
-            reason: Reason::MoveRoleForce,
-        });
-        self.set_state(host, HostState::Online);
+        if state != HostState::Online {
+            self.decide(Decision::StateChanged {
+                host,
+                name: name.to_string(),
+                from: state,
+                to: HostState::Online,
+                reason: Reason::MoveRoleForce,
+            });
+            self.set_state(host, HostState::Online);
+        }
         if let Some(o) = old {
             let new_state = if !self.checks.ok(o, CheckKind::RepThreads) {
                 Some(HostState::ReplicationFail)

@@ -246,6 +246,18 @@ pub enum Decision {
         /// The failure.
         error: String,
     },
+    /// mmm-rs (issue 13): a master becomes the active master although its replication
+    /// from the old one was known not to be current (2.2.1 promoted it silently).
+    StaleActiveMaster {
+        /// The new active master.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The old active master.
+        old: String,
+        /// Why its replication is not current (the failing check and its message).
+        why: String,
+    },
     /// The writer role is held back from a new master until another host's lease ran out
     /// (`agent_lease`).
     LeaseWait {
@@ -378,7 +390,10 @@ impl Decision {
                     Level::Fatal
                 }
             }
-            CheckFailed { .. } | KillHost { .. } | StartupStatusUnknown { .. } => Level::Error,
+            CheckFailed { .. }
+            | KillHost { .. }
+            | StaleActiveMaster { .. }
+            | StartupStatusUnknown { .. } => Level::Error,
             AgentAnswered { repeated, .. } | AgentNoAnswer { repeated, .. } => {
                 if *repeated {
                     Level::Debug
@@ -423,6 +438,7 @@ impl Decision {
             | AgentUnreachable { host, .. }
             | AgentReachable { host, .. }
             | KillHost { host, .. }
+            | StaleActiveMaster { host, .. }
             | LeaseKeepaliveFailed { host, .. }
             | AdminStateChanged { host, .. }
             | AdminMovedRole { host, .. }
@@ -523,6 +539,11 @@ impl fmt::Display for Decision {
             LeaseKeepaliveFailed { name, error, .. } => {
                 write!(f, "Lease keepalive to '{name}' failed: {error}")
             }
+            StaleActiveMaster { name, old, why, .. } => write!(
+                f,
+                "Host '{name}' becomes the active master although its replication is not \
+                 current ({why}): writes made on '{old}' that had not reached it are missing on it"
+            ),
             LeaseWait {
                 holder,
                 gainer,

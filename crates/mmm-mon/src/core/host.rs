@@ -48,8 +48,8 @@ impl Host {
     pub(crate) fn new(cfg: &HostConfig, peer: Option<HostId>, now: Instant) -> Host {
         Host {
             name: cfg.name.clone(),
-            ip: cfg.ip.clone().unwrap_or_default(),
-            mode: cfg.mode.unwrap_or(HostMode::Slave),
+            ip: cfg.ip.to_string(),
+            mode: cfg.mode,
             peer,
             state: HostState::Unknown,
             roles: Vec::new(),
@@ -123,27 +123,7 @@ mod tests {
     use super::*;
 
     fn host(now: Instant) -> Host {
-        let cfg = HostConfig {
-            name: "db1".into(),
-            ip: Some("198.18.2.100".into()),
-            mode: Some(HostMode::Master),
-            peer: None,
-            pid_path: None,
-            bin_path: None,
-            agent_port: 9989,
-            cluster_interface: None,
-            mysql_port: 3306,
-            mysql_pidfile: String::new(),
-            mysql_rcscript: String::new(),
-            mysql_cnf: String::new(),
-            agent_user: None,
-            agent_password: None,
-            monitor_user: None,
-            monitor_password: None,
-            replication_user: None,
-            replication_password: None,
-            tools: Vec::new(),
-        };
+        let cfg = crate::core::tests::host_cfg("db1", "198.18.2.100", HostMode::Master, None);
         Host::new(&cfg, None, now)
     }
 

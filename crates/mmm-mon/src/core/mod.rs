@@ -86,7 +86,7 @@ pub use types::{CheckKind, CheckResult, CheckStatus, StatusLine, Token};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use mmm_common::config::Config;
+use mmm_common::config::MonitorSettings;
 use mmm_common::state::{HostState, MonitorMode};
 
 use checks_status::ChecksStatus;
@@ -101,7 +101,7 @@ pub const PEER_GRACE: Duration = Duration::from_secs(60);
 /// The MMM monitor's decision core. See the module documentation for the calling contract.
 #[derive(Debug)]
 pub struct Monitor {
-    config: Config,
+    config: MonitorSettings,
     /// Per-host records, config order.
     hosts: PerHost<Host>,
     /// Host names, config order (for log lines).
@@ -126,6 +126,8 @@ pub struct Monitor {
     network_probe_requested: bool,
     /// The active master as of the last distribution (to detect a change).
     last_am: Option<HostId>,
+    /// When the active master last changed (issue 13: the slaves' peer grace runs from it).
+    am_since: Option<Instant>,
     /// The status file content last written.
     last_status: Option<Vec<StatusLine>>,
     time_format: fn(i64) -> String,
@@ -134,12 +136,8 @@ pub struct Monitor {
 impl Monitor {
     /// A monitor for `config` (validated for the monitor class), started at `now` / `wall`
     /// (epoch seconds, used as `last_change` of the initial checks).
-    pub fn new(config: &Config, now: Instant, wall: i64) -> Monitor {
-        let mode = config
-            .monitor
-            .as_ref()
-            .map(|m| m.mode)
-            .unwrap_or(MonitorMode::Active);
+    pub fn new(config: &MonitorSettings, now: Instant, wall: i64) -> Monitor {
+        let mode = config.monitor.mode;
         let names: Vec<String> = config.hosts.iter().map(|h| h.name.clone()).collect();
         let hosts = config
             .hosts
@@ -182,6 +180,7 @@ impl Monitor {
             parked: BTreeMap::new(),
             network_probe_requested: false,
             last_am: None,
+            am_since: None,
             last_status: None,
             time_format: format_utc,
         }
@@ -331,7 +330,7 @@ impl Monitor {
     }
 
     /// The configuration the monitor runs with.
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &MonitorSettings {
         &self.config
     }
 
@@ -395,6 +394,20 @@ impl Monitor {
 
     fn reply(&mut self, token: Token, text: String) {
         self.actions.push_back(Action::Reply { token, text });
+    }
+
+    /// Issue 13 (docs/differences.md): why `host`'s replication from the active master
+    /// cannot be taken as current — its `rep_threads` or `rep_backlog` check failed (with
+    /// `unreported`, also one failing within its trap period). `None` when both are OK.
+    fn replication_doubt(&self, host: HostId, unreported: bool) -> Option<String> {
+        [CheckKind::RepThreads, CheckKind::RepBacklog]
+            .into_iter()
+            .find_map(|c| {
+                Some(format!(
+                    "{c}: {}",
+                    self.checks.failing(host, c, unreported)?
+                ))
+            })
     }
 
     fn ping_ok(&self, host: HostId) -> bool {
@@ -480,12 +493,10 @@ impl Monitor {
 
     /// The state setter with its log line for flapping.
     fn set_state(&mut self, host: HostId, new: HostState) {
-        let (fc, fd) = self
-            .config
-            .monitor
-            .as_ref()
-            .map(|m| (m.flap_count, m.flap_duration))
-            .unwrap_or((3, Duration::from_secs(3600)));
+        let (fc, fd) = (
+            self.config.monitor.flap_count,
+            self.config.monitor.flap_duration,
+        );
         let now = self.now;
         let Some(h) = self.hosts.get_mut(host) else {
             return;
@@ -550,8 +561,28 @@ impl Monitor {
         if am != self.last_am {
             let old = self.last_am;
             self.last_am = am;
-            self.with_outbox(|o, f| o.master_switch(f, old, am));
+            self.master_switch(old, am);
         }
+    }
+
+    /// Starts the §3.9 step 5 switch `old` → `new` in the outbox; remembers when the active
+    /// master changed and says so when the new one was known not to be current (issue 13:
+    /// 2.2.1 promoted it silently).
+    fn master_switch(&mut self, old: Option<HostId>, new: Option<HostId>) {
+        if new != old {
+            self.am_since = Some(self.now);
+        }
+        if let (Some(o), Some(n)) = (old, new.filter(|&n| Some(n) != old)) {
+            if let Some(why) = self.replication_doubt(n, false) {
+                self.decide(Decision::StaleActiveMaster {
+                    host: n,
+                    name: self.name(n),
+                    old: self.name(o),
+                    why,
+                });
+            }
+        }
+        self.with_outbox(|o, f| o.master_switch(f, old, new));
     }
 
     /// Cleanup and send (spec §3.14.4), see [`Outbox::cleanup_and_send`].

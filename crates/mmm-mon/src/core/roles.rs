@@ -6,7 +6,7 @@
 //! first in the role's `hosts`. Weights are kept in half units (an IP of the active-master
 //! role weighs 1, any other IP 2) so no floating point is compared.
 
-use mmm_common::config::{Config, RoleMode};
+use mmm_common::config::{MonitorSettings, RoleMode};
 use mmm_common::role::RoleIp;
 
 use super::decision::Decision;
@@ -50,13 +50,13 @@ pub(crate) type Eligible<'a> = &'a dyn Fn(HostId) -> bool;
 
 impl RoleTable {
     /// The table for `config`, every IP orphaned.
-    pub(crate) fn new(config: &Config) -> RoleTable {
+    pub(crate) fn new(config: &MonitorSettings) -> RoleTable {
         let host_idx = |n: &str| config.hosts.iter().position(|h| h.name == n).map(HostId);
         let roles: Vec<Role> = config
             .roles
             .iter()
             .map(|r| {
-                let exclusive = r.mode != Some(RoleMode::Balanced);
+                let exclusive = r.mode != RoleMode::Balanced;
                 Role {
                     name: r.name.clone(),
                     exclusive,
@@ -77,10 +77,9 @@ impl RoleTable {
                 }
             })
             .collect();
-        let am_role = config
-            .active_master_role
-            .as_deref()
-            .and_then(|n| roles.iter().position(|r| r.name == n))
+        let am_role = roles
+            .iter()
+            .position(|r| r.name == config.active_master_role)
             .map(RoleId);
         RoleTable { roles, am_role }
     }

@@ -124,7 +124,8 @@ impl Sim {
         } else {
             seed_config(10)
         };
-        if let Some(m) = cfg.monitor.as_mut() {
+        {
+            let m = &mut cfg.monitor;
             m.auto_set_online = Duration::from_secs(10);
             // vary the setup by seed: WAIT start, prefer, flap_count
             if seed % 4 == 1 {

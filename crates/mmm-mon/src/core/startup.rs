@@ -128,7 +128,7 @@ impl Monitor {
                     self.config
                         .hosts
                         .iter()
-                        .position(|c| c.ip.as_deref() == Some(s.master_ip.as_str()))
+                        .position(|c| c.ip.to_string() == s.master_ip)
                         .map(HostId)
                 })
             })
@@ -253,11 +253,7 @@ impl Monitor {
         self.started = true;
         self.last_am = self.roles.active_master();
         // careful_startup defaults to on (2.2.1's code default).
-        let careful = self
-            .config
-            .monitor
-            .as_ref()
-            .is_none_or(|m| m.careful_startup);
+        let careful = self.config.monitor.careful_startup;
         if conflict && careful {
             self.mode = MonitorMode::Passive;
             self.passive_cause = format!("Conflicting roles during startup:\n\n{table}");

@@ -221,19 +221,11 @@ impl Monitor {
     }
 
     fn auto_set_online(&self) -> Duration {
-        self.config
-            .monitor
-            .as_ref()
-            .map(|m| m.auto_set_online)
-            .unwrap_or_default()
+        self.config.monitor.auto_set_online
     }
 
     fn flap_duration(&self) -> Duration {
-        self.config
-            .monitor
-            .as_ref()
-            .map(|m| m.flap_duration)
-            .unwrap_or(Duration::from_secs(3600))
+        self.config.monitor.flap_duration
     }
 
     /// The peer of `host` for the §3.6 rules: its configured peer, or the active master
@@ -247,6 +239,21 @@ impl Monitor {
         }
     }
 
+    /// When the §3.6 peer of `host` came ONLINE, for the peer grace. mmm-rs (issue 13): for a
+    /// slave, whose peer is the active master, also when that host became the active
+    /// master — until its agent has switched it, a slave replicates from the old one, and
+    /// since `rep_threads` fails an IO thread that is not connected, a failover would
+    /// otherwise push the slaves through REPLICATION_FAIL (2.2.1 counted `Connecting` OK).
+    fn peer_online_since(&self, host: HostId, peer: Option<HostId>) -> Option<Instant> {
+        let since = peer
+            .and_then(|p| self.hosts.get(p))
+            .and_then(|p| p.online_since);
+        match self.hosts.get(host) {
+            Some(h) if h.peer.is_none() && !h.is_master_mode() => since.max(self.am_since),
+            _ => since,
+        }
+    }
+
     /// What the §3.6 table looks at for `host`, with `am` the pass's active master.
     pub(crate) fn view(&self, host: HostId, am: Option<HostId>) -> Option<View> {
         let now = self.now;
@@ -257,8 +264,8 @@ impl Monitor {
                 state: rec.map_or(HostState::Unknown, |r| r.state),
                 reachable: self.checks.ok(p, CheckKind::Ping)
                     && self.checks.ok(p, CheckKind::Mysql),
-                online_for: rec
-                    .and_then(|r| r.online_since)
+                online_for: self
+                    .peer_online_since(host, Some(p))
                     .map(|s| now.saturating_duration_since(s)),
             }
         });
@@ -328,12 +335,7 @@ impl Monitor {
                 .get(h)
                 .is_some_and(|h| h.state == HostState::Online)
         };
-        let wfom = self
-            .config
-            .monitor
-            .as_ref()
-            .map(|m| m.wait_for_other_master)
-            .unwrap_or_default();
+        let wfom = self.config.monitor.wait_for_other_master;
         if on(m1) && on(m2) {
             self.decide(Decision::WaitEndedBothOnline {
                 first: self.name(m1),
@@ -396,11 +398,7 @@ impl Monitor {
                     }
                 }
                 HostState::Online => {
-                    if let Some(s) = self
-                        .rule_peer(i, am)
-                        .and_then(|p| self.hosts.get(p))
-                        .and_then(|p| p.online_since)
-                    {
+                    if let Some(s) = self.peer_online_since(i, self.rule_peer(i, am)) {
                         add(s + PEER_GRACE + Duration::from_millis(1));
                     }
                 }
@@ -408,12 +406,7 @@ impl Monitor {
             }
         }
         if self.mode == MonitorMode::Wait {
-            let wfom = self
-                .config
-                .monitor
-                .as_ref()
-                .map(|m| m.wait_for_other_master)
-                .unwrap_or_default();
+            let wfom = self.config.monitor.wait_for_other_master;
             if !wfom.is_zero() {
                 for &m in self.roles.masters() {
                     if let Some(s) = self.hosts.get(m).and_then(|h| h.online_since) {

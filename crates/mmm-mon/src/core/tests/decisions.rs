@@ -58,6 +58,7 @@ fn cases() -> Vec<(Decision, Level, &'static str)> {
         (RoleOnSeveralHosts { role: w.clone(), hosts: 2 }, Level::Warn, "Role 'writer(198.18.2.188)' was configured on 2 hosts during monitor startup."),
         (StartupStatusUnknown { host: h, name: n(), query: StartupQuery::Agent, answer: "ERROR: a".into() }, Level::Error, "The status of the agent on host 'db1' could not be determined (answer was: ERROR: a)."),
         (StartupStatusUnknown { host: h, name: n(), query: StartupQuery::System, answer: String::new() }, Level::Error, "The status of the system 'db1' could not be determined (answer was: )."),
+        (StaleActiveMaster { host: h, name: "db2".into(), old: n(), why: "rep_threads: ERROR: x".into() }, Level::Error, "Host 'db2' becomes the active master although its replication is not current (rep_threads: ERROR: x): writes made on 'db1' that had not reached it are missing on it"),
         (StartupTable("Startup status:\n\nRoles:".into()), Level::Info, "Startup status:\n\nRoles:"),
         (MonitorStarted { mode: MonitorMode::Passive }, Level::Info, "Monitor started in passive mode."),
     ]

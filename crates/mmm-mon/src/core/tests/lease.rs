@@ -12,7 +12,7 @@ const MS: Duration = Duration::from_millis(1);
 const LEASE: Duration = Duration::from_millis(1500);
 const WRITER_TO_DB2: &str = "SET_STATUS|1|db2|ONLINE|writer(198.18.2.188)|db2";
 
-fn lease_config(lease: Duration) -> Config {
+fn lease_config(lease: Duration) -> MonitorSettings {
     let mut cfg = seed_config(0);
     cfg.ext.agent_lease = lease;
     cfg

@@ -165,7 +165,8 @@ fn awaiting_recovery_to_hard_offline() {
 #[test]
 fn flapping_host_auto_set_online_after_flap_duration() {
     let mut cfg = seed_config(0);
-    if let Some(m) = cfg.monitor.as_mut() {
+    {
+        let m = &mut cfg.monitor;
         m.auto_set_online = Duration::from_secs(10);
         m.flap_duration = Duration::from_secs(300);
         m.flap_count = 1;
@@ -206,7 +207,8 @@ fn flapping_host_auto_set_online_after_flap_duration() {
 #[test]
 fn flapping_and_replication_rows() {
     let mut cfg = seed_config(0);
-    if let Some(m) = cfg.monitor.as_mut() {
+    {
+        let m = &mut cfg.monitor;
         m.flap_count = 1;
     }
     let mut h = Harness::started(cfg, HostState::Online);
@@ -273,7 +275,8 @@ fn reboot_defeats_uptime_rule() {
 #[test]
 fn auto_set_online() {
     let mut cfg = seed_config(0);
-    if let Some(m) = cfg.monitor.as_mut() {
+    {
+        let m = &mut cfg.monitor;
         m.auto_set_online = Duration::from_secs(10);
     }
     let mut h = Harness::started(cfg, HostState::AwaitingRecovery);
@@ -385,7 +388,8 @@ fn replication_state_to_hard_offline() {
 #[test]
 fn wait_exit_both_masters() {
     let mut cfg = seed_config(0);
-    if let Some(m) = cfg.monitor.as_mut() {
+    {
+        let m = &mut cfg.monitor;
         m.mode = MonitorMode::Wait;
     }
     let mut h = Harness::started(cfg, HostState::AwaitingRecovery);
@@ -404,7 +408,8 @@ fn wait_exit_both_masters() {
 #[test]
 fn wait_exit_after_wait_for_other_master() {
     let mut cfg = seed_config(0);
-    if let Some(m) = cfg.monitor.as_mut() {
+    {
+        let m = &mut cfg.monitor;
         m.mode = MonitorMode::Wait;
     }
     let mut h = Harness::started(cfg, HostState::AwaitingRecovery);
