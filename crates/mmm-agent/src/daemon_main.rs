@@ -9,7 +9,8 @@
 //!    about.
 //! 5. Started by hand (no systemd in the environment), without `--foreground` and without
 //!    `debug 1`: daemonize as 2.2.1 does. Under systemd: stay in the foreground.
-//! 6. Bind `ip:agent_port` (plain or TLS), sd_notify `READY=1`, serve until
+//! 6. Bind `ip:agent_port` (plain or TLS); without `monitor_ips` a WARN that anyone who
+//!    reaches the port can move roles (with it, an INFO naming the addresses); sd_notify `READY=1`, serve until
 //!    SIGINT/SIGTERM/SIGQUIT; then finish the request being applied, stop the lease and ARP
 //!    refresh tasks (one `Shutdown`), remove the pid file, log `END`, exit 0. Role IPs and read_only stay as they are (as in MMM): the monitor
 //!    or the next agent start decides about them.
@@ -20,6 +21,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mmm_common::access::Access;
 use mmm_common::config::{self, ProgramClass};
 use mmm_common::daemon::{self, Invocation};
 use mmm_common::pidfile::PidFile;
@@ -138,7 +140,24 @@ where
             .collect();
         let upkeep_mysql = mysql.clone();
         let agent = Arc::new(Agent::new(settings, Arc::new(vip), Arc::new(mysql)));
-        tracing::info!(%addr, tls = matches!(cfg.socket.kind, config::SocketType::Ssl), "Listening on {addr}");
+        let tls = matches!(cfg.socket.kind, config::SocketType::Ssl);
+        tracing::info!(%addr, tls, "Listening on {addr}");
+        let access = Access::from_list(&cfg.ext.monitor_ips);
+        match &access {
+            Access::Open if !tls => tracing::warn!(
+                "monitor_ips is not set and the agent port is plain TCP: anyone who can reach \
+                 {addr} can move roles (take the writer IP, set read_only=0). Set monitor_ips \
+                 in mmm_common.conf to the monitor's address(es), and/or use <socket> type ssl"
+            ),
+            Access::Open => tracing::info!(
+                "monitor_ips is not set: any client with a certificate of the cluster's CA can \
+                 move roles"
+            ),
+            Access::Only(ips) => {
+                let list: Vec<String> = ips.iter().map(ToString::to_string).collect();
+                tracing::info!("Commands accepted only from monitor_ips: {}", list.join(", "));
+            }
+        }
         if agent.lease().is_on() {
             tracing::info!(
                 "Agent lease on: {} s without a request from the monitor fences the writer role",
@@ -160,7 +179,10 @@ where
         listener::run(
             listener,
             agent,
-            ListenerOptions::default(),
+            ListenerOptions {
+                access,
+                ..ListenerOptions::default()
+            },
             daemon::shutdown_signal(),
         )
         .await;

@@ -4,7 +4,11 @@
 //! `Agent/Agent.pm::main`; the accept loop itself is mini-redis's `server.rs`, shared with
 //! the monitor's control listener.
 //!
-//! Differences from 2.2.1: connections are served concurrently (commands that change
+//! Differences from 2.2.1: with `monitor_ips` set ([`ListenerOptions::access`]), a client
+//! whose source address is not listed gets one `ERROR: Access denied: <ip> is not in
+//! monitor_ips!` reply to its first line, nothing is carried out (no "check roles", no
+//! lease refresh) and the connection is closed; the refusal is logged at WARN, rate-limited
+//! (`mmm_common::access::RefusalLog`). Connections are served concurrently (commands that change
 //! state still apply one at a time: the agent's state mutex); an idle connection is closed
 //! after [`ListenerOptions::idle_timeout`]; a line longer than
 //! [`MAX_LINE`](mmm_common::proto::MAX_LINE) gets an `ERROR:` reply and the connection is
@@ -12,10 +16,11 @@
 //! closed, and a request being applied is finished first.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use mmm_common::access::{Access, RefusalLog};
 use mmm_common::line::{LineConn, LineError};
 use mmm_common::server::{self, Handler, Limits};
 use mmm_common::shutdown::Shutdown;
@@ -32,6 +37,17 @@ pub struct ListenerOptions {
     pub handshake_timeout: Duration,
     /// Most connections served at once (others wait in the backlog).
     pub max_connections: usize,
+    /// Whose commands are obeyed (`monitor_ips`; [`Access::Open`] as 2.2.1).
+    pub access: Access,
+}
+
+/// How long a refused client may take to send its line before the connection is closed
+/// (short: a refused client must not hold one of the agent's connections for long).
+pub const REFUSED_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The reply to a command from a source not in `monitor_ips` (before `|UP:`).
+pub fn refusal_text(ip: IpAddr) -> String {
+    format!("ERROR: Access denied: {ip} is not in monitor_ips!")
 }
 
 impl Default for ListenerOptions {
@@ -40,6 +56,7 @@ impl Default for ListenerOptions {
             idle_timeout: Duration::from_secs(60),
             handshake_timeout: Duration::from_secs(10),
             max_connections: 64,
+            access: Access::Open,
         }
     }
 }
@@ -59,6 +76,8 @@ pub async fn run(
     let handler = AgentPort {
         agent,
         idle_timeout: opts.idle_timeout,
+        access: opts.access,
+        refusals: RefusalLog::new(),
     };
     server::run(listener, limits, Arc::new(handler), shutdown).await;
 }
@@ -69,6 +88,10 @@ struct AgentPort {
     agent: Arc<Agent>,
     /// [`ListenerOptions::idle_timeout`].
     idle_timeout: Duration,
+    /// [`ListenerOptions::access`].
+    access: Access,
+    /// Rate limit of the refusal log lines (shared by every connection).
+    refusals: RefusalLog,
 }
 
 impl Handler for AgentPort {
@@ -84,7 +107,12 @@ impl Handler for AgentPort {
         tracing::warn!("connection refused: {error}");
     }
 
-    async fn serve(&self, stream: Stream, shutdown: Shutdown) {
+    async fn serve(&self, stream: Stream, peer: SocketAddr, shutdown: Shutdown) {
+        if !self.access.permits(peer.ip()) {
+            // Nothing is carried out for a refused client, not even "check roles".
+            refuse(LineConn::new(stream), &self.agent, peer.ip(), &self.refusals, shutdown).await;
+            return;
+        }
         serve(
             LineConn::new(stream),
             &self.agent,
@@ -138,4 +166,42 @@ async fn serve<S>(
             return;
         }
     }
+}
+
+/// Answers a client that is not in `monitor_ips`: its first line (within
+/// [`REFUSED_READ_TIMEOUT`]) gets the refusal, logged at WARN (rate-limited), and the
+/// connection is closed.
+async fn refuse<S>(
+    mut conn: LineConn<S>,
+    agent: &Agent,
+    ip: IpAddr,
+    refusals: &RefusalLog,
+    mut shutdown: Shutdown,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let line = tokio::select! {
+        _ = shutdown.recv() => return,
+        l = conn.read_line_within(REFUSED_READ_TIMEOUT) => l,
+    };
+    let what = match &line {
+        Ok(Some(line)) => line.chars().take(120).collect::<String>(),
+        Err(LineError::TooLong { max }) => format!("(a line longer than {max} bytes)"),
+        Err(LineError::NotUtf8) => "(a line that is not UTF-8)".to_string(),
+        Ok(None) | Err(_) => {
+            tracing::debug!("connection from {ip} (not in monitor_ips) closed without a command");
+            return;
+        }
+    };
+    if let Some(unlogged) = refusals.note(Instant::now()) {
+        let more = if unlogged > 0 {
+            format!(" ({unlogged} earlier refusals not logged)")
+        } else {
+            String::new()
+        };
+        tracing::warn!(%ip, "Refused a command from {ip}: not in monitor_ips: {what}{more}");
+    }
+    let reply = agent.reply(&refusal_text(ip));
+    let _ = tokio::time::timeout(REFUSED_READ_TIMEOUT, conn.write_all(reply.as_bytes())).await;
+    let _ = tokio::time::timeout(REFUSED_READ_TIMEOUT, conn.shutdown()).await;
 }

@@ -9,12 +9,15 @@
 //! - `socket`: plain/TLS listener and connector; `line`: line framing with a length cap.
 //! - `server`: the one accept loop (connection limit, accept backoff, TLS handshake, a
 //!   `Handler` per listener); `shutdown`: the shutdown signal every listener and task uses.
+//! - `access`: who may command a daemon (`monitor_ips`, `control_allow`) and the rate limit
+//!   of the refusal log lines.
 //! - `arp`: the ARP frames the agent (gratuitous ARP) and the monitor (ARP probe) send.
 //! - `daemon`, `log`, `pidfile`, `uptime`: daemon plumbing (spec §7).
 //! - `test_pki` (feature `test-support`): test certificates for the crates' TLS tests.
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod access;
 pub mod arp;
 pub mod config;
 pub mod daemon;

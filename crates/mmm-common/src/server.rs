@@ -51,9 +51,15 @@ pub trait Handler: Send + Sync + 'static {
     /// Logs a failed TLS handshake (inside the connection's span).
     fn handshake_failed(&self, error: &SocketError);
 
-    /// Serves one established connection until it ends; stops at a safe point once
+    /// Serves one established connection from `peer` until it ends (a handler with an
+    /// allow-list checks `peer` first: `mmm_common::access`); stops at a safe point once
     /// `shutdown` fires.
-    fn serve(&self, stream: Stream, shutdown: Shutdown) -> impl Future<Output = ()> + Send;
+    fn serve(
+        &self,
+        stream: Stream,
+        peer: SocketAddr,
+        shutdown: Shutdown,
+    ) -> impl Future<Output = ()> + Send;
 }
 
 /// Serves `listener` with `handler` until `shutdown` completes, then waits for every
@@ -90,14 +96,15 @@ pub async fn run<H: Handler>(
                 continue;
             }
         };
-        let span = handler.span(accepted.peer);
+        let peer = accepted.peer;
+        let span = handler.span(peer);
         let handler = Arc::clone(&handler);
         let shutdown = connection_shutdown.clone();
         connections.spawn(
             async move {
                 let _permit = permit;
                 match accepted.establish(limits.handshake_timeout).await {
-                    Ok(stream) => handler.serve(stream, shutdown).await,
+                    Ok(stream) => handler.serve(stream, peer, shutdown).await,
                     Err(e) => handler.handshake_failed(&e),
                 }
             }
@@ -126,7 +133,7 @@ mod tests {
         }
         fn accept_failed(&self, _: &SocketError) {}
         fn handshake_failed(&self, _: &SocketError) {}
-        async fn serve(&self, stream: Stream, mut shutdown: Shutdown) {
+        async fn serve(&self, stream: Stream, _peer: SocketAddr, mut shutdown: Shutdown) {
             let mut conn = LineConn::new(stream);
             loop {
                 let line = tokio::select! {

@@ -82,7 +82,7 @@ impl Handler for Control {
         warn!("Listener: connection failed: {error}");
     }
 
-    async fn serve(&self, stream: Stream, shutdown: Shutdown) {
+    async fn serve(&self, stream: Stream, _peer: SocketAddr, shutdown: Shutdown) {
         if let Err(e) = handle(stream, self.commands.clone(), shutdown).await {
             debug!("connection ended: {e}");
         }

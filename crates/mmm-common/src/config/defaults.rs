@@ -93,3 +93,8 @@ pub const AGENT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 pub const STATUS_RETRY_INTERVAL: Duration = Duration::from_millis(500);
 /// `agent_lease` (0 = off).
 pub const AGENT_LEASE: Duration = Duration::ZERO;
+/// `monitor_ips` (empty: every source may command the agent, as 2.2.1).
+pub const MONITOR_IPS: Vec<std::net::IpAddr> = Vec::new();
+/// `control_allow` (empty: no list; loopback and the monitor's own `ip` are always allowed
+/// once a list is given).
+pub const CONTROL_ALLOW: Vec<std::net::IpAddr> = Vec::new();

@@ -8,6 +8,7 @@
 //! with their settings (`settings.rs`: [`super::MonitorSettings`], [`super::AgentSettings`],
 //! [`super::ControlSettings`]), which have no `Option` where the class requires the entry.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -93,6 +94,15 @@ pub struct Extensions {
     /// the monitor does not give the writer role to another master before the old writer's
     /// lease has run out. Read by the monitor and the agents.
     pub agent_lease: Duration,
+    /// `monitor_ips`: the addresses the monitor(s) send from (all monitor hosts with HA).
+    /// When given, an agent answers every request from any other source address with an
+    /// `ERROR:` line and carries out nothing; empty (the default): anyone who reaches the
+    /// agent port is obeyed, as in 2.2.1. Comma- or space-separated.
+    pub monitor_ips: Vec<IpAddr>,
+    /// `control_allow`: the addresses besides loopback and the monitor's own `ip` that may
+    /// use the monitor's control port (mmm_control). When given, other clients get an
+    /// `ERROR:` line; empty (the default): every client that reaches the port, as 2.2.1.
+    pub control_allow: Vec<IpAddr>,
 }
 
 impl Default for Extensions {
@@ -108,6 +118,8 @@ impl Default for Extensions {
             agent_read_timeout: d::AGENT_READ_TIMEOUT,
             status_retry_interval: d::STATUS_RETRY_INTERVAL,
             agent_lease: d::AGENT_LEASE,
+            monitor_ips: d::MONITOR_IPS,
+            control_allow: d::CONTROL_ALLOW,
         }
     }
 }

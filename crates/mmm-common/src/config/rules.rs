@@ -96,6 +96,8 @@ pub(crate) const EXT_VARS: &[&str] = &[
     "agent_read_timeout",
     "status_retry_interval",
     "agent_lease",
+    "monitor_ips",
+    "control_allow",
 ];
 
 pub(crate) const MONITOR_VARS: &[&str] = &[

@@ -280,6 +280,49 @@ impl<'a> View<'a> {
         })
     }
 
+    /// A list of IP addresses separated by commas and/or whitespace (`monitor_ips`,
+    /// `control_allow`); `default` when not given. An empty value or an element that is
+    /// not an address is an error naming the element.
+    fn addresses(&self, var: &str, default: Vec<IpAddr>) -> Result<Vec<IpAddr>, ConfigError> {
+        let Some(v) = self.raw(var) else {
+            return Ok(default);
+        };
+        let items: Vec<&str> = v
+            .text
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if items.is_empty() {
+            return Err(self.err(
+                var,
+                &v.loc,
+                K::EmptyList {
+                    path: self.path(var),
+                },
+            ));
+        }
+        let mut out: Vec<IpAddr> = Vec::with_capacity(items.len());
+        for item in items {
+            let ip: IpAddr = item.parse().map_err(|_| {
+                self.err(
+                    var,
+                    &v.loc,
+                    K::InvalidNumber {
+                        path: self.path(var),
+                        value: item.to_string(),
+                        expected: "IP addresses separated by commas or spaces, e.g. \
+                                   192.168.2.106, 192.168.2.107",
+                    },
+                )
+            })?;
+            let ip = ip.to_canonical();
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+        Ok(out)
+    }
+
     fn u32(&self, var: &str, default: u32) -> Result<u32, ConfigError> {
         self.number(var, default, "a non-negative integer", parse_uint::<u32>)
     }
@@ -565,6 +608,8 @@ fn extensions(top: &View<'_>) -> Result<Extensions, ConfigError> {
             "0 (off) or at least 0.5 seconds, e.g. 1.5",
             |t| parse_seconds(t).filter(|d| d.is_zero() || *d >= MIN_AGENT_LEASE),
         )?,
+        monitor_ips: top.addresses("monitor_ips", d::MONITOR_IPS)?,
+        control_allow: top.addresses("control_allow", d::CONTROL_ALLOW)?,
     };
     if ext.agent_read_timeout <= ext.sync_timeout {
         let at = top
