@@ -9,11 +9,19 @@
 //! driver feeds it to the core as `Input::Command`), and the reply text is written back
 //! exactly, without an added newline. What the commands mean is the core's business. At
 //! shutdown a connection waiting for a line or for its reply is closed.
+//!
+//! Who may connect ([`ControlAccess`], mmm-rs extension, issue 15): with `control_allow`
+//! set, a client that is not on loopback, not the monitor's own `ip` and not listed gets
+//! `ERROR: Access denied: <ip> is not in control_allow!` for its first line, nothing goes
+//! to the driver and the connection is closed; the refusal is logged at WARN,
+//! rate-limited. Without `control_allow` every client is served, as in 2.2.1; bound to a
+//! non-loopback address without TLS, [`ControlAccess::startup_warning`] says so.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use mmm_common::access::{Access, RefusalLog};
 use mmm_common::line::{LineConn, LineError};
 use mmm_common::server::{self, Handler, Limits};
 use mmm_common::shutdown::Shutdown;
@@ -52,21 +60,81 @@ const LIMITS: Limits = Limits {
     handshake_timeout: HANDSHAKE_TIMEOUT,
 };
 
+/// How long a refused client may take to send its line, and to take the reply.
+pub const REFUSED_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Who may use the control port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlAccess {
+    /// `control_allow` ([`Access::Open`] when not set: everyone, as 2.2.1).
+    allow: Access,
+    /// The address the port is bound to (`<monitor> ip`): a client connecting from it is
+    /// on the monitor's host, as a loopback client is.
+    bound: IpAddr,
+}
+
+impl ControlAccess {
+    /// The access of a port bound to `bound` with the `control_allow` list `allow`.
+    pub fn new(bound: IpAddr, allow: &[IpAddr]) -> ControlAccess {
+        ControlAccess {
+            allow: Access::from_list(allow),
+            bound: bound.to_canonical(),
+        }
+    }
+
+    /// Everyone (2.2.1; the tests' loopback ports).
+    pub fn open(bound: IpAddr) -> ControlAccess {
+        ControlAccess::new(bound, &[])
+    }
+
+    /// Whether a client at `ip` is served: always when `control_allow` is not set; else
+    /// loopback, the bound address, and the listed addresses.
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.allow.is_open() || ip.is_loopback() || ip == self.bound || self.allow.permits(ip)
+    }
+
+    /// The start-up WARN for a port anyone on the network may use: bound to a non-loopback
+    /// address, plain TCP and no `control_allow`. `None` otherwise.
+    pub fn startup_warning(&self, tls: bool) -> Option<String> {
+        if self.bound.is_loopback() || tls || !self.allow.is_open() {
+            return None;
+        }
+        Some(format!(
+            "The control port is bound to {} (not loopback), plain TCP, without control_allow: \
+             anyone who can reach it can move roles and set hosts offline. Set control_allow \
+             to the addresses mmm_control runs from, or use <socket> type ssl, or bind \
+             <monitor> ip to 127.0.0.1",
+            self.bound
+        ))
+    }
+}
+
 /// Accepts connections until `shutdown` completes, then waits for them to close; each
-/// connection's lines go to `commands`. Accept errors are logged and retried after a short
-/// pause.
+/// connection's lines go to `commands`, from the clients `access` permits. Accept errors
+/// are logged and retried after a short pause.
 pub async fn run(
     listener: Listener,
     commands: mpsc::UnboundedSender<ControlRequest>,
+    access: ControlAccess,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    server::run(listener, LIMITS, Arc::new(Control { commands }), shutdown).await;
+    let control = Control {
+        commands,
+        access,
+        refusals: RefusalLog::new(),
+    };
+    server::run(listener, LIMITS, Arc::new(control), shutdown).await;
 }
 
 /// The control port's [`Handler`]: where commands go.
 struct Control {
     /// The driver's command channel.
     commands: mpsc::UnboundedSender<ControlRequest>,
+    /// Who may send commands.
+    access: ControlAccess,
+    /// Rate limit of the refusal log lines.
+    refusals: RefusalLog,
 }
 
 impl Handler for Control {
@@ -82,7 +150,11 @@ impl Handler for Control {
         warn!("Listener: connection failed: {error}");
     }
 
-    async fn serve(&self, stream: Stream, _peer: SocketAddr, shutdown: Shutdown) {
+    async fn serve(&self, stream: Stream, peer: SocketAddr, shutdown: Shutdown) {
+        if !self.access.permits(peer.ip()) {
+            refuse(stream, peer.ip(), &self.refusals, shutdown).await;
+            return;
+        }
         if let Err(e) = handle(stream, self.commands.clone(), shutdown).await {
             debug!("connection ended: {e}");
         }
@@ -161,4 +233,50 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), conn.shutdown()).await;
     Ok(())
+}
+
+/// Answers a client that may not use the port: its first line (within [`REFUSED_TIMEOUT`])
+/// gets the refusal, logged at WARN (rate-limited), and the connection is closed after the
+/// client's further lines (mmm_control's `quit`) are read, so that the close does not reset
+/// the connection before the client has read the reply.
+pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    ip: IpAddr,
+    refusals: &RefusalLog,
+    mut shutdown: Shutdown,
+) {
+    let mut conn = LineConn::new(stream).lossy().last_line_at_eof();
+    let line = tokio::select! {
+        _ = shutdown.recv() => return,
+        l = conn.read_line_within(REFUSED_TIMEOUT) => l,
+    };
+    let what = match line {
+        Ok(Some(line)) => line.chars().take(120).collect::<String>(),
+        Err(LineError::TooLong { max }) => format!("(a line longer than {max} bytes)"),
+        Ok(None) | Err(_) => {
+            debug!("connection from {ip} (not in control_allow) closed without a command");
+            return;
+        }
+    };
+    if let Some(unlogged) = refusals.note(Instant::now()) {
+        let more = if unlogged > 0 {
+            format!(" ({unlogged} earlier refusals not logged)")
+        } else {
+            String::new()
+        };
+        warn!(%ip, "Refused a control command from {ip}: not in control_allow: {what}{more}");
+    }
+    let reply = format!("ERROR: Access denied: {ip} is not in control_allow!");
+    let _ = tokio::time::timeout(REFUSED_TIMEOUT, async {
+        if conn.write_all(reply.as_bytes()).await.is_ok() {
+            conn.shutdown().await;
+            // A few more lines (`quit`) until EOF; bounded.
+            for _ in 0..16 {
+                if !matches!(conn.read_line_within(Duration::from_secs(1)).await, Ok(Some(_))) {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
 }

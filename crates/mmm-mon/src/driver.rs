@@ -113,6 +113,12 @@ pub async fn run(
     let local_addr = listener
         .local_addr()
         .map_err(|e| DriverError::Listener(e.to_string()))?;
+    // Who may use the control port (control_allow); a WARN when anyone on the network may.
+    let access = control::ControlAccess::new(local_addr.ip(), &config.ext.control_allow);
+    let tls = matches!(config.socket.kind, mmm_common::config::SocketType::Ssl);
+    if let Some(warning) = access.startup_warning(tls) {
+        warn!("{warning}");
+    }
 
     let (mut driver, network_task) =
         Driver::start(&config, &monitor_cfg, shutdown.clone(), network_probed_at);
@@ -143,7 +149,7 @@ pub async fn run(
     // Serve the control port until shutdown.
     let (control_tx, control_rx) = mpsc::unbounded_channel::<ControlRequest>();
     let (stop_listener_tx, stop_listener_rx) = oneshot::channel::<()>();
-    let listener_task = tokio::spawn(control::run(listener, control_tx, async move {
+    let listener_task = tokio::spawn(control::run(listener, control_tx, access, async move {
         let _ = stop_listener_rx.await;
     }));
     if let Some(ready) = hooks.on_ready {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mmm_common::config::{SocketConfig, SocketType};
 use mmm_common::socket::Listener;
-use mmm_mon::control::{run, ControlRequest};
+use mmm_mon::control::{run, ControlAccess, ControlRequest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -26,7 +26,8 @@ async fn start_with(socket: &SocketConfig) -> String {
     let listener = Listener::bind("127.0.0.1:0", socket).await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, mut rx) = mpsc::unbounded_channel::<ControlRequest>();
-    tokio::spawn(run(listener, tx, std::future::pending()));
+    let access = ControlAccess::open(listener.local_addr().unwrap().ip());
+    tokio::spawn(run(listener, tx, access, std::future::pending()));
     tokio::spawn(async move {
         while let Some(req) = rx.recv().await {
             let _ = req.reply.send(format!("<{}>", req.line));
@@ -42,7 +43,8 @@ async fn start() -> (String, mpsc::UnboundedReceiver<String>) {
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, mut rx) = mpsc::unbounded_channel::<ControlRequest>();
     let (seen_tx, seen_rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(listener, tx, std::future::pending()));
+    let access = ControlAccess::open(listener.local_addr().unwrap().ip());
+    tokio::spawn(run(listener, tx, access, std::future::pending()));
     tokio::spawn(async move {
         while let Some(req) = rx.recv().await {
             let _ = seen_tx.send(req.line.clone());
@@ -130,7 +132,8 @@ async fn shutdown_closes_connections_and_waits_for_them() {
     // A driver that never answers.
     let (tx, mut rx) = mpsc::unbounded_channel::<ControlRequest>();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(run(listener, tx, async move {
+    let access = ControlAccess::open(listener.local_addr().unwrap().ip());
+    let task = tokio::spawn(run(listener, tx, access, async move {
         let _ = stopped.await;
     }));
     let mut idle = TcpStream::connect(&addr).await.unwrap();
@@ -219,4 +222,60 @@ fn make_pki() -> Pki {
         rogue: pki.config("rogue", "ca"),
         _pki: pki,
     }
+}
+
+/// `control_allow` (issue 15): loopback and the bound address are always served; other
+/// clients only when listed; without a list everyone (2.2.1).
+#[test]
+fn control_allow_decides_who_is_served() {
+    let ip = |s: &str| -> std::net::IpAddr { s.parse().unwrap() };
+    let bound = ip("198.18.0.106");
+    let open = ControlAccess::open(bound);
+    assert!(open.permits(ip("198.18.0.103")));
+    let only = ControlAccess::new(bound, &[ip("198.18.0.50")]);
+    assert!(only.permits(ip("127.0.0.1")));
+    assert!(only.permits(ip("::1")));
+    assert!(only.permits(bound));
+    assert!(only.permits(ip("198.18.0.50")));
+    assert!(only.permits(ip("::ffff:198.18.0.50")));
+    assert!(!only.permits(ip("198.18.0.103")));
+    // The start-up WARN: non-loopback, plain, no list.
+    assert!(open.startup_warning(false).is_some());
+    assert!(open.startup_warning(true).is_none());
+    assert!(only.startup_warning(false).is_none());
+    assert!(ControlAccess::open(ip("127.0.0.1"))
+        .startup_warning(false)
+        .is_none());
+}
+
+/// A refused client (as mmm_control sends: command, then `quit`) reads the refusal and EOF;
+/// nothing reaches the driver.
+#[tokio::test]
+async fn refused_client_gets_an_error_line_and_eof() {
+    let (client, server) = tokio::io::duplex(4096);
+    let (trigger, shutdown) = mmm_common::shutdown::channel();
+    let refusals = mmm_common::access::RefusalLog::new();
+    let ip: std::net::IpAddr = "198.18.0.103".parse().unwrap();
+    let serve = tokio::spawn(async move {
+        mmm_mon::control::refuse(server, ip, &refusals, shutdown).await;
+    });
+    let mut client = client;
+    client
+        .write_all(b"set_offline db1\nquit\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), client.read_to_string(&mut answer))
+        .await
+        .expect("answer in time")
+        .unwrap();
+    assert_eq!(
+        answer,
+        "ERROR: Access denied: 198.18.0.103 is not in control_allow!"
+    );
+    tokio::time::timeout(Duration::from_secs(5), serve)
+        .await
+        .expect("refuse returns")
+        .unwrap();
+    drop(trigger);
 }
