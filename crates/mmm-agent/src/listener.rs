@@ -170,7 +170,7 @@ async fn serve<S>(
 
 /// Answers a client that is not in `monitor_ips`: its first line (within
 /// [`REFUSED_READ_TIMEOUT`]) gets the refusal, logged at WARN (rate-limited), and the
-/// connection is closed.
+/// connection is closed; the client's further lines are not answered.
 async fn refuse<S>(
     mut conn: LineConn<S>,
     agent: &Agent,
@@ -202,6 +202,20 @@ async fn refuse<S>(
         tracing::warn!(%ip, "Refused a command from {ip}: not in monitor_ips: {what}{more}");
     }
     let reply = agent.reply(&refusal_text(ip));
-    let _ = tokio::time::timeout(REFUSED_READ_TIMEOUT, conn.write_all(reply.as_bytes())).await;
-    let _ = tokio::time::timeout(REFUSED_READ_TIMEOUT, conn.shutdown()).await;
+    let _ = tokio::time::timeout(REFUSED_READ_TIMEOUT, async {
+        if conn.write_all(reply.as_bytes()).await.is_ok() {
+            conn.shutdown().await;
+            // Further lines are read (bounded) so that closing with unread input does not
+            // reset the connection before the client has read the reply.
+            for _ in 0..16 {
+                if !matches!(
+                    conn.read_line_within(Duration::from_secs(1)).await,
+                    Ok(Some(_)) | Err(LineError::NotUtf8)
+                ) {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
 }

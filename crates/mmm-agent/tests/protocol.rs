@@ -13,6 +13,7 @@ use mmm_agent::agent::{Agent, AgentSettings};
 use mmm_agent::effects::{EffectFuture, MysqlOps, Vip};
 use mmm_agent::error::EffectError;
 use mmm_agent::listener::{self, ListenerOptions};
+use mmm_common::access::Access;
 use mmm_common::config::{SocketConfig, SocketType};
 use mmm_common::role::RoleIp;
 use mmm_common::socket::{self, Listener, Stream};
@@ -605,6 +606,84 @@ async fn oversized_line_closes_connection_agent_goes_on() {
     let text = String::from_utf8_lossy(&buf);
     assert!(n.is_err() || text.starts_with("ERROR: "), "{text}");
     assert_eq!(ask(&a.addr, "PING|1|db1").await, up("OK: Pinged!"));
+    a.stop().await;
+}
+
+/// A plain connection to `addr` from the loopback source address `from` (all of 127/8 is
+/// loopback on Linux, so a test can play two hosts).
+async fn connect_from(from: &str, addr: &str) -> Stream {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    let tcp = tokio::time::timeout(
+        Duration::from_secs(2),
+        sock.connect(addr.parse().unwrap()),
+    )
+    .await
+    .expect("connect in time")
+    .unwrap();
+    Stream::Plain(tcp)
+}
+
+/// An agent that obeys only `monitor_ips` 127.0.0.2.
+async fn start_guarded(this: &str, mode: HostMode) -> Running {
+    let opts = ListenerOptions {
+        access: Access::from_list(&["127.0.0.2".parse().unwrap()]),
+        ..ListenerOptions::default()
+    };
+    start_with(this, mode, plain(), opts).await
+}
+
+/// Issue 15: with `monitor_ips`, a SET_STATUS from another source (here 127.0.0.1) is
+/// answered `ERROR:` and changes nothing: no VIP, read_only stays 1, no MySQL call; the
+/// monitor's address is served as before, also after a flood of refused commands.
+#[tokio::test]
+async fn monitor_ips_refuses_commands_from_other_sources() {
+    let a = start_guarded("db2", HostMode::Master).await;
+    let attack = "SET_STATUS|1|db2|ONLINE|writer(198.18.0.188)|db2";
+    let refused = up("ERROR: Access denied: 127.0.0.1 is not in monitor_ips!");
+    assert_eq!(ask_on(connect_from("127.0.0.1", &a.addr).await, attack).await, refused);
+    assert!(a.vip.ips().is_empty());
+    assert!(*a.mysql.read_only.lock().unwrap());
+    assert!(a.mysql.calls().is_empty(), "{:?}", a.mysql.calls());
+    // Every command is refused, PING too, and the connection is closed after the reply.
+    let mut s = connect_from("127.0.0.3", &a.addr).await;
+    s.write_all(b"PING|1|db2\nPING|1|db2\n").await.unwrap();
+    let mut all = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut all))
+        .await
+        .expect("refused connection closed")
+        .unwrap();
+    assert_eq!(
+        all,
+        up("ERROR: Access denied: 127.0.0.3 is not in monitor_ips!")
+    );
+    // A flood of refused commands; the agent goes on serving its monitor.
+    for _ in 0..50 {
+        let r = ask_on(connect_from("127.0.0.1", &a.addr).await, attack).await;
+        assert_eq!(r, refused);
+    }
+    let monitor = |line: &'static str| {
+        let addr = a.addr.clone();
+        async move { ask_on(connect_from("127.0.0.2", &addr).await, line).await }
+    };
+    assert_eq!(monitor("PING|1|db2").await, up("OK: Pinged!"));
+    assert_eq!(monitor(attack).await, up("OK: Status applied successfully!"));
+    assert_eq!(a.vip.ips(), vec!["198.18.0.188"]);
+    assert!(!*a.mysql.read_only.lock().unwrap());
+    a.stop().await;
+}
+
+/// Without `monitor_ips` every source is obeyed, as in 2.2.1.
+#[tokio::test]
+async fn without_monitor_ips_every_source_is_served() {
+    let a = start("db1", HostMode::Master).await;
+    for from in ["127.0.0.1", "127.0.0.2", "127.0.0.3"] {
+        assert_eq!(
+            ask_on(connect_from(from, &a.addr).await, "PING|1|db1").await,
+            up("OK: Pinged!"),
+            "{from}"
+        );
+    }
     a.stop().await;
 }
 
