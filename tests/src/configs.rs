@@ -32,10 +32,17 @@ impl MmmConfigs {
     }
 }
 
-/// Builds the configs. `db_hosts` are `(name, ip, is_master)` in configuration order.
-pub(crate) fn build(subnet: u8, db_hosts: &[(String, Ipv4Addr, bool)]) -> MmmConfigs {
+/// Builds the configs. `db_hosts` are `(name, ip, is_master)` in configuration order;
+/// `monitor_ip` is the monitor host's address, the agents' `monitor_ips` (issue 15: every
+/// end-to-end test runs with the agents obeying only the monitor).
+pub(crate) fn build(
+    subnet: u8,
+    db_hosts: &[(String, Ipv4Addr, bool)],
+    monitor_ip: Ipv4Addr,
+) -> MmmConfigs {
     let vip = |o: u8| Ipv4Addr::new(198, 18, subnet, o);
     let mut common = String::new();
+    let _ = writeln!(common, "monitor_ips             {monitor_ip}");
     common.push_str(
         "active_master_role      writer\n\n\
          <host default>\n\
@@ -134,7 +141,8 @@ mod tests {
             ("db3".to_string(), Ipv4Addr::new(198, 18, 7, 103), false),
             ("db4".to_string(), Ipv4Addr::new(198, 18, 7, 105), false),
         ];
-        let c = build(7, &hosts);
+        let c = build(7, &hosts, Ipv4Addr::new(198, 18, 7, 106));
+        assert!(c.common.starts_with("monitor_ips             198.18.7.106\n"));
         assert!(c.common.contains(
             "<host db1>\n    ip      198.18.7.100\n    mode    master\n    peer    db2\n</host>"
         ));

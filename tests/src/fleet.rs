@@ -469,7 +469,7 @@ mod tests {
         .iter()
         .map(|(n, o, m)| ((*n).to_string(), Ipv4Addr::new(198, 18, 90, *o), *m))
         .collect();
-        let base = crate::configs::build(90, &seed);
+        let base = crate::configs::build(90, &seed, Ipv4Addr::new(198, 18, 90, 106));
         let extras = plan_hosts(90, 50, 5).unwrap();
         let dir = std::env::temp_dir().join(format!("mmm-fleet-test-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();

@@ -746,7 +746,13 @@ impl Testbed {
             .filter(|h| h.is_db())
             .map(|h| (h.name.clone(), h.ip, h.role == HostRole::Master))
             .collect();
-        configs::build(self.state.subnet, &db)
+        let monitor = self
+            .state
+            .hosts
+            .iter()
+            .find(|h| h.role == HostRole::Monitor)
+            .map_or(Ipv4Addr::new(198, 18, self.state.subnet, 106), |h| h.ip);
+        configs::build(self.state.subnet, &db, monitor)
     }
 
     /// Writes the configs into each host's etc/mysql-mmm (mode 0640): mmm_common.conf

@@ -242,7 +242,7 @@ fn seed_mon_conf_as_written() {
 }
 
 /// The repository's etc/mysql-mmm holds the seed's deployment: it means exactly what the
-/// seed's files mean, for every class.
+/// seed's files mean, for every class, plus `monitor_ips` (the monitor host).
 #[test]
 fn etc_configs_equal_the_seed() {
     let etc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../etc/mysql-mmm");
@@ -253,8 +253,15 @@ fn etc_configs_equal_the_seed() {
         ("mmm_mon", ProgramClass::Monitor),
         ("mmm_mon", ProgramClass::Control),
     ] {
-        let a = load(&etc_dir, name, class);
+        let mut a = load(&etc_dir, name, class);
         let b = load(&seed_dir, name, class);
+        // The one addition (issue 15): the agents obey only the monitor host.
+        assert_eq!(
+            a.ext.monitor_ips,
+            vec!["192.168.2.106".parse::<std::net::IpAddr>().unwrap()],
+            "{name} as {class:?}"
+        );
+        a.ext.monitor_ips.clear();
         assert_eq!(a, b, "{name} as {class:?}");
     }
 }

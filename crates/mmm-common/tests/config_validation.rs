@@ -840,6 +840,71 @@ fn agent_lease_directive() {
     );
 }
 
+/// `monitor_ips` and `control_allow` (issue 15): empty by default (everyone, as 2.2.1);
+/// addresses separated by commas and/or spaces, IPv6 too, duplicates dropped; a bad
+/// element or an empty value names file, line and directive; shown in the effective
+/// config.
+#[test]
+fn monitor_ips_and_control_allow_directives() {
+    for class in [Monitor, Agent, Control] {
+        let cfg = ok(FULL, class);
+        assert!(cfg.ext.monitor_ips.is_empty(), "{class:?}");
+        assert!(cfg.ext.control_allow.is_empty(), "{class:?}");
+    }
+    let ip = |s: &str| -> std::net::IpAddr { s.parse().unwrap() };
+    let cfg = ok(
+        &format!("{FULL}monitor_ips 198.18.0.106, 198.18.0.107 fd00::6,198.18.0.106\n"),
+        Agent,
+    );
+    assert_eq!(
+        cfg.ext.monitor_ips,
+        vec![ip("198.18.0.106"), ip("198.18.0.107"), ip("fd00::6")]
+    );
+    let cfg = ok(&format!("{FULL}control_allow 198.18.0.50\n"), Monitor);
+    assert_eq!(cfg.ext.control_allow, vec![ip("198.18.0.50")]);
+    let text = mmm_common::config::render_effective(&ok(
+        &format!("{FULL}monitor_ips 198.18.0.106\n"),
+        Monitor,
+    ));
+    assert!(
+        text.contains("monitor_ips = [\"198.18.0.106\"]"),
+        "{text}"
+    );
+    assert!(text.contains("control_allow = []"), "{text}");
+    let line = FULL.lines().count() + 1;
+    for (var, value, bad) in [
+        ("monitor_ips", "198.18.0.106, db1", "db1"),
+        ("monitor_ips", "198.18.0.300", "198.18.0.300"),
+        ("monitor_ips", "198.18.0.0/24", "198.18.0.0/24"),
+        ("control_allow", "localhost", "localhost"),
+    ] {
+        let e = err(&format!("{FULL}{var} {value}\n"), Agent);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Config entry '{var}' has invalid value '{bad}': expected IP addresses \
+                 separated by commas or spaces, e.g. 192.168.2.106, 192.168.2.107 (in \
+                 't.conf' on line {line})"
+            ),
+            "{value}"
+        );
+    }
+    let e = err(&format!("{FULL}monitor_ips ,\n"), Monitor);
+    assert!(
+        e.to_string().starts_with("Config entry 'monitor_ips' is empty"),
+        "{e}"
+    );
+    let e = err(
+        &format!("{FULL}<monitor>\nmonitor_ips 198.18.0.106\n</monitor>\n"),
+        Monitor,
+    );
+    assert!(
+        e.to_string()
+            .contains("`monitor_ips` is a top-level directive"),
+        "{e}"
+    );
+}
+
 #[test]
 fn extension_directives() {
     let text = format!(
