@@ -24,6 +24,8 @@
 //!   no `--foreground`): stays in the foreground and sends `READY=1`; with `<socket> type
 //!   ssl` it serves a client certificate of the cluster's CA only.
 //! - `slave_ahead_of_the_new_master_is_not_switched`: see its doc.
+//! - `only_the_monitor_commands_the_agents`: issue 15's attack (db3 tells db2's agent to
+//!   take the writer role) is refused: `ERROR:`, no VIP, read_only stays 1, logged.
 //!
 //! Needs root, iproute2 and MariaDB (the testbed says which is missing), and the workspace's
 //! binaries (`cargo build --bins`).
@@ -43,7 +45,7 @@ use mmm_tests::workload::{self, Workload, WorkloadOptions, LOAD_TABLE};
 use mysql_async::prelude::Queryable;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-/// This file's testbed subnets (198.18.61-65.0/24).
+/// This file's testbed subnets (198.18.61-66.0/24).
 const SUBNET: u8 = 61;
 
 /// The tests of this file run one at a time: three testbeds bootstrapping MariaDB at once
@@ -927,4 +929,77 @@ fn slave_ahead_of_the_new_master_is_not_switched() {
     c.wait_slave_running("db4")
         .expect("db4 slave running after new writes");
     c.stop().expect("agents exit 0 on SIGTERM, testbed down");
+}
+
+/// Issue 15: the testbed's configs set `monitor_ips` to the monitor host. From db3 (not the
+/// monitor), the line of the issue's attack sent to db2's agent is answered `ERROR: Access
+/// denied`, db2 does not take the writer VIP and read_only stays 1 (db1 keeps both), the
+/// refusal is in db2's log at WARN, and the agent goes on serving the monitor.
+#[test]
+fn only_the_monitor_commands_the_agents() {
+    let _serial = serial();
+    let c = agents_only(SUBNET + 5);
+    let writer_vip = c.vip(188);
+    let (r1, r2) = (c.vip(198), c.vip(199));
+    assign_initial_roles(&c, writer_vip, r1, r2);
+    assert!(has_vip(&c, "db1", writer_vip));
+    assert_eq!(read_only(&c, "db1"), Some(false));
+    assert_eq!(read_only(&c, "db2"), Some(true));
+
+    let attack = format!("SET_STATUS|1|db2|ONLINE|writer({writer_vip})|db2\n");
+    let to = std::net::SocketAddr::from((c.ip("db2"), AGENT_PORT));
+    let mut stream = c
+        .testbed()
+        .tcp_connect_from("db3", to, Duration::from_secs(5))
+        .expect("netns")
+        .expect("connect from db3");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    std::io::Write::write_all(&mut stream, attack.as_bytes()).unwrap();
+    let mut reply = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut reply)
+        .expect("a reply");
+    println!("db3 -> db2: {}<- {}", attack, reply.trim_end());
+    let db3 = c.ip("db3");
+    assert!(
+        reply.starts_with(&format!(
+            "ERROR: Access denied: {db3} is not in monitor_ips!|UP:"
+        )),
+        "{reply}"
+    );
+    // Nothing happened: db2 holds no VIP and stays read-only; db1 is still the writer.
+    assert!(!has_vip(&c, "db2", writer_vip));
+    assert_eq!(read_only(&c, "db2"), Some(true));
+    assert!(has_vip(&c, "db1", writer_vip));
+    assert_eq!(read_only(&c, "db1"), Some(false));
+    // The refusal is logged at WARN.
+    let log = c
+        .host_dir("db2")
+        .unwrap()
+        .join("var/log/mysql-mmm/mmm_agentd.log");
+    let wanted = format!("Refused a command from {db3}: not in monitor_ips");
+    let start = Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains(&wanted) || start.elapsed() > Duration::from_secs(10) {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let line = text
+        .lines()
+        .find(|l| l.contains(&wanted))
+        .unwrap_or_else(|| panic!("no refusal in {}:\n{text}", log.display()));
+    assert!(line.contains("WARN"), "{line}");
+    assert!(
+        text.contains("Commands accepted only from monitor_ips: "),
+        "{text}"
+    );
+    // The monitor host is still obeyed.
+    assert_eq!(send(&c, "db2", "PING|1|db2"), "OK: Pinged!");
+    assert_eq!(
+        send(&c, "db2", "GET_AGENT_STATUS|1|db2"),
+        "OK: Returning status!|ONLINE||"
+    );
 }
