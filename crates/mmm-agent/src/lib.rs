@@ -3,7 +3,8 @@
 //!
 //! Layout:
 //! - `listener`: the agent port's handler for `mmm_common::server` (the shared accept loop
-//!   and `Shutdown`), one request line per reply (spec §4.1).
+//!   and `Shutdown`), one request line per reply (spec §4.1); refuses sources not in
+//!   `monitor_ips`.
 //! - `agent`: state, command dispatch, the pure SET_STATUS plan (spec §4.2–§4.5).
 //! - `role`: add/delete/check one role in MMM's order (spec §4.6).
 //! - `lease`: the optional agent lease (an isolated writer fences itself).
