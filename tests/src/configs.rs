@@ -142,7 +142,9 @@ mod tests {
             ("db4".to_string(), Ipv4Addr::new(198, 18, 7, 105), false),
         ];
         let c = build(7, &hosts, Ipv4Addr::new(198, 18, 7, 106));
-        assert!(c.common.starts_with("monitor_ips             198.18.7.106\n"));
+        assert!(c
+            .common
+            .starts_with("monitor_ips             198.18.7.106\n"));
         assert!(c.common.contains(
             "<host db1>\n    ip      198.18.7.100\n    mode    master\n    peer    db2\n</host>"
         ));

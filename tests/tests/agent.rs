@@ -958,8 +958,7 @@ fn only_the_monitor_commands_the_agents() {
         .unwrap();
     std::io::Write::write_all(&mut stream, attack.as_bytes()).unwrap();
     let mut reply = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut reply)
-        .expect("a reply");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut reply).expect("a reply");
     println!("db3 -> db2: {}<- {}", attack, reply.trim_end());
     let db3 = c.ip("db3");
     assert!(

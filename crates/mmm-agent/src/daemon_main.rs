@@ -155,7 +155,10 @@ where
             ),
             Access::Only(ips) => {
                 let list: Vec<String> = ips.iter().map(ToString::to_string).collect();
-                tracing::info!("Commands accepted only from monitor_ips: {}", list.join(", "));
+                tracing::info!(
+                    "Commands accepted only from monitor_ips: {}",
+                    list.join(", ")
+                );
             }
         }
         if agent.lease().is_on() {

@@ -110,7 +110,14 @@ impl Handler for AgentPort {
     async fn serve(&self, stream: Stream, peer: SocketAddr, shutdown: Shutdown) {
         if !self.access.permits(peer.ip()) {
             // Nothing is carried out for a refused client, not even "check roles".
-            refuse(LineConn::new(stream), &self.agent, peer.ip(), &self.refusals, shutdown).await;
+            refuse(
+                LineConn::new(stream),
+                &self.agent,
+                peer.ip(),
+                &self.refusals,
+                shutdown,
+            )
+            .await;
             return;
         }
         serve(

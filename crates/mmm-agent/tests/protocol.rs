@@ -614,13 +614,10 @@ async fn oversized_line_closes_connection_agent_goes_on() {
 async fn connect_from(from: &str, addr: &str) -> Stream {
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind(format!("{from}:0").parse().unwrap()).unwrap();
-    let tcp = tokio::time::timeout(
-        Duration::from_secs(2),
-        sock.connect(addr.parse().unwrap()),
-    )
-    .await
-    .expect("connect in time")
-    .unwrap();
+    let tcp = tokio::time::timeout(Duration::from_secs(2), sock.connect(addr.parse().unwrap()))
+        .await
+        .expect("connect in time")
+        .unwrap();
     Stream::Plain(tcp)
 }
 
@@ -641,7 +638,10 @@ async fn monitor_ips_refuses_commands_from_other_sources() {
     let a = start_guarded("db2", HostMode::Master).await;
     let attack = "SET_STATUS|1|db2|ONLINE|writer(198.18.0.188)|db2";
     let refused = up("ERROR: Access denied: 127.0.0.1 is not in monitor_ips!");
-    assert_eq!(ask_on(connect_from("127.0.0.1", &a.addr).await, attack).await, refused);
+    assert_eq!(
+        ask_on(connect_from("127.0.0.1", &a.addr).await, attack).await,
+        refused
+    );
     assert!(a.vip.ips().is_empty());
     assert!(*a.mysql.read_only.lock().unwrap());
     assert!(a.mysql.calls().is_empty(), "{:?}", a.mysql.calls());
@@ -667,7 +667,10 @@ async fn monitor_ips_refuses_commands_from_other_sources() {
         async move { ask_on(connect_from("127.0.0.2", &addr).await, line).await }
     };
     assert_eq!(monitor("PING|1|db2").await, up("OK: Pinged!"));
-    assert_eq!(monitor(attack).await, up("OK: Status applied successfully!"));
+    assert_eq!(
+        monitor(attack).await,
+        up("OK: Status applied successfully!")
+    );
     assert_eq!(a.vip.ips(), vec!["198.18.0.188"]);
     assert!(!*a.mysql.read_only.lock().unwrap());
     a.stop().await;

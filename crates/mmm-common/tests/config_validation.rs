@@ -866,10 +866,7 @@ fn monitor_ips_and_control_allow_directives() {
         &format!("{FULL}monitor_ips 198.18.0.106\n"),
         Monitor,
     ));
-    assert!(
-        text.contains("monitor_ips = [\"198.18.0.106\"]"),
-        "{text}"
-    );
+    assert!(text.contains("monitor_ips = [\"198.18.0.106\"]"), "{text}");
     assert!(text.contains("control_allow = []"), "{text}");
     let line = FULL.lines().count() + 1;
     for (var, value, bad) in [
@@ -891,7 +888,8 @@ fn monitor_ips_and_control_allow_directives() {
     }
     let e = err(&format!("{FULL}monitor_ips ,\n"), Monitor);
     assert!(
-        e.to_string().starts_with("Config entry 'monitor_ips' is empty"),
+        e.to_string()
+            .starts_with("Config entry 'monitor_ips' is empty"),
         "{e}"
     );
     let e = err(

@@ -272,7 +272,10 @@ pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
             conn.shutdown().await;
             // A few more lines (`quit`) until EOF; bounded.
             for _ in 0..16 {
-                if !matches!(conn.read_line_within(Duration::from_secs(1)).await, Ok(Some(_))) {
+                if !matches!(
+                    conn.read_line_within(Duration::from_secs(1)).await,
+                    Ok(Some(_))
+                ) {
                     break;
                 }
             }

@@ -260,10 +260,7 @@ async fn refused_client_gets_an_error_line_and_eof() {
         mmm_mon::control::refuse(server, ip, &refusals, shutdown).await;
     });
     let mut client = client;
-    client
-        .write_all(b"set_offline db1\nquit\n")
-        .await
-        .unwrap();
+    client.write_all(b"set_offline db1\nquit\n").await.unwrap();
     let mut answer = String::new();
     tokio::time::timeout(Duration::from_secs(5), client.read_to_string(&mut answer))
         .await
