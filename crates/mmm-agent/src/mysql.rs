@@ -366,6 +366,32 @@ impl Db {
         }
     }
 
+    /// Waits (until `deadline`, polling) until the SQL thread has applied everything the IO
+    /// thread received (or the server is no longer a slave).
+    async fn wait_all_applied(&mut self, deadline: Instant) -> Result<(), EffectError> {
+        loop {
+            let Some(st) = self.repl_status().await? else {
+                return Ok(());
+            };
+            if st.all_applied() {
+                return Ok(());
+            }
+            if !st.sql_running() {
+                return Err(EffectError::Other(format!(
+                    "the new master's SQL thread is not running (events received up to {}:{} are applied only up to {}:{})",
+                    st.master_log_file, st.read_pos, st.relay_master_log_file, st.exec_pos
+                )));
+            }
+            if Instant::now() >= deadline {
+                return Err(EffectError::Other(format!(
+                    "the new master had not applied what it received (up to {}:{}, applied {}:{}) within the sync timeout",
+                    st.master_log_file, st.read_pos, st.relay_master_log_file, st.exec_pos
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// `@@global.slave_net_timeout` (seconds).
     async fn net_timeout(&mut self) -> Result<Option<u32>, EffectError> {
         let var = self.flavor.net_timeout_var();
@@ -706,11 +732,15 @@ impl MysqlServer {
         local.drain_relay_log(deadline).await?;
         // (3) The new master applies everything it received from the old master.
         let mut new_db = self.connect(new).await?;
-        if let Some((nm_host, nm_file, nm_pos)) = new_db.slave_status().await? {
+        if let Some((nm_host, _, _)) = new_db.slave_status().await? {
             if old.is_some_and(|o| o.ip == nm_host) {
                 match &old_pos {
                     Some((f, p)) => new_db.pos_wait(f, *p, deadline).await?,
-                    None => new_db.pos_wait(&nm_file, nm_pos, deadline).await?,
+                    // The old master is gone: the new master applies what it received.
+                    // Judged from its slave status, not by MASTER_POS_WAIT on the received
+                    // coordinates: after a catch-up (`catchup.rs`) re-pointed its link, they
+                    // name another server's binlog and would never be reached.
+                    None => new_db.wait_all_applied(deadline).await?,
                 }
             }
         }
