@@ -560,7 +560,7 @@ fn fingerprint(tb: &Testbed, host: &str) -> Option<(String, bool)> {
 }
 
 /// The `id`s of `table` on `host`.
-fn row_ids(tb: &Testbed, host: &str, table: &str) -> Result<BTreeSet<u64>> {
+pub fn row_ids(tb: &Testbed, host: &str, table: &str) -> Result<BTreeSet<u64>> {
     let rows = tb.query(host, &format!("SELECT id FROM {table} ORDER BY id"))?;
     Ok(rows
         .iter()

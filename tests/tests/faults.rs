@@ -17,13 +17,15 @@ mod scenarios;
 
 use scenarios::{fast, fast_lease, Cluster};
 
-/// Crash failover (kill -9), recovery, switchovers back and forth, clean stop, freeze,
+/// Crash failover (kill -9), recovery, switchovers back and forth, kill -9 with the
+/// standby behind the slaves (the catch-up from the most advanced survivor), clean stop, freeze,
 /// an agent restarted on the writer, and the writer's link cut without the agent lease
 /// (the default: the post-heal overlap is measured and tolerated within its bound).
 #[test]
 fn writer_faults_in_sequence() {
     let mut c = Cluster::start(fast(60));
     scenarios::operator_sequence(&mut c, true);
+    scenarios::writer_killed_standby_behind(&mut c, true);
     scenarios::writer_server_fault(&mut c, "clean stop", true);
     scenarios::writer_server_fault(&mut c, "freeze", true);
     scenarios::agent_restart_on_writer(&mut c, true);

@@ -407,6 +407,37 @@ pub fn gtid_covers(master_binlog: &str, slave_pos: &str) -> bool {
             .all(|(d, n)| m.iter().any(|(md, mn)| md == d && mn >= n))
 }
 
+/// Whether the new master's binlog holds the slave's position exactly: for every GTID
+/// `d-s-n` of `slave_pos` (the slave's `gtid_slave_pos`), `binlog_state` (the new master's
+/// `gtid_binlog_state`, the last sequence number per domain *and server*) has `d-s-m` with
+/// `m ≥ n`. Stricter than [`gtid_covers`], which compares sequence numbers per domain only:
+/// once a new master has taken writes its sequence numbers pass those of a slave that holds
+/// transactions it never got, and that slave would be re-pointed past them (skipping the
+/// new master's own transactions with the same numbers).
+pub fn gtid_state_holds(binlog_state: &str, slave_pos: &str) -> bool {
+    let state = triples(binlog_state);
+    let slave = triples(slave_pos);
+    !slave.is_empty()
+        && slave.iter().all(|(d, srv, n)| {
+            state
+                .iter()
+                .any(|(sd, ss, sn)| sd == d && ss == srv && sn >= n)
+        })
+}
+
+/// The GTIDs of a list (`domain-server-seq`), malformed entries left out.
+fn triples(s: &str) -> Vec<(u32, u32, u64)> {
+    s.split(',')
+        .filter_map(|g| {
+            let mut it = g.trim().split('-');
+            let d = it.next()?.parse().ok()?;
+            let srv = it.next()?.parse().ok()?;
+            let n = it.next()?.parse().ok()?;
+            it.next().is_none().then_some((d, srv, n))
+        })
+        .collect()
+}
+
 /// Whether two MariaDB GTID positions name the same last GTID in every domain (order and
 /// spaces do not matter; `""` equals `""`). Used before turning a positional link into a
 /// GTID one: the slave's `gtid_slave_pos` must be exactly what the master's binlog holds at
@@ -537,6 +568,17 @@ mod tests {
         assert!(!gtid_covers("0-2-90", "0-1-100"));
         assert!(!gtid_covers("0-2-120", "0-1-100,1-3-4"));
         assert!(!gtid_covers("0-2-120", ""));
+    }
+
+    #[test]
+    fn gtid_state_holds_the_slaves_exact_gtid() {
+        assert!(gtid_state_holds("0-1-120,0-2-40", "0-1-100"));
+        assert!(gtid_state_holds("0-1-100", "0-1-100"));
+        // The new master wrote on (0-2-…) without the slave's last transaction 0-1-100.
+        assert!(!gtid_state_holds("0-1-99,0-2-300", "0-1-100"));
+        assert!(!gtid_state_holds("0-2-120", "0-1-100"));
+        assert!(!gtid_state_holds("0-1-120", "0-1-100,1-3-4"));
+        assert!(!gtid_state_holds("0-1-120", ""));
     }
 
     #[test]

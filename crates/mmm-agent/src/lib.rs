@@ -12,7 +12,9 @@
 //! - `vip`: role IPs through rtnetlink; `arp`: gratuitous ARP frames and bursts through
 //!   pnet; `arp_schedule`: when bursts go out (the repeats after an add and the periodic
 //!   refresh of held role IPs).
-//! - `mysql`: the real `MysqlOps` (spec §4.7 helpers); `flavor`: SQL per server version.
+//! - `mysql`: the real `MysqlOps` (spec §4.7 helpers), with `mysql/catchup.rs` (the new
+//!   master fetches from the most advanced survivor what it lacks); `flavor`: SQL per
+//!   server version.
 //! - `daemon_main`: the binary's start-up (args, config, pid file, logging, signals).
 
 pub mod agent;

@@ -10,11 +10,14 @@
 //!   applied, so no relay log is discarded unapplied; (3) wait until the **new** master
 //!   applied everything from the old master (cenalulu's fix, spec §9.1 item 7); (4) STOP
 //!   SLAVE, CHANGE MASTER using GTID (MariaDB `MASTER_USE_GTID=slave_pos` when the new
-//!   master's gtid_binlog_pos covers the local gtid_slave_pos; MySQL auto-position when
+//!   master's gtid_binlog_state holds the local gtid_slave_pos; MySQL auto-position when
 //!   gtid_mode=ON) else the new master's SHOW MASTER STATUS read after (3), always with the
 //!   link settings ([`LINK`]: connect retry, heartbeat); START SLAVE. A replica that refuses
 //!   the link settings is re-pointed without them (logged at ERROR). On a failure after (2)
 //!   the slave threads are restarted on the old master.
+//! - After `sync_with_master` with the peer unreachable: the catch-up from the most
+//!   advanced survivor (`catchup.rs`: what a surviving slave got from the dead old master
+//!   and this server did not is fetched through a temporary named connection).
 //! - `deny_write`: read_only=1 (+ super_read_only=1 where it exists), then MMM's kill loop,
 //!   which spares the agent and monitor accounts (2.2.1 spared only its own connection).
 //! - The replication upkeep ([`MysqlServer::run_upkeep`], at start-up and every
@@ -42,10 +45,12 @@ use mmm_common::config::{AgentHost, AgentSettings};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Row, Value};
 
+mod catchup;
+
 use crate::effects::{EffectFuture, MysqlOps};
 use crate::error::EffectError;
 use crate::flavor::{
-    escape, gtid_covers, parse_gtid_pos, same_gtid_pos, ChangeMaster, Flavor, Position, LINK,
+    escape, gtid_state_holds, parse_gtid_pos, same_gtid_pos, ChangeMaster, Flavor, Position, LINK,
     NET_TIMEOUT,
 };
 
@@ -192,6 +197,8 @@ struct ReplStatus {
     auto_position: Option<String>,
     /// `Last_SQL_Error`.
     last_sql_error: String,
+    /// `Master_Server_Id`: the server id of the master (kept after it died).
+    master_server_id: Option<u32>,
 }
 
 impl ReplStatus {
@@ -305,6 +312,7 @@ impl Db {
                 col(r, "Auto_Position")
             },
             last_sql_error: col(r, "Last_SQL_Error").unwrap_or_default(),
+            master_server_id: col(r, "Master_Server_Id").and_then(|s| s.trim().parse().ok()),
         }))
     }
 
@@ -355,6 +363,32 @@ impl Db {
                 "events received up to {}:{} are applied only up to {}:{}",
                 st.master_log_file, st.read_pos, st.relay_master_log_file, st.exec_pos
             )))
+        }
+    }
+
+    /// Waits (until `deadline`, polling) until the SQL thread has applied everything the IO
+    /// thread received (or the server is no longer a slave).
+    async fn wait_all_applied(&mut self, deadline: Instant) -> Result<(), EffectError> {
+        loop {
+            let Some(st) = self.repl_status().await? else {
+                return Ok(());
+            };
+            if st.all_applied() {
+                return Ok(());
+            }
+            if !st.sql_running() {
+                return Err(EffectError::Other(format!(
+                    "the new master's SQL thread is not running (events received up to {}:{} are applied only up to {}:{})",
+                    st.master_log_file, st.read_pos, st.relay_master_log_file, st.exec_pos
+                )));
+            }
+            if Instant::now() >= deadline {
+                return Err(EffectError::Other(format!(
+                    "the new master had not applied what it received (up to {}:{}, applied {}:{}) within the sync timeout",
+                    st.master_log_file, st.read_pos, st.relay_master_log_file, st.exec_pos
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -698,11 +732,15 @@ impl MysqlServer {
         local.drain_relay_log(deadline).await?;
         // (3) The new master applies everything it received from the old master.
         let mut new_db = self.connect(new).await?;
-        if let Some((nm_host, nm_file, nm_pos)) = new_db.slave_status().await? {
+        if let Some((nm_host, _, _)) = new_db.slave_status().await? {
             if old.is_some_and(|o| o.ip == nm_host) {
                 match &old_pos {
                     Some((f, p)) => new_db.pos_wait(f, *p, deadline).await?,
-                    None => new_db.pos_wait(&nm_file, nm_pos, deadline).await?,
+                    // The old master is gone: the new master applies what it received.
+                    // Judged from its slave status, not by MASTER_POS_WAIT on the received
+                    // coordinates: after a catch-up (`catchup.rs`) re-pointed its link, they
+                    // name another server's binlog and would never be reached.
+                    None => new_db.wait_all_applied(deadline).await?,
                 }
             }
         }
@@ -756,10 +794,10 @@ impl MysqlServer {
                     .await?
                     .unwrap_or_default();
                 let binlog = new_db
-                    .scalar("SELECT @@gtid_binlog_pos")
+                    .scalar("SELECT @@gtid_binlog_state")
                     .await?
                     .unwrap_or_default();
-                if gtid_covers(&binlog, &slave_pos) {
+                if gtid_state_holds(&binlog, &slave_pos) {
                     return Ok(Position::MariaGtid);
                 }
                 if !parse_gtid_pos(&slave_pos).is_empty() {
@@ -1375,6 +1413,7 @@ impl MysqlOps for MysqlServer {
                     None
                 }
             };
+            let peer_reachable = peer_pos.is_some();
             let r = async {
                 let (file, pos) = match peer_pos {
                     Some(p) => p,
@@ -1385,7 +1424,13 @@ impl MysqlOps for MysqlServer {
                         (f, p)
                     }
                 };
-                local.pos_wait(&file, pos, deadline).await
+                local.pos_wait(&file, pos, deadline).await?;
+                if !peer_reachable {
+                    // The old master is gone: fetch what a survivor got from it and this
+                    // server did not (never fails; logged).
+                    self.catch_up(&mut local).await;
+                }
+                Ok(())
             }
             .await;
             local.close().await;
