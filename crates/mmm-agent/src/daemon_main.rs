@@ -1,7 +1,8 @@
 //! `mmm_agentd`'s start-up and shutdown (spec §4.4 "Startup", §3.1 steps 1–7, §7):
 //! `mmm_agentd [@cluster] [--version] [--check-config] [--foreground]`.
 //!
-//! 1. `--version` → `mmm_agentd 2.2.1-rs.1`, exit 0.
+//! 1. The command line ([`CLI`], clap): `--version` → `mmm_agentd 2.2.1-rs.1`, `--help`,
+//!    exit 0; a usage error exits 1.
 //! 2. Load `mmm_agent[_<C>]` (class AGENT); an error is printed and exits 1.
 //!    `--check-config` prints the effective configuration (passwords masked), exit 0.
 //! 3. Logging (stderr + `/var/log/mysql-mmm/mmm_agentd[_<C>].log`), `STARTING...`.
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mmm_common::config::{self, ProgramClass};
-use mmm_common::daemon::{self, Invocation};
+use mmm_common::daemon::{self, DaemonCli, Invocation, Section};
 use mmm_common::pidfile::PidFile;
 use mmm_common::socket::Listener;
 
@@ -34,27 +35,69 @@ use crate::vip::NetlinkVip;
 /// The program name.
 pub const PROG: &str = "mmm_agentd";
 
+/// The command line, `--help` and the man page `mmm_agentd(8)`.
+pub const CLI: DaemonCli = DaemonCli {
+    prog: PROG,
+    about: "MySQL-MMM agent: role IPs, read_only and replication on a database host",
+    long_about: "mmm_agentd is the MySQL-MMM agent (mmm-rs, a drop-in port of MySQL-MMM 2.2.1). \
+It runs on every database host of an MMM cluster and carries out what the monitor (mmm_mond) \
+decides: it adds and removes the role IPs of the host (with gratuitous ARP), sets read_only \
+on the local MySQL/MariaDB server, and points a slave at the new active master. It listens on \
+<host>->ip:agent_port from its configuration (plain TCP or TLS, see <socket>).\n\n\
+Started by hand without --foreground (and without `debug 1`) it detaches like 2.2.1's agent; \
+under systemd (the unit mysql-mmm-agent.service) it stays in the foreground, reports \
+readiness and pings the watchdog.",
+    config_base: "mmm_agent",
+    sections: &[
+        Section {
+            title: "FILES",
+            items: &[
+                ("/etc/mysql-mmm/mmm_agent.conf", "The agent's configuration (`this <host>`), which includes mmm_common.conf; looked up in /etc, /etc/mmm and /etc/mysql-mmm. Must not be world-readable. With @NAME: mmm_agent_NAME.conf."),
+                ("/var/log/mysql-mmm/mmm_agentd.log", "The log (2.2.1's layout), when the directory exists; also written to stderr (the journal under systemd). With @NAME: mmm_agentd_NAME.log."),
+                ("pid_path", "The pid file named by the host's pid_path (/run/mysql-mmm-agent.pid in the samples)."),
+            ],
+        },
+        Section {
+            title: "SIGNALS",
+            items: &[
+                ("SIGTERM, SIGINT, SIGQUIT", "Finish the request being applied and exit 0; role IPs and read_only stay as they are."),
+                ("SIGHUP", "Reopen the log file (after logrotate moved it) and go on."),
+            ],
+        },
+        Section {
+            title: "ENVIRONMENT",
+            items: &[
+                ("MMM_CONFIG_DIR", "Colon-separated directories searched for the configuration instead of /etc, /etc/mmm and /etc/mysql-mmm."),
+                ("RUST_LOG", "Overrides the log level (error, warn, info, debug)."),
+            ],
+        },
+        Section {
+            title: "EXIT STATUS",
+            items: &[
+                ("0", "Stopped by a signal, or --check-config, --help, --version."),
+                ("1", "A usage, configuration or start-up error (printed to stderr and logged)."),
+            ],
+        },
+        Section {
+            title: "SEE ALSO",
+            items: &[("", "mmm_mond(8), mmm_control(8), /usr/share/doc/mysql-mmm-agent/")],
+        },
+    ],
+};
+
 /// Bound on each netlink operation.
 const NETLINK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Runs `mmm_agentd` with `args` (without argv\[0\]).
+/// Runs `mmm_agentd` with `args` (argv\[0\] first).
 pub fn run<I, S>(args: I) -> ExitCode
 where
     I: IntoIterator<Item = S>,
-    S: Into<OsString>,
+    S: Into<OsString> + Clone,
 {
-    let inv = Invocation::parse(args);
-    if inv.version {
-        println!("{}", daemon::version_line(PROG));
-        return ExitCode::SUCCESS;
-    }
-    if !inv.unknown.is_empty() {
-        eprintln!(
-            "Usage: {PROG} [@cluster] [--check-config] [--foreground] [--version]\nunknown argument(s): {}",
-            inv.unknown.join(" ")
-        );
-        return ExitCode::from(1);
-    }
+    let inv = match Invocation::parse(&CLI, args) {
+        Ok(inv) => inv,
+        Err(code) => return code,
+    };
     let cluster = inv.cluster.as_deref();
     let base = config::base_name("mmm_agent", cluster);
     let cfg = match config::load(&base, ProgramClass::Agent) {
