@@ -10,8 +10,8 @@
 //!    about.
 //! 5. Started by hand (no systemd in the environment), without `--foreground` and without
 //!    `debug 1`: daemonize as 2.2.1 does. Under systemd: stay in the foreground.
-//! 6. Bind `ip:agent_port` (plain or TLS), sd_notify `READY=1`, serve until
-//!    SIGINT/SIGTERM/SIGQUIT; then finish the request being applied, remove the pid file,
+//! 6. Bind `ip:agent_port` (plain or TLS), sd_notify `READY=1` and watchdog pings, serve until
+//!    SIGINT/SIGTERM/SIGQUIT (SIGHUP reopens the log); then finish the request being applied, remove the pid file,
 //!    log `END`, exit 0. Role IPs and read_only stay as they are (as in MMM): the monitor
 //!    or the next agent start decides about them.
 
@@ -88,12 +88,32 @@ readiness and pings the watchdog.",
 /// Bound on each netlink operation.
 const NETLINK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// systemd's watchdog (`WatchdogSec=`, off otherwise): pings while the agent's role state
+/// can be taken within the ping interval. Requests hold that state while they are applied
+/// (bounded by sync_timeout and the netlink and MySQL timeouts), so a request hung for
+/// longer than the unit's WatchdogSec, or a wedged runtime, gets the agent restarted.
+async fn watchdog(agent: Arc<Agent>) {
+    let mut wd = daemon::Watchdog::from_env();
+    let Some(every) = wd.interval() else {
+        return;
+    };
+    loop {
+        wd.due().await;
+        if tokio::time::timeout(every, agent.snapshot()).await.is_ok() {
+            wd.ping();
+        } else {
+            tracing::warn!("watchdog: the role state is held for over {every:?}: not pinging");
+        }
+    }
+}
+
 /// Runs `mmm_agentd` with `args` (argv\[0\] first).
 pub fn run<I, S>(args: I) -> ExitCode
 where
     I: IntoIterator<Item = S>,
     S: Into<OsString> + Clone,
 {
+    daemon::ignore_sighup();
     let inv = match Invocation::parse(&CLI, args) {
         Ok(inv) => inv,
         Err(code) => return code,
@@ -205,6 +225,7 @@ where
         let lease_task = tokio::spawn(Arc::clone(&agent).run_lease(async move {
             let _ = lease_stopped.await;
         }));
+        let watchdog = tokio::spawn(watchdog(Arc::clone(&agent)));
         daemon::notify_ready();
         listener::run(
             listener,
@@ -214,6 +235,7 @@ where
         )
         .await;
         refresh.abort();
+        watchdog.abort();
         let _ = lease_stop.send(());
         let _ = tokio::time::timeout(Duration::from_secs(5), lease_task).await;
         daemon::notify("STOPPING=1");

@@ -13,7 +13,9 @@
 //!   [`process_title`]`(prog, cluster)` → `mmm_agentd-C`.
 //! - [`shutdown_signal`]: a future that resolves on SIGINT/SIGTERM/SIGQUIT (logs
 //!   `Signal received: exiting...`), SIGPIPE is ignored by Rust already.
-//! - [`notify_ready`]: writes `READY=1` to `$NOTIFY_SOCKET` (no-op when unset).
+//!   SIGHUP reopens the log instead ([`ignore_sighup`] covers the time before).
+//! - [`notify_ready`]: writes `READY=1` to `$NOTIFY_SOCKET` (no-op when unset);
+//!   [`Watchdog`]: `WATCHDOG=1` pings for `WatchdogSec=`.
 //! - [`under_systemd`], [`daemonize`]: a daemon started by hand (no `$NOTIFY_SOCKET`,
 //!   no `$INVOCATION_ID`) and without `--foreground` detaches like 2.2.1 (fork, setsid,
 //!   chdir /, umask 022, stdio to /dev/null). Call it before starting the tokio runtime.
@@ -198,26 +200,115 @@ pub fn set_process_title(title: &str) {
     }
 }
 
-/// Resolves when SIGINT, SIGTERM or SIGQUIT arrives; logs 2.2.1's line.
+/// Resolves when SIGINT, SIGTERM or SIGQUIT arrives; logs 2.2.1's line. Until then it also
+/// answers SIGHUP: the log file is reopened (it is opened for every line anyway, see
+/// [`crate::log`]; the HUP is logged, which re-creates a file logrotate moved away) and the
+/// daemon goes on. 2.2.1 died on SIGHUP.
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (mut term, mut int, mut quit) = match (
+    let (mut term, mut int, mut quit, mut hup) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::quit()),
+        signal(SignalKind::hangup()),
     ) {
-        (Ok(t), Ok(i), Ok(q)) => (t, i, q),
+        (Ok(t), Ok(i), Ok(q), Ok(h)) => (t, i, q, h),
         _ => {
             tracing::error!("could not install signal handlers");
             return std::future::pending().await;
         }
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-        _ = quit.recv() => {}
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = quit.recv() => break,
+            _ = hup.recv() => crate::log::reopen(),
+        }
     }
     tracing::info!("Signal received: exiting...");
+}
+
+/// Ignores SIGHUP until [`shutdown_signal`] handles it (a HUP between start and the
+/// runtime's signal handlers must not kill the daemon). Call it first thing in `main`.
+pub fn ignore_sighup() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: SIG_IGN installs no handler code.
+    let _ = unsafe { signal(Signal::SIGHUP, SigHandler::SigIgn) };
+}
+
+/// systemd's watchdog (`WatchdogSec=` in the unit): a daemon sends `WATCHDOG=1` at least
+/// every `$WATCHDOG_USEC`, or systemd kills and restarts it. [`Watchdog::from_env`] reads
+/// the environment (off when unset, or when `$WATCHDOG_PID` names another process); the
+/// pings go out every half of the timeout, as sd_watchdog_enabled(3) advises.
+///
+/// Put the ping where a hang must be noticed: [`Watchdog::beat`] in the `select!` of the
+/// loop that must stay alive (it only completes while the loop comes back to the select),
+/// or [`Watchdog::due`] then a probe then [`Watchdog::ping`] in a task of its own.
+#[derive(Debug, Default)]
+pub struct Watchdog {
+    /// Half the timeout; `None` when off.
+    every: Option<std::time::Duration>,
+    /// When the next ping is due.
+    next: Option<tokio::time::Instant>,
+}
+
+impl Watchdog {
+    /// The watchdog systemd asked for, if any.
+    pub fn from_env() -> Watchdog {
+        Self::from_values(
+            std::env::var("WATCHDOG_USEC").ok().as_deref(),
+            std::env::var("WATCHDOG_PID").ok().as_deref(),
+            std::process::id(),
+        )
+    }
+
+    /// [`from_env`](Self::from_env) with the values given.
+    pub fn from_values(usec: Option<&str>, pid: Option<&str>, my_pid: u32) -> Watchdog {
+        let usec = usec
+            .and_then(|u| u.trim().parse::<u64>().ok())
+            .filter(|u| *u > 0);
+        let for_us = match pid {
+            None => true,
+            Some(p) => p.trim().parse::<u32>().ok() == Some(my_pid),
+        };
+        match usec {
+            Some(u) if for_us => Watchdog {
+                every: Some(std::time::Duration::from_micros(u / 2)),
+                next: None,
+            },
+            _ => Watchdog::default(),
+        }
+    }
+
+    /// How often it pings (half the timeout), when on.
+    pub fn interval(&self) -> Option<std::time::Duration> {
+        self.every
+    }
+
+    /// Waits until the next ping is due (at once the first time); pending forever when the
+    /// watchdog is off. Cancel-safe.
+    pub async fn due(&mut self) {
+        if self.every.is_none() {
+            return std::future::pending().await;
+        }
+        let next = *self.next.get_or_insert_with(tokio::time::Instant::now);
+        tokio::time::sleep_until(next).await;
+    }
+
+    /// Sends `WATCHDOG=1` and schedules the next ping.
+    pub fn ping(&mut self) {
+        if let Some(every) = self.every {
+            notify("WATCHDOG=1");
+            self.next = Some(tokio::time::Instant::now() + every);
+        }
+    }
+
+    /// [`due`](Self::due) then [`ping`](Self::ping). Cancel-safe.
+    pub async fn beat(&mut self) {
+        self.due().await;
+        self.ping();
+    }
 }
 
 /// Whether the process runs under systemd (`$NOTIFY_SOCKET` or `$INVOCATION_ID`).
@@ -337,6 +428,40 @@ mod tests {
         assert_eq!(config_base("mmm_agent", Some("C1")), "mmm_agent_C1");
         assert_eq!(process_title("mmm_agentd", Some("C1")), "mmm_agentd-C1");
         assert_eq!(version_line("mmm_agentd"), "mmm_agentd 2.2.1-rs.1");
+    }
+
+    #[test]
+    fn watchdog_from_environment() {
+        let w = Watchdog::from_values(Some("30000000"), Some("42"), 42);
+        assert_eq!(w.interval(), Some(std::time::Duration::from_secs(15)));
+        assert_eq!(
+            Watchdog::from_values(Some("30000000"), None, 42).interval(),
+            Some(std::time::Duration::from_secs(15))
+        );
+        assert_eq!(
+            Watchdog::from_values(Some("30000000"), Some("7"), 42).interval(),
+            None
+        );
+        assert_eq!(Watchdog::from_values(None, None, 42).interval(), None);
+        assert_eq!(Watchdog::from_values(Some("x"), None, 42).interval(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn watchdog_beats_every_half_timeout() {
+        let mut w = Watchdog::from_values(Some("2000000"), None, 1);
+        let t0 = tokio::time::Instant::now();
+        w.beat().await;
+        assert_eq!(t0.elapsed(), std::time::Duration::ZERO);
+        // Cancelled halfway: the next beat still comes 1 s after the first.
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), w.beat()).await;
+        w.beat().await;
+        assert_eq!(t0.elapsed(), std::time::Duration::from_secs(1));
+        let mut off = Watchdog::default();
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_secs(3600), off.beat())
+                .await
+                .is_err()
+        );
     }
 
     #[test]

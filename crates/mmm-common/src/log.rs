@@ -11,7 +11,12 @@
 //! The netlink crates' parser warnings about kernel attributes newer than the crate are
 //! filtered out by default (they said nothing about our work, every few seconds).
 //!
-//! API: [`init`]`(program, cluster, debug)`, [`log_file_path`], [`mmm_timestamp`].
+//! Because of that, log rotation needs nothing from the daemon: after logrotate moves the
+//! file, the next line creates a new one. SIGHUP ([`reopen`], called by
+//! [`crate::daemon::shutdown_signal`]) only logs that it was received, which creates the new
+//! file at once; 2.2.1 died on SIGHUP.
+//!
+//! API: [`init`]`(program, cluster, debug)`, [`reopen`], [`log_file_path`], [`mmm_timestamp`].
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -191,6 +196,12 @@ pub fn init_with_dir(
         .with(file_layer)
         .try_init();
     file_path
+}
+
+/// SIGHUP: "reopens" the log file. The file appender opens the file for every line, so this
+/// only logs the signal, which creates the file again if logrotate moved it.
+pub fn reopen() {
+    tracing::info!("SIGHUP received: log file reopened");
 }
 
 /// Formats a line the way the file appender does (for tests and for the agent's own

@@ -84,6 +84,9 @@ pub struct Hooks {
     /// Called once the monitor is running and its control port is served (main.rs sends
     /// sd_notify READY=1 here).
     pub on_ready: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>,
+    /// systemd's watchdog, pinged by the main loop each time it comes back to its `select!`
+    /// (off by default): a loop stuck in a step stops the pings and systemd restarts us.
+    pub watchdog: mmm_common::daemon::Watchdog,
 }
 
 /// The agent targets of a config (config order).
@@ -280,6 +283,7 @@ pub async fn run(
 
     // The main loop.
     let mut shutdown_main = shutdown.clone();
+    let mut watchdog = hooks.watchdog;
     loop {
         let deadline = monitor.poll_timeout();
         let timer = async {
@@ -306,6 +310,7 @@ pub async fn run(
                 monitor.handle_timeout(Instant::now());
                 driver.drain(&mut monitor);
             }
+            _ = watchdog.beat() => {}
         }
     }
 

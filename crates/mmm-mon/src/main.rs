@@ -2,7 +2,8 @@
 //! `--version`): the MMM monitor daemon (spec §3.1 steps 1-7). Reads `mmm_mon[_<C>].conf` (class MONITOR), sets up logging, the pid file,
 //! detaches when started by hand (not under systemd, not `debug 1`, not `--foreground`),
 //! then runs [`mmm_mon::driver::run`] until SIGTERM/SIGINT/SIGQUIT. Under systemd
-//! (Type=notify) READY=1 is sent once the monitor has started and serves its control port.
+//! (Type=notify) READY=1 is sent once the monitor has started and serves its control port,
+//! and the driver's main loop pings the watchdog (`WatchdogSec=`). SIGHUP reopens the log.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +16,7 @@ use mmm_mon::driver::{self, Hooks};
 use tracing::{error, info, Instrument};
 
 fn main() -> ExitCode {
+    daemon::ignore_sighup();
     let inv = match Invocation::parse(&CLI, std::env::args_os()) {
         Ok(inv) => inv,
         Err(code) => return code,
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
         on_ready: Some(Box::new(|_addr| {
             daemon::notify_ready();
         })),
+        watchdog: daemon::Watchdog::from_env(),
     };
     let span = tracing::info_span!("monitor", cluster = cluster.unwrap_or(""));
     let result = rt.block_on(driver::run(cfg, daemon::shutdown_signal(), hooks).instrument(span));
