@@ -76,3 +76,12 @@ describe_build() {
         echo "cargo ($CARGO_BIN) runs as root; target dir $TARGET_DIR"
     fi
 }
+
+# `as_builder CMD…`: CMD… as BUILD_USER (files it makes in the tree stay theirs).
+as_builder() {
+    if [ "$BUILD_USER" != root ]; then
+        sudo -u "$BUILD_USER" -H "$@"
+    else
+        "$@"
+    fi
+}

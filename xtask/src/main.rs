@@ -1,4 +1,4 @@
-//! `cargo run -p xtask -- assets OUT_DIR`: the man pages and shell completions of the three
+//! `cargo run -p xtask -- assets OUT_DIR [DATE]`: the man pages and shell completions of the three
 //! shipped programs, generated from the same clap definitions the programs parse with
 //! (`mmm_agent::daemon_main::CLI`, `mmm_mon::cli::CLI`, `mmm_control::command()`), so they
 //! cannot drift apart. scripts/package.sh runs it before cargo-deb, which ships the files.
@@ -150,16 +150,15 @@ fn assets(out: &Path, date: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The pages' date: `MMM_MAN_DATE` (scripts/package.sh passes the last commit's date, so
-/// the package is reproducible), else none.
-fn man_date() -> String {
-    std::env::var("MMM_MAN_DATE").unwrap_or_default()
-}
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
-        [task, dir] if task == "assets" => match assets(&PathBuf::from(dir), &man_date()) {
+        // DATE (YYYY-MM-DD) for the pages: scripts/package.sh passes the last commit's, so
+        // the package is reproducible.
+        [task, dir, rest @ ..] if task == "assets" && rest.len() <= 1 => match assets(
+            &PathBuf::from(dir),
+            rest.first().map(String::as_str).unwrap_or(""),
+        ) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("xtask assets: {e}");
@@ -167,7 +166,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo run -p xtask -- assets OUT_DIR");
+            eprintln!("usage: cargo run -p xtask -- assets OUT_DIR [DATE]");
             ExitCode::from(2)
         }
     }
