@@ -72,7 +72,7 @@ for f in "${debs[@]}"; do
     dpkg-deb -c "$f" >>"$work/contents"
 done
 for c in mmm_common.conf mmm_agent.conf mmm_mon.conf; do
-    if grep -qx "/etc/mysql-mmm/$c" "$work/conffiles" && grep -q "^-rw-r----- root/root .* ./etc/mysql-mmm/$c\$" "$work/contents"; then
+    if grep -qx "/etc/mysql-mmm/$c" "$work/conffiles" && grep -Eq "^-rw-r----- (root/root|0/0) .* \./etc/mysql-mmm/$c\$" "$work/contents"; then
         ok "/etc/mysql-mmm/$c is a conffile, mode 0640"
     else
         fail "/etc/mysql-mmm/$c: not a conffile of mode 0640"
@@ -150,8 +150,10 @@ fi
 
 step "the seed's walkthrough with the installed binaries (MMM_BIN_DIR=/usr/sbin)"
 t0=$SECONDS
-exe="$(run_cargo test -p mmm-tests --test walkthrough --no-run --message-format=json \
-    | jq -r 'select(.reason == "compiler-artifact" and .executable != null) | .executable' | tail -1)"
+# The whole workspace, as test.sh builds it (the same features: nothing is rebuilt).
+exe="$(run_cargo test --workspace --no-run --message-format=json \
+    | jq -r 'select(.reason == "compiler-artifact" and .profile.test and .target.name == "walkthrough")
+             | .executable')"
 if [ -n "$exe" ] && (cd "$REPO/tests" && MMM_BIN_DIR=/usr/sbin "$exe" seed_walkthrough --exact --test-threads=1); then
     ok "seed walkthrough with /usr/sbin binaries"
 else
