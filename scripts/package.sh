@@ -7,8 +7,8 @@
 # sort after Debian's Perl 2.2.1 packages of the same names, which they replace.
 #
 # Steps: installs the pinned cargo-deb if missing (cargo install --locked); builds the three
-# binaries (cargo build --profile release); generates the man pages and completions from the
-# programs' clap definitions (cargo run -p xtask) into packaging/generated/; runs cargo deb
+# binaries and xtask (cargo build --profile release); generates the man pages and completions
+# from the programs' clap definitions (xtask) into packaging/generated/; runs cargo deb
 # --no-build for each package. Runs as root or as a user (as root through sudo, cargo runs
 # as the user who ran sudo: scripts/cargo-env.sh). Time: see README.md.
 #
@@ -30,11 +30,15 @@ if ! run_cargo deb --version 2>/dev/null | grep -q "^cargo-deb $CARGO_DEB_VERSIO
 fi
 
 say "building the binaries (profile $PROFILE): $(describe_build)"
-case "$PROFILE" in
-    dev) built="$TARGET_DIR/debug" ;;
-    *) built="$TARGET_DIR/$PROFILE" ;;
-esac
-run_cargo build --profile "$PROFILE" -p mmm-agent -p mmm-mon -p mmm-control --bins
+if [ "$PROFILE" = dev ]; then
+    # test.sh's own build command: after it, nothing is rebuilt (the same feature set).
+    built="$TARGET_DIR/debug"
+    run_cargo build --workspace --all-targets
+else
+    # One command for the programs and xtask, so that they share one build of the deps.
+    built="$TARGET_DIR/$PROFILE"
+    run_cargo build --profile "$PROFILE" -p mmm-agent -p mmm-mon -p mmm-control -p xtask --bins
+fi
 # cargo-deb names profile directories itself; for the debug build it is given a directory
 # of its own with links to the debug binaries (cargo-deb refuses the dev profile).
 deb_profile="$PROFILE"
@@ -46,12 +50,12 @@ if [ "$PROFILE" = dev ]; then
     done
 fi
 
-say "man pages and completions (cargo run -p xtask)"
+say "man pages and completions (xtask)"
 gen="$REPO/packaging/generated"
 as_builder rm -rf "$gen"
 # The pages' date: the last commit's (reproducible), else today.
 date="$(as_builder git -C "$REPO" log -1 --format=%cs 2>/dev/null || date -u +%F)"
-run_cargo run -q -p xtask -- assets "$gen" "$date" </dev/null
+as_builder "$built/xtask" assets "$gen" "$date" </dev/null
 as_builder gzip -9n "$gen"/man/*.8
 
 version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)"
