@@ -68,6 +68,7 @@ readiness and pings the watchdog.",
             title: "ENVIRONMENT",
             items: &[
                 ("MMM_CONFIG_DIR", "Colon-separated directories searched for the configuration instead of /etc, /etc/mmm and /etc/mysql-mmm."),
+                ("MMM_LOG_DIR", "The log directory instead of /var/log/mysql-mmm."),
                 ("RUST_LOG", "Overrides the log level (error, warn, info, debug)."),
             ],
         },

@@ -4,6 +4,7 @@
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mmm_agentd");
+const LOG: &str = "mmm_agentd.log";
 
 fn run(args: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
@@ -89,6 +90,7 @@ this db1\n",
         .unwrap();
     let mut child = Command::new(BIN)
         .env("MMM_CONFIG_DIR", dir.path())
+        .env("MMM_LOG_DIR", dir.path())
         .env("NOTIFY_SOCKET", &sock_path)
         .env("WATCHDOG_USEC", "400000")
         .stderr(std::process::Stdio::piped())
@@ -112,6 +114,9 @@ this db1\n",
     }
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     let child_pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    // logrotate: the file is moved away, then SIGHUP.
+    let log_path = dir.path().join(LOG);
+    std::fs::rename(&log_path, dir.path().join(format!("{LOG}.1"))).unwrap();
     nix::sys::signal::kill(child_pid, nix::sys::signal::Signal::SIGHUP).unwrap();
     // Still alive and still pinging after the HUP.
     let mut after = 0;
@@ -129,5 +134,14 @@ this db1\n",
     assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("SIGHUP received: log file reopened"), "{err}");
+    // The log file in MMM_LOG_DIR: the rotated one has the start, the new one the rest.
+    let old = std::fs::read_to_string(dir.path().join(format!("{LOG}.1"))).unwrap();
+    assert!(old.contains("  INFO STARTING..."), "{old}");
+    let new = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        new.contains("  INFO SIGHUP received: log file reopened"),
+        "{new}"
+    );
+    assert!(!new.contains("STARTING"), "{new}");
     assert!(err.contains("Signal received: exiting..."), "{err}");
 }

@@ -147,14 +147,22 @@ impl Invocation {
         I: IntoIterator<Item = S>,
         S: Into<OsString> + Clone,
     {
-        match cli.command().try_get_matches_from(args) {
-            Ok(m) => Ok(Invocation {
-                cluster: m.get_one::<String>("cluster").cloned(),
-                check_config: m.get_flag("check-config"),
-                foreground: m.get_flag("foreground"),
-            }),
-            Err(e) => Err(print_clap_error(&e)),
-        }
+        Self::try_parse(cli, args).map_err(|e| print_clap_error(&e))
+    }
+
+    /// [`parse`](Self::parse) without printing: help, version and usage errors are clap's
+    /// errors.
+    pub fn try_parse<I, S>(cli: &DaemonCli, args: I) -> Result<Invocation, clap::Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString> + Clone,
+    {
+        let m = cli.command().try_get_matches_from(args)?;
+        Ok(Invocation {
+            cluster: m.get_one::<String>("cluster").cloned(),
+            check_config: m.get_flag("check-config"),
+            foreground: m.get_flag("foreground"),
+        })
     }
 }
 
@@ -403,22 +411,19 @@ mod tests {
 
     #[test]
     fn parses_mmm_command_lines() {
-        let i = Invocation::parse(&CLI, ["mmm_agentd", "@C1", "--check-config"]).unwrap();
+        let i = Invocation::try_parse(&CLI, ["mmm_agentd", "@C1", "--check-config"]).unwrap();
         assert_eq!(i.cluster.as_deref(), Some("C1"));
         assert!(i.check_config && !i.foreground);
-        let i = Invocation::parse(&CLI, ["/usr/sbin/mmm_agentd", "@C1", "-f"]).unwrap();
+        let i = Invocation::try_parse(&CLI, ["/usr/sbin/mmm_agentd", "@C1", "-f"]).unwrap();
         assert!(i.foreground);
         assert_eq!(
-            Invocation::parse(&CLI, ["mmm_agentd"]).unwrap(),
+            Invocation::try_parse(&CLI, ["mmm_agentd"]).unwrap(),
             Invocation::default()
         );
         for bad in [&["x"][..], &["@C", "x"], &["--nope"], &["@"]] {
             let args = std::iter::once("mmm_agentd").chain(bad.iter().copied());
-            assert_eq!(
-                Invocation::parse(&CLI, args),
-                Err(ExitCode::from(1)),
-                "{bad:?}"
-            );
+            let e = Invocation::try_parse(&CLI, args).unwrap_err();
+            assert!(e.use_stderr(), "{bad:?}");
         }
         CLI.command().debug_assert();
         assert_eq!(

@@ -37,6 +37,10 @@ pub const ERROR_TARGET: &str = "mmm_error";
 /// The directory of MMM's log files.
 pub const LOG_DIR: &str = "/var/log/mysql-mmm";
 
+/// The environment variable that replaces [`LOG_DIR`] (an mmm-rs addition, like
+/// `MMM_CONFIG_DIR`: tests that run the daemons use it to keep out of the host's logs).
+pub const LOG_DIR_ENV: &str = "MMM_LOG_DIR";
+
 /// `/var/log/mysql-mmm/<program>[_<C>].log`.
 pub fn log_file_path(program: &str, cluster: Option<&str>) -> PathBuf {
     let name = match cluster {
@@ -156,8 +160,13 @@ impl<'a> MakeWriter<'a> for ReopeningFile {
 
 /// Initialises logging for `program` (`mmm_agentd`, `mmm_mond`) of `cluster`. Returns the
 /// log file in use, if any. Calling it twice is harmless (the second call does nothing).
+/// The directory is `$MMM_LOG_DIR` when set and not empty, else [`LOG_DIR`].
 pub fn init(program: &str, cluster: Option<&str>, debug: bool) -> Option<PathBuf> {
-    init_with_dir(program, cluster, debug, Path::new(LOG_DIR))
+    let dir = std::env::var_os(LOG_DIR_ENV)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(LOG_DIR));
+    init_with_dir(program, cluster, debug, &dir)
 }
 
 /// [`init`] with another log directory (tests).

@@ -41,6 +41,7 @@ reports readiness once it serves its control port and pings the watchdog from it
             title: "ENVIRONMENT",
             items: &[
                 ("MMM_CONFIG_DIR", "Colon-separated directories searched for the configuration instead of /etc, /etc/mmm and /etc/mysql-mmm."),
+                ("MMM_LOG_DIR", "The log directory instead of /var/log/mysql-mmm."),
                 ("RUST_LOG", "Overrides the log level (error, warn, info, debug)."),
             ],
         },
