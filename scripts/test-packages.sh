@@ -107,10 +107,12 @@ for b in mmm_agentd mmm_mond mmm_control; do
     else
         fail "/usr/sbin/$b --version/--help"
     fi
-    if [ -f "/usr/share/man/man8/$b.8.gz" ] && [ -f "/usr/share/bash-completion/completions/$b" ]; then
-        ok "$b: man page and completion installed"
+    if [ -f "/usr/share/man/man8/$b.8.gz" ] && [ -f "/usr/share/bash-completion/completions/$b" ] \
+        && zcat "/usr/share/man/man8/$b.8.gz" | grep -q "^\.TH $b 8 " \
+        && bash -c ". /usr/share/bash-completion/completions/$b && complete -p $b" >/dev/null; then
+        ok "$b: man page and bash completion installed and loadable"
     else
-        fail "$b: man page or completion missing"
+        fail "$b: man page or completion missing or broken"
     fi
 done
 units=()
