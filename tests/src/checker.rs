@@ -11,6 +11,8 @@
 //!   the rows themselves (not what replication reports) with the acknowledged writes:
 //!   acknowledged rows missing per server, rows present on one server and not another,
 //!   replication threads and their errors (1062 = a duplicate-key break).
+//! - [`wait_same_rows`] and [`missing_ids`]: the same comparison for any table with an `id`
+//!   column, without the replication verdict (e.g. while a master's peer is down).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -531,24 +533,75 @@ fn preview(ids: &[u64]) -> String {
     )
 }
 
-/// A cheap fingerprint of a server's load table and its replication health.
-fn fingerprint(tb: &Testbed, host: &str) -> Option<(String, bool)> {
+/// A cheap fingerprint of the rows of `table` on `host` (`count/sum/xor` of `id`); `None`
+/// when it cannot be read.
+fn rows_fingerprint(tb: &Testbed, host: &str, table: &str) -> Option<String> {
     let rows = tb
         .query(
             host,
             &format!(
-                "SELECT COUNT(*) AS n, COALESCE(SUM(id),0) AS s, COALESCE(BIT_XOR(id),0) AS x FROM {LOAD_TABLE}"
+                "SELECT COUNT(*) AS n, COALESCE(SUM(id),0) AS s, COALESCE(BIT_XOR(id),0) AS x FROM {table}"
             ),
         )
         .ok()?;
     let r = rows.first()?;
-    let fp = format!(
+    Some(format!(
         "{}/{}/{}",
         r.get("n").unwrap_or(""),
         r.get("s").unwrap_or(""),
         r.get("x").unwrap_or("")
-    );
+    ))
+}
+
+/// A cheap fingerprint of a server's load table and its replication health.
+fn fingerprint(tb: &Testbed, host: &str) -> Option<(String, bool)> {
+    let fp = rows_fingerprint(tb, host, LOAD_TABLE)?;
     Some((fp, replication_ok(tb, host).0))
+}
+
+/// The `id`s of `table` on `host`.
+fn row_ids(tb: &Testbed, host: &str, table: &str) -> Result<BTreeSet<u64>> {
+    let rows = tb.query(host, &format!("SELECT id FROM {table} ORDER BY id"))?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.at(0).and_then(|v| v.parse().ok()))
+        .collect())
+}
+
+/// Waits (at most `limit`, polling every 100 ms) until `hosts` hold the same rows of
+/// `table` (compared by `id`), whatever their replication threads say (a master whose peer
+/// is down counts); returns the common fingerprint (`count/sum/xor` of `id`).
+pub fn wait_same_rows(
+    tb: &Testbed,
+    hosts: &[&str],
+    table: &str,
+    limit: Duration,
+) -> Result<String> {
+    let start = Instant::now();
+    loop {
+        let fps: Vec<Option<String>> = hosts
+            .iter()
+            .map(|h| rows_fingerprint(tb, h, table))
+            .collect();
+        if let Some(Some(first)) = fps.first() {
+            if fps.iter().all(|f| f.as_ref() == Some(first)) {
+                return Ok(first.clone());
+            }
+        }
+        if start.elapsed() > limit {
+            return Err(TestbedError::Timeout {
+                what: format!("{hosts:?} to hold the same rows of {table} (last: {fps:?})"),
+                after: limit,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The ids of `ids` (e.g. acknowledged writes) that `host`'s `table` lacks.
+pub fn missing_ids(tb: &Testbed, host: &str, table: &str, ids: &BTreeSet<u64>) -> Result<Vec<u64>> {
+    let present = row_ids(tb, host, table)?;
+    Ok(ids.difference(&present).copied().collect())
 }
 
 /// (threads running without error, the errors).
@@ -611,12 +664,7 @@ pub fn check_data(
     let acked = report.acked_ids();
     let mut sets: Vec<(String, BTreeSet<u64>)> = Vec::new();
     for h in hosts {
-        let rows = tb.query(h, &format!("SELECT id FROM {LOAD_TABLE} ORDER BY id"))?;
-        let ids: BTreeSet<u64> = rows
-            .iter()
-            .filter_map(|r| r.at(0).and_then(|v| v.parse().ok()))
-            .collect();
-        sets.push((h.to_string(), ids));
+        sets.push((h.to_string(), row_ids(tb, h, LOAD_TABLE)?));
     }
     let union: BTreeSet<u64> = sets.iter().flat_map(|(_, s)| s.iter().copied()).collect();
     let mut servers = Vec::new();

@@ -22,15 +22,19 @@
 //! everything else down.
 //!
 //! The one harness of the testbed tests that run the daemons: `tests/tests/walkthrough.rs`,
-//! `tests/tests/monitor.rs` and the fault matrix (`tests/tests/scenarios/mod.rs`, used by
-//! `faults.rs` and `bench.rs`). Per-daemon control: `start_*`, `stop_*` (SIGTERM, exit 0
-//! checked), `kill_*` (SIGKILL, a crash), `restart_*`, `*_pid`.
+//! `tests/tests/monitor.rs`, the fault matrix (`tests/tests/scenarios/mod.rs`, used by
+//! `faults.rs` and `bench.rs`) and `tests/tests/agent.rs`, which runs agents without a
+//! monitor ([`Daemons::Agents`]) and plays the monitor itself over the agent protocol
+//! ([`Cluster::agent_request`], sent from the monitor host). Per-daemon control:
+//! `start_*`, `stop_*` (SIGTERM, exit 0 checked), `kill_*` (SIGKILL, a crash), `restart_*`,
+//! `*_pid`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::Deref;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -51,6 +55,19 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a daemon may take to exit after SIGTERM.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The agents' port (`agent_port` in the testbed's configs).
+pub const AGENT_PORT: u16 = 9989;
+
+/// Bound on connecting to an agent in [`Cluster::agent_request`].
+const AGENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bound on an agent's reply in [`Cluster::agent_request`] (a SET_STATUS may wait for
+/// `sync_timeout`).
+const AGENT_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a fresh agent may take to answer `PING`.
+const AGENT_UP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// `mmm_control help` as 2.2.1 prints it (transcripts-2.2.1.md §1; mmm_control adds one
 /// more newline).
@@ -106,6 +123,20 @@ pub enum BringOnline {
     Leave,
 }
 
+/// Which daemons [`Cluster::start`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Daemons {
+    /// `mmm_agentd` on every database host and `mmm_mond`, brought online per
+    /// [`ClusterOptions::bring_online`].
+    AgentsAndMonitor,
+    /// `mmm_agentd` on every database host, no monitor: the test plays the monitor
+    /// ([`Cluster::agent_request`]). `start` returns once every agent answers `PING`.
+    Agents,
+    /// No daemon: the test starts what it needs ([`Cluster::start_agent`],
+    /// [`Cluster::start_agent_notify`]).
+    None,
+}
+
 /// How to build a cluster. `None` keeps the seed's value (2.2.1's defaults for the checks,
 /// `auto_set_online 10`, flap detection 3 in 3600 s, no agent lease); the
 /// `effective_*` methods give the value in force either way.
@@ -115,6 +146,10 @@ pub struct ClusterOptions {
     pub label: &'static str,
     /// The testbed's third octet (198.18.<subnet>.0/24).
     pub subnet: u8,
+    /// Slaves of db1 (2: db3 and db4, the seed; fewer only without the monitor).
+    pub slaves: usize,
+    /// Which daemons run.
+    pub daemons: Daemons,
     /// `<check default> check_period` (seconds).
     pub check_period: Option<f64>,
     /// `<check default> trap_period` (seconds).
@@ -159,6 +194,8 @@ impl ClusterOptions {
         ClusterOptions {
             label: "seed",
             subnet,
+            slaves: 2,
+            daemons: Daemons::AgentsAndMonitor,
             check_period: None,
             trap_period: None,
             check_timeout: None,
@@ -382,6 +419,7 @@ impl Cluster {
             let _one_at_a_time = lock(&UP);
             Testbed::up(TestbedOptions {
                 subnet: opts.subnet,
+                slaves: opts.slaves,
                 write_mmm_configs: false,
                 ..TestbedOptions::default()
             })?
@@ -407,6 +445,20 @@ impl Cluster {
 
     fn bring_up(&self) -> Result<()> {
         self.write_configs()?;
+        match self.opts.daemons {
+            Daemons::None => return Ok(()),
+            Daemons::Agents => {
+                let hosts = self.db_hosts();
+                for h in &hosts {
+                    self.spawn_agent(h)?;
+                }
+                for h in &hosts {
+                    self.wait_agent_answers(h)?;
+                }
+                return Ok(());
+            }
+            Daemons::AgentsAndMonitor => {}
+        }
         for h in DB_HOSTS {
             self.spawn_agent(h)?;
         }
@@ -482,6 +534,16 @@ impl Cluster {
             // after that.
             None => unreachable!("cluster used after stop"),
         }
+    }
+
+    /// The testbed's database hosts in configuration order (db1..db4 with two slaves).
+    pub fn db_hosts(&self) -> Vec<String> {
+        self.testbed()
+            .hosts()
+            .iter()
+            .filter(|h| h.is_db())
+            .map(|h| h.name.clone())
+            .collect()
     }
 
     /// The options the cluster was started with.
@@ -769,6 +831,89 @@ impl Cluster {
             )));
         }
         self.spawn_agent(host)
+    }
+
+    /// Starts `host`'s agent as systemd would (`Type=notify`): without `--foreground`, with
+    /// `NOTIFY_SOCKET=notify_socket` (it must stay in the foreground and send `READY=1`
+    /// there); output goes where [`Testbed::spawn`] puts it.
+    pub fn start_agent_notify(&self, host: &str, notify_socket: &Path) -> Result<()> {
+        if lock(&self.agents).contains_key(host) {
+            return Err(ClusterError::Daemon(format!(
+                "an agent already runs on {host}"
+            )));
+        }
+        let bin = self.agentd.to_string_lossy().into_owned();
+        let child = self.testbed().spawn_env(
+            host,
+            &[&bin],
+            &[("NOTIFY_SOCKET", notify_socket.as_os_str())],
+        )?;
+        lock(&self.agents).insert(host.to_string(), child);
+        Ok(())
+    }
+
+    /// Sends one request line to `host`'s agent from the monitor host, on a connection of
+    /// its own as the monitor does (plain TCP), and returns the result part of the reply
+    /// (without `|UP:…`). Prints the exchange. A reply without `|UP:` is an error.
+    pub fn agent_request(&self, host: &str, line: &str) -> Result<String> {
+        let reply = self.agent_exchange(host, line, AGENT_CONNECT_TIMEOUT, AGENT_REPLY_TIMEOUT)?;
+        println!("-> {line}\n<- {}", reply.trim_end());
+        let decoded = mmm_common::proto::agent::decode_reply(reply.trim_end());
+        if decoded.uptime.is_none() {
+            return Err(ClusterError::Daemon(format!(
+                "reply without |UP: from the agent on {host}: {reply:?}"
+            )));
+        }
+        Ok(decoded.result)
+    }
+
+    /// Waits (at most 20 s) until `host`'s agent answers `PING` from the monitor host.
+    pub fn wait_agent_answers(&self, host: &str) -> Result<()> {
+        let ping = format!("PING|1|{host}");
+        let second = Duration::from_secs(1);
+        let start = Instant::now();
+        loop {
+            if let Ok(reply) = self.agent_exchange(host, &ping, second, second * 5) {
+                if reply.starts_with("OK: Pinged!|UP:") {
+                    return Ok(());
+                }
+            }
+            if start.elapsed() > AGENT_UP_TIMEOUT {
+                return Err(ClusterError::Daemon(format!(
+                    "agent on {host} did not come up within {AGENT_UP_TIMEOUT:?}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// One request line to `host`'s agent from the monitor host; the raw reply line.
+    fn agent_exchange(
+        &self,
+        host: &str,
+        line: &str,
+        connect_timeout: Duration,
+        reply_timeout: Duration,
+    ) -> Result<String> {
+        let addr = SocketAddr::from((self.ip(host), AGENT_PORT));
+        let fail = |what: &str, e: std::io::Error| {
+            ClusterError::Daemon(format!("agent on {host} ({addr}): {what}: {e}"))
+        };
+        let mut stream = self
+            .testbed()
+            .tcp_connect_from("monitor", addr, connect_timeout)?
+            .map_err(|e| fail("connect", e))?;
+        stream
+            .set_read_timeout(Some(reply_timeout))
+            .map_err(|e| fail("read timeout", e))?;
+        stream
+            .write_all(format!("{line}\n").as_bytes())
+            .map_err(|e| fail("send", e))?;
+        let mut reply = String::new();
+        BufReader::new(stream)
+            .read_line(&mut reply)
+            .map_err(|e| fail(&format!("no reply within {reply_timeout:?}"), e))?;
+        Ok(reply)
     }
 
     /// Starts the monitor (after [`Cluster::stop_monitor`] or [`Cluster::kill_monitor`])

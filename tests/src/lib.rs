@@ -29,9 +29,11 @@
 //! - [`mariadb`]: my.cnf, the bootstrap with the MMM accounts, the CLI client, [`Row`].
 //! - [`configs`]: the seed's mmm_common.conf / mmm_agent.conf / mmm_mon.conf.
 //! - [`bins`]: [`workspace_binary`], the path of mmm_agentd/mmm_mond/mmm_control.
-//! - [`cluster`]: [`cluster::Cluster`], the testbed plus the real daemons (agents, monitor), healthy.
+//! - [`cluster`]: [`cluster::Cluster`], the testbed plus the real daemons (agents, monitor),
+//!   healthy; or agents only, with the test playing the monitor ([`cluster::Daemons`]).
 //! - [`workload`]: the write-load client of the fault matrix (acknowledged ids, gaps).
-//! - [`checker`]: the 50 ms writable/VIP sampler, the invariants, the row comparison.
+//! - [`checker`]: the 50 ms writable/VIP sampler, the invariants, the row comparison (also
+//!   of any table: [`checker::wait_same_rows`], [`checker::missing_ids`]).
 //! - `process` (private): child processes under timeouts, signals by pid.
 //! - [`error`]: the error type, [`TestbedError`].
 

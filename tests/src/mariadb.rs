@@ -108,7 +108,7 @@ pub(crate) fn my_cnf(
          relay_log_recovery = 1\n\
          read_only = {ro}\n\
          character_set_server = utf8mb4\n\
-         slave_net_timeout = 10\n",
+         slave_net_timeout = 5\n",
         datadir = datadir.display(),
         socket = socket.display(),
         pid = pid_file.display(),
@@ -395,6 +395,7 @@ mod tests {
             "bind-address = 0.0.0.0",
             "gtid_strict_mode = 0",
             "relay_log_recovery = 1",
+            "slave_net_timeout = 5",
         ] {
             assert!(cnf.lines().any(|l| l == line), "missing {line:?} in\n{cnf}");
         }

@@ -120,7 +120,8 @@ pub struct HostInfo {
 }
 
 impl HostInfo {
-    fn is_db(&self) -> bool {
+    /// Whether it is a database host (db1..db4, not the monitor).
+    pub fn is_db(&self) -> bool {
         self.role != HostRole::Monitor
     }
     fn mysql_dir(&self) -> PathBuf {
@@ -378,32 +379,21 @@ impl Testbed {
         self.save_state()
     }
 
-    /// Positional replication as in the seed: db1 <-> db2, db3 and db4 from db1.
+    /// The seed's topology (db1 <-> db2, db3 and db4 from db1) with crash-safe
+    /// replication from the start (issue 13): GTID positioning (`MASTER_USE_GTID=slave_pos`,
+    /// whose position MariaDB stores with each transaction in `mysql.gtid_slave_pos`), the
+    /// relay log recovered at start (`relay_log_recovery=1` in my.cnf), a reconnect every
+    /// second and a heartbeat every second (the settings the agents give every link). The
+    /// servers are fresh (no binlogged transaction yet, empty `gtid_slave_pos`), so every
+    /// slave starts at its master's first binlog. [`Testbed::seed_positional_links`] turns
+    /// the links into what a site that followed the seed has.
     fn setup_replication(&self) -> Result<()> {
-        let coords = |host: &str| -> Result<(String, String)> {
-            let rows = self.query(host, "SHOW MASTER STATUS")?;
-            let row = rows.first().ok_or_else(|| {
-                TestbedError::State(format!("SHOW MASTER STATUS on {host} returned nothing"))
-            })?;
-            match (row.get("File"), row.get("Position")) {
-                (Some(f), Some(p)) => Ok((f.to_string(), p.to_string())),
-                _ => Err(TestbedError::State(format!(
-                    "bad SHOW MASTER STATUS on {host}"
-                ))),
-            }
-        };
-        let db1 = coords("db1")?;
-        let db2 = coords("db2")?;
         for h in self.state.hosts.iter().filter(|h| h.is_db()) {
-            let (master, (file, pos)) = if h.name == "db1" {
-                ("db2", &db2)
-            } else {
-                ("db1", &db1)
-            };
+            let master = if h.name == "db1" { "db2" } else { "db1" };
             let q = format!(
                 "CHANGE MASTER TO MASTER_HOST='{}', MASTER_PORT=3306, MASTER_USER='replication', \
-                 MASTER_PASSWORD='{PASSWORD}', MASTER_LOG_FILE='{file}', MASTER_LOG_POS={pos}, \
-                 MASTER_CONNECT_RETRY=1; START SLAVE",
+                 MASTER_PASSWORD='{PASSWORD}', MASTER_USE_GTID=slave_pos, \
+                 MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1; START SLAVE",
                 self.ip(master)
             );
             self.query(&h.name, &q)?;
@@ -438,6 +428,40 @@ impl Testbed {
                     )?;
                     Ok((rows.first().and_then(|r| r.get("n")) == Some("1")).then_some(()))
                 },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Turns every running server's link into the seed's (Step 2 of the walkthrough: a
+    /// positional `CHANGE MASTER` without connect retry or heartbeat, so the server's
+    /// defaults apply: retry 60 s, heartbeat `slave_net_timeout`/2) and sets
+    /// `slave_net_timeout` to the server default 60: what the agents find on a site that
+    /// set MMM up as the seed says. Each link is changed only after everything it received
+    /// is applied (so the binlog coordinates are exact). For tests of the agents' upkeep.
+    pub fn seed_positional_links(&self) -> Result<()> {
+        for h in self.state.hosts.iter().filter(|h| h.is_db()) {
+            if !self.mysql_running(&h.name)? {
+                continue;
+            }
+            self.query(&h.name, "STOP SLAVE IO_THREAD")?;
+            poll_until(
+                &format!("{} to apply its relay log", h.name),
+                REPLICATION_TIMEOUT,
+                Duration::from_millis(20),
+                || {
+                    let st = self.slave_status(&h.name)?;
+                    let Some(st) = st else { return Ok(Some(())) };
+                    let done = st.get("Master_Log_File") == st.get("Relay_Master_Log_File")
+                        && st.get("Read_Master_Log_Pos") == st.get("Exec_Master_Log_Pos");
+                    Ok(done.then_some(()))
+                },
+            )?;
+            self.query(
+                &h.name,
+                "STOP SLAVE; SET GLOBAL slave_net_timeout=60; CHANGE MASTER TO \
+                 MASTER_USE_GTID=no, MASTER_CONNECT_RETRY=60, MASTER_HEARTBEAT_PERIOD=30; \
+                 START SLAVE",
             )?;
         }
         Ok(())
@@ -606,6 +630,17 @@ impl Testbed {
     /// `<host_dir>/var/log/mysql-mmm/<program>.out`. The caller owns the child; anything
     /// still running on the host is killed by `down`.
     pub fn spawn(&self, host: &str, argv: &[&str]) -> Result<Child> {
+        self.spawn_env(host, argv, &[])
+    }
+
+    /// [`Testbed::spawn`] with more environment variables (e.g. `NOTIFY_SOCKET` for a daemon
+    /// started as systemd would).
+    pub fn spawn_env(
+        &self,
+        host: &str,
+        argv: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Result<Child> {
         let h = self.host(host)?;
         let program = argv
             .first()
@@ -624,6 +659,9 @@ impl Testbed {
         let err = out.try_clone().map_err(io_err("dup log"))?;
         let mut cmd = self.command(host, argv)?;
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         cmd.spawn()
             .map_err(io_err(format!("spawning {}", describe(&cmd))))
     }

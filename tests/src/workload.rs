@@ -259,6 +259,8 @@ pub struct Workload {
     stop: Arc<AtomicBool>,
     acked: Arc<AtomicU64>,
     last_ack: Arc<Mutex<Option<Instant>>>,
+    /// Every acknowledged id so far, in order (for checks while the load runs).
+    acked_ids: Arc<Mutex<Vec<u64>>>,
     handle: Option<JoinHandle<WorkloadReport>>,
     started: Instant,
 }
@@ -276,8 +278,10 @@ impl Workload {
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(AtomicU64::new(0));
         let last_ack = Arc::new(Mutex::new(None));
+        let acked_ids = Arc::new(Mutex::new(Vec::new()));
         let started = Instant::now();
         let (s, a, l) = (stop.clone(), acked.clone(), last_ack.clone());
+        let ids = acked_ids.clone();
         let handle = std::thread::Builder::new()
             .name(format!("load-{host}"))
             .spawn(move || {
@@ -293,13 +297,14 @@ impl Workload {
                         end_id: 0,
                     };
                 }
-                run(vip, opts, started, s, a, l)
+                run(vip, opts, started, s, a, l, ids)
             })
             .map_err(io_err("spawning the load thread"))?;
         Ok(Workload {
             stop,
             acked,
             last_ack,
+            acked_ids,
             handle: Some(handle),
             started,
         })
@@ -313,6 +318,11 @@ impl Workload {
     /// When the latest acknowledgement arrived.
     pub fn last_ack(&self) -> Option<Instant> {
         self.last_ack.lock().ok().and_then(|g| *g)
+    }
+
+    /// The ids acknowledged so far (the load keeps running).
+    pub fn acked_ids(&self) -> Vec<u64> {
+        self.acked_ids.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
     /// When the load began.
@@ -375,6 +385,7 @@ fn run(
     stop: Arc<AtomicBool>,
     acked: Arc<AtomicU64>,
     last_ack: Arc<Mutex<Option<Instant>>>,
+    acked_ids: Arc<Mutex<Vec<u64>>>,
 ) -> WorkloadReport {
     let mut report = WorkloadReport {
         started,
@@ -429,6 +440,9 @@ fn run(
                     acked.fetch_add(1, Ordering::Relaxed);
                     if let Ok(mut g) = last_ack.lock() {
                         *g = Some(at);
+                    }
+                    if let Ok(mut g) = acked_ids.lock() {
+                        g.push(id);
                     }
                     conn = Some((c, server_id));
                 }

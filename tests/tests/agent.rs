@@ -1,7 +1,11 @@
 //! mmm_agentd on the testbed (issue 4): real agents in the db hosts' namespaces, real
 //! MariaDB, real VIPs (rtnetlink) and gratuitous ARP (pnet), driven by SET_STATUS lines
-//! that this test sends over real TCP **from the monitor host** (the test's client thread
-//! enters the monitor's network namespace), as the monitor would.
+//! that this test sends over real TCP **from the monitor host**, as the monitor would.
+//!
+//! The shared harness does the rest: [`Cluster`] with [`Daemons::Agents`] (or
+//! [`Daemons::None`] where a test starts the agents itself) for the agents' lifecycle and
+//! the requests ([`Cluster::agent_request`]), [`Workload`] for the application writing
+//! through the writer VIP, [`checker`] for the row comparisons.
 //!
 //! - `writer_move_and_slave_switch_under_write_load`: writer role db1 → db2 while an
 //!   application writes through the writer VIP, then db3/db4 re-pointed to db2; afterwards
@@ -19,22 +23,23 @@
 //! - `tls_agent_requires_client_certificates`: started as systemd would (`NOTIFY_SOCKET`,
 //!   no `--foreground`): stays in the foreground and sends `READY=1`; with `<socket> type
 //!   ssl` it serves a client certificate of the cluster's CA only.
+//! - `slave_ahead_of_the_new_master_is_not_switched`: see its doc.
 //!
-//! Needs root, iproute2 and MariaDB (the testbed says which is missing).
+//! Needs root, iproute2 and MariaDB (the testbed says which is missing), and the workspace's
+//! binaries (`cargo build --bins`).
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::process::Child;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use mmm_common::config::{SocketConfig, SocketType};
 use mmm_common::socket;
 use mmm_common::test_pki::{make_pki, ssl_config};
-use mmm_tests::{Testbed, TestbedOptions};
+use mmm_tests::checker;
+use mmm_tests::cluster::{Cluster, ClusterOptions, Daemons, AGENT_PORT, DB_HOSTS};
+use mmm_tests::workload::{self, Workload, WorkloadOptions, LOAD_TABLE};
 use mysql_async::prelude::Queryable;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -48,135 +53,56 @@ static SERIAL: Mutex<()> = Mutex::new(());
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
-const DBS: [&str; 4] = ["db1", "db2", "db3", "db4"];
 
-/// The mmm_agentd built beside this test (scripts/test.sh builds the whole workspace
-/// before testing; `cargo build --bins` by hand).
-fn agent_binary() -> PathBuf {
-    mmm_tests::workspace_binary("mmm_agentd").expect("mmm_agentd binary")
+const OK: &str = "OK: Status applied successfully!";
+
+/// Bound on the servers converging after a run.
+const CONVERGE: Duration = Duration::from_secs(30);
+
+/// The cluster of `subnet` with the given daemons (the seed's configs, no monitor).
+fn cluster(opts: ClusterOptions) -> Cluster {
+    Cluster::start(opts).unwrap_or_else(|e| panic!("cluster start: {e}"))
 }
 
-/// Agents started on the testbed; SIGKILLed on drop if a test failed before stopping them.
-struct Agents {
-    children: Vec<(String, Child)>,
-}
-
-impl Agents {
-    /// `mmm_agentd --foreground` on each of `hosts`.
-    fn start(tb: &Testbed, bin: &str, hosts: &[&str]) -> Agents {
-        let mut agents = Agents {
-            children: Vec::new(),
-        };
-        for h in hosts {
-            let c = tb
-                .spawn(h, &[bin, "--foreground"])
-                .unwrap_or_else(|e| panic!("spawn agent on {h}: {e}"));
-            agents.children.push((h.to_string(), c));
-        }
-        agents
-    }
-
-    fn pid(&self, host: &str) -> i32 {
-        self.children
-            .iter()
-            .find(|(h, _)| h == host)
-            .map(|(_, c)| c.id() as i32)
-            .expect("agent started")
-    }
-
-    /// SIGTERM every agent and wait (5 s) for a clean exit.
-    fn stop(&mut self) -> Vec<(String, Option<i32>)> {
-        let mut out = Vec::new();
-        for (h, c) in &mut self.children {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let start = Instant::now();
-            let code = loop {
-                match c.try_wait() {
-                    Ok(Some(s)) => break s.code(),
-                    _ if start.elapsed() > Duration::from_secs(5) => {
-                        let _ = c.kill();
-                        let _ = c.wait();
-                        break None;
-                    }
-                    _ => std::thread::sleep(Duration::from_millis(20)),
-                }
-            };
-            out.push((h.clone(), code));
-        }
-        self.children.clear();
-        out
-    }
-}
-
-impl Drop for Agents {
-    fn drop(&mut self) {
-        for (_, c) in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn vm_rss_kb(pid: i32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// Runs `f` on a thread that has entered `host`'s network namespace, with its own
-/// current-thread tokio runtime (all sockets it opens live in that namespace).
-fn on_host<T: Send>(tb: &Testbed, host: &str, f: impl FnOnce() -> T + Send) -> T {
-    let ns = PathBuf::from("/run/netns").join(&tb.host(host).expect("host").netns);
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            let file = std::fs::File::open(&ns).expect("netns file");
-            nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-                .expect("setns into the monitor's network namespace");
-            f()
-        })
-        .join()
-        .expect("monitor-side thread")
+/// Agents on db1..db4, no monitor: the test plays the monitor.
+fn agents_only(subnet: u8) -> Cluster {
+    cluster(ClusterOptions {
+        daemons: Daemons::Agents,
+        ..ClusterOptions::seed(subnet)
     })
 }
 
-fn plain() -> SocketConfig {
-    SocketConfig {
-        kind: SocketType::Plain,
-        cert_file: None,
-        key_file: None,
-        ca_file: None,
-    }
+/// One request on its own connection from the monitor host, as the monitor does; returns
+/// the result part.
+fn send(c: &Cluster, host: &str, line: &str) -> String {
+    c.agent_request(host, line)
+        .unwrap_or_else(|e| panic!("{line}: {e}"))
 }
 
-/// One request on its own connection, as the monitor does; returns the result part.
-async fn send(ip: Ipv4Addr, line: &str) -> String {
-    let addr = format!("{ip}:9989");
-    let mut s = socket::connect(&addr, &plain(), Duration::from_secs(10))
-        .await
-        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.write_all(format!("{line}\n").as_bytes()).await.unwrap();
-    let mut r = BufReader::new(s);
-    let mut reply = String::new();
-    tokio::time::timeout(Duration::from_secs(60), r.read_line(&mut reply))
-        .await
-        .expect("agent reply within 60 s")
-        .unwrap();
-    println!("-> {line}\n<- {}", reply.trim_end());
-    let d = mmm_common::proto::agent::decode_reply(reply.trim_end());
-    assert!(d.uptime.is_some(), "reply without |UP: {reply:?}");
-    d.result
+fn has_vip(c: &Cluster, host: &str, vip: Ipv4Addr) -> bool {
+    c.holds_ip(host, vip).expect("ip addr")
+}
+
+fn read_only(c: &Cluster, host: &str) -> Option<bool> {
+    c.read_only(host)
+        .unwrap_or_else(|e| panic!("{host}: read_only: {e}"))
+}
+
+/// The application's write load through `vip` from the monitor host (as `app`, one row
+/// per transaction, reconnecting after errors).
+fn write_load(c: &Cluster, vip: Ipv4Addr, first_id: u64) -> Workload {
+    let opts = WorkloadOptions {
+        connect_timeout: Duration::from_secs(1),
+        query_timeout: Duration::from_secs(2),
+        first_id,
+        ..WorkloadOptions::default()
+    };
+    Workload::start(c, "monitor", vip, opts).expect("write load")
 }
 
 /// The monitor's initial distribution, each answered OK: writer on db1, db2 passive,
 /// readers `r1` on db3 and `r2` on db4, all with db1 as active master.
-async fn assign_initial_roles(tb: &Testbed, writer_vip: Ipv4Addr, r1: Ipv4Addr, r2: Ipv4Addr) {
+fn assign_initial_roles(c: &Cluster, writer_vip: Ipv4Addr, r1: Ipv4Addr, r2: Ipv4Addr) {
     for (h, roles) in [
         ("db1", format!("writer({writer_vip})")),
         ("db2", String::new()),
@@ -184,49 +110,11 @@ async fn assign_initial_roles(tb: &Testbed, writer_vip: Ipv4Addr, r1: Ipv4Addr, 
         ("db4", format!("reader({r2})")),
     ] {
         assert_eq!(
-            send(tb.ip(h), &format!("SET_STATUS|1|{h}|ONLINE|{roles}|db1")).await,
-            "OK: Status applied successfully!",
+            send(c, h, &format!("SET_STATUS|1|{h}|ONLINE|{roles}|db1")),
+            OK,
             "{h}"
         );
     }
-}
-
-async fn wait_agent(ip: Ipv4Addr, host: &str) {
-    let start = Instant::now();
-    loop {
-        let addr = format!("{ip}:9989");
-        if let Ok(mut s) = socket::connect(&addr, &plain(), Duration::from_secs(1)).await {
-            s.write_all(format!("PING|1|{host}\n").as_bytes())
-                .await
-                .unwrap();
-            let mut line = String::new();
-            let _ = BufReader::new(s).read_line(&mut line).await;
-            if line.starts_with("OK: Pinged!|UP:") {
-                return;
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "agent on {host} did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn has_vip(tb: &Testbed, host: &str, vip: Ipv4Addr) -> bool {
-    let out = tb
-        .exec(host, &["ip", "-o", "-4", "addr", "show", "dev", "ens33"])
-        .expect("ip addr");
-    let needle = format!(" {vip}/32 ");
-    String::from_utf8_lossy(&out.stdout).contains(&needle)
-}
-
-fn value(tb: &Testbed, host: &str, q: &str) -> String {
-    tb.query(host, q)
-        .unwrap_or_else(|e| panic!("{host}: {q}: {e}"))
-        .first()
-        .and_then(|r| r.at(0).map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// A MySQL connection to `ip` as `user` (password 123456).
@@ -243,249 +131,221 @@ async fn connect_as(ip: Ipv4Addr, user: &str) -> mysql_async::Conn {
         .unwrap_or_else(|e| panic!("connect to {ip} as {user}: {e}"))
 }
 
-/// The application: inserts through the writer VIP as `app` (no READ_ONLY ADMIN), one row
-/// per transaction, reconnecting after errors; records the ids it got acknowledged.
-async fn write_load(
-    vip: Ipv4Addr,
-    stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<Vec<u64>>>,
-    first_seq: u64,
-) -> u64 {
-    let mut failures = 0u64;
-    let mut seq = first_seq;
-    let mut conn: Option<mysql_async::Conn> = None;
-    while !stop.load(Ordering::Relaxed) {
-        if conn.is_none() {
-            let opts = mysql_async::OptsBuilder::default()
-                .ip_or_hostname(vip.to_string())
-                .tcp_port(3306)
-                .user(Some("app"))
-                .pass(Some(mmm_tests::PASSWORD))
-                .prefer_socket(false);
-            match tokio::time::timeout(Duration::from_secs(1), mysql_async::Conn::new(opts)).await {
-                Ok(Ok(c)) => conn = Some(c),
-                _ => {
-                    failures += 1;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            }
-        }
-        let Some(c) = conn.as_mut() else { continue };
-        seq += 1;
-        let q = format!("INSERT INTO ma_agent.rows (seq) VALUES ({seq})");
-        match tokio::time::timeout(Duration::from_secs(2), c.query_drop(q)).await {
-            Ok(Ok(())) => acked.lock().unwrap().push(seq),
-            _ => {
-                failures += 1;
-                conn = None;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
-    failures
+fn vm_rss_kb(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The same rows of `table` on `hosts`, polled for 30 s; returns the fingerprint.
+fn wait_same_rows(c: &Cluster, hosts: &[&str], table: &str) -> String {
+    checker::wait_same_rows(c, hosts, table, CONVERGE).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn assert_rows_present(c: &Cluster, host: &str, acked: &BTreeSet<u64>) {
+    let missing = checker::missing_ids(c, host, LOAD_TABLE, acked).expect("select");
+    assert!(
+        missing.is_empty(),
+        "{host} lacks acknowledged rows {missing:?}"
+    );
 }
 
 #[test]
 fn writer_move_and_slave_switch_under_write_load() {
     let _serial = serial();
-    let bin = agent_binary();
-    let tb = Testbed::up(TestbedOptions::new(SUBNET))
-        .unwrap_or_else(|e| panic!("testbed up failed: {e}"));
+    let c = agents_only(SUBNET);
     println!(
         "testbed {} up in {:.2} s",
-        tb.id(),
-        tb.up_duration().as_secs_f64()
+        c.id(),
+        c.up_duration().as_secs_f64()
     );
-    let writer_vip = tb.vip(188);
-    let (r1, r2) = (tb.vip(198), tb.vip(199));
-    let ip = |h: &str| tb.ip(h);
+    let writer_vip = c.vip(188);
+    let (r1, r2) = (c.vip(198), c.vip(199));
+    let ip = |h: &str| c.ip(h);
+    workload::create_table(&c, "db1").expect("create table");
+    let pids: Vec<(String, u32)> = DB_HOSTS
+        .iter()
+        .map(|h| (h.to_string(), c.agent_pid(h).expect("agent started")))
+        .collect();
 
-    tb.query(
-        "db1",
-        "CREATE DATABASE IF NOT EXISTS ma_agent; \
-         CREATE TABLE ma_agent.rows (id BIGINT AUTO_INCREMENT PRIMARY KEY, seq BIGINT NOT NULL, \
-         at TIMESTAMP(6) DEFAULT CURRENT_TIMESTAMP(6))",
-    )
-    .expect("create table");
+    // Fresh agents.
+    assert_eq!(
+        send(&c, "db1", "GET_AGENT_STATUS|1|db1"),
+        "OK: Returning status!|UNKNOWN||"
+    );
+    // The monitor's initial distribution: writer on db1, readers on db3/db4.
+    let w = format!("writer({writer_vip})");
+    assign_initial_roles(&c, writer_vip, r1, r2);
+    assert_eq!(
+        send(&c, "db1", "GET_SYSTEM_STATUS|1|db1"),
+        format!("OK: Returning status!|1|{w}|{}", ip("db2"))
+    );
+    assert_eq!(
+        send(&c, "db3", "GET_AGENT_STATUS|1|db3"),
+        format!("OK: Returning status!|ONLINE|reader({r1})|db1")
+    );
+    assert!(has_vip(&c, "db1", writer_vip));
+    assert_eq!(read_only(&c, "db1"), Some(false));
 
-    let bin_s = bin.display().to_string();
-    let mut agents = Agents::start(&tb, &bin_s, &DBS);
+    // The application writes through the VIP.
+    let load = write_load(&c, writer_vip, 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(load.acked() > 0, "no write went through the VIP on db1");
+    let db1_mac = c.host("db1").unwrap().mac;
+    let db2_mac = c.host("db2").unwrap().mac;
+    assert_eq!(
+        c.neighbour_mac("monitor", writer_vip).unwrap(),
+        Some(db1_mac),
+        "monitor resolves the VIP to db1 before the move"
+    );
 
-    let acked = Arc::new(Mutex::new(Vec::<u64>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-
-    let tb_ref = &tb;
-    let acked2 = Arc::clone(&acked);
-    let stop2 = Arc::clone(&stop);
-    let pids: Vec<(String, i32)> = DBS.iter().map(|h| (h.to_string(), agents.pid(h))).collect();
-    let (failures, move_ms, switch_ms) = on_host(&tb, "monitor", move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            for h in DBS {
-                wait_agent(ip(h), h).await;
-            }
-            // Fresh agents.
-            assert_eq!(
-                send(ip("db1"), "GET_AGENT_STATUS|1|db1").await,
-                "OK: Returning status!|UNKNOWN||"
-            );
-            // The monitor's initial distribution: writer on db1, readers on db3/db4.
-            let ok = "OK: Status applied successfully!";
-            let w = format!("writer({writer_vip})");
-            assign_initial_roles(tb_ref, writer_vip, r1, r2).await;
-            assert_eq!(
-                send(ip("db1"), "GET_SYSTEM_STATUS|1|db1").await,
-                format!("OK: Returning status!|1|{w}|{}", ip("db2"))
-            );
-            assert_eq!(
-                send(ip("db3"), "GET_AGENT_STATUS|1|db3").await,
-                format!("OK: Returning status!|ONLINE|reader({r1})|db1")
-            );
-            assert!(has_vip(tb_ref, "db1", writer_vip));
-            assert_eq!(value(tb_ref, "db1", "SELECT @@read_only"), "0");
-
-            // The application writes through the VIP.
-            let load = tokio::spawn(write_load(writer_vip, stop2.clone(), acked2.clone(), 0));
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            let before_move = acked2.lock().unwrap().len();
-            assert!(before_move > 0, "no write went through the VIP on db1");
-            let db1_mac = tb_ref.host("db1").unwrap().mac;
-            let db2_mac = tb_ref.host("db2").unwrap().mac;
-            assert_eq!(
-                tb_ref.neighbour_mac("monitor", writer_vip).unwrap(),
-                Some(db1_mac),
-                "monitor resolves the VIP to db1 before the move"
-            );
-
-            // Idle client connections to db1: the application's is killed when db1 gives
-            // up the writer role, another agent's (agent_user) is spared.
-            let mut idle_app = connect_as(ip("db1"), "app").await;
-            let mut idle_agent = connect_as(ip("db1"), "mmm_agent").await;
+    // Idle client connections to db1 (from the monitor host): the application's is killed
+    // when db1 gives up the writer role, another agent's (agent_user) is spared.
+    let move_ms = c
+        .run_in_netns("monitor", || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let (mut idle_app, mut idle_agent) = rt.block_on(async {
+                (
+                    connect_as(ip("db1"), "app").await,
+                    connect_as(ip("db1"), "mmm_agent").await,
+                )
+            });
 
             // Move the writer: the old holder gives it up, then the new one takes it.
             let t = Instant::now();
-            assert_eq!(send(ip("db1"), "SET_STATUS|1|db1|ONLINE||db2").await, ok);
-            assert!(
-                idle_app.query_drop("SELECT 1").await.is_err(),
-                "the application's connection to db1 survived deny-writes"
-            );
-            idle_agent
-                .query_drop("SELECT 1")
-                .await
-                .expect("agent_user connection spared by the kill loop");
-            assert_eq!(
-                send(ip("db2"), &format!("SET_STATUS|1|db2|ONLINE|{w}|db2")).await,
-                ok
-            );
-            let move_ms = t.elapsed().as_millis();
-            let start = Instant::now();
-            loop {
-                let mac = tb_ref.neighbour_mac("monitor", writer_vip).unwrap();
-                if mac == Some(db2_mac) {
-                    println!(
-                        "monitor's neighbour entry for {writer_vip} = db2's MAC {} after {} ms",
-                        db2_mac,
-                        start.elapsed().as_millis()
-                    );
-                    break;
-                }
+            assert_eq!(send(&c, "db1", "SET_STATUS|1|db1|ONLINE||db2"), OK);
+            rt.block_on(async {
                 assert!(
-                    start.elapsed() < Duration::from_secs(3),
-                    "monitor still resolves {writer_vip} to {mac:?}, not db2 {db2_mac}"
+                    idle_app.query_drop("SELECT 1").await.is_err(),
+                    "the application's connection to db1 survived deny-writes"
                 );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-
-            // A client misdirected to the old holder (as after a healed split, when the
-            // old holder answered its ARP request) is brought back by db2's periodic
-            // gratuitous ARP (`arp_refresh`, 1 s by default).
-            let poison = [
-                "ip", "neigh", "replace", &writer_vip.to_string(), "lladdr",
-                &db1_mac.to_string(), "dev", "ens33", "nud", "reachable",
-            ];
-            // After the add's own bursts (arp_repeat × arp_interval), so only the refresh
-            // can correct it; poisoned again if a refresh landed between write and read.
-            tokio::time::sleep(Duration::from_millis(1200)).await;
-            let mut poisoned = false;
-            for _ in 0..5 {
-                let out = tb_ref.exec("monitor", &poison).unwrap();
-                assert!(out.status.success(), "ip neigh replace: {out:?}");
-                if tb_ref.neighbour_mac("monitor", writer_vip).unwrap() == Some(db1_mac) {
-                    poisoned = true;
-                    break;
-                }
-            }
-            assert!(poisoned, "could not point the monitor's entry for {writer_vip} at db1");
-            let start = Instant::now();
-            loop {
-                let mac = tb_ref.neighbour_mac("monitor", writer_vip).unwrap();
-                if mac == Some(db2_mac) {
-                    println!(
-                        "misdirected neighbour entry for {writer_vip} corrected by the ARP refresh after {} ms",
-                        start.elapsed().as_millis()
-                    );
-                    break;
-                }
-                assert!(
-                    start.elapsed() < Duration::from_secs(3),
-                    "monitor still resolves {writer_vip} to {mac:?} 3 s after it was misdirected; the ARP refresh should have corrected it to db2 {db2_mac}"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-
-            // Re-point the slaves to db2 while the application keeps writing.
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let t = Instant::now();
+                idle_agent
+                    .query_drop("SELECT 1")
+                    .await
+                    .expect("agent_user connection spared by the kill loop");
+            });
             assert_eq!(
-                send(
-                    ip("db3"),
-                    &format!("SET_STATUS|1|db3|ONLINE|reader({r1})|db2")
-                )
-                .await,
-                ok
+                send(&c, "db2", &format!("SET_STATUS|1|db2|ONLINE|{w}|db2")),
+                OK
             );
-            assert_eq!(
-                send(
-                    ip("db4"),
-                    &format!("SET_STATUS|1|db4|ONLINE|reader({r2})|db2")
-                )
-                .await,
-                ok
-            );
-            let switch_ms = t.elapsed().as_millis();
-            assert_eq!(
-                send(ip("db4"), "GET_AGENT_STATUS|1|db4").await,
-                format!("OK: Returning status!|ONLINE|reader({r2})|db2")
-            );
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            stop2.store(true, Ordering::Relaxed);
-            let failures = load.await.unwrap();
-            // After the monitor's check: nothing stays half-applied.
-            assert_eq!(
-                send(ip("db1"), "CLEAR_BAD_ROLES|1|db1").await,
-                "OK: Removed 0 roles"
-            );
-            (failures, move_ms, switch_ms)
+            t.elapsed().as_millis()
         })
-    });
+        .expect("monitor-side thread");
+    let start = Instant::now();
+    loop {
+        let mac = c.neighbour_mac("monitor", writer_vip).unwrap();
+        if mac == Some(db2_mac) {
+            println!(
+                "monitor's neighbour entry for {writer_vip} = db2's MAC {} after {} ms",
+                db2_mac,
+                start.elapsed().as_millis()
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "monitor still resolves {writer_vip} to {mac:?}, not db2 {db2_mac}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // A client misdirected to the old holder (as after a healed split, when the old holder
+    // answered its ARP request) is brought back by db2's periodic gratuitous ARP
+    // (`arp_refresh`, 1 s by default).
+    let poison = [
+        "ip",
+        "neigh",
+        "replace",
+        &writer_vip.to_string(),
+        "lladdr",
+        &db1_mac.to_string(),
+        "dev",
+        "ens33",
+        "nud",
+        "reachable",
+    ];
+    // After the add's own bursts (arp_repeat × arp_interval), so only the refresh can
+    // correct it; poisoned again if a refresh landed between write and read.
+    std::thread::sleep(Duration::from_millis(1200));
+    let mut poisoned = false;
+    for _ in 0..5 {
+        let out = c.exec("monitor", &poison).unwrap();
+        assert!(out.status.success(), "ip neigh replace: {out:?}");
+        if c.neighbour_mac("monitor", writer_vip).unwrap() == Some(db1_mac) {
+            poisoned = true;
+            break;
+        }
+    }
+    assert!(
+        poisoned,
+        "could not point the monitor's entry for {writer_vip} at db1"
+    );
+    let start = Instant::now();
+    loop {
+        let mac = c.neighbour_mac("monitor", writer_vip).unwrap();
+        if mac == Some(db2_mac) {
+            println!(
+                "misdirected neighbour entry for {writer_vip} corrected by the ARP refresh after {} ms",
+                start.elapsed().as_millis()
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "monitor still resolves {writer_vip} to {mac:?} 3 s after it was misdirected; the ARP refresh should have corrected it to db2 {db2_mac}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Re-point the slaves to db2 while the application keeps writing.
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    assert_eq!(
+        send(
+            &c,
+            "db3",
+            &format!("SET_STATUS|1|db3|ONLINE|reader({r1})|db2")
+        ),
+        OK
+    );
+    assert_eq!(
+        send(
+            &c,
+            "db4",
+            &format!("SET_STATUS|1|db4|ONLINE|reader({r2})|db2")
+        ),
+        OK
+    );
+    let switch_ms = t.elapsed().as_millis();
+    assert_eq!(
+        send(&c, "db4", "GET_AGENT_STATUS|1|db4"),
+        format!("OK: Returning status!|ONLINE|reader({r2})|db2")
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let report = load.stop();
+    // After the monitor's check: nothing stays half-applied.
+    assert_eq!(
+        send(&c, "db1", "CLEAR_BAD_ROLES|1|db1"),
+        "OK: Removed 0 roles"
+    );
     println!(
-        "writer move took {move_ms} ms, slave switches {switch_ms} ms, {failures} failed writes"
+        "writer move took {move_ms} ms, slave switches {switch_ms} ms, {} failed writes ({})",
+        report.failures.len(),
+        report.summary()
     );
 
     // Exactly one host has the writer VIP: db2, writable; db1 read-only.
-    let holders: Vec<&str> = DBS
-        .iter()
-        .copied()
-        .filter(|h| has_vip(&tb, h, writer_vip))
-        .collect();
-    assert_eq!(holders, vec!["db2"]);
-    assert_eq!(value(&tb, "db2", "SELECT @@read_only"), "0");
-    assert_eq!(value(&tb, "db1", "SELECT @@read_only"), "1");
-    assert!(has_vip(&tb, "db3", r1) && has_vip(&tb, "db4", r2));
+    assert_eq!(c.vip_holders(writer_vip).expect("ip addr"), vec!["db2"]);
+    assert_eq!(read_only(&c, "db2"), Some(false));
+    assert_eq!(read_only(&c, "db1"), Some(true));
+    assert!(has_vip(&c, "db3", r1) && has_vip(&c, "db4", r2));
 
     // Replication: db3/db4 from db2, masters from each other, all threads running.
     for (h, m) in [
@@ -494,9 +354,9 @@ fn writer_move_and_slave_switch_under_write_load() {
         ("db3", "db2"),
         ("db4", "db2"),
     ] {
-        tb.wait_slave_running(h)
+        c.wait_slave_running(h)
             .unwrap_or_else(|e| panic!("{h}: {e}"));
-        let st = tb.slave_status(h).unwrap().expect("slave status");
+        let st = c.slave_status(h).unwrap().expect("slave status");
         assert_eq!(
             st.get("Master_Host"),
             Some(ip(m).to_string().as_str()),
@@ -509,78 +369,60 @@ fn writer_move_and_slave_switch_under_write_load() {
     }
 
     // Every server converges to the same rows, and every acknowledged row is there.
-    let acked: BTreeSet<u64> = acked.lock().unwrap().iter().copied().collect();
+    let acked = report.acked_ids();
     assert!(
         acked.len() > 10,
         "too few acknowledged writes: {}",
         acked.len()
     );
-    let start = Instant::now();
-    let sums = loop {
-        let sums: Vec<String> = DBS
-            .iter()
-            .map(|h| {
-                value(
-                    &tb,
-                    h,
-                    "SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT(id, ':', seq))), 0)) FROM ma_agent.rows",
-                )
-            })
-            .collect();
-        if sums.iter().all(|s| *s == sums[0]) {
-            break sums;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "servers did not converge: {sums:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    println!(
-        "all four servers hold {} (count/crc); {} acknowledged writes",
-        sums[0],
-        acked.len()
+    let check = checker::check_data(&c, &DB_HOSTS, &report, CONVERGE).expect("check data");
+    assert!(
+        check.converged_after.is_some(),
+        "servers did not converge:\n{}",
+        check.describe()
     );
-    for h in DBS {
-        let rows = tb
-            .query(h, "SELECT seq FROM ma_agent.rows")
-            .expect("select");
-        let present: BTreeSet<u64> = rows
-            .iter()
-            .filter_map(|r| r.at(0).and_then(|v| v.parse().ok()))
-            .collect();
-        let missing: Vec<&u64> = acked.difference(&present).collect();
+    println!(
+        "all four servers hold the same rows; {} acknowledged writes\n{}",
+        acked.len(),
+        check.describe()
+    );
+    for s in &check.servers {
         assert!(
-            missing.is_empty(),
-            "{h} lacks acknowledged rows {missing:?}"
+            s.missing_acked.is_empty(),
+            "{} lacks acknowledged rows {:?}",
+            s.host,
+            s.missing_acked
         );
     }
 
     // Resident memory of each agent.
-    let rss_before_stop: Vec<(String, Option<u64>)> = pids
-        .iter()
-        .map(|(h, pid)| (h.clone(), vm_rss_kb(*pid)))
-        .collect();
-    for (h, rss) in &rss_before_stop {
-        let comm =
-            std::fs::read_to_string(format!("/proc/{}/comm", agents.pid(h))).unwrap_or_default();
+    for (h, pid) in &pids {
+        let rss = vm_rss_kb(*pid);
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         println!("agent on {h}: VmRSS {rss:?} kB (comm {})", comm.trim());
         assert!(rss.is_some(), "agent on {h} is not running");
     }
 
-    // SIGTERM: clean exit, pid file removed, VIPs stay (as in MMM).
-    for (h, code) in agents.stop() {
-        assert_eq!(code, Some(0), "agent on {h} exit code");
-        let pid = tb.host_dir(&h).unwrap().join("run/mysql-mmm-agent.pid");
+    // SIGTERM: clean exit (status 0), pid file removed, VIPs stay (as in MMM).
+    for h in DB_HOSTS {
+        c.stop_agent(h)
+            .unwrap_or_else(|e| panic!("agent on {h} exit code: {e}"));
+        let pid = c.host_dir(h).unwrap().join("run/mysql-mmm-agent.pid");
         assert!(!pid.exists(), "{} left behind", pid.display());
     }
-    assert!(has_vip(&tb, "db2", writer_vip));
-    tb.down().expect("testbed down");
+    assert!(has_vip(&c, "db2", writer_vip));
+    c.stop().expect("testbed down");
+}
+
+/// The mmm_agentd built beside this test (scripts/test.sh builds the whole workspace
+/// before testing; `cargo build --bins` by hand).
+fn agent_binary() -> PathBuf {
+    mmm_tests::workspace_binary("mmm_agentd").expect("mmm_agentd binary")
 }
 
 /// Runs `argv` on `host` as if started by hand (no systemd variables), at most 20 s.
-fn run_by_hand(tb: &Testbed, host: &str, argv: &[&str]) -> std::process::Output {
-    let mut cmd = tb.command(host, argv).expect("command");
+fn run_by_hand(c: &Cluster, host: &str, argv: &[&str]) -> std::process::Output {
+    let mut cmd = c.command(host, argv).expect("command");
     cmd.env_remove("INVOCATION_ID")
         .env_remove("NOTIFY_SOCKET")
         .stdin(std::process::Stdio::null())
@@ -636,33 +478,35 @@ fn restart_failures_and_daemon_plumbing() {
     let _serial = serial();
     let bin = agent_binary();
     let bin_s = bin.display().to_string();
-    let tb = Testbed::up(TestbedOptions::new(SUBNET + 1))
-        .unwrap_or_else(|e| panic!("testbed up failed: {e}"));
-    let writer_vip = tb.vip(188);
-    let ip = |h: &str| tb.ip(h);
-    let pid_file = |h: &str| tb.host_dir(h).unwrap().join("run/mysql-mmm-agent.pid");
+    let c = cluster(ClusterOptions {
+        daemons: Daemons::None,
+        ..ClusterOptions::seed(SUBNET + 1)
+    });
+    let writer_vip = c.vip(188);
+    let ip = |h: &str| c.ip(h);
+    let pid_file = |h: &str| c.host_dir(h).unwrap().join("run/mysql-mmm-agent.pid");
     let log_file = |h: &str| {
-        tb.host_dir(h)
+        c.host_dir(h)
             .unwrap()
             .join("var/log/mysql-mmm/mmm_agentd.log")
     };
 
     // --version and --check-config.
-    let out = run_by_hand(&tb, "db1", &[&bin_s, "--version"]);
+    let out = run_by_hand(&c, "db1", &[&bin_s, "--version"]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "mmm_agentd 2.2.1-rs.1\n"
     );
-    let out = run_by_hand(&tb, "db1", &[&bin_s, "--check-config"]);
+    let out = run_by_hand(&c, "db1", &[&bin_s, "--check-config"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "check-config: {text}");
     assert!(text.contains("db1") && !text.contains("123456"), "{text}");
-    let out = run_by_hand(&tb, "db1", &[&bin_s, "@nosuch"]);
+    let out = run_by_hand(&c, "db1", &[&bin_s, "@nosuch"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("mmm_agent_nosuch.conf"));
 
     // Started by hand: daemonizes, the parent exits 0, the pid file names the daemon.
-    let out = run_by_hand(&tb, "db1", &[&bin_s]);
+    let out = run_by_hand(&c, "db1", &[&bin_s]);
     assert!(out.status.success(), "{out:?}");
     let mut pids = Pids(Vec::new());
     let pid: i32 = std::fs::read_to_string(pid_file("db1"))
@@ -672,125 +516,118 @@ fn restart_failures_and_daemon_plumbing() {
     pids.0.push(pid);
     assert!(pid_alive(pid));
     // A second copy is refused while the first lives.
-    let out = run_by_hand(&tb, "db1", &[&bin_s, "--foreground"]);
+    let out = run_by_hand(&c, "db1", &[&bin_s, "--foreground"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Can't run second copy of mmm_agentd"));
 
-    let mut agents = Agents::start(&tb, &bin_s, &["db2", "db3"]);
+    for h in ["db2", "db3"] {
+        c.start_agent(h)
+            .unwrap_or_else(|e| panic!("agent on {h}: {e}"));
+    }
     // db2's agent gets a short sync_timeout for the timeout case below.
-    let conf = tb
+    let conf = c
         .host_dir("db2")
         .unwrap()
         .join("etc/mysql-mmm/mmm_agent.conf");
     let mut text = std::fs::read_to_string(&conf).unwrap();
     text.push_str("sync_timeout 2\n");
     std::fs::write(&conf, text).unwrap();
-    let db2 = agents
-        .children
-        .iter_mut()
-        .find(|(h, _)| h == "db2")
-        .unwrap();
-    let _ = db2.1.kill();
-    let _ = db2.1.wait();
+    c.kill_agent("db2").unwrap();
     let _ = std::fs::remove_file(pid_file("db2"));
-    db2.1 = tb.spawn("db2", &[&bin_s, "--foreground"]).unwrap();
+    c.start_agent("db2").unwrap();
 
-    let tb_ref = &tb;
-    on_host(&tb, "monitor", move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            for h in ["db1", "db2", "db3"] {
-                wait_agent(ip(h), h).await;
-            }
-            let ok = "OK: Status applied successfully!";
-            let w = format!("writer({writer_vip})");
-            assert_eq!(
-                send(ip("db1"), &format!("SET_STATUS|1|db1|ONLINE|{w}|db1")).await,
-                ok
-            );
-            assert!(has_vip(tb_ref, "db1", writer_vip));
+    for h in ["db1", "db2", "db3"] {
+        c.wait_agent_answers(h).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let w = format!("writer({writer_vip})");
+    assert_eq!(
+        send(&c, "db1", &format!("SET_STATUS|1|db1|ONLINE|{w}|db1")),
+        OK
+    );
+    assert!(has_vip(&c, "db1", writer_vip));
 
-            // kill -9 and restart: the agent forgets its roles (UNKNOWN), the stale pid
-            // file is only warned about, and CLEAR_BAD_ROLES removes the VIP it still has.
-            nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            )
-            .unwrap();
-            wait_gone(pid);
-            let out = run_by_hand(tb_ref, "db1", &[&bin_s]);
-            assert!(out.status.success(), "{out:?}");
-            wait_agent(ip("db1"), "db1").await;
-            assert_eq!(
-                send(ip("db1"), "GET_AGENT_STATUS|1|db1").await,
-                "OK: Returning status!|UNKNOWN||"
-            );
-            assert_eq!(
-                send(ip("db1"), "GET_SYSTEM_STATUS|1|db1").await,
-                format!("OK: Returning status!|1|{w}|{}", ip("db2"))
-            );
-            assert_eq!(
-                send(ip("db1"), "CLEAR_BAD_ROLES|1|db1").await,
-                "OK: Removed 1 roles"
-            );
-            assert!(!has_vip(tb_ref, "db1", writer_vip));
-            assert_eq!(value(tb_ref, "db1", "SELECT @@read_only"), "1");
-            let log = std::fs::read_to_string(log_file("db1")).unwrap_or_default();
-            assert!(
-                log.contains("  WARN Unclean start - found stale pid file!"),
-                "{log}"
-            );
-            assert!(log.contains("  INFO STARTING..."), "{log}");
+    // kill -9 and restart: the agent forgets its roles (UNKNOWN), the stale pid file is
+    // only warned about, and CLEAR_BAD_ROLES removes the VIP it still has.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_gone(pid);
+    let out = run_by_hand(&c, "db1", &[&bin_s]);
+    assert!(out.status.success(), "{out:?}");
+    c.wait_agent_answers("db1")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        send(&c, "db1", "GET_AGENT_STATUS|1|db1"),
+        "OK: Returning status!|UNKNOWN||"
+    );
+    assert_eq!(
+        send(&c, "db1", "GET_SYSTEM_STATUS|1|db1"),
+        format!("OK: Returning status!|1|{w}|{}", ip("db2"))
+    );
+    assert_eq!(
+        send(&c, "db1", "CLEAR_BAD_ROLES|1|db1"),
+        "OK: Removed 1 roles"
+    );
+    assert!(!has_vip(&c, "db1", writer_vip));
+    assert_eq!(read_only(&c, "db1"), Some(true));
+    let log = std::fs::read_to_string(log_file("db1")).unwrap_or_default();
+    assert!(
+        log.contains("  WARN Unclean start - found stale pid file!"),
+        "{log}"
+    );
+    assert!(log.contains("  INFO STARTING..."), "{log}");
 
-            // MySQL down: GET_SYSTEM_STATUS answers (no crash), empty master ip.
-            tb_ref.mysql_stop("db3").unwrap();
-            assert_eq!(
-                send(ip("db3"), "GET_SYSTEM_STATUS|1|db3").await,
-                "OK: Returning status!|||"
-            );
-            assert_eq!(send(ip("db3"), "PING|1|db3").await, "OK: Pinged!");
-            tb_ref.mysql_start("db3").unwrap();
+    // MySQL down: GET_SYSTEM_STATUS answers (no crash), empty master ip.
+    c.mysql_stop("db3").unwrap();
+    assert_eq!(
+        send(&c, "db3", "GET_SYSTEM_STATUS|1|db3"),
+        "OK: Returning status!|||"
+    );
+    assert_eq!(send(&c, "db3", "PING|1|db3"), "OK: Pinged!");
+    c.mysql_start("db3").unwrap();
 
-            // The writer role cannot be taken while db2 lags behind db1: bounded wait,
-            // failure reported, nothing enabled; the role is kept and retried.
-            tb_ref.delay_replication("db2", 3600).unwrap();
-            tb_ref
-                .query(
-                    "db1",
-                    "CREATE DATABASE ma_lag; CREATE TABLE ma_lag.t (a INT)",
-                )
-                .unwrap();
-            let t = Instant::now();
-            let r = send(ip("db2"), &format!("SET_STATUS|1|db2|ONLINE|{w}|db2")).await;
-            let waited = t.elapsed();
-            assert!(
-                r.starts_with("ERROR: Couldn't sync with master: MASTER_POS_WAIT("),
-                "{r}"
-            );
-            assert!(r.contains("timed out"), "{r}");
-            assert!(
-                waited < Duration::from_secs(10),
-                "sync wait not bounded: {waited:?}"
-            );
-            assert!(!has_vip(tb_ref, "db2", writer_vip));
-            assert_eq!(value(tb_ref, "db2", "SELECT @@read_only"), "1");
-            assert_eq!(
-                send(ip("db2"), "GET_AGENT_STATUS|1|db2").await,
-                format!("OK: Returning status!|ONLINE|{w}|")
-            );
-            tb_ref.undelay_replication("db2").unwrap();
-            assert_eq!(
-                send(ip("db2"), &format!("SET_STATUS|1|db2|ONLINE|{w}|db2")).await,
-                ok
-            );
-            assert!(has_vip(tb_ref, "db2", writer_vip));
-            assert_eq!(value(tb_ref, "db2", "SELECT @@read_only"), "0");
-            assert_eq!(value(tb_ref, "db2", "SELECT COUNT(*) FROM ma_lag.t"), "0");
-        })
-    });
+    // The writer role cannot be taken while db2 lags behind db1: bounded wait, failure
+    // reported, nothing enabled; the role is kept and retried.
+    c.delay_replication("db2", 3600).unwrap();
+    c.query(
+        "db1",
+        "CREATE DATABASE ma_lag; CREATE TABLE ma_lag.t (a INT)",
+    )
+    .unwrap();
+    let t = Instant::now();
+    let r = send(&c, "db2", &format!("SET_STATUS|1|db2|ONLINE|{w}|db2"));
+    let waited = t.elapsed();
+    assert!(
+        r.starts_with("ERROR: Couldn't sync with master: MASTER_POS_WAIT("),
+        "{r}"
+    );
+    assert!(r.contains("timed out"), "{r}");
+    assert!(
+        waited < Duration::from_secs(10),
+        "sync wait not bounded: {waited:?}"
+    );
+    assert!(!has_vip(&c, "db2", writer_vip));
+    assert_eq!(read_only(&c, "db2"), Some(true));
+    assert_eq!(
+        send(&c, "db2", "GET_AGENT_STATUS|1|db2"),
+        format!("OK: Returning status!|ONLINE|{w}|")
+    );
+    c.undelay_replication("db2").unwrap();
+    assert_eq!(
+        send(&c, "db2", &format!("SET_STATUS|1|db2|ONLINE|{w}|db2")),
+        OK
+    );
+    assert!(has_vip(&c, "db2", writer_vip));
+    assert_eq!(read_only(&c, "db2"), Some(false));
+    let lag_rows = c
+        .query("db2", "SELECT COUNT(*) FROM ma_lag.t")
+        .expect("count")
+        .first()
+        .and_then(|r| r.at(0).map(str::to_string))
+        .unwrap_or_default();
+    assert_eq!(lag_rows, "0");
 
     // SIGTERM the daemonized agent: exit, pid file removed.
     let pid: i32 = std::fs::read_to_string(pid_file("db1"))
@@ -814,155 +651,84 @@ fn restart_failures_and_daemon_plumbing() {
     assert!(!pid_file("db1").exists());
     let log = std::fs::read_to_string(log_file("db1")).unwrap_or_default();
     assert!(log.contains("  INFO Signal received: exiting..."), "{log}");
-    for (h, code) in agents.stop() {
-        assert_eq!(code, Some(0), "agent on {h}");
-    }
-    tb.down().expect("testbed down");
-}
-
-/// The same set of rows on `hosts` (count and checksum), polled for 30 s.
-fn wait_same_rows(tb: &Testbed, hosts: &[&str], table: &str) -> String {
-    let q = format!(
-        "SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT(id, ':', seq))), 0)) FROM {table}"
-    );
-    let start = Instant::now();
-    loop {
-        let sums: Vec<String> = hosts.iter().map(|h| value(tb, h, &q)).collect();
-        if sums.iter().all(|s| *s == sums[0]) {
-            return sums[0].clone();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{hosts:?} did not converge: {sums:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn assert_rows_present(tb: &Testbed, host: &str, acked: &BTreeSet<u64>) {
-    let rows = tb
-        .query(host, "SELECT seq FROM ma_agent.rows")
-        .expect("select");
-    let present: BTreeSet<u64> = rows
-        .iter()
-        .filter_map(|r| r.at(0).and_then(|v| v.parse().ok()))
-        .collect();
-    let missing: Vec<&u64> = acked.difference(&present).collect();
-    assert!(
-        missing.is_empty(),
-        "{host} lacks acknowledged rows {missing:?}"
-    );
+    // The other agents exit 0 on SIGTERM; then the testbed goes.
+    c.stop().expect("agents exit 0 on SIGTERM, testbed down");
 }
 
 #[test]
 fn failover_after_the_active_master_died() {
     let _serial = serial();
-    let bin = agent_binary();
-    let bin_s = bin.display().to_string();
-    let tb = Testbed::up(TestbedOptions::new(SUBNET + 2))
-        .unwrap_or_else(|e| panic!("testbed up failed: {e}"));
-    let writer_vip = tb.vip(188);
-    let (r1, r2) = (tb.vip(198), tb.vip(199));
-    let ip = |h: &str| tb.ip(h);
-    tb.query(
-        "db1",
-        "CREATE DATABASE ma_agent; CREATE TABLE ma_agent.rows (id BIGINT AUTO_INCREMENT \
-         PRIMARY KEY, seq BIGINT NOT NULL)",
-    )
-    .expect("create table");
-    let mut agents = Agents::start(&tb, &bin_s, &DBS);
-    let acked = Arc::new(Mutex::new(Vec::<u64>::new()));
-    let tb_ref = &tb;
-    let acked2 = Arc::clone(&acked);
-    on_host(&tb, "monitor", move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            for h in DBS {
-                wait_agent(ip(h), h).await;
-            }
-            let ok = "OK: Status applied successfully!";
-            let w = format!("writer({writer_vip})");
-            assign_initial_roles(tb_ref, writer_vip, r1, r2).await;
-            // Writes on db1, replicated everywhere, then db1's mysqld dies.
-            let stop = Arc::new(AtomicBool::new(false));
-            let load = tokio::spawn(write_load(writer_vip, stop.clone(), acked2.clone(), 0));
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            stop.store(true, Ordering::Relaxed);
-            load.await.unwrap();
-            wait_same_rows(tb_ref, &DBS, "ma_agent.rows");
-            tb_ref.mysql_kill9("db1").unwrap();
+    let c = agents_only(SUBNET + 2);
+    let writer_vip = c.vip(188);
+    let (r1, r2) = (c.vip(198), c.vip(199));
+    let ip = |h: &str| c.ip(h);
+    workload::create_table(&c, "db1").expect("create table");
+    let w = format!("writer({writer_vip})");
+    assign_initial_roles(&c, writer_vip, r1, r2);
+    // Writes on db1, replicated everywhere, then db1's mysqld dies.
+    let load = write_load(&c, writer_vip, 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = load.stop();
+    wait_same_rows(&c, &DB_HOSTS, LOAD_TABLE);
+    c.mysql_kill9("db1").unwrap();
 
-            // The monitor takes db1 offline (its agent cannot deny writes: MySQL is dead,
-            // reported; the VIP is removed anyway), then moves the roles.
-            let r = send(ip("db1"), "SET_STATUS|1|db1|HARD_OFFLINE||db2").await;
-            assert!(
-                r.starts_with("ERROR: Couldn't deny writes: Can't connect to MySQL"),
-                "{r}"
-            );
-            assert!(!has_vip(tb_ref, "db1", writer_vip));
-            let t = Instant::now();
-            assert_eq!(
-                send(ip("db2"), &format!("SET_STATUS|1|db2|ONLINE|{w}|db2")).await,
-                ok
-            );
-            assert_eq!(
-                send(
-                    ip("db3"),
-                    &format!("SET_STATUS|1|db3|ONLINE|reader({r1})|db2")
-                )
-                .await,
-                ok
-            );
-            assert_eq!(
-                send(
-                    ip("db4"),
-                    &format!("SET_STATUS|1|db4|ONLINE|reader({r2})|db2")
-                )
-                .await,
-                ok
-            );
-            println!("failover with db1 dead: {} ms", t.elapsed().as_millis());
-            // The application goes on through the VIP, now on db2.
-            let stop = Arc::new(AtomicBool::new(false));
-            let before = acked2.lock().unwrap().len();
-            let load = tokio::spawn(write_load(
-                writer_vip,
-                stop.clone(),
-                acked2.clone(),
-                1_000_000,
-            ));
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            stop.store(true, Ordering::Relaxed);
-            load.await.unwrap();
-            assert!(
-                acked2.lock().unwrap().len() > before,
-                "no write through the VIP on db2"
-            );
-        })
-    });
+    // The monitor takes db1 offline (its agent cannot deny writes: MySQL is dead, reported;
+    // the VIP is removed anyway), then moves the roles.
+    let r = send(&c, "db1", "SET_STATUS|1|db1|HARD_OFFLINE||db2");
+    assert!(
+        r.starts_with("ERROR: Couldn't deny writes: Can't connect to MySQL"),
+        "{r}"
+    );
+    assert!(!has_vip(&c, "db1", writer_vip));
+    let t = Instant::now();
+    assert_eq!(
+        send(&c, "db2", &format!("SET_STATUS|1|db2|ONLINE|{w}|db2")),
+        OK
+    );
+    assert_eq!(
+        send(
+            &c,
+            "db3",
+            &format!("SET_STATUS|1|db3|ONLINE|reader({r1})|db2")
+        ),
+        OK
+    );
+    assert_eq!(
+        send(
+            &c,
+            "db4",
+            &format!("SET_STATUS|1|db4|ONLINE|reader({r2})|db2")
+        ),
+        OK
+    );
+    println!("failover with db1 dead: {} ms", t.elapsed().as_millis());
+    // The application goes on through the VIP, now on db2.
+    let load = write_load(&c, writer_vip, 1_000_001);
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = load.stop();
+    assert!(!after.acks.is_empty(), "no write through the VIP on db2");
+
     for h in ["db3", "db4"] {
-        tb.wait_slave_running(h)
+        c.wait_slave_running(h)
             .unwrap_or_else(|e| panic!("{h}: {e}"));
-        let st = tb.slave_status(h).unwrap().expect("slave status");
+        let st = c.slave_status(h).unwrap().expect("slave status");
         assert_eq!(st.get("Master_Host"), Some(ip("db2").to_string().as_str()));
     }
-    let sum = wait_same_rows(&tb, &["db2", "db3", "db4"], "ma_agent.rows");
-    let acked: BTreeSet<u64> = acked.lock().unwrap().iter().copied().collect();
+    let sum = wait_same_rows(&c, &["db2", "db3", "db4"], LOAD_TABLE);
+    let acked: BTreeSet<u64> = before
+        .acked_ids()
+        .union(&after.acked_ids())
+        .copied()
+        .collect();
     for h in ["db2", "db3", "db4"] {
-        assert_rows_present(&tb, h, &acked);
+        assert_rows_present(&c, h, &acked);
     }
     println!(
-        "db2, db3, db4 hold {sum} (count/crc); {} acknowledged writes",
+        "db2, db3, db4 hold {sum} (count/sum/xor of ids); {} acknowledged writes",
         acked.len()
     );
-    assert_eq!(value(&tb, "db2", "SELECT @@read_only"), "0");
-    for (h, code) in agents.stop() {
-        assert_eq!(code, Some(0), "agent on {h}");
-    }
-    tb.down().expect("testbed down");
+    assert_eq!(read_only(&c, "db2"), Some(false));
+    c.stop().expect("agents exit 0 on SIGTERM, testbed down");
 }
 
 /// A fresh directory `<temp>/<prefix>-<pid>` (the caller removes it).
@@ -973,19 +739,25 @@ fn tempfile_dir(prefix: &str) -> PathBuf {
     d
 }
 
+fn plain() -> SocketConfig {
+    SocketConfig {
+        kind: SocketType::Plain,
+        cert_file: None,
+        key_file: None,
+        ca_file: None,
+    }
+}
+
 #[test]
 fn tls_agent_requires_client_certificates() {
     let _serial = serial();
-    let bin = agent_binary();
-    let bin_s = bin.display().to_string();
-    let tb = Testbed::up(TestbedOptions {
-        subnet: SUBNET + 3,
+    let c = cluster(ClusterOptions {
         slaves: 0,
-        ..TestbedOptions::default()
-    })
-    .unwrap_or_else(|e| panic!("testbed up failed: {e}"));
+        daemons: Daemons::None,
+        ..ClusterOptions::seed(SUBNET + 3)
+    });
     // Certificates in the host's private /etc/mysql-mmm (visible at that path inside).
-    let etc = tb.host_dir("db1").unwrap().join("etc/mysql-mmm");
+    let etc = c.host_dir("db1").unwrap().join("etc/mysql-mmm");
     let pki = etc.join("pki");
     std::fs::create_dir_all(&pki).unwrap();
     make_pki(
@@ -1004,23 +776,12 @@ fn tls_agent_requires_client_certificates() {
     let notify_dir = tempfile_dir("ma-notify");
     let notify_path = notify_dir.join("notify.sock");
     let notify_rx = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
-    let out_path = tb
+    let out_path = c
         .host_dir("db1")
         .unwrap()
         .join("var/log/mysql-mmm/mmm_agentd.out");
-    let mut agents = Agents {
-        children: Vec::new(),
-    };
-    agents.children.push(("db1".into(), {
-        // Started as systemd would (Type=notify): READY=1 arrives once it listens.
-        let mut cmd = tb.command("db1", &[&bin_s]).unwrap();
-        let out = std::fs::File::create(&out_path).unwrap();
-        cmd.env("NOTIFY_SOCKET", &notify_path)
-            .stdin(std::process::Stdio::null())
-            .stderr(out.try_clone().unwrap())
-            .stdout(out);
-        cmd.spawn().unwrap()
-    }));
+    // Started as systemd would (Type=notify): READY=1 arrives once it listens.
+    c.start_agent_notify("db1", &notify_path).unwrap();
     notify_rx
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
@@ -1032,13 +793,13 @@ fn tls_agent_requires_client_certificates() {
         )
     });
     assert_eq!(&buf[..n], b"READY=1");
-    let addr = format!("{}:9989", tb.ip("db1"));
+    let addr = format!("{}:{AGENT_PORT}", c.ip("db1"));
     let (good, rogue) = (
         ssl_config(&pki, "monitor", "ca"),
         ssl_config(&pki, "rogue", "ca"),
     );
     let out_file = out_path.clone();
-    on_host(&tb, "monitor", move || {
+    c.run_in_netns("monitor", move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -1098,12 +859,10 @@ fn tls_agent_requires_client_certificates() {
                 "{line}"
             );
         })
-    });
-    for (h, code) in agents.stop() {
-        assert_eq!(code, Some(0), "agent on {h}");
-    }
+    })
+    .expect("monitor-side thread");
     let _ = std::fs::remove_dir_all(&notify_dir);
-    tb.down().expect("testbed down");
+    c.stop().expect("agent exits 0 on SIGTERM, testbed down");
 }
 
 /// A slave that received transactions the new master never got (the old master died or
@@ -1114,80 +873,58 @@ fn tls_agent_requires_client_certificates() {
 #[test]
 fn slave_ahead_of_the_new_master_is_not_switched() {
     let _serial = serial();
-    let bin = agent_binary();
-    let bin_s = bin.display().to_string();
-    let tb = Testbed::up(TestbedOptions::new(SUBNET + 4))
-        .unwrap_or_else(|e| panic!("testbed up failed: {e}"));
-    let writer_vip = tb.vip(188);
-    let (r1, r2) = (tb.vip(198), tb.vip(199));
-    let ip = |h: &str| tb.ip(h);
-    tb.query(
+    let c = agents_only(SUBNET + 4);
+    let writer_vip = c.vip(188);
+    let (r1, r2) = (c.vip(198), c.vip(199));
+    let ip = |h: &str| c.ip(h);
+    const TABLE: &str = "ma_ahead.rows";
+    c.query(
         "db1",
         "CREATE DATABASE ma_ahead; CREATE TABLE ma_ahead.rows (id BIGINT PRIMARY KEY, seq BIGINT NOT NULL)",
     )
     .expect("create table");
     let insert = |host: &str, from: u64, to: u64| {
         let values: Vec<String> = (from..to).map(|i| format!("({i}, {i})")).collect();
-        tb.query(
+        c.query(
             host,
-            &format!("INSERT INTO ma_ahead.rows VALUES {}", values.join(",")),
+            &format!("INSERT INTO {TABLE} VALUES {}", values.join(",")),
         )
         .expect("insert");
     };
     insert("db1", 0, 10);
-    wait_same_rows(&tb, &DBS, "ma_ahead.rows");
-    let mut agents = Agents::start(&tb, &bin_s, &DBS);
-    let tb_ref = &tb;
-    on_host(&tb, "monitor", move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            for h in DBS {
-                wait_agent(ip(h), h).await;
-            }
-            let ok = "OK: Status applied successfully!";
-            let db4_on = |m: &str| format!("SET_STATUS|1|db4|ONLINE|reader({r2})|{m}");
-            assign_initial_roles(tb_ref, writer_vip, r1, r2).await;
-            // db2 stops receiving; db1 writes more, which db4 gets and db2 does not; then
-            // db1's mysqld stops (a crash with the same outcome).
-            tb_ref
-                .query("db2", "STOP SLAVE IO_THREAD")
-                .expect("stop io");
-            insert("db1", 10, 20);
-            wait_same_rows(tb_ref, &["db1", "db4"], "ma_ahead.rows");
-            tb_ref.mysql_stop("db1").expect("stop db1");
-            let r = send(ip("db4"), &db4_on("db2")).await;
-            assert!(
-                r.starts_with("ERROR: Failed to change master to 'db2': ")
-                    && r.contains("this slave has transactions the new master lacks"),
-                "{r}"
-            );
-            // Left on db1.
-            let st = tb_ref.slave_status("db4").unwrap().expect("slave status");
-            assert_eq!(st.get("Master_Host"), Some(ip("db1").to_string().as_str()));
-            // db1 comes back, db2 catches up from it: the retry switches db4, by GTID.
-            tb_ref.mysql_start("db1").expect("start db1");
-            tb_ref
-                .query("db2", "START SLAVE IO_THREAD")
-                .expect("start io");
-            wait_same_rows(tb_ref, &["db1", "db2"], "ma_ahead.rows");
-            tb_ref.wait_slave_running("db4").expect("db4 back on db1");
-            assert_eq!(send(ip("db4"), &db4_on("db2")).await, ok);
-        })
-    });
-    tb.wait_slave_running("db4").expect("db4 slave running");
-    let st = tb.slave_status("db4").unwrap().expect("slave status");
+    wait_same_rows(&c, &DB_HOSTS, TABLE);
+    let db4_on = |m: &str| format!("SET_STATUS|1|db4|ONLINE|reader({r2})|{m}");
+    assign_initial_roles(&c, writer_vip, r1, r2);
+    // db2 stops receiving; db1 writes more, which db4 gets and db2 does not; then db1's
+    // mysqld stops (a crash with the same outcome).
+    c.query("db2", "STOP SLAVE IO_THREAD").expect("stop io");
+    insert("db1", 10, 20);
+    wait_same_rows(&c, &["db1", "db4"], TABLE);
+    c.mysql_stop("db1").expect("stop db1");
+    let r = send(&c, "db4", &db4_on("db2"));
+    assert!(
+        r.starts_with("ERROR: Failed to change master to 'db2': ")
+            && r.contains("this slave has transactions the new master lacks"),
+        "{r}"
+    );
+    // Left on db1.
+    let st = c.slave_status("db4").unwrap().expect("slave status");
+    assert_eq!(st.get("Master_Host"), Some(ip("db1").to_string().as_str()));
+    // db1 comes back, db2 catches up from it: the retry switches db4, by GTID.
+    c.mysql_start("db1").expect("start db1");
+    c.query("db2", "START SLAVE IO_THREAD").expect("start io");
+    wait_same_rows(&c, &["db1", "db2"], TABLE);
+    c.wait_slave_running("db4").expect("db4 back on db1");
+    assert_eq!(send(&c, "db4", &db4_on("db2")), OK);
+
+    c.wait_slave_running("db4").expect("db4 slave running");
+    let st = c.slave_status("db4").unwrap().expect("slave status");
     assert_eq!(st.get("Master_Host"), Some(ip("db2").to_string().as_str()));
     assert_eq!(st.get("Using_Gtid"), Some("Slave_Pos"));
     // Transactions of the new master reach db4 once, nothing is repeated or skipped.
     insert("db2", 100, 110);
-    wait_same_rows(&tb, &["db2", "db4"], "ma_ahead.rows");
-    tb.wait_slave_running("db4")
+    wait_same_rows(&c, &["db2", "db4"], TABLE);
+    c.wait_slave_running("db4")
         .expect("db4 slave running after new writes");
-    for (h, code) in agents.stop() {
-        assert_eq!(code, Some(0), "agent on {h}");
-    }
-    tb.down().expect("testbed down");
+    c.stop().expect("agents exit 0 on SIGTERM, testbed down");
 }

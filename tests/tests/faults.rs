@@ -53,11 +53,14 @@ fn monitor_cut_off() {
     scenarios::monitor_isolated(&mut c, true);
 }
 
-/// Passive master down, slave down, replication broken and delayed, flapping.
+/// Passive master down, the standby master and a slave killed with -9 (crash-safe
+/// replication, issue 13), slave down, replication broken and delayed, flapping.
 #[test]
 fn passive_and_slave_faults() {
     let mut c = Cluster::start(fast(62));
     scenarios::passive_master_down(&mut c, true);
+    scenarios::standby_killed(&mut c, true);
+    scenarios::slave_killed(&mut c, true);
     scenarios::slave_down(&mut c, true);
     scenarios::slave_replication_broken(&mut c, true);
     scenarios::slave_replication_delayed(&mut c, true);

@@ -59,9 +59,9 @@ fn ed25519_account_passes_the_mysql_check() {
                 .unwrap_or_else(|e| panic!("{q}: {e}"));
         }
     });
-    let ip = tb.ip("db1").to_string();
+    let ip = std::net::IpAddr::V4(tb.ip("db1"));
     let target = |password: &str| MysqlTarget {
-        ip: ip.clone(),
+        ip,
         port: 3306,
         user: "mmm_ed".into(),
         password: password.into(),

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mmm_common::config::Config;
+use mmm_common::config;
 use mmm_common::proto::agent::{
     decode_request, encode_reply, format_agent_status, format_system_status, AgentCommand,
     AgentStatus, SystemStatus,
@@ -19,11 +19,13 @@ use mmm_common::role::{format_role_list, RoleIp};
 use mmm_common::state::{HostMode, HostState};
 use tokio::sync::Mutex;
 
+use crate::arp_schedule::ArpSchedule;
 use crate::effects::{MysqlOps, Vip};
 use crate::lease::{Lease, LEASE_TICK};
 use crate::role;
 
-/// What the agent needs from the configuration (spec §4.4 agent record).
+/// What command dispatch needs from the agent's settings (spec §4.4 agent record): a slice
+/// of [`config::AgentSettings`], small enough for tests to write out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentSettings {
     /// `this`.
@@ -43,42 +45,18 @@ pub struct AgentSettings {
     pub lease: Duration,
 }
 
-/// Configuration errors that stop the agent at start-up.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SettingsError {
-    /// A required entry is missing.
-    #[error("missing {0} in the configuration")]
-    Missing(String),
-}
-
 impl AgentSettings {
-    /// Reads the agent's settings from a validated AGENT configuration.
-    pub fn from_config(config: &Config) -> Result<AgentSettings, SettingsError> {
-        let this = config
-            .this
-            .clone()
-            .ok_or_else(|| SettingsError::Missing("this".into()))?;
-        let host = config
-            .host(&this)
-            .ok_or_else(|| SettingsError::Missing(format!("<host {this}>")))?;
-        let role_ips = config
-            .roles
-            .iter()
-            .flat_map(|r| {
-                r.ips
-                    .iter()
-                    .map(|ip| RoleIp::new(r.name.clone(), ip.clone()))
-            })
-            .collect();
-        Ok(AgentSettings {
-            this: this.clone(),
-            mode: host.mode.unwrap_or(HostMode::Slave),
-            writer_role: config.active_master_role.clone().unwrap_or_default(),
-            role_ips,
-            arp_repeat: config.ext.arp_repeat,
-            arp_interval: config.ext.arp_interval,
-            lease: config.ext.agent_lease,
-        })
+    /// The dispatch settings of the agent's settings.
+    pub fn from_config(cfg: &config::AgentSettings) -> AgentSettings {
+        AgentSettings {
+            this: cfg.this().to_string(),
+            mode: cfg.local.host.mode,
+            writer_role: cfg.active_master_role.clone(),
+            role_ips: cfg.role_ips.clone(),
+            arp_repeat: cfg.ext.arp_repeat,
+            arp_interval: cfg.ext.arp_interval,
+            lease: cfg.ext.agent_lease,
+        }
     }
 }
 
@@ -196,6 +174,8 @@ pub struct Agent {
     uptime: fn() -> String,
     /// The agent lease (renewed by every request; fences an isolated writer).
     lease: Lease,
+    /// Gratuitous ARP: the bursts after an add and the periodic refresh.
+    arp: ArpSchedule,
 }
 
 impl std::fmt::Debug for Agent {
@@ -211,14 +191,16 @@ const SET_OK: &str = "OK: Status applied successfully!";
 impl Agent {
     /// A fresh agent (state UNKNOWN, no roles, no active master).
     pub fn new(settings: AgentSettings, vip: Arc<dyn Vip>, mysql: Arc<dyn MysqlOps>) -> Agent {
-        let settings_lease = settings.lease;
+        let lease = Lease::new(settings.lease);
+        let arp = ArpSchedule::new(Arc::clone(&vip), settings.arp_repeat, settings.arp_interval);
         Agent {
             settings,
             vip,
             mysql,
             state: Mutex::new(AgentState::default()),
             uptime: mmm_common::uptime::uptime_field,
-            lease: Lease::new(settings_lease),
+            lease,
+            arp,
         }
     }
 
@@ -340,9 +322,7 @@ impl Agent {
             vip: self.vip.as_ref(),
             mysql: self.mysql.as_ref(),
             writer_role: &self.settings.writer_role,
-            arp_repeat: self.settings.arp_repeat,
-            arp_interval: self.settings.arp_interval,
-            vip_arc: Arc::clone(&self.vip),
+            arp: &self.arp,
             lease: &self.lease,
         }
     }
@@ -350,6 +330,11 @@ impl Agent {
     /// The agent lease.
     pub fn lease(&self) -> &Lease {
         &self.lease
+    }
+
+    /// The ARP scheduler (the daemon runs its refresh task).
+    pub fn arp(&self) -> &ArpSchedule {
+        &self.arp
     }
 
     /// One lease check (see [`Lease::tick`]): fences the held writer role when the lease

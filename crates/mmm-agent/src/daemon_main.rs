@@ -11,8 +11,9 @@
 //! 5. Started by hand (no systemd in the environment), without `--foreground` and without
 //!    `debug 1`: daemonize as 2.2.1 does. Under systemd: stay in the foreground.
 //! 6. Bind `ip:agent_port` (plain or TLS), sd_notify `READY=1` and watchdog pings, serve until
-//!    SIGINT/SIGTERM/SIGQUIT (SIGHUP reopens the log); then finish the request being applied, remove the pid file,
-//!    log `END`, exit 0. Role IPs and read_only stay as they are (as in MMM): the monitor
+//!    SIGINT/SIGTERM/SIGQUIT (SIGHUP reopens the log); then finish the request being
+//!    applied, stop the lease, ARP refresh and watchdog tasks (one `Shutdown`), remove the
+//!    pid file, log `END`, exit 0. Role IPs and read_only stay as they are (as in MMM): the monitor
 //!    or the next agent start decides about them.
 
 use std::ffi::OsString;
@@ -24,10 +25,10 @@ use std::time::Duration;
 use mmm_common::config::{self, ProgramClass};
 use mmm_common::daemon::{self, DaemonCli, Invocation, Section};
 use mmm_common::pidfile::PidFile;
+use mmm_common::shutdown;
 use mmm_common::socket::Listener;
 
 use crate::agent::{Agent, AgentSettings};
-use crate::arp_refresh;
 use crate::listener::{self, ListenerOptions};
 use crate::mysql::MysqlServer;
 use crate::vip::NetlinkVip;
@@ -132,21 +133,18 @@ where
         print!("{}", config::render_effective(&cfg));
         return ExitCode::SUCCESS;
     }
-    let settings = match AgentSettings::from_config(&cfg) {
+    let cfg = match cfg.agent_settings() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(1);
         }
     };
-    let Some(host) = cfg.this_host().cloned() else {
-        eprintln!("no <host> section for this host");
-        return ExitCode::from(1);
-    };
+    let settings = AgentSettings::from_config(&cfg);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     mmm_common::log::init(PROG, cluster, cfg.debug);
     tracing::info!("STARTING...");
-    let pid_path = host.pid_path.clone().unwrap_or_default();
+    let pid_path = cfg.pid_path.clone();
     if !pid_path.is_empty() {
         if let Err(e) = PidFile::check(Path::new(&pid_path), PROG) {
             tracing::error!("{e}");
@@ -184,7 +182,7 @@ where
         }
     };
     let code = rt.block_on(async move {
-        let addr = format!("{}:{}", host.ip.clone().unwrap_or_default(), host.agent_port);
+        let addr = cfg.local.host.agent_addr().to_string();
         let listener = match Listener::bind(&addr, &cfg.socket).await {
             Ok(l) => l,
             Err(e) => {
@@ -192,15 +190,9 @@ where
                 return ExitCode::from(1);
             }
         };
-        let mysql = match MysqlServer::from_config(&cfg) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!("{e}");
-                return ExitCode::from(1);
-            }
-        };
+        let mysql = MysqlServer::from_config(&cfg);
         let vip = NetlinkVip::new(
-            host.cluster_interface.clone().unwrap_or_default(),
+            cfg.cluster_interface.clone(),
             cfg.ext.arp_count,
             NETLINK_TIMEOUT,
         );
@@ -209,11 +201,7 @@ where
             .iter()
             .filter_map(|r| r.ip.parse().ok())
             .collect();
-        let refresh = {
-            let vip = vip.clone();
-            let every = cfg.ext.arp_refresh;
-            tokio::spawn(async move { arp_refresh::run(&vip, refresh_ips, every).await })
-        };
+        let upkeep_mysql = mysql.clone();
         let agent = Arc::new(Agent::new(settings, Arc::new(vip), Arc::new(mysql)));
         tracing::info!(%addr, tls = matches!(cfg.socket.kind, config::SocketType::Ssl), "Listening on {addr}");
         if agent.lease().is_on() {
@@ -222,10 +210,17 @@ where
                 cfg.ext.agent_lease.as_secs_f64()
             );
         }
-        let (lease_stop, lease_stopped) = tokio::sync::oneshot::channel::<()>();
-        let lease_task = tokio::spawn(Arc::clone(&agent).run_lease(async move {
-            let _ = lease_stopped.await;
-        }));
+        // The background tasks stop once the listener has finished its last request.
+        let (stop_tasks, tasks_shutdown) = shutdown::channel();
+        let refresh = {
+            let agent = Arc::clone(&agent);
+            let every = cfg.ext.arp_refresh;
+            let shutdown = tasks_shutdown.clone().wait();
+            tokio::spawn(async move { agent.arp().refresh(refresh_ips, every, shutdown).await })
+        };
+        let lease_task = tokio::spawn(Arc::clone(&agent).run_lease(tasks_shutdown.clone().wait()));
+        // The replication upkeep (short connect retry, heartbeat, GTID; mysql.rs).
+        let upkeep = tokio::spawn(upkeep_mysql.run_upkeep(tasks_shutdown.wait()));
         let watchdog = tokio::spawn(watchdog(Arc::clone(&agent)));
         daemon::notify_ready();
         listener::run(
@@ -235,10 +230,14 @@ where
             daemon::shutdown_signal(),
         )
         .await;
-        refresh.abort();
+        stop_tasks.fire();
         watchdog.abort();
-        let _ = lease_stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(5), lease_task).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            let _ = tokio::join!(refresh, lease_task);
+        })
+        .await;
+        // A pass under way finishes (it may have stopped the slave threads).
+        let _ = tokio::time::timeout(cfg.ext.sync_timeout + Duration::from_secs(10), upkeep).await;
         daemon::notify("STOPPING=1");
         ExitCode::SUCCESS
     });

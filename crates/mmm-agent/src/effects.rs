@@ -4,6 +4,8 @@
 //! `vip::NetlinkVip` and `mysql::MysqlServer`; protocol tests use fakes.
 //!
 //! Futures are boxed so the traits are object-safe (`Arc<dyn Vip>`) and `Send`.
+//! [`parse_ip`] turns a configured role IP into the address the `Vip` calls take (used by
+//! the role steps and the lease's fence alike).
 
 use std::net::Ipv4Addr;
 
@@ -13,6 +15,12 @@ use crate::error::EffectError;
 
 /// The result of an effect.
 pub type EffectFuture<'a, T> = BoxFuture<'a, Result<T, EffectError>>;
+
+/// Parses a role IP (IPv4 only, as MMM's `/32` addresses).
+pub fn parse_ip(ip: &str) -> Result<Ipv4Addr, EffectError> {
+    ip.parse()
+        .map_err(|_| EffectError::Other(format!("Invalid IP address '{ip}'")))
+}
 
 /// Role IPs on the cluster interface (2.2.1's `check_ip`, `configure_ip`, `clear_ip`).
 pub trait Vip: Send + Sync {

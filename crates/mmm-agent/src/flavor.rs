@@ -3,12 +3,75 @@
 //! STATUS`, `MASTER_POS_WAIT`); MySQL 8.4+ removed them (`SHOW REPLICA STATUS`,
 //! `CHANGE REPLICATION SOURCE TO`, `SHOW BINARY LOG STATUS`, `SOURCE_POS_WAIT`, and
 //! `Source_*` column names). Pure: chosen from `SELECT VERSION()`.
+//!
+//! Also the settings of the replication link itself ([`LINK`]), which every CHANGE MASTER
+//! the agent issues carries, and the statement that fixes up an existing link without
+//! re-pointing it ([`Flavor::change_link`]). Why these values: docs/agent.md "Replication
+//! links".
+
+/// `MASTER_CONNECT_RETRY`: seconds between a slave IO thread's attempts to reach its master
+/// after the connection broke. The server's default (60) leaves the peer of a master that
+/// crashed and came back without its writes for up to a minute (issue 13: measured 60 s and
+/// more while `checks` said OK); an attempt costs one TCP connect, so once a second is cheap.
+/// The IO thread gives up after `master_retry_count` attempts (MariaDB 100,000 ≈ 28 h at
+/// 1 s; MySQL 86,400 = 24 h), after which `rep_threads` reports it broken.
+pub const CONNECT_RETRY: u32 = 1;
+
+/// `MASTER_HEARTBEAT_PERIOD` in milliseconds: an idle master sends a heartbeat this often,
+/// so the slave can tell an idle master from a silently dead one within `slave_net_timeout`.
+pub const HEARTBEAT_PERIOD_MS: u32 = 1000;
+
+/// The largest `slave_net_timeout` (seconds) the agent leaves in place: a slave whose master
+/// vanished without closing the connection (power loss, a cut link, a frozen server) waits
+/// this long for data or a heartbeat before it reconnects. Five heartbeat periods: a busy or
+/// briefly stalled master is not mistaken for a dead one, and a reconnect that was not
+/// needed costs nothing (the IO thread continues where it was). The server default is 60.
+pub const NET_TIMEOUT: u32 = 5;
+
+/// The link settings every CHANGE MASTER the agent issues carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkSettings {
+    /// `MASTER_CONNECT_RETRY` (seconds).
+    pub connect_retry: u32,
+    /// `MASTER_HEARTBEAT_PERIOD` (milliseconds).
+    pub heartbeat_ms: u32,
+}
+
+/// [`CONNECT_RETRY`] and [`HEARTBEAT_PERIOD_MS`].
+pub const LINK: LinkSettings = LinkSettings {
+    connect_retry: CONNECT_RETRY,
+    heartbeat_ms: HEARTBEAT_PERIOD_MS,
+};
+
+impl LinkSettings {
+    /// These settings on a server whose `slave_net_timeout` is `net_timeout` seconds: the
+    /// heartbeat at most half of it (a longer one is refused with a warning and is useless).
+    pub fn for_net_timeout(self, net_timeout: u32) -> LinkSettings {
+        let half = net_timeout.saturating_mul(500).max(1);
+        LinkSettings {
+            heartbeat_ms: self.heartbeat_ms.min(half),
+            ..self
+        }
+    }
+
+    /// The heartbeat as SQL (`1.000`).
+    fn heartbeat_sql(self) -> String {
+        format!(
+            "{}.{:03}",
+            self.heartbeat_ms / 1000,
+            self.heartbeat_ms % 1000
+        )
+    }
+}
 
 /// A server flavour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
-    /// MariaDB (any version): classic words, GTID via `gtid_slave_pos`, no super_read_only.
-    MariaDb,
+    /// MariaDB: classic words, GTID via `gtid_slave_pos` (from 10.0.2), no super_read_only.
+    MariaDb {
+        /// Whether the server has GTIDs (`MASTER_USE_GTID`, `gtid_slave_pos`): 10.0.2+.
+        gtid: bool,
+    },
     /// MySQL before 8.4 (`super_read_only` from 5.7.8).
     MySqlClassic {
         /// Whether `super_read_only` exists (5.7.8+).
@@ -18,22 +81,49 @@ pub enum Flavor {
     MySqlModern,
 }
 
+/// The column names of one slave status row that the agent reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlaveColumns {
+    /// `Master_Host`.
+    pub master_host: &'static str,
+    /// `Master_Log_File` (the master's binlog the IO thread reads).
+    pub master_log_file: &'static str,
+    /// `Read_Master_Log_Pos` (received up to).
+    pub read_pos: &'static str,
+    /// `Relay_Master_Log_File` (the master's binlog the SQL thread applies).
+    pub relay_master_log_file: &'static str,
+    /// `Exec_Master_Log_Pos` (applied up to).
+    pub exec_pos: &'static str,
+    /// `Slave_IO_Running` (`Yes`, `No`, `Connecting`).
+    pub io_running: &'static str,
+    /// `Slave_SQL_Running`.
+    pub sql_running: &'static str,
+}
+
+/// The three numbers of a version string (`10.11.6-MariaDB…` → (10, 11, 6)).
+fn version_triple(version: &str) -> (u32, u32, u32) {
+    let nums: Vec<u32> = version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|n| !n.is_empty())
+        .take(3)
+        .map(|n| n.parse().unwrap_or(0))
+        .collect();
+    (
+        nums.first().copied().unwrap_or(0),
+        nums.get(1).copied().unwrap_or(0),
+        nums.get(2).copied().unwrap_or(0),
+    )
+}
+
 impl Flavor {
     /// The flavour of a server whose `VERSION()` is `version`.
     pub fn from_version(version: &str) -> Flavor {
+        let v = version_triple(version);
         if version.to_ascii_lowercase().contains("mariadb") {
-            return Flavor::MariaDb;
+            return Flavor::MariaDb {
+                gtid: v >= (10, 0, 2),
+            };
         }
-        let nums: Vec<u32> = version
-            .split(|c: char| !c.is_ascii_digit())
-            .take(3)
-            .map(|n| n.parse().unwrap_or(0))
-            .collect();
-        let v = (
-            nums.first().copied().unwrap_or(0),
-            nums.get(1).copied().unwrap_or(0),
-            nums.get(2).copied().unwrap_or(0),
-        );
         if v >= (8, 4, 0) {
             Flavor::MySqlModern
         } else {
@@ -43,6 +133,16 @@ impl Flavor {
         }
     }
 
+    /// Whether this is MariaDB.
+    pub fn is_mariadb(self) -> bool {
+        matches!(self, Flavor::MariaDb { .. })
+    }
+
+    /// MariaDB with GTIDs (`MASTER_USE_GTID=slave_pos` is possible).
+    pub fn mariadb_gtid(self) -> bool {
+        self == Flavor::MariaDb { gtid: true }
+    }
+
     fn modern(self) -> bool {
         self == Flavor::MySqlModern
     }
@@ -50,7 +150,7 @@ impl Flavor {
     /// Whether the server has `super_read_only`.
     pub fn has_super_read_only(self) -> bool {
         match self {
-            Flavor::MariaDb => false,
+            Flavor::MariaDb { .. } => false,
             Flavor::MySqlClassic { super_read_only } => super_read_only,
             Flavor::MySqlModern => true,
         }
@@ -101,13 +201,74 @@ impl Flavor {
         }
     }
 
-    /// Column names of the slave status row: (master host, master log file,
-    /// read master log pos).
-    pub fn slave_columns(self) -> (&'static str, &'static str, &'static str) {
+    /// `START SLAVE IO_THREAD`.
+    pub fn start_io_thread(self) -> &'static str {
         if self.modern() {
-            ("Source_Host", "Source_Log_File", "Read_Source_Log_Pos")
+            "START REPLICA IO_THREAD"
         } else {
-            ("Master_Host", "Master_Log_File", "Read_Master_Log_Pos")
+            "START SLAVE IO_THREAD"
+        }
+    }
+
+    /// `STOP SLAVE SQL_THREAD`.
+    pub fn stop_sql_thread(self) -> &'static str {
+        if self.modern() {
+            "STOP REPLICA SQL_THREAD"
+        } else {
+            "STOP SLAVE SQL_THREAD"
+        }
+    }
+
+    /// `START SLAVE SQL_THREAD`.
+    pub fn start_sql_thread(self) -> &'static str {
+        if self.modern() {
+            "START REPLICA SQL_THREAD"
+        } else {
+            "START SLAVE SQL_THREAD"
+        }
+    }
+
+    /// Column names of the slave status row.
+    pub fn slave_columns(self) -> SlaveColumns {
+        if self.modern() {
+            SlaveColumns {
+                master_host: "Source_Host",
+                master_log_file: "Source_Log_File",
+                read_pos: "Read_Source_Log_Pos",
+                relay_master_log_file: "Relay_Source_Log_File",
+                exec_pos: "Exec_Source_Log_Pos",
+                io_running: "Replica_IO_Running",
+                sql_running: "Replica_SQL_Running",
+            }
+        } else {
+            SlaveColumns {
+                master_host: "Master_Host",
+                master_log_file: "Master_Log_File",
+                read_pos: "Read_Master_Log_Pos",
+                relay_master_log_file: "Relay_Master_Log_File",
+                exec_pos: "Exec_Master_Log_Pos",
+                io_running: "Slave_IO_Running",
+                sql_running: "Slave_SQL_Running",
+            }
+        }
+    }
+
+    /// The global variable that bounds a slave's wait for data from its master.
+    pub fn net_timeout_var(self) -> &'static str {
+        if self.modern() {
+            "replica_net_timeout"
+        } else {
+            "slave_net_timeout"
+        }
+    }
+
+    /// A query whose first row's last column is the IO thread's heartbeat period in seconds
+    /// (MariaDB: a status variable; MySQL 5.7+: performance_schema, which may be off).
+    pub fn heartbeat_query(self) -> &'static str {
+        if self.is_mariadb() {
+            "SHOW GLOBAL STATUS LIKE 'Slave_heartbeat_period'"
+        } else {
+            "SELECT HEARTBEAT_INTERVAL FROM performance_schema.replication_connection_configuration"
         }
     }
 
@@ -121,13 +282,17 @@ impl Flavor {
         format!("SELECT {f}('{}', {pos}, {timeout_secs})", escape(file))
     }
 
-    /// `CHANGE MASTER TO …` for `target`.
-    pub fn change_master(self, t: &ChangeMaster) -> String {
-        let (cmd, p) = if self.modern() {
+    fn change_words(self) -> (&'static str, &'static str) {
+        if self.modern() {
             ("CHANGE REPLICATION SOURCE TO", "SOURCE")
         } else {
             ("CHANGE MASTER TO", "MASTER")
-        };
+        }
+    }
+
+    /// `CHANGE MASTER TO …` for `target`.
+    pub fn change_master(self, t: &ChangeMaster) -> String {
+        let (cmd, p) = self.change_words();
         let mut s = format!(
             "{cmd} {p}_HOST='{}', {p}_PORT={}, {p}_USER='{}', {p}_PASSWORD='{}'",
             escape(&t.host),
@@ -135,11 +300,18 @@ impl Flavor {
             escape(&t.user),
             escape(&t.password)
         );
+        if let Some(l) = t.link {
+            s.push_str(&format!(
+                ", {p}_CONNECT_RETRY={}, {p}_HEARTBEAT_PERIOD={}",
+                l.connect_retry,
+                l.heartbeat_sql()
+            ));
+        }
         match &t.position {
             Position::MariaGtid => s.push_str(", MASTER_USE_GTID=slave_pos"),
             Position::MySqlAutoPosition => s.push_str(&format!(", {p}_AUTO_POSITION=1")),
             Position::File { file, pos } => {
-                if self == Flavor::MariaDb {
+                if self.mariadb_gtid() {
                     s.push_str(", MASTER_USE_GTID=no");
                 }
                 s.push_str(&format!(
@@ -149,6 +321,27 @@ impl Flavor {
             }
         }
         s
+    }
+
+    /// A CHANGE MASTER that changes the link of the current master without re-pointing it:
+    /// `link` sets the connect retry and heartbeat, `gtid` turns on GTID positioning
+    /// (MariaDB `MASTER_USE_GTID=slave_pos`, MySQL auto-position). `None` when there is
+    /// nothing to change.
+    pub fn change_link(self, link: Option<LinkSettings>, gtid: bool) -> Option<String> {
+        let (cmd, p) = self.change_words();
+        let mut parts = Vec::new();
+        if let Some(l) = link {
+            parts.push(format!("{p}_CONNECT_RETRY={}", l.connect_retry));
+            parts.push(format!("{p}_HEARTBEAT_PERIOD={}", l.heartbeat_sql()));
+        }
+        if gtid {
+            parts.push(if self.is_mariadb() {
+                "MASTER_USE_GTID=slave_pos".to_string()
+            } else {
+                format!("{p}_AUTO_POSITION=1")
+            });
+        }
+        (!parts.is_empty()).then(|| format!("{cmd} {}", parts.join(", ")))
     }
 }
 
@@ -181,6 +374,9 @@ pub struct ChangeMaster {
     pub password: String,
     /// Start position.
     pub position: Position,
+    /// Connect retry and heartbeat ([`LINK`]); `None` only for the fallback when a replica
+    /// refused them.
+    pub link: Option<LinkSettings>,
 }
 
 /// Escapes a string for a single-quoted SQL literal.
@@ -211,15 +407,56 @@ pub fn gtid_covers(master_binlog: &str, slave_pos: &str) -> bool {
             .all(|(d, n)| m.iter().any(|(md, mn)| md == d && mn >= n))
 }
 
+/// Whether two MariaDB GTID positions name the same last GTID in every domain (order and
+/// spaces do not matter; `""` equals `""`). Used before turning a positional link into a
+/// GTID one: the slave's `gtid_slave_pos` must be exactly what the master's binlog holds at
+/// the coordinates the slave applied (`BINLOG_GTID_POS`), or GTID positioning would repeat
+/// or skip transactions.
+pub fn same_gtid_pos(a: &str, b: &str) -> bool {
+    fn triples(s: &str) -> Option<Vec<(u32, u32, u64)>> {
+        let mut v = Vec::new();
+        for g in s.split(',').map(str::trim).filter(|g| !g.is_empty()) {
+            let mut it = g.split('-');
+            let d = it.next()?.parse().ok()?;
+            let srv = it.next()?.parse().ok()?;
+            let n = it.next()?.parse().ok()?;
+            if it.next().is_some() {
+                return None;
+            }
+            v.push((d, srv, n));
+        }
+        v.sort_unstable();
+        Some(v)
+    }
+    match (triples(a), triples(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const MARIA: Flavor = Flavor::MariaDb { gtid: true };
+
+    fn target(position: Position, link: Option<LinkSettings>) -> ChangeMaster {
+        ChangeMaster {
+            host: "198.18.0.102".into(),
+            port: 3306,
+            user: "repl".into(),
+            password: "it's".into(),
+            position,
+            link,
+        }
+    }
+
     #[test]
     fn flavours_and_syntax() {
+        assert_eq!(Flavor::from_version("10.11.6-MariaDB-0+deb12u1"), MARIA);
         assert_eq!(
-            Flavor::from_version("10.11.6-MariaDB-0+deb12u1"),
-            Flavor::MariaDb
+            Flavor::from_version("5.5.68-MariaDB"),
+            Flavor::MariaDb { gtid: false }
         );
         assert_eq!(Flavor::from_version("8.4.2"), Flavor::MySqlModern);
         assert_eq!(
@@ -233,26 +470,65 @@ mod tests {
             "SHOW REPLICA STATUS"
         );
         assert_eq!(
-            Flavor::MariaDb.pos_wait("mysql-bin.000002", 342, 30),
+            MARIA.pos_wait("mysql-bin.000002", 342, 30),
             "SELECT MASTER_POS_WAIT('mysql-bin.000002', 342, 30)"
         );
-        let t = ChangeMaster {
-            host: "198.18.0.102".into(),
-            port: 3306,
-            user: "repl".into(),
-            password: "it's".into(),
-            position: Position::File {
-                file: "mysql-bin.000003".into(),
-                pos: 4,
-            },
+        let file = Position::File {
+            file: "mysql-bin.000003".into(),
+            pos: 4,
         };
         assert_eq!(
-            Flavor::MariaDb.change_master(&t),
+            MARIA.change_master(&target(file.clone(), None)),
             "CHANGE MASTER TO MASTER_HOST='198.18.0.102', MASTER_PORT=3306, MASTER_USER='repl', MASTER_PASSWORD='it\\'s', MASTER_USE_GTID=no, MASTER_LOG_FILE='mysql-bin.000003', MASTER_LOG_POS=4"
         );
+        // MariaDB without GTID has no MASTER_USE_GTID.
+        assert!(!Flavor::MariaDb { gtid: false }
+            .change_master(&target(file.clone(), None))
+            .contains("MASTER_USE_GTID"));
         assert!(Flavor::MySqlModern
-            .change_master(&t)
+            .change_master(&target(file, None))
             .starts_with("CHANGE REPLICATION SOURCE TO SOURCE_HOST="));
+    }
+
+    #[test]
+    fn every_change_master_carries_the_link_settings() {
+        assert_eq!(
+            MARIA.change_master(&target(Position::MariaGtid, Some(LINK))),
+            "CHANGE MASTER TO MASTER_HOST='198.18.0.102', MASTER_PORT=3306, MASTER_USER='repl', MASTER_PASSWORD='it\\'s', MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1.000, MASTER_USE_GTID=slave_pos"
+        );
+        assert_eq!(
+            Flavor::MySqlModern.change_master(&target(Position::MySqlAutoPosition, Some(LINK))),
+            "CHANGE REPLICATION SOURCE TO SOURCE_HOST='198.18.0.102', SOURCE_PORT=3306, SOURCE_USER='repl', SOURCE_PASSWORD='it\\'s', SOURCE_CONNECT_RETRY=1, SOURCE_HEARTBEAT_PERIOD=1.000, SOURCE_AUTO_POSITION=1"
+        );
+        assert_eq!(
+            MARIA.change_link(Some(LINK), true).as_deref(),
+            Some("CHANGE MASTER TO MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1.000, MASTER_USE_GTID=slave_pos")
+        );
+        assert_eq!(
+            Flavor::MySqlClassic {
+                super_read_only: true
+            }
+            .change_link(None, true)
+            .as_deref(),
+            Some("CHANGE MASTER TO MASTER_AUTO_POSITION=1")
+        );
+        assert_eq!(MARIA.change_link(None, false), None);
+        // A server with slave_net_timeout 1 gets a 0.5 s heartbeat; 0 does not divide by 0.
+        assert_eq!(LINK.for_net_timeout(1).heartbeat_ms, 500);
+        assert_eq!(LINK.for_net_timeout(60), LINK);
+        assert_eq!(LINK.for_net_timeout(0).heartbeat_ms, 1);
+        assert_eq!(
+            MARIA
+                .change_link(Some(LINK.for_net_timeout(1)), false)
+                .as_deref(),
+            Some("CHANGE MASTER TO MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=0.500")
+        );
+        assert_eq!(Flavor::MySqlModern.net_timeout_var(), "replica_net_timeout");
+        assert_eq!(MARIA.start_io_thread(), "START SLAVE IO_THREAD");
+        assert_eq!(
+            Flavor::MySqlModern.stop_sql_thread(),
+            "STOP REPLICA SQL_THREAD"
+        );
     }
 
     #[test]
@@ -261,5 +537,17 @@ mod tests {
         assert!(!gtid_covers("0-2-90", "0-1-100"));
         assert!(!gtid_covers("0-2-120", "0-1-100,1-3-4"));
         assert!(!gtid_covers("0-2-120", ""));
+    }
+
+    #[test]
+    fn gtid_positions_compare_per_domain() {
+        assert!(same_gtid_pos("0-1-9", "0-1-9"));
+        assert!(same_gtid_pos("1-2-5,0-1-9", "0-1-9, 1-2-5"));
+        assert!(same_gtid_pos("", ""));
+        assert!(!same_gtid_pos("0-1-9", "0-2-9"));
+        assert!(!same_gtid_pos("0-1-9", "0-1-10"));
+        assert!(!same_gtid_pos("0-1-9", ""));
+        assert!(!same_gtid_pos("0-1-9", "0-1-9,1-1-1"));
+        assert!(!same_gtid_pos("garbage", "garbage"));
     }
 }

@@ -24,8 +24,7 @@ use mmm_common::role::RoleIp;
 use tokio::sync::{Mutex as AsyncMutex, MutexGuard};
 use tokio::time::Instant;
 
-use crate::effects::{MysqlOps, Vip};
-use crate::role;
+use crate::effects::{parse_ip, MysqlOps, Vip};
 
 /// How often the lease task checks the lease (the monitor's grace assumes ≤ 100 ms).
 pub const LEASE_TICK: Duration = Duration::from_millis(100);
@@ -243,7 +242,7 @@ impl Lease {
 
 /// Removes `ip` (fence step 1); logs failures.
 async fn remove_ip(vip: &dyn Vip, ip: &str) {
-    let addr = match role::parse_ip(ip) {
+    let addr = match parse_ip(ip) {
         Ok(a) => a,
         Err(e) => {
             tracing::error!("Fence: {e}");

@@ -2,19 +2,21 @@
 //! out role changes on its host (role IPs, gratuitous ARP, read_only, replication).
 //!
 //! Layout:
-//! - `listener`: accept loop and per-connection handler (spec §4.1).
+//! - `listener`: the agent port's handler for `mmm_common::server` (the shared accept loop
+//!   and `Shutdown`), one request line per reply (spec §4.1).
 //! - `agent`: state, command dispatch, the pure SET_STATUS plan (spec §4.2–§4.5).
 //! - `role`: add/delete/check one role in MMM's order (spec §4.6).
 //! - `lease`: the optional agent lease (an isolated writer fences itself).
-//! - `effects`: the `Vip` and `MysqlOps` traits; `error`: effect errors.
-//! - `vip`: role IPs through rtnetlink; `arp`: gratuitous ARP through pnet;
-//!   `arp_refresh`: periodic gratuitous ARP for held role IPs.
+//! - `effects`: the `Vip` and `MysqlOps` traits, `parse_ip`; `error`: effect errors.
+//! - `vip`: role IPs through rtnetlink; `arp`: gratuitous ARP frames and bursts through
+//!   pnet; `arp_schedule`: when bursts go out (the repeats after an add and the periodic
+//!   refresh of held role IPs).
 //! - `mysql`: the real `MysqlOps` (spec §4.7 helpers); `flavor`: SQL per server version.
 //! - `daemon_main`: the binary's start-up (args, config, pid file, logging, signals).
 
 pub mod agent;
 pub mod arp;
-pub mod arp_refresh;
+pub mod arp_schedule;
 pub mod daemon_main;
 pub mod effects;
 pub mod error;

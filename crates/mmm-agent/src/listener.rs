@@ -1,7 +1,8 @@
-//! The agent's listener (spec §4.1): accepts monitor connections on `ip:agent_port`
-//! (plain or TLS), serves each connection line by line in its own task, and runs
-//! "check roles" after every closed connection. Port of the loop in 2.2.1's
-//! `Agent/Agent.pm::main`, shaped like mini-redis's `server.rs`.
+//! The agent's listener (spec §4.1): a [`Handler`] for `mmm_common::server` that serves
+//! monitor connections on `ip:agent_port` (plain or TLS) line by line, each in its own task,
+//! and runs "check roles" after every closed connection. Port of the loop in 2.2.1's
+//! `Agent/Agent.pm::main`; the accept loop itself is mini-redis's `server.rs`, shared with
+//! the monitor's control listener.
 //!
 //! Differences from 2.2.1: connections are served concurrently (commands that change
 //! state still apply one at a time: the agent's state mutex); an idle connection is closed
@@ -11,14 +12,14 @@
 //! closed, and a request being applied is finished first.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mmm_common::line::{LineConn, LineError};
-use mmm_common::socket::Listener;
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
-use tracing::Instrument;
+use mmm_common::server::{self, Handler, Limits};
+use mmm_common::shutdown::Shutdown;
+use mmm_common::socket::{Listener, SocketError, Stream};
 
 use crate::agent::Agent;
 
@@ -51,54 +52,48 @@ pub async fn run(
     opts: ListenerOptions,
     shutdown: impl Future<Output = ()>,
 ) {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let limit = Arc::new(Semaphore::new(opts.max_connections.max(1)));
-    let mut tasks = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            p = Arc::clone(&limit).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
-        let accepted = tokio::select! {
-            _ = &mut shutdown => break,
-            a = listener.accept() => a,
-        };
-        // Reap finished tasks so the set does not grow.
-        while tasks.try_join_next().is_some() {}
-        let accepted = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let peer = accepted.peer;
-        let agent = Arc::clone(&agent);
-        let opts = opts.clone();
-        let stop = stop_rx.clone();
-        tasks.spawn(
-            async move {
-                let _permit = permit;
-                let stream = match accepted.establish(opts.handshake_timeout).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!("connection refused: {e}");
-                        return;
-                    }
-                };
-                serve(LineConn::new(stream), &agent, &opts, stop).await;
-                agent.check_roles().await;
-            }
-            .instrument(tracing::info_span!("agent_conn", %peer)),
-        );
+    let limits = Limits {
+        max_connections: opts.max_connections,
+        handshake_timeout: opts.handshake_timeout,
+    };
+    let handler = AgentPort {
+        agent,
+        idle_timeout: opts.idle_timeout,
+    };
+    server::run(listener, limits, Arc::new(handler), shutdown).await;
+}
+
+/// The agent port's [`Handler`].
+struct AgentPort {
+    /// Shared by every connection.
+    agent: Arc<Agent>,
+    /// [`ListenerOptions::idle_timeout`].
+    idle_timeout: Duration,
+}
+
+impl Handler for AgentPort {
+    fn span(&self, peer: SocketAddr) -> tracing::Span {
+        tracing::info_span!("agent_conn", %peer)
     }
-    let _ = stop_tx.send(true);
-    while tasks.join_next().await.is_some() {}
+
+    fn accept_failed(&self, error: &SocketError) {
+        tracing::warn!("accept failed: {error}");
+    }
+
+    fn handshake_failed(&self, error: &SocketError) {
+        tracing::warn!("connection refused: {error}");
+    }
+
+    async fn serve(&self, stream: Stream, shutdown: Shutdown) {
+        serve(
+            LineConn::new(stream),
+            &self.agent,
+            self.idle_timeout,
+            shutdown,
+        )
+        .await;
+        self.agent.check_roles().await;
+    }
 }
 
 /// Serves one connection: one reply per request line, until EOF, an error, the idle
@@ -106,15 +101,15 @@ pub async fn run(
 async fn serve<S>(
     mut conn: LineConn<S>,
     agent: &Agent,
-    opts: &ListenerOptions,
-    mut stop: watch::Receiver<bool>,
+    idle_timeout: Duration,
+    mut shutdown: Shutdown,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     loop {
         let line = tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
-            l = conn.read_line_within(opts.idle_timeout) => l,
+            _ = shutdown.recv() => return,
+            l = conn.read_line_within(idle_timeout) => l,
         };
         let reply = match line {
             Ok(Some(line)) => {

@@ -11,20 +11,48 @@
 //!   applied everything from the old master (cenalulu's fix, spec §9.1 item 7); (4) STOP
 //!   SLAVE, CHANGE MASTER using GTID (MariaDB `MASTER_USE_GTID=slave_pos` when the new
 //!   master's gtid_binlog_pos covers the local gtid_slave_pos; MySQL auto-position when
-//!   gtid_mode=ON) else the new master's SHOW MASTER STATUS read after (3); START SLAVE.
-//!   On a failure after (2) the slave threads are restarted on the old master.
+//!   gtid_mode=ON) else the new master's SHOW MASTER STATUS read after (3), always with the
+//!   link settings ([`LINK`]: connect retry, heartbeat); START SLAVE. A replica that refuses
+//!   the link settings is re-pointed without them (logged at ERROR). On a failure after (2)
+//!   the slave threads are restarted on the old master.
 //! - `deny_write`: read_only=1 (+ super_read_only=1 where it exists), then MMM's kill loop,
 //!   which spares the agent and monitor accounts (2.2.1 spared only its own connection).
+//! - The replication upkeep ([`MysqlServer::run_upkeep`], at start-up and every
+//!   [`UPKEEP_INTERVAL`]): the local server's existing link gets the short connect retry and
+//!   the heartbeat, GTID positioning where the server has it and the change is provably
+//!   exact, and `slave_net_timeout` at most [`NET_TIMEOUT`]; crash-safety settings it cannot
+//!   change (`relay_log_recovery`) are reported.
+//!
+//! **Relay logs are never discarded unapplied.** With GTID positioning (MariaDB
+//! `slave_pos`, MySQL auto-position) a slave whose threads are both stopped throws its relay
+//! log away when a thread starts again and fetches from the last *applied* transaction
+//! (measured on MariaDB 10.11: `STOP SLAVE; START SLAVE` and `STOP SLAVE; START SLAVE
+//! SQL_THREAD` both do; restarting the IO thread alone does not). If the master is gone,
+//! what was received but not applied is lost on this server. So before anything stops the
+//! SQL thread (a switch, an upkeep change, ADMIN_OFFLINE) the IO thread is stopped and the
+//! SQL thread given `sync_timeout` to apply everything received; the upkeep changes nothing
+//! when it cannot. Every replication change holds one lock, so a switch, an upkeep pass and
+//! a writer's sync never interleave.
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mmm_common::config::{Config, HostConfig};
+use mmm_common::config::{AgentHost, AgentSettings};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Row, Value};
 
 use crate::effects::{EffectFuture, MysqlOps};
 use crate::error::EffectError;
-use crate::flavor::{gtid_covers, parse_gtid_pos, ChangeMaster, Flavor, Position};
+use crate::flavor::{
+    escape, gtid_covers, parse_gtid_pos, same_gtid_pos, ChangeMaster, Flavor, Position, LINK,
+    NET_TIMEOUT,
+};
+
+/// Time between two passes of the replication upkeep ([`MysqlServer::run_upkeep`]); the
+/// first runs when the agent starts. A pass that finds nothing to do costs one connection
+/// and three reads.
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Connect bound for servers whose answer is optional (see `connect_optional`): a healthy
 /// server on the cluster's LAN answers in milliseconds.
@@ -59,15 +87,16 @@ pub struct HostDb {
 }
 
 impl HostDb {
-    fn from_host(h: &HostConfig) -> HostDb {
+    fn from_host(h: &AgentHost) -> HostDb {
+        let t = h.host.mysql_target();
         HostDb {
-            name: h.name.clone(),
-            ip: h.ip.clone().unwrap_or_default(),
-            port: h.mysql_port,
-            user: h.agent_user.clone().unwrap_or_default(),
-            password: h.agent_password.clone().unwrap_or_default(),
-            replication_user: h.replication_user.clone().unwrap_or_default(),
-            replication_password: h.replication_password.clone().unwrap_or_default(),
+            name: h.host.name.clone(),
+            ip: t.ip.to_string(),
+            port: t.port,
+            user: t.user,
+            password: t.password,
+            replication_user: h.replication.user.clone(),
+            replication_password: h.replication.password.clone(),
         }
     }
 }
@@ -91,6 +120,110 @@ pub struct MysqlServer {
     timeout: Duration,
     /// Replication wait bound.
     sync_timeout: Duration,
+    /// Held by every change of the local server's replication (slave switch, upkeep,
+    /// STOP/START SLAVE) and by the writer's sync, which an upkeep's short stop of the SQL
+    /// thread would fail.
+    repl_lock: Arc<tokio::sync::Mutex<()>>,
+    /// What the upkeep already said or gave up on (it runs every few seconds and must not
+    /// repeat itself or retry what the server refused).
+    upkeep: Arc<Mutex<UpkeepMemory>>,
+}
+
+/// The upkeep's memory across passes.
+#[derive(Debug, Default)]
+struct UpkeepMemory {
+    /// Messages already logged once (notes that do not change).
+    said: BTreeSet<String>,
+    /// The last deferral or failure (logged again only when it changes).
+    last_problem: Option<String>,
+    /// Whether a pass has described the link (the first one that reaches the server logs
+    /// its state at INFO).
+    described: bool,
+    /// The server refused the connect retry / heartbeat once: not tried again until the
+    /// agent restarts.
+    refused_link: bool,
+    /// The server refused GTID positioning once.
+    refused_gtid: bool,
+    /// The server refused the `slave_net_timeout` change once.
+    refused_net_timeout: bool,
+}
+
+/// What one upkeep pass found or did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upkeep {
+    /// The server is not a slave: nothing to do.
+    NotASlave,
+    /// The link already has the wanted settings (or the ones the server accepts); the text
+    /// describes it.
+    Fine(String),
+    /// Something was changed (`done`), and maybe some settings were refused.
+    Changed {
+        /// What was changed ("connect retry 60 → 1 s", …).
+        done: Vec<String>,
+        /// Statements the server refused, with its error.
+        refused: Vec<String>,
+    },
+    /// Nothing changed now, for this reason; the next pass tries again.
+    Deferred(String),
+}
+
+/// A slave status row, as far as the agent reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct ReplStatus {
+    /// `Master_Host`.
+    master_host: String,
+    /// `Slave_IO_Running`: `Yes`, `No` or `Connecting`.
+    io: String,
+    /// `Slave_SQL_Running`.
+    sql: String,
+    /// `Master_Log_File`: the master's binlog the IO thread reads.
+    master_log_file: String,
+    /// `Read_Master_Log_Pos`: received up to.
+    read_pos: u64,
+    /// `Relay_Master_Log_File`: the master's binlog the SQL thread applies.
+    relay_master_log_file: String,
+    /// `Exec_Master_Log_Pos`: applied up to.
+    exec_pos: u64,
+    /// `Connect_Retry`.
+    connect_retry: Option<u64>,
+    /// MariaDB `Using_Gtid` (`No`, `Slave_Pos`, `Current_Pos`); None elsewhere.
+    using_gtid: Option<String>,
+    /// MySQL `Auto_Position` (`0`/`1`); None on MariaDB.
+    auto_position: Option<String>,
+    /// `Last_SQL_Error`.
+    last_sql_error: String,
+}
+
+impl ReplStatus {
+    /// The IO thread runs (connected or trying to connect).
+    fn io_running(&self) -> bool {
+        self.io == "Yes" || self.io == "Connecting"
+    }
+
+    fn sql_running(&self) -> bool {
+        self.sql == "Yes"
+    }
+
+    /// Everything received has been applied.
+    fn all_applied(&self) -> bool {
+        self.master_log_file.is_empty()
+            || (self.relay_master_log_file == self.master_log_file
+                && self.exec_pos >= self.read_pos)
+    }
+
+    /// Whether the link uses GTID positioning.
+    fn uses_gtid(&self) -> bool {
+        self.using_gtid.as_deref().is_some_and(|g| g != "No")
+            || self.auto_position.as_deref() == Some("1")
+    }
+
+    fn positioning(&self) -> String {
+        match (&self.using_gtid, &self.auto_position) {
+            (Some(g), _) if g != "No" => format!("GTID ({})", g.to_ascii_lowercase()),
+            (_, Some(a)) if a == "1" => "GTID (auto position)".to_string(),
+            _ => "binlog position".to_string(),
+        }
+    }
 }
 
 /// A connection with its server's flavour.
@@ -148,18 +281,107 @@ impl Db {
         }))
     }
 
-    /// The first row of SHOW SLAVE STATUS: (master host, master log file, read pos).
-    async fn slave_status(&mut self) -> Result<Option<(String, String, u64)>, EffectError> {
+    /// The first row of SHOW SLAVE STATUS (None: not a slave).
+    async fn repl_status(&mut self) -> Result<Option<ReplStatus>, EffectError> {
         let rows = self.query(self.flavor.show_slave_status()).await?;
         let Some(r) = rows.first() else {
             return Ok(None);
         };
-        let (h, f, p) = self.flavor.slave_columns();
-        Ok(Some((
-            col(r, h).unwrap_or_default(),
-            col(r, f).unwrap_or_default(),
-            col(r, p).and_then(|s| s.parse().ok()).unwrap_or(0),
-        )))
+        let c = self.flavor.slave_columns();
+        let num = |name: &str| col(r, name).and_then(|s| s.trim().parse::<u64>().ok());
+        Ok(Some(ReplStatus {
+            master_host: col(r, c.master_host).unwrap_or_default(),
+            io: col(r, c.io_running).unwrap_or_default(),
+            sql: col(r, c.sql_running).unwrap_or_default(),
+            master_log_file: col(r, c.master_log_file).unwrap_or_default(),
+            read_pos: num(c.read_pos).unwrap_or(0),
+            relay_master_log_file: col(r, c.relay_master_log_file).unwrap_or_default(),
+            exec_pos: num(c.exec_pos).unwrap_or(0),
+            connect_retry: num("Connect_Retry"),
+            using_gtid: col(r, "Using_Gtid"),
+            auto_position: if self.flavor.is_mariadb() {
+                None
+            } else {
+                col(r, "Auto_Position")
+            },
+            last_sql_error: col(r, "Last_SQL_Error").unwrap_or_default(),
+        }))
+    }
+
+    /// The first row of SHOW SLAVE STATUS: (master host, master log file, read pos).
+    async fn slave_status(&mut self) -> Result<Option<(String, String, u64)>, EffectError> {
+        Ok(self
+            .repl_status()
+            .await?
+            .map(|s| (s.master_host, s.master_log_file, s.read_pos)))
+    }
+
+    /// With the IO thread stopped: waits (until `deadline`) until the SQL thread has applied
+    /// everything the IO thread received, so that nothing received is discarded when the
+    /// slave threads stop and start again (module doc). An error says why it did not.
+    async fn drain_relay_log(&mut self, deadline: Instant) -> Result<(), EffectError> {
+        let st = self
+            .repl_status()
+            .await?
+            .ok_or_else(|| EffectError::Other("slave status vanished".into()))?;
+        if st.all_applied() {
+            return Ok(());
+        }
+        if !st.sql_running() {
+            return Err(EffectError::Other(format!(
+                "the SQL thread is not running (Slave_SQL_Running: {}{}): events received up to {}:{} are applied only up to {}:{}",
+                st.sql,
+                if st.last_sql_error.is_empty() {
+                    String::new()
+                } else {
+                    format!(", Last_SQL_Error: {}", st.last_sql_error)
+                },
+                st.master_log_file,
+                st.read_pos,
+                st.relay_master_log_file,
+                st.exec_pos
+            )));
+        }
+        self.pos_wait(&st.master_log_file, st.read_pos, deadline)
+            .await?;
+        let st = self
+            .repl_status()
+            .await?
+            .ok_or_else(|| EffectError::Other("slave status vanished".into()))?;
+        if st.all_applied() {
+            Ok(())
+        } else {
+            Err(EffectError::Other(format!(
+                "events received up to {}:{} are applied only up to {}:{}",
+                st.master_log_file, st.read_pos, st.relay_master_log_file, st.exec_pos
+            )))
+        }
+    }
+
+    /// `@@global.slave_net_timeout` (seconds).
+    async fn net_timeout(&mut self) -> Result<Option<u32>, EffectError> {
+        let var = self.flavor.net_timeout_var();
+        Ok(self
+            .scalar(&format!("SELECT @@global.{var}"))
+            .await?
+            .and_then(|v| v.trim().parse().ok()))
+    }
+
+    /// The IO thread's heartbeat period in milliseconds (None: not readable here, e.g.
+    /// MySQL with performance_schema off).
+    async fn heartbeat_ms(&mut self) -> Option<u32> {
+        let rows = self.query(self.flavor.heartbeat_query()).await.ok()?;
+        let r = rows.first()?;
+        let n = r.len().checked_sub(1)?;
+        let v: f64 = match r.as_ref(n)? {
+            Value::Bytes(b) => String::from_utf8_lossy(b).trim().parse().ok()?,
+            Value::Double(d) => *d,
+            Value::Float(f) => f64::from(*f),
+            Value::Int(i) => *i as f64,
+            Value::UInt(u) => *u as f64,
+            _ => return None,
+        };
+        Some((v * 1000.0).round().clamp(0.0, f64::from(u32::MAX)) as u32)
     }
 
     /// SHOW MASTER STATUS: (file, position).
@@ -249,25 +471,23 @@ fn is_write_statement(info: &str) -> bool {
 }
 
 impl MysqlServer {
-    /// From a validated AGENT configuration.
-    pub fn from_config(config: &Config) -> Result<MysqlServer, EffectError> {
-        let this = config
-            .this
-            .clone()
-            .ok_or_else(|| EffectError::Other("this is not set".into()))?;
-        let host = config
-            .host(&this)
-            .ok_or_else(|| EffectError::Other(format!("No host section for '{this}'")))?;
-        Ok(MysqlServer {
-            this: this.clone(),
+    /// From the agent's settings.
+    pub fn from_config(config: &AgentSettings) -> MysqlServer {
+        MysqlServer {
+            this: config.this().to_string(),
             hosts: config.hosts.iter().map(HostDb::from_host).collect(),
-            peer: host.peer.clone(),
+            peer: config.local.host.peer.clone(),
             max_kill_retries: config.max_kill_retries,
             spared_users: {
                 let mut u: Vec<String> = config
                     .hosts
                     .iter()
-                    .flat_map(|h| [h.agent_user.clone(), h.monitor_user.clone()])
+                    .flat_map(|h| {
+                        [
+                            Some(h.host.mysql_account.user.clone()),
+                            h.monitor_user.clone(),
+                        ]
+                    })
                     .flatten()
                     .filter(|u| !u.is_empty())
                     .collect();
@@ -277,7 +497,9 @@ impl MysqlServer {
             },
             timeout: config.ext.mysql_timeout,
             sync_timeout: config.ext.sync_timeout,
-        })
+            repl_lock: Arc::new(tokio::sync::Mutex::new(())),
+            upkeep: Arc::new(Mutex::new(UpkeepMemory::default())),
+        }
     }
 
     fn host(&self, name: &str) -> Option<&HostDb> {
@@ -425,6 +647,7 @@ impl MysqlServer {
             .host(new)
             .ok_or_else(|| EffectError::Other(format!("Unknown host {new}")))?
             .clone();
+        let _repl = self.repl_lock.lock().await;
         let deadline = Instant::now() + self.sync_timeout;
         let mut local = self.local().await?;
         let (master_ip, _, _) = local
@@ -472,11 +695,7 @@ impl MysqlServer {
         }
         // (2) Stop receiving, apply everything received.
         local.exec(local.flavor.stop_io_thread()).await?;
-        let (_, file, pos) = local
-            .slave_status()
-            .await?
-            .ok_or_else(|| EffectError::Other("slave status vanished".into()))?;
-        local.pos_wait(&file, pos, deadline).await?;
+        local.drain_relay_log(deadline).await?;
         // (3) The new master applies everything it received from the old master.
         let mut new_db = self.connect(new).await?;
         if let Some((nm_host, nm_file, nm_pos)) = new_db.slave_status().await? {
@@ -487,18 +706,34 @@ impl MysqlServer {
                 }
             }
         }
-        // (4) Re-point.
+        // (4) Re-point, with the link settings; a replica that refuses them is re-pointed
+        // without them (each CHANGE MASTER is one statement: applied whole or not at all).
         let position = self.choose_position(local, &mut new_db).await?;
         new_db.close().await;
+        let net = local
+            .net_timeout()
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(NET_TIMEOUT);
         local.exec(local.flavor.stop_slave()).await?;
-        let sql = local.flavor.change_master(&ChangeMaster {
+        let mut target = ChangeMaster {
             host: new.ip.clone(),
             port: new.port,
             user: new.replication_user.clone(),
             password: new.replication_password.clone(),
             position: position.clone(),
-        });
-        local.exec(&sql).await?;
+            link: Some(LINK.for_net_timeout(net)),
+        };
+        if let Err(e) = local.exec(&local.flavor.change_master(&target)).await {
+            target.link = None;
+            local.exec(&local.flavor.change_master(&target)).await?;
+            tracing::error!(
+                to = %new.name,
+                "the server refused the connect retry / heartbeat settings ({e}): replicating from {} without them, so a master that comes back may be picked up only after the server's own connect retry",
+                new.name
+            );
+        }
         local.exec(local.flavor.start_slave()).await?;
         let how = match position {
             Position::File { file, pos } => format!("{file}:{pos}"),
@@ -515,7 +750,7 @@ impl MysqlServer {
         new_db: &mut Db,
     ) -> Result<Position, EffectError> {
         match (local.flavor, new_db.flavor) {
-            (Flavor::MariaDb, Flavor::MariaDb) => {
+            (Flavor::MariaDb { gtid: true }, Flavor::MariaDb { gtid: true }) => {
                 let slave_pos = local
                     .scalar("SELECT @@gtid_slave_pos")
                     .await?
@@ -544,7 +779,13 @@ impl MysqlServer {
                     "no GTID position on this slave yet (new master {binlog:?}): switching by binlog position"
                 );
             }
-            (Flavor::MariaDb, _) | (_, Flavor::MariaDb) => {}
+            (Flavor::MariaDb { .. }, _) | (_, Flavor::MariaDb { .. }) => {
+                tracing::warn!(
+                    "no GTID on both ends (this server: {:?}, new master: {:?}): switching by binlog position",
+                    local.flavor,
+                    new_db.flavor
+                );
+            }
             _ => {
                 let on = |v: Option<String>| v.as_deref() == Some("ON");
                 let l = on(local
@@ -565,6 +806,500 @@ impl MysqlServer {
         let (file, pos) = new_db.master_status().await?;
         Ok(Position::File { file, pos })
     }
+}
+
+/// What an upkeep pass wants to change on the local link.
+#[derive(Debug, Default)]
+struct LinkPlan {
+    /// Set the connect retry and the heartbeat.
+    link: bool,
+    /// Turn on GTID positioning (checked again once the threads are stopped).
+    gtid: bool,
+    /// Lower `slave_net_timeout` from the first value to the second.
+    net_timeout: Option<(u32, u32)>,
+    /// What differs from the wanted settings, for the log.
+    found: Vec<String>,
+}
+
+/// Why GTID positioning is not turned on now (the pre-check's reasons carry no positions,
+/// so a reason that persists is logged once).
+type NotGtid = String;
+
+impl MysqlServer {
+    /// The replication upkeep: one pass now, then one every [`UPKEEP_INTERVAL`] until
+    /// `shutdown` resolves. A pass in progress is finished first (it may have stopped the
+    /// slave threads and must start them again).
+    pub async fn run_upkeep(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let _ = self.upkeep_pass().await;
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(UPKEEP_INTERVAL) => {}
+            }
+        }
+    }
+
+    /// One upkeep pass, logged: the local server's replication link gets [`LINK`], GTID
+    /// positioning where it is provably exact, and `slave_net_timeout` ≤ [`NET_TIMEOUT`]
+    /// (module doc). Relay logs are applied before the SQL thread stops; when they cannot
+    /// be, nothing changes (`Deferred`).
+    pub async fn upkeep_pass(&self) -> Result<Upkeep, EffectError> {
+        let r = async {
+            let _repl = self.repl_lock.lock().await;
+            let mut db = self.local().await?;
+            let r = self.upkeep_on(&mut db).await;
+            db.close().await;
+            r
+        }
+        .await;
+        self.log_upkeep(&r);
+        r
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, UpkeepMemory> {
+        // A panic while the guard was held cannot leave the memory inconsistent (plain
+        // flags and strings): take it anyway.
+        self.upkeep.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Logs `text` at WARN the first time it is seen.
+    fn warn_once(&self, text: String) {
+        if self.memory().said.insert(text.clone()) {
+            tracing::warn!("{text}");
+        }
+    }
+
+    fn log_upkeep(&self, r: &Result<Upkeep, EffectError>) {
+        let mut mem = self.memory();
+        let problem = match r {
+            Ok(Upkeep::NotASlave) => {
+                if !mem.described {
+                    mem.described = true;
+                    tracing::info!("Replication: this server is not a slave; no link to keep up");
+                }
+                None
+            }
+            Ok(Upkeep::Fine(text)) => {
+                if !mem.described {
+                    mem.described = true;
+                    tracing::info!("Replication link: {text}");
+                }
+                None
+            }
+            Ok(Upkeep::Changed { done, refused }) => {
+                mem.described = true;
+                if !done.is_empty() {
+                    tracing::info!("Replication link fixed up: {}", done.join("; "));
+                }
+                for e in refused {
+                    tracing::error!(
+                        "Replication link: the server refused {e}; not tried again until the agent restarts"
+                    );
+                }
+                None
+            }
+            Ok(Upkeep::Deferred(why)) => Some(why.clone()),
+            Err(e) => Some(format!("replication upkeep failed: {e}")),
+        };
+        if problem != mem.last_problem {
+            if let Some(p) = &problem {
+                tracing::warn!("{p}");
+            }
+            mem.last_problem = problem;
+        }
+    }
+
+    async fn upkeep_on(&self, db: &mut Db) -> Result<Upkeep, EffectError> {
+        let Some(st) = db.repl_status().await? else {
+            return Ok(Upkeep::NotASlave);
+        };
+        self.crash_safety_notes(db).await;
+        let plan = self.plan_link(db, &st).await?;
+        if plan.found.is_empty() {
+            return Ok(Upkeep::Fine(self.describe(db, &st).await));
+        }
+        let f = db.flavor;
+        let (io_was, sql_was) = (st.io_running(), st.sql_running());
+        if !sql_was && !st.all_applied() {
+            // Nothing would apply the relay log: leave the threads alone.
+            return Ok(Upkeep::Deferred(format!(
+                "Replication link not fixed up yet ({}): the relay log must be applied first, but the SQL thread is not running (Slave_SQL_Running: {}{})",
+                plan.found.join(", "),
+                st.sql,
+                if st.last_sql_error.is_empty() {
+                    String::new()
+                } else {
+                    format!(", Last_SQL_Error: {}", st.last_sql_error)
+                }
+            )));
+        }
+        if io_was {
+            db.exec(f.stop_io_thread()).await?;
+        }
+        // From here on every path starts again the threads that ran.
+        let result = self.change_stopped_link(db, &st, sql_was, &plan).await;
+        let restart = match (io_was, sql_was) {
+            (true, true) => Some(f.start_slave()),
+            (true, false) => Some(f.start_io_thread()),
+            (false, true) => Some(f.start_sql_thread()),
+            (false, false) => None,
+        };
+        if let Some(q) = restart {
+            if let Err(e) = db.exec(q).await {
+                return Err(EffectError::Other(format!(
+                    "'{q}' failed after the replication link change ({e}): replication is stopped"
+                )));
+            }
+        }
+        result
+    }
+
+    /// How the link is set up now (the first pass logs it).
+    async fn describe(&self, db: &mut Db, st: &ReplStatus) -> String {
+        let var = db.flavor.net_timeout_var();
+        let net = db.net_timeout().await.ok().flatten();
+        let hb = db.heartbeat_ms().await;
+        format!(
+            "replicating from {} by {}, IO thread {}, connect retry {} s, heartbeat {}, {var} {}",
+            st.master_host,
+            st.positioning(),
+            st.io,
+            st.connect_retry
+                .map_or_else(|| "?".to_string(), |r| r.to_string()),
+            hb.map_or_else(
+                || "?".to_string(),
+                |h| format!("{}.{:03} s", h / 1000, h % 1000)
+            ),
+            net.map_or_else(|| "?".to_string(), |n| format!("{n} s"))
+        )
+    }
+
+    /// What differs from the wanted link (settings the server refused before are left out).
+    async fn plan_link(&self, db: &mut Db, st: &ReplStatus) -> Result<LinkPlan, EffectError> {
+        let (refused_link, refused_gtid, refused_net) = {
+            let m = self.memory();
+            (m.refused_link, m.refused_gtid, m.refused_net_timeout)
+        };
+        let mut plan = LinkPlan::default();
+        let var = db.flavor.net_timeout_var();
+        let net = db.net_timeout().await?;
+        let effective_net = match net {
+            Some(n) if n > NET_TIMEOUT && !refused_net => {
+                plan.net_timeout = Some((n, NET_TIMEOUT));
+                plan.found.push(format!("{var} {n} s"));
+                NET_TIMEOUT
+            }
+            Some(n) => n,
+            None => NET_TIMEOUT,
+        };
+        let want = LINK.for_net_timeout(effective_net);
+        if !refused_link {
+            if let Some(r) = st
+                .connect_retry
+                .filter(|r| *r != u64::from(want.connect_retry))
+            {
+                plan.link = true;
+                plan.found.push(format!("connect retry {r} s"));
+            }
+            // An unreadable heartbeat (MySQL without performance_schema) is set along with
+            // the retry, never on its own (it would be "changed" at every pass).
+            if let Some(h) = db
+                .heartbeat_ms()
+                .await
+                .filter(|h| h.abs_diff(want.heartbeat_ms) > 1)
+            {
+                plan.link = true;
+                plan.found
+                    .push(format!("heartbeat {}.{:03} s", h / 1000, h % 1000));
+            }
+        }
+        if !refused_gtid && !st.uses_gtid() {
+            match self.gtid_check(db, st, false).await {
+                Ok(_) => {
+                    plan.gtid = true;
+                    plan.found.push("binlog-position replication".to_string());
+                }
+                Err(why) => self.warn_once(format!(
+                    "Replication from {} stays positional (not crash-safe, docs/operations.md): {why}",
+                    st.master_host
+                )),
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Whether the link may switch to GTID positioning without repeating or skipping a
+    /// transaction. MariaDB: this server's `gtid_slave_pos` must equal what the master's
+    /// binlog holds at the coordinates applied here (`BINLOG_GTID_POS`); an empty
+    /// `gtid_slave_pos` (nothing with a GTID applied yet) is set to that first (`Ok(Some)`).
+    /// MySQL: `gtid_mode=ON` on both ends. `stable`: the slave threads are stopped.
+    async fn gtid_check(
+        &self,
+        db: &mut Db,
+        st: &ReplStatus,
+        stable: bool,
+    ) -> Result<Option<String>, NotGtid> {
+        if db.flavor == (Flavor::MariaDb { gtid: false }) {
+            return Err("this MariaDB version has no GTID (10.0.2 and later have)".into());
+        }
+        let master = self
+            .hosts
+            .iter()
+            .find(|h| h.ip == st.master_host)
+            .cloned()
+            .ok_or_else(|| {
+                format!(
+                    "its master {} is not a host of the configuration, so the GTID position cannot be checked",
+                    st.master_host
+                )
+            })?;
+        let mut m = self.connect_optional(&master).await.map_err(|e| {
+            format!(
+                "its master {} cannot be asked for its GTID position ({e}); tried again later",
+                master.name
+            )
+        })?;
+        let r = if db.flavor.is_mariadb() {
+            if !m.flavor.mariadb_gtid() {
+                Err(format!("its master {} has no GTID", master.name))
+            } else {
+                mariadb_gtid_check(db, &mut m, st, stable).await
+            }
+        } else {
+            let on = |v: Option<String>| v.as_deref() == Some("ON");
+            let q = "SELECT @@global.gtid_mode";
+            if !on(db.scalar(q).await.ok().flatten()) {
+                Err("gtid_mode is not ON on this server".into())
+            } else if !on(m.scalar(q).await.ok().flatten()) {
+                Err(format!("gtid_mode is not ON on its master {}", master.name))
+            } else {
+                Ok(None)
+            }
+        };
+        m.close().await;
+        r
+    }
+
+    /// Once per agent run: crash-safety settings the agent cannot change (they need a
+    /// restart of the server), reported with the fix.
+    async fn crash_safety_notes(&self, db: &mut Db) {
+        if let Ok(Some(v)) = db.scalar("SELECT @@global.relay_log_recovery").await {
+            if v == "0" || v.eq_ignore_ascii_case("OFF") {
+                self.warn_once(
+                    "relay_log_recovery is off: after a crash this server may stop replicating on a cut relay log (1595) or, positional, re-apply a transaction (1062); put relay_log_recovery = 1 in my.cnf (docs/operations.md)".to_string(),
+                );
+            }
+        }
+        if db.flavor.mariadb_gtid() {
+            let q = "SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA='mysql' AND TABLE_NAME='gtid_slave_pos'";
+            if let Ok(Some(engine)) = db.scalar(q).await {
+                if !engine.eq_ignore_ascii_case("InnoDB") {
+                    self.warn_once(format!(
+                        "mysql.gtid_slave_pos uses {engine}: the GTID position is not stored with the transactions it records, so a crash can repeat one; ALTER TABLE mysql.gtid_slave_pos ENGINE=InnoDB"
+                    ));
+                }
+            }
+        }
+    }
+
+    /// With the IO thread stopped: applies the relay log, stops the SQL thread, makes the
+    /// changes of `plan`. The caller starts the threads again.
+    async fn change_stopped_link(
+        &self,
+        db: &mut Db,
+        before: &ReplStatus,
+        sql_was: bool,
+        plan: &LinkPlan,
+    ) -> Result<Upkeep, EffectError> {
+        let f = db.flavor;
+        if let Err(e) = db.drain_relay_log(Instant::now() + self.sync_timeout).await {
+            return Ok(Upkeep::Deferred(format!(
+                "Replication link not fixed up yet ({}): the relay log must be applied first, {e}",
+                plan.found.join(", ")
+            )));
+        }
+        if sql_was {
+            db.exec(f.stop_sql_thread()).await?;
+        }
+        let st = db
+            .repl_status()
+            .await?
+            .ok_or_else(|| EffectError::Other("slave status vanished".into()))?;
+        let mut done = Vec::new();
+        let mut refused = Vec::new();
+        let mut gtid = false;
+        if plan.gtid {
+            match self.gtid_check(db, &st, true).await {
+                Ok(None) => gtid = true,
+                Ok(Some(pos)) => {
+                    let q = format!("SET GLOBAL gtid_slave_pos = '{}'", escape(&pos));
+                    match db.exec(&q).await {
+                        Ok(()) => {
+                            gtid = true;
+                            done.push(format!(
+                                "gtid_slave_pos set to '{pos}' (the master's GTID position at the coordinates applied here)"
+                            ));
+                        }
+                        Err(e) => {
+                            self.memory().refused_gtid = true;
+                            refused.push(format!("'{q}' ({e})"));
+                        }
+                    }
+                }
+                Err(why) => {
+                    // The pre-check passed with replication running, this one failed with
+                    // it stopped: do not stop replication for it at every pass.
+                    self.memory().refused_gtid = true;
+                    self.warn_once(format!(
+                        "Replication from {} stays positional (not crash-safe, docs/operations.md): {why}; not tried again until the agent restarts",
+                        st.master_host
+                    ));
+                }
+            }
+        }
+        if let Some((from, to)) = plan.net_timeout {
+            let var = f.net_timeout_var();
+            let q = format!("SET GLOBAL {var} = {to}");
+            match db.exec(&q).await {
+                Ok(()) => done.push(format!(
+                    "{var} {from} → {to} s (put it in my.cnf too: a restarted server forgets it)"
+                )),
+                Err(e) => {
+                    self.memory().refused_net_timeout = true;
+                    refused.push(format!("'{q}' ({e})"));
+                }
+            }
+        }
+        let net = db.net_timeout().await.ok().flatten().unwrap_or(NET_TIMEOUT);
+        let link = plan.link.then(|| LINK.for_net_timeout(net));
+        let said = |link: bool, gtid: bool| {
+            let mut v = Vec::new();
+            if link {
+                let was = |prefix: &str| {
+                    plan.found
+                        .iter()
+                        .find_map(|x| x.strip_prefix(prefix))
+                        .map(str::to_string)
+                };
+                let l = LINK.for_net_timeout(net);
+                v.push(format!(
+                    "connect retry {} → {} s, heartbeat {} → {}.{:03} s",
+                    was("connect retry ").unwrap_or_else(|| "unchanged".into()),
+                    l.connect_retry,
+                    was("heartbeat ").unwrap_or_else(|| "?".into()),
+                    l.heartbeat_ms / 1000,
+                    l.heartbeat_ms % 1000
+                ));
+            }
+            if gtid {
+                v.push(format!("{} → GTID positioning", before.positioning()));
+            }
+            v
+        };
+        if let Some(q) = f.change_link(link, gtid) {
+            match db.exec(&q).await {
+                Ok(()) => done.extend(said(link.is_some(), gtid)),
+                Err(e) if link.is_some() && gtid => {
+                    // One refused setting must not cost the other: each on its own.
+                    refused.push(format!("'{q}' ({e})"));
+                    for (part, is_link) in [
+                        (f.change_link(link, false), true),
+                        (f.change_link(None, true), false),
+                    ] {
+                        let Some(part) = part else { continue };
+                        match db.exec(&part).await {
+                            Ok(()) => done.extend(said(is_link, !is_link)),
+                            Err(e) => {
+                                let mut m = self.memory();
+                                if is_link {
+                                    m.refused_link = true;
+                                } else {
+                                    m.refused_gtid = true;
+                                }
+                                refused.push(format!("'{part}' ({e})"));
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    {
+                        let mut m = self.memory();
+                        if link.is_some() {
+                            m.refused_link = true;
+                        } else {
+                            m.refused_gtid = true;
+                        }
+                    }
+                    refused.push(format!("'{q}' ({e})"));
+                }
+            }
+        }
+        Ok(Upkeep::Changed { done, refused })
+    }
+}
+
+/// The MariaDB half of [`MysqlServer::gtid_check`]: `db` is the slave, `m` its master.
+async fn mariadb_gtid_check(
+    db: &mut Db,
+    m: &mut Db,
+    st: &ReplStatus,
+    stable: bool,
+) -> Result<Option<String>, NotGtid> {
+    let text = |e: EffectError| e.to_string();
+    // While the SQL thread runs, a (position, gtid_slave_pos) pair is consistent when
+    // gtid_slave_pos did not change around the position's read; a few tries.
+    for _ in 0..3 {
+        let g1 = db
+            .scalar("SELECT @@global.gtid_slave_pos")
+            .await
+            .map_err(text)?
+            .unwrap_or_default();
+        let st2 = if stable {
+            st.clone()
+        } else {
+            db.repl_status()
+                .await
+                .map_err(text)?
+                .ok_or_else(|| "it is no longer a slave".to_string())?
+        };
+        if !stable {
+            let g2 = db
+                .scalar("SELECT @@global.gtid_slave_pos")
+                .await
+                .map_err(text)?
+                .unwrap_or_default();
+            if g1 != g2 {
+                continue;
+            }
+        }
+        let at = m
+            .scalar(&format!(
+                "SELECT BINLOG_GTID_POS('{}', {})",
+                escape(&st2.relay_master_log_file),
+                st2.exec_pos
+            ))
+            .await
+            .map_err(text)?;
+        match at {
+            None => {
+                return Err(
+                    "its master's binlog does not have the coordinates applied here (purged, or not an event boundary)"
+                        .into(),
+                )
+            }
+            Some(at) if same_gtid_pos(&g1, &at) => return Ok(None),
+            Some(at) if g1.trim().is_empty() => return Ok(Some(at)),
+            Some(at) if stable => {
+                return Err(format!(
+                    "gtid_slave_pos '{g1}' differs from the master's GTID position '{at}' at the coordinates applied here ({}:{}): set gtid_slave_pos by hand if one of them is wrong",
+                    st2.relay_master_log_file, st2.exec_pos
+                ))
+            }
+            Some(_) => continue,
+        }
+    }
+    Err("gtid_slave_pos differs from the master's GTID position at the coordinates applied here (or replication moved on while they were read)".into())
 }
 
 impl MysqlOps for MysqlServer {
@@ -623,6 +1358,8 @@ impl MysqlOps for MysqlServer {
                     EffectError::Other(format!("No connection info for peer '{peer_name}'"))
                 })?
                 .clone();
+            // An upkeep pass must not stop the SQL thread under this wait.
+            let _repl = self.repl_lock.lock().await;
             let deadline = Instant::now() + self.sync_timeout;
             let mut local = self.local().await?;
             let peer_pos = match self.connect_optional(&peer).await {
@@ -671,6 +1408,7 @@ impl MysqlOps for MysqlServer {
 
     fn start_slave(&self) -> EffectFuture<'_, ()> {
         Box::pin(async move {
+            let _repl = self.repl_lock.lock().await;
             let mut db = self.local().await?;
             let r = db.exec(db.flavor.start_slave()).await;
             db.close().await;
@@ -680,8 +1418,23 @@ impl MysqlOps for MysqlServer {
 
     fn stop_slave(&self) -> EffectFuture<'_, ()> {
         Box::pin(async move {
+            let _repl = self.repl_lock.lock().await;
             let mut db = self.local().await?;
-            let r = db.exec(db.flavor.stop_slave()).await;
+            let r = async {
+                // Apply what was received before the SQL thread stops: with GTID the relay
+                // log is discarded when the threads start again (module doc).
+                db.exec(db.flavor.stop_io_thread()).await?;
+                if let Err(e) = db
+                    .drain_relay_log(Instant::now() + self.sync_timeout)
+                    .await
+                {
+                    tracing::warn!(
+                        "stopping replication with events not applied ({e}): they are fetched again from the master when replication starts"
+                    );
+                }
+                db.exec(db.flavor.stop_slave()).await
+            }
+            .await;
             db.close().await;
             r
         })

@@ -7,21 +7,18 @@
 //! | delete | clear IP | deny writes (+ kill clients), clear IP (continue on failure) |
 //! | check | configure IP | allow writes (failure skips the IP), configure IP |
 //!
-//! "Configure IP" adds `ip/32` when it is missing, verifies it, and announces it with
-//! gratuitous ARP: the first burst before returning, the remaining `arp_repeat - 1`
-//! bursts `arp_interval` apart in the background. Each function returns the failures as
-//! MMM's FATAL texts (empty = success) and logs them.
+//! "Configure IP" adds `ip/32` when it is missing, verifies it, and has it announced with
+//! gratuitous ARP (`arp_schedule.rs`: the first burst before returning, the remaining
+//! `arp_repeat - 1` bursts `arp_interval` apart in the background). Each function returns
+//! the failures as MMM's FATAL texts (empty = success) and logs them.
 //!
 //! The writer role's writable-making steps (read_only=0, IP add) run inside the agent
 //! lease's write gate (`lease.rs`), which refuses them once the lease has run out.
 
-use std::net::Ipv4Addr;
-use std::sync::Arc;
-use std::time::Duration;
-
 use mmm_common::role::RoleIp;
 
-use crate::effects::{MysqlOps, Vip};
+use crate::arp_schedule::ArpSchedule;
+use crate::effects::{parse_ip, MysqlOps, Vip};
 use crate::error::EffectError;
 use crate::lease::Lease;
 
@@ -34,20 +31,10 @@ pub struct RoleCtx<'a> {
     pub mysql: &'a dyn MysqlOps,
     /// `active_master_role`.
     pub writer_role: &'a str,
-    /// ARP bursts per added IP.
-    pub arp_repeat: u32,
-    /// Time between bursts.
-    pub arp_interval: Duration,
-    /// The same Vip, owned, for the background ARP bursts.
-    pub vip_arc: Arc<dyn Vip>,
+    /// Announces an added IP (`arp_repeat` bursts `arp_interval` apart).
+    pub arp: &'a ArpSchedule,
     /// The agent lease (its write gate).
     pub lease: &'a Lease,
-}
-
-/// Parses a role IP (IPv4 only, as MMM's `/32` addresses).
-pub fn parse_ip(ip: &str) -> Result<Ipv4Addr, EffectError> {
-    ip.parse()
-        .map_err(|_| EffectError::Other(format!("Invalid IP address '{ip}'")))
 }
 
 /// `check_ip`: whether `ip` is configured.
@@ -73,29 +60,7 @@ async fn configure_ip(ctx: &RoleCtx<'_>, ip: &str) -> Result<(), EffectError> {
         interface = ctx.vip.interface(),
         "added IP, sending gratuitous ARP"
     );
-    if ctx.arp_repeat == 0 {
-        return Ok(());
-    }
-    if let Err(e) = ctx.vip.announce(addr).await {
-        // 2.2.1 ignores ARP failures too: the address is configured.
-        tracing::error!("Couldn't send gratuitous ARP for '{ip}': {e}");
-    }
-    if ctx.arp_repeat > 1 {
-        let vip = Arc::clone(&ctx.vip_arc);
-        let (n, every) = (ctx.arp_repeat - 1, ctx.arp_interval);
-        tokio::spawn(async move {
-            for _ in 0..n {
-                tokio::time::sleep(every).await;
-                // Stop announcing an address that was removed meanwhile.
-                if !matches!(vip.has_ip(addr).await, Ok(true)) {
-                    break;
-                }
-                if let Err(e) = vip.announce(addr).await {
-                    tracing::warn!("gratuitous ARP for {addr}: {e}");
-                }
-            }
-        });
-    }
+    ctx.arp.after_add(addr).await;
     Ok(())
 }
 

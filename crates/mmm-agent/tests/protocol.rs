@@ -632,15 +632,16 @@ async fn half_open_connection_is_closed_and_others_are_served() {
 #[tokio::test]
 async fn ping_is_answered_while_a_set_status_is_applied() {
     let a = start("db2", HostMode::Master).await;
-    *a.mysql.sync_delay.lock().unwrap() = Duration::from_millis(800);
+    *a.mysql.sync_delay.lock().unwrap() = Duration::from_millis(1500);
     let addr = a.addr.clone();
     let slow = tokio::spawn(async move {
         ask(&addr, "SET_STATUS|1|db2|ONLINE|writer(198.18.0.188)|db2").await
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let t0 = std::time::Instant::now();
     assert_eq!(ask(&a.addr, "PING|1|db2").await, up("OK: Pinged!"));
-    assert!(t0.elapsed() < Duration::from_millis(500));
+    // Answered while the SET_STATUS is still being applied (not after it: an ordering,
+    // which a loaded machine cannot turn around, rather than a time bound).
+    assert!(!slow.is_finished(), "PING waited for the SET_STATUS");
     assert_eq!(slow.await.unwrap(), up("OK: Status applied successfully!"));
     a.stop().await;
 }

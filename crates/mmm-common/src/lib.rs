@@ -1,11 +1,14 @@
 //! Shared pieces of mmm-rs, the Rust port of MySQL-MMM 2.2.1.
 //!
 //! Layout:
-//! - `config`: MMM's configuration language and the typed model (spec §2).
+//! - `config`: MMM's configuration language, the effective configuration and each program's
+//!   settings (`MonitorSettings`, `AgentSettings`, `ControlSettings`) (spec §2).
 //! - `state`: host states, host modes, monitor modes with their wire words.
 //! - `role`: `name(ip)` role instances and role lists.
 //! - `proto`: wire codecs, agent protocol (spec §4) and control protocol (spec §5).
 //! - `socket`: plain/TLS listener and connector; `line`: line framing with a length cap.
+//! - `server`: the one accept loop (connection limit, accept backoff, TLS handshake, a
+//!   `Handler` per listener); `shutdown`: the shutdown signal every listener and task uses.
 //! - `arp`: the ARP frames the agent (gratuitous ARP) and the monitor (ARP probe) send.
 //! - `daemon`, `log`, `pidfile`, `uptime`: daemon plumbing (spec §7).
 //! - `test_pki` (feature `test-support`): test certificates for the crates' TLS tests.
@@ -20,6 +23,8 @@ pub mod log;
 pub mod pidfile;
 pub mod proto;
 pub mod role;
+pub mod server;
+pub mod shutdown;
 pub mod socket;
 pub mod state;
 #[cfg(feature = "test-support")]

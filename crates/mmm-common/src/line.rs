@@ -8,6 +8,15 @@
 //! `Err(LineError::TooLong)` for an oversized line (the caller closes the connection);
 //! [`LineConn::read_line_within`] adds a timeout; [`LineConn::write_all`] writes and
 //! flushes. Owns the buffering so handlers never touch bytes (mini-redis's `Connection`).
+//!
+//! Two options keep the peers' 2.2.1 reading as it was: [`LineConn::lossy`] replaces
+//! invalid UTF-8 instead of refusing the line (the monitor's control port and its agent
+//! client read bytes, as Perl does), and [`LineConn::last_line_at_eof`] takes bytes after
+//! the last `\n` at EOF as a line (Perl's `<$socket>`: the control port runs a final
+//! command sent without a newline).
+//!
+//! Used for every line protocol: the agent's listener, the monitor's agent client and its
+//! control listener. (`mmm_control` reads its answer to EOF, not line by line.)
 
 use std::time::Duration;
 
@@ -47,6 +56,11 @@ pub struct LineConn<S> {
     max: usize,
     /// Bytes of the line being assembled (kept across a timed-out read).
     pending: Vec<u8>,
+    /// Replace invalid UTF-8 (U+FFFD) instead of answering [`LineError::NotUtf8`].
+    lossy: bool,
+    /// At EOF, bytes after the last newline are a line rather than
+    /// [`LineError::Incomplete`].
+    last_line_at_eof: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> LineConn<S> {
@@ -61,7 +75,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineConn<S> {
             stream: BufReader::new(stream),
             max,
             pending: Vec::new(),
+            lossy: false,
+            last_line_at_eof: false,
         }
+    }
+
+    /// Invalid UTF-8 in a line is replaced (U+FFFD) instead of refused.
+    pub fn lossy(mut self) -> Self {
+        self.lossy = true;
+        self
+    }
+
+    /// At EOF, bytes after the last newline are returned as a last line (Perl's
+    /// `<$socket>`) instead of [`LineError::Incomplete`].
+    pub fn last_line_at_eof(mut self) -> Self {
+        self.last_line_at_eof = true;
+        self
     }
 
     /// Reads one line (see the module doc).
@@ -71,6 +100,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineConn<S> {
             if buf.is_empty() {
                 if self.pending.is_empty() {
                     return Ok(None);
+                }
+                if self.last_line_at_eof {
+                    return self.take_line().map(Some);
                 }
                 self.pending.clear();
                 return Err(LineError::Incomplete);
@@ -88,15 +120,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineConn<S> {
                 .extend_from_slice(buf.get(..body).unwrap_or_default());
             self.stream.consume(take);
             if done {
-                let mut line = std::mem::take(&mut self.pending);
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                return String::from_utf8(line)
-                    .map(Some)
-                    .map_err(|_| LineError::NotUtf8);
+                return self.take_line().map(Some);
             }
         }
+    }
+
+    /// The assembled line, without a trailing `\r`, as text.
+    fn take_line(&mut self) -> Result<String, LineError> {
+        let mut line = std::mem::take(&mut self.pending);
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if self.lossy {
+            return Ok(String::from_utf8_lossy(&line).into_owned());
+        }
+        String::from_utf8(line).map_err(|_| LineError::NotUtf8)
     }
 
     /// [`read_line`](Self::read_line) bounded by `timeout` (a half-open peer cannot pin
@@ -154,6 +192,24 @@ mod tests {
         let mut c = LineConn::new(a);
         drop(b);
         assert_eq!(c.read_line().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn lossy_and_last_line_at_eof() {
+        let (a, mut b) = tokio::io::duplex(1024);
+        let mut strict = LineConn::new(a);
+        b.write_all(b"a\xffb\n").await.unwrap();
+        assert!(matches!(strict.read_line().await, Err(LineError::NotUtf8)));
+        let (a, mut b) = tokio::io::duplex(1024);
+        let mut perl = LineConn::new(a).lossy().last_line_at_eof();
+        b.write_all(b"a\xffb\nshow\r").await.unwrap();
+        drop(b);
+        assert_eq!(
+            perl.read_line().await.unwrap().as_deref(),
+            Some("a\u{fffd}b")
+        );
+        assert_eq!(perl.read_line().await.unwrap().as_deref(), Some("show"));
+        assert_eq!(perl.read_line().await.unwrap(), None);
     }
 
     #[tokio::test]

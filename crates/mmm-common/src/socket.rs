@@ -16,7 +16,7 @@
 //!   must still lead to `ca_file`.
 //! - [`Stream`]: `AsyncRead + AsyncWrite`, plain or TLS (client or server side).
 //!
-//! Line framing lives in `line.rs`.
+//! Line framing lives in `line.rs`, the accept loop in `server.rs`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -391,18 +391,24 @@ pub async fn connect(
     }
 }
 
+/// `<socket> type plain` (the unit tests of this crate's network code).
+#[cfg(test)]
+pub(crate) fn plain_config() -> SocketConfig {
+    SocketConfig {
+        kind: SocketType::Plain,
+        cert_file: None,
+        key_file: None,
+        ca_file: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn plain() -> SocketConfig {
-        SocketConfig {
-            kind: SocketType::Plain,
-            cert_file: None,
-            key_file: None,
-            ca_file: None,
-        }
+        plain_config()
     }
 
     #[tokio::test]

@@ -52,7 +52,7 @@ fn write(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
     path
 }
 
-fn db1(cfg: &Config) -> &mmm_common::config::HostConfig {
+fn db1(cfg: &Config) -> &mmm_common::config::HostSection {
     cfg.host("db1").expect("db1")
 }
 

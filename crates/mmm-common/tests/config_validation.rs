@@ -871,3 +871,97 @@ fn extension_directives() {
         "{e}"
     );
 }
+
+#[test]
+fn host_ip_is_an_address_for_monitor_and_agent() {
+    // IPv6 is an address too.
+    for class in [Monitor, Agent, Control] {
+        ok(&edit("ip 198.18.0.12\n", "ip fd00::12\n"), class);
+    }
+    let text = edit("ip 198.18.0.12\n", "ip db2.example\n");
+    for class in [Monitor, Agent] {
+        let e = err(&text, class);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Config entry 'host->db2->ip' has invalid value 'db2.example': expected an IP \
+                 address, e.g. 192.168.0.31 (in 't.conf' on line {})",
+                line_of(&text, "db2.example")
+            )
+        );
+        assert_eq!(e.directive.as_deref(), Some("host->db2->ip"));
+    }
+    // mmm_control never reaches a host: its value is not looked at.
+    ok(&text, Control);
+}
+
+/// What each program runs with: read from a config validated for its class, no `Option`
+/// where the class requires the entry, defaults filled in once.
+#[test]
+fn program_settings() {
+    use mmm_common::config::{MysqlAccount, RoleMode};
+    use mmm_common::state::HostMode;
+
+    let mon = ok(FULL, Monitor)
+        .monitor_settings()
+        .expect("monitor settings");
+    assert_eq!(mon.active_master_role, "writer");
+    assert_eq!(mon.monitor.listen_addr(), "127.0.0.1:9988");
+    assert_eq!(mon.monitor.pid_path, "/run/mmm_mond.pid");
+    assert_eq!(mon.monitor.flap_duration, Duration::from_secs(3600));
+    assert_eq!(mon.monitor.mode, MonitorMode::Active);
+    assert_eq!(
+        mon.monitor.kill_host_path(),
+        std::path::Path::new("/usr/lib/mysql-mmm/monitor/kill_host")
+    );
+    let db1 = mon.host("db1").expect("db1");
+    assert_eq!(db1.mode, HostMode::Master);
+    assert_eq!(db1.agent_addr().to_string(), "198.18.0.11:9989");
+    let t = db1.mysql_target();
+    assert_eq!(
+        (t.addr().to_string(), t.user.as_str(), t.password.as_str()),
+        ("198.18.0.11:3306".to_string(), "mmm_monitor", "RepMonitor")
+    );
+    assert_eq!(mon.role("reader").expect("reader").mode, RoleMode::Balanced);
+    assert_eq!(
+        mon.active_master_role().expect("writer").hosts,
+        ["db1", "db2"]
+    );
+
+    let agent = ok(FULL, Agent).agent_settings().expect("agent settings");
+    assert_eq!(agent.this(), "db1");
+    assert_eq!(agent.cluster_interface, "ens33");
+    assert_eq!(agent.pid_path, "/run/mmm_agentd.pid");
+    assert_eq!(agent.local.host.mysql_target().user, "mmm_agent");
+    assert_eq!(
+        agent.local.replication,
+        MysqlAccount {
+            user: "replication".into(),
+            password: "slave".into()
+        }
+    );
+    assert_eq!(agent.local.monitor_user.as_deref(), Some("mmm_monitor"));
+    assert_eq!(agent.hosts.len(), 3);
+    assert_eq!(agent.role_ips.len(), 3);
+
+    let control = ok(FULL, Control)
+        .control_settings()
+        .expect("control settings");
+    assert_eq!(control.monitor_addr(), "127.0.0.1:9988");
+    let v6 = ok(&edit("ip 127.0.0.1\n", "ip ::1\n"), Control);
+    assert_eq!(
+        v6.control_settings().expect("control").monitor_addr(),
+        "[::1]:9988"
+    );
+
+    // A config validated for another class says what the program is missing.
+    let no_monitor_user = edit("    monitor_user mmm_monitor\n", "");
+    assert_eq!(
+        ok(&no_monitor_user, Agent)
+            .monitor_settings()
+            .map(|_| ())
+            .expect_err("no monitor_user")
+            .to_string(),
+        "missing host->db1->monitor_user in the configuration"
+    );
+}

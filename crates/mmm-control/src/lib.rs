@@ -25,7 +25,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Arg, ArgAction, Command};
-use mmm_common::config::{self, Config, ProgramClass, SocketConfig};
+use mmm_common::config::{self, ControlSettings, ProgramClass, SocketConfig};
 use mmm_common::daemon::{self, Section};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -272,32 +272,20 @@ pub fn run(args: Vec<String>) -> ExitCode {
 fn load_target(cluster: Option<&str>) -> Result<Target, String> {
     let name = config::base_name("mmm_mon", cluster);
     let cfg = config::load(&name, ProgramClass::Control).map_err(|e| e.to_string())?;
-    target_from_config(&cfg)
+    let settings = cfg.control_settings().map_err(|e| e.to_string())?;
+    Ok(target_from_config(&settings))
 }
 
-/// The [`Target`] described by a CONTROL config: `<monitor> ip:port`, `<socket>`, connect
-/// timeout 10 s, and a read timeout long enough for the slowest command (one agent
+/// The [`Target`] described by mmm_control's settings: `<monitor> ip:port`, `<socket>`,
+/// connect timeout 10 s, and a read timeout long enough for the slowest command (one agent
 /// connect + reply, as `set_online` pings the agent) plus a margin.
-pub fn target_from_config(cfg: &Config) -> Result<Target, String> {
-    let monitor = cfg
-        .monitor
-        .as_ref()
-        .ok_or_else(|| "Required config entry 'monitor' is missing".to_string())?;
-    let ip = monitor
-        .ip
-        .as_deref()
-        .ok_or_else(|| "Required config entry 'monitor->ip' is missing".to_string())?;
-    let addr = if ip.contains(':') {
-        format!("[{ip}]:{}", monitor.port)
-    } else {
-        format!("{ip}:{}", monitor.port)
-    };
-    Ok(Target {
-        addr,
+pub fn target_from_config(cfg: &ControlSettings) -> Target {
+    Target {
+        addr: cfg.monitor_addr(),
         socket: cfg.socket.clone(),
         connect_timeout: CONNECT_TIMEOUT,
         read_timeout: cfg.ext.agent_connect_timeout
             + cfg.ext.agent_read_timeout
             + Duration::from_secs(10),
-    })
+    }
 }

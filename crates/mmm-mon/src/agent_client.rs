@@ -6,16 +6,18 @@
 //! in order, hosts are served in parallel, so a hung agent never delays another host.
 //! Each outcome is handed to a callback with the request's token; the driver turns it into
 //! `Input::AgentReply`. Whether a reply means success (`OK…`) is the core's call; this file
-//! only reports what came back: a reply line, or why none did.
+//! only reports what came back: a reply line (framed by `mmm_common::line::LineConn`), or
+//! why none did.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use mmm_common::config::SocketConfig;
+use mmm_common::line::{LineConn, LineError};
 use mmm_common::proto::agent::{decode_reply, AgentReply, AgentRequest};
 use mmm_common::proto::MAX_LINE;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tracing::{debug, warn, Instrument};
 
@@ -123,40 +125,28 @@ fn log_outcome(host: &str, result: &Result<AgentReply, AgentError>, loud: bool) 
     }
 }
 
+/// Longest reply line accepted: the protocol's line plus a `\r` (2.2.1 agents end lines
+/// with `\n`; a CRLF reply of a full-length line still fits).
+const MAX_REPLY_LINE: usize = MAX_LINE + 1;
+
 async fn exchange(target: &AgentTarget, request: &AgentRequest) -> Result<AgentReply, AgentError> {
     let stream = connect(target).await?;
-    let mut stream = BufReader::new(stream);
+    // Read as 2.2.1's Perl monitor does: bytes, invalid UTF-8 replaced.
+    let mut conn = LineConn::with_max(stream, MAX_REPLY_LINE).lossy();
     let line = format!("{request}\n");
     debug!("Sending command '{request}'");
     let work = async {
-        stream
-            .get_mut()
-            .write_all(line.as_bytes())
+        conn.write_all(line.as_bytes())
             .await
             .map_err(|e| AgentError::Send(e.to_string()))?;
-        stream
-            .get_mut()
-            .flush()
-            .await
-            .map_err(|e| AgentError::Send(e.to_string()))?;
-        let mut buf = Vec::new();
-        (&mut stream)
-            .take(MAX_LINE as u64 + 2)
-            .read_until(b'\n', &mut buf)
-            .await
-            .map_err(|e| AgentError::NoReply(e.to_string()))?;
-        if buf.last() != Some(&b'\n') {
-            return Err(AgentError::NoReply(if buf.is_empty() {
-                "connection closed".into()
-            } else {
-                "incomplete or too long reply line".into()
-            }));
+        match conn.read_line().await {
+            Ok(Some(reply)) => Ok(decode_reply(&reply)),
+            Ok(None) => Err(AgentError::NoReply("connection closed".into())),
+            Err(LineError::Incomplete | LineError::TooLong { .. }) => Err(AgentError::NoReply(
+                "incomplete or too long reply line".into(),
+            )),
+            Err(e) => Err(AgentError::NoReply(e.to_string())),
         }
-        buf.pop();
-        if buf.last() == Some(&b'\r') {
-            buf.pop();
-        }
-        Ok(decode_reply(&String::from_utf8_lossy(&buf)))
     };
     let reply = match tokio::time::timeout(target.read_timeout, work).await {
         Ok(r) => r?,
@@ -164,7 +154,7 @@ async fn exchange(target: &AgentTarget, request: &AgentRequest) -> Result<AgentR
     };
     debug!("Received answer '{}'", reply.result);
     // Close our side politely; the agent runs its role check after the close (§4.1).
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.get_mut().shutdown()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), conn.shutdown()).await;
     Ok(reply)
 }
 

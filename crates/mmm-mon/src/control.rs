@@ -1,20 +1,26 @@
-//! The monitor's control listener (spec §5.2, monitor side), shaped like mini-redis's
-//! `Listener`/`Handler`: [`run`] accepts connections on `<monitor> ip:port` and gives each
-//! its own task, so many clients are served at once and a slow one stalls nobody else.
+//! The monitor's control listener (spec §5.2, monitor side): a [`Handler`] for
+//! `mmm_common::server` (mini-redis's `Listener`/`Handler`). [`run`] accepts connections on
+//! `<monitor> ip:port` and gives each its own task, so many clients are served at once and
+//! a slow one stalls nobody else; at shutdown it waits for its connections.
 //!
-//! Per connection, for every line (newline stripped): `quit` closes the connection;
-//! anything else goes to the driver as a [`ControlRequest`] (the driver feeds it to the
-//! core as `Input::Command`), and the reply text is written back exactly, without an added
-//! newline. What the commands mean is the core's business.
+//! Per connection, for every line (newline stripped, framed by `LineConn` as 2.2.1's Perl
+//! reads: invalid UTF-8 replaced, a last line without newline still a command): `quit`
+//! closes the connection; anything else goes to the driver as a [`ControlRequest`] (the
+//! driver feeds it to the core as `Input::Command`), and the reply text is written back
+//! exactly, without an added newline. What the commands mean is the core's business. At
+//! shutdown a connection waiting for a line or for its reply is closed.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mmm_common::proto::MAX_LINE;
-use mmm_common::socket::Listener;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::{mpsc, oneshot, Semaphore};
-use tracing::{debug, warn, Instrument};
+use mmm_common::line::{LineConn, LineError};
+use mmm_common::server::{self, Handler, Limits};
+use mmm_common::shutdown::Shutdown;
+use mmm_common::socket::{Listener, SocketError, Stream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
 
 /// Most connections served at once; further clients wait in the accept backlog.
 pub const MAX_CONNECTIONS: usize = 64;
@@ -40,50 +46,45 @@ pub struct ControlRequest {
     pub reply: oneshot::Sender<String>,
 }
 
-/// Accepts connections until `shutdown` completes; each connection's lines go to
-/// `commands`. Accept errors are logged and retried after a short pause.
+/// The control port's limits.
+const LIMITS: Limits = Limits {
+    max_connections: MAX_CONNECTIONS,
+    handshake_timeout: HANDSHAKE_TIMEOUT,
+};
+
+/// Accepts connections until `shutdown` completes, then waits for them to close; each
+/// connection's lines go to `commands`. Accept errors are logged and retried after a short
+/// pause.
 pub async fn run(
     listener: Listener,
     commands: mpsc::UnboundedSender<ControlRequest>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => return,
-            p = limit.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-        };
-        let accepted = tokio::select! {
-            _ = &mut shutdown => return,
-            a = listener.accept() => a,
-        };
-        match accepted {
-            Ok(accepted) => {
-                let commands = commands.clone();
-                let span = tracing::info_span!("control_conn", peer = %accepted.peer);
-                tokio::spawn(
-                    async move {
-                        match accepted.establish(HANDSHAKE_TIMEOUT).await {
-                            Ok(stream) => {
-                                if let Err(e) = handle(stream, commands).await {
-                                    debug!("connection ended: {e}");
-                                }
-                            }
-                            Err(e) => warn!("Listener: connection failed: {e}"),
-                        }
-                        drop(permit);
-                    }
-                    .instrument(span),
-                );
-            }
-            Err(e) => {
-                warn!("Listener: accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+    server::run(listener, LIMITS, Arc::new(Control { commands }), shutdown).await;
+}
+
+/// The control port's [`Handler`]: where commands go.
+struct Control {
+    /// The driver's command channel.
+    commands: mpsc::UnboundedSender<ControlRequest>,
+}
+
+impl Handler for Control {
+    fn span(&self, peer: SocketAddr) -> tracing::Span {
+        tracing::info_span!("control_conn", peer = %peer)
+    }
+
+    fn accept_failed(&self, error: &SocketError) {
+        warn!("Listener: accept failed: {error}");
+    }
+
+    fn handshake_failed(&self, error: &SocketError) {
+        warn!("Listener: connection failed: {error}");
+    }
+
+    async fn serve(&self, stream: Stream, shutdown: Shutdown) {
+        if let Err(e) = handle(stream, self.commands.clone(), shutdown).await {
+            debug!("connection ended: {e}");
         }
     }
 }
@@ -106,32 +107,39 @@ pub enum ConnError {
     Shutdown,
 }
 
-/// Serves one connection (any stream: plain or TLS).
+impl From<LineError> for ConnError {
+    fn from(e: LineError) -> Self {
+        match e {
+            LineError::TooLong { .. } => ConnError::TooLong,
+            LineError::Timeout(_) => ConnError::Timeout,
+            LineError::Io(e) => ConnError::Io(e),
+            // Not produced by this port's connection (lossy, last line at EOF); kept as
+            // an error rather than a panic.
+            e @ (LineError::Incomplete | LineError::NotUtf8) => ConnError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                e.to_string(),
+            )),
+        }
+    }
+}
+
+/// Serves one connection (any stream: plain or TLS) until `quit`, EOF, an error or
+/// `shutdown`.
 pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     commands: mpsc::UnboundedSender<ControlRequest>,
+    mut shutdown: Shutdown,
 ) -> Result<(), ConnError> {
-    let mut stream = BufReader::new(stream);
+    // 2.2.1 chomps; a CRLF client (telnet) works too (LineConn drops the `\r`).
+    let mut conn = LineConn::new(stream).lossy().last_line_at_eof();
     loop {
-        let mut buf = Vec::new();
-        let mut limited = (&mut stream).take(MAX_LINE as u64 + 1);
-        let read = limited.read_until(b'\n', &mut buf);
-        let n = tokio::time::timeout(IDLE_TIMEOUT, read)
-            .await
-            .map_err(|_| ConnError::Timeout)??;
-        if n == 0 {
+        let line = tokio::select! {
+            _ = shutdown.recv() => return Ok(()),
+            l = conn.read_line_within(IDLE_TIMEOUT) => l,
+        };
+        let Some(line) = line? else {
             return Ok(());
-        }
-        if buf.last() == Some(&b'\n') {
-            buf.pop();
-        } else if buf.len() > MAX_LINE {
-            return Err(ConnError::TooLong);
-        }
-        // 2.2.1 chomps; a CRLF client (telnet) should work too.
-        if buf.last() == Some(&b'\r') {
-            buf.pop();
-        }
-        let line = String::from_utf8_lossy(&buf).into_owned();
+        };
         if line == "quit" {
             break;
         }
@@ -139,18 +147,18 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
         commands
             .send(ControlRequest { line, reply: tx })
             .map_err(|_| ConnError::Shutdown)?;
-        let text = tokio::time::timeout(REPLY_TIMEOUT, rx)
+        let text = tokio::select! {
+            // A reply that is there already is written, even at shutdown.
+            biased;
+            r = tokio::time::timeout(REPLY_TIMEOUT, rx) => r
+                .map_err(|_| ConnError::Timeout)?
+                .map_err(|_| ConnError::Shutdown)?,
+            _ = shutdown.recv() => return Err(ConnError::Shutdown),
+        };
+        tokio::time::timeout(WRITE_TIMEOUT, conn.write_all(text.as_bytes()))
             .await
-            .map_err(|_| ConnError::Timeout)?
-            .map_err(|_| ConnError::Shutdown)?;
-        let out = stream.get_mut();
-        tokio::time::timeout(WRITE_TIMEOUT, async {
-            out.write_all(text.as_bytes()).await?;
-            out.flush().await
-        })
-        .await
-        .map_err(|_| ConnError::Timeout)??;
+            .map_err(|_| ConnError::Timeout)??;
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.get_mut().shutdown()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), conn.shutdown()).await;
     Ok(())
 }

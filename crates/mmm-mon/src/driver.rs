@@ -5,10 +5,10 @@
 //!
 //! Startup (§3.1 step 8): wait for the network; resolve kill_host; start the check tasks
 //! and feed their first results (the initial checks); master-master configuration check
-//! (§3.13, warnings only); load the status file (§3.12); `GET_AGENT_STATUS` and
-//! `GET_SYSTEM_STATUS` per host (up to 3 attempts each, hosts in parallel); hand it all to
-//! the core as `Input::Startup`; then serve the control port. Shutdown: stop taking
-//! commands, write the status file a last time, log `END`.
+//! (§3.13, warnings only, `master_check.rs`); load the status file (§3.12) and ask every
+//! agent for its status (`startup.rs`); hand it all to the core as `Input::Startup`; then
+//! serve the control port. Shutdown: stop taking commands, write the status file a last
+//! time, log `END`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,35 +17,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mmm_common::config::Config;
-use mmm_common::proto::agent::{
-    parse_agent_status, parse_system_status, AgentCommand, AgentRequest, AgentStatus, SystemStatus,
-};
+use mmm_common::config::{MonitorConfig, MonitorSettings};
 use mmm_common::socket::Listener;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
-use crate::agent_client::{self, AgentClient, AgentError, AgentTarget};
-use crate::checks::{self, mysql::MysqlTarget, wall_now, InputFn};
+use crate::agent_client::{AgentClient, AgentError, AgentTarget};
+use crate::checks::{self, wall_now, CheckTasks, InputFn};
 use crate::control::{self, ControlRequest};
 use crate::core::{
-    Action, CheckKind, CheckStatus, Decision, HostId, Input, Level, Monitor, StatusLine,
-    StoredHost, Token,
+    Action, CheckKind, CheckStatus, Decision, HostId, Input, Level, Monitor, StatusLine, Token,
 };
 use crate::kill_host;
+use crate::master_check;
 use crate::network;
-use crate::status_file::{self, StatusEntry};
-
-/// Attempts per startup query (2.2.1: the request plus 2 retries).
-pub const STARTUP_ATTEMPTS: usize = 3;
-
-/// Bound on one startup query's reply (GET_AGENT_STATUS / GET_SYSTEM_STATUS answer at once
-/// on a healthy agent); `agent_read_timeout` if that is shorter. Keeps a hung agent from
-/// holding the startup for 3 × 2 × 60 s.
-pub const STARTUP_READ_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Timeout of the master-master check's MySQL connections (§3.13: 3 s).
-pub const MASTER_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+use crate::startup::{self, InitialChecks};
+use crate::status_file;
 
 /// Errors that stop the monitor.
 #[derive(Debug, thiserror::Error)]
@@ -90,189 +78,73 @@ pub struct Hooks {
 }
 
 /// The agent targets of a config (config order).
-pub fn agent_targets(config: &Config) -> Vec<AgentTarget> {
+pub fn agent_targets(config: &MonitorSettings) -> Vec<AgentTarget> {
     config
         .hosts
         .iter()
-        .map(|h| {
-            let ip = h.ip.clone().unwrap_or_default();
-            AgentTarget {
-                host: h.name.clone(),
-                addr: join_addr(&ip, h.agent_port),
-                socket: config.socket.clone(),
-                connect_timeout: config.ext.agent_connect_timeout,
-                read_timeout: config.ext.agent_read_timeout,
-                ping_ok: Arc::new(AtomicBool::new(true)),
-            }
+        .map(|h| AgentTarget {
+            host: h.name.clone(),
+            addr: h.agent_addr().to_string(),
+            socket: config.socket.clone(),
+            connect_timeout: config.ext.agent_connect_timeout,
+            read_timeout: config.ext.agent_read_timeout,
+            ping_ok: Arc::new(AtomicBool::new(true)),
         })
         .collect()
 }
 
-fn join_addr(ip: &str, port: u16) -> String {
-    if ip.contains(':') {
-        format!("[{ip}]:{port}")
-    } else {
-        format!("{ip}:{port}")
-    }
-}
-
 /// Runs the monitor until `shutdown` completes.
 pub async fn run(
-    config: Config,
+    config: MonitorSettings,
     shutdown: impl Future<Output = ()> + Send,
     hooks: Hooks,
 ) -> Result<Exit, DriverError> {
-    let monitor_cfg = config
-        .monitor
-        .clone()
-        .ok_or_else(|| DriverError::Config("Required config entry 'monitor' is missing".into()))?;
-    let listen_ip = monitor_cfg.ip.clone().ok_or_else(|| {
-        DriverError::Config("Required config entry 'monitor->ip' is missing".into())
-    })?;
-    let status_path = monitor_cfg.status_path.clone().map(PathBuf::from);
-
+    let monitor_cfg = config.monitor.clone();
+    let status_path = Some(PathBuf::from(&monitor_cfg.status_path));
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
 
     // §3.1 8a: wait for the network.
     let network_probed_at = Instant::now();
-    if !network::wait_for_network(
-        &monitor_cfg.ping_ips,
-        monitor_cfg.ping_interval,
-        shutdown.clone(),
-    )
-    .await
-    {
+    let (ping_ips, ping_interval) = (&monitor_cfg.ping_ips, monitor_cfg.ping_interval);
+    if !network::wait_for_network(ping_ips, ping_interval, shutdown.clone()).await {
         return Ok(Exit::StoppedBeforeStart);
     }
     // Bind early so a port conflict stops us before anything is changed.
-    let listener = Listener::bind(&join_addr(&listen_ip, monitor_cfg.port), &config.socket)
+    let listener = Listener::bind(&monitor_cfg.listen_addr(), &config.socket)
         .await
         .map_err(|e| DriverError::Listener(e.to_string()))?;
     let local_addr = listener
         .local_addr()
         .map_err(|e| DriverError::Listener(e.to_string()))?;
 
-    // §3.1 8c.
-    let kill_bin = kill_host::resolve(&config);
+    let (mut driver, network_task) =
+        Driver::start(&config, &monitor_cfg, shutdown.clone(), network_probed_at);
 
-    let (event_tx, mut event_rx) = mpsc::unbounded_channel::<Event>();
-    let sink: InputFn = {
-        let tx = event_tx.clone();
-        Arc::new(move |input| {
-            let _ = tx.send(Event::Input(input));
-        })
+    // §3.1 8d (initial checks), §3.13, §3.12 and 8g, in 2.2.1's order; check results keep
+    // flowing to the core meanwhile, and a shutdown request ends the startup.
+    let started = async {
+        let initial = driver.initial_checks(config.hosts.len()).await?;
+        driver
+            .while_feeding(master_check::run(&config, &initial))
+            .await?;
+        let stored = startup::load_status(status_path.as_deref(), &config);
+        let answers = driver
+            .while_feeding(startup::queries(&config, &initial))
+            .await?;
+        Some((stored, answers))
     };
-    let (network_tx, network_rx) = watch::channel(true);
-    let _checks = checks::spawn(&config, sink.clone(), network_rx);
-    // The network was confirmed up by wait_for_network: check failures from now on wait
-    // for a later confirmation (core: Input::NetworkConfirmed), also before the network
-    // task's first round.
-    sink(Input::NetworkConfirmed {
-        probed_at: network_probed_at,
+    let Some((stored, (agent_states, systems))) = started.await else {
+        info!("END");
+        return Ok(Exit::Stopped);
+    };
+    driver.handle(Input::Startup {
+        stored,
+        agents: agent_states,
+        systems,
     });
-    let network_wake = Arc::new(tokio::sync::Notify::new());
-    let network_task = tokio::spawn(network::run(
-        monitor_cfg.ping_ips.clone(),
-        monitor_cfg.ping_interval,
-        network_tx,
-        sink.clone(),
-        network_wake.clone(),
-    ));
-    let targets = agent_targets(&config);
-    let ping_flags: Vec<Arc<AtomicBool>> = targets.iter().map(|t| t.ping_ok.clone()).collect();
-    let agents = {
-        let tx = event_tx.clone();
-        AgentClient::spawn(
-            targets,
-            Arc::new(move |_host, token, outcome| {
-                let _ = tx.send(Event::Agent { token, outcome });
-            }),
-        )
-    };
 
-    let mut monitor = Monitor::new(&config, Instant::now(), wall_now());
-    let mut driver = Shell {
-        config: &config,
-        agents,
-        ping_flags,
-        kill_bin,
-        status_path,
-        last_status: None,
-        replies: HashMap::new(),
-        next_command: 0,
-        network_wake,
-    };
-
-    // §3.1 8d: initial checks: every (host, check) once, fed to the core as they come.
-    let hosts = config.hosts.len();
-    let mut initial: Vec<[Option<CheckStatus>; 4]> = vec![[None; 4]; hosts];
-    let mut missing = hosts * 4;
-    let mut shutdown_early = shutdown.clone();
-    while missing > 0 {
-        let ev = tokio::select! {
-            _ = &mut shutdown_early => {
-                info!("END");
-                return Ok(Exit::Stopped);
-            }
-            ev = event_rx.recv() => ev,
-        };
-        let Some(ev) = ev else { break };
-        if let Event::Input(Input::Check {
-            host,
-            check,
-            result,
-            ..
-        }) = &ev
-        {
-            let slot = initial
-                .get_mut(*host)
-                .and_then(|h| h.get_mut(check_index(*check)));
-            if let Some(slot) = slot {
-                if slot.is_none() {
-                    missing -= 1;
-                }
-                *slot = Some(result.status);
-            }
-        }
-        driver.feed(&mut monitor, ev);
-    }
-
-    // §3.13, §3.12 and §3.1 8g, in 2.2.1's order; check results keep flowing to the core
-    // meanwhile, and a shutdown request ends the startup.
-    macro_rules! while_feeding {
-        ($work:expr) => {{
-            let work = $work;
-            tokio::pin!(work);
-            loop {
-                tokio::select! {
-                    _ = &mut shutdown_early => {
-                        info!("END");
-                        return Ok(Exit::Stopped);
-                    }
-                    r = &mut work => break r,
-                    ev = event_rx.recv() => {
-                        if let Some(ev) = ev {
-                            driver.feed(&mut monitor, ev);
-                        }
-                    }
-                }
-            }
-        }};
-    }
-    while_feeding!(master_master_check(&config, &initial));
-    let stored = driver.load_status();
-    let (agent_states, systems) = while_feeding!(startup_queries(&config, &initial));
-    driver.handle(
-        &mut monitor,
-        Input::Startup {
-            stored,
-            agents: agent_states,
-            systems,
-        },
-    );
-
-    // Serve the control port.
-    let (control_tx, mut control_rx) = mpsc::unbounded_channel::<ControlRequest>();
+    // Serve the control port until shutdown.
+    let (control_tx, control_rx) = mpsc::unbounded_channel::<ControlRequest>();
     let (stop_listener_tx, stop_listener_rx) = oneshot::channel::<()>();
     let listener_task = tokio::spawn(control::run(listener, control_tx, async move {
         let _ = stop_listener_rx.await;
@@ -280,62 +152,180 @@ pub async fn run(
     if let Some(ready) = hooks.on_ready {
         ready(local_addr);
     }
-
-    // The main loop.
-    let mut shutdown_main = shutdown.clone();
-    let mut watchdog = hooks.watchdog;
-    loop {
-        let deadline = monitor.poll_timeout();
-        let timer = async {
-            match deadline {
-                Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = &mut shutdown_main => break,
-            ev = event_rx.recv() => match ev {
-                Some(ev) => driver.feed(&mut monitor, ev),
-                None => break,
-            },
-            req = control_rx.recv() => {
-                if let Some(req) = req {
-                    let token = Token(driver.next_command);
-                    driver.next_command += 1;
-                    driver.replies.insert(token, req.reply);
-                    driver.handle(&mut monitor, Input::Command { token, line: req.line });
-                }
-            },
-            _ = timer => {
-                monitor.handle_timeout(Instant::now());
-                driver.drain(&mut monitor);
-            }
-            _ = watchdog.beat() => {}
-        }
-    }
+    // The main loop; it pings systemd's watchdog each time it comes back to its select.
+    driver.serve(control_rx, hooks.watchdog).await;
 
     // Shutdown: no more commands, the status file a last time.
     let _ = stop_listener_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(2), listener_task).await;
     network_task.abort();
-    driver.write_last_status();
+    driver.shell.write_last_status();
     info!("END");
     Ok(Exit::Stopped)
 }
 
-fn check_index(kind: CheckKind) -> usize {
-    match kind {
-        CheckKind::Ping => 0,
-        CheckKind::Mysql => 1,
-        CheckKind::RepThreads => 2,
-        CheckKind::RepBacklog => 3,
+/// The core, the effects it asks for, the events that feed it and the shutdown request
+/// (`S`, shared between the startup and the main loop).
+struct Driver<'a, S> {
+    monitor: Monitor,
+    shell: Shell<'a>,
+    events: mpsc::UnboundedReceiver<Event>,
+    shutdown: S,
+    /// The check tasks (they stop when dropped).
+    _checks: CheckTasks,
+}
+
+impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
+    /// §3.1 8c-8d: resolves kill_host, starts the check tasks, the network checker (its
+    /// task is returned) and the agent queues, and a core for `config`.
+    fn start(
+        config: &'a MonitorSettings,
+        monitor_cfg: &MonitorConfig,
+        shutdown: S,
+        network_probed_at: Instant,
+    ) -> (Self, JoinHandle<()>) {
+        let kill_bin = kill_host::resolve(monitor_cfg);
+        let (event_tx, events) = mpsc::unbounded_channel::<Event>();
+        let sink: InputFn = {
+            let tx = event_tx.clone();
+            Arc::new(move |input| {
+                let _ = tx.send(Event::Input(input));
+            })
+        };
+        let (network_tx, network_rx) = watch::channel(true);
+        let checks = checks::spawn(config, sink.clone(), network_rx);
+        // The network was confirmed up by wait_for_network: check failures from now on
+        // wait for a later confirmation (core: Input::NetworkConfirmed), also before the
+        // network task's first round.
+        sink(Input::NetworkConfirmed {
+            probed_at: network_probed_at,
+        });
+        let network_wake = Arc::new(tokio::sync::Notify::new());
+        let network_task = tokio::spawn(network::run(
+            monitor_cfg.ping_ips.clone(),
+            monitor_cfg.ping_interval,
+            network_tx,
+            sink,
+            network_wake.clone(),
+        ));
+        let targets = agent_targets(config);
+        let ping_flags: Vec<Arc<AtomicBool>> = targets.iter().map(|t| t.ping_ok.clone()).collect();
+        let agents = AgentClient::spawn(
+            targets,
+            Arc::new(move |_host, token, outcome| {
+                let _ = event_tx.send(Event::Agent { token, outcome });
+            }),
+        );
+        let driver = Driver {
+            monitor: Monitor::new(config, Instant::now(), wall_now()),
+            shell: Shell {
+                config,
+                agents,
+                ping_flags,
+                kill_bin,
+                status_path: Some(PathBuf::from(&monitor_cfg.status_path)),
+                last_status: None,
+                replies: HashMap::new(),
+                next_command: 0,
+                network_wake,
+            },
+            events,
+            shutdown,
+            _checks: checks,
+        };
+        (driver, network_task)
+    }
+
+    /// Feeds one input and carries out what the core asks for.
+    fn handle(&mut self, input: Input) {
+        self.shell.handle(&mut self.monitor, input);
+    }
+
+    /// §3.1 8d: every (host, check) once, fed to the core as they come (the initial
+    /// checks). `None` when shutdown came first.
+    async fn initial_checks(&mut self, hosts: usize) -> Option<InitialChecks> {
+        let mut initial = InitialChecks::new(hosts);
+        let mut missing = hosts * 4;
+        while missing > 0 {
+            let ev = tokio::select! {
+                _ = &mut self.shutdown => return None,
+                ev = self.events.recv() => ev,
+            };
+            let Some(ev) = ev else { break };
+            if let Event::Input(Input::Check {
+                host,
+                check,
+                result,
+                ..
+            }) = &ev
+            {
+                if initial.record(*host, *check, result.status) {
+                    missing -= 1;
+                }
+            }
+            self.shell.feed(&mut self.monitor, ev);
+        }
+        Some(initial)
+    }
+
+    /// Runs `work` while events keep flowing to the core. `None` when shutdown came first.
+    async fn while_feeding<T>(&mut self, work: impl Future<Output = T>) -> Option<T> {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                _ = &mut self.shutdown => return None,
+                r = &mut work => return Some(r),
+                ev = self.events.recv() => {
+                    if let Some(ev) = ev {
+                        self.shell.feed(&mut self.monitor, ev);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The main loop: events, control commands and the core's timer, until shutdown.
+    async fn serve(
+        &mut self,
+        mut control: mpsc::UnboundedReceiver<ControlRequest>,
+        mut watchdog: mmm_common::daemon::Watchdog,
+    ) {
+        loop {
+            let deadline = self.monitor.poll_timeout();
+            let timer = async {
+                match deadline {
+                    Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = &mut self.shutdown => return,
+                ev = self.events.recv() => match ev {
+                    Some(ev) => self.shell.feed(&mut self.monitor, ev),
+                    None => return,
+                },
+                req = control.recv() => {
+                    if let Some(req) = req {
+                        let token = Token(self.shell.next_command);
+                        self.shell.next_command += 1;
+                        self.shell.replies.insert(token, req.reply);
+                        self.handle(Input::Command { token, line: req.line });
+                    }
+                },
+                _ = timer => {
+                    self.monitor.handle_timeout(Instant::now());
+                    self.shell.drain(&mut self.monitor);
+                }
+                _ = watchdog.beat() => {}
+            }
+        }
     }
 }
 
 /// The effect-running half of the driver.
 struct Shell<'a> {
     /// The configuration.
-    config: &'a Config,
+    config: &'a MonitorSettings,
     /// Per-host agent queues.
     agents: AgentClient<Token>,
     /// Per host: whether its latest ping check result was OK (read by the agent client).
@@ -363,7 +353,7 @@ impl Shell<'_> {
             ..
         }) = &ev
         {
-            if let Some(flag) = self.ping_flags.get(*host) {
+            if let Some(flag) = self.ping_flags.get(host.index()) {
                 flag.store(result.status == CheckStatus::Ok, Ordering::Relaxed);
             }
         }
@@ -396,7 +386,7 @@ impl Shell<'_> {
                     host,
                     request,
                 } => {
-                    if let Err(token) = self.agents.send(host, token, request) {
+                    if let Err(token) = self.agents.send(host.index(), token, request) {
                         monitor.handle(
                             Instant::now(),
                             Input::AgentReply {
@@ -434,15 +424,7 @@ impl Shell<'_> {
     }
 
     fn write_status(&mut self, lines: &[StatusLine]) {
-        let entries: Vec<StatusEntry> = lines
-            .iter()
-            .map(|l| StatusEntry {
-                host: l.host.clone(),
-                state: l.state,
-                roles: l.roles.clone(),
-            })
-            .collect();
-        let text = status_file::render(&entries);
+        let text = status_file::render(lines);
         self.write_text(&text);
         self.last_status = Some(text);
     }
@@ -464,203 +446,24 @@ impl Shell<'_> {
             self.write_text(text);
         }
     }
-
-    /// §3.12: the stored picture, unknown hosts dropped with 2.2.1's warning.
-    fn load_status(&self) -> Vec<StoredHost> {
-        let Some(path) = &self.status_path else {
-            return Vec::new();
-        };
-        match status_file::read(path) {
-            Err(_) => {
-                error!(
-                    "Couldn't open status file '{}': Starting up without status information.",
-                    path.display()
-                );
-                Vec::new()
-            }
-            Ok((entries, bad)) => {
-                for b in bad {
-                    warn!(
-                        "Ignoring unparsable line {} of status file '{}': {}",
-                        b.line,
-                        path.display(),
-                        b.text
-                    );
-                }
-                entries
-                    .into_iter()
-                    .filter(|e| {
-                        let known = self.config.host(&e.host).is_some();
-                        if !known {
-                            warn!(
-                                "Ignoring saved status information for unknown host '{}'",
-                                e.host
-                            );
-                        }
-                        known
-                    })
-                    .map(|e| StoredHost {
-                        host: e.host,
-                        state: e.state,
-                        roles: e.roles,
-                    })
-                    .collect()
-            }
-        }
-    }
 }
 
-fn host_name(config: &Config, host: HostId) -> String {
+fn host_name(config: &MonitorSettings, host: HostId) -> String {
     config
         .hosts
-        .get(host)
+        .get(host.index())
         .map(|h| h.name.clone())
         .unwrap_or_else(|| format!("#{host}"))
 }
 
 /// Logs a core decision at its level with MMM's text (FATAL and ERROR → `error!`).
 fn log_decision(d: &Decision) {
-    match d.level {
-        Level::Fatal => error!("{}", d.text),
-        Level::Error => error!(target: mmm_common::log::ERROR_TARGET, "{}", d.text),
-        Level::Warn => warn!("{}", d.text),
-        Level::Info => info!("{}", d.text),
-        Level::Debug => debug!("{}", d.text),
-    }
-}
-
-/// One startup query with up to [`STARTUP_ATTEMPTS`] attempts; `Err` carries the last
-/// answer (or failure) text.
-async fn query_with_retries(target: &AgentTarget, command: AgentCommand) -> Result<String, String> {
-    let mut last = String::new();
-    for _ in 0..STARTUP_ATTEMPTS {
-        let req = AgentRequest::new(target.host.clone(), command.clone());
-        match agent_client::request(target, &req).await {
-            Ok(reply) if reply.is_ok() => return Ok(reply.result),
-            Ok(reply) => last = reply.result,
-            Err(e) => last = e.to_string(),
-        }
-    }
-    Err(last)
-}
-
-/// §3.1 8g: GET_AGENT_STATUS then GET_SYSTEM_STATUS per host, hosts in parallel. A host
-/// whose initial ping check failed is not asked (2.2.1 sends nothing then).
-async fn startup_queries(
-    config: &Config,
-    initial: &[[Option<CheckStatus>; 4]],
-) -> (
-    Vec<Result<AgentStatus, String>>,
-    Vec<Result<SystemStatus, String>>,
-) {
-    let targets = agent_targets(config);
-    let jobs = targets.into_iter().enumerate().map(|(i, mut target)| {
-        target.read_timeout = target.read_timeout.min(STARTUP_READ_TIMEOUT);
-        let ping_ok =
-            initial.get(i).and_then(|c| c.first().copied().flatten()) == Some(CheckStatus::Ok);
-        async move {
-            if !ping_ok {
-                return (Err(String::new()), Err(String::new()));
-            }
-            let agent = query_with_retries(&target, AgentCommand::GetAgentStatus)
-                .await
-                .and_then(|r| parse_agent_status(&r).ok_or(r));
-            let system = query_with_retries(&target, AgentCommand::GetSystemStatus)
-                .await
-                .and_then(|r| parse_system_status(&r).ok_or(r));
-            (agent, system)
-        }
-    });
-    futures::future::join_all(jobs).await.into_iter().unzip()
-}
-
-/// §3.13: master-master configuration check, warnings only.
-async fn master_master_check(config: &Config, initial: &[[Option<CheckStatus>; 4]]) {
-    let Some(role) = config.active_master_role() else {
-        return;
-    };
-    let masters = &role.hosts;
-    if masters.len() < 2 {
-        warn!("Only one host configured which can handle the active master role. Skipping check of master-master configuration.");
-        return;
-    }
-    if masters.len() > 2 {
-        // 2.2.1 dies here; we warn and go on (the core uses the first two).
-        error!("There are more than two hosts configured which can handle the active master role.");
-        return;
-    }
-    let mut targets = Vec::new();
-    for name in masters {
-        let Some((idx, h)) = config
-            .hosts
-            .iter()
-            .enumerate()
-            .find(|(_, h)| &h.name == name)
-        else {
-            return;
-        };
-        let mysql_ok =
-            initial.get(idx).and_then(|c| c.get(1).copied().flatten()) == Some(CheckStatus::Ok);
-        if !mysql_ok {
-            warn!("Check 'mysql' is in state 'failed' on host '{name}'. Skipping check of master-master configuration.");
-            return;
-        }
-        targets.push((
-            name.clone(),
-            h.ip.clone().unwrap_or_default(),
-            MysqlTarget {
-                ip: h.ip.clone().unwrap_or_default(),
-                port: h.mysql_port,
-                user: h.monitor_user.clone().unwrap_or_default(),
-                password: h.monitor_password.clone().unwrap_or_default(),
-            },
-        ));
-    }
-    let (Some(m1), Some(m2)) = (targets.first(), targets.get(1)) else {
-        return;
-    };
-    let (Some(i1), Some(i2)) = (
-        checks::mysql::master_settings(&m1.2, MASTER_CHECK_TIMEOUT).await,
-        checks::mysql::master_settings(&m2.2, MASTER_CHECK_TIMEOUT).await,
-    ) else {
-        warn!("Couldn't connect to both masters. Skipping check of master-master configuration.");
-        return;
-    };
-    for (me, my, peer) in [(m1, &i1, m2), (m2, &i2, m1)] {
-        if my.master_host.as_deref() != Some(peer.1.as_str()) {
-            warn!("{} is not replicating from {}", me.0, peer.0);
-        }
-    }
-    let (Some((o1, n1)), Some((o2, n2))) = (i1.auto_increment, i2.auto_increment) else {
-        for (m, i) in [(m1, &i1), (m2, &i2)] {
-            if i.auto_increment.is_none() {
-                warn!("Couldn't get value of auto_increment_offset/auto_increment_increment from host {}. Skipping check of master-master replication.", m.0);
-            }
-        }
-        return;
-    };
-    if n1 != n2 {
-        warn!(
-            "auto_increment_increment should be identical on both masters ({}: {n1} , {}: {n2})",
-            m1.0, m2.0
-        );
-    }
-    if o1 == o2 {
-        warn!(
-            "auto_increment_offset should be different on both masters ({}: {o1} , {}: {o2})",
-            m1.0, m2.0
-        );
-    }
-    for (m, o, n) in [(m1, o1, n1), (m2, o2, n2)] {
-        if n < 2 {
-            warn!("{}: auto_increment_increment ({n}) should be >= 2", m.0);
-        }
-        if o > n {
-            warn!(
-                "{}: auto_increment_offset ({o}) should not be greater than auto_increment_increment ({n})",
-                m.0
-            );
-        }
+    match d.level() {
+        Level::Fatal => error!("{d}"),
+        Level::Error => error!(target: mmm_common::log::ERROR_TARGET, "{d}"),
+        Level::Warn => warn!("{d}"),
+        Level::Info => info!("{d}"),
+        Level::Debug => debug!("{d}"),
     }
 }
 
@@ -670,26 +473,12 @@ mod tests {
     use mmm_common::state::HostState;
 
     #[test]
-    fn addresses() {
-        assert_eq!(join_addr("198.18.2.100", 9989), "198.18.2.100:9989");
-        assert_eq!(join_addr("::1", 9989), "[::1]:9989");
-    }
-
-    #[test]
     fn status_lines_render_like_221() {
         let lines = [StatusLine {
             host: "db2".into(),
             state: HostState::HardOffline,
             roles: vec![],
         }];
-        let entries: Vec<StatusEntry> = lines
-            .iter()
-            .map(|l| StatusEntry {
-                host: l.host.clone(),
-                state: l.state,
-                roles: l.roles.clone(),
-            })
-            .collect();
-        assert_eq!(status_file::render(&entries), "db2|HARD_OFFLINE|\n");
+        assert_eq!(status_file::render(&lines), "db2|HARD_OFFLINE|\n");
     }
 }

@@ -10,29 +10,18 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use mmm_common::config::Config;
+use mmm_common::config::MonitorConfig;
 use tokio::process::Command;
 use tracing::{error, info, warn};
 
 /// How long a kill_host command may run before it is killed and reported as failed.
 pub const KILL_HOST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The kill_host binary's path as configured: names starting with `/` are absolute, others
-/// are `<bin_path>/monitor/<name>`.
-pub fn configured_path(config: &Config) -> Option<PathBuf> {
-    let monitor = config.monitor.as_ref()?;
-    let name = &monitor.kill_host_bin;
-    if name.starts_with('/') {
-        return Some(PathBuf::from(name));
-    }
-    let bin_path = monitor.bin_path.as_deref().unwrap_or("");
-    Some(Path::new(bin_path).join("monitor").join(name))
-}
-
-/// Startup resolution (§3.1 8c): returns the binary when it exists and is executable,
-/// else logs 2.2.1's WARN and returns `None`.
-pub fn resolve(config: &Config) -> Option<PathBuf> {
-    let path = configured_path(config)?;
+/// Startup resolution (§3.1 8c): returns the binary
+/// ([`MonitorConfig::kill_host_path`]) when it exists and is executable, else logs 2.2.1's
+/// WARN and returns `None`.
+pub fn resolve(monitor: &MonitorConfig) -> Option<PathBuf> {
+    let path = monitor.kill_host_path();
     match std::fs::metadata(&path) {
         Err(_) => {
             warn!("No binary found for killing hosts ({}).", path.display());

@@ -34,13 +34,16 @@ fn main() -> ExitCode {
         print!("{}", config::render_effective(&cfg));
         return ExitCode::SUCCESS;
     }
+    let cfg = match cfg.monitor_settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
     mmm_common::log::init(PROG, cluster, cfg.debug);
     info!("STARTING...");
-    let pid_path = cfg
-        .monitor
-        .as_ref()
-        .and_then(|m| m.pid_path.clone())
-        .map(PathBuf::from);
+    let pid_path = Some(PathBuf::from(&cfg.monitor.pid_path));
     if let Some(p) = &pid_path {
         if let Err(e) = PidFile::check(p, PROG) {
             error!("{e}");

@@ -11,21 +11,12 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use mmm_common::role::{format_role_list, parse_role_list, RoleIp};
+use mmm_common::role::{format_role_list, parse_role_list};
 use mmm_common::state::HostState;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 
-/// One host's line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusEntry {
-    /// Host name.
-    pub host: String,
-    /// Its state.
-    pub state: HostState,
-    /// Its roles (what was last sent to / loaded for the agent).
-    pub roles: Vec<RoleIp>,
-}
+use crate::core::StatusLine;
 
 /// A line of a status file that could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +28,7 @@ pub struct BadLine {
 }
 
 /// Renders the file contents (hosts in the order given, i.e. config order).
-pub fn render(entries: &[StatusEntry]) -> String {
+pub fn render(entries: &[StatusLine]) -> String {
     let mut out = String::new();
     for e in entries {
         out.push_str(&e.host);
@@ -52,7 +43,7 @@ pub fn render(entries: &[StatusEntry]) -> String {
 
 /// Parses file contents. Blank lines are skipped; a line without a host or with an unknown
 /// state is returned in the second list; unparsable role tokens are dropped (2.2.1).
-pub fn parse(text: &str) -> (Vec<StatusEntry>, Vec<BadLine>) {
+pub fn parse(text: &str) -> (Vec<StatusLine>, Vec<BadLine>) {
     let mut entries = Vec::new();
     let mut bad = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -65,7 +56,7 @@ pub fn parse(text: &str) -> (Vec<StatusEntry>, Vec<BadLine>) {
         let state = fields.next().unwrap_or("");
         let roles = fields.next().unwrap_or("");
         match state.parse::<HostState>() {
-            Ok(state) if !host.is_empty() => entries.push(StatusEntry {
+            Ok(state) if !host.is_empty() => entries.push(StatusLine {
                 host: host.to_string(),
                 state,
                 roles: parse_role_list(roles),
@@ -80,7 +71,7 @@ pub fn parse(text: &str) -> (Vec<StatusEntry>, Vec<BadLine>) {
 }
 
 /// Reads and parses the status file at `path`.
-pub fn read(path: &Path) -> io::Result<(Vec<StatusEntry>, Vec<BadLine>)> {
+pub fn read(path: &Path) -> io::Result<(Vec<StatusLine>, Vec<BadLine>)> {
     let text = fs::read_to_string(path)?;
     Ok(parse(&text))
 }
@@ -127,9 +118,10 @@ pub fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mmm_common::role::RoleIp;
 
-    fn entry(host: &str, state: HostState, roles: &str) -> StatusEntry {
-        StatusEntry {
+    fn entry(host: &str, state: HostState, roles: &str) -> StatusLine {
+        StatusLine {
             host: host.into(),
             state,
             roles: parse_role_list(roles),
@@ -154,7 +146,7 @@ db4|ONLINE|reader(198.18.2.199)\n";
     #[test]
     fn render_sorts_roles() {
         let e = vec![
-            StatusEntry {
+            StatusLine {
                 host: "db1".into(),
                 state: HostState::Online,
                 roles: vec![

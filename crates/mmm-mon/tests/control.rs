@@ -12,6 +12,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+fn plain() -> SocketConfig {
+    SocketConfig {
+        kind: SocketType::Plain,
+        cert_file: None,
+        key_file: None,
+        ca_file: None,
+    }
+}
+
 /// Starts the listener (with `socket`) and a fake driver; returns the address.
 async fn start_with(socket: &SocketConfig) -> String {
     let listener = Listener::bind("127.0.0.1:0", socket).await.unwrap();
@@ -29,13 +38,7 @@ async fn start_with(socket: &SocketConfig) -> String {
 /// Starts the listener with a fake driver: `big` answers 8 MiB, anything else
 /// `<<line>>`. Returns the address and the lines the driver saw.
 async fn start() -> (String, mpsc::UnboundedReceiver<String>) {
-    let plain = SocketConfig {
-        kind: SocketType::Plain,
-        cert_file: None,
-        key_file: None,
-        ca_file: None,
-    };
-    let listener = Listener::bind("127.0.0.1:0", &plain).await.unwrap();
+    let listener = Listener::bind("127.0.0.1:0", &plain()).await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, mut rx) = mpsc::unbounded_channel::<ControlRequest>();
     let (seen_tx, seen_rx) = mpsc::unbounded_channel();
@@ -65,6 +68,16 @@ async fn exchange(addr: &str, send: &str) -> String {
     out
 }
 
+/// Sends `send`, closes the sending side (EOF) and reads everything until the close.
+async fn exchange_then_eof(addr: &str, send: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(send.as_bytes()).await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
 #[tokio::test]
 async fn mmm_control_exchange_bytes() {
     let (addr, mut seen) = start().await;
@@ -81,11 +94,7 @@ async fn mmm_control_exchange_bytes() {
 #[tokio::test]
 async fn several_lines_then_eof_without_quit() {
     let (addr, mut seen) = start().await;
-    let mut s = TcpStream::connect(&addr).await.unwrap();
-    s.write_all(b"mode\n\nshow\n").await.unwrap();
-    s.shutdown().await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
+    let out = exchange_then_eof(&addr, "mode\n\nshow\n").await;
     assert_eq!(out, "<mode><><show>");
     assert_eq!(seen.recv().await.unwrap(), "mode");
     assert_eq!(seen.recv().await.unwrap(), "");
@@ -102,6 +111,43 @@ async fn quit_closes_without_sending_later_lines() {
             .is_err(),
         "a line after quit reached the driver"
     );
+}
+
+#[tokio::test]
+async fn a_last_line_without_newline_is_a_command() {
+    // Perl's `<$socket>` (2.2.1) returns it at EOF.
+    let (addr, mut seen) = start().await;
+    let out = exchange_then_eof(&addr, "mode\nshow").await;
+    assert_eq!(out, "<mode><show>");
+    assert_eq!(seen.recv().await.unwrap(), "mode");
+    assert_eq!(seen.recv().await.unwrap(), "show");
+}
+
+#[tokio::test]
+async fn shutdown_closes_connections_and_waits_for_them() {
+    let listener = Listener::bind("127.0.0.1:0", &plain()).await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    // A driver that never answers.
+    let (tx, mut rx) = mpsc::unbounded_channel::<ControlRequest>();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(run(listener, tx, async move {
+        let _ = stopped.await;
+    }));
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    let mut waiting = TcpStream::connect(&addr).await.unwrap();
+    waiting.write_all(b"show\n").await.unwrap();
+    let pending = rx.recv().await.unwrap();
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("listener stopped with its connections")
+        .unwrap();
+    for s in [&mut idle, &mut waiting] {
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        assert_eq!(out, "");
+    }
+    drop(pending);
 }
 
 #[tokio::test]

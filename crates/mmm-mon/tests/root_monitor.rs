@@ -16,9 +16,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mmm_common::config::{self, Config, ProgramClass};
+use mmm_common::config::{self, MonitorSettings, ProgramClass};
 use mmm_mon::checks::{self, mysql, ping, InputFn};
-use mmm_mon::core::{CheckKind, Input};
+use mmm_mon::core::{CheckKind, HostId, Input};
 use mmm_mon::network;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, watch};
@@ -260,14 +260,14 @@ impl Bed {
 
 fn target(user: &str, pw: &str) -> mysql::MysqlTarget {
     mysql::MysqlTarget {
-        ip: DB_IP.into(),
+        ip: DB_IP.parse().unwrap(),
         port: 3306,
         user: user.into(),
         password: pw.into(),
     }
 }
 
-fn monitor_config(dir: &Path, agent_port: u16, control_port: u16) -> Config {
+fn monitor_config(dir: &Path, agent_port: u16, control_port: u16) -> MonitorSettings {
     let text = format!(
         "active_master_role writer\n\
 <monitor>\n    ip {DB_IP}\n    port {control_port}\n    pid_path {d}/mmm_mond.pid\n    bin_path {d}\n    status_path {d}/mmm_mond.status\n    ping_ips {DB_IP}\n    ping_interval 0.2\n</monitor>\n\
@@ -278,7 +278,10 @@ fn monitor_config(dir: &Path, agent_port: u16, control_port: u16) -> Config {
 <check default>\n    check_period 5\n    timeout 1\n</check>\n",
         d = dir.display()
     );
-    config::parse_str(&text, "mmm_mon.conf", &[], ProgramClass::Monitor).unwrap()
+    config::parse_str(&text, "mmm_mon.conf", &[], ProgramClass::Monitor)
+        .unwrap()
+        .monitor_settings()
+        .unwrap()
 }
 
 /// The network checker reports `Network{up}` changes when the ping_ips stop and start
@@ -409,7 +412,7 @@ fn checks_against_real_mariadb() {
                 mysql::rep_threads_check(&target("mi_noprivs", MON_PW), t).await,
                 mysql::mysql_check(
                     &mysql::MysqlTarget {
-                        ip: DEAD_IP.into(),
+                        ip: DEAD_IP.parse().unwrap(),
                         ..target("mmm_monitor", MON_PW)
                     },
                     t,
@@ -497,14 +500,14 @@ fn checks_against_real_mariadb() {
             first.entry((host, check)).or_insert(result.message);
         }
     }
-    assert_eq!(first[&(0, CheckKind::Ping)], "OK");
-    assert_eq!(first[&(0, CheckKind::Mysql)], "OK");
+    assert_eq!(first[&(HostId(0), CheckKind::Ping)], "OK");
+    assert_eq!(first[&(HostId(0), CheckKind::Mysql)], "OK");
     assert_eq!(
-        first[&(1, CheckKind::Ping)],
+        first[&(HostId(1), CheckKind::Ping)],
         format!("ERROR: Could not ping {DEAD_IP}")
     );
     // 110 (timeout) or 113 (no route: the neighbour entry already failed).
-    let m = &first[&(1, CheckKind::Mysql)];
+    let m = &first[&(HostId(1), CheckKind::Mysql)];
     assert!(
         m.starts_with(&format!("ERROR: Connect error (host = {DEAD_IP}:3306, user = mmm_monitor)! Can't connect to server on '{DEAD_IP}' (1"))
             && (m.ends_with("(110)") || m.ends_with("(113)")),
@@ -524,9 +527,11 @@ fn checks_against_real_mariadb() {
             break;
         };
         match input {
-            Input::CheckConnLost { host: 0, .. } => conn_lost = conn_lost.or(Some(at - killed)),
+            Input::CheckConnLost {
+                host: HostId(0), ..
+            } => conn_lost = conn_lost.or(Some(at - killed)),
             Input::Check {
-                host: 0,
+                host: HostId(0),
                 check: CheckKind::Mysql,
                 result,
                 ..

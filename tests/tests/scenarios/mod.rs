@@ -444,6 +444,79 @@ impl Cluster {
             "db1"
         }
     }
+
+    /// What is wrong with the replication of the running servers (empty: healthy; issue
+    /// 13): every server replicates with both threads running and no error, by GTID
+    /// (`Using_Gtid: Slave_Pos`), with the agents' connect retry (1 s), from where MMM
+    /// wants it: the slaves and the standby master from `writer`, `writer` from the standby.
+    pub fn replication_problems(&self, writer: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for h in DB_HOSTS {
+            if !self.mysql_running(h).unwrap_or(false) {
+                continue;
+            }
+            let want = if h == writer {
+                Cluster::other_master(writer)
+            } else {
+                writer
+            };
+            let want_ip = self.ip(want).to_string();
+            let st = match self.slave_status(h) {
+                Ok(Some(st)) => st,
+                Ok(None) => {
+                    out.push(format!("{h}: not a slave"));
+                    continue;
+                }
+                Err(e) => {
+                    out.push(format!("{h}: SHOW SLAVE STATUS failed: {e}"));
+                    continue;
+                }
+            };
+            let get = |c: &str| st.get(c).unwrap_or("").to_string();
+            for (col, expect) in [
+                ("Slave_IO_Running", "Yes"),
+                ("Slave_SQL_Running", "Yes"),
+                ("Last_IO_Errno", "0"),
+                ("Last_SQL_Errno", "0"),
+                ("Using_Gtid", "Slave_Pos"),
+                ("Connect_Retry", "1"),
+                ("Master_Host", want_ip.as_str()),
+            ] {
+                if get(col) != expect {
+                    out.push(format!(
+                        "{h}: {col} {:?}, not {expect:?}{}",
+                        get(col),
+                        match col {
+                            "Slave_IO_Running" | "Last_IO_Errno" => {
+                                format!(" ({})", get("Last_IO_Error"))
+                            }
+                            "Slave_SQL_Running" | "Last_SQL_Errno" => {
+                                format!(" ({})", get("Last_SQL_Error"))
+                            }
+                            _ => String::new(),
+                        }
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Waits until [`Cluster::replication_problems`] is empty; panics with them after
+    /// `limit`. Returns how long it took.
+    pub fn wait_replication_healthy(&self, limit: Duration) -> Duration {
+        let start = Instant::now();
+        let writer = self.writer().expect("a writer");
+        let mut last = Vec::new();
+        while start.elapsed() < limit {
+            last = self.replication_problems(&writer);
+            if last.is_empty() {
+                return start.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("replication not healthy after {limit:?} (writer {writer}): {last:?}");
+    }
 }
 
 /// The violations (tolerated or not) that began in the heal window starting at `heal`.
@@ -513,6 +586,11 @@ pub fn writer_server_fault(c: &mut Cluster, how: &str, assert: bool) {
     }
     let healthy = c.wait_healthy(Duration::from_secs(90));
     let _ = repair;
+    // Crash-safe replication (issue 13): the old writer replicates again from the new one,
+    // and the new one from it, by GTID, without error.
+    if assert {
+        c.wait_replication_healthy(Duration::from_secs(30));
+    }
     c.settle(&run, Duration::from_millis(300));
     c.end(run, Kind::Crash, t, Some(moved), Some(healthy), assert);
 }
@@ -662,8 +740,6 @@ pub fn slave_down(c: &mut Cluster, assert: bool) {
     let run = c.begin("a slave down (db3, clean stop)");
     c.settle(&run, Duration::from_millis(300));
     let t = Instant::now();
-    // A clean stop: kill -9 of a positional slave re-applies its last transaction on
-    // restart (relay-log.info is not crash-safe), docs/data-safety.md.
     c.mysql_stop("db3").expect("stop");
     c.wait_until(
         Duration::from_secs(60),
@@ -675,6 +751,60 @@ pub fn slave_down(c: &mut Cluster, assert: bool) {
     );
     c.mysql_start("db3").expect("start");
     let healthy = c.wait_healthy(Duration::from_secs(90));
+    c.end(run, Kind::Planned, t, None, Some(healthy), assert);
+}
+
+/// Crash-safe replication (issue 13, docs/data-safety.md finding 11): a slave's server is
+/// killed with -9 under load and started again. With GTID positioning (the position is
+/// stored with each transaction) and `relay_log_recovery`, it replicates again without
+/// error and misses nothing; its readers come back. (Positional replication re-applied the
+/// last transaction: 1062.)
+pub fn slave_killed(c: &mut Cluster, assert: bool) {
+    let run = c.begin("a slave killed -9 (db3)");
+    c.settle(&run, Duration::from_millis(300));
+    let t = Instant::now();
+    c.mysql_kill9("db3").expect("kill9");
+    c.wait_until(
+        Duration::from_secs(60),
+        "db3 HARD_OFFLINE, db4 both readers",
+        |c| {
+            let s = c.show().ok()?;
+            (s.state("db3") == "HARD_OFFLINE" && s.role_count("db4", "reader") == 2).then_some(())
+        },
+    );
+    c.settle(&run, Duration::from_millis(500));
+    c.mysql_start("db3").expect("start");
+    let healthy = c.wait_healthy(Duration::from_secs(90));
+    let repl = c.wait_replication_healthy(Duration::from_secs(30));
+    println!(
+        "figure: [{}] slave killed -9: replication healthy {:.2} s after the healthy show",
+        c.options().label,
+        repl.as_secs_f64()
+    );
+    c.end(run, Kind::Planned, t, None, Some(healthy), assert);
+}
+
+/// Crash-safe replication of the standby master (issue 13): the passive master's server is
+/// killed with -9 under load and started again. Writes never stop; it replicates again from
+/// the writer without error and has every row; the writer replicates from it again.
+pub fn standby_killed(c: &mut Cluster, assert: bool) {
+    let w = c.writer().expect("a writer");
+    let p = Cluster::other_master(&w);
+    let run = c.begin(&format!("standby master killed -9 ({p})"));
+    c.settle(&run, Duration::from_millis(300));
+    let t = Instant::now();
+    c.mysql_kill9(p).expect("kill9");
+    c.wait_state(p, "HARD_OFFLINE", Duration::from_secs(60));
+    c.settle(&run, Duration::from_millis(500));
+    c.mysql_start(p).expect("start");
+    let healthy = c.wait_healthy(Duration::from_secs(90));
+    let repl = c.wait_replication_healthy(Duration::from_secs(30));
+    println!(
+        "figure: [{}] standby killed -9: replication healthy {:.2} s after the healthy show",
+        c.options().label,
+        repl.as_secs_f64()
+    );
+    assert_eq!(c.writer().as_deref(), Some(w.as_str()), "the writer moved");
     c.end(run, Kind::Planned, t, None, Some(healthy), assert);
 }
 

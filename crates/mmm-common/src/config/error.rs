@@ -134,7 +134,8 @@ pub enum ConfigErrorKind {
         /// The allowed values.
         allowed: Vec<String>,
     },
-    /// A number that does not parse or is out of range (2.2.1 does not check numbers).
+    /// A number that does not parse or is out of range, or a host `ip` that is not an IP
+    /// address (2.2.1 checks neither).
     InvalidNumber {
         /// MMM's path words.
         path: String,

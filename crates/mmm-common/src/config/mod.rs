@@ -1,19 +1,25 @@
 //! MMM's configuration language (spec §2): file lookup, parsing, templates, validation per
 //! program class, and the typed model every program reads.
 //!
-//! Layout: `model.rs` (typed config), `parse.rs` (line syntax, includes, sections, lookup and
-//! permission check), `rules.rs` (section types, directive names, "did you mean"),
-//! `validate.rs` (defaults, required entries, values, references, numbers, per-class rules),
-//! `error.rs` ([`ConfigError`]), `render.rs` ([`render_effective`]).
+//! Layout: `model.rs` ([`Config`]: the effective configuration, as `--check-config` prints
+//! it), `settings.rs` (what each program runs with: [`MonitorSettings`], [`AgentSettings`],
+//! [`ControlSettings`], with [`HostConfig::agent_addr`] / [`HostConfig::mysql_target`]),
+//! `defaults.rs` (every default, once), `parse.rs` (line syntax, includes, sections, lookup
+//! and permission check), `rules.rs` (section types, directive names, "did you mean"),
+//! `validate.rs` (defaults filled in, required entries, values, references, numbers,
+//! per-class rules), `error.rs` ([`ConfigError`]), `render.rs` ([`render_effective`]).
 //! Entry points: [`load`] (by base name, MMM's lookup in [`config_dirs`]), [`load_from`],
-//! [`parse_str`]. The language and mmm-rs's differences from 2.2.1 are documented in
-//! `docs/config.md`.
+//! [`parse_str`], then [`Config::monitor_settings`] / [`Config::agent_settings`] /
+//! [`Config::control_settings`]. The language and mmm-rs's differences from 2.2.1 are
+//! documented in `docs/config.md`.
 
+pub mod defaults;
 mod error;
 pub mod model;
 mod parse;
 mod render;
 mod rules;
+mod settings;
 mod validate;
 
 use std::path::PathBuf;
@@ -21,6 +27,7 @@ use std::path::PathBuf;
 pub use error::{ConfigError, ConfigErrorKind};
 pub use model::*;
 pub use render::{render_effective, PASSWORD_MASK};
+pub use settings::*;
 
 /// The directories 2.2.1 searches, in order (spec §2.1).
 pub const DEFAULT_CONFIG_DIRS: [&str; 3] = ["/etc", "/etc/mmm", "/etc/mysql-mmm"];

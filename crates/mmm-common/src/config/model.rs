@@ -1,14 +1,18 @@
-//! The typed configuration: what every program reads after parsing and validation
-//! (spec §2.4). Hosts, roles and IPs are kept in configuration order; the `default`
-//! templates have already been applied and every default filled in.
+//! The effective configuration: the file as validated for one program class (spec §2.4),
+//! `default` templates applied and every default ([`super::defaults`]) filled in. Hosts,
+//! roles and IPs are kept in configuration order. This is what `--check-config` prints
+//! ([`super::render_effective`]) and what the config tests inspect.
 //!
-//! Values that are required only for some program classes are `Option`s: validation for
-//! the program's class guarantees they are set for that program.
+//! A directive that has no default and was not given is `None` here: which ones are
+//! required depends on the program class. The programs do not read this model; they run
+//! with their settings (`settings.rs`: [`super::MonitorSettings`], [`super::AgentSettings`],
+//! [`super::ControlSettings`]), which have no `Option` where the class requires the entry.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::defaults as d;
 use crate::state::{HostMode, MonitorMode};
 
 /// The program class a configuration is validated for (spec §2.3).
@@ -40,13 +44,13 @@ pub struct Config {
     /// `clone_dirs` (tools).
     pub clone_dirs: Vec<String>,
     /// `<monitor>`, when present.
-    pub monitor: Option<MonitorConfig>,
+    pub monitor: Option<MonitorSection>,
     /// `<socket>` (defaults to plain when absent).
     pub socket: SocketConfig,
     /// `<host NAME>` sections, configuration order, `default` template applied.
-    pub hosts: Vec<HostConfig>,
+    pub hosts: Vec<HostSection>,
     /// `<role NAME>` sections, configuration order.
-    pub roles: Vec<RoleConfig>,
+    pub roles: Vec<RoleSection>,
     /// The four `<check NAME>` sections (always present for the monitor).
     pub checks: Checks,
     /// `<copy_method NAME>` sections (tools), configuration order.
@@ -94,23 +98,23 @@ pub struct Extensions {
 impl Default for Extensions {
     fn default() -> Self {
         Extensions {
-            arp_count: 5,
-            arp_repeat: 3,
-            arp_interval: Duration::from_millis(500),
-            arp_refresh: Duration::from_secs(1),
-            sync_timeout: Duration::from_secs(30),
-            mysql_timeout: Duration::from_secs(3),
-            agent_connect_timeout: Duration::from_secs(10),
-            agent_read_timeout: Duration::from_secs(60),
-            status_retry_interval: Duration::from_millis(500),
-            agent_lease: Duration::ZERO,
+            arp_count: d::ARP_COUNT,
+            arp_repeat: d::ARP_REPEAT,
+            arp_interval: d::ARP_INTERVAL,
+            arp_refresh: d::ARP_REFRESH,
+            sync_timeout: d::SYNC_TIMEOUT,
+            mysql_timeout: d::MYSQL_TIMEOUT,
+            agent_connect_timeout: d::AGENT_CONNECT_TIMEOUT,
+            agent_read_timeout: d::AGENT_READ_TIMEOUT,
+            status_retry_interval: d::STATUS_RETRY_INTERVAL,
+            agent_lease: d::AGENT_LEASE,
         }
     }
 }
 
-/// `<monitor>` (spec §2.4).
+/// `<monitor>` as written (spec §2.4; the monitor's own view is [`super::MonitorConfig`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MonitorConfig {
+pub struct MonitorSection {
     /// `ip`: where the command listener binds and mmm_control connects.
     pub ip: Option<String>,
     /// `port` (9988).
@@ -164,9 +168,10 @@ pub enum SocketType {
     Ssl,
 }
 
-/// `<host NAME>` (spec §2.4).
+/// `<host NAME>` as written (spec §2.4; the monitor's and the agent's view is
+/// [`super::HostConfig`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HostConfig {
+pub struct HostSection {
     /// The section name (`db1`).
     pub name: String,
     /// `ip`.
@@ -208,9 +213,9 @@ pub struct HostConfig {
     pub tools: Vec<(String, String)>,
 }
 
-/// `<role NAME>` (spec §2.4).
+/// `<role NAME>` as written (spec §2.4; the monitor's view is [`super::RoleConfig`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RoleConfig {
+pub struct RoleSection {
     /// The section name (`writer`).
     pub name: String,
     /// `mode`.
@@ -264,11 +269,11 @@ pub struct CheckConfig {
 impl Default for CheckConfig {
     fn default() -> Self {
         CheckConfig {
-            check_period: Duration::from_secs(5),
-            trap_period: Duration::from_secs(10),
-            timeout: Duration::from_secs(2),
-            restart_after: 10000,
-            max_backlog: 60,
+            check_period: d::CHECK_PERIOD,
+            trap_period: d::TRAP_PERIOD,
+            timeout: d::CHECK_TIMEOUT,
+            restart_after: d::RESTART_AFTER,
+            max_backlog: d::MAX_BACKLOG,
         }
     }
 }
@@ -294,29 +299,29 @@ pub struct CopyMethodConfig {
 
 impl Config {
     /// The host named `name`.
-    pub fn host(&self, name: &str) -> Option<&HostConfig> {
+    pub fn host(&self, name: &str) -> Option<&HostSection> {
         self.hosts.iter().find(|h| h.name == name)
     }
     /// The role named `name`.
-    pub fn role(&self, name: &str) -> Option<&RoleConfig> {
+    pub fn role(&self, name: &str) -> Option<&RoleSection> {
         self.roles.iter().find(|r| r.name == name)
     }
     /// The local host (`this`), for agents.
-    pub fn this_host(&self) -> Option<&HostConfig> {
+    pub fn this_host(&self) -> Option<&HostSection> {
         self.this.as_deref().and_then(|t| self.host(t))
     }
     /// The role named by `active_master_role`.
-    pub fn active_master_role(&self) -> Option<&RoleConfig> {
+    pub fn active_master_role(&self) -> Option<&RoleSection> {
         self.active_master_role
             .as_deref()
             .and_then(|r| self.role(r))
     }
     /// The host whose `ip` equals `ip`.
-    pub fn host_by_ip(&self, ip: &str) -> Option<&HostConfig> {
+    pub fn host_by_ip(&self, ip: &str) -> Option<&HostSection> {
         self.hosts.iter().find(|h| h.ip.as_deref() == Some(ip))
     }
     /// The role owning `ip`.
-    pub fn role_by_ip(&self, ip: &str) -> Option<&RoleConfig> {
+    pub fn role_by_ip(&self, ip: &str) -> Option<&RoleSection> {
         self.roles.iter().find(|r| r.ips.iter().any(|i| i == ip))
     }
 }

@@ -7,10 +7,12 @@
 //! socket, hosts, roles, checks, copy methods (each in configuration order), directives in the
 //! order of spec §2.4's tables. The first error is returned.
 
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::defaults as d;
 use super::error::{ConfigError, ConfigErrorKind as K};
 use super::model::*;
 use super::parse::{Loc, RawConfig, RawSection, RawValue, Vars};
@@ -259,6 +261,25 @@ impl<'a> View<'a> {
         })
     }
 
+    /// An IP address (mmm_mond pings and connects to a host's `ip`, the agent listens on
+    /// it): when given, it must parse; `None` when not given.
+    fn address(&self, var: &str) -> Result<Option<IpAddr>, ConfigError> {
+        let Some(v) = self.raw(var) else {
+            return Ok(None);
+        };
+        v.text.parse().map(Some).map_err(|_| {
+            self.err(
+                var,
+                &v.loc,
+                K::InvalidNumber {
+                    path: self.path(var),
+                    value: v.text.clone(),
+                    expected: "an IP address, e.g. 192.168.0.31",
+                },
+            )
+        })
+    }
+
     fn u32(&self, var: &str, default: u32) -> Result<u32, ConfigError> {
         self.number(var, default, "a non-negative integer", parse_uint::<u32>)
     }
@@ -450,13 +471,13 @@ pub(crate) fn validate(raw: RawConfig, class: ProgramClass) -> Result<Config, Co
         vars: &raw.top,
     };
     let this = top.reference("this", host_names.as_deref(), &[Agent, Tools])?;
-    let debug = top.boolean("debug", false)?;
+    let debug = top.boolean("debug", d::DEBUG)?;
     let active_master_role = top.reference(
         "active_master_role",
         role_names.as_deref(),
         &[Agent, Monitor],
     )?;
-    let max_kill_retries = top.u32("max_kill_retries", 10)?;
+    let max_kill_retries = top.u32("max_kill_retries", d::MAX_KILL_RETRIES)?;
     let default_copy_method = top.reference(
         "default_copy_method",
         copy_method_names.as_deref(),
@@ -471,7 +492,7 @@ pub(crate) fn validate(raw: RawConfig, class: ProgramClass) -> Result<Config, Co
     let socket = match socket_section {
         Some(s) => socket_config(&ctx, &s.vars)?,
         None => SocketConfig {
-            kind: SocketType::Plain,
+            kind: d::SOCKET_TYPE,
             cert_file: None,
             key_file: None,
             ca_file: None,
@@ -526,22 +547,21 @@ pub(crate) fn validate(raw: RawConfig, class: ProgramClass) -> Result<Config, Co
 const MIN_AGENT_LEASE: Duration = Duration::from_millis(500);
 
 fn extensions(top: &View<'_>) -> Result<Extensions, ConfigError> {
-    let d = Extensions::default();
     let ext = Extensions {
-        arp_count: top.u32("arp_count", d.arp_count)?,
-        arp_repeat: top.u32("arp_repeat", d.arp_repeat)?,
-        arp_interval: top.seconds("arp_interval", d.arp_interval)?,
-        arp_refresh: top.seconds("arp_refresh", d.arp_refresh)?,
-        sync_timeout: top.positive_seconds("sync_timeout", d.sync_timeout)?,
-        mysql_timeout: top.positive_seconds("mysql_timeout", d.mysql_timeout)?,
+        arp_count: top.u32("arp_count", d::ARP_COUNT)?,
+        arp_repeat: top.u32("arp_repeat", d::ARP_REPEAT)?,
+        arp_interval: top.seconds("arp_interval", d::ARP_INTERVAL)?,
+        arp_refresh: top.seconds("arp_refresh", d::ARP_REFRESH)?,
+        sync_timeout: top.positive_seconds("sync_timeout", d::SYNC_TIMEOUT)?,
+        mysql_timeout: top.positive_seconds("mysql_timeout", d::MYSQL_TIMEOUT)?,
         agent_connect_timeout: top
-            .positive_seconds("agent_connect_timeout", d.agent_connect_timeout)?,
-        agent_read_timeout: top.positive_seconds("agent_read_timeout", d.agent_read_timeout)?,
+            .positive_seconds("agent_connect_timeout", d::AGENT_CONNECT_TIMEOUT)?,
+        agent_read_timeout: top.positive_seconds("agent_read_timeout", d::AGENT_READ_TIMEOUT)?,
         status_retry_interval: top
-            .positive_seconds("status_retry_interval", d.status_retry_interval)?,
+            .positive_seconds("status_retry_interval", d::STATUS_RETRY_INTERVAL)?,
         agent_lease: top.number(
             "agent_lease",
-            d.agent_lease,
+            d::AGENT_LEASE,
             "0 (off) or at least 0.5 seconds, e.g. 1.5",
             |t| parse_seconds(t).filter(|d| d.is_zero() || *d >= MIN_AGENT_LEASE),
         )?,
@@ -569,30 +589,30 @@ fn extensions(top: &View<'_>) -> Result<Extensions, ConfigError> {
     Ok(ext)
 }
 
-fn monitor_config(ctx: &Ctx, vars: &Vars) -> Result<MonitorConfig, ConfigError> {
+fn monitor_config(ctx: &Ctx, vars: &Vars) -> Result<MonitorSection, ConfigError> {
     let v = View {
         ctx,
         prefix: "monitor->".into(),
         vars,
     };
     let ip = v.string("ip", &[Monitor, Control])?;
-    let port = v.port("port", 9988)?;
+    let port = v.port("port", d::MONITOR_PORT)?;
     let pid_path = v.string("pid_path", &[Monitor])?;
     let bin_path = v.string("bin_path", &[Monitor])?;
     let status_path = v.string("status_path", &[Monitor])?;
-    let ping_interval = v.seconds("ping_interval", Duration::from_secs(1))?;
+    let ping_interval = v.seconds("ping_interval", d::PING_INTERVAL)?;
     let ping_ips = v.list("ping_ips", &[Monitor])?.unwrap_or_default();
-    let flap_duration = v.seconds("flap_duration", Duration::from_secs(3600))?;
-    let flap_count = v.u32("flap_count", 3)?;
-    let auto_set_online = v.seconds("auto_set_online", Duration::ZERO)?;
-    let kill_host_bin = v.string_or("kill_host_bin", "kill_host");
-    let careful_startup = v.boolean("careful_startup", true)?;
+    let flap_duration = v.seconds("flap_duration", d::FLAP_DURATION)?;
+    let flap_count = v.u32("flap_count", d::FLAP_COUNT)?;
+    let auto_set_online = v.seconds("auto_set_online", d::AUTO_SET_ONLINE)?;
+    let kill_host_bin = v.string_or("kill_host_bin", d::KILL_HOST_BIN);
+    let careful_startup = v.boolean("careful_startup", d::CAREFUL_STARTUP)?;
     let mode = v
         .one_of("mode", &["passive", "active", "manual", "wait"], &[])?
         .and_then(|m| MonitorMode::from_str(&m).ok())
-        .unwrap_or(MonitorMode::Active);
-    let wait_for_other_master = v.seconds("wait_for_other_master", Duration::from_secs(120))?;
-    Ok(MonitorConfig {
+        .unwrap_or(d::MONITOR_MODE);
+    let wait_for_other_master = v.seconds("wait_for_other_master", d::WAIT_FOR_OTHER_MASTER)?;
+    Ok(MonitorSection {
         ip,
         port,
         pid_path,
@@ -618,7 +638,8 @@ fn socket_config(ctx: &Ctx, vars: &Vars) -> Result<SocketConfig, ConfigError> {
     };
     let kind = match v.one_of("type", &["plain", "ssl"], &[])?.as_deref() {
         Some("ssl") => SocketType::Ssl,
-        _ => SocketType::Plain,
+        Some(_) => SocketType::Plain,
+        None => d::SOCKET_TYPE,
     };
     // 2.2.1 only logs these (FATAL) and goes on; mmm-rs makes them hard errors.
     v.dep_required(
@@ -654,7 +675,7 @@ fn host_config(
     ctx: &Ctx,
     s: &RawSection,
     host_names: Option<&[String]>,
-) -> Result<HostConfig, ConfigError> {
+) -> Result<HostSection, ConfigError> {
     let name = s.name.clone().unwrap_or_default();
     let v = View {
         ctx,
@@ -662,6 +683,9 @@ fn host_config(
         vars: &s.vars,
     };
     let ip = v.string("ip", &[Agent, Monitor, Tools])?;
+    if ctx.requires(&[Agent, Monitor]) {
+        v.address("ip")?;
+    }
     let mode = v
         .one_of("mode", &["master", "slave"], &[Agent, Monitor])?
         .and_then(|m| HostMode::from_str(&m).ok());
@@ -669,12 +693,12 @@ fn host_config(
     let peer = v.reference("peer", host_names, &[])?;
     let pid_path = v.string("pid_path", &[Agent])?;
     let bin_path = v.string("bin_path", &[Agent])?;
-    let agent_port = v.port("agent_port", 9989)?;
+    let agent_port = v.port("agent_port", d::AGENT_PORT)?;
     let cluster_interface = v.string("cluster_interface", &[Agent])?;
-    let mysql_port = v.port("mysql_port", 3306)?;
-    let mysql_pidfile = v.string_or("mysql_pidfile", "/var/run/mysqld/mysqld.pid");
-    let mysql_rcscript = v.string_or("mysql_rcscript", "/etc/init.d/mysql");
-    let mysql_cnf = v.string_or("mysql_cnf", "/etc/my.cnf");
+    let mysql_port = v.port("mysql_port", d::MYSQL_PORT)?;
+    let mysql_pidfile = v.string_or("mysql_pidfile", d::MYSQL_PIDFILE);
+    let mysql_rcscript = v.string_or("mysql_rcscript", d::MYSQL_RCSCRIPT);
+    let mysql_cnf = v.string_or("mysql_cnf", d::MYSQL_CNF);
     let agent_user = v.string("agent_user", &[Agent])?;
     let agent_password = v.string("agent_password", &[Agent])?;
     let monitor_user = v.string("monitor_user", &[Monitor])?;
@@ -693,13 +717,14 @@ fn host_config(
             None => default.map(str::to_string),
         };
         if *var == "ssh_port" {
-            v.port(var, 22)?;
+            // Checked as a port; kept as written (its default is in HOST_TOOLS_VARS).
+            v.port(var, 0)?;
         }
         if let Some(value) = value {
             tools.push((var.to_string(), value));
         }
     }
-    Ok(HostConfig {
+    Ok(HostSection {
         name,
         ip,
         mode,
@@ -726,7 +751,7 @@ fn role_config(
     ctx: &Ctx,
     s: &RawSection,
     host_names: Option<&[String]>,
-) -> Result<RoleConfig, ConfigError> {
+) -> Result<RoleSection, ConfigError> {
     let name = s.name.clone().unwrap_or_default();
     let v = View {
         ctx,
@@ -744,7 +769,7 @@ fn role_config(
     let hosts = v.ref_list("hosts", host_names, &[Monitor])?;
     let ips = v.list("ips", &[Agent, Monitor])?.unwrap_or_default();
     let prefer = v.reference("prefer", hosts.as_deref(), &[])?;
-    Ok(RoleConfig {
+    Ok(RoleSection {
         name,
         mode,
         hosts: hosts.unwrap_or_default(),
@@ -759,13 +784,12 @@ fn check_config(ctx: &Ctx, name: &str, vars: &Vars) -> Result<CheckConfig, Confi
         prefix: format!("check->{name}->"),
         vars,
     };
-    let d = CheckConfig::default();
     Ok(CheckConfig {
-        check_period: v.seconds("check_period", d.check_period)?,
-        trap_period: v.seconds("trap_period", d.trap_period)?,
-        timeout: v.seconds("timeout", d.timeout)?,
-        restart_after: v.u64("restart_after", d.restart_after)?,
-        max_backlog: v.u64("max_backlog", d.max_backlog)?,
+        check_period: v.seconds("check_period", d::CHECK_PERIOD)?,
+        trap_period: v.seconds("trap_period", d::TRAP_PERIOD)?,
+        timeout: v.seconds("timeout", d::CHECK_TIMEOUT)?,
+        restart_after: v.u64("restart_after", d::RESTART_AFTER)?,
+        max_backlog: v.u64("max_backlog", d::MAX_BACKLOG)?,
     })
 }
 
@@ -786,9 +810,9 @@ fn copy_method_config(ctx: &Ctx, s: &RawSection) -> Result<CopyMethodConfig, Con
         backup_command,
         restore_command,
         incremental_command,
-        incremental: v.boolean("incremental", false)?,
-        single_run: v.boolean("single_run", false)?,
-        true_copy: v.boolean("true_copy", false)?,
+        incremental: v.boolean("incremental", d::COPY_FLAG)?,
+        single_run: v.boolean("single_run", d::COPY_FLAG)?,
+        true_copy: v.boolean("true_copy", d::COPY_FLAG)?,
     })
 }
 

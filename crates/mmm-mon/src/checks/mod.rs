@@ -23,7 +23,7 @@ pub mod ping;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mmm_common::config::{CheckConfig, Config};
+use mmm_common::config::{CheckConfig, MonitorSettings};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tracing::{debug, Instrument};
@@ -60,20 +60,15 @@ pub struct CheckHost {
 }
 
 /// The check hosts of a config (config order).
-pub fn check_hosts(config: &Config) -> Vec<CheckHost> {
+pub fn check_hosts(config: &MonitorSettings) -> Vec<CheckHost> {
     config
         .hosts
         .iter()
         .enumerate()
         .map(|(id, h)| CheckHost {
-            id,
+            id: HostId(id),
             name: h.name.clone(),
-            mysql: MysqlTarget {
-                ip: h.ip.clone().unwrap_or_default(),
-                port: h.mysql_port,
-                user: h.monitor_user.clone().unwrap_or_default(),
-                password: h.monitor_password.clone().unwrap_or_default(),
-            },
+            mysql: h.mysql_target(),
         })
         .collect()
 }
@@ -83,7 +78,9 @@ pub async fn run_check(kind: CheckKind, host: &CheckHost, cfg: &CheckConfig) -> 
     let bound = cfg.timeout + Duration::from_secs(1);
     let work = async {
         match kind {
-            CheckKind::Ping => ping::ping_check(&host.mysql.ip, ping::PING_TIMEOUT).await,
+            CheckKind::Ping => {
+                ping::ping_check(&host.mysql.ip.to_string(), ping::PING_TIMEOUT).await
+            }
             CheckKind::Mysql => mysql::mysql_check(&host.mysql, cfg.timeout).await,
             CheckKind::RepThreads => mysql::rep_threads_check(&host.mysql, cfg.timeout).await,
             CheckKind::RepBacklog => {
@@ -96,7 +93,7 @@ pub async fn run_check(kind: CheckKind, host: &CheckHost, cfg: &CheckConfig) -> 
         .unwrap_or_else(|_| "ERROR: Timeout".to_string())
 }
 
-fn check_config(config: &Config, kind: CheckKind) -> CheckConfig {
+fn check_config(config: &MonitorSettings, kind: CheckKind) -> CheckConfig {
     config
         .checks
         .get(kind.as_str())
@@ -124,7 +121,11 @@ async fn network_up(network: &mut watch::Receiver<bool>) -> bool {
 
 /// Starts every (host, check) task and every host's connection watcher. The first round
 /// starts at once (these are the initial checks of spec §3.3.3).
-pub fn spawn(config: &Config, sink: InputFn, network: watch::Receiver<bool>) -> CheckTasks {
+pub fn spawn(
+    config: &MonitorSettings,
+    sink: InputFn,
+    network: watch::Receiver<bool>,
+) -> CheckTasks {
     let mut handles = Vec::new();
     for host in check_hosts(config) {
         let wake_ping = Arc::new(Notify::new());

@@ -3,6 +3,16 @@
 //! monitor connection per host that notices a stopped or crashed server at once
 //! (DESIGN.md "Detection starts at the failure").
 //!
+//! mmm-rs differs from 2.2.1 in what counts as running (issue 13, docs/differences.md): an
+//! IO thread that is not connected to its master (`Slave_IO_Running: Connecting`: the master
+//! is down, unreachable, refuses the account…) fails `rep_threads` with the reason
+//! (`Last_IO_Error`), and `rep_backlog` fails instead of saying `OK: Backlog is null` when
+//! the lag is unknown because replication is not running or not connected. 2.2.1 counted
+//! `Connecting` as running and a NULL `Seconds_Behind_Master` as no backlog, so a standby
+//! master that had not received a write for a minute was reported healthy. `ERROR:
+//! Replication is broken` (a thread stopped) is 2.2.1's text, followed by the thread's last
+//! error when there is one.
+//!
 //! Each function returns the raw result line (`OK…`, `ERROR…`, `UNKNOWN…`); the caller
 //! bounds the whole check by `timeout + 1 s` and feeds the line to the core. The `errstr`
 //! part mimics what the MariaDB client library prints (`Can't connect to server on
@@ -20,26 +30,18 @@ const ER_SPECIFIC_ACCESS_DENIED: u16 = 1227;
 /// Syntax error: the server has no SHOW SLAVE STATUS (MySQL 8.4+).
 const ER_PARSE_ERROR: u16 = 1064;
 
-/// Where and as whom the checks connect.
-#[derive(Debug, Clone)]
-pub struct MysqlTarget {
-    /// Host `ip`.
-    pub ip: String,
-    /// `mysql_port`.
-    pub port: u16,
-    /// `monitor_user`.
-    pub user: String,
-    /// `monitor_password`.
-    pub password: String,
-}
+/// Where and as whom the checks connect: a host's [`HostConfig::mysql_target`] with the
+/// `monitor_user` account.
+///
+/// [`HostConfig::mysql_target`]: mmm_common::config::HostConfig::mysql_target
+pub use mmm_common::config::MysqlTarget;
 
-impl MysqlTarget {
-    fn connect_error_prefix(&self) -> String {
-        format!(
-            "Connect error (host = {}:{}, user = {})!",
-            self.ip, self.port, self.user
-        )
-    }
+/// 2.2.1's prefix of a failed connect's result (`host = <ip>:<port>`, unbracketed).
+fn connect_error_prefix(t: &MysqlTarget) -> String {
+    format!(
+        "Connect error (host = {}:{}, user = {})!",
+        t.ip, t.port, t.user
+    )
 }
 
 /// A failed connect: the error code (if the server sent one) and the errstr.
@@ -54,7 +56,7 @@ pub struct ConnectError {
 /// Connects with the check's connect timeout.
 pub async fn connect(t: &MysqlTarget, timeout: Duration) -> Result<Conn, ConnectError> {
     let opts = OptsBuilder::default()
-        .ip_or_hostname(t.ip.clone())
+        .ip_or_hostname(t.ip.to_string())
         .tcp_port(t.port)
         .user(Some(t.user.clone()))
         .pass(Some(t.password.clone()))
@@ -62,7 +64,7 @@ pub async fn connect(t: &MysqlTarget, timeout: Duration) -> Result<Conn, Connect
         .stmt_cache_size(0);
     match tokio::time::timeout(timeout, Conn::new(opts)).await {
         Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(connect_errstr(&e, &t.ip)),
+        Ok(Err(e)) => Err(connect_errstr(&e, &t.ip.to_string())),
         // ETIMEDOUT, as the C client reports a connect timeout.
         Err(_) => Err(ConnectError {
             code: None,
@@ -112,7 +114,7 @@ pub async fn mysql_check(t: &MysqlTarget, timeout: Duration) -> String {
             code: Some(ER_CON_COUNT_ERROR),
             errstr,
         }) => return format!("UNKNOWN: Too many connections! {errstr}"),
-        Err(e) => return format!("ERROR: {} {}", t.connect_error_prefix(), e.errstr),
+        Err(e) => return format!("ERROR: {} {}", connect_error_prefix(t), e.errstr),
     };
     let res = conn.query_drop("SELECT NOW()").await;
     close(conn).await;
@@ -126,12 +128,27 @@ pub async fn mysql_check(t: &MysqlTarget, timeout: Duration) -> String {
 enum SlaveStatus {
     /// A result line to return as is (errors, not set up).
     Done(String),
-    /// The first row's IO and SQL thread flags and Seconds_Behind_Master.
-    Row {
-        io: Option<String>,
-        sql: Option<String>,
-        behind: Option<String>,
-    },
+    /// The first row.
+    Row(SlaveRow),
+}
+
+/// The columns of a slave status row the checks read (`None`: absent or NULL).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct SlaveRow {
+    /// `Slave_IO_Running`: `Yes`, `No`, `Connecting`.
+    io: Option<String>,
+    /// `Slave_SQL_Running`.
+    sql: Option<String>,
+    /// `Seconds_Behind_Master`.
+    behind: Option<String>,
+    /// `Master_Host`.
+    master_host: Option<String>,
+    /// `Master_Port`.
+    master_port: Option<String>,
+    /// `Last_IO_Error`.
+    last_io_error: Option<String>,
+    /// `Last_SQL_Error`.
+    last_sql_error: Option<String>,
 }
 
 fn col(row: &Row, names: &[&str]) -> Option<String> {
@@ -146,11 +163,7 @@ async fn slave_status(t: &MysqlTarget, timeout: Duration) -> SlaveStatus {
     let mut conn = match connect(t, timeout).await {
         Ok(c) => c,
         Err(e) => {
-            return SlaveStatus::Done(format!(
-                "UNKNOWN: {} {}",
-                t.connect_error_prefix(),
-                e.errstr
-            ))
+            return SlaveStatus::Done(format!("UNKNOWN: {} {}", connect_error_prefix(t), e.errstr))
         }
     };
     let mut res = conn.query_first::<Row, _>("SHOW SLAVE STATUS").await;
@@ -174,40 +187,99 @@ async fn slave_status(t: &MysqlTarget, timeout: Duration) -> SlaveStatus {
             })
         }
         Ok(None) => SlaveStatus::Done("ERROR: Replication is not set up".to_string()),
-        Ok(Some(row)) => SlaveStatus::Row {
+        Ok(Some(row)) => SlaveStatus::Row(SlaveRow {
             io: col(&row, &["Slave_IO_Running", "Replica_IO_Running"]),
             sql: col(&row, &["Slave_SQL_Running", "Replica_SQL_Running"]),
             behind: col(&row, &["Seconds_Behind_Master", "Seconds_Behind_Source"]),
-        },
+            master_host: col(&row, &["Master_Host", "Source_Host"]),
+            master_port: col(&row, &["Master_Port", "Source_Port"]),
+            last_io_error: col(&row, &["Last_IO_Error"]),
+            last_sql_error: col(&row, &["Last_SQL_Error"]),
+        }),
     }
 }
 
-/// `rep_threads`: both replication threads running (`Connecting` counts as running).
+/// `rep_threads`: both replication threads running and the IO thread connected to its
+/// master (mmm-rs: `Connecting` is a failure, see the module doc).
 pub async fn rep_threads_check(t: &MysqlTarget, timeout: Duration) -> String {
     match slave_status(t, timeout).await {
         SlaveStatus::Done(line) => line,
-        SlaveStatus::Row { io, sql, .. } => rep_threads_verdict(io.as_deref(), sql.as_deref()),
+        SlaveStatus::Row(row) => rep_threads_verdict(&row),
     }
 }
 
-/// `rep_backlog`: Seconds_Behind_Master against `max_backlog`.
+/// `rep_backlog`: Seconds_Behind_Master against `max_backlog` (mmm-rs: an unknown lag
+/// because replication is not running or not connected is a failure).
 pub async fn rep_backlog_check(t: &MysqlTarget, timeout: Duration, max_backlog: u64) -> String {
     match slave_status(t, timeout).await {
         SlaveStatus::Done(line) => line,
-        SlaveStatus::Row { behind, .. } => rep_backlog_verdict(behind.as_deref(), max_backlog),
+        SlaveStatus::Row(row) => rep_backlog_verdict(&row, max_backlog),
     }
 }
 
-fn rep_threads_verdict(io: Option<&str>, sql: Option<&str>) -> String {
+/// `" (…)"` with the non-empty parts, or nothing.
+fn details(parts: &[(&str, Option<&str>)]) -> String {
+    let v: Vec<String> = parts
+        .iter()
+        .filter_map(|(k, v)| {
+            v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{k}: {v}"))
+        })
+        .collect();
+    if v.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", v.join("; "))
+    }
+}
+
+fn rep_threads_verdict(r: &SlaveRow) -> String {
+    let io = r.io.as_deref();
+    let sql = r.sql.as_deref();
     if io == Some("No") || sql == Some("No") {
-        "ERROR: Replication is broken".to_string()
+        format!(
+            "ERROR: Replication is broken{}",
+            details(&[
+                ("Slave_IO_Running", io),
+                ("Slave_SQL_Running", sql),
+                ("Last_IO_Error", r.last_io_error.as_deref()),
+                ("Last_SQL_Error", r.last_sql_error.as_deref()),
+            ])
+        )
+    } else if io == Some("Connecting") {
+        let master = match (r.master_host.as_deref(), r.master_port.as_deref()) {
+            (Some(h), Some(p)) => format!(" {h}:{p}"),
+            (Some(h), None) => format!(" {h}"),
+            _ => String::new(),
+        };
+        format!(
+            "ERROR: Replication is not connected to its master{master}{}",
+            details(&[
+                ("Slave_IO_Running", io),
+                ("Last_IO_Error", r.last_io_error.as_deref()),
+            ])
+        )
     } else {
         "OK".to_string()
     }
 }
 
-fn rep_backlog_verdict(behind: Option<&str>, max_backlog: u64) -> String {
-    match behind.map(str::trim).and_then(|b| b.parse::<u64>().ok()) {
+fn rep_backlog_verdict(r: &SlaveRow, max_backlog: u64) -> String {
+    let running = |v: &Option<String>| v.as_deref().is_none_or(|v| v == "Yes");
+    match r
+        .behind
+        .as_deref()
+        .map(str::trim)
+        .and_then(|b| b.parse::<u64>().ok())
+    {
+        None if !(running(&r.io) && running(&r.sql)) => format!(
+            "ERROR: Backlog is unknown: replication is not running{}",
+            details(&[
+                ("Slave_IO_Running", r.io.as_deref()),
+                ("Slave_SQL_Running", r.sql.as_deref()),
+            ])
+        ),
         None | Some(0) => "OK: Backlog is null".to_string(),
         Some(b) if b > max_backlog => "ERROR: Backlog is too big".to_string(),
         Some(_) => "OK".to_string(),
@@ -279,24 +351,83 @@ pub async fn master_settings(t: &MysqlTarget, timeout: Duration) -> Option<Maste
 mod tests {
     use super::*;
 
+    fn row(io: &str, sql: &str, behind: Option<&str>) -> SlaveRow {
+        SlaveRow {
+            io: Some(io.into()),
+            sql: Some(sql.into()),
+            behind: behind.map(Into::into),
+            master_host: Some("198.18.2.100".into()),
+            master_port: Some("3306".into()),
+            last_io_error: Some(String::new()),
+            last_sql_error: Some(String::new()),
+        }
+    }
+
     #[test]
     fn verdicts() {
-        assert_eq!(rep_threads_verdict(Some("Yes"), Some("Yes")), "OK");
-        assert_eq!(rep_threads_verdict(Some("Connecting"), Some("Yes")), "OK");
+        assert_eq!(rep_threads_verdict(&row("Yes", "Yes", Some("0"))), "OK");
         assert_eq!(
-            rep_threads_verdict(Some("No"), Some("Yes")),
-            "ERROR: Replication is broken"
+            rep_threads_verdict(&row("No", "Yes", None)),
+            "ERROR: Replication is broken (Slave_IO_Running: No; Slave_SQL_Running: Yes)"
+        );
+        let broken = SlaveRow {
+            last_sql_error: Some("Duplicate entry '7' for key 'PRIMARY'".into()),
+            ..row("Yes", "No", None)
+        };
+        assert_eq!(
+            rep_threads_verdict(&broken),
+            "ERROR: Replication is broken (Slave_IO_Running: Yes; Slave_SQL_Running: No; Last_SQL_Error: Duplicate entry '7' for key 'PRIMARY')"
         );
         assert_eq!(
-            rep_threads_verdict(Some("Yes"), Some("No")),
-            "ERROR: Replication is broken"
+            rep_backlog_verdict(&row("Yes", "Yes", None), 60),
+            "OK: Backlog is null"
         );
-        assert_eq!(rep_backlog_verdict(None, 60), "OK: Backlog is null");
-        assert_eq!(rep_backlog_verdict(Some("0"), 60), "OK: Backlog is null");
-        assert_eq!(rep_backlog_verdict(Some("60"), 60), "OK");
         assert_eq!(
-            rep_backlog_verdict(Some("61"), 60),
+            rep_backlog_verdict(&row("Yes", "Yes", Some("0")), 60),
+            "OK: Backlog is null"
+        );
+        assert_eq!(
+            rep_backlog_verdict(&row("Yes", "Yes", Some("60")), 60),
+            "OK"
+        );
+        assert_eq!(
+            rep_backlog_verdict(&row("Yes", "Yes", Some("61")), 60),
             "ERROR: Backlog is too big"
+        );
+        // Columns a server does not have keep 2.2.1's reading.
+        assert_eq!(
+            rep_backlog_verdict(&SlaveRow::default(), 60),
+            "OK: Backlog is null"
+        );
+        assert_eq!(rep_threads_verdict(&SlaveRow::default()), "OK");
+    }
+
+    /// Issue 13: a standby whose IO thread sits in `Connecting` (its master died and came
+    /// back, MASTER_CONNECT_RETRY 60) was reported `rep_threads OK` and `rep_backlog OK:
+    /// Backlog is null` while it lacked every write for a minute. Both fail now and say why.
+    #[test]
+    fn a_slave_not_connected_to_its_master_fails_both_checks() {
+        let connecting = SlaveRow {
+            last_io_error: Some("error reconnecting to master 'replication@198.18.2.100:3306' - retry-time: 60  maximum-retries: 100000  message: Can't connect to server on '198.18.2.100' (111 \"Connection refused\")".into()),
+            ..row("Connecting", "Yes", None)
+        };
+        assert_eq!(
+            rep_threads_verdict(&connecting),
+            "ERROR: Replication is not connected to its master 198.18.2.100:3306 (Slave_IO_Running: Connecting; Last_IO_Error: error reconnecting to master 'replication@198.18.2.100:3306' - retry-time: 60  maximum-retries: 100000  message: Can't connect to server on '198.18.2.100' (111 \"Connection refused\"))"
+        );
+        assert_eq!(
+            rep_backlog_verdict(&connecting, 60),
+            "ERROR: Backlog is unknown: replication is not running (Slave_IO_Running: Connecting; Slave_SQL_Running: Yes)"
+        );
+        assert_eq!(
+            rep_backlog_verdict(&row("No", "No", None), 60),
+            "ERROR: Backlog is unknown: replication is not running (Slave_IO_Running: No; Slave_SQL_Running: No)"
+        );
+        // A connecting thread whose lag the server still reports is judged by the lag for
+        // rep_backlog (rep_threads already fails).
+        assert_eq!(
+            rep_backlog_verdict(&row("Connecting", "Yes", Some("5")), 60),
+            "OK"
         );
     }
 
@@ -308,7 +439,7 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         drop(l);
         let t = MysqlTarget {
-            ip: "127.0.0.1".into(),
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
             port,
             user: "mmm_monitor".into(),
             password: "x".into(),

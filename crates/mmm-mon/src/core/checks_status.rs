@@ -9,7 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::types::{CheckKind, CheckResult, CheckStatus, Decision, Level};
+use super::decision::Decision;
+use super::ids::{HostId, PerHost};
+use super::types::{CheckKind, CheckResult, CheckStatus};
 
 /// The checker-side failure record of one (host, check) (§3.3.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +60,7 @@ pub(crate) struct CheckEntry {
 /// The check table: per host, the four checks in display order.
 #[derive(Debug, Clone)]
 pub(crate) struct ChecksStatus {
-    hosts: Vec<[CheckEntry; 4]>,
+    hosts: PerHost<[CheckEntry; 4]>,
     trap_periods: [Duration; 4],
     /// The latest successful network check round ([`Input::NetworkConfirmed`]); `None`
     /// until the first (then failures are not gated).
@@ -89,9 +91,11 @@ impl ChecksStatus {
             trap: Trap::Undefined,
         };
         ChecksStatus {
-            hosts: (0..n)
-                .map(|_| [cell.clone(), cell.clone(), cell.clone(), cell.clone()])
-                .collect(),
+            hosts: PerHost::new(
+                (0..n)
+                    .map(|_| [cell.clone(), cell.clone(), cell.clone(), cell.clone()])
+                    .collect(),
+            ),
             trap_periods,
             network_confirmed: None,
         }
@@ -112,24 +116,35 @@ impl ChecksStatus {
     }
 
     /// The entry of (host, check).
-    pub(crate) fn entry(&self, host: usize, check: CheckKind) -> Option<&CheckEntry> {
+    pub(crate) fn entry(&self, host: HostId, check: CheckKind) -> Option<&CheckEntry> {
         self.hosts.get(host).and_then(|h| h.get(check.index()))
     }
 
     /// The reported status of (host, check); false for an unknown host.
-    pub(crate) fn ok(&self, host: usize, check: CheckKind) -> bool {
+    pub(crate) fn ok(&self, host: HostId, check: CheckKind) -> bool {
         self.entry(host, check).is_some_and(|e| e.ok)
     }
 
+    /// Why (host, check) is not OK: its reported failure, or with `unreported` also a
+    /// failure still within its trap period (issue 13: a master's replication). `None`: OK.
+    pub(crate) fn failing(&self, host: HostId, check: CheckKind, unreported: bool) -> Option<&str> {
+        let e = self.entry(host, check)?;
+        match &e.trap {
+            _ if !e.ok => Some(e.message.as_str()),
+            Trap::Failing { message, .. } if unreported => Some(message.as_str()),
+            _ => None,
+        }
+    }
+
     /// "Last change of a host": the latest `last_change` over its four checks.
-    pub(crate) fn host_last_change(&self, host: usize) -> Option<Instant> {
+    pub(crate) fn host_last_change(&self, host: HostId) -> Option<Instant> {
         self.hosts
             .get(host)
             .and_then(|h| h.iter().map(|e| e.last_change).max())
     }
 
     /// Records an initial check result (§3.3.3): status 1 iff `OK`, last change = start.
-    pub(crate) fn initial(&mut self, host: usize, check: CheckKind, result: &CheckResult) {
+    pub(crate) fn initial(&mut self, host: HostId, check: CheckKind, result: &CheckResult) {
         if let Some(e) = self
             .hosts
             .get_mut(host)
@@ -146,7 +161,7 @@ impl ChecksStatus {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn result(
         &mut self,
-        host: usize,
+        host: HostId,
         host_name: &str,
         check: CheckKind,
         result: CheckResult,
@@ -171,10 +186,10 @@ impl ChecksStatus {
                 // shows an earlier reported failure (mmm-rs: 2.2.1 then kept the stale
                 // failure until the next failure cycle, e.g. after ERROR, UNKNOWN, ERROR, OK).
                 if !matches!(e.trap, Trap::Failing { .. }) || !e.ok {
-                    out.decisions.push(Decision {
-                        level: Level::Info,
-                        host: Some(host),
-                        text: format!("Check '{check}' on '{host_name}' is ok!"),
+                    out.decisions.push(Decision::CheckOk {
+                        host,
+                        name: host_name.to_string(),
+                        check,
                     });
                     out.changed = report(e, true, result.message, now, wall);
                 }
@@ -183,13 +198,11 @@ impl ChecksStatus {
             CheckStatus::Unknown => {
                 if e.trap != Trap::Unknown {
                     e.trap = Trap::Unknown;
-                    out.decisions.push(Decision {
-                        level: Level::Warn,
-                        host: Some(host),
-                        text: format!(
-                            "Check '{check}' on '{host_name}' is in unknown state! Message: {}",
-                            result.message
-                        ),
+                    out.decisions.push(Decision::CheckUnknown {
+                        host,
+                        name: host_name.to_string(),
+                        check,
+                        message: result.message,
                     });
                 }
             }
@@ -227,7 +240,7 @@ impl ChecksStatus {
     /// The long-lived MySQL connection dropped (at `now`; the server has not answered
     /// since `since`): start the mysql trap timer at `since` unless a failure is already
     /// being timed or reported.
-    pub(crate) fn conn_lost(&mut self, host: usize, since: Instant, now: Instant) {
+    pub(crate) fn conn_lost(&mut self, host: HostId, since: Instant, now: Instant) {
         if let Some(e) = self
             .hosts
             .get_mut(host)
@@ -259,9 +272,9 @@ impl ChecksStatus {
     /// Reports every armed failure whose trap period ended at or before `now`.
     pub(crate) fn fire_due(&mut self, names: &[String], now: Instant, wall: i64) -> Outcome {
         let mut out = Outcome::default();
-        for host in 0..self.hosts.len() {
+        for host in self.hosts.ids() {
             for check in CheckKind::ALL {
-                let name = names.get(host).map(String::as_str).unwrap_or("");
+                let name = names.get(host.index()).map(String::as_str).unwrap_or("");
                 let o = self.fire(host, name, check, now, wall);
                 out.changed |= o.changed;
                 out.decisions.extend(o.decisions);
@@ -273,7 +286,7 @@ impl ChecksStatus {
     /// Reports (host, check) if it is failing, armed and past its trap period.
     fn fire(
         &mut self,
-        host: usize,
+        host: HostId,
         host_name: &str,
         check: CheckKind,
         now: Instant,
@@ -303,13 +316,12 @@ impl ChecksStatus {
             return out;
         }
         let message = message.clone();
-        out.decisions.push(Decision {
-            level: Level::Error,
-            host: Some(host),
-            text: format!(
-                "Check '{check}' on '{host_name}' has failed for {} seconds! Message: {message}",
-                age.as_secs()
-            ),
+        out.decisions.push(Decision::CheckFailed {
+            host,
+            name: host_name.to_string(),
+            check,
+            failing_for: age,
+            message: message.clone(),
         });
         e.trap = Trap::Reported;
         out.changed = report(e, false, message, now, wall);
@@ -370,6 +382,8 @@ fn report(e: &mut CheckEntry, ok: bool, message: String, now: Instant, wall: i64
 mod recovery_tests {
     use super::*;
 
+    const H0: HostId = HostId(0);
+
     fn res(line: &str) -> CheckResult {
         CheckResult::from_line(line)
     }
@@ -381,11 +395,11 @@ mod recovery_tests {
         let t0 = Instant::now();
         let trap = Duration::from_secs(1);
         let mut st = ChecksStatus::new(1, [trap; 4], t0, 0);
-        st.initial(0, CheckKind::Mysql, &res("ERROR: Connect error"));
-        assert!(!st.ok(0, CheckKind::Mysql));
+        st.initial(H0, CheckKind::Mysql, &res("ERROR: Connect error"));
+        assert!(!st.ok(H0, CheckKind::Mysql));
         let t1 = t0 + Duration::from_millis(300);
         let _ = st.result(
-            0,
+            H0,
             "db2",
             CheckKind::Mysql,
             res("ERROR: Connect error"),
@@ -395,7 +409,7 @@ mod recovery_tests {
         );
         let t2 = t0 + Duration::from_millis(600);
         let out = st.result(
-            0,
+            H0,
             "db2",
             CheckKind::Mysql,
             res("OK: Connected"),
@@ -403,12 +417,12 @@ mod recovery_tests {
             0,
             true,
         );
-        assert!(st.ok(0, CheckKind::Mysql));
+        assert!(st.ok(H0, CheckKind::Mysql));
         assert!(out.changed);
         assert!(out
             .decisions
             .iter()
-            .any(|d| d.text == "Check 'mysql' on 'db2' is ok!"));
+            .any(|d| d.to_string() == "Check 'mysql' on 'db2' is ok!"));
     }
 
     /// A ping that had been unanswered for 0.5 s when its ERROR arrived: the trap period
@@ -418,19 +432,19 @@ mod recovery_tests {
         let t0 = Instant::now();
         let trap = Duration::from_secs(1);
         let mut st = ChecksStatus::new(1, [trap; 4], t0, 0);
-        st.initial(0, CheckKind::Ping, &res("OK"));
+        st.initial(H0, CheckKind::Ping, &res("OK"));
         let arrived = t0 + Duration::from_secs(5);
         let observed = Duration::from_millis(500);
         let err = res("ERROR: Could not ping 198.18.0.102").observed_failing_for(observed);
-        let out = st.result(0, "db2", CheckKind::Ping, err, arrived, 0, true);
+        let out = st.result(H0, "db2", CheckKind::Ping, err, arrived, 0, true);
         assert!(!out.changed, "reported before the trap period");
         let due = arrived - observed + trap;
         assert_eq!(st.next_deadline(), Some(due));
         let early = st.fire_due(&["db2".into()], due - Duration::from_millis(1), 0);
         assert!(!early.changed);
         let out = st.fire_due(&["db2".into()], due, 0);
-        assert!(out.changed && !st.ok(0, CheckKind::Ping));
-        assert!(out.decisions.iter().any(|d| d.text
+        assert!(out.changed && !st.ok(H0, CheckKind::Ping));
+        assert!(out.decisions.iter().any(|d| d.to_string()
             == "Check 'ping' on 'db2' has failed for 1 seconds! Message: ERROR: Could not ping 198.18.0.102"));
     }
 
@@ -439,12 +453,12 @@ mod recovery_tests {
     fn short_failure_of_an_ok_check_stays_silent() {
         let t0 = Instant::now();
         let mut st = ChecksStatus::new(1, [Duration::from_secs(1); 4], t0, 0);
-        st.initial(0, CheckKind::Mysql, &res("OK: Connected"));
+        st.initial(H0, CheckKind::Mysql, &res("OK: Connected"));
         let t1 = t0 + Duration::from_millis(300);
-        let _ = st.result(0, "db2", CheckKind::Mysql, res("ERROR: x"), t1, 0, true);
+        let _ = st.result(H0, "db2", CheckKind::Mysql, res("ERROR: x"), t1, 0, true);
         let t2 = t0 + Duration::from_millis(600);
         let out = st.result(
-            0,
+            H0,
             "db2",
             CheckKind::Mysql,
             res("OK: Connected"),
@@ -452,7 +466,7 @@ mod recovery_tests {
             0,
             true,
         );
-        assert!(st.ok(0, CheckKind::Mysql));
+        assert!(st.ok(H0, CheckKind::Mysql));
         assert!(!out.changed);
         assert!(out.decisions.is_empty());
     }
@@ -462,6 +476,8 @@ mod recovery_tests {
 mod network_gate_tests {
     use super::*;
 
+    const H0: HostId = HostId(0);
+
     /// Once network confirmation is in use, a failure is reported only after a network
     /// round that began after it confirmed the monitor's own network.
     #[test]
@@ -470,14 +486,14 @@ mod network_gate_tests {
         let trap = Duration::from_secs(1);
         let mut st = ChecksStatus::new(1, [trap; 4], t0, 0);
         st.initial(
-            0,
+            H0,
             CheckKind::Mysql,
             &CheckResult::from_line("OK: Connected"),
         );
         st.network_confirmed(t0);
         let t1 = t0 + Duration::from_millis(100);
         let _ = st.result(
-            0,
+            H0,
             "db1",
             CheckKind::Mysql,
             CheckResult::from_line("ERROR: x"),
@@ -489,12 +505,12 @@ mod network_gate_tests {
         let t2 = t0 + Duration::from_secs(3);
         let out = st.fire_due(&["db1".to_string()], t2, 0);
         assert!(!out.changed, "fired without network confirmation");
-        assert!(st.ok(0, CheckKind::Mysql));
+        assert!(st.ok(H0, CheckKind::Mysql));
         st.network_confirmed(t2);
         assert_eq!(st.next_deadline(), Some(t1 + trap));
         let out = st.fire_due(&["db1".to_string()], t2, 0);
         assert!(out.changed);
-        assert!(!st.ok(0, CheckKind::Mysql));
+        assert!(!st.ok(H0, CheckKind::Mysql));
     }
 
     /// A failure that began just before the monitor's link went down, confirmed by a round
@@ -504,16 +520,16 @@ mod network_gate_tests {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let mut st = ChecksStatus::new(1, [Duration::from_secs(1); 4], t0, 0);
-        st.initial(0, CheckKind::Ping, &CheckResult::from_line("OK"));
+        st.initial(H0, CheckKind::Ping, &CheckResult::from_line("OK"));
         let err = || CheckResult::from_line("ERROR: Could not ping 198.18.2.100");
-        let _ = st.result(0, "db1", CheckKind::Ping, err(), t0 + ms(100), 0, true);
+        let _ = st.result(H0, "db1", CheckKind::Ping, err(), t0 + ms(100), 0, true);
         st.network_confirmed(t0 + ms(200)); // the round before the cut
-        let _ = st.result(0, "db1", CheckKind::Ping, err(), t0 + ms(700), 0, true);
+        let _ = st.result(H0, "db1", CheckKind::Ping, err(), t0 + ms(700), 0, true);
         let out = st.fire_due(&["db1".to_string()], t0 + ms(1500), 0);
         assert!(
             !out.changed,
             "fired on a confirmation older than the latest error"
         );
-        assert!(st.ok(0, CheckKind::Ping));
+        assert!(st.ok(H0, CheckKind::Ping));
     }
 }

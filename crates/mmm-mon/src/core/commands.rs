@@ -5,12 +5,13 @@
 //! parked; it runs again from the start when the reply arrives (so every earlier check is
 //! re-validated against the state at that moment), this time with the PING's outcome.
 
-use mmm_common::proto::agent::AgentCommand;
 use mmm_common::role::{format_role_list_show, RoleIp};
 use mmm_common::state::{HostState, MonitorMode};
 
-use super::send::SendOutcome;
-use super::{CheckKind, Level, Monitor, Pending, Token};
+use super::decision::{Decision, Reason};
+use super::ids::{HostId, RoleId};
+use super::types::{CheckKind, Token};
+use super::Monitor;
 
 /// The exact help text (spec §5.3 `help`).
 pub const HELP: &str = "Valid commands are:
@@ -83,13 +84,6 @@ pub(crate) fn parse(line: &str) -> Cmd {
     }
 }
 
-/// A command waiting for its agent PING.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Parked {
-    token: Token,
-    cmd: Cmd,
-}
-
 /// A command either finished with a reply or is parked on a PING.
 enum Flow {
     Done(String),
@@ -100,17 +94,13 @@ use Flow::{Done, Parked as Wait};
 
 impl Monitor {
     /// A control line arrived.
-    pub(crate) fn handle_command(&mut self, token: Token, line: &str) {
+    pub(crate) fn handle_command(&mut self, token: Token, line: String) {
+        self.run_command(token, &line, None);
+    }
+
+    /// Runs the command `line` (again, with the outcome of its agent PING: `ping`).
+    pub(crate) fn run_command(&mut self, token: Token, line: &str, ping: Option<bool>) {
         let cmd = parse(line);
-        self.run_command(token, cmd, None);
-    }
-
-    /// The PING of a parked command came back.
-    pub(crate) fn resume_command(&mut self, parked: Parked, ping_ok: bool) {
-        self.run_command(parked.token, parked.cmd, Some(ping_ok));
-    }
-
-    fn run_command(&mut self, token: Token, cmd: Cmd, ping: Option<bool>) {
         let flow = match &cmd {
             Cmd::Help => Done(HELP.to_string()),
             Cmd::Ping => Done("OK: Pinged successfully!".to_string()),
@@ -120,13 +110,13 @@ impl Monitor {
             Cmd::SetActive => Done(self.set_active()),
             Cmd::SetManual => Done(self.set_manual()),
             Cmd::SetPassive => Done(self.set_passive()),
-            Cmd::SetOnline(h) => self.set_online(token, &cmd, h, ping),
-            Cmd::SetOffline(h) => self.set_offline(token, &cmd, h, ping),
+            Cmd::SetOnline(h) => self.set_online(token, line, h, ping),
+            Cmd::SetOffline(h) => self.set_offline(token, line, h, ping),
             Cmd::MoveRole { role, host, force } => {
                 if *force {
-                    self.move_role_force(token, &cmd, role, host, ping)
+                    self.move_role_force(token, line, role, host, ping)
                 } else {
-                    self.move_role(token, &cmd, role, host, ping)
+                    self.move_role(token, line, role, host, ping)
                 }
             }
             Cmd::SetIp(ip, h) => Done(self.set_ip(ip, h)),
@@ -138,29 +128,27 @@ impl Monitor {
     }
 
     /// The agent PING step of the admin commands (spec §5.3): `Ok` when the PING was
-    /// answered; otherwise the PING is sent and the command parked (`Err(Wait)`), or the
-    /// command ends with `ERROR: Can't reach agent daemon on '<host>'! <consequence>`. A PING
-    /// that cannot be sent (network down, ping check failed) fails at once.
+    /// answered; otherwise the PING is sent and the command parked (`Err(Wait)`: it runs
+    /// again from the start when the reply comes), or the command ends with
+    /// `ERROR: Can't reach agent daemon on '<host>'! <consequence>`. A PING that cannot be
+    /// sent (network down, ping check failed) fails at once.
     fn agent_ping(
         &mut self,
         token: Token,
-        cmd: &Cmd,
-        host: usize,
+        line: &str,
+        host: HostId,
         ping: Option<bool>,
         consequence: &str,
     ) -> Result<(), Flow> {
         let ok = match ping {
             Some(ok) => ok,
-            None => {
-                let parked = Parked {
-                    token,
-                    cmd: cmd.clone(),
-                };
-                match self.send_other(host, AgentCommand::Ping, Pending::Ping { host, parked }) {
-                    SendOutcome::Sent(_) => return Err(Wait),
-                    SendOutcome::Failed | SendOutcome::Deferred => false,
+            None => match self.with_outbox(|o, f| o.ping(f, host)) {
+                Some(ping) => {
+                    self.parked.insert(ping, (token, line.to_string()));
+                    return Err(Wait);
                 }
-            }
+                None => false,
+            },
         };
         if ok {
             Ok(())
@@ -172,8 +160,8 @@ impl Monitor {
         }
     }
 
-    fn host_index(&self, name: &str) -> Option<usize> {
-        self.names.iter().position(|n| n == name)
+    fn host_index(&self, name: &str) -> Option<HostId> {
+        self.names.iter().position(|n| n == name).map(HostId)
     }
 
     /// `show` (spec §5.3).
@@ -188,7 +176,7 @@ impl Monitor {
                 out.push('\n');
             }
         }
-        let mut order: Vec<usize> = (0..self.hosts.len()).collect();
+        let mut order: Vec<HostId> = self.hosts.ids().collect();
         order.sort_by(|&a, &b| self.hosts[a].name.cmp(&self.hosts[b].name));
         for &i in &order {
             if self.hosts[i].agent_down {
@@ -242,15 +230,15 @@ impl Monitor {
                 None => return format!("ERROR: Unknown check '{check}'!"),
             }
         };
-        let hosts: Vec<usize> = if host == "all" {
-            (0..self.hosts.len()).collect()
+        let hosts: Vec<HostId> = if host == "all" {
+            self.hosts.ids().collect()
         } else {
             match self.host_index(host) {
                 Some(h) => vec![h],
                 None => return format!("ERROR: Unknown host name '{host}'!"),
             }
         };
-        let line = |h: usize, c: CheckKind, hw: usize, cw: usize| {
+        let line = |h: HostId, c: CheckKind, hw: usize, cw: usize| {
             let e = self.checks.entry(h, c);
             format!(
                 "{:<hw$}  {:<cw$}  [last change: {}]  {}",
@@ -282,12 +270,8 @@ impl Monitor {
         out
     }
 
-    fn log_mode_change(&mut self, old: MonitorMode, new: MonitorMode) {
-        self.decide(
-            Level::Info,
-            None,
-            format!("Admin changed mode from '{old}' to '{new}'"),
-        );
+    fn log_mode_change(&mut self, from: MonitorMode, to: MonitorMode) {
+        self.decide(Decision::ModeChanged { from, to });
     }
 
     fn set_active(&mut self) -> String {
@@ -344,7 +328,7 @@ impl Monitor {
         "OK: Switched into passive mode.".to_string()
     }
 
-    fn set_online(&mut self, token: Token, cmd: &Cmd, name: &str, ping: Option<bool>) -> Flow {
+    fn set_online(&mut self, token: Token, line: &str, name: &str, ping: Option<bool>) -> Flow {
         let Some(host) = self.host_index(name) else {
             return Done(format!("ERROR: Unknown host name '{name}'!"));
         };
@@ -376,23 +360,24 @@ impl Monitor {
                 ));
             }
         }
-        if let Err(flow) = self.agent_ping(token, cmd, host, ping, "Can't switch its state!") {
+        if let Err(flow) = self.agent_ping(token, line, host, ping, "Can't switch its state!") {
             return flow;
         }
-        self.decide(
-            Level::Fatal,
-            Some(host),
-            format!("Admin changed state of '{name}' from {state} to ONLINE"),
-        );
+        self.decide(Decision::AdminStateChanged {
+            host,
+            name: name.to_string(),
+            from: state,
+            to: HostState::Online,
+        });
         self.set_state(host, HostState::Online);
         self.hosts[host].flapping = false;
-        self.send_status(host, None, false, false);
+        self.tell(host);
         Done(format!(
             "OK: State of '{name}' changed to ONLINE. Now you can wait some time and check its new roles!"
         ))
     }
 
-    fn set_offline(&mut self, token: Token, cmd: &Cmd, name: &str, ping: Option<bool>) -> Flow {
+    fn set_offline(&mut self, token: Token, line: &str, name: &str, ping: Option<bool>) -> Flow {
         let Some(host) = self.host_index(name) else {
             return Done(format!("ERROR: Unknown host name '{name}'!"));
         };
@@ -408,24 +393,25 @@ impl Monitor {
                 "ERROR: Host '{name}' is '{state}' at the moment. It can't be switched to ADMIN_OFFLINE."
             ));
         }
-        if let Err(flow) = self.agent_ping(token, cmd, host, ping, "Can't switch its state!") {
+        if let Err(flow) = self.agent_ping(token, line, host, ping, "Can't switch its state!") {
             return flow;
         }
-        self.decide(
-            Level::Fatal,
-            Some(host),
-            format!("Admin changed state of '{name}' from {state} to ADMIN_OFFLINE"),
-        );
+        self.decide(Decision::AdminStateChanged {
+            host,
+            name: name.to_string(),
+            from: state,
+            to: HostState::AdminOffline,
+        });
         self.set_state(host, HostState::AdminOffline);
         self.clear_roles(host);
-        self.send_status(host, None, false, false);
+        self.tell(host);
         Done(format!(
             "OK: State of '{name}' changed to ADMIN_OFFLINE. Now you can wait some time and check all roles!"
         ))
     }
 
     /// Common checks of both move_role forms: PASSIVE, unknown role / host.
-    fn move_role_lookup(&self, role: &str, host: &str) -> Result<(usize, usize), String> {
+    fn move_role_lookup(&self, role: &str, host: &str) -> Result<(RoleId, HostId), String> {
         if self.mode == MonitorMode::Passive {
             return Err("ERROR: This command is not allowed in passive mode".to_string());
         }
@@ -438,12 +424,12 @@ impl Monitor {
         Ok((ri, h))
     }
 
-    fn cant_handle(&self, ri: usize, host: &str, role: &str, word: &str) -> String {
-        let list: Vec<String> = self.roles.roles[ri]
-            .hosts
-            .iter()
-            .map(|&h| self.name(h))
-            .collect();
+    fn cant_handle(&self, ri: RoleId, host: &str, role: &str, word: &str) -> String {
+        let list: Vec<String> = self
+            .roles
+            .role(ri)
+            .map(|r| r.hosts.iter().map(|&h| self.name(h)).collect())
+            .unwrap_or_default();
         format!(
             "ERROR: Host '{host}' can't handle role '{role}'. {word} hosts could: {}",
             list.join(", ")
@@ -453,7 +439,7 @@ impl Monitor {
     fn move_role(
         &mut self,
         token: Token,
-        cmd: &Cmd,
+        line: &str,
         role: &str,
         name: &str,
         ping: Option<bool>,
@@ -462,7 +448,10 @@ impl Monitor {
             Ok(x) => x,
             Err(e) => return Done(e),
         };
-        if !self.roles.roles[ri].exclusive {
+        let Some(r) = self.roles.role(ri) else {
+            return Done(format!("ERROR: Unknown role name '{role}'!"));
+        };
+        if !r.exclusive {
             self.roles.remove_role_from_host(ri, host);
             return Done(format!(
                 "OK: Balanced role {role} has been removed from host '{name}'. Now you can wait some time and check new roles info!"
@@ -474,27 +463,36 @@ impl Monitor {
                 "ERROR: Can't move role to host with state {state}."
             ));
         }
-        let old = match self.move_role_target(token, cmd, ri, host, role, name, ping) {
+        // Issue 13: the writer role only goes to a master known to be current.
+        if let Some(why) = (Some(ri) == self.roles.am_role && self.roles.owner(ri, 0) != Some(host))
+            .then(|| self.replication_doubt(host, true))
+            .flatten()
+        {
+            return Done(format!("ERROR: Can't move role to host '{name}': its replication is not current ({why}). Wait until it has caught up, or use move_role --force."));
+        }
+        let old = match self.move_role_target(token, line, ri, host, role, name, ping) {
             Ok(old) => old,
             Err(flow) => return flow,
         };
-        let prefer = self.roles.roles[ri].prefer;
+        let prefer = self.roles.role(ri).and_then(|r| r.prefer);
         if self.mode == MonitorMode::Active && old.is_some() && old == prefer {
             return Done(format!(
                 "ERROR: Role '{role}' is assigned to preferred host '{}'. Can't move it!",
                 old.map(|o| self.name(o)).unwrap_or_default()
             ));
         }
-        if self.roles.roles[ri].ips.is_empty() {
+        if self.roles.role(ri).is_none_or(|r| r.ips.is_empty()) {
             return Done(format!("Error: Role {role} has no IP."));
         }
         let old_name = old.map(|o| self.name(o)).unwrap_or_default();
         self.roles.set_owner(ri, 0, Some(host));
-        self.decide(
-            Level::Fatal,
-            Some(host),
-            format!("Admin moved role '{role}' from '{old_name}' to '{name}'"),
-        );
+        self.decide(Decision::AdminMovedRole {
+            host,
+            role: role.to_string(),
+            from: old_name.clone(),
+            to: name.to_string(),
+            forced: false,
+        });
         self.after_move(ri, old, host);
         Done(format!(
             "OK: Role '{role}' has been moved from '{old_name}' to '{name}'. Now you can wait some time and check new roles info!"
@@ -508,14 +506,14 @@ impl Monitor {
     fn move_role_target(
         &mut self,
         token: Token,
-        cmd: &Cmd,
-        ri: usize,
-        host: usize,
+        line: &str,
+        ri: RoleId,
+        host: HostId,
         role: &str,
         name: &str,
         ping: Option<bool>,
-    ) -> Result<Option<usize>, Flow> {
-        if !self.roles.roles[ri].hosts.contains(&host) {
+    ) -> Result<Option<HostId>, Flow> {
+        if !self.roles.role(ri).is_some_and(|r| r.hosts.contains(&host)) {
             return Err(Done(self.cant_handle(ri, name, role, "Only following")));
         }
         let old = self.roles.owner(ri, 0);
@@ -524,28 +522,28 @@ impl Monitor {
                 "OK: Role is on '{name}' already. Skipping command."
             )));
         }
-        self.agent_ping(token, cmd, host, ping, "Can't move roles there!")?;
+        self.agent_ping(token, line, host, ping, "Can't move roles there!")?;
         Ok(old)
     }
 
     /// Sends after a move: for the active-master role the switch sequence (old owner,
     /// slaves, new owner); otherwise old owner then new owner.
-    fn after_move(&mut self, ri: usize, old: Option<usize>, host: usize) {
+    fn after_move(&mut self, ri: RoleId, old: Option<HostId>, host: HostId) {
         if Some(ri) == self.roles.am_role {
             self.last_am = Some(host);
-            self.start_master_switch(old, Some(host));
+            self.master_switch(old, Some(host));
         } else {
             if let Some(o) = old {
-                self.send_status(o, None, false, false);
+                self.tell(o);
             }
-            self.send_status(host, None, false, false);
+            self.tell(host);
         }
     }
 
     fn move_role_force(
         &mut self,
         token: Token,
-        cmd: &Cmd,
+        line: &str,
         role: &str,
         name: &str,
         ping: Option<bool>,
@@ -561,34 +559,45 @@ impl Monitor {
             );
         }
         let state = self.hosts[host].state;
-        if !matches!(
-            state,
-            HostState::ReplicationFail | HostState::ReplicationDelay
-        ) {
+        let doubted = state == HostState::Online
+            && self.roles.owner(ri, 0) != Some(host)
+            && self.replication_doubt(host, true).is_some();
+        if !doubted
+            && !matches!(
+                state,
+                HostState::ReplicationFail | HostState::ReplicationDelay
+            )
+        {
             return Done(format!(
                 "ERROR: Can't force move of role to host with state {state}."
             ));
         }
-        let old = match self.move_role_target(token, cmd, ri, host, role, name, ping) {
+        let old = match self.move_role_target(token, line, ri, host, role, name, ping) {
             Ok(old) => old,
             Err(flow) => return flow,
         };
-        if self.roles.roles[ri].ips.is_empty() {
+        if self.roles.role(ri).is_none_or(|r| r.ips.is_empty()) {
             return Done(format!("Error: Role {role} has no IP."));
         }
         let old_name = old.map(|o| self.name(o)).unwrap_or_default();
         self.roles.set_owner(ri, 0, Some(host));
-        self.decide(
-            Level::Fatal,
-            Some(host),
-            format!("Admin forced move of role '{role}' from '{old_name}' to '{name}'"),
-        );
-        self.decide(
-            Level::Fatal,
-            Some(host),
-            format!("State of host '{name}' changed from {state} to ONLINE (because of move_role --force)"),
-        );
-        self.set_state(host, HostState::Online);
+        self.decide(Decision::AdminMovedRole {
+            host,
+            role: role.to_string(),
+            from: old_name.clone(),
+            to: name.to_string(),
+            forced: true,
+        });
+        if state != HostState::Online {
+            self.decide(Decision::StateChanged {
+                host,
+                name: name.to_string(),
+                from: state,
+                to: HostState::Online,
+                reason: Reason::MoveRoleForce,
+            });
+            self.set_state(host, HostState::Online);
+        }
         if let Some(o) = old {
             let new_state = if !self.checks.ok(o, CheckKind::RepThreads) {
                 Some(HostState::ReplicationFail)
@@ -599,13 +608,13 @@ impl Monitor {
             };
             if let Some(s) = new_state {
                 let from = self.hosts[o].state;
-                self.decide(
-                    Level::Fatal,
-                    Some(o),
-                    format!(
-                        "State of host '{old_name}' changed from {from} to {s} (because of move_role --force)"
-                    ),
-                );
+                self.decide(Decision::StateChanged {
+                    host: o,
+                    name: old_name.clone(),
+                    from,
+                    to: s,
+                    reason: Reason::MoveRoleForce,
+                });
                 self.set_state(o, s);
                 if self.mode == MonitorMode::Active {
                     self.clear_roles(o);
@@ -628,8 +637,11 @@ impl Monitor {
         let Some(host) = self.host_index(name) else {
             return format!("ERROR: Unknown host name '{name}'!");
         };
-        let role = self.roles.roles[ri].name.clone();
-        if !self.roles.roles[ri].hosts.contains(&host) {
+        let Some(r) = self.roles.role(ri) else {
+            return format!("ERROR: Unknown ip '{ip}'!");
+        };
+        let role = r.name.clone();
+        if !r.hosts.contains(&host) {
             return self.cant_handle(ri, name, &role, "Following");
         }
         let state = self.hosts[host].state;
@@ -640,7 +652,11 @@ impl Monitor {
         }
         let old = self.roles.owner(ri, ii);
         self.roles.set_owner(ri, ii, Some(host));
-        let mut refresh: Vec<usize> = self.roles.roles[ri].hosts.clone();
+        let mut refresh: Vec<HostId> = self
+            .roles
+            .role(ri)
+            .map(|r| r.hosts.clone())
+            .unwrap_or_default();
         refresh.extend(old);
         for h in refresh {
             let roles = self.roles.host_roles(h);
@@ -649,11 +665,11 @@ impl Monitor {
             }
         }
         let r = RoleIp::new(role.clone(), ip);
-        self.decide(
-            Level::Fatal,
-            Some(host),
-            format!("Admin set role '{r}' to host '{name}'"),
-        );
+        self.decide(Decision::AdminSetIp {
+            host,
+            name: name.to_string(),
+            role: r.clone(),
+        });
         format!("OK: Set role '{r}' to host '{name}'.")
     }
 }

@@ -1,6 +1,6 @@
 //! The per-host record of the monitor (spec §3.5): state and its setter with flap
-//! accounting (§3.7), the roles last sent, uptime bookkeeping, `agent_down`, and the
-//! bookkeeping of SET_STATUS sends (in flight, latest failed → retry).
+//! accounting (§3.7), the roles last sent, uptime bookkeeping and `agent_down`. What is
+//! sent to the host's agent and how that went is the outbox's (`outbox.rs`).
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +8,7 @@ use mmm_common::config::HostConfig;
 use mmm_common::role::RoleIp;
 use mmm_common::state::{HostMode, HostState};
 
-use super::types::Token;
+use super::ids::HostId;
 
 /// One host as the monitor sees it.
 #[derive(Debug, Clone)]
@@ -19,17 +19,12 @@ pub(crate) struct Host {
     pub(crate) ip: String,
     /// `master` or `slave` from the config.
     pub(crate) mode: HostMode,
-    /// Configured `peer`, resolved to an index.
-    pub(crate) peer: Option<usize>,
+    /// Configured `peer`, resolved.
+    pub(crate) peer: Option<HostId>,
     /// Current state (UNKNOWN until startup completes).
     pub(crate) state: HostState,
     /// Roles last sent to / loaded for the agent (what `show` and the status file print).
     pub(crate) roles: Vec<RoleIp>,
-    /// Roles the agent may hold as far as the monitor knows: those of the latest SET_STATUS
-    /// that went out (or, at startup, what the agent and the system reported). Unlike
-    /// `roles` it is not refreshed by `set_ip` or by sends that failed without IO; a master
-    /// switch settles every host this says may still hold the writer role.
-    pub(crate) sent_roles: Vec<RoleIp>,
     /// Uptime from the latest agent reply.
     pub(crate) uptime: f64,
     /// Uptime from the latest agent reply received while ONLINE.
@@ -46,44 +41,18 @@ pub(crate) struct Host {
     pub(crate) flapcount: u32,
     /// A send failed while the ping check was OK (not eligible for roles).
     pub(crate) agent_down: bool,
-    /// SET_STATUS sends in flight (the periodic broadcast skips a host with one).
-    pub(crate) status_in_flight: Vec<Token>,
-    /// Token of the latest SET_STATUS sent.
-    pub(crate) latest_status: Option<Token>,
-    /// The latest SET_STATUS failed: re-send at this time.
-    pub(crate) status_retry_at: Option<Instant>,
-    /// A SET_STATUS was held back by a master switch in progress; send when it ends.
-    pub(crate) deferred_status: bool,
-    /// The deferred SET_STATUS must run kill_host if it fails.
-    pub(crate) deferred_kill: bool,
-    /// kill_host ran and no SET_STATUS got through since: do not kill it again.
-    pub(crate) fenced: bool,
-    /// The latest agent reply was a failure (repeats are logged at DEBUG, not WARN, so a
-    /// dead agent retried every status_retry_interval does not flood the log).
-    pub(crate) failing: bool,
-    /// The lease anchor (`agent_lease`): the last time a request may have reached the
-    /// agent, i.e. when an exchange ended that got past the connect (any reply, or a
-    /// send/read/no-reply error). Starts at the monitor's start (and its startup queries):
-    /// an earlier monitor may have reached the agent until then.
-    pub(crate) lease_anchor: Instant,
-    /// The agent answered (any reply line, `OK` or `ERROR`) a SET_STATUS without the
-    /// active-master role, and none with it is on the way: it has dropped the role from its
-    /// list (the agent applies the role list even when an effect fails), so its lease no
-    /// longer matters. Cleared when a SET_STATUS with the role is sent.
-    pub(crate) writer_released: bool,
 }
 
 impl Host {
     /// The record for a configured host, state UNKNOWN.
-    pub(crate) fn new(cfg: &HostConfig, peer: Option<usize>, now: Instant) -> Host {
+    pub(crate) fn new(cfg: &HostConfig, peer: Option<HostId>, now: Instant) -> Host {
         Host {
             name: cfg.name.clone(),
-            ip: cfg.ip.clone().unwrap_or_default(),
-            mode: cfg.mode.unwrap_or(HostMode::Slave),
+            ip: cfg.ip.to_string(),
+            mode: cfg.mode,
             peer,
             state: HostState::Unknown,
             roles: Vec::new(),
-            sent_roles: Vec::new(),
             uptime: 0.0,
             last_uptime: 0.0,
             last_state_change: now,
@@ -92,15 +61,6 @@ impl Host {
             flapstart: None,
             flapcount: 0,
             agent_down: false,
-            status_in_flight: Vec::new(),
-            latest_status: None,
-            status_retry_at: None,
-            deferred_status: false,
-            deferred_kill: false,
-            fenced: false,
-            failing: false,
-            lease_anchor: now,
-            writer_released: false,
         }
     }
 
@@ -163,27 +123,7 @@ mod tests {
     use super::*;
 
     fn host(now: Instant) -> Host {
-        let cfg = HostConfig {
-            name: "db1".into(),
-            ip: Some("198.18.2.100".into()),
-            mode: Some(HostMode::Master),
-            peer: None,
-            pid_path: None,
-            bin_path: None,
-            agent_port: 9989,
-            cluster_interface: None,
-            mysql_port: 3306,
-            mysql_pidfile: String::new(),
-            mysql_rcscript: String::new(),
-            mysql_cnf: String::new(),
-            agent_user: None,
-            agent_password: None,
-            monitor_user: None,
-            monitor_password: None,
-            replication_user: None,
-            replication_password: None,
-            tools: Vec::new(),
-        };
+        let cfg = crate::core::tests::host_cfg("db1", "198.18.2.100", HostMode::Master, None);
         Host::new(&cfg, None, now)
     }
 

@@ -43,18 +43,30 @@
 //! ([`Monitor::set_time_format`], UTC by default); a (host, check) without an initial
 //! result counts as failed with an empty message.
 //!
-//! Layout: `types.rs` (inputs, actions), `host.rs` (per-host record, state setter, flapping),
-//! `checks_status.rs` (check table and trap periods), `roles.rs` (role table and
-//! distribution), `transitions.rs` (§3.6 table, WAIT exit), `send.rs` (SET_STATUS sends,
-//! retries, broadcast, switch sequencing), `commands.rs` (§5.3), `startup.rs` (§3.14).
+//! Layout (each file imports only files listed before it; the `impl` parts of [`Monitor`]
+//! and of the outbox import the file they extend, which imports nothing back):
+//! - `ids.rs` ([`HostId`], `RoleId`, `PerHost`), `types.rs` (tokens, checks, status line),
+//!   `decision.rs` ([`Decision`], [`Reason`], [`Level`]), `io.rs` ([`Input`], [`Action`]);
+//! - `host.rs` (MMM's record of a host: state setter, flapping, uptime, `agent_down`),
+//!   `checks_status.rs` (check table and trap periods), `roles.rs` (role table and
+//!   distribution);
+//! - `outbox/` (everything sent to agents; reads the record through `Facts`): `mod.rs`
+//!   (SET_STATUS sends and retries, exchanges in flight, replies, broadcast),
+//!   `sequence.rs` (master switch and cleanup-and-send sequencing, lease waits);
+//! - this file ([`Monitor`]: inputs, timeouts, evaluation) and its `impl Monitor` parts:
+//!   `transitions.rs` (§3.6 table as `next_state`, WAIT exit), `commands.rs` (§5.3),
+//!   `startup.rs` (§3.14).
 
 #![warn(missing_docs, unreachable_pub)]
 
 mod checks_status;
 mod commands;
+mod decision;
 mod host;
+mod ids;
+mod io;
+mod outbox;
 mod roles;
-mod send;
 mod startup;
 mod transitions;
 mod types;
@@ -65,78 +77,39 @@ mod sim;
 pub(crate) mod tests;
 
 pub use commands::HELP;
-pub use types::*;
+pub use decision::{Decision, Level, Reason, StartupQuery};
+pub use ids::HostId;
+pub use io::{Action, Input};
+pub use outbox::{BROADCAST_INTERVAL, LEASE_GRACE, SLAVE_SWITCH_WAIT};
+pub use types::{CheckKind, CheckResult, CheckStatus, StatusLine, Token};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use mmm_common::config::Config;
+use mmm_common::config::MonitorSettings;
 use mmm_common::state::{HostState, MonitorMode};
 
 use checks_status::ChecksStatus;
-use commands::Parked;
 use host::Host;
+use ids::PerHost;
+use outbox::{Facts, Out, Outbox};
 use roles::RoleTable;
-use send::Sequence;
-
-/// Interval of the periodic SET_STATUS broadcast to every host (spec §3.2 step 5: ~3 s).
-pub const BROADCAST_INTERVAL: Duration = Duration::from_secs(3);
-
-/// How long a master switch waits for the slaves' replies before the new master gets the
-/// writer role (mmm-rs). Healthy slaves answer in milliseconds (a GTID switch); a hung slave
-/// (frozen mysqld, unreachable agent) must not keep the writer role on no host for the
-/// length of its timeout (2.2.1 blocked the whole switch on it, spec §9.1 item 5). The
-/// slave's switch still completes or is retried; with GTID positioning the order does not
-/// matter for correctness.
-pub const SLAVE_SWITCH_WAIT: Duration = Duration::from_secs(1);
-
-/// With `agent_lease` on: how long after an untold old writer's lease ran out the monitor
-/// still waits before giving the writer role to another master (the agent's lease tick,
-/// 100 ms, plus removing the IP and setting read_only).
-pub const LEASE_GRACE: Duration = Duration::from_millis(500);
 
 /// Grace period after a peer came ONLINE, and the "short downtime" bound (spec §3.6).
 pub const PEER_GRACE: Duration = Duration::from_secs(60);
 
-/// What an outstanding agent send is for.
-#[derive(Debug, Clone)]
-pub(crate) enum Pending {
-    /// A SET_STATUS with these roles; `kill_on_fail` runs kill_host if it fails.
-    Status {
-        host: usize,
-        kill_on_fail: bool,
-        roles: Vec<mmm_common::role::RoleIp>,
-    },
-    /// A PING for an admin command parked until the reply.
-    Ping { host: usize, parked: Parked },
-    /// CLEAR_BAD_ROLES (result ignored).
-    Other { host: usize },
-    /// With `agent_lease` on, in PASSIVE: a PING that only renews the agent's lease (its
-    /// outcome moves the lease anchor and nothing else).
-    Keepalive { host: usize },
-}
-
-impl Pending {
-    fn host(&self) -> usize {
-        match self {
-            Pending::Status { host, .. }
-            | Pending::Ping { host, .. }
-            | Pending::Other { host }
-            | Pending::Keepalive { host } => *host,
-        }
-    }
-}
-
 /// The MMM monitor's decision core. See the module documentation for the calling contract.
 #[derive(Debug)]
 pub struct Monitor {
-    config: Config,
+    config: MonitorSettings,
     /// Per-host records, config order.
-    hosts: Vec<Host>,
+    hosts: PerHost<Host>,
     /// Host names, config order (for log lines).
     names: Vec<String>,
     checks: ChecksStatus,
     roles: RoleTable,
+    /// Everything sent to agents.
+    outbox: Outbox,
     mode: MonitorMode,
     /// Why the monitor is PASSIVE (shown by `show`).
     passive_cause: String,
@@ -147,15 +120,14 @@ pub struct Monitor {
     wall_base: (Instant, i64),
     now: Instant,
     actions: VecDeque<Action>,
-    next_token: u64,
-    pending: BTreeMap<Token, Pending>,
-    next_broadcast: Option<Instant>,
+    /// Admin commands waiting for an agent PING: the PING's token → (command token, line).
+    parked: BTreeMap<Token, (Token, String)>,
     /// An [`Action::ProbeNetwork`] is out and its round has not been reported yet.
     network_probe_requested: bool,
-    /// A cross-host send sequence in progress (master switch, cleanup-and-send).
-    sequence: Option<Sequence>,
     /// The active master as of the last distribution (to detect a change).
-    last_am: Option<usize>,
+    last_am: Option<HostId>,
+    /// When the active master last changed (issue 13: the slaves' peer grace runs from it).
+    am_since: Option<Instant>,
     /// The status file content last written.
     last_status: Option<Vec<StatusLine>>,
     time_format: fn(i64) -> String,
@@ -164,12 +136,8 @@ pub struct Monitor {
 impl Monitor {
     /// A monitor for `config` (validated for the monitor class), started at `now` / `wall`
     /// (epoch seconds, used as `last_change` of the initial checks).
-    pub fn new(config: &Config, now: Instant, wall: i64) -> Monitor {
-        let mode = config
-            .monitor
-            .as_ref()
-            .map(|m| m.mode)
-            .unwrap_or(MonitorMode::Active);
+    pub fn new(config: &MonitorSettings, now: Instant, wall: i64) -> Monitor {
+        let mode = config.monitor.mode;
         let names: Vec<String> = config.hosts.iter().map(|h| h.name.clone()).collect();
         let hosts = config
             .hosts
@@ -178,7 +146,8 @@ impl Monitor {
                 let peer = h
                     .peer
                     .as_deref()
-                    .and_then(|p| names.iter().position(|n| n == p));
+                    .and_then(|p| names.iter().position(|n| n == p))
+                    .map(HostId);
                 Host::new(h, peer, now)
             })
             .collect();
@@ -189,11 +158,13 @@ impl Monitor {
             c.rep_threads.trap_period,
             c.rep_backlog.trap_period,
         ];
+        let ext = &config.ext;
         Monitor {
             checks: ChecksStatus::new(names.len(), traps, now, wall),
             roles: RoleTable::new(config),
+            outbox: Outbox::new(names.len(), now, ext.status_retry_interval, ext.agent_lease),
             config: config.clone(),
-            hosts,
+            hosts: PerHost::new(hosts),
             names,
             mode,
             passive_cause: if mode == MonitorMode::Passive {
@@ -206,12 +177,10 @@ impl Monitor {
             wall_base: (now, wall),
             now,
             actions: VecDeque::new(),
-            next_token: 1,
-            pending: BTreeMap::new(),
-            next_broadcast: None,
+            parked: BTreeMap::new(),
             network_probe_requested: false,
-            sequence: None,
             last_am: None,
+            am_since: None,
             last_status: None,
             time_format: format_utc,
         }
@@ -234,14 +203,14 @@ impl Monitor {
                 result,
                 wall,
             } => {
-                if host >= self.hosts.len() {
+                if self.hosts.get(host).is_none() {
                     return;
                 }
                 if !self.started {
                     self.checks.initial(host, check, &result);
                     return;
                 }
-                let name = self.names.get(host).cloned().unwrap_or_default();
+                let name = self.name(host);
                 let ping_was_ok = self.ping_ok(host);
                 let out =
                     self.checks
@@ -251,12 +220,7 @@ impl Monitor {
                 // SET_STATUS is told at once, not at its next retry: it may hold the writer
                 // role that has moved on (2.2.1 left both masters writable for ~5 s here).
                 if check == CheckKind::Ping && !ping_was_ok && self.ping_ok(host) {
-                    if let Some(h) = self.hosts.get_mut(host) {
-                        if h.status_retry_at.is_some() {
-                            h.status_retry_at = Some(self.now);
-                        }
-                    }
-                    self.retry_due();
+                    self.with_outbox(|o, f| o.retry_now(f, host));
                 }
             }
             Input::CheckConnLost { host, silent_for } => {
@@ -269,16 +233,7 @@ impl Monitor {
                 self.network_probe_requested = false;
                 if up != self.network_up {
                     self.network_up = up;
-                    self.decide(
-                        Level::Fatal,
-                        None,
-                        if up {
-                            "Network is reachable"
-                        } else {
-                            "Network is unreachable"
-                        }
-                        .to_string(),
-                    );
+                    self.decide(Decision::Network { up });
                     if up {
                         self.checks.disarm_all();
                     }
@@ -298,20 +253,15 @@ impl Monitor {
                 reply,
                 maybe_delivered,
             } => self.handle_agent_reply(token, reply, maybe_delivered),
-            Input::Command { token, line } => self.handle_command(token, &line),
+            Input::Command { token, line } => self.handle_command(token, line),
             Input::Startup {
                 stored,
                 agents,
                 systems,
             } => {
                 if !self.started {
-                    // The startup queries may have reached every agent until now.
-                    let now = self.now;
-                    for h in &mut self.hosts {
-                        h.lease_anchor = h.lease_anchor.max(now);
-                    }
+                    self.outbox.start(self.now);
                     self.startup(stored, agents, systems);
-                    self.next_broadcast = Some(self.now + self.broadcast_interval());
                 }
             }
         }
@@ -342,13 +292,9 @@ impl Monitor {
                 self.actions.push_back(Action::ProbeNetwork);
             }
         }
-        self.sequence_timeout();
+        self.with_outbox(|o, f| o.sequence_due(f));
         self.evaluate();
-        self.retry_due();
-        if self.next_broadcast.is_some_and(|b| b <= self.now) {
-            self.broadcast();
-            self.next_broadcast = Some(self.now + self.broadcast_interval());
-        }
+        self.with_outbox(|o, f| o.due(f));
         self.write_status_if_changed();
     }
 
@@ -362,24 +308,20 @@ impl Monitor {
         if !self.started {
             return None;
         }
-        let mut best = self.next_broadcast;
-        let mut add = |d: Option<Instant>| {
-            if let Some(d) = d {
-                best = Some(best.map_or(d, |b| b.min(d)));
-            }
-        };
+        let mut checks = None;
         if self.network_up {
-            add(self.checks.next_deadline());
+            checks = self.checks.next_deadline();
             if !self.network_probe_requested {
-                add(self.checks.next_unconfirmed_deadline());
+                checks = checks
+                    .into_iter()
+                    .chain(self.checks.next_unconfirmed_deadline())
+                    .min();
             }
         }
-        for h in &self.hosts {
-            add(h.status_retry_at);
-        }
-        add(self.sequence.as_ref().and_then(|s| s.deadline));
-        add(self.rule_deadline());
-        best
+        [checks, self.outbox.next_deadline(), self.rule_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The current monitor mode.
@@ -388,7 +330,7 @@ impl Monitor {
     }
 
     /// The configuration the monitor runs with.
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &MonitorSettings {
         &self.config
     }
 
@@ -422,12 +364,7 @@ impl Monitor {
     /// The periodic broadcast's interval: [`BROADCAST_INTERVAL`], or a third of
     /// `agent_lease` when that is shorter (a healthy agent's lease never runs out).
     pub fn broadcast_interval(&self) -> Duration {
-        let lease = self.config.ext.agent_lease;
-        if lease.is_zero() {
-            BROADCAST_INTERVAL
-        } else {
-            BROADCAST_INTERVAL.min(lease / 3)
-        }
+        self.outbox.broadcast_interval()
     }
 
     // ----- internals shared by the other files -----
@@ -441,18 +378,17 @@ impl Monitor {
         matches!(self.mode, MonitorMode::Manual | MonitorMode::Wait)
     }
 
-    fn name(&self, host: usize) -> String {
-        self.names.get(host).cloned().unwrap_or_default()
+    fn name(&self, host: HostId) -> String {
+        self.names.get(host.index()).cloned().unwrap_or_default()
     }
 
-    fn decide(&mut self, level: Level, host: Option<usize>, text: String) {
-        self.actions
-            .push_back(Action::Decision(Decision { level, host, text }));
+    fn decide(&mut self, d: Decision) {
+        self.actions.push_back(Action::Decision(d));
     }
 
     fn decide_all(&mut self, ds: Vec<Decision>) {
         for d in ds {
-            self.actions.push_back(Action::Decision(d));
+            self.decide(d);
         }
     }
 
@@ -460,36 +396,119 @@ impl Monitor {
         self.actions.push_back(Action::Reply { token, text });
     }
 
-    fn alloc_token(&mut self) -> Token {
-        let t = Token(self.next_token);
-        self.next_token += 1;
-        t
+    /// Issue 13 (docs/differences.md): why `host`'s replication from the active master
+    /// cannot be taken as current — its `rep_threads` or `rep_backlog` check failed (with
+    /// `unreported`, also one failing within its trap period). `None` when both are OK.
+    fn replication_doubt(&self, host: HostId, unreported: bool) -> Option<String> {
+        [CheckKind::RepThreads, CheckKind::RepBacklog]
+            .into_iter()
+            .find_map(|c| {
+                Some(format!(
+                    "{c}: {}",
+                    self.checks.failing(host, c, unreported)?
+                ))
+            })
     }
 
-    fn ping_ok(&self, host: usize) -> bool {
+    fn ping_ok(&self, host: HostId) -> bool {
         self.checks.ok(host, CheckKind::Ping)
     }
 
+    /// Runs `op` on the outbox with a view of the record, then takes what it did: its
+    /// actions (in order) and the roles it told hosts.
+    fn with_outbox<R>(&mut self, op: impl FnOnce(&mut Outbox, &Facts<'_>) -> R) -> R {
+        let facts = Facts {
+            now: self.now,
+            mode: self.mode,
+            network_up: self.network_up,
+            hosts: &self.hosts,
+            roles: &self.roles,
+            checks: &self.checks,
+        };
+        let r = op(&mut self.outbox, &facts);
+        while let Some(out) = self.outbox.pop() {
+            match out {
+                Out::Action(a) => self.actions.push_back(a),
+                Out::Told { host, roles } => {
+                    if let Some(h) = self.hosts.get_mut(host) {
+                        h.roles = roles;
+                    }
+                }
+            }
+        }
+        r
+    }
+
+    /// `send(host)` of spec §3.10: tells `host` its roles and the active master.
+    fn tell(&mut self, host: HostId) {
+        self.with_outbox(|o, f| o.tell(f, host));
+    }
+
+    /// [`Monitor::tell`] with kill-on-fail (§3.6): kill_host runs if it fails.
+    fn tell_or_kill(&mut self, host: HostId) {
+        self.with_outbox(|o, f| o.tell_or_kill(f, host));
+    }
+
+    /// An agent reply (or failure) came back: the outbox's bookkeeping, then MMM's record
+    /// of the host (uptime, `agent_down`), a parked command, and the rest of the outbox's.
+    fn handle_agent_reply(
+        &mut self,
+        token: Token,
+        reply: Result<mmm_common::proto::agent::AgentReply, String>,
+        maybe_delivered: bool,
+    ) {
+        let Some(replied) = self.with_outbox(|o, f| o.replied(f, token, &reply, maybe_delivered))
+        else {
+            return;
+        };
+        let host = replied.host;
+        let ok = replied.ok;
+        let ping_ok = self.ping_ok(host);
+        let name = self.name(host);
+        let mut decision = None;
+        if let Some(h) = self.hosts.get_mut(host) {
+            if let Some(u) = reply.as_ref().ok().and_then(|r| r.uptime) {
+                h.record_uptime(u);
+            }
+            if !ok && !replied.reached && ping_ok && !h.agent_down {
+                h.agent_down = true;
+                decision = Some(Decision::AgentUnreachable {
+                    host,
+                    name,
+                    at_startup: false,
+                });
+            } else if ok && h.agent_down {
+                h.agent_down = false;
+                decision = Some(Decision::AgentReachable { host, name });
+            }
+        }
+        if let Some(d) = decision {
+            self.decide(d);
+        }
+        if let Some((command, line)) = self.parked.remove(&token) {
+            self.run_command(command, &line, Some(ok));
+        }
+        self.with_outbox(|o, f| o.finish(f, replied));
+    }
+
     /// The state setter with its log line for flapping.
-    fn set_state(&mut self, host: usize, new: HostState) {
-        let (fc, fd) = self
-            .config
-            .monitor
-            .as_ref()
-            .map(|m| (m.flap_count, m.flap_duration))
-            .unwrap_or((3, Duration::from_secs(3600)));
+    fn set_state(&mut self, host: HostId, new: HostState) {
+        let (fc, fd) = (
+            self.config.monitor.flap_count,
+            self.config.monitor.flap_duration,
+        );
         let now = self.now;
         let Some(h) = self.hosts.get_mut(host) else {
             return;
         };
         if h.set_state(new, now, fc, fd) {
-            let text = format!("Host {} is flapping!", h.name);
-            self.decide(Level::Fatal, Some(host), text);
+            let name = h.name.clone();
+            self.decide(Decision::Flapping { host, name });
         }
     }
 
     /// `clear_roles(host)` with its log lines.
-    fn clear_roles(&mut self, host: usize) {
+    fn clear_roles(&mut self, host: HostId) {
         let name = self.name(host);
         let ds = self.roles.clear_host(host, &name);
         self.decide_all(ds);
@@ -516,7 +535,7 @@ impl Monitor {
     /// The distribution step (spec §3.9) and the master switch when the AM changed.
     fn distribute(&mut self) {
         let hosts = &self.hosts;
-        let eligible = |h: usize| {
+        let eligible = |h: HostId| {
             hosts
                 .get(h)
                 .is_some_and(|h| h.state == HostState::Online && !h.agent_down)
@@ -528,11 +547,10 @@ impl Monitor {
         self.check_master_change();
         // Tell every host whose roles changed at once (2.2.1: the broadcast of the same
         // loop iteration); a host held back by a switch sequence is deferred.
-        for host in 0..self.hosts.len() {
-            if self.roles.host_roles(host) != self.hosts[host].roles
-                && !self.hosts[host].deferred_status
+        for host in self.hosts.ids() {
+            if self.roles.host_roles(host) != self.hosts[host].roles && !self.outbox.deferred(host)
             {
-                self.send_status(host, None, false, false);
+                self.tell(host);
             }
         }
     }
@@ -543,8 +561,34 @@ impl Monitor {
         if am != self.last_am {
             let old = self.last_am;
             self.last_am = am;
-            self.start_master_switch(old, am);
+            self.master_switch(old, am);
         }
+    }
+
+    /// Starts the §3.9 step 5 switch `old` → `new` in the outbox; remembers when the active
+    /// master changed and says so when the new one was known not to be current (issue 13:
+    /// 2.2.1 promoted it silently).
+    fn master_switch(&mut self, old: Option<HostId>, new: Option<HostId>) {
+        if new != old {
+            self.am_since = Some(self.now);
+        }
+        if let (Some(o), Some(n)) = (old, new.filter(|&n| Some(n) != old)) {
+            if let Some(why) = self.replication_doubt(n, false) {
+                self.decide(Decision::StaleActiveMaster {
+                    host: n,
+                    name: self.name(n),
+                    old: self.name(o),
+                    why,
+                });
+            }
+        }
+        self.with_outbox(|o, f| o.master_switch(f, old, new));
+    }
+
+    /// Cleanup and send (spec §3.14.4), see [`Outbox::cleanup_and_send`].
+    fn cleanup_and_send(&mut self) {
+        self.last_am = self.roles.active_master();
+        self.with_outbox(|o, f| o.cleanup_and_send(f));
     }
 
     fn write_status_if_changed(&mut self) {

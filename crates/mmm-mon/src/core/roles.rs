@@ -6,10 +6,11 @@
 //! first in the role's `hosts`. Weights are kept in half units (an IP of the active-master
 //! role weighs 1, any other IP 2) so no floating point is compared.
 
-use mmm_common::config::{Config, RoleMode};
+use mmm_common::config::{MonitorSettings, RoleMode};
 use mmm_common::role::RoleIp;
 
-use super::types::{Decision, Level};
+use super::decision::Decision;
+use super::ids::{HostId, RoleId};
 
 /// One IP of a role and its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +18,7 @@ pub(crate) struct IpSlot {
     /// The IP.
     pub(crate) ip: String,
     /// The host holding it, or `None` (orphaned).
-    pub(crate) owner: Option<usize>,
+    pub(crate) owner: Option<HostId>,
 }
 
 /// One configured role.
@@ -28,11 +29,11 @@ pub(crate) struct Role {
     /// Exclusive (else balanced).
     pub(crate) exclusive: bool,
     /// Allowed hosts, in the role's `hosts` order (unknown names dropped).
-    pub(crate) hosts: Vec<usize>,
+    pub(crate) hosts: Vec<HostId>,
     /// IPs in config order.
     pub(crate) ips: Vec<IpSlot>,
     /// Preferred host (exclusive roles only).
-    pub(crate) prefer: Option<usize>,
+    pub(crate) prefer: Option<HostId>,
 }
 
 /// The role table.
@@ -40,22 +41,22 @@ pub(crate) struct Role {
 pub(crate) struct RoleTable {
     /// Roles in config order.
     pub(crate) roles: Vec<Role>,
-    /// Index of the active-master role, if configured.
-    pub(crate) am_role: Option<usize>,
+    /// The active-master role, if configured.
+    pub(crate) am_role: Option<RoleId>,
 }
 
 /// What eligibility the distribution needs per host: ONLINE and not agent_down.
-pub(crate) type Eligible<'a> = &'a dyn Fn(usize) -> bool;
+pub(crate) type Eligible<'a> = &'a dyn Fn(HostId) -> bool;
 
 impl RoleTable {
     /// The table for `config`, every IP orphaned.
-    pub(crate) fn new(config: &Config) -> RoleTable {
-        let host_idx = |n: &str| config.hosts.iter().position(|h| h.name == n);
+    pub(crate) fn new(config: &MonitorSettings) -> RoleTable {
+        let host_idx = |n: &str| config.hosts.iter().position(|h| h.name == n).map(HostId);
         let roles: Vec<Role> = config
             .roles
             .iter()
             .map(|r| {
-                let exclusive = r.mode != Some(RoleMode::Balanced);
+                let exclusive = r.mode != RoleMode::Balanced;
                 Role {
                     name: r.name.clone(),
                     exclusive,
@@ -76,81 +77,92 @@ impl RoleTable {
                 }
             })
             .collect();
-        let am_role = config
-            .active_master_role
-            .as_deref()
-            .and_then(|n| roles.iter().position(|r| r.name == n));
+        let am_role = roles
+            .iter()
+            .position(|r| r.name == config.active_master_role)
+            .map(RoleId);
         RoleTable { roles, am_role }
     }
 
     /// The role named `name`.
-    pub(crate) fn role_index(&self, name: &str) -> Option<usize> {
-        self.roles.iter().position(|r| r.name == name)
+    pub(crate) fn role_index(&self, name: &str) -> Option<RoleId> {
+        self.roles.iter().position(|r| r.name == name).map(RoleId)
+    }
+
+    /// The role `ri`, if it exists.
+    pub(crate) fn role(&self, ri: RoleId) -> Option<&Role> {
+        self.roles.get(ri.0)
+    }
+
+    /// The active-master role, if configured.
+    pub(crate) fn am(&self) -> Option<&Role> {
+        self.role(self.am_role?)
+    }
+
+    /// Whether `roles` include an IP of the active-master role.
+    pub(crate) fn has_am_role(&self, roles: &[RoleIp]) -> bool {
+        self.am()
+            .is_some_and(|am| roles.iter().any(|r| r.role == am.name))
     }
 
     /// (role index, ip index) of an IP.
-    pub(crate) fn find_ip(&self, ip: &str) -> Option<(usize, usize)> {
-        self.roles
-            .iter()
-            .enumerate()
-            .find_map(|(ri, r)| r.ips.iter().position(|s| s.ip == ip).map(|ii| (ri, ii)))
+    pub(crate) fn find_ip(&self, ip: &str) -> Option<(RoleId, usize)> {
+        self.roles.iter().enumerate().find_map(|(ri, r)| {
+            r.ips
+                .iter()
+                .position(|s| s.ip == ip)
+                .map(|ii| (RoleId(ri), ii))
+        })
     }
 
     /// (role index, ip index) of a role instance.
-    pub(crate) fn find(&self, role: &RoleIp) -> Option<(usize, usize)> {
+    pub(crate) fn find(&self, role: &RoleIp) -> Option<(RoleId, usize)> {
         let ri = self.role_index(&role.role)?;
-        let ii = self
-            .roles
-            .get(ri)?
-            .ips
-            .iter()
-            .position(|s| s.ip == role.ip)?;
+        let ii = self.role(ri)?.ips.iter().position(|s| s.ip == role.ip)?;
         Some((ri, ii))
     }
 
     /// Sets the owner of one IP.
-    pub(crate) fn set_owner(&mut self, ri: usize, ii: usize, owner: Option<usize>) {
-        if let Some(slot) = self.roles.get_mut(ri).and_then(|r| r.ips.get_mut(ii)) {
+    pub(crate) fn set_owner(&mut self, ri: RoleId, ii: usize, owner: Option<HostId>) {
+        if let Some(slot) = self.roles.get_mut(ri.0).and_then(|r| r.ips.get_mut(ii)) {
             slot.owner = owner;
         }
     }
 
     /// The owner of one IP.
-    pub(crate) fn owner(&self, ri: usize, ii: usize) -> Option<usize> {
-        self.roles
-            .get(ri)
+    pub(crate) fn owner(&self, ri: RoleId, ii: usize) -> Option<HostId> {
+        self.role(ri)
             .and_then(|r| r.ips.get(ii))
             .and_then(|s| s.owner)
     }
 
     /// The active master: owner of the active-master role's (first) IP.
-    pub(crate) fn active_master(&self) -> Option<usize> {
-        let r = self.roles.get(self.am_role?)?;
-        r.ips.first().and_then(|s| s.owner)
+    pub(crate) fn active_master(&self) -> Option<HostId> {
+        self.am()?.ips.first().and_then(|s| s.owner)
     }
 
     /// The hosts that can hold the active-master role (its `hosts`).
-    pub(crate) fn masters(&self) -> &[usize] {
-        match self.am_role.and_then(|i| self.roles.get(i)) {
+    pub(crate) fn masters(&self) -> &[HostId] {
+        match self.am() {
             Some(r) => &r.hosts,
             None => &[],
         }
     }
 
     /// Whether `host` is listed in the active-master role.
-    pub(crate) fn is_master(&self, host: usize) -> bool {
+    pub(crate) fn is_master(&self, host: HostId) -> bool {
         self.masters().contains(&host)
     }
 
     /// Passive master: first master host that is not the active master (none if there is
     /// no active master).
-    pub(crate) fn passive_master(&self) -> Option<usize> {
+    pub(crate) fn passive_master(&self) -> Option<HostId> {
         let am = self.active_master()?;
         self.masters().iter().copied().find(|&h| h != am)
     }
 
     /// The roles `host` holds in the table, sorted.
-    pub(crate) fn host_roles(&self, host: usize) -> Vec<RoleIp> {
+    pub(crate) fn host_roles(&self, host: HostId) -> Vec<RoleIp> {
         let mut v: Vec<RoleIp> = self
             .roles
             .iter()
@@ -166,10 +178,14 @@ impl RoleTable {
     }
 
     /// Host weight in half units: 1 per active-master-role IP, 2 per other IP.
-    pub(crate) fn weight2(&self, host: usize) -> u32 {
+    pub(crate) fn weight2(&self, host: HostId) -> u32 {
         let mut w = 0;
         for (ri, r) in self.roles.iter().enumerate() {
-            let per = if Some(ri) == self.am_role { 1 } else { 2 };
+            let per = if Some(RoleId(ri)) == self.am_role {
+                1
+            } else {
+                2
+            };
             w += per * r.ips.iter().filter(|s| s.owner == Some(host)).count() as u32;
         }
         w
@@ -177,10 +193,13 @@ impl RoleTable {
 
     /// `clear_roles(host)`: orphans every IP of `host`; returns the log lines (INFO
     /// `Removing all roles from host '<h>':` + one line per IP), empty when it held none.
-    pub(crate) fn clear_host(&mut self, host: usize, name: &str) -> Vec<Decision> {
+    pub(crate) fn clear_host(&mut self, host: HostId, name: &str) -> Vec<Decision> {
         let roles = self.host_roles(host);
-        let mut out = Vec::new();
-        out.push(info(format!("Removing all roles from host '{name}':")));
+        let name = name.to_string();
+        let mut out = vec![Decision::RolesCleared {
+            host,
+            name: name.clone(),
+        }];
         for role in &mut self.roles {
             for slot in &mut role.ips {
                 if slot.owner == Some(host) {
@@ -188,15 +207,19 @@ impl RoleTable {
                 }
             }
         }
-        for r in roles {
-            out.push(info(format!("    Removed role '{r}' from host '{name}'")));
+        for role in roles {
+            out.push(Decision::RoleRemoved {
+                host,
+                name: name.clone(),
+                role,
+            });
         }
         out
     }
 
     /// Orphans every IP of role `ri` held by `host` (balanced `move_role`).
-    pub(crate) fn remove_role_from_host(&mut self, ri: usize, host: usize) {
-        if let Some(r) = self.roles.get_mut(ri) {
+    pub(crate) fn remove_role_from_host(&mut self, ri: RoleId, host: HostId) {
+        if let Some(r) = self.roles.get_mut(ri.0) {
             for s in &mut r.ips {
                 if s.owner == Some(host) {
                     s.owner = None;
@@ -214,7 +237,7 @@ impl RoleTable {
         names: &[String],
     ) -> Vec<Decision> {
         let mut out = Vec::new();
-        let name = |h: usize| names.get(h).cloned().unwrap_or_default();
+        let name = |h: HostId| names.get(h.index()).cloned().unwrap_or_default();
         // Orphans: exclusive roles first, then balanced, each in config order.
         for pass_exclusive in [true, false] {
             for ri in 0..self.roles.len() {
@@ -229,12 +252,11 @@ impl RoleTable {
                         break;
                     };
                     self.roles[ri].ips[ii].owner = Some(h);
-                    out.push(info(format!(
-                        "Orphaned role '{}({})' has been assigned to '{}'",
-                        self.roles[ri].name,
-                        self.roles[ri].ips[ii].ip,
-                        name(h)
-                    )));
+                    out.push(Decision::OrphanAssigned {
+                        host: h,
+                        name: name(h),
+                        role: self.role_ip(ri, ii),
+                    });
                 }
             }
         }
@@ -251,13 +273,13 @@ impl RoleTable {
                     if let Some(old) = slot.owner {
                         if old != p {
                             slot.owner = Some(p);
-                            out.push(info(format!(
-                                "Moving role '{}({})' from host '{}' to preferred host '{}'",
-                                self.roles[ri].name,
-                                self.roles[ri].ips[ii].ip,
-                                name(old),
-                                name(p)
-                            )));
+                            out.push(Decision::RoleMoved {
+                                host: p,
+                                role: self.role_ip(ri, ii),
+                                from: name(old),
+                                to: name(p),
+                                preferred: true,
+                            });
                         }
                     }
                 }
@@ -267,7 +289,7 @@ impl RoleTable {
             if self.roles[ri].exclusive {
                 continue;
             }
-            let hosts: Vec<usize> = self.roles[ri]
+            let hosts: Vec<HostId> = self.roles[ri]
                 .hosts
                 .iter()
                 .copied()
@@ -299,13 +321,13 @@ impl RoleTable {
                     .position(|s| s.owner == Some(from))
                 {
                     self.roles[ri].ips[ii].owner = Some(to);
-                    out.push(info(format!(
-                        "Moving role '{}({})' from host '{}' to host '{}'",
-                        self.roles[ri].name,
-                        self.roles[ri].ips[ii].ip,
-                        name(from),
-                        name(to)
-                    )));
+                    out.push(Decision::RoleMoved {
+                        host: to,
+                        role: self.role_ip(ri, ii),
+                        from: name(from),
+                        to: name(to),
+                        preferred: false,
+                    });
                 }
                 w[max_i] -= 2;
                 w[min_i] += 2;
@@ -316,14 +338,20 @@ impl RoleTable {
 
     /// The host an orphaned IP of role `ri` goes to: the preferred host if eligible,
     /// else the eligible host with the smallest weight (ties: first in role `hosts`).
-    fn pick_orphan_host(&self, ri: usize, eligible: Eligible<'_>) -> Option<usize> {
+    /// The role instance `ii` of role `ri` (by position).
+    fn role_ip(&self, ri: usize, ii: usize) -> RoleIp {
+        let r = &self.roles[ri];
+        RoleIp::new(r.name.clone(), r.ips[ii].ip.clone())
+    }
+
+    fn pick_orphan_host(&self, ri: usize, eligible: Eligible<'_>) -> Option<HostId> {
         let role = self.roles.get(ri)?;
         if let Some(p) = role.prefer {
             if eligible(p) && role.hosts.contains(&p) {
                 return Some(p);
             }
         }
-        let mut best: Option<(usize, u32)> = None;
+        let mut best: Option<(HostId, u32)> = None;
         for &h in &role.hosts {
             if !eligible(h) {
                 continue;
@@ -335,13 +363,5 @@ impl RoleTable {
             }
         }
         best.map(|(h, _)| h)
-    }
-}
-
-fn info(text: String) -> Decision {
-    Decision {
-        level: Level::Info,
-        host: None,
-        text,
     }
 }

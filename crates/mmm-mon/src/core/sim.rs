@@ -83,11 +83,11 @@ struct Sim {
     base: Instant,
     now_ms: u64,
     rng: StdRng,
-    world: Vec<WorldHost>,
+    world: PerHost<WorldHost>,
     queue: BTreeMap<(u64, u64), Event>,
     seq: u64,
     /// Per host: when its agent queue is free again (per-host order).
-    busy_until: Vec<u64>,
+    busy_until: PerHost<u64>,
     faults_on: bool,
     next_cmd: u64,
     /// Command token → replies seen.
@@ -124,7 +124,8 @@ impl Sim {
         } else {
             seed_config(10)
         };
-        if let Some(m) = cfg.monitor.as_mut() {
+        {
+            let m = &mut cfg.monitor;
             m.auto_set_online = Duration::from_secs(10);
             // vary the setup by seed: WAIT start, prefer, flap_count
             if seed % 4 == 1 {
@@ -153,7 +154,7 @@ impl Sim {
             base,
             now_ms: 0,
             rng: StdRng::seed_from_u64(seed),
-            world: vec![
+            world: PerHost::new(vec![
                 WorldHost {
                     mysqld: true,
                     repl: true,
@@ -166,10 +167,10 @@ impl Sim {
                     fenced: false,
                 };
                 n
-            ],
+            ]),
             queue: BTreeMap::new(),
             seq: 0,
-            busy_until: vec![0; n],
+            busy_until: PerHost::new(vec![0; n]),
             faults_on: true,
             next_cmd: 1,
             replies: BTreeMap::new(),
@@ -181,7 +182,7 @@ impl Sim {
             lease_ms,
         };
         // initial checks, then startup of a fresh cluster, then set everyone online
-        for host in 0..n {
+        for host in (0..n).map(HostId) {
             for check in CheckKind::ALL {
                 let result = sim.check_result(host, check);
                 sim.m.handle(
@@ -218,14 +219,14 @@ impl Sim {
             },
         );
         sim.drain();
-        for host in 0..n {
+        for host in (0..n).map(HostId) {
             for check in CheckKind::ALL {
                 let phase = sim.rng.gen_range(0..CHECK_PERIOD_MS);
                 sim.schedule(phase, Event::Check(host, check));
             }
-            let name = sim.m.names[host].clone();
+            let name = sim.m.names[host.index()].clone();
             sim.schedule(
-                10 + host as u64,
+                10 + host.index() as u64,
                 Event::Command(format!("set_online {name}")),
             );
         }
@@ -281,7 +282,7 @@ impl Sim {
                 Action::Send { token, request, .. } => {
                     self.note(format!("send {token:?} {request}"))
                 }
-                Action::Decision(d) => self.note(format!("log {}", d.text)),
+                Action::Decision(d) => self.note(format!("log {d}")),
                 Action::KillHost { host, .. } => self.note(format!("kill {host}")),
                 Action::Reply { text, .. } => {
                     self.note(format!("reply {}", text.lines().next().unwrap_or("")))
@@ -334,13 +335,15 @@ impl Sim {
                     *self.replies.entry(token.0).or_default() += 1;
                 }
                 Action::Decision(d) => {
-                    if d.text.starts_with("State of") {
+                    if matches!(d, Decision::StateChanged { .. }) {
                         self.stats.state_changes += 1;
                     }
-                    if d.text.contains("role 'writer(") && d.text.contains("assigned to")
-                        || d.text.starts_with("Admin moved role 'writer'")
-                        || d.text.starts_with("Admin forced move")
-                    {
+                    let writer_moved = match &d {
+                        Decision::OrphanAssigned { role, .. } => role.role == "writer",
+                        Decision::AdminMovedRole { role, .. } => role == "writer",
+                        _ => false,
+                    };
+                    if writer_moved {
                         self.stats.writer_moves += 1;
                     }
                 }
@@ -357,7 +360,7 @@ impl Sim {
             return;
         }
         let now = self.now_ms;
-        for h in 0..self.world.len() {
+        for h in self.world.ids() {
             let w = &mut self.world[h];
             if w.agent
                 && !w.fenced
@@ -438,7 +441,7 @@ impl Sim {
 
     fn fault(&mut self) {
         let n = self.world.len();
-        let h = self.rng.gen_range(0..n);
+        let h = HostId(self.rng.gen_range(0..n));
         let kind = self.rng.gen_range(0..16);
         self.note(format!("fault {kind} on host {h}"));
         match kind {
@@ -571,7 +574,8 @@ impl Sim {
             trace.join("\n"),
             self.m.mode(),
             self.m.hosts.iter().map(|h| h.state).collect::<Vec<_>>(),
-            (0..self.world.len())
+            self.world
+                .ids()
                 .map(|h| self.m.roles.host_roles(h))
                 .collect::<Vec<_>>(),
             self.m
@@ -587,6 +591,7 @@ impl Sim {
         let n = self.world.len();
         let is_writer = |r: &RoleIp| r.role == "writer";
         let table_writers = (0..n)
+            .map(HostId)
             .filter(|&h| self.m.roles.host_roles(h).iter().any(is_writer))
             .count();
         if table_writers > 1 {
@@ -623,7 +628,7 @@ impl Sim {
             }
         }
         if self.m.mode() == MonitorMode::Active {
-            for h in 0..n {
+            for h in (0..n).map(HostId) {
                 if self.m.hosts[h].state != HostState::Online
                     && !self.m.roles.host_roles(h).is_empty()
                 {
@@ -633,7 +638,7 @@ impl Sim {
         }
         if self.m.mode() != MonitorMode::Passive && !self.stock {
             if let Some(ri) = self.m.roles.role_index("reader") {
-                let role = &self.m.roles.roles[ri];
+                let role = &self.m.roles.roles[ri.0];
                 let counts: Vec<usize> = role
                     .hosts
                     .iter()
@@ -693,10 +698,10 @@ impl Sim {
         // rounds, since fenced hosts take up to 40 s to reboot.
         for _round in 0..6 {
             let mut all_online = true;
-            for host in 0..self.world.len() {
+            for host in self.world.ids() {
                 if self.m.hosts[host].state != HostState::Online {
                     all_online = false;
-                    let name = self.m.names[host].clone();
+                    let name = self.m.names[host.index()].clone();
                     self.command(format!("set_online {name}"));
                     self.drain();
                 }
@@ -707,7 +712,7 @@ impl Sim {
                 break;
             }
         }
-        for host in 0..self.world.len() {
+        for host in self.world.ids() {
             if self.m.hosts[host].state != HostState::Online {
                 self.fail(&format!("host {host} not ONLINE after healing"));
             }

@@ -11,7 +11,10 @@ use mmm_common::proto::agent::{AgentStatus, SystemStatus};
 use mmm_common::role::RoleIp;
 use mmm_common::state::{HostState, MonitorMode};
 
-use super::{CheckKind, Level, Monitor, StoredHost};
+use super::decision::{Decision, StartupQuery};
+use super::ids::{HostId, RoleId};
+use super::types::{CheckKind, StatusLine};
+use super::Monitor;
 
 /// What one host reported about one role instance.
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,24 +26,21 @@ struct Claim {
 
 impl Monitor {
     /// Drops role tokens that no longer exist or that the host may no longer hold (WARN).
-    fn filter_startup_roles(&mut self, host: usize, roles: &[RoleIp]) -> Vec<RoleIp> {
+    fn filter_startup_roles(&mut self, host: HostId, roles: &[RoleIp]) -> Vec<RoleIp> {
         let mut out = Vec::new();
         for r in roles {
             match self.roles.find(r) {
-                None => self.decide(
-                    Level::Warn,
-                    Some(host),
-                    format!("Detected change in role definitions: Role '{r}' was removed."),
-                ),
-                Some((ri, _)) if !self.roles.roles[ri].hosts.contains(&host) => {
+                None => self.decide(Decision::RoleGone {
+                    host,
+                    role: r.clone(),
+                }),
+                Some((ri, _)) if !self.roles.role(ri).is_some_and(|x| x.hosts.contains(&host)) => {
                     let name = self.name(host);
-                    self.decide(
-                        Level::Warn,
-                        Some(host),
-                        format!(
-                            "Detected change in role definitions: Host '{name}' can't handle role '{r}' anymore."
-                        ),
-                    )
+                    self.decide(Decision::RoleNotAllowed {
+                        host,
+                        name,
+                        role: r.clone(),
+                    })
                 }
                 Some(_) => out.push(r.clone()),
             }
@@ -51,7 +51,7 @@ impl Monitor {
     /// Runs the §3.14 reconstruction and applies it.
     pub(crate) fn startup(
         &mut self,
-        stored_lines: Vec<StoredHost>,
+        stored_lines: Vec<StatusLine>,
         agents: Vec<Result<AgentStatus, String>>,
         systems: Vec<Result<SystemStatus, String>>,
     ) {
@@ -61,53 +61,42 @@ impl Monitor {
         // Inputs per host (§3.14.1).
         let mut stored: Vec<Option<(HostState, Vec<RoleIp>)>> = vec![None; n];
         for line in stored_lines {
-            match self.names.iter().position(|x| *x == line.host) {
+            match self.names.iter().position(|x| *x == line.host).map(HostId) {
                 Some(h) => {
                     let roles = self.filter_startup_roles(h, &line.roles);
-                    stored[h] = Some((line.state, roles));
+                    stored[h.index()] = Some((line.state, roles));
                 }
-                None => self.decide(
-                    Level::Warn,
-                    None,
-                    format!(
-                        "Ignoring saved status information for unknown host '{}'",
-                        line.host
-                    ),
-                ),
+                None => self.decide(Decision::UnknownStoredHost { name: line.host }),
             }
         }
         let mut agent: Vec<Option<AgentStatus>> = vec![None; n];
         let mut system: Vec<Option<SystemStatus>> = vec![None; n];
-        for h in 0..n {
-            let name = self.name(h);
+        for id in self.hosts.ids() {
+            let h = id.index();
             let admin_offline = stored[h].as_ref().map(|s| s.0) == Some(HostState::AdminOffline);
             match agents.get(h) {
                 Some(Ok(a)) => {
                     let mut a = a.clone();
-                    a.roles = self.filter_startup_roles(h, &a.roles);
+                    a.roles = self.filter_startup_roles(id, &a.roles);
                     agent[h] = Some(a);
                 }
                 other => {
                     if !admin_offline {
                         let answer = other.and_then(|r| r.as_ref().err());
-                        self.startup_status_failed(
-                            h,
-                            &format!("the agent on host '{name}'"),
-                            answer,
-                        );
+                        self.startup_status_failed(id, StartupQuery::Agent, answer);
                     }
                 }
             }
             match systems.get(h) {
                 Some(Ok(s)) => {
                     let mut s = s.clone();
-                    s.roles = self.filter_startup_roles(h, &s.roles);
+                    s.roles = self.filter_startup_roles(id, &s.roles);
                     system[h] = Some(s);
                 }
                 other => {
                     if !admin_offline {
                         let answer = other.and_then(|r| r.as_ref().err());
-                        self.startup_status_failed(h, &format!("the system '{name}'"), answer);
+                        self.startup_status_failed(id, StartupQuery::System, answer);
                     }
                 }
             }
@@ -133,33 +122,39 @@ impl Monitor {
             .collect();
 
         // Role owner election (§3.14.3).
-        let master_of: Vec<Option<usize>> = (0..n)
+        let master_of: Vec<Option<HostId>> = (0..n)
             .map(|h| {
                 system[h].as_ref().and_then(|s| {
                     self.config
                         .hosts
                         .iter()
-                        .position(|c| c.ip.as_deref() == Some(s.master_ip.as_str()))
+                        .position(|c| c.ip.to_string() == s.master_ip)
+                        .map(HostId)
                 })
             })
             .collect();
         let mut conflict = false;
-        let mut rows: Vec<(RoleIp, usize, Claim)> = Vec::new();
-        for ri in 0..self.roles.roles.len() {
+        let mut rows: Vec<(RoleIp, HostId, Claim)> = Vec::new();
+        for ri in (0..self.roles.roles.len()).map(RoleId) {
             let is_am = Some(ri) == self.roles.am_role;
-            for ii in 0..self.roles.roles[ri].ips.len() {
-                let role = RoleIp::new(
-                    self.roles.roles[ri].name.clone(),
-                    self.roles.roles[ri].ips[ii].ip.clone(),
-                );
-                let claims: Vec<(usize, Claim)> = (0..n)
-                    .map(|h| {
+            let ips: Vec<String> = self.roles.roles[ri.0]
+                .ips
+                .iter()
+                .map(|s| s.ip.clone())
+                .collect();
+            for (ii, ip) in ips.into_iter().enumerate() {
+                let role = RoleIp::new(self.roles.roles[ri.0].name.clone(), ip);
+                let claims: Vec<(HostId, Claim)> = self
+                    .hosts
+                    .ids()
+                    .map(|id| {
+                        let h = id.index();
                         let c = Claim {
                             stored: stored[h].as_ref().is_some_and(|s| s.1.contains(&role)),
                             system: system[h].as_ref().is_some_and(|s| s.roles.contains(&role)),
                             agent: agent[h].as_ref().is_some_and(|a| a.roles.contains(&role)),
                         };
-                        (h, c)
+                        (id, c)
                     })
                     .filter(|(_, c)| c.stored || c.system || c.agent)
                     .collect();
@@ -168,24 +163,25 @@ impl Monitor {
                 }
                 let on_system = claims.iter().filter(|(_, c)| c.system).count();
                 if on_system > 1 {
-                    self.decide(
-                        Level::Warn,
-                        None,
-                        format!(
-                            "Role '{role}' was configured on {on_system} hosts during monitor startup."
-                        ),
-                    );
+                    self.decide(Decision::RoleOnSeveralHosts {
+                        role: role.clone(),
+                        hosts: on_system,
+                    });
                     if is_am {
                         conflict = true;
                     }
                 }
-                let mut best: Option<(usize, u32)> = None;
+                let mut best: Option<(HostId, u32)> = None;
                 for &(h, c) in &claims {
-                    let st = state[h];
+                    let st = state[h.index()];
                     let mut votes = if is_am {
-                        let writable = system[h].as_ref().is_some_and(|s| s.writable);
-                        let slaves = (0..n)
-                            .filter(|&x| !self.roles.is_master(x) && master_of[x] == Some(h))
+                        let writable = system[h.index()].as_ref().is_some_and(|s| s.writable);
+                        let slaves = self
+                            .hosts
+                            .ids()
+                            .filter(|&x| {
+                                !self.roles.is_master(x) && master_of[x.index()] == Some(h)
+                            })
                             .count() as u32;
                         4 * u32::from(writable)
                             + 2 * u32::from(c.system)
@@ -214,6 +210,7 @@ impl Monitor {
                 }
                 if let Some((w, _)) = best {
                     self.roles.set_owner(ri, ii, Some(w));
+                    let w = w.index();
                     let st = state[w];
                     if is_am {
                         if !manual
@@ -233,13 +230,14 @@ impl Monitor {
 
         // The startup table.
         let table = self.startup_table(&mut rows, &stored, &agent, &system, &master_of);
-        self.decide(Level::Info, None, table.clone());
+        self.decide(Decision::StartupTable(table.clone()));
 
         // Apply (§3.1 step 8h).
         for (h, &st) in state.iter().enumerate() {
-            self.set_state(h, st);
+            let id = HostId(h);
+            self.set_state(id, st);
             let roles = stored[h].as_ref().map(|s| s.1.clone()).unwrap_or_default();
-            self.hosts[h].roles = roles;
+            self.hosts[id].roles = roles;
             // what the agent may hold: its own roles and the VIPs found on the system
             let mut may_hold: Vec<RoleIp> = agent[h]
                 .as_ref()
@@ -250,64 +248,54 @@ impl Monitor {
             }
             may_hold.sort();
             may_hold.dedup();
-            self.hosts[h].sent_roles = may_hold;
+            self.outbox.set_may_hold(id, may_hold);
         }
         self.started = true;
         self.last_am = self.roles.active_master();
         // careful_startup defaults to on (2.2.1's code default).
-        let careful = self
-            .config
-            .monitor
-            .as_ref()
-            .is_none_or(|m| m.careful_startup);
+        let careful = self.config.monitor.careful_startup;
         if conflict && careful {
             self.mode = MonitorMode::Passive;
             self.passive_cause = format!("Conflicting roles during startup:\n\n{table}");
         } else if self.mode != MonitorMode::Passive {
             self.cleanup_and_send();
         }
-        let word = self.mode.config_word();
-        self.decide(
-            Level::Info,
-            None,
-            format!("Monitor started in {word} mode."),
-        );
+        self.decide(Decision::MonitorStarted { mode: self.mode });
     }
 
     /// A host's GET_AGENT_STATUS or GET_SYSTEM_STATUS failed at startup (spec §3.14.1):
     /// agent_down handling and MMM's ERROR line naming `what` and the answer.
-    fn startup_status_failed(&mut self, h: usize, what: &str, answer: Option<&String>) {
-        let res = answer.cloned().unwrap_or_default();
+    fn startup_status_failed(&mut self, h: HostId, query: StartupQuery, answer: Option<&String>) {
         self.startup_unreachable(h);
-        self.decide(
-            Level::Error,
-            Some(h),
-            format!("The status of {what} could not be determined (answer was: {res})."),
-        );
+        self.decide(Decision::StartupStatusUnknown {
+            host: h,
+            name: self.name(h),
+            query,
+            answer: answer.cloned().unwrap_or_default(),
+        });
     }
 
     /// An agent could not be asked at startup: set agent_down if ping and mysql are OK.
-    fn startup_unreachable(&mut self, h: usize) {
+    fn startup_unreachable(&mut self, h: HostId) {
         let pm = self.checks.ok(h, CheckKind::Ping) && self.checks.ok(h, CheckKind::Mysql);
-        let name = self.name(h);
         if pm && !self.hosts[h].agent_down {
             self.hosts[h].agent_down = true;
-            self.decide(
-                Level::Error,
-                Some(h),
-                format!("Can't reach agent on host '{name}'"),
-            );
+            self.decide(Decision::AgentUnreachable {
+                host: h,
+                name: self.name(h),
+                at_startup: true,
+            });
         }
     }
 
     /// Renders the startup table (spec §3.14.3), without a final newline.
     fn startup_table(
         &self,
-        rows: &mut [(RoleIp, usize, Claim)],
+        rows: &mut [(RoleIp, HostId, Claim)],
         stored: &[Option<(HostState, Vec<RoleIp>)>],
         agent: &[Option<AgentStatus>],
         system: &[Option<SystemStatus>],
-        master_of: &[Option<usize>],
+        master_of: &[Option<HostId>],
     ) -> String {
         let longest_role = self
             .roles
@@ -345,8 +333,9 @@ impl Monitor {
             "    {:<hw$}  {:<hw$}  {:<8}  {:<16}  {:<16}",
             "Host", "Master", "Writable", "Stored state", "Agent state"
         ));
-        for h in 0..self.hosts.len() {
-            let master = if self.roles.is_master(h) {
+        for id in self.hosts.ids() {
+            let h = id.index();
+            let master = if self.roles.is_master(id) {
                 "-".to_string()
             } else {
                 master_of
@@ -364,7 +353,7 @@ impl Monitor {
             let st = |x: Option<HostState>| x.map_or("?".to_string(), |s| s.to_string());
             lines.push(format!(
                 "    {:<hw$}  {:<hw$}  {:<8}  {:<16}  {:<16}",
-                self.name(h),
+                self.name(id),
                 master,
                 writable,
                 st(stored.get(h).and_then(|s| s.as_ref()).map(|s| s.0)),

@@ -1,7 +1,8 @@
-//! The host state machine (spec §3.6): one pass over all hosts in config order, one match
-//! arm per row of the transition table, and the WAIT-mode exit. Also the deadlines of the
-//! time-based rows (peer grace, auto_set_online, flap_duration, wait_for_other_master) for
-//! [`Monitor::poll_timeout`].
+//! The host state machine (spec §3.6): the transition table as one pure function,
+//! [`next_state`], with one match arm per row; one pass over all hosts in config order that
+//! applies it with each row's side effects; and the WAIT-mode exit. Also the deadlines of
+//! the time-based rows (peer grace, auto_set_online, flap_duration, wait_for_other_master)
+//! for [`Monitor::poll_timeout`].
 //!
 //! "manual" = MANUAL or WAIT. mmm-rs decision: PASSIVE behaves like manual here (an ONLINE
 //! host that fails keeps its roles in memory and no kill_host runs; 2.2.1 cleared them).
@@ -10,54 +11,226 @@ use std::time::{Duration, Instant};
 
 use mmm_common::state::{HostState, MonitorMode};
 
-use super::{CheckKind, Level, Monitor, PEER_GRACE};
+use super::decision::{Decision, Reason};
+use super::ids::HostId;
+use super::types::CheckKind;
+use super::{Monitor, PEER_GRACE};
 
-/// The four check statuses of one host.
-#[derive(Debug, Clone, Copy)]
-struct Pmtb {
-    p: bool,
-    m: bool,
-    t: bool,
-    b: bool,
+/// The four check verdicts of one host (P, M, T, B in the spec's table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Verdicts {
+    pub(crate) ping: bool,
+    pub(crate) mysql: bool,
+    pub(crate) rep_threads: bool,
+    pub(crate) rep_backlog: bool,
 }
 
-fn ok_word(b: bool) -> &'static str {
-    if b {
-        "OK"
-    } else {
-        "not OK"
+impl Verdicts {
+    /// P and M.
+    fn reachable(self) -> bool {
+        self.ping && self.mysql
+    }
+
+    /// T and B.
+    fn replicating(self) -> bool {
+        self.rep_threads && self.rep_backlog
+    }
+}
+
+/// The host's peer for the §3.6 rules (its configured peer, or the active master for a
+/// slave-mode host without one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PeerView {
+    /// PS.
+    pub(crate) state: HostState,
+    /// The peer's ping and mysql checks are OK.
+    pub(crate) reachable: bool,
+    /// How long ago the peer last became ONLINE.
+    pub(crate) online_for: Option<Duration>,
+}
+
+/// What one row of the §3.6 table looks at for one host.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct View {
+    /// The host's state.
+    pub(crate) state: HostState,
+    /// Its check verdicts.
+    pub(crate) checks: Verdicts,
+    /// It is the active master (AM, computed once per pass).
+    pub(crate) is_active_master: bool,
+    /// There is an active master (AM ≠ '').
+    pub(crate) has_active_master: bool,
+    /// It is listed in the active-master role.
+    pub(crate) can_be_master: bool,
+    /// Its peer, if any.
+    pub(crate) peer: Option<PeerView>,
+    /// Its flapping flag (§3.7).
+    pub(crate) flapping: bool,
+    /// How long since its state last changed.
+    pub(crate) in_state_for: Duration,
+    /// How long since the latest change of any of its checks.
+    pub(crate) checks_quiet_for: Option<Duration>,
+    /// Uptime from the latest agent reply.
+    pub(crate) uptime: f64,
+    /// Uptime from the latest agent reply received while ONLINE.
+    pub(crate) last_uptime: f64,
+    /// `auto_set_online` (zero: off).
+    pub(crate) auto_set_online: Duration,
+    /// `flap_duration`.
+    pub(crate) flap_duration: Duration,
+}
+
+/// The §3.6 transition table: the state `view`'s host goes to and why, or `None` if it
+/// stays. One arm per row, first match wins, in the spec's order.
+pub(crate) fn next_state(v: &View) -> Option<(HostState, Reason)> {
+    use HostState::*;
+    let c = v.checks;
+    let peer_online = v.peer.is_some_and(|p| p.state == Online);
+    let peer_reachable = v.peer.is_some_and(|p| p.reachable);
+    let in_grace = v
+        .peer
+        .is_some_and(|p| p.state == Online && p.online_for.is_some_and(|d| d <= PEER_GRACE));
+    let ping_mysql = Reason::PingMysql {
+        ping: c.ping,
+        mysql: c.mysql,
+    };
+    let in_state_secs = v.in_state_for.as_secs();
+    let down = v.uptime - v.last_uptime;
+    match v.state {
+        // ADMIN_OFFLINE | always | (unchanged): host skipped entirely.
+        AdminOffline | Unknown => None,
+        // ONLINE | not (P and M) | HARD_OFFLINE
+        Online if !c.reachable() => Some((HardOffline, ping_mysql)),
+        // ONLINE | host = AM | (unchanged)
+        Online if v.is_active_master => None,
+        // ONLINE | PS = ONLINE and peer.online_since ≥ now − 60 | (unchanged)
+        Online if in_grace => None,
+        // ONLINE | P, M, not T, PS = ONLINE, peer P and M | REPLICATION_FAIL
+        Online if !c.rep_threads && peer_online && peer_reachable => {
+            Some((ReplicationFail, Reason::Checks))
+        }
+        // ONLINE | P, M, T, not B, PS = ONLINE, peer P and M | REPLICATION_DELAY
+        Online if !c.rep_backlog && peer_online && peer_reachable => {
+            Some((ReplicationDelay, Reason::Checks))
+        }
+        Online => None,
+        // AWAITING_RECOVERY | not (P and M) | HARD_OFFLINE
+        AwaitingRecovery if !c.reachable() => Some((HardOffline, Reason::Checks)),
+        AwaitingRecovery if !c.replicating() => None,
+        // AWAITING_RECOVERY | P, M, T, B and flapping | ONLINE only if auto_set_online > 0
+        // and flap_duration passed since the host's last check change
+        AwaitingRecovery if v.flapping => {
+            let quiet = v.checks_quiet_for.is_some_and(|q| q >= v.flap_duration);
+            (!v.auto_set_online.is_zero() && quiet).then_some((
+                Online,
+                Reason::FlapQuiet {
+                    flap_duration: v.flap_duration,
+                    in_state_secs,
+                },
+            ))
+        }
+        // AWAITING_RECOVERY | P, M, T, B, not flapping, last_uptime > 0 and
+        // 0 < uptime − last_uptime < 60 | ONLINE
+        AwaitingRecovery
+            if v.last_uptime > 0.0 && down > 0.0 && down < PEER_GRACE.as_secs_f64() =>
+        {
+            let down_secs = down as u64;
+            Some((Online, Reason::ShortDowntime { down_secs }))
+        }
+        // AWAITING_RECOVERY | P, M, T, B, not flapping, auto_set_online > 0 and
+        // now − last_state_change ≥ auto_set_online | ONLINE
+        AwaitingRecovery if !v.auto_set_online.is_zero() && v.in_state_for >= v.auto_set_online => {
+            Some((
+                Online,
+                Reason::AutoSetOnline {
+                    after: v.auto_set_online,
+                    in_state_secs,
+                },
+            ))
+        }
+        AwaitingRecovery => None,
+        HardOffline if !c.reachable() => None,
+        // HARD_OFFLINE | P and M, (AM ≠ '' or host cannot hold the active-master role),
+        // not T | REPLICATION_FAIL; same guard, T, not B | REPLICATION_DELAY; otherwise
+        // AWAITING_RECOVERY
+        HardOffline => {
+            let guard = v.has_active_master || !v.can_be_master;
+            let to = if guard && !c.rep_threads {
+                ReplicationFail
+            } else if guard && !c.rep_backlog {
+                ReplicationDelay
+            } else {
+                AwaitingRecovery
+            };
+            Some((to, Reason::Checks))
+        }
+        // REPLICATION_FAIL / _DELAY | not (P and M) | HARD_OFFLINE
+        ReplicationFail | ReplicationDelay if !c.reachable() => Some((HardOffline, ping_mysql)),
+        // REPLICATION_FAIL | P, M, T, not B | REPLICATION_DELAY
+        ReplicationFail if c.rep_threads && !c.rep_backlog => {
+            Some((ReplicationDelay, Reason::Checks))
+        }
+        // REPLICATION_DELAY | P, M, not T | REPLICATION_FAIL
+        ReplicationDelay if !c.rep_threads => Some((ReplicationFail, Reason::Checks)),
+        // REPLICATION_FAIL / _DELAY | P, M and ((T and B) or PS ≠ ONLINE), flapping |
+        // AWAITING_RECOVERY; not flapping | ONLINE
+        ReplicationFail | ReplicationDelay if c.replicating() || !peer_online => {
+            if v.flapping {
+                Some((AwaitingRecovery, Reason::Flapping))
+            } else {
+                Some((Online, Reason::Checks))
+            }
+        }
+        ReplicationFail | ReplicationDelay => None,
+    }
+}
+
+/// The side effect of a §3.6 transition (the table's last column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// Nothing besides the log line.
+    None,
+    /// Send.
+    Tell,
+    /// Send with kill-on-fail.
+    TellOrKill,
+    /// Unless manual (or PASSIVE): clear all roles of the host, send, kill-on-fail.
+    Fail,
+}
+
+/// The side effect of the transition `from` → `to`.
+pub(crate) fn effect(from: HostState, to: HostState) -> Effect {
+    use HostState::*;
+    match (from, to) {
+        (Online, _) => Effect::Fail,
+        (AwaitingRecovery, HardOffline) => Effect::None,
+        (ReplicationFail | ReplicationDelay, HardOffline) => Effect::TellOrKill,
+        (ReplicationFail, ReplicationDelay) | (ReplicationDelay, ReplicationFail) => Effect::None,
+        _ => Effect::Tell,
     }
 }
 
 impl Monitor {
-    fn pmtb(&self, host: usize) -> Pmtb {
-        Pmtb {
-            p: self.checks.ok(host, CheckKind::Ping),
-            m: self.checks.ok(host, CheckKind::Mysql),
-            t: self.checks.ok(host, CheckKind::RepThreads),
-            b: self.checks.ok(host, CheckKind::RepBacklog),
+    fn verdicts(&self, host: HostId) -> Verdicts {
+        Verdicts {
+            ping: self.checks.ok(host, CheckKind::Ping),
+            mysql: self.checks.ok(host, CheckKind::Mysql),
+            rep_threads: self.checks.ok(host, CheckKind::RepThreads),
+            rep_backlog: self.checks.ok(host, CheckKind::RepBacklog),
         }
     }
 
     fn auto_set_online(&self) -> Duration {
-        self.config
-            .monitor
-            .as_ref()
-            .map(|m| m.auto_set_online)
-            .unwrap_or_default()
+        self.config.monitor.auto_set_online
     }
 
     fn flap_duration(&self) -> Duration {
-        self.config
-            .monitor
-            .as_ref()
-            .map(|m| m.flap_duration)
-            .unwrap_or(Duration::from_secs(3600))
+        self.config.monitor.flap_duration
     }
 
     /// The peer of `host` for the §3.6 rules: its configured peer, or the active master
     /// for a slave-mode host without one.
-    fn rule_peer(&self, host: usize, am: Option<usize>) -> Option<usize> {
+    fn rule_peer(&self, host: HostId, am: Option<HostId>) -> Option<HostId> {
         let h = self.hosts.get(host)?;
         match h.peer {
             Some(p) => Some(p),
@@ -66,196 +239,85 @@ impl Monitor {
         }
     }
 
+    /// When the §3.6 peer of `host` came ONLINE, for the peer grace. mmm-rs (issue 13): for a
+    /// slave, whose peer is the active master, also when that host became the active
+    /// master — until its agent has switched it, a slave replicates from the old one, and
+    /// since `rep_threads` fails an IO thread that is not connected, a failover would
+    /// otherwise push the slaves through REPLICATION_FAIL (2.2.1 counted `Connecting` OK).
+    fn peer_online_since(&self, host: HostId, peer: Option<HostId>) -> Option<Instant> {
+        let since = peer
+            .and_then(|p| self.hosts.get(p))
+            .and_then(|p| p.online_since);
+        match self.hosts.get(host) {
+            Some(h) if h.peer.is_none() && !h.is_master_mode() => since.max(self.am_since),
+            _ => since,
+        }
+    }
+
+    /// What the §3.6 table looks at for `host`, with `am` the pass's active master.
+    pub(crate) fn view(&self, host: HostId, am: Option<HostId>) -> Option<View> {
+        let now = self.now;
+        let h = self.hosts.get(host)?;
+        let peer = self.rule_peer(host, am).map(|p| {
+            let rec = self.hosts.get(p);
+            PeerView {
+                state: rec.map_or(HostState::Unknown, |r| r.state),
+                reachable: self.checks.ok(p, CheckKind::Ping)
+                    && self.checks.ok(p, CheckKind::Mysql),
+                online_for: self
+                    .peer_online_since(host, Some(p))
+                    .map(|s| now.saturating_duration_since(s)),
+            }
+        });
+        Some(View {
+            state: h.state,
+            checks: self.verdicts(host),
+            is_active_master: Some(host) == am,
+            has_active_master: am.is_some(),
+            can_be_master: self.roles.is_master(host),
+            peer,
+            flapping: h.flapping,
+            in_state_for: now.saturating_duration_since(h.last_state_change),
+            checks_quiet_for: self
+                .checks
+                .host_last_change(host)
+                .map(|lc| now.saturating_duration_since(lc)),
+            uptime: h.uptime,
+            last_uptime: h.last_uptime,
+            auto_set_online: self.auto_set_online(),
+            flap_duration: self.flap_duration(),
+        })
+    }
+
     /// One transition pass over all hosts (spec §3.6), AM computed once at the start.
     pub(crate) fn transitions(&mut self) {
         let am = self.roles.active_master();
-        for host in 0..self.hosts.len() {
-            self.transition_host(host, am);
-        }
-    }
-
-    /// Clear roles, send, kill-on-fail — unless manual/PASSIVE.
-    fn fail_host(&mut self, host: usize) {
-        if self.manual() || self.mode == MonitorMode::Passive {
-            return;
-        }
-        self.clear_roles(host);
-        self.send_status(host, None, true, false);
-    }
-
-    fn change(&mut self, host: usize, to: HostState, text: String) {
-        self.decide(Level::Fatal, Some(host), text);
-        self.set_state(host, to);
-    }
-
-    fn transition_host(&mut self, host: usize, am: Option<usize>) {
-        let now = self.now;
-        let name = self.name(host);
-        let state = self.hosts[host].state;
-        let c = self.pmtb(host);
-        let peer = self.rule_peer(host, am);
-        let ps = peer.and_then(|p| self.hosts.get(p)).map(|p| p.state);
-        let peer_online = ps == Some(HostState::Online);
-        let peer_pm = peer.is_some_and(|p| {
-            self.checks.ok(p, CheckKind::Ping) && self.checks.ok(p, CheckKind::Mysql)
-        });
-        let peer_online_since = peer
-            .and_then(|p| self.hosts.get(p))
-            .and_then(|p| p.online_since);
-        let flapping = self.hosts[host].flapping;
-        match state {
-            // §3.6 ADMIN_OFFLINE: skipped entirely.
-            HostState::AdminOffline | HostState::Unknown => {}
-            HostState::Online => {
-                if !(c.p && c.m) {
-                    self.change(
-                        host,
-                        HostState::HardOffline,
-                        format!(
-                            "State of host '{name}' changed from ONLINE to HARD_OFFLINE (ping: {}, mysql: {})",
-                            ok_word(c.p),
-                            ok_word(c.m)
-                        ),
-                    );
-                    self.fail_host(host);
-                } else if Some(host) == am {
-                    // replication problems of the active master are ignored
-                } else if peer_online
-                    && peer_online_since
-                        .is_some_and(|s| now.saturating_duration_since(s) <= PEER_GRACE)
-                {
-                    // grace period after the peer came online
-                } else if !c.t && peer_online && peer_pm {
-                    self.change(
-                        host,
-                        HostState::ReplicationFail,
-                        format!("State of host '{name}' changed from ONLINE to REPLICATION_FAIL"),
-                    );
-                    self.fail_host(host);
-                } else if c.t && !c.b && peer_online && peer_pm {
-                    self.change(
-                        host,
-                        HostState::ReplicationDelay,
-                        format!("State of host '{name}' changed from ONLINE to REPLICATION_DELAY"),
-                    );
-                    self.fail_host(host);
-                }
-            }
-            HostState::AwaitingRecovery => {
-                let h = &self.hosts[host];
-                let auto = self.auto_set_online();
-                let in_state = now.saturating_duration_since(h.last_state_change).as_secs();
-                if !(c.p && c.m) {
-                    self.change(
-                        host,
-                        HostState::HardOffline,
-                        format!(
-                            "State of host '{name}' changed from AWAITING_RECOVERY to HARD_OFFLINE"
-                        ),
-                    );
-                } else if !(c.t && c.b) {
-                    // stays
-                } else if flapping {
-                    let fd = self.flap_duration();
-                    let quiet = self
-                        .checks
-                        .host_last_change(host)
-                        .is_some_and(|lc| now.saturating_duration_since(lc) >= fd);
-                    if !auto.is_zero() && quiet {
-                        self.change(
-                            host,
-                            HostState::Online,
-                            format!(
-                                "State of flapping host '{name}' changed from AWAITING_RECOVERY to ONLINE because of auto_set_online and flap_duration({}) seconds passed without another failure. It was in state AWAITING_RECOVERY for {in_state} seconds",
-                                fd.as_secs()
-                            ),
-                        );
-                        self.send_status(host, None, false, false);
+        for host in self.hosts.ids() {
+            let Some(view) = self.view(host, am) else {
+                continue;
+            };
+            let Some((to, reason)) = next_state(&view) else {
+                continue;
+            };
+            let from = view.state;
+            let name = self.name(host);
+            self.decide(Decision::StateChanged {
+                host,
+                name,
+                from,
+                to,
+                reason,
+            });
+            self.set_state(host, to);
+            match effect(from, to) {
+                Effect::None => {}
+                Effect::Tell => self.tell(host),
+                Effect::TellOrKill => self.tell_or_kill(host),
+                Effect::Fail => {
+                    if !self.manual() && self.mode != MonitorMode::Passive {
+                        self.clear_roles(host);
+                        self.tell_or_kill(host);
                     }
-                } else if h.last_uptime > 0.0
-                    && h.uptime - h.last_uptime > 0.0
-                    && h.uptime - h.last_uptime < PEER_GRACE.as_secs_f64()
-                {
-                    let down = (h.uptime - h.last_uptime) as u64;
-                    self.change(
-                        host,
-                        HostState::Online,
-                        format!(
-                            "State of host '{name}' changed from AWAITING_RECOVERY to ONLINE because it was down for only {down} seconds"
-                        ),
-                    );
-                    self.send_status(host, None, false, false);
-                } else if !auto.is_zero()
-                    && now.saturating_duration_since(h.last_state_change) >= auto
-                {
-                    self.change(
-                        host,
-                        HostState::Online,
-                        format!(
-                            "State of host '{name}' changed from AWAITING_RECOVERY to ONLINE because of auto_set_online({} seconds). It was in state AWAITING_RECOVERY for {in_state} seconds",
-                            auto.as_secs()
-                        ),
-                    );
-                    self.send_status(host, None, false, false);
-                }
-            }
-            HostState::HardOffline => {
-                if c.p && c.m {
-                    let guard = am.is_some() || !self.roles.is_master(host);
-                    let to = if guard && !c.t {
-                        HostState::ReplicationFail
-                    } else if guard && !c.b {
-                        HostState::ReplicationDelay
-                    } else {
-                        HostState::AwaitingRecovery
-                    };
-                    self.change(
-                        host,
-                        to,
-                        format!("State of host '{name}' changed from HARD_OFFLINE to {to}"),
-                    );
-                    self.send_status(host, None, false, false);
-                }
-            }
-            HostState::ReplicationFail | HostState::ReplicationDelay => {
-                if !(c.p && c.m) {
-                    self.change(
-                        host,
-                        HostState::HardOffline,
-                        format!(
-                            "State of host '{name}' changed from {state} to HARD_OFFLINE (ping: {}, mysql: {})",
-                            ok_word(c.p),
-                            ok_word(c.m)
-                        ),
-                    );
-                    self.send_status(host, None, true, false);
-                } else if state == HostState::ReplicationFail && c.t && !c.b {
-                    self.change(
-                        host,
-                        HostState::ReplicationDelay,
-                        format!("State of host '{name}' changed from REPLICATION_FAIL to REPLICATION_DELAY"),
-                    );
-                } else if state == HostState::ReplicationDelay && !c.t {
-                    self.change(
-                        host,
-                        HostState::ReplicationFail,
-                        format!("State of host '{name}' changed from REPLICATION_DELAY to REPLICATION_FAIL"),
-                    );
-                } else if (c.t && c.b) || !peer_online {
-                    if flapping {
-                        self.change(
-                            host,
-                            HostState::AwaitingRecovery,
-                            format!("State of host '{name}' changed from {state} to AWAITING_RECOVERY (because it's flapping)"),
-                        );
-                    } else {
-                        self.change(
-                            host,
-                            HostState::Online,
-                            format!("State of host '{name}' changed from {state} to ONLINE"),
-                        );
-                    }
-                    self.send_status(host, None, false, false);
                 }
             }
         }
@@ -268,24 +330,17 @@ impl Monitor {
             // 2.2.1 crashes with a single master; we stay in WAIT.
             return;
         };
-        let on = |h: usize| {
+        let on = |h: HostId| {
             self.hosts
                 .get(h)
                 .is_some_and(|h| h.state == HostState::Online)
         };
-        let wfom = self
-            .config
-            .monitor
-            .as_ref()
-            .map(|m| m.wait_for_other_master)
-            .unwrap_or_default();
+        let wfom = self.config.monitor.wait_for_other_master;
         if on(m1) && on(m2) {
-            let text = format!(
-                "Nodes {} and {} are ONLINE, switching from mode 'WAIT' to 'ACTIVE'.",
-                self.name(m1),
-                self.name(m2)
-            );
-            self.decide(Level::Fatal, None, text);
+            self.decide(Decision::WaitEndedBothOnline {
+                first: self.name(m1),
+                second: self.name(m2),
+            });
         } else if !wfom.is_zero() && on(m1) != on(m2) {
             let (living, dead) = if on(m1) { (m1, m2) } else { (m2, m1) };
             let since = self.hosts[living].online_since;
@@ -296,12 +351,10 @@ impl Monitor {
             if !waited {
                 return;
             }
-            let text = format!(
-                "Master {} did not come online for {}(wait_for_other_master) seconds. Switching from mode 'WAIT' to 'ACTIVE'",
-                self.name(dead),
-                wfom.as_secs()
-            );
-            self.decide(Level::Warn, None, text);
+            self.decide(Decision::WaitEndedTimeout {
+                dead: self.name(dead),
+                waited: wfom,
+            });
         } else {
             return;
         }
@@ -312,12 +365,12 @@ impl Monitor {
     /// For every host not ONLINE that still holds roles: clear roles, send, kill-on-fail
     /// (leaving WAIT, `set_active` from MANUAL/WAIT).
     pub(crate) fn clear_non_online_holders(&mut self) {
-        for host in 0..self.hosts.len() {
+        for host in self.hosts.ids() {
             if self.hosts[host].state != HostState::Online
                 && !self.roles.host_roles(host).is_empty()
             {
                 self.clear_roles(host);
-                self.send_status(host, None, true, false);
+                self.tell_or_kill(host);
             }
         }
     }
@@ -333,7 +386,7 @@ impl Monitor {
         };
         let auto = self.auto_set_online();
         let am = self.roles.active_master();
-        for (i, h) in self.hosts.iter().enumerate() {
+        for (i, h) in self.hosts.enumerate() {
             match h.state {
                 HostState::AwaitingRecovery if !auto.is_zero() => {
                     if h.flapping {
@@ -345,11 +398,7 @@ impl Monitor {
                     }
                 }
                 HostState::Online => {
-                    if let Some(s) = self
-                        .rule_peer(i, am)
-                        .and_then(|p| self.hosts.get(p))
-                        .and_then(|p| p.online_since)
-                    {
+                    if let Some(s) = self.peer_online_since(i, self.rule_peer(i, am)) {
                         add(s + PEER_GRACE + Duration::from_millis(1));
                     }
                 }
@@ -357,12 +406,7 @@ impl Monitor {
             }
         }
         if self.mode == MonitorMode::Wait {
-            let wfom = self
-                .config
-                .monitor
-                .as_ref()
-                .map(|m| m.wait_for_other_master)
-                .unwrap_or_default();
+            let wfom = self.config.monitor.wait_for_other_master;
             if !wfom.is_zero() {
                 for &m in self.roles.masters() {
                     if let Some(s) = self.hosts.get(m).and_then(|h| h.online_since) {

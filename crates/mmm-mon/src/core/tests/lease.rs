@@ -12,7 +12,7 @@ const MS: Duration = Duration::from_millis(1);
 const LEASE: Duration = Duration::from_millis(1500);
 const WRITER_TO_DB2: &str = "SET_STATUS|1|db2|ONLINE|writer(198.18.2.188)|db2";
 
-fn lease_config(lease: Duration) -> Config {
+fn lease_config(lease: Duration) -> MonitorSettings {
     let mut cfg = seed_config(0);
     cfg.ext.agent_lease = lease;
     cfg
@@ -26,12 +26,20 @@ fn seed_with(lease: Duration) -> Harness {
     h
 }
 
+/// The lease waits logged since `mark`.
+fn lease_waits(h: &Harness, mark: usize) -> usize {
+    h.decisions(mark)
+        .iter()
+        .filter(|d| matches!(d, Decision::LeaseWait { .. }))
+        .count()
+}
+
 fn writer_sent(h: &Harness, mark: usize) -> bool {
     h.sends_since(mark).iter().any(|s| s == WRITER_TO_DB2)
 }
 
 fn anchor(h: &Harness, name: &str) -> Instant {
-    h.m.hosts[h.host(name)].lease_anchor
+    h.m.outbox.lease_anchor(h.host(name)).expect("test host")
 }
 
 /// Lets time pass in steps of 10 ms up to `until`, asserting the writer role is not sent
@@ -72,19 +80,14 @@ fn untold_writer_new_master_waits_for_the_lease() {
         "Waiting {:.1} s for the lease of 'db1' to expire before giving the writer role to 'db2'",
         (due - h.now).as_secs_f64()
     );
-    assert_eq!(
-        d.iter().filter(|l| l.starts_with("Waiting")).count(),
-        1,
-        "{d:?}"
-    );
+    assert_eq!(lease_waits(&h, mark), 1, "{d:?}");
     assert!(d.contains(&wait), "{d:?}");
     assert_eq!(h.kills_since(mark), vec![(h.host("db1"), false)]);
     no_writer_until(&mut h, mark, due);
     h.advance(due - h.now);
     assert!(writer_sent(&h, mark), "{:?}", h.sends_since(mark));
     // Logged once, not per re-check.
-    let d = h.decisions_since(mark);
-    assert_eq!(d.iter().filter(|l| l.starts_with("Waiting")).count(), 1);
+    assert_eq!(lease_waits(&h, mark), 1);
 }
 
 /// Lease off (2.2.1 behaviour): the same cut gives db2 the writer role at once.
@@ -95,10 +98,7 @@ fn lease_off_no_wait() {
     let mark = h.mark();
     h.set("db1", &[P], false);
     assert!(writer_sent(&h, mark), "{:?}", h.sends_since(mark));
-    assert!(!h
-        .decisions_since(mark)
-        .iter()
-        .any(|l| l.starts_with("Waiting")));
+    assert_eq!(lease_waits(&h, mark), 0);
 }
 
 /// The old writer was told (its agent answered the SET_STATUS without the writer role):
@@ -111,10 +111,7 @@ fn told_writer_no_wait() {
     assert_eq!(h.state("db1"), HostState::HardOffline);
     assert!(writer_sent(&h, mark), "{:?}", h.sends_since(mark));
     assert!(h.kills_since(mark).is_empty());
-    assert!(!h
-        .decisions_since(mark)
-        .iter()
-        .any(|l| l.starts_with("Waiting")));
+    assert_eq!(lease_waits(&h, mark), 0);
 }
 
 /// The old writer's agent refuses the connection (ping OK): the request never reached it,
@@ -165,13 +162,15 @@ fn failure_after_connect_moves_the_anchor() {
     h.agent_fails[db1] = true;
     h.auto_reply = true;
     h.drain();
-    let d = h.decisions_since(mark);
+    // Waiting for the request in flight to db1, or for its lease (2.0 s from now).
+    let d = h.decisions(mark);
     assert!(
-        d.iter().any(|l| l.starts_with(
-            "Waiting for the request in flight to 'db1' to end and for its lease to expire"
-        )) || d
-            .iter()
-            .any(|l| l.starts_with("Waiting 2.0 s for the lease of 'db1'")),
+        d.iter().any(|d| match d {
+            Decision::LeaseWait { holder, wait, .. } if holder == "db1" => {
+                wait.is_none_or(|w| format!("{:.1}", w.as_secs_f64()) == "2.0")
+            }
+            _ => false,
+        }),
         "{d:?}"
     );
     let due = h.now + LEASE + LEASE_GRACE;
@@ -306,10 +305,7 @@ fn error_reply_releases_the_writer() {
     h.drain();
     assert_eq!(h.kills_since(mark), vec![(host, true)]);
     assert!(writer_sent(&h, mark), "{:?}", h.sends_since(mark));
-    assert!(!h
-        .decisions_since(mark)
-        .iter()
-        .any(|l| l.starts_with("Waiting")));
+    assert_eq!(lease_waits(&h, mark), 0);
 }
 
 /// Startup (cleanup and send, spec §3.14.4): db2's system still carries the writer VIP but
@@ -323,7 +319,7 @@ fn startup_cleanup_waits_for_an_untold_holder() {
     h.agent_fails[db2] = true;
     let stored = ["db1", "db2", "db3", "db4"]
         .iter()
-        .map(|n| StoredHost {
+        .map(|n| StatusLine {
             host: n.to_string(),
             state: HostState::Online,
             roles: if *n == "db1" {

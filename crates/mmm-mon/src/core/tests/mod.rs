@@ -3,7 +3,10 @@
 //! agent per host (answers OK unless told to fail), all in memory.
 
 mod commands;
+mod decisions;
+mod fresh_standby;
 mod lease;
+mod next_state;
 mod roles;
 mod startup;
 mod transitions;
@@ -12,8 +15,8 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use mmm_common::config::{
-    CheckConfig, Checks, Config, Extensions, HostConfig, MonitorConfig, RoleConfig, RoleMode,
-    SocketConfig, SocketType,
+    CheckConfig, Checks, Extensions, HostConfig, MonitorConfig, MonitorSettings, MysqlAccount,
+    RoleConfig, RoleMode, SocketConfig, SocketType,
 };
 use mmm_common::proto::agent::{AgentCommand, AgentReply, AgentRequest, AgentStatus, SystemStatus};
 use mmm_common::role::RoleIp;
@@ -21,34 +24,25 @@ use mmm_common::state::{HostMode, HostState, MonitorMode};
 
 use super::*;
 
-pub(super) fn host_cfg(name: &str, ip: &str, mode: HostMode, peer: Option<&str>) -> HostConfig {
+pub(crate) fn host_cfg(name: &str, ip: &str, mode: HostMode, peer: Option<&str>) -> HostConfig {
     HostConfig {
         name: name.into(),
-        ip: Some(ip.into()),
-        mode: Some(mode),
+        ip: ip.parse().expect("an IP address"),
+        mode,
         peer: peer.map(Into::into),
-        pid_path: None,
-        bin_path: None,
         agent_port: 9989,
-        cluster_interface: Some("ens33".into()),
         mysql_port: 3306,
-        mysql_pidfile: String::new(),
-        mysql_rcscript: String::new(),
-        mysql_cnf: String::new(),
-        agent_user: None,
-        agent_password: None,
-        monitor_user: None,
-        monitor_password: None,
-        replication_user: None,
-        replication_password: None,
-        tools: Vec::new(),
+        mysql_account: MysqlAccount {
+            user: String::new(),
+            password: String::new(),
+        },
     }
 }
 
 pub(super) fn role_cfg(name: &str, mode: RoleMode, hosts: &[&str], ips: &[&str]) -> RoleConfig {
     RoleConfig {
         name: name.into(),
-        mode: Some(mode),
+        mode,
         hosts: hosts.iter().map(|s| s.to_string()).collect(),
         ips: ips.iter().map(|s| s.to_string()).collect(),
         prefer: None,
@@ -56,24 +50,20 @@ pub(super) fn role_cfg(name: &str, mode: RoleMode, hosts: &[&str], ips: &[&str])
 }
 
 /// A monitor config with the given hosts and roles, trap periods of `trap` seconds.
-pub(super) fn config(hosts: Vec<HostConfig>, roles: Vec<RoleConfig>, trap: u64) -> Config {
+pub(super) fn config(hosts: Vec<HostConfig>, roles: Vec<RoleConfig>, trap: u64) -> MonitorSettings {
     let check = CheckConfig {
         trap_period: Duration::from_secs(trap),
         ..CheckConfig::default()
     };
-    Config {
-        this: None,
+    MonitorSettings {
         debug: false,
-        active_master_role: Some("writer".into()),
-        max_kill_retries: 10,
-        default_copy_method: None,
-        clone_dirs: Vec::new(),
-        monitor: Some(MonitorConfig {
-            ip: Some("198.18.2.106".into()),
+        active_master_role: "writer".into(),
+        monitor: MonitorConfig {
+            ip: "198.18.2.106".into(),
             port: 9988,
-            pid_path: None,
-            bin_path: None,
-            status_path: None,
+            pid_path: String::new(),
+            bin_path: String::new(),
+            status_path: String::new(),
             ping_interval: Duration::from_secs(1),
             ping_ips: vec!["198.18.2.100".into()],
             flap_duration: Duration::from_secs(3600),
@@ -83,7 +73,7 @@ pub(super) fn config(hosts: Vec<HostConfig>, roles: Vec<RoleConfig>, trap: u64) 
             careful_startup: true,
             mode: MonitorMode::Active,
             wait_for_other_master: Duration::from_secs(120),
-        }),
+        },
         socket: SocketConfig {
             kind: SocketType::Plain,
             cert_file: None,
@@ -98,14 +88,13 @@ pub(super) fn config(hosts: Vec<HostConfig>, roles: Vec<RoleConfig>, trap: u64) 
             rep_threads: check.clone(),
             rep_backlog: check,
         },
-        copy_methods: Vec::new(),
         ext: Extensions::default(),
     }
 }
 
 /// The seed's deployment: db1/db2 masters (peers), db3/db4 slaves; writer .188 on db1,db2;
 /// readers .198 .199 on db3,db4.
-pub(crate) fn seed_config(trap: u64) -> Config {
+pub(crate) fn seed_config(trap: u64) -> MonitorSettings {
     config(
         vec![
             host_cfg("db1", "198.18.2.100", HostMode::Master, Some("db2")),
@@ -133,7 +122,7 @@ pub(crate) fn seed_config(trap: u64) -> Config {
 
 /// MMM's stock sample: db1/db2 masters, db3 slave; writer .50 on db1,db2; readers .51-.53
 /// on db1,db2,db3 (spec §3.9 worked example).
-pub(crate) fn stock_config(trap: u64) -> Config {
+pub(crate) fn stock_config(trap: u64) -> MonitorSettings {
     config(
         vec![
             host_cfg("db1", "192.168.0.31", HostMode::Master, Some("db2")),
@@ -172,9 +161,9 @@ pub(super) struct Harness {
     /// Every action drained, in order.
     pub(super) log: Vec<Action>,
     /// Per host: the agent answers `ERROR`/fails instead of OK.
-    pub(super) agent_fails: Vec<bool>,
+    pub(super) agent_fails: PerHost<bool>,
     /// Per host: uptime reported by the agent.
-    pub(super) uptime: Vec<f64>,
+    pub(super) uptime: PerHost<f64>,
     /// Answer sends automatically after every step.
     pub(super) auto_reply: bool,
     next_cmd: u64,
@@ -184,7 +173,7 @@ pub(crate) const WALL0: i64 = 1_795_600_000;
 
 impl Harness {
     /// A monitor before startup.
-    pub(super) fn new(cfg: Config) -> Harness {
+    pub(super) fn new(cfg: MonitorSettings) -> Harness {
         let now = Instant::now();
         let n = cfg.hosts.len();
         Harness {
@@ -193,8 +182,8 @@ impl Harness {
             wall: WALL0,
             outstanding: VecDeque::new(),
             log: Vec::new(),
-            agent_fails: vec![false; n],
-            uptime: vec![1000.0; n],
+            agent_fails: PerHost::new(vec![false; n]),
+            uptime: PerHost::new(vec![1000.0; n]),
             auto_reply: true,
             next_cmd: 1,
         }
@@ -204,13 +193,17 @@ impl Harness {
         self.m.hosts.len()
     }
 
+    pub(super) fn ids(&self) -> impl Iterator<Item = HostId> {
+        self.m.hosts.ids()
+    }
+
     /// Feeds initial checks (all `OK`), then a startup where every host's stored state is
     /// `state` and nobody claims a role.
-    pub(super) fn started(cfg: Config, state: HostState) -> Harness {
+    pub(super) fn started(cfg: MonitorSettings, state: HostState) -> Harness {
         let mut h = Harness::new(cfg);
         h.initial_ok();
         let stored = (0..h.n())
-            .map(|i| StoredHost {
+            .map(|i| StatusLine {
                 host: h.m.names[i].clone(),
                 state,
                 roles: vec![],
@@ -221,7 +214,7 @@ impl Harness {
     }
 
     pub(super) fn initial_ok(&mut self) {
-        for host in 0..self.n() {
+        for host in self.ids() {
             for check in CheckKind::ALL {
                 let line = if check == CheckKind::RepBacklog {
                     "OK: Backlog is null"
@@ -241,7 +234,7 @@ impl Harness {
     /// Startup with agent/system answers (defaults: fresh agent, read-only, no master).
     pub(super) fn startup(
         &mut self,
-        stored: Vec<StoredHost>,
+        stored: Vec<StatusLine>,
         agents: Vec<Result<AgentStatus, String>>,
         systems: Vec<Result<SystemStatus, String>>,
     ) {
@@ -276,6 +269,7 @@ impl Harness {
             .names
             .iter()
             .position(|n| n == name)
+            .map(HostId)
             .expect("test host")
     }
 
@@ -403,15 +397,20 @@ impl Harness {
             .expect("command got no reply")
     }
 
-    /// Decision texts logged since `from`.
-    pub(super) fn decisions_since(&self, from: usize) -> Vec<String> {
+    /// Decisions logged since `from`.
+    pub(super) fn decisions(&self, from: usize) -> Vec<&Decision> {
         self.log[from..]
             .iter()
             .filter_map(|a| match a {
-                Action::Decision(d) => Some(d.text.clone()),
+                Action::Decision(d) => Some(d),
                 _ => None,
             })
             .collect()
+    }
+
+    /// Decision texts (the log lines) since `from`.
+    pub(super) fn decisions_since(&self, from: usize) -> Vec<String> {
+        self.decisions(from).iter().map(|d| d.to_string()).collect()
     }
 
     /// Requests sent since `from`, as wire lines.

@@ -3,8 +3,8 @@
 
 use super::*;
 
-fn stored(host: &str, state: HostState, roles: &[RoleIp]) -> StoredHost {
-    StoredHost {
+fn stored(host: &str, state: HostState, roles: &[RoleIp]) -> StatusLine {
+    StatusLine {
         host: host.into(),
         state,
         roles: roles.to_vec(),
@@ -140,7 +140,8 @@ Hosts:
 
 fn conflict_startup(careful: bool) -> Harness {
     let mut cfg = seed_config(0);
-    if let Some(m) = cfg.monitor.as_mut() {
+    {
+        let m = &mut cfg.monitor;
         m.careful_startup = careful;
     }
     let mut h = Harness::new(cfg);
@@ -258,7 +259,8 @@ fn stale_status_and_admin_offline() {
 #[test]
 fn manual_startup_election() {
     let mut cfg = seed_config(0);
-    if let Some(m) = cfg.monitor.as_mut() {
+    {
+        let m = &mut cfg.monitor;
         m.mode = MonitorMode::Manual;
     }
     let mut h = Harness::new(cfg);

@@ -1,0 +1,680 @@
+//! What the core decided or noticed, as values: [`Decision`] (one variant per kind of MMM
+//! log line: state changes, check verdicts, role moves, agent reachability, admin
+//! commands, startup) with its [`Level`] and the host concerned. `Display` is 2.2.1's
+//! exact log message (spec §3.15), so the log, an audit trail or a metric is a match on
+//! the variant, never on the text.
+
+use std::fmt;
+use std::time::Duration;
+
+use mmm_common::role::RoleIp;
+use mmm_common::state::{HostState, MonitorMode};
+
+use super::ids::HostId;
+use super::types::CheckKind;
+
+/// Log level of a [`Decision`] (MMM's FATAL maps to `error!` in tracing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// MMM's FATAL.
+    Fatal,
+    /// ERROR.
+    Error,
+    /// WARN.
+    Warn,
+    /// INFO.
+    Info,
+    /// DEBUG.
+    Debug,
+}
+
+impl Level {
+    /// MMM's 5-character right-aligned level word (` INFO`, ` WARN`, `ERROR`, `FATAL`, `DEBUG`).
+    pub fn as_mmm(self) -> &'static str {
+        match self {
+            Level::Fatal => "FATAL",
+            Level::Error => "ERROR",
+            Level::Warn => " WARN",
+            Level::Info => " INFO",
+            Level::Debug => "DEBUG",
+        }
+    }
+}
+
+/// Why a host changed state (spec §3.6 rows, §5.3 `move_role --force`); it decides the
+/// tail of the log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The check verdicts of the table row (replication broken or back, ping and mysql OK
+    /// again, or failed while AWAITING_RECOVERY); the line says no more.
+    Checks,
+    /// Ping or mysql failed (from ONLINE or REPLICATION_*); the line names both verdicts:
+    /// `(ping: OK, mysql: not OK)`.
+    PingMysql {
+        /// The ping check's verdict.
+        ping: bool,
+        /// The mysql check's verdict.
+        mysql: bool,
+    },
+    /// Replication is fine again (or the peer is not ONLINE), but the host is flapping:
+    /// AWAITING_RECOVERY instead of ONLINE.
+    Flapping,
+    /// AWAITING_RECOVERY → ONLINE: down for less than 60 s without a reboot.
+    ShortDowntime {
+        /// Seconds between the last uptime seen ONLINE and the uptime now.
+        down_secs: u64,
+    },
+    /// AWAITING_RECOVERY → ONLINE after `auto_set_online`.
+    AutoSetOnline {
+        /// The configured `auto_set_online`.
+        after: Duration,
+        /// Seconds spent in AWAITING_RECOVERY.
+        in_state_secs: u64,
+    },
+    /// A flapping host AWAITING_RECOVERY → ONLINE: `auto_set_online` is on and no check
+    /// changed for `flap_duration`.
+    FlapQuiet {
+        /// The configured `flap_duration`.
+        flap_duration: Duration,
+        /// Seconds spent in AWAITING_RECOVERY.
+        in_state_secs: u64,
+    },
+    /// `move_role --force` (the new owner becomes ONLINE, the old one REPLICATION_*).
+    MoveRoleForce,
+}
+
+/// Which startup query failed (spec §3.14.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartupQuery {
+    /// GET_AGENT_STATUS.
+    Agent,
+    /// GET_SYSTEM_STATUS.
+    System,
+}
+
+/// Something the core decided or noticed. `Display` is the exact MMM log message (spec
+/// §3.15); [`Decision::level`] its level, [`Decision::host`] the host it is about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// A check is OK again (§3.3.4).
+    CheckOk {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The check.
+        check: CheckKind,
+    },
+    /// A check answered UNKNOWN.
+    CheckUnknown {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The check.
+        check: CheckKind,
+        /// The result line.
+        message: String,
+    },
+    /// A check failed for its whole trap period.
+    CheckFailed {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The check.
+        check: CheckKind,
+        /// Since when it fails.
+        failing_for: Duration,
+        /// The latest ERROR line.
+        message: String,
+    },
+    /// The monitor's own network check changed its verdict (§3.4).
+    Network {
+        /// Reachable now.
+        up: bool,
+    },
+    /// A host changed state (§3.6, `move_role --force`).
+    StateChanged {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The state before.
+        from: HostState,
+        /// The state now.
+        to: HostState,
+        /// Why.
+        reason: Reason,
+    },
+    /// A host started flapping (§3.7).
+    Flapping {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+    },
+    /// `clear_roles`: the header line (logged even when the host held none).
+    RolesCleared {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+    },
+    /// `clear_roles`: one line per role removed.
+    RoleRemoved {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The role instance.
+        role: RoleIp,
+    },
+    /// An orphaned role instance got an owner (§3.9 step 2).
+    OrphanAssigned {
+        /// The new owner.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The role instance.
+        role: RoleIp,
+    },
+    /// A role instance moved (§3.9 steps 3 and 4): to its preferred host, or to balance.
+    RoleMoved {
+        /// The new owner.
+        host: HostId,
+        /// The role instance.
+        role: RoleIp,
+        /// The old owner's name.
+        from: String,
+        /// The new owner's name.
+        to: String,
+        /// Moved back to its preferred host (else: balancing).
+        preferred: bool,
+    },
+    /// An agent answered, but not `OK` (§3.10).
+    AgentAnswered {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The answer.
+        answer: String,
+        /// The previous exchange failed too (DEBUG instead of WARN).
+        repeated: bool,
+    },
+    /// An agent exchange failed without an answer.
+    AgentNoAnswer {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The failure.
+        error: String,
+        /// The previous exchange failed too (DEBUG instead of WARN).
+        repeated: bool,
+    },
+    /// The agent of a host whose ping check is OK cannot be reached (`agent_down`).
+    AgentUnreachable {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// Found by the startup queries (ERROR) rather than a failed send (FATAL).
+        at_startup: bool,
+    },
+    /// The agent answers again.
+    AgentReachable {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+    },
+    /// A host that must lose its roles cannot be told: kill_host runs (§3.11).
+    KillHost {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+    },
+    /// A lease keepalive PING failed (`agent_lease`, PASSIVE).
+    LeaseKeepaliveFailed {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The failure.
+        error: String,
+    },
+    /// mmm-rs (issue 13): a master becomes the active master although its replication
+    /// from the old one was known not to be current (2.2.1 promoted it silently).
+    StaleActiveMaster {
+        /// The new active master.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The old active master.
+        old: String,
+        /// Why its replication is not current (the failing check and its message).
+        why: String,
+    },
+    /// The writer role is held back from a new master until another host's lease ran out
+    /// (`agent_lease`).
+    LeaseWait {
+        /// The host that may still hold the writer role.
+        holder: String,
+        /// The new master.
+        gainer: String,
+        /// How long still; `None` while an exchange with the holder is open.
+        wait: Option<Duration>,
+    },
+    /// `set_active` / `set_manual` / `set_passive` changed the mode (§5.3).
+    ModeChanged {
+        /// The mode before.
+        from: MonitorMode,
+        /// The mode now.
+        to: MonitorMode,
+    },
+    /// `set_online` / `set_offline` changed a host's state (§5.3).
+    AdminStateChanged {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The state before.
+        from: HostState,
+        /// The state now.
+        to: HostState,
+    },
+    /// `move_role [--force]` moved a role (§5.3).
+    AdminMovedRole {
+        /// The new owner.
+        host: HostId,
+        /// The role name.
+        role: String,
+        /// The old owner's name (empty if none).
+        from: String,
+        /// The new owner's name.
+        to: String,
+        /// `--force`.
+        forced: bool,
+    },
+    /// `set_ip` gave a role instance to a host (§5.3).
+    AdminSetIp {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The role instance.
+        role: RoleIp,
+    },
+    /// WAIT ends: both masters are ONLINE (§3.6).
+    WaitEndedBothOnline {
+        /// The first master's name.
+        first: String,
+        /// The second master's name.
+        second: String,
+    },
+    /// WAIT ends: a master did not come online for `wait_for_other_master`.
+    WaitEndedTimeout {
+        /// The master that stayed away.
+        dead: String,
+        /// `wait_for_other_master`.
+        waited: Duration,
+    },
+    /// The status file names a host the config does not know (§3.14.1).
+    UnknownStoredHost {
+        /// The name in the file.
+        name: String,
+    },
+    /// A stored or reported role instance no longer exists in the config.
+    RoleGone {
+        /// The host that reported it.
+        host: HostId,
+        /// The role instance.
+        role: RoleIp,
+    },
+    /// A stored or reported role instance is no longer allowed on its host.
+    RoleNotAllowed {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The role instance.
+        role: RoleIp,
+    },
+    /// A role instance is configured on several systems at startup (§3.14.3).
+    RoleOnSeveralHosts {
+        /// The role instance.
+        role: RoleIp,
+        /// On how many systems.
+        hosts: usize,
+    },
+    /// A startup query to a host failed (§3.14.1).
+    StartupStatusUnknown {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// Which query.
+        query: StartupQuery,
+        /// The answer (or failure) text.
+        answer: String,
+    },
+    /// The startup table (§3.14.3), several lines, without a final newline.
+    StartupTable(String),
+    /// Startup is done (§3.14).
+    MonitorStarted {
+        /// The mode the monitor runs in.
+        mode: MonitorMode,
+    },
+}
+
+impl Decision {
+    /// The MMM log level of the line.
+    pub fn level(&self) -> Level {
+        use Decision::*;
+        match self {
+            Network { .. }
+            | StateChanged { .. }
+            | Flapping { .. }
+            | AgentReachable { .. }
+            | AdminStateChanged { .. }
+            | AdminMovedRole { .. }
+            | AdminSetIp { .. }
+            | WaitEndedBothOnline { .. } => Level::Fatal,
+            AgentUnreachable { at_startup, .. } => {
+                if *at_startup {
+                    Level::Error
+                } else {
+                    Level::Fatal
+                }
+            }
+            CheckFailed { .. }
+            | KillHost { .. }
+            | StaleActiveMaster { .. }
+            | StartupStatusUnknown { .. } => Level::Error,
+            AgentAnswered { repeated, .. } | AgentNoAnswer { repeated, .. } => {
+                if *repeated {
+                    Level::Debug
+                } else {
+                    Level::Warn
+                }
+            }
+            CheckUnknown { .. }
+            | LeaseWait { .. }
+            | WaitEndedTimeout { .. }
+            | UnknownStoredHost { .. }
+            | RoleGone { .. }
+            | RoleNotAllowed { .. }
+            | RoleOnSeveralHosts { .. } => Level::Warn,
+            CheckOk { .. }
+            | RolesCleared { .. }
+            | RoleRemoved { .. }
+            | OrphanAssigned { .. }
+            | RoleMoved { .. }
+            | ModeChanged { .. }
+            | StartupTable(_)
+            | MonitorStarted { .. } => Level::Info,
+            LeaseKeepaliveFailed { .. } => Level::Debug,
+        }
+    }
+
+    /// The host the decision is about, if any.
+    pub fn host(&self) -> Option<HostId> {
+        use Decision::*;
+        match self {
+            CheckOk { host, .. }
+            | CheckUnknown { host, .. }
+            | CheckFailed { host, .. }
+            | StateChanged { host, .. }
+            | Flapping { host, .. }
+            | RolesCleared { host, .. }
+            | RoleRemoved { host, .. }
+            | OrphanAssigned { host, .. }
+            | RoleMoved { host, .. }
+            | AgentAnswered { host, .. }
+            | AgentNoAnswer { host, .. }
+            | AgentUnreachable { host, .. }
+            | AgentReachable { host, .. }
+            | KillHost { host, .. }
+            | StaleActiveMaster { host, .. }
+            | LeaseKeepaliveFailed { host, .. }
+            | AdminStateChanged { host, .. }
+            | AdminMovedRole { host, .. }
+            | AdminSetIp { host, .. }
+            | RoleGone { host, .. }
+            | RoleNotAllowed { host, .. }
+            | StartupStatusUnknown { host, .. } => Some(*host),
+            Network { .. }
+            | LeaseWait { .. }
+            | ModeChanged { .. }
+            | WaitEndedBothOnline { .. }
+            | WaitEndedTimeout { .. }
+            | UnknownStoredHost { .. }
+            | RoleOnSeveralHosts { .. }
+            | StartupTable(_)
+            | MonitorStarted { .. } => None,
+        }
+    }
+}
+
+fn ok_word(ok: bool) -> &'static str {
+    if ok {
+        "OK"
+    } else {
+        "not OK"
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Decision::*;
+        match self {
+            CheckOk { name, check, .. } => write!(f, "Check '{check}' on '{name}' is ok!"),
+            CheckUnknown {
+                name,
+                check,
+                message,
+                ..
+            } => write!(
+                f,
+                "Check '{check}' on '{name}' is in unknown state! Message: {message}"
+            ),
+            CheckFailed {
+                name,
+                check,
+                failing_for,
+                message,
+                ..
+            } => write!(
+                f,
+                "Check '{check}' on '{name}' has failed for {} seconds! Message: {message}",
+                failing_for.as_secs()
+            ),
+            Network { up: true } => f.write_str("Network is reachable"),
+            Network { up: false } => f.write_str("Network is unreachable"),
+            StateChanged {
+                name,
+                from,
+                to,
+                reason,
+                ..
+            } => state_changed(f, name, *from, *to, reason),
+            Flapping { name, .. } => write!(f, "Host {name} is flapping!"),
+            RolesCleared { name, .. } => write!(f, "Removing all roles from host '{name}':"),
+            RoleRemoved { name, role, .. } => {
+                write!(f, "    Removed role '{role}' from host '{name}'")
+            }
+            OrphanAssigned { name, role, .. } => {
+                write!(f, "Orphaned role '{role}' has been assigned to '{name}'")
+            }
+            RoleMoved {
+                role,
+                from,
+                to,
+                preferred,
+                ..
+            } => {
+                let kind = if *preferred { "preferred host" } else { "host" };
+                write!(
+                    f,
+                    "Moving role '{role}' from host '{from}' to {kind} '{to}'"
+                )
+            }
+            AgentAnswered { name, answer, .. } => {
+                write!(f, "Agent on host '{name}' answered '{answer}'")
+            }
+            AgentNoAnswer { name, error, .. } => {
+                write!(f, "Received undefined answer from host {name}. $!: {error}")
+            }
+            AgentUnreachable { name, .. } => write!(f, "Can't reach agent on host '{name}'"),
+            AgentReachable { name, .. } => {
+                write!(f, "Agent on host '{name}' is reachable again")
+            }
+            KillHost { name, .. } => write!(
+                f,
+                "Can't send offline status notification to '{name}' - killing it!"
+            ),
+            LeaseKeepaliveFailed { name, error, .. } => {
+                write!(f, "Lease keepalive to '{name}' failed: {error}")
+            }
+            StaleActiveMaster { name, old, why, .. } => write!(
+                f,
+                "Host '{name}' becomes the active master although its replication is not \
+                 current ({why}): writes made on '{old}' that had not reached it are missing on it"
+            ),
+            LeaseWait {
+                holder,
+                gainer,
+                wait: Some(wait),
+            } => write!(
+                f,
+                "Waiting {:.1} s for the lease of '{holder}' to expire before giving the writer \
+                 role to '{gainer}'",
+                wait.as_secs_f64()
+            ),
+            LeaseWait {
+                holder,
+                gainer,
+                wait: None,
+            } => write!(
+                f,
+                "Waiting for the request in flight to '{holder}' to end and for its lease to \
+                 expire before giving the writer role to '{gainer}'"
+            ),
+            ModeChanged { from, to } => write!(f, "Admin changed mode from '{from}' to '{to}'"),
+            AdminStateChanged { name, from, to, .. } => {
+                write!(f, "Admin changed state of '{name}' from {from} to {to}")
+            }
+            AdminMovedRole {
+                role,
+                from,
+                to,
+                forced: false,
+                ..
+            } => write!(f, "Admin moved role '{role}' from '{from}' to '{to}'"),
+            AdminMovedRole {
+                role,
+                from,
+                to,
+                forced: true,
+                ..
+            } => write!(
+                f,
+                "Admin forced move of role '{role}' from '{from}' to '{to}'"
+            ),
+            AdminSetIp { name, role, .. } => write!(f, "Admin set role '{role}' to host '{name}'"),
+            WaitEndedBothOnline { first, second } => write!(
+                f,
+                "Nodes {first} and {second} are ONLINE, switching from mode 'WAIT' to 'ACTIVE'."
+            ),
+            WaitEndedTimeout { dead, waited } => write!(
+                f,
+                "Master {dead} did not come online for {}(wait_for_other_master) seconds. \
+                 Switching from mode 'WAIT' to 'ACTIVE'",
+                waited.as_secs()
+            ),
+            UnknownStoredHost { name } => write!(
+                f,
+                "Ignoring saved status information for unknown host '{name}'"
+            ),
+            RoleGone { role, .. } => write!(
+                f,
+                "Detected change in role definitions: Role '{role}' was removed."
+            ),
+            RoleNotAllowed { name, role, .. } => write!(
+                f,
+                "Detected change in role definitions: Host '{name}' can't handle role '{role}' \
+                 anymore."
+            ),
+            RoleOnSeveralHosts { role, hosts } => write!(
+                f,
+                "Role '{role}' was configured on {hosts} hosts during monitor startup."
+            ),
+            StartupStatusUnknown {
+                name,
+                query,
+                answer,
+                ..
+            } => {
+                let what = match query {
+                    StartupQuery::Agent => format!("the agent on host '{name}'"),
+                    StartupQuery::System => format!("the system '{name}'"),
+                };
+                write!(
+                    f,
+                    "The status of {what} could not be determined (answer was: {answer})."
+                )
+            }
+            StartupTable(table) => f.write_str(table),
+            MonitorStarted { mode } => {
+                write!(f, "Monitor started in {} mode.", mode.config_word())
+            }
+        }
+    }
+}
+
+/// `State of host '<h>' changed from <S> to <T>` and the tail its reason gives it (§3.6).
+fn state_changed(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    from: HostState,
+    to: HostState,
+    reason: &Reason,
+) -> fmt::Result {
+    if let Reason::FlapQuiet {
+        flap_duration,
+        in_state_secs,
+    } = reason
+    {
+        return write!(
+            f,
+            "State of flapping host '{name}' changed from {from} to {to} because of \
+             auto_set_online and flap_duration({}) seconds passed without another failure. It \
+             was in state {from} for {in_state_secs} seconds",
+            flap_duration.as_secs()
+        );
+    }
+    write!(f, "State of host '{name}' changed from {from} to {to}")?;
+    match reason {
+        Reason::Checks | Reason::FlapQuiet { .. } => Ok(()),
+        Reason::PingMysql { ping, mysql } => {
+            write!(f, " (ping: {}, mysql: {})", ok_word(*ping), ok_word(*mysql))
+        }
+        Reason::Flapping => f.write_str(" (because it's flapping)"),
+        Reason::ShortDowntime { down_secs } => {
+            write!(f, " because it was down for only {down_secs} seconds")
+        }
+        Reason::AutoSetOnline {
+            after,
+            in_state_secs,
+        } => write!(
+            f,
+            " because of auto_set_online({} seconds). It was in state {from} for \
+             {in_state_secs} seconds",
+            after.as_secs()
+        ),
+        Reason::MoveRoleForce => f.write_str(" (because of move_role --force)"),
+    }
+}
