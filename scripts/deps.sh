@@ -1,22 +1,69 @@
 #!/usr/bin/env bash
-# Installs the system packages mmm-rs's tests and sandbox need (Debian/Ubuntu, as root):
-# MariaDB server and client (the real servers of the testbed) and iproute2 (network
-# namespaces). Does nothing when they are already there.
+# Installs the system packages mmm-rs's build, tests, sandbox and packages need (Debian/Ubuntu,
+# as root); does nothing for what is already there:
+# - a C toolchain (gcc, make, libc6-dev: the ring crate compiles C) and pkg-config;
+# - MariaDB server and client: the testbed starts its own servers from them;
+# - iproute2 and util-linux (network namespaces), openssl (test certificates), jq (test.sh);
+# - dpkg-dev, lintian, systemd (systemd-analyze) and logrotate: the package build and tests.
+#
+# Installing mariadb-server normally starts and enables Debian's own MariaDB on port 3306.
+# Nothing here needs it, so this script keeps it from starting while it installs (a
+# policy-rc.d that refuses service starts, removed afterwards) and disables it at boot, only
+# when this script installed it. A MariaDB that was already installed is left as it was.
 set -euo pipefail
 if [ "$(id -u)" != 0 ]; then
     echo "scripts/deps.sh: must run as root (the testbed creates network namespaces)" >&2
     exit 1
 fi
 missing=()
-command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
-command -v mariadb >/dev/null 2>&1 || missing+=(mariadb-client)
-command -v ip >/dev/null 2>&1 || missing+=(iproute2)
-command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
-command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    # The package's own service is not used: the testbed starts its own servers.
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+have() { command -v "$1" >/dev/null 2>&1; }
+have cc && have make && [ -e /usr/include/stdio.h ] || missing+=(gcc make libc6-dev)
+have pkg-config || have pkgconf || missing+=(pkg-config)
+installing_server=0
+if ! have mariadbd && [ ! -x /usr/sbin/mariadbd ]; then
+    missing+=(mariadb-server)
+    installing_server=1
+fi
+have mariadb || missing+=(mariadb-client)
+have ip || missing+=(iproute2)
+have unshare || missing+=(util-linux)
+have openssl || missing+=(openssl)
+have jq || missing+=(jq)
+have dpkg-shlibdeps || missing+=(dpkg-dev)
+have lintian || missing+=(lintian)
+have systemd-analyze || missing+=(systemd)
+have logrotate || missing+=(logrotate)
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+policy=/usr/sbin/policy-rc.d
+saved=""
+if [ "$installing_server" = 1 ]; then
+    # Refuse every service start during the install (exit 101: "action forbidden"),
+    # keeping a policy-rc.d that was there before (containers often have one).
+    if [ -e "$policy" ]; then
+        saved="$(mktemp)"
+        cp -p "$policy" "$saved"
+    fi
+    printf '#!/bin/sh\n# scripts/deps.sh: no service starts while it installs\nexit 101\n' >"$policy"
+    chmod 0755 "$policy"
+fi
+restore_policy() {
+    if [ "$installing_server" = 1 ]; then
+        if [ -n "$saved" ]; then mv -f "$saved" "$policy"; else rm -f "$policy"; fi
+    fi
+}
+trap restore_policy EXIT
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ "$installing_server" = 1 ]; then
+    # Not started (policy-rc.d); not started at boot either.
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --quiet mariadb.service 2>/dev/null || true
+    elif have update-rc.d; then
+        update-rc.d mariadb disable >/dev/null 2>&1 || true
+    fi
+    echo "deps.sh: installed mariadb-server without starting it, and disabled it at boot (the tests start their own servers)"
 fi

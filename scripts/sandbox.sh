@@ -64,30 +64,14 @@ control() { # mmm_control ARGS… on the monitor host
     on_host monitor "$BIN/mmm_control" "$@"
 }
 
-find_cargo() {
-    if command -v cargo >/dev/null 2>&1; then command -v cargo; return; fi
-    local home
-    for home in "${HOME:-/root}" "$(getent passwd "${SUDO_USER:-root}" | cut -d: -f6)"; do
-        if [ -n "$home" ] && [ -x "$home/.cargo/bin/cargo" ]; then echo "$home/.cargo/bin/cargo"; return; fi
-    done
-    die "cargo not found (install Rust: https://rustup.rs), or run with MMM_SANDBOX_NO_BUILD=1 after building"
-}
-
 build() {
     if [ "${MMM_SANDBOX_NO_BUILD:-0}" = 1 ]; then
         say "MMM_SANDBOX_NO_BUILD=1: not building"
     else
-        local cargo
-        cargo="$(find_cargo)"
-        say "building (cargo build --bins)"
-        if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
-            # Build as the invoking user so target/ stays theirs.
-            (cd "$REPO" && sudo -u "$SUDO_USER" -H env "PATH=$(dirname "$cargo"):$PATH" \
-                ${CARGO_TARGET_DIR:+CARGO_TARGET_DIR="$CARGO_TARGET_DIR"} "$cargo" build --bins) \
-                || die "cargo build failed (as $SUDO_USER; if target/ belongs to root, build once yourself: cargo build --bins, then MMM_SANDBOX_NO_BUILD=1)"
-        else
-            (cd "$REPO" && "$cargo" build --bins) || die "cargo build failed"
-        fi
+        # shellcheck source=scripts/cargo-env.sh
+        . "$REPO/scripts/cargo-env.sh"
+        say "building (cargo build --bins): $(describe_build)"
+        run_cargo build --bins || die "cargo build failed (as $BUILD_USER)"
     fi
     local b
     for b in mmm_mond mmm_agentd mmm_control mmm-testbed; do

@@ -6,9 +6,29 @@ use std::path::PathBuf;
 
 use crate::error::{Result, TestbedError};
 
+/// The environment variable naming a directory to take the three shipped programs
+/// (`mmm_agentd`, `mmm_mond`, `mmm_control`) from instead of the target directory:
+/// `MMM_BIN_DIR=/usr/sbin` runs a test with the installed packages' binaries
+/// (scripts/test-packages.sh).
+pub const BIN_DIR_ENV: &str = "MMM_BIN_DIR";
+
 /// The path of binary `name` in the target directory this test executable was built in
-/// (`target/debug/<name>`); fails, naming the build command, when it is not built.
+/// (`target/debug/<name>`), or in `$MMM_BIN_DIR` for the shipped programs; fails, naming
+/// the build command, when it is not built.
 pub fn workspace_binary(name: &str) -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(BIN_DIR_ENV) {
+        if ["mmm_agentd", "mmm_mond", "mmm_control"].contains(&name) {
+            let p = PathBuf::from(dir).join(name);
+            return if p.is_file() {
+                Ok(p)
+            } else {
+                Err(TestbedError::MissingPrerequisite {
+                    what: format!("binary {name} in ${BIN_DIR_ENV} ({})", p.display()),
+                    hint: "install the packages first: dpkg -i target/debian/*.deb".into(),
+                })
+            };
+        }
+    }
     let exe = std::env::current_exe().map_err(|source| TestbedError::Io {
         what: "locating the test executable".into(),
         source,

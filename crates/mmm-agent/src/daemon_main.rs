@@ -1,7 +1,8 @@
 //! `mmm_agentd`'s start-up and shutdown (spec §4.4 "Startup", §3.1 steps 1–7, §7):
 //! `mmm_agentd [@cluster] [--version] [--check-config] [--foreground]`.
 //!
-//! 1. `--version` → `mmm_agentd 2.2.1-rs.1`, exit 0.
+//! 1. The command line ([`CLI`], clap): `--version` → `mmm_agentd 2.2.1-rs.1`, `--help`,
+//!    exit 0; a usage error exits 1.
 //! 2. Load `mmm_agent[_<C>]` (class AGENT); an error is printed and exits 1.
 //!    `--check-config` prints the effective configuration (passwords masked), exit 0.
 //! 3. Logging (stderr + `/var/log/mysql-mmm/mmm_agentd[_<C>].log`), `STARTING...`.
@@ -10,9 +11,11 @@
 //! 5. Started by hand (no systemd in the environment), without `--foreground` and without
 //!    `debug 1`: daemonize as 2.2.1 does. Under systemd: stay in the foreground.
 //! 6. Bind `ip:agent_port` (plain or TLS); without `monitor_ips` a WARN that anyone who
-//!    reaches the port can move roles (with it, an INFO naming the addresses); sd_notify `READY=1`, serve until
-//!    SIGINT/SIGTERM/SIGQUIT; then finish the request being applied, stop the lease and ARP
-//!    refresh tasks (one `Shutdown`), remove the pid file, log `END`, exit 0. Role IPs and read_only stay as they are (as in MMM): the monitor
+//!    reaches the port can move roles (with it, an INFO naming the addresses); sd_notify
+//!    `READY=1` and watchdog pings, serve until SIGINT/SIGTERM/SIGQUIT (SIGHUP reopens the
+//!    log); then finish the request being applied, stop the lease, ARP refresh, upkeep and
+//!    watchdog tasks (one `Shutdown`), remove the pid file, log `END`, exit 0. Role IPs and
+//!    read_only stay as they are (as in MMM): the monitor
 //!    or the next agent start decides about them.
 
 use std::ffi::OsString;
@@ -23,7 +26,7 @@ use std::time::Duration;
 
 use mmm_common::access::Access;
 use mmm_common::config::{self, ProgramClass};
-use mmm_common::daemon::{self, Invocation};
+use mmm_common::daemon::{self, DaemonCli, Invocation, Section};
 use mmm_common::pidfile::PidFile;
 use mmm_common::shutdown;
 use mmm_common::socket::Listener;
@@ -36,27 +39,90 @@ use crate::vip::NetlinkVip;
 /// The program name.
 pub const PROG: &str = "mmm_agentd";
 
+/// The command line, `--help` and the man page `mmm_agentd(8)`.
+pub const CLI: DaemonCli = DaemonCli {
+    prog: PROG,
+    about: "MySQL-MMM agent: role IPs, read_only and replication on a database host",
+    long_about: "mmm_agentd is the MySQL-MMM agent (mmm-rs, a drop-in port of MySQL-MMM 2.2.1). \
+It runs on every database host of an MMM cluster and carries out what the monitor (mmm_mond) \
+decides: it adds and removes the role IPs of the host (with gratuitous ARP), sets read_only \
+on the local MySQL/MariaDB server, and points a slave at the new active master. It listens on \
+<host>->ip:agent_port from its configuration (plain TCP or TLS, see <socket>).\n\n\
+Started by hand without --foreground (and without `debug 1`) it detaches like 2.2.1's agent; \
+under systemd (the unit mysql-mmm-agent.service) it stays in the foreground, reports \
+readiness and pings the watchdog.",
+    config_base: "mmm_agent",
+    sections: &[
+        Section {
+            title: "FILES",
+            items: &[
+                ("/etc/mysql-mmm/mmm_agent.conf", "The agent's configuration (`this <host>`), which includes mmm_common.conf; looked up in /etc, /etc/mmm and /etc/mysql-mmm. Must not be world-readable. With @NAME: mmm_agent_NAME.conf."),
+                ("/var/log/mysql-mmm/mmm_agentd.log", "The log (2.2.1's layout), when the directory exists; also written to stderr (the journal under systemd). With @NAME: mmm_agentd_NAME.log."),
+                ("pid_path", "The pid file named by the host's pid_path (/run/mysql-mmm-agent.pid in the samples)."),
+            ],
+        },
+        Section {
+            title: "SIGNALS",
+            items: &[
+                ("SIGTERM, SIGINT, SIGQUIT", "Finish the request being applied and exit 0; role IPs and read_only stay as they are."),
+                ("SIGHUP", "Reopen the log file (after logrotate moved it) and go on."),
+            ],
+        },
+        Section {
+            title: "ENVIRONMENT",
+            items: &[
+                ("MMM_CONFIG_DIR", "Colon-separated directories searched for the configuration instead of /etc, /etc/mmm and /etc/mysql-mmm."),
+                ("MMM_LOG_DIR", "The log directory instead of /var/log/mysql-mmm."),
+                ("RUST_LOG", "Overrides the log level (error, warn, info, debug)."),
+            ],
+        },
+        Section {
+            title: "EXIT STATUS",
+            items: &[
+                ("0", "Stopped by a signal, or --check-config, --help, --version."),
+                ("1", "A usage, configuration or start-up error (printed to stderr and logged)."),
+            ],
+        },
+        Section {
+            title: "SEE ALSO",
+            items: &[("", "mmm_mond(8), mmm_control(8), /usr/share/doc/mysql-mmm-agent/")],
+        },
+    ],
+};
+
 /// Bound on each netlink operation.
 const NETLINK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Runs `mmm_agentd` with `args` (without argv\[0\]).
+/// systemd's watchdog (`WatchdogSec=`, off otherwise): pings while the agent's role state
+/// can be taken within the ping interval. Requests hold that state while they are applied
+/// (bounded by sync_timeout and the netlink and MySQL timeouts), so a request hung for
+/// longer than the unit's WatchdogSec, or a wedged runtime, gets the agent restarted.
+async fn watchdog(agent: Arc<Agent>) {
+    let mut wd = daemon::Watchdog::from_env();
+    let Some(every) = wd.interval() else {
+        return;
+    };
+    loop {
+        wd.due().await;
+        if tokio::time::timeout(every, agent.snapshot()).await.is_ok() {
+            wd.ping();
+        } else {
+            tracing::warn!("watchdog: the role state is held for over {every:?}: not pinging");
+        }
+    }
+}
+
+/// Runs `mmm_agentd` with `args` (argv\[0\] first).
 pub fn run<I, S>(args: I) -> ExitCode
 where
     I: IntoIterator<Item = S>,
-    S: Into<OsString>,
+    S: Into<OsString> + Clone,
 {
-    let inv = Invocation::parse(args);
-    if inv.version {
-        println!("{}", daemon::version_line(PROG));
-        return ExitCode::SUCCESS;
-    }
-    if !inv.unknown.is_empty() {
-        eprintln!(
-            "Usage: {PROG} [@cluster] [--check-config] [--foreground] [--version]\nunknown argument(s): {}",
-            inv.unknown.join(" ")
-        );
-        return ExitCode::from(1);
-    }
+    daemon::ignore_sighup();
+    let inv = match Invocation::parse(&CLI, args) {
+        Ok(inv) => inv,
+        Err(code) => return code,
+    };
     let cluster = inv.cluster.as_deref();
     let base = config::base_name("mmm_agent", cluster);
     let cfg = match config::load(&base, ProgramClass::Agent) {
@@ -178,6 +244,7 @@ where
         let lease_task = tokio::spawn(Arc::clone(&agent).run_lease(tasks_shutdown.clone().wait()));
         // The replication upkeep (short connect retry, heartbeat, GTID; mysql.rs).
         let upkeep = tokio::spawn(upkeep_mysql.run_upkeep(tasks_shutdown.wait()));
+        let watchdog = tokio::spawn(watchdog(Arc::clone(&agent)));
         daemon::notify_ready();
         listener::run(
             listener,
@@ -190,6 +257,7 @@ where
         )
         .await;
         stop_tasks.fire();
+        watchdog.abort();
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
             let _ = tokio::join!(refresh, lease_task);
         })

@@ -1,4 +1,4 @@
 //! `mmm_agentd`: the MMM agent daemon. Everything is in [`mmm_agent::daemon_main`].
 fn main() -> std::process::ExitCode {
-    mmm_agent::daemon_main::run(std::env::args_os().skip(1))
+    mmm_agent::daemon_main::run(std::env::args_os())
 }

@@ -11,7 +11,12 @@
 //! The netlink crates' parser warnings about kernel attributes newer than the crate are
 //! filtered out by default (they said nothing about our work, every few seconds).
 //!
-//! API: [`init`]`(program, cluster, debug)`, [`log_file_path`], [`mmm_timestamp`].
+//! Because of that, log rotation needs nothing from the daemon: after logrotate moves the
+//! file, the next line creates a new one. SIGHUP ([`reopen`], called by
+//! [`crate::daemon::shutdown_signal`]) only logs that it was received, which creates the new
+//! file at once; 2.2.1 died on SIGHUP.
+//!
+//! API: [`init`]`(program, cluster, debug)`, [`reopen`], [`log_file_path`], [`mmm_timestamp`].
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -31,6 +36,10 @@ pub const ERROR_TARGET: &str = "mmm_error";
 
 /// The directory of MMM's log files.
 pub const LOG_DIR: &str = "/var/log/mysql-mmm";
+
+/// The environment variable that replaces [`LOG_DIR`] (an mmm-rs addition, like
+/// `MMM_CONFIG_DIR`: tests that run the daemons use it to keep out of the host's logs).
+pub const LOG_DIR_ENV: &str = "MMM_LOG_DIR";
 
 /// `/var/log/mysql-mmm/<program>[_<C>].log`.
 pub fn log_file_path(program: &str, cluster: Option<&str>) -> PathBuf {
@@ -151,8 +160,13 @@ impl<'a> MakeWriter<'a> for ReopeningFile {
 
 /// Initialises logging for `program` (`mmm_agentd`, `mmm_mond`) of `cluster`. Returns the
 /// log file in use, if any. Calling it twice is harmless (the second call does nothing).
+/// The directory is `$MMM_LOG_DIR` when set and not empty, else [`LOG_DIR`].
 pub fn init(program: &str, cluster: Option<&str>, debug: bool) -> Option<PathBuf> {
-    init_with_dir(program, cluster, debug, Path::new(LOG_DIR))
+    let dir = std::env::var_os(LOG_DIR_ENV)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(LOG_DIR));
+    init_with_dir(program, cluster, debug, &dir)
 }
 
 /// [`init`] with another log directory (tests).
@@ -191,6 +205,12 @@ pub fn init_with_dir(
         .with(file_layer)
         .try_init();
     file_path
+}
+
+/// SIGHUP: "reopens" the log file. The file appender opens the file for every line, so this
+/// only logs the signal, which creates the file again if logrotate moved it.
+pub fn reopen() {
+    tracing::info!("SIGHUP received: log file reopened");
 }
 
 /// Formats a line the way the file appender does (for tests and for the agent's own

@@ -26,6 +26,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -146,7 +147,7 @@ fn load_certs(path: &str, what: &'static str) -> Result<Vec<CertificateDer<'stat
         reason,
     };
     let data = std::fs::read(path).map_err(|e| load_err(e.to_string()))?;
-    let certs = rustls_pemfile::certs(&mut data.as_slice())
+    let certs = CertificateDer::pem_slice_iter(&data)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| load_err(e.to_string()))?;
     if certs.is_empty() {
@@ -162,9 +163,11 @@ fn load_key(path: &str) -> Result<PrivateKeyDer<'static>, SocketError> {
         reason,
     };
     let data = std::fs::read(path).map_err(|e| load_err(e.to_string()))?;
-    rustls_pemfile::private_key(&mut data.as_slice())
-        .map_err(|e| load_err(e.to_string()))?
-        .ok_or_else(|| load_err("no private key found".into()))
+    // The first PKCS#1, PKCS#8 or SEC1 key in the file, as rustls-pemfile's private_key did.
+    PrivateKeyDer::from_pem_slice(&data).map_err(|e| match e {
+        pem::Error::NoItemsFound => load_err("no private key found".into()),
+        e => load_err(e.to_string()),
+    })
 }
 
 fn load_roots(path: &str) -> Result<Arc<RootCertStore>, SocketError> {

@@ -5,6 +5,13 @@
 //! [`execute`] talks to a monitor at a given address and is what tests drive;
 //! [`connect`] is the one place that opens the connection (plain or TLS, per `<socket>`).
 //!
+//! The command line is [`command`] (clap): it answers `--help`/`-h` (also per command:
+//! `mmm_control move_role --help`) and `--version`/`-V` without a config or a monitor, and is
+//! what the man page `mmm_control(8)` and the shell completions are generated from. Every
+//! other command line is sent to the monitor word for word, whether clap recognises it or
+//! not: the monitor (ours or a Perl 2.2.1 one) is what answers unknown commands and wrong
+//! arguments, with 2.2.1's texts.
+//!
 //! Behaviour (2.2.1): `--version` prints the version; `@cluster` selects
 //! `mmm_mon_<cluster>.conf`; no command → `See '<argv0> help' for usage information` and
 //! exit 255; the command is sent as `<args joined by spaces>\n` followed by `quit\n`;
@@ -17,7 +24,9 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::{Arg, ArgAction, Command};
 use mmm_common::config::{self, ControlSettings, ProgramClass, SocketConfig};
+use mmm_common::daemon::{self, Section};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// 2.2.1's connect timeout for the control connection.
@@ -123,6 +132,104 @@ pub fn execute(target: &Target, args: &[String], out: &mut dyn Write) -> ExitCod
     }
 }
 
+/// The program name.
+pub const PROG: &str = "mmm_control";
+
+/// The sections of `--help` and the man page after the commands.
+pub const SECTIONS: &[Section] = &[
+    Section {
+        title: "FILES",
+        items: &[
+            ("/etc/mysql-mmm/mmm_mon.conf", "The monitor's configuration: mmm_control reads <monitor>->ip and port and <socket> from it (and mmm_common.conf, which it includes); looked up in /etc, /etc/mmm and /etc/mysql-mmm. With @NAME: mmm_mon_NAME.conf."),
+        ],
+    },
+    Section {
+        title: "ENVIRONMENT",
+        items: &[
+            ("MMM_CONFIG_DIR", "Colon-separated directories searched for the configuration instead of /etc, /etc/mmm and /etc/mysql-mmm."),
+        ],
+    },
+    Section {
+        title: "EXIT STATUS",
+        items: &[
+            ("0", "The monitor answered (also with an ERROR: answer); the answer is printed with one more newline. Also --help and --version."),
+            ("1", "The monitor could not be reached: ERROR: Can't connect to monitor daemon!"),
+            ("255", "The configuration could not be read, or no command was given."),
+        ],
+    },
+    Section {
+        title: "SEE ALSO",
+        items: &[("", "mmm_mond(8), mmm_agentd(8), /usr/share/doc/mysql-mmm-monitor/")],
+    },
+];
+
+/// A command word (sent to the monitor as is) and its arguments as 2.2.1's `help` writes
+/// them (the usage line of `--help` and the man page).
+fn cmd(name: &'static str, args: &'static str, about: &'static str) -> Command {
+    let usage = if args.is_empty() {
+        format!("{PROG} {name}")
+    } else {
+        format!("{PROG} {name} {args}")
+    };
+    Command::new(name).about(about).override_usage(usage)
+}
+
+/// `<host>`, optional for clap (a missing one is the monitor's error to report).
+fn host_arg(help: &'static str) -> Arg {
+    Arg::new("host").value_name("HOST").help(help)
+}
+
+/// `mmm_control [@cluster] <command> [args…]` (spec §5.1, the commands of §5.3).
+pub fn command() -> Command {
+    Command::new(PROG)
+        .version(mmm_common::VERSION)
+        .about("MySQL-MMM admin client: show the cluster, set hosts online and offline, move roles")
+        .long_about(
+            "mmm_control is the admin client of MySQL-MMM (mmm-rs, a drop-in port of MySQL-MMM \
+2.2.1). It sends one command to the monitor (mmm_mond) at <monitor>->ip:port from \
+mmm_mon.conf and prints the monitor's answer. Commands and answers are 2.2.1's: a Perl \
+2.2.1 monitor can be driven with it, and it prints what 2.2.1's mmm_control prints.",
+        )
+        .disable_help_subcommand(true)
+        .subcommand_value_name("COMMAND")
+        .subcommand_help_heading("Commands")
+        .after_long_help(daemon::sections_help(SECTIONS))
+        .arg(daemon::cluster_arg("mmm_mon"))
+        .subcommands([
+            cmd("help", "", "Show the monitor's list of commands"),
+            cmd("ping", "", "Ping the monitor"),
+            cmd("show", "", "Show every host's state and roles"),
+            cmd("checks", "[<HOST>|all [<CHECK>|all]]", "Show the checks' status, with the time of their last change")
+                .arg(host_arg("A host, or all (the default)"))
+                .arg(
+                    Arg::new("check")
+                        .value_name("CHECK")
+                        .value_parser(["ping", "mysql", "rep_threads", "rep_backlog", "all"])
+                        .help("A check, or all (the default)"),
+                ),
+            cmd("set_online", "<HOST>", "Set HOST online (from AWAITING_RECOVERY or ADMIN_OFFLINE)")
+                .arg(host_arg("The host")),
+            cmd("set_offline", "<HOST>", "Set HOST offline (ADMIN_OFFLINE): its roles move elsewhere")
+                .arg(host_arg("The host")),
+            cmd("mode", "", "Print the monitor's mode (ACTIVE, MANUAL, PASSIVE)"),
+            cmd("set_active", "", "Switch into active mode"),
+            cmd("set_manual", "", "Switch into manual mode"),
+            cmd("set_passive", "", "Switch into passive mode"),
+            cmd("move_role", "[--force] <ROLE> <HOST>", "Move exclusive role ROLE to HOST (the writer: a planned switchover)")
+                .arg(
+                    Arg::new("force")
+                        .long("force")
+                        .action(ArgAction::SetTrue)
+                        .help("Move the writer role to a master in REPLICATION_FAIL or REPLICATION_DELAY (which becomes ONLINE). Only use --force if you know what you are doing!"),
+                )
+                .arg(Arg::new("role").value_name("ROLE").help("The role (writer)"))
+                .arg(host_arg("The host that gets the role")),
+            cmd("set_ip", "<IP> <HOST>", "Passive mode only: give the role with IP to HOST (applied by set_active)")
+                .arg(Arg::new("ip").value_name("IP").help("The role's IP"))
+                .arg(host_arg("The host")),
+        ])
+}
+
 /// The whole program: `args` is the full argv (`argv[0]` first).
 pub fn run(args: Vec<String>) -> ExitCode {
     let mut stdout = std::io::stdout();
@@ -130,11 +237,15 @@ pub fn run(args: Vec<String>) -> ExitCode {
         .first()
         .cloned()
         .unwrap_or_else(|| "mmm_control".into());
-    let mut rest: Vec<String> = args.into_iter().skip(1).collect();
-    if rest.first().map(String::as_str) == Some("--version") {
-        let _ = writeln!(stdout, "mmm_control {}", mmm_common::VERSION);
-        return ExitCode::SUCCESS;
+    // Help and version are answered here; everything else, recognised or not, goes to the
+    // monitor as 2.2.1 sends it.
+    if let Err(e) = command().try_get_matches_from(&args) {
+        use clap::error::ErrorKind;
+        if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            return daemon::print_clap_error(&e);
+        }
     }
+    let mut rest: Vec<String> = args.into_iter().skip(1).collect();
     let cluster = match rest.first() {
         Some(a) if a.starts_with('@') => {
             let c = a.trim_start_matches('@').to_string();

@@ -122,3 +122,56 @@ fn version_and_missing_config() {
     assert_eq!(out.status.code(), Some(255));
     assert!(!out.stderr.is_empty());
 }
+
+#[test]
+fn force_and_unknown_words_reach_the_monitor_as_typed() {
+    for (args, sent) in [
+        (
+            &["move_role", "--force", "writer", "db2"][..],
+            "move_role --force writer db2\nquit\n",
+        ),
+        // Not a command clap knows, nor valid arguments: the monitor's to answer.
+        (&["frobnicate", "-x", "a"], "frobnicate -x a\nquit\n"),
+        (&["set_online"], "set_online\nquit\n"),
+        (
+            &["checks", "db1", "nosuchcheck"],
+            "checks db1 nosuchcheck\nquit\n",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (port, h) = fake_monitor("ERROR: x");
+        write_config(dir.path(), "mmm_mon.conf", port);
+        let out = run(dir.path(), args);
+        assert_eq!(h.join().unwrap(), sent);
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), "ERROR: x\n");
+        assert_eq!(out.status.code(), Some(0));
+    }
+}
+
+#[test]
+fn help_needs_no_config_nor_monitor() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["--help"][..], &["-h"], &["@C1", "--help"]] {
+        let out = run(dir.path(), args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains("Usage: mmm_control [@CLUSTER] [COMMAND]"),
+            "{text}"
+        );
+        assert!(text.contains("move_role"), "{text}");
+    }
+    let out = run(dir.path(), &["move_role", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Usage: mmm_control move_role [--force] <ROLE> <HOST>"),
+        "{text}"
+    );
+    assert!(text.contains("--force"), "{text}");
+}
+
+#[test]
+fn command_definition_is_consistent() {
+    mmm_control::command().debug_assert();
+}

@@ -72,6 +72,9 @@ pub struct Hooks {
     /// Called once the monitor is running and its control port is served (main.rs sends
     /// sd_notify READY=1 here).
     pub on_ready: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>,
+    /// systemd's watchdog, pinged by the main loop each time it comes back to its `select!`
+    /// (off by default): a loop stuck in a step stops the pings and systemd restarts us.
+    pub watchdog: mmm_common::daemon::Watchdog,
 }
 
 /// The agent targets of a config (config order).
@@ -155,7 +158,8 @@ pub async fn run(
     if let Some(ready) = hooks.on_ready {
         ready(local_addr);
     }
-    driver.serve(control_rx).await;
+    // The main loop; it pings systemd's watchdog each time it comes back to its select.
+    driver.serve(control_rx, hooks.watchdog).await;
 
     // Shutdown: no more commands, the status file a last time.
     let _ = stop_listener_tx.send(());
@@ -287,7 +291,11 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
     }
 
     /// The main loop: events, control commands and the core's timer, until shutdown.
-    async fn serve(&mut self, mut control: mpsc::UnboundedReceiver<ControlRequest>) {
+    async fn serve(
+        &mut self,
+        mut control: mpsc::UnboundedReceiver<ControlRequest>,
+        mut watchdog: mmm_common::daemon::Watchdog,
+    ) {
         loop {
             let deadline = self.monitor.poll_timeout();
             let timer = async {
@@ -314,6 +322,7 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
                     self.monitor.handle_timeout(Instant::now());
                     self.shell.drain(&mut self.monitor);
                 }
+                _ = watchdog.beat() => {}
             }
         }
     }

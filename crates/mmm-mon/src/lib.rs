@@ -7,6 +7,7 @@
 //! - `kill_host`: the kill_host binary (§3.11).
 //! - `control`: the control listener (§5.2), a handler of `mmm_common::server`.
 //! - `status_file`: the status file format and its atomic write (§3.12).
+//! - `cli`: the command line (also the man page's source).
 //! - `driver`: the shell that owns the core and runs its actions (§3.1, §3.2); its startup
 //!   parts: `startup` (initial checks, status file load, startup queries, §3.1 8d-8g) and
 //!   `master_check` (the master-master check, §3.13).
@@ -15,6 +16,7 @@ pub mod core;
 
 pub mod agent_client;
 pub mod checks;
+pub mod cli;
 pub mod control;
 pub mod driver;
 pub mod kill_host;

@@ -1,8 +1,9 @@
-//! `mmm_mond [@cluster] [--check-config] [--foreground]`: the MMM monitor daemon (spec §3.1
-//! steps 1-7). Reads `mmm_mon[_<C>].conf` (class MONITOR), sets up logging, the pid file,
+//! `mmm_mond [@cluster] [--check-config] [--foreground]` ([`mmm_mon::cli`]; `--help`,
+//! `--version`): the MMM monitor daemon (spec §3.1 steps 1-7). Reads `mmm_mon[_<C>].conf` (class MONITOR), sets up logging, the pid file,
 //! detaches when started by hand (not under systemd, not `debug 1`, not `--foreground`),
 //! then runs [`mmm_mon::driver::run`] until SIGTERM/SIGINT/SIGQUIT. Under systemd
-//! (Type=notify) READY=1 is sent once the monitor has started and serves its control port.
+//! (Type=notify) READY=1 is sent once the monitor has started and serves its control port,
+//! and the driver's main loop pings the watchdog (`WatchdogSec=`). SIGHUP reopens the log.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,23 +11,16 @@ use std::process::ExitCode;
 use mmm_common::config::{self, ProgramClass};
 use mmm_common::daemon::{self, Invocation};
 use mmm_common::pidfile::PidFile;
+use mmm_mon::cli::{CLI, PROG};
 use mmm_mon::driver::{self, Hooks};
 use tracing::{error, info, Instrument};
 
-const PROG: &str = "mmm_mond";
-
 fn main() -> ExitCode {
-    let inv = Invocation::parse(std::env::args_os().skip(1));
-    if inv.version {
-        println!("{}", daemon::version_line(PROG));
-        return ExitCode::SUCCESS;
-    }
-    if let Some(bad) = inv.unknown.first() {
-        eprintln!(
-            "Usage: {PROG} [@cluster] [--check-config] [--foreground] (unknown argument '{bad}')"
-        );
-        return ExitCode::from(1);
-    }
+    daemon::ignore_sighup();
+    let inv = match Invocation::parse(&CLI, std::env::args_os()) {
+        Ok(inv) => inv,
+        Err(code) => return code,
+    };
     let cluster = inv.cluster.as_deref();
     let name = config::base_name("mmm_mon", cluster);
     let cfg = match config::load(&name, ProgramClass::Monitor) {
@@ -84,6 +78,7 @@ fn main() -> ExitCode {
         on_ready: Some(Box::new(|_addr| {
             daemon::notify_ready();
         })),
+        watchdog: daemon::Watchdog::from_env(),
     };
     let span = tracing::info_span!("monitor", cluster = cluster.unwrap_or(""));
     let result = rt.block_on(driver::run(cfg, daemon::shutdown_signal(), hooks).instrument(span));

@@ -619,6 +619,7 @@ fn driver_startup_against_fake_agents() {
                 on_ready: Some(Box::new(move |addr| {
                     let _ = ready_tx.send(addr);
                 })),
+                ..Default::default()
             };
             let started = Instant::now();
             let driver = tokio::spawn(mmm_mon::driver::run(
