@@ -364,15 +364,24 @@ fn switchovers_crash_and_recovery_keep_every_server_current() {
 fn a_standby_not_connected_is_not_given_the_writer_role() {
     let c = Cluster::start(fast(81));
     let net = format!("198.18.{}.%", c.subnet());
+    // Retried for a while: right after a restart (kill -9, crash recovery) the server may
+    // refuse the statement for a moment on a loaded machine.
     let lock = |host: &str, on: bool| {
-        c.query(
-            host,
-            &format!(
-                "SET sql_log_bin=0; ALTER USER 'replication'@'{net}' ACCOUNT {}",
-                if on { "LOCK" } else { "UNLOCK" }
-            ),
-        )
-        .expect("replication account");
+        let sql = format!(
+            "SET sql_log_bin=0; ALTER USER 'replication'@'{net}' ACCOUNT {}",
+            if on { "LOCK" } else { "UNLOCK" }
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match c.query(host, &sql) {
+                Ok(_) => break,
+                Err(e) if Instant::now() < deadline => {
+                    println!("{host}: ALTER USER failed ({e}), retrying");
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(e) => panic!("replication account on {host}: {e}"),
+            }
+        }
     };
     let checks_fail = |host: &'static str| {
         c.wait_until(
