@@ -59,6 +59,12 @@ use crate::flavor::{
 /// and three reads.
 pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(10);
 
+/// IO-thread errors after which the upkeep starts the IO thread again (it stays stopped
+/// otherwise): 1595 `ER_SLAVE_RELAY_LOG_WRITE_FAILURE` ("could not queue event from
+/// master"), a transient failure to write what was received; the events are fetched again.
+/// Errors that say the master cannot serve this slave (1236) are not among them.
+const RESTARTABLE_IO_ERRORS: [u32; 1] = [1595];
+
 /// Connect bound for servers whose answer is optional (see `connect_optional`): a healthy
 /// server on the cluster's LAN answers in milliseconds.
 const OPTIONAL_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -197,6 +203,10 @@ struct ReplStatus {
     auto_position: Option<String>,
     /// `Last_SQL_Error`.
     last_sql_error: String,
+    /// `Last_IO_Errno` (0 or absent: none).
+    last_io_errno: u32,
+    /// `Last_IO_Error`.
+    last_io_error: String,
     /// `Master_Server_Id`: the server id of the master (kept after it died).
     master_server_id: Option<u32>,
 }
@@ -312,6 +322,10 @@ impl Db {
                 col(r, "Auto_Position")
             },
             last_sql_error: col(r, "Last_SQL_Error").unwrap_or_default(),
+            last_io_errno: col(r, "Last_IO_Errno")
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0),
+            last_io_error: col(r, "Last_IO_Error").unwrap_or_default(),
             master_server_id: col(r, "Master_Server_Id").and_then(|s| s.trim().parse().ok()),
         }))
     }
@@ -953,6 +967,26 @@ impl MysqlServer {
             return Ok(Upkeep::NotASlave);
         };
         self.crash_safety_notes(db).await;
+        if st.io == "No" && st.sql_running() && RESTARTABLE_IO_ERRORS.contains(&st.last_io_errno) {
+            // The IO thread stopped on a relay-log write failure (seen on MariaDB 10.11 right
+            // after a master's link healed). Restarting the IO thread alone keeps the relay
+            // log (module doc) and fetches again from what was received: what MariaDB does
+            // by itself for network errors.
+            let f = db.flavor;
+            db.exec(f.start_io_thread()).await?;
+            tracing::warn!(
+                "Replication IO thread had stopped with error {} ({}); restarted it",
+                st.last_io_errno,
+                st.last_io_error
+            );
+            return Ok(Upkeep::Changed {
+                done: vec![format!(
+                    "IO thread restarted after error {}",
+                    st.last_io_errno
+                )],
+                refused: Vec::new(),
+            });
+        }
         let plan = self.plan_link(db, &st).await?;
         if plan.found.is_empty() {
             return Ok(Upkeep::Fine(self.describe(db, &st).await));
