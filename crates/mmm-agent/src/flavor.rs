@@ -228,6 +228,17 @@ impl Flavor {
         }
     }
 
+    /// The statement that starts again the slave threads that ran (`io`, `sql`) before a
+    /// change; `None` when neither ran.
+    pub fn restart_threads(self, io: bool, sql: bool) -> Option<&'static str> {
+        match (io, sql) {
+            (true, true) => Some(self.start_slave()),
+            (true, false) => Some(self.start_io_thread()),
+            (false, true) => Some(self.start_sql_thread()),
+            (false, false) => None,
+        }
+    }
+
     /// Column names of the slave status row.
     pub fn slave_columns(self) -> SlaveColumns {
         if self.modern() {
@@ -425,8 +436,9 @@ pub fn gtid_state_holds(binlog_state: &str, slave_pos: &str) -> bool {
         })
 }
 
-/// The GTIDs of a list (`domain-server-seq`), malformed entries left out.
-fn triples(s: &str) -> Vec<(u32, u32, u64)> {
+/// The GTIDs of a MariaDB GTID list (`0-1-100,1-2-5`: `domain-server-seq`), malformed
+/// entries left out.
+pub(crate) fn triples(s: &str) -> Vec<(u32, u32, u64)> {
     s.split(',')
         .filter_map(|g| {
             let mut it = g.trim().split('-');

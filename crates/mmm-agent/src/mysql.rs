@@ -1011,12 +1011,7 @@ impl MysqlServer {
         }
         // From here on every path starts again the threads that ran.
         let result = self.change_stopped_link(db, &st, sql_was, &plan).await;
-        let restart = match (io_was, sql_was) {
-            (true, true) => Some(f.start_slave()),
-            (true, false) => Some(f.start_io_thread()),
-            (false, true) => Some(f.start_sql_thread()),
-            (false, false) => None,
-        };
+        let restart = f.restart_threads(io_was, sql_was);
         if let Some(q) = restart {
             if let Err(e) = db.exec(q).await {
                 return Err(EffectError::Other(format!(

@@ -25,6 +25,7 @@
 //! bound is logged at ERROR and the writer role goes on with what this server has. What was
 //! recovered, from which host, is logged at WARN.
 
+use crate::flavor::triples as parse_gtids;
 use std::time::{Duration, Instant};
 
 use super::{col, Db, HostDb, MysqlServer};
@@ -36,19 +37,6 @@ const POLL: Duration = Duration::from_millis(20);
 
 /// One GTID: (domain, server id, sequence number).
 type Gtid = (u32, u32, u64);
-
-/// Parses a MariaDB GTID list (`0-1-100,1-2-5`); malformed entries are left out.
-pub fn parse_gtids(s: &str) -> Vec<Gtid> {
-    s.split(',')
-        .filter_map(|g| {
-            let mut it = g.trim().split('-');
-            let d = it.next()?.parse().ok()?;
-            let srv = it.next()?.parse().ok()?;
-            let n = it.next()?.parse().ok()?;
-            it.next().is_none().then_some((d, srv, n))
-        })
-        .collect()
-}
 
 /// The GTIDs of `survivor` (a host's `gtid_binlog_pos`) that are ahead of `own` (the local
 /// `gtid_current_pos`): per domain, a higher sequence number (or a domain `own` lacks),
@@ -371,12 +359,7 @@ impl MysqlServer {
             );
             return result;
         }
-        let restart = match (io_was, sql_was) {
-            (true, true) => Some(f.start_slave()),
-            (true, false) => Some(f.start_io_thread()),
-            (false, true) => Some(f.start_sql_thread()),
-            (false, false) => None,
-        };
+        let restart = f.restart_threads(io_was, sql_was);
         if let Some(q) = restart {
             if let Err(e) = local.exec(q).await {
                 tracing::error!(
