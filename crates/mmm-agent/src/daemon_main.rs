@@ -68,21 +68,8 @@ readiness and pings the watchdog.",
                 ("SIGHUP", "Reopen the log file (after logrotate moved it) and go on."),
             ],
         },
-        Section {
-            title: "ENVIRONMENT",
-            items: &[
-                ("MMM_CONFIG_DIR", "Colon-separated directories searched for the configuration instead of /etc, /etc/mmm and /etc/mysql-mmm."),
-                ("MMM_LOG_DIR", "The log directory instead of /var/log/mysql-mmm."),
-                ("RUST_LOG", "Overrides the log level (error, warn, info, debug)."),
-            ],
-        },
-        Section {
-            title: "EXIT STATUS",
-            items: &[
-                ("0", "Stopped by a signal, or --check-config, --help, --version."),
-                ("1", "A usage, configuration or start-up error (printed to stderr and logged)."),
-            ],
-        },
+        daemon::ENVIRONMENT,
+        daemon::EXIT_STATUS,
         Section {
             title: "SEE ALSO",
             items: &[("", "mmm_mond(8), mmm_control(8), /usr/share/doc/mysql-mmm-agent/")],

@@ -64,6 +64,27 @@ pub struct Section {
     pub items: &'static [(&'static str, &'static str)],
 }
 
+/// The ENVIRONMENT section both daemons share.
+#[rustfmt::skip]
+pub const ENVIRONMENT: Section = Section {
+    title: "ENVIRONMENT",
+    items: &[
+        ("MMM_CONFIG_DIR", "Colon-separated directories searched for the configuration instead of /etc, /etc/mmm and /etc/mysql-mmm."),
+        ("MMM_LOG_DIR", "The log directory instead of /var/log/mysql-mmm."),
+        ("RUST_LOG", "Overrides the log level (error, warn, info, debug)."),
+    ],
+};
+
+/// The EXIT STATUS section both daemons share.
+#[rustfmt::skip]
+pub const EXIT_STATUS: Section = Section {
+    title: "EXIT STATUS",
+    items: &[
+        ("0", "Stopped by a signal, or --check-config, --help, --version."),
+        ("1", "A usage, configuration or start-up error (printed to stderr and logged)."),
+    ],
+};
+
 /// The sections as `--help` shows them after the options.
 pub fn sections_help(sections: &[Section]) -> String {
     let mut s = String::new();

@@ -1,7 +1,7 @@
 //! `mmm_mond`'s command line ([`CLI`]): what `main` parses and what the man page
 //! `mmm_mond(8)` and the shell completions are generated from.
 
-use mmm_common::daemon::{DaemonCli, Section};
+use mmm_common::daemon::{self, DaemonCli, Section};
 
 /// The program name.
 pub const PROG: &str = "mmm_mond";
@@ -37,21 +37,8 @@ reports readiness once it serves its control port and pings the watchdog from it
                 ("SIGHUP", "Reopen the log file (after logrotate moved it) and go on."),
             ],
         },
-        Section {
-            title: "ENVIRONMENT",
-            items: &[
-                ("MMM_CONFIG_DIR", "Colon-separated directories searched for the configuration instead of /etc, /etc/mmm and /etc/mysql-mmm."),
-                ("MMM_LOG_DIR", "The log directory instead of /var/log/mysql-mmm."),
-                ("RUST_LOG", "Overrides the log level (error, warn, info, debug)."),
-            ],
-        },
-        Section {
-            title: "EXIT STATUS",
-            items: &[
-                ("0", "Stopped by a signal, or --check-config, --help, --version."),
-                ("1", "A usage, configuration or start-up error (printed to stderr and logged)."),
-            ],
-        },
+        daemon::ENVIRONMENT,
+        daemon::EXIT_STATUS,
         Section {
             title: "SEE ALSO",
             items: &[("", "mmm_agentd(8), mmm_control(8), /usr/share/doc/mysql-mmm-monitor/")],
