@@ -248,7 +248,7 @@ pub const SECTIONS: &[Section] = &[
     },
     Section {
         title: "SEE ALSO",
-        items: &[("", "mmm_mond(8), mmm_agentd(8), mmm_control(8), /usr/share/doc/mysql-mmm-common/security.md")],
+        items: &[("", "mmm_mond(8), mmm_agentd(8), mmm_control(8), /usr/share/doc/mysql-mmm-monitor/security.md")],
     },
 ];
 
