@@ -16,9 +16,10 @@
 //! `fuzz/crashes/` to them under `cargo test`. This crate has no fuzzing dependency, so it
 //! builds, lints and tests with the workspace.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use mmm_common::config::{self, ProgramClass};
+use mmm_common::config::{self, MonitorSettings, ProgramClass};
 use mmm_common::proto::agent;
 use mmm_mon::core::{Action, Input, Monitor, Token};
 use mmm_mon::status_file;
@@ -101,11 +102,15 @@ active_master_role writer
 /// control command; every agent request it sends is answered OK, time moves one second per
 /// line. Every command gets exactly one reply.
 pub fn control_protocol(data: &[u8]) {
-    let cfg = config::parse_str(MON_CONF, "fuzz.conf", &[], ProgramClass::Monitor)
-        .expect("the fuzz config is valid");
-    let settings = cfg.monitor_settings().expect("monitor settings");
+    static SETTINGS: OnceLock<MonitorSettings> = OnceLock::new();
+    let settings = SETTINGS.get_or_init(|| {
+        config::parse_str(MON_CONF, "fuzz.conf", &[], ProgramClass::Monitor)
+            .expect("the fuzz config is valid")
+            .monitor_settings()
+            .expect("monitor settings")
+    });
     let mut now = Instant::now();
-    let mut m = Monitor::new(&settings, now, 1_700_000_000);
+    let mut m = Monitor::new(settings, now, 1_700_000_000);
     let hosts = settings.hosts.len();
     m.handle(
         now,
