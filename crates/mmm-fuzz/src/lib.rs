@@ -24,8 +24,11 @@ use mmm_common::proto::agent;
 use mmm_mon::core::{Action, Input, Monitor, Token};
 use mmm_mon::status_file;
 
+/// A fuzz target: arbitrary bytes in, a panic only on a bug.
+pub type Target = fn(&[u8]);
+
 /// The targets by name (the names of `fuzz/afl`'s binaries and of the corpus directories).
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("agent_protocol", agent_protocol),
     ("control_protocol", control_protocol),
     ("config", config),
