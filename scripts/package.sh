@@ -2,7 +2,7 @@
 # The Debian packages: `bash scripts/package.sh` → target/debian/
 #   mysql-mmm-common_<v>_all.deb   mmm_common.conf, log directory + logrotate, docs
 #   mysql-mmm-agent_<v>_<arch>.deb  mmm_agentd, its unit, mmm_agent.conf, /etc/default, man page, completions
-#   mysql-mmm-monitor_<v>_<arch>.deb mmm_mond + mmm_control, the unit, mmm_mon.conf, man pages, completions
+#   mysql-mmm-monitor_<v>_<arch>.deb mmm_mond + mmm_control + mmm_tls, the unit, mmm_mon.conf, man pages, completions
 # <v> is the workspace version with `+` for `-` (2.2.1-rs.1 → 2.2.1+rs.1-1), so the packages
 # sort after Debian's Perl 2.2.1 packages of the same names, which they replace.
 #
@@ -37,7 +37,7 @@ if [ "$PROFILE" = dev ]; then
 else
     # One command for the programs and xtask, so that they share one build of the deps.
     built="$TARGET_DIR/$PROFILE"
-    run_cargo build --profile "$PROFILE" -p mmm-agent -p mmm-mon -p mmm-control -p xtask --bins
+    run_cargo build --profile "$PROFILE" -p mmm-agent -p mmm-mon -p mmm-control -p mmm-tls -p xtask --bins
 fi
 # cargo-deb names profile directories itself; for the debug build it is given a directory
 # of its own with links to the debug binaries (cargo-deb refuses the dev profile).
@@ -45,7 +45,7 @@ deb_profile="$PROFILE"
 if [ "$PROFILE" = dev ]; then
     deb_profile=deb-dev
     as_builder mkdir -p "$TARGET_DIR/$deb_profile"
-    for b in mmm_agentd mmm_mond mmm_control; do
+    for b in mmm_agentd mmm_mond mmm_control mmm_tls; do
         as_builder ln -f "$built/$b" "$TARGET_DIR/$deb_profile/$b"
     done
 fi

@@ -101,7 +101,7 @@ else
     fail "dpkg -i"
     exit 1
 fi
-for b in mmm_agentd mmm_mond mmm_control; do
+for b in mmm_agentd mmm_mond mmm_control mmm_tls; do
     if [ "$("/usr/sbin/$b" --version)" = "$b $version" ] && "/usr/sbin/$b" --help | grep -q "^Usage: $b"; then
         ok "/usr/sbin/$b --version, --help"
     else

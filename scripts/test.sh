@@ -5,7 +5,8 @@
 #
 # 1. scripts/deps.sh: the system packages (C toolchain, MariaDB, iproute2, dpkg-dev, lintian…).
 # 2. As the user who ran sudo (or as root when run as root; scripts/cargo-env.sh): cargo fmt
-#    --check, clippy -D warnings, the build of every target, the doc tests, and the test
+#    --check, clippy -D warnings, a cargo check of the fuzz harness (fuzz/afl), the build of
+#    every target, the doc tests, and the test
 #    executables (`cargo test --no-run`); target/ stays that user's.
 # 3. As root: every test executable, from its package's directory as `cargo test` does
 #    (unit tests, protocol tests on loopback, the testbed tests with real MariaDB servers in
@@ -34,6 +35,8 @@ step "cargo fmt --check"
 run_cargo fmt --all -- --check
 step "cargo clippy"
 run_cargo clippy --workspace --all-targets -- -D warnings
+step "fuzz harness (cargo check; scripts/fuzz.sh builds and runs it with AFL++)"
+run_cargo check --manifest-path fuzz/afl/Cargo.toml --bins --target-dir "$TARGET_DIR"
 step "cargo build"
 run_cargo build --workspace --all-targets
 step "doc tests"

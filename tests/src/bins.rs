@@ -17,7 +17,7 @@ pub const BIN_DIR_ENV: &str = "MMM_BIN_DIR";
 /// the build command, when it is not built.
 pub fn workspace_binary(name: &str) -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os(BIN_DIR_ENV) {
-        if ["mmm_agentd", "mmm_mond", "mmm_control"].contains(&name) {
+        if ["mmm_agentd", "mmm_mond", "mmm_control", "mmm_tls"].contains(&name) {
             let p = PathBuf::from(dir).join(name);
             return if p.is_file() {
                 Ok(p)

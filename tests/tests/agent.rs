@@ -252,7 +252,9 @@ fn writer_move_and_slave_switch_under_write_load() {
             break;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(3),
+            // 10 s: the gratuitous ARP's doing (the kernel's own re-resolution of a
+            // REACHABLE entry takes 15 s or more), generous for a loaded machine.
+            start.elapsed() < Duration::from_secs(10),
             "monitor still resolves {writer_vip} to {mac:?}, not db2 {db2_mac}"
         );
         std::thread::sleep(Duration::from_millis(20));
@@ -300,8 +302,8 @@ fn writer_move_and_slave_switch_under_write_load() {
             break;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "monitor still resolves {writer_vip} to {mac:?} 3 s after it was misdirected; the ARP refresh should have corrected it to db2 {db2_mac}"
+            start.elapsed() < Duration::from_secs(10),
+            "monitor still resolves {writer_vip} to {mac:?} 10 s after it was misdirected; the ARP refresh should have corrected it to db2 {db2_mac}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -449,12 +451,12 @@ fn pid_alive(pid: i32) -> bool {
     mmm_common::pidfile::pid_alive(pid)
 }
 
-/// Waits (at most 5 s) until `pid` is gone.
+/// Waits (at most 30 s) until `pid` is gone.
 fn wait_gone(pid: i32) {
     let start = Instant::now();
     while pid_alive(pid) {
         assert!(
-            start.elapsed() < Duration::from_secs(5),
+            start.elapsed() < Duration::from_secs(30),
             "pid {pid} still running"
         );
         std::thread::sleep(Duration::from_millis(10));
@@ -607,7 +609,7 @@ fn restart_failures_and_daemon_plumbing() {
     );
     assert!(r.contains("timed out"), "{r}");
     assert!(
-        waited < Duration::from_secs(10),
+        waited < Duration::from_secs(60),
         "sync wait not bounded: {waited:?}"
     );
     assert!(!has_vip(&c, "db2", writer_vip));
@@ -645,7 +647,7 @@ fn restart_failures_and_daemon_plumbing() {
     let start = Instant::now();
     while pid_alive(pid) {
         assert!(
-            start.elapsed() < Duration::from_secs(5),
+            start.elapsed() < Duration::from_secs(30),
             "agent ignored SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(20));
@@ -819,7 +821,7 @@ fn tls_agent_requires_client_certificates() {
                     }
                 }
                 assert!(
-                    start.elapsed() < Duration::from_secs(20),
+                    start.elapsed() < Duration::from_secs(60),
                     "TLS agent not up: {}",
                     std::fs::read_to_string(&out_file).unwrap_or_default()
                 );

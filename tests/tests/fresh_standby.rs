@@ -269,7 +269,7 @@ fn switchovers_crash_and_recovery_keep_every_server_current() {
     c.mysql_start("db1").expect("start db1");
     let restarted = Instant::now();
     let standby_back = c.wait_until(
-        Duration::from_secs(10),
+        Duration::from_secs(45),
         "db2 replicating from the restarted db1",
         |c| {
             let st = c.slave_status("db2").ok()??;
@@ -280,8 +280,9 @@ fn switchovers_crash_and_recovery_keep_every_server_current() {
         "figure: db2 (the active master) replicates from the restarted db1 {:.2} s after db1's mysqld was up (connect retry 1 s; 2.2.1 with the server default: up to 60 s)",
         standby_back.as_secs_f64()
     );
+    // Well under 2.2.1's 60 s connect retry, generous for a loaded machine.
     assert!(
-        standby_back < Duration::from_secs(5),
+        standby_back < Duration::from_secs(30),
         "db2 took {standby_back:?} to reconnect to db1"
     );
     c.wait_until(Duration::from_secs(60), "db1 back ONLINE", |c| {

@@ -44,7 +44,7 @@ async fn wait_value(tb: &Testbed, host: &str, query: &str, want: &str) {
             return;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(20),
+            start.elapsed() < Duration::from_secs(60),
             "{host}: {query} gave {got:?}, wanted {want:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -1,6 +1,6 @@
 //! `cargo run -p xtask -- assets OUT_DIR [DATE]`: the man pages and shell completions of the three
 //! shipped programs, generated from the same clap definitions the programs parse with
-//! (`mmm_agent::daemon_main::CLI`, `mmm_mon::cli::CLI`, `mmm_control::command()`), so they
+//! (`mmm_agent::daemon_main::CLI`, `mmm_mon::cli::CLI`, `mmm_control::command()`, `mmm_tls::command()`), so they
 //! cannot drift apart. scripts/package.sh runs it before cargo-deb, which ships the files.
 //!
 //! Writes:
@@ -44,6 +44,10 @@ fn programs() -> Vec<Program> {
         Program {
             cmd: mmm_control::command(),
             sections: mmm_control::SECTIONS,
+        },
+        Program {
+            cmd: mmm_tls::command(),
+            sections: mmm_tls::SECTIONS,
         },
     ]
 }

@@ -18,9 +18,9 @@
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mmm_common::access::{Access, RefusalLog};
+use mmm_common::access::{self, Access, Refusal, RefusalLog};
 use mmm_common::line::{LineConn, LineError};
 use mmm_common::server::{self, Handler, Limits};
 use mmm_common::shutdown::Shutdown;
@@ -43,12 +43,18 @@ pub struct ListenerOptions {
 
 /// How long a refused client may take to send its line before the connection is closed
 /// (short: a refused client must not hold one of the agent's connections for long).
-pub const REFUSED_READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub const REFUSED_READ_TIMEOUT: Duration = access::REFUSED_TIMEOUT;
 
 /// The reply to a command from a source not in `monitor_ips` (before `|UP:`).
 pub fn refusal_text(ip: IpAddr) -> String {
-    format!("ERROR: Access denied: {ip} is not in monitor_ips!")
+    access::denial_text(ip, "monitor_ips")
 }
+
+/// The agent port's refusal (`mmm_common::access::refuse`).
+const REFUSAL: Refusal<'static> = Refusal {
+    request: "a command",
+    directive: "monitor_ips",
+};
 
 impl Default for ListenerOptions {
     fn default() -> Self {
@@ -110,10 +116,12 @@ impl Handler for AgentPort {
     async fn serve(&self, stream: Stream, peer: SocketAddr, shutdown: Shutdown) {
         if !self.access.permits(peer.ip()) {
             // Nothing is carried out for a refused client, not even "check roles".
-            refuse(
+            let agent = &self.agent;
+            access::refuse(
                 LineConn::new(stream),
-                &self.agent,
                 peer.ip(),
+                REFUSAL,
+                |text| agent.reply(&text),
                 &self.refusals,
                 shutdown,
             )
@@ -173,56 +181,4 @@ async fn serve<S>(
             return;
         }
     }
-}
-
-/// Answers a client that is not in `monitor_ips`: its first line (within
-/// [`REFUSED_READ_TIMEOUT`]) gets the refusal, logged at WARN (rate-limited), and the
-/// connection is closed; the client's further lines are not answered.
-async fn refuse<S>(
-    mut conn: LineConn<S>,
-    agent: &Agent,
-    ip: IpAddr,
-    refusals: &RefusalLog,
-    mut shutdown: Shutdown,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let line = tokio::select! {
-        _ = shutdown.recv() => return,
-        l = conn.read_line_within(REFUSED_READ_TIMEOUT) => l,
-    };
-    let what = match &line {
-        Ok(Some(line)) => line.chars().take(120).collect::<String>(),
-        Err(LineError::TooLong { max }) => format!("(a line longer than {max} bytes)"),
-        Err(LineError::NotUtf8) => "(a line that is not UTF-8)".to_string(),
-        Ok(None) | Err(_) => {
-            tracing::debug!("connection from {ip} (not in monitor_ips) closed without a command");
-            return;
-        }
-    };
-    if let Some(unlogged) = refusals.note(Instant::now()) {
-        let more = if unlogged > 0 {
-            format!(" ({unlogged} earlier refusals not logged)")
-        } else {
-            String::new()
-        };
-        tracing::warn!(%ip, "Refused a command from {ip}: not in monitor_ips: {what}{more}");
-    }
-    let reply = agent.reply(&refusal_text(ip));
-    let _ = tokio::time::timeout(REFUSED_READ_TIMEOUT, async {
-        if conn.write_all(reply.as_bytes()).await.is_ok() {
-            conn.shutdown().await;
-            // Further lines are read (bounded) so that closing with unread input does not
-            // reset the connection before the client has read the reply.
-            for _ in 0..16 {
-                if !matches!(
-                    conn.read_line_within(Duration::from_secs(1)).await,
-                    Ok(Some(_)) | Err(LineError::NotUtf8)
-                ) {
-                    break;
-                }
-            }
-        }
-    })
-    .await;
 }

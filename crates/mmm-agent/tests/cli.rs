@@ -112,7 +112,8 @@ this db1\n",
             pings += 1;
         }
     }
-    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // Every 200 ms; 10 s only catches pings that stopped (a loaded machine delays them).
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     let child_pid = nix::unistd::Pid::from_raw(child.id() as i32);
     // logrotate: the file is moved away, then SIGHUP.
     let log_path = dir.path().join(LOG);

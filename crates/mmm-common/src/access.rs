@@ -3,12 +3,19 @@
 //! port (`control_allow`), and [`RefusalLog`], which rate-limits the WARN line written for
 //! each refused client so that a flood of refused connections cannot fill the log.
 //!
-//! Pure values: the listeners (`mmm_agent::listener`, `mmm_mon::control`) ask
-//! [`Access::permits`] with the peer's address and [`RefusalLog::note`] with the time.
+//! The listeners (`mmm_agent::listener`, `mmm_mon::control`) ask [`Access::permits`] with
+//! the peer's address; a client that is not permitted is answered by [`refuse`] (one
+//! `ERROR: Access denied` line, a rate-limited WARN through [`RefusalLog::note`], then the
+//! connection is closed), the same way on both ports.
 
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::line::{LineConn, LineError};
+use crate::shutdown::Shutdown;
 
 /// The source addresses a listener obeys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +105,87 @@ impl RefusalLog {
             None
         }
     }
+}
+
+/// How long a refused client may take to send its line, and to take the reply.
+pub const REFUSED_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The refusal for a client at `ip` not in the list `directive` (`monitor_ips`,
+/// `control_allow`).
+pub fn denial_text(ip: IpAddr, directive: &str) -> String {
+    format!("ERROR: Access denied: {ip} is not in {directive}!")
+}
+
+/// A port's refusal: what its WARN line calls a request and which directive lists the
+/// permitted clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Refusal<'a> {
+    /// `a command` (agent port), `a control command` (control port).
+    pub request: &'a str,
+    /// `monitor_ips`, `control_allow`.
+    pub directive: &'a str,
+}
+
+/// Answers a client at `ip` that may not use the port: its first line (within
+/// [`REFUSED_TIMEOUT`]) is logged at WARN (rate-limited by `refusals`) and answered with
+/// `reply` applied to [`denial_text`] (the agent adds its `|UP:`); nothing is carried out.
+/// Then the connection is closed after the client's further lines (mmm_control's `quit`,
+/// at most 16, bounded in time) are read, so that the close does not reset the connection
+/// before the client has read the reply.
+pub async fn refuse<S>(
+    mut conn: LineConn<S>,
+    ip: IpAddr,
+    port: Refusal<'_>,
+    reply: impl FnOnce(String) -> String,
+    refusals: &RefusalLog,
+    mut shutdown: Shutdown,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let line = tokio::select! {
+        _ = shutdown.recv() => return,
+        l = conn.read_line_within(REFUSED_TIMEOUT) => l,
+    };
+    let what = match &line {
+        Ok(Some(line)) => line.chars().take(120).collect::<String>(),
+        Err(LineError::TooLong { max }) => format!("(a line longer than {max} bytes)"),
+        Err(LineError::NotUtf8) => "(a line that is not UTF-8)".to_string(),
+        Ok(None) | Err(_) => {
+            tracing::debug!(
+                "connection from {ip} (not in {}) closed without a command",
+                port.directive
+            );
+            return;
+        }
+    };
+    if let Some(unlogged) = refusals.note(Instant::now()) {
+        let more = if unlogged > 0 {
+            format!(" ({unlogged} earlier refusals not logged)")
+        } else {
+            String::new()
+        };
+        tracing::warn!(
+            %ip,
+            "Refused {} from {ip}: not in {}: {what}{more}",
+            port.request,
+            port.directive
+        );
+    }
+    let text = reply(denial_text(ip, port.directive));
+    let _ = tokio::time::timeout(REFUSED_TIMEOUT, async {
+        if conn.write_all(text.as_bytes()).await.is_ok() {
+            conn.shutdown().await;
+            for _ in 0..16 {
+                if !matches!(
+                    conn.read_line_within(Duration::from_secs(1)).await,
+                    Ok(Some(_)) | Err(LineError::NotUtf8)
+                ) {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]

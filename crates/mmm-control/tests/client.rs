@@ -122,7 +122,8 @@ fn frozen_monitor_times_out() {
     let start = std::time::Instant::now();
     let code = execute(&t, &args(&["show"]), &mut out);
     assert_eq!(code, ExitCode::from(1));
-    assert!(start.elapsed() < Duration::from_secs(3));
+    // Not hung (the monitor never answers); bounded generously for a loaded machine.
+    assert!(start.elapsed() < Duration::from_secs(30));
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "ERROR: Can't connect to monitor daemon!\n"

@@ -19,9 +19,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mmm_common::access::{Access, RefusalLog};
+use mmm_common::access::{self, Access, Refusal, RefusalLog};
 use mmm_common::line::{LineConn, LineError};
 use mmm_common::server::{self, Handler, Limits};
 use mmm_common::shutdown::Shutdown;
@@ -61,7 +61,13 @@ const LIMITS: Limits = Limits {
 };
 
 /// How long a refused client may take to send its line, and to take the reply.
-pub const REFUSED_TIMEOUT: Duration = Duration::from_secs(5);
+pub const REFUSED_TIMEOUT: Duration = access::REFUSED_TIMEOUT;
+
+/// The control port's refusal (`mmm_common::access::refuse`).
+const REFUSAL: Refusal<'static> = Refusal {
+    request: "a control command",
+    directive: "control_allow",
+};
 
 /// Who may use the control port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,51 +241,16 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Answers a client that may not use the port: its first line (within [`REFUSED_TIMEOUT`])
-/// gets the refusal, logged at WARN (rate-limited), and the connection is closed after the
-/// client's further lines (mmm_control's `quit`) are read, so that the close does not reset
-/// the connection before the client has read the reply.
+/// Answers a client that may not use the port ([`mmm_common::access::refuse`]): its first
+/// line gets `ERROR: Access denied: <ip> is not in control_allow!`, logged at WARN
+/// (rate-limited), and the connection is closed after the client's further lines
+/// (mmm_control's `quit`) are read.
 pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     ip: IpAddr,
     refusals: &RefusalLog,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) {
-    let mut conn = LineConn::new(stream).lossy().last_line_at_eof();
-    let line = tokio::select! {
-        _ = shutdown.recv() => return,
-        l = conn.read_line_within(REFUSED_TIMEOUT) => l,
-    };
-    let what = match line {
-        Ok(Some(line)) => line.chars().take(120).collect::<String>(),
-        Err(LineError::TooLong { max }) => format!("(a line longer than {max} bytes)"),
-        Ok(None) | Err(_) => {
-            debug!("connection from {ip} (not in control_allow) closed without a command");
-            return;
-        }
-    };
-    if let Some(unlogged) = refusals.note(Instant::now()) {
-        let more = if unlogged > 0 {
-            format!(" ({unlogged} earlier refusals not logged)")
-        } else {
-            String::new()
-        };
-        warn!(%ip, "Refused a control command from {ip}: not in control_allow: {what}{more}");
-    }
-    let reply = format!("ERROR: Access denied: {ip} is not in control_allow!");
-    let _ = tokio::time::timeout(REFUSED_TIMEOUT, async {
-        if conn.write_all(reply.as_bytes()).await.is_ok() {
-            conn.shutdown().await;
-            // A few more lines (`quit`) until EOF; bounded.
-            for _ in 0..16 {
-                if !matches!(
-                    conn.read_line_within(Duration::from_secs(1)).await,
-                    Ok(Some(_))
-                ) {
-                    break;
-                }
-            }
-        }
-    })
-    .await;
+    let conn = LineConn::new(stream).lossy().last_line_at_eof();
+    access::refuse(conn, ip, REFUSAL, |text| text, refusals, shutdown).await;
 }

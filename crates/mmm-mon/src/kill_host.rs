@@ -175,7 +175,8 @@ mod tests {
         let t = std::time::Instant::now();
         let out = kill_host(Some(&p), "db2", true, Duration::from_millis(300)).await;
         assert!(matches!(out, KillOutcome::Error(_)));
-        assert!(t.elapsed() < Duration::from_secs(5));
+        // Not the script's 30 s: bounded by the timeout (generous margin for load).
+        assert!(t.elapsed() < Duration::from_secs(20));
     }
 
     #[tokio::test]

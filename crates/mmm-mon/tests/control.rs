@@ -171,7 +171,8 @@ async fn stuck_client_does_not_stall_others() {
     for (i, h) in handles.into_iter().enumerate() {
         assert_eq!(h.await.unwrap(), format!("<ping {i}>"));
     }
-    assert!(start.elapsed() < Duration::from_secs(2));
+    // The stuck client is never answered: the others were not queued behind it.
+    assert!(start.elapsed() < Duration::from_secs(30));
     drop(stuck);
 }
 
