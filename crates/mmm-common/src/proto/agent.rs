@@ -30,6 +30,10 @@ pub enum AgentCommand {
     GetSystemStatus,
     /// `CLEAR_BAD_ROLES`.
     ClearBadRoles,
+    /// `RESUME_PEER_LINK` (mmm-rs extension, issue 13): the active master's replication
+    /// from its peer, held after a crash failover, may run again (the monitor found no
+    /// errant transactions on the peer, or an operator accepted them).
+    ResumePeerLink,
 }
 
 impl AgentCommand {
@@ -41,6 +45,7 @@ impl AgentCommand {
             AgentCommand::GetAgentStatus => "GET_AGENT_STATUS",
             AgentCommand::GetSystemStatus => "GET_SYSTEM_STATUS",
             AgentCommand::ClearBadRoles => "CLEAR_BAD_ROLES",
+            AgentCommand::ResumePeerLink => "RESUME_PEER_LINK",
         }
     }
 }
@@ -130,6 +135,7 @@ pub fn decode_request(line: &str, this: &str) -> Result<Decoded, RequestError> {
         "GET_AGENT_STATUS" => AgentCommand::GetAgentStatus,
         "GET_SYSTEM_STATUS" => AgentCommand::GetSystemStatus,
         "CLEAR_BAD_ROLES" => AgentCommand::ClearBadRoles,
+        "RESUME_PEER_LINK" => AgentCommand::ResumePeerLink,
         "SET_STATUS" => {
             if fields.len() < 6 {
                 return Err(err(format!(
