@@ -262,7 +262,8 @@ impl Agent {
                 match self.mysql.resume_peer_link().await {
                     Ok(text) => text,
                     Err(e) => {
-                        let text = format!("ERROR: Could not resume the replication from the peer: {e}");
+                        let text =
+                            format!("ERROR: Could not resume the replication from the peer: {e}");
                         tracing::error!("{text}");
                         text
                     }

@@ -272,7 +272,11 @@ mod tests {
         assert_eq!(e.count(), 7);
         assert_eq!(
             e.to_string(),
-            format!("{}:23-27,{}:30,{u2}:5", u1.to_lowercase(), u1.to_lowercase())
+            format!(
+                "{}:23-27,{}:30,{u2}:5",
+                u1.to_lowercase(),
+                u1.to_lowercase()
+            )
         );
         assert!(mysql_errant("").unwrap().is_empty());
         let e = mysql_errant(&format!("{u2}:blue:1-2")).unwrap();
@@ -284,11 +288,16 @@ mod tests {
 
     #[test]
     fn flavor_queries() {
-        assert_eq!(Flavor::from_version("10.11.6-MariaDB-0+deb12u1"), Flavor::MariaDb);
+        assert_eq!(
+            Flavor::from_version("10.11.6-MariaDB-0+deb12u1"),
+            Flavor::MariaDb
+        );
         assert_eq!(Flavor::from_version("8.0.36"), Flavor::MySql);
         assert_eq!(Flavor::MariaDb.subtract_query("a", "b"), None);
         assert_eq!(
-            Flavor::MySql.subtract_query("ab:1-5", "ab:1-3'; DROP").as_deref(),
+            Flavor::MySql
+                .subtract_query("ab:1-5", "ab:1-3'; DROP")
+                .as_deref(),
             Some("SELECT GTID_SUBTRACT('ab:1-5', 'ab:1-3 D')")
         );
         assert_eq!(

@@ -61,7 +61,10 @@ async fn read(conn: &mut Conn, timeout: Duration) -> Option<Executed> {
     let flavor = Flavor::from_version(&version);
     if flavor == Flavor::MySql {
         let mode = first_text(conn, "SELECT @@global.gtid_mode", timeout).await;
-        if !mode.as_deref().is_some_and(|m| m.eq_ignore_ascii_case("ON")) {
+        if !mode
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case("ON"))
+        {
             return Some(Executed::Unsupported(format!(
                 "MySQL {version} with gtid_mode {}: positional replication has no GTIDs to compare",
                 mode.as_deref().unwrap_or("unknown")
@@ -136,7 +139,11 @@ pub async fn run(config: MonitorSettings, sink: InputFn) {
     let Some(pair) = masters(&config) else {
         return;
     };
-    let period = config.checks.mysql.check_period.max(Duration::from_millis(500));
+    let period = config
+        .checks
+        .mysql
+        .check_period
+        .max(Duration::from_millis(500));
     let timeout = config.checks.mysql.timeout.max(Duration::from_secs(1));
     loop {
         round(&pair, timeout, &sink).await;

@@ -191,7 +191,7 @@ impl Monitor {
             }
         }
         for &i in &order {
-            if let Some(why) = self.errant_text(i) {
+            if let Some(why) = self.errant_text(i).filter(|_| self.errant_found(i)) {
                 out.push_str(&format!(
                     "# Warning: host {} is kept out: {why}\n",
                     self.hosts[i].name

@@ -88,6 +88,16 @@ impl Monitor {
             && self.guard(host).is_some_and(Guard::holds)
     }
 
+    /// Whether errant transactions were found on `host` (or cannot be ruled out because
+    /// the comparison cannot run): an ONLINE host is taken out.
+    pub(crate) fn errant_found(&self, host: HostId) -> bool {
+        self.errant_hold(host)
+            && matches!(
+                self.guard(host),
+                Some(Guard::Found(_) | Guard::Unavailable(_))
+            )
+    }
+
     /// Why `host` is kept out (for `set_online` and `show`).
     pub(crate) fn errant_text(&self, host: HostId) -> Option<String> {
         if !self.errant_hold(host) {
@@ -225,7 +235,9 @@ impl Monitor {
             return format!("ERROR: Unknown host name '{name}'!");
         };
         if !self.errant_hold(host) {
-            return format!("OK: Host '{name}' has no errant transactions held. Nothing to accept.");
+            return format!(
+                "OK: Host '{name}' has no errant transactions held. Nothing to accept."
+            );
         }
         let what = self.errant_text(host).unwrap_or_default();
         if let Some(g) = self.errant.hosts.get_mut(host.index()) {

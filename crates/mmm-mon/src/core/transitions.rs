@@ -78,8 +78,11 @@ pub(crate) struct View {
     pub(crate) auto_set_online: Duration,
     /// `flap_duration`.
     pub(crate) flap_duration: Duration,
-    /// Kept out by the errant-transaction guard (issue 13, `errant.rs`).
+    /// Kept out of ONLINE by the errant-transaction guard (issue 13, `errant.rs`): errant
+    /// transactions found, or not compared yet after a change of active master.
     pub(crate) errant_hold: bool,
+    /// Errant transactions found (or the guard cannot run): also taken out of ONLINE.
+    pub(crate) errant_found: bool,
 }
 
 /// The §3.6 transition table: the state `view`'s host goes to and why, or `None` if it
@@ -106,7 +109,7 @@ pub(crate) fn next_state(v: &View) -> Option<(HostState, Reason)> {
         // ONLINE | host = AM | (unchanged)
         Online if v.is_active_master => None,
         // mmm-rs (issue 13): a master with errant transactions is kept out.
-        Online if v.errant_hold => Some((AwaitingRecovery, Reason::ErrantTransactions)),
+        Online if v.errant_found => Some((AwaitingRecovery, Reason::ErrantTransactions)),
         // ONLINE | PS = ONLINE and peer.online_since ≥ now − 60 | (unchanged)
         Online if in_grace => None,
         // ONLINE | P, M, not T, PS = ONLINE, peer P and M | REPLICATION_FAIL
@@ -179,8 +182,10 @@ pub(crate) fn next_state(v: &View) -> Option<(HostState, Reason)> {
         // REPLICATION_FAIL / _DELAY | P, M and ((T and B) or PS ≠ ONLINE), flapping |
         // AWAITING_RECOVERY; not flapping | ONLINE
         ReplicationFail | ReplicationDelay if c.replicating() || !peer_online => {
-            if v.errant_hold {
+            if v.errant_found {
                 Some((AwaitingRecovery, Reason::ErrantTransactions))
+            } else if v.errant_hold {
+                None
             } else if v.flapping {
                 Some((AwaitingRecovery, Reason::Flapping))
             } else {
@@ -293,6 +298,7 @@ impl Monitor {
             auto_set_online: self.auto_set_online(),
             flap_duration: self.flap_duration(),
             errant_hold: self.errant_hold(host),
+            errant_found: self.errant_found(host),
         })
     }
 
