@@ -12,6 +12,8 @@
 
 #![allow(dead_code)]
 
+pub mod errant;
+
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
