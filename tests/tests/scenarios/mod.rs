@@ -238,6 +238,7 @@ impl Cluster {
         let Ok(show) = self.show() else {
             return false;
         };
+        self.accept_kept_out(&show);
         if !DB_HOSTS.iter().all(|h| show.state(h) == "ONLINE") {
             return false;
         }

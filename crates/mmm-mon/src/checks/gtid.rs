@@ -60,24 +60,37 @@ async fn read(conn: &mut Conn, timeout: Duration) -> Option<Executed> {
     let version = first_text(conn, "SELECT VERSION()", timeout).await?;
     let flavor = Flavor::from_version(&version);
     if flavor == Flavor::MySql {
-        let mode = first_text(conn, "SELECT @@global.gtid_mode", timeout).await;
-        if !mode
-            .as_deref()
-            .is_some_and(|m| m.eq_ignore_ascii_case("ON"))
-        {
+        let mode = first_text(conn, "SELECT @@global.gtid_mode", timeout).await?;
+        if !mode.eq_ignore_ascii_case("ON") {
             return Some(Executed::Unsupported(format!(
-                "MySQL {version} with gtid_mode {}: positional replication has no GTIDs to compare",
-                mode.as_deref().unwrap_or("unknown")
+                "MySQL {version} with gtid_mode {mode}: positional replication has no GTIDs to compare"
             )));
         }
     }
-    match first_text(conn, flavor.executed_query(), timeout).await {
-        Some(t) => Some(Executed::Gtids(flavor, t)),
-        None if flavor == Flavor::MariaDb => Some(Executed::Unsupported(format!(
-            "MariaDB {version} has no gtid_binlog_state (GTIDs need 10.0.2 or later)"
-        ))),
-        None => None,
+    if flavor == Flavor::MariaDb && mariadb_before_gtid(&version) {
+        return Some(Executed::Unsupported(format!(
+            "MariaDB {version} has no GTIDs (they need 10.0.2 or later)"
+        )));
     }
+    // A failed read (the server going down, a timeout) sends nothing this round.
+    first_text(conn, flavor.executed_query(), timeout)
+        .await
+        .map(|t| Executed::Gtids(flavor, t))
+}
+
+/// MariaDB before 10.0.2 (no GTIDs) from its version string (`5.5.68-MariaDB`).
+fn mariadb_before_gtid(version: &str) -> bool {
+    let nums: Vec<u32> = version
+        .split(|c: char| !c.is_ascii_digit())
+        .take(3)
+        .map(|n| n.parse().unwrap_or(0))
+        .collect();
+    let v = (
+        nums.first().copied().unwrap_or(0),
+        nums.get(1).copied().unwrap_or(0),
+        nums.get(2).copied().unwrap_or(0),
+    );
+    v < (10, 0, 2)
 }
 
 /// `candidate − active`, on `active_conn` for MySQL.
@@ -148,5 +161,19 @@ pub async fn run(config: MonitorSettings, sink: InputFn) {
     loop {
         round(&pair, timeout, &sink).await;
         tokio::time::sleep(period).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mariadb_before_gtid;
+
+    #[test]
+    fn mariadb_versions_without_gtid() {
+        assert!(mariadb_before_gtid("5.5.68-MariaDB"));
+        assert!(mariadb_before_gtid("10.0.1-MariaDB-log"));
+        assert!(!mariadb_before_gtid("10.0.2-MariaDB"));
+        assert!(!mariadb_before_gtid("10.11.19-MariaDB-0+deb12u1-log"));
+        assert!(!mariadb_before_gtid("11.4.2-MariaDB"));
     }
 }
