@@ -152,6 +152,11 @@ pub fn old_master_kept_out_then_accepted(c: &mut Cluster) {
         .collect();
     assert_eq!(said.len(), 1, "logged once: {said:?}");
     assert!(said[0].contains("ERROR"), "{}", said[0]);
+    let agent = c.agent_log("db2").unwrap_or_default();
+    assert!(
+        agent.contains("Replication from db1 held: it was not demoted cleanly"),
+        "db2's agent did not hold its link from db1"
+    );
     let refused = c.ctl(&["set_online", "db1"]);
     assert!(refused.starts_with("ERROR: Host 'db1' has "), "{refused}");
     println!(

@@ -215,14 +215,11 @@ impl<'a> View<'a> {
     }
 
     /// A keyword directive (`errant_transactions hold|accept`): one of `T`'s words.
-    fn choice<T: Copy + std::str::FromStr + std::fmt::Display>(
+    fn choice<T: Copy + std::str::FromStr + ChoiceWords>(
         &self,
         var: &str,
         default: T,
-    ) -> Result<T, ConfigError>
-    where
-        T: ChoiceWords,
-    {
+    ) -> Result<T, ConfigError> {
         let Some(v) = self.raw(var) else {
             return Ok(default);
         };

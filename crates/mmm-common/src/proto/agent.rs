@@ -312,6 +312,15 @@ mod tests {
         );
     }
 
+    /// mmm-rs's `RESUME_PEER_LINK` (issue 13) round-trips like the 2.2.1 commands.
+    #[test]
+    fn resume_peer_link_round_trips() {
+        let r = AgentRequest::new("db2", AgentCommand::ResumePeerLink);
+        assert_eq!(r.to_string(), "RESUME_PEER_LINK|1|db2");
+        let d = decode_request("RESUME_PEER_LINK|1|db2", "db2").unwrap();
+        assert_eq!(d.request, r);
+    }
+
     #[test]
     fn decodes_and_validates() {
         let d = decode_request("SET_STATUS|1|db3|HARD_OFFLINE||db1", "db3").unwrap();
