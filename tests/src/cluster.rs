@@ -502,6 +502,7 @@ impl Cluster {
         ];
         let host = self.wait_for("a healthy cluster (show)", limit, |c| {
             let s = c.show().ok()?;
+            c.accept_kept_out(&s);
             let all_online = DB_HOSTS.iter().all(|h| s.state(h) == "ONLINE");
             let w = s.holders(&writer);
             let [w] = w.as_slice() else { return None };
@@ -524,6 +525,25 @@ impl Cluster {
             ok.then_some(())
         })?;
         Ok(host)
+    }
+
+    /// A crashed old master may come back with errant transactions (what it wrote and
+    /// sent to nobody): the monitor keeps it out (issue 13). Scenarios that are about
+    /// something else accept them with `accept_errant`, as 2.2.1 did silently, and print a
+    /// `note:` line. `show` is the latest `show`.
+    pub fn accept_kept_out(&self, show: &Show) {
+        for (host, why) in show
+            .comments
+            .iter()
+            .filter_map(|l| l.strip_prefix("Warning: host "))
+            .filter_map(|l| l.split_once(" is kept out: "))
+        {
+            let answer = self
+                .control(&["accept_errant", host])
+                .map(|r| r.0)
+                .unwrap_or_else(|e| e.to_string());
+            println!("note: {host} kept out ({why}): {}", answer.trim());
+        }
     }
 
     /// The testbed under the daemons.

@@ -257,6 +257,18 @@ impl Agent {
             }
             AgentCommand::GetSystemStatus => self.get_system_status().await,
             AgentCommand::ClearBadRoles => self.clear_bad_roles().await,
+            AgentCommand::ResumePeerLink => {
+                let _state = self.state.lock().await;
+                match self.mysql.resume_peer_link().await {
+                    Ok(text) => text,
+                    Err(e) => {
+                        let text =
+                            format!("ERROR: Could not resume the replication from the peer: {e}");
+                        tracing::error!("{text}");
+                        text
+                    }
+                }
+            }
             AgentCommand::SetStatus {
                 state,
                 roles,

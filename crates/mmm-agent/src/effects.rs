@@ -62,4 +62,10 @@ pub trait MysqlOps: Send + Sync {
     fn start_slave(&self) -> EffectFuture<'_, ()>;
     /// `turn_off_slave`: STOP SLAVE.
     fn stop_slave(&self) -> EffectFuture<'_, ()>;
+    /// `RESUME_PEER_LINK` (issue 13): start the replication from the peer again if the
+    /// errant-transaction guard held it at a promotion. Returns the `OK: …` text. By default
+    /// nothing is held.
+    fn resume_peer_link(&self) -> EffectFuture<'_, String> {
+        Box::pin(async { Ok("OK: Replication from the peer was not held".to_string()) })
+    }
 }

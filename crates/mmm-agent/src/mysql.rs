@@ -38,10 +38,11 @@
 //! a writer's sync never interleave.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mmm_common::config::{AgentHost, AgentSettings};
+use mmm_common::config::{AgentHost, AgentSettings, ErrantPolicy};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Row, Value};
 
@@ -138,6 +139,12 @@ pub struct MysqlServer {
     /// What the upkeep already said or gave up on (it runs every few seconds and must not
     /// repeat itself or retry what the server refused).
     upkeep: Arc<Mutex<UpkeepMemory>>,
+    /// `errant_transactions`: with `hold`, a promotion whose peer was not demoted cleanly
+    /// stops the replication from the peer (issue 13, "cut the master-master loop first").
+    errant_policy: ErrantPolicy,
+    /// The replication from the peer was held at a promotion and not resumed since: the
+    /// upkeep leaves the IO thread alone; `RESUME_PEER_LINK` starts it.
+    peer_held: Arc<AtomicBool>,
 }
 
 /// The upkeep's memory across passes.
@@ -547,6 +554,47 @@ impl MysqlServer {
             sync_timeout: config.ext.sync_timeout,
             repl_lock: Arc::new(tokio::sync::Mutex::new(())),
             upkeep: Arc::new(Mutex::new(UpkeepMemory::default())),
+            errant_policy: config.ext.errant_transactions,
+            peer_held: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Issue 13, "cut the master-master loop first": this server is about to take the
+    /// writer role and its peer was not demoted cleanly (`why`: unreachable, or still
+    /// writable), so the peer may hold transactions nobody else has. The IO thread from
+    /// the peer stops (the relay log is kept: the SQL thread has applied it, and starting
+    /// the IO thread alone later keeps it), before `read_only=0`; the monitor resumes it
+    /// with `RESUME_PEER_LINK` once it found no errant transactions on the peer, or an
+    /// operator accepted them. A failure is logged at ERROR and the promotion goes on
+    /// (the old master is not there to send anything; the monitor still keeps it out).
+    async fn hold_peer_link(&self, local: &mut Db, peer: &str, why: &str) {
+        if self.errant_policy == ErrantPolicy::Accept {
+            return;
+        }
+        let r = async {
+            let Some(st) = local.repl_status().await? else {
+                return Ok(false);
+            };
+            if st.io != "No" {
+                let f = local.flavor;
+                local.exec(f.stop_io_thread()).await?;
+            }
+            Ok::<_, EffectError>(true)
+        }
+        .await;
+        match r {
+            Ok(true) => {
+                self.peer_held.store(true, Ordering::SeqCst);
+                tracing::warn!(
+                    peer,
+                    "Replication from {peer} held: it was not demoted cleanly ({why}) and may hold transactions no other server has; it resumes when the monitor finds no errant transactions on {peer} or an operator accepts them (errant_transactions hold)"
+                );
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(
+                peer,
+                "Could not hold the replication from {peer} ({why}): {e}; transactions only {peer} has may replicate into this server when it returns"
+            ),
         }
     }
 
@@ -967,7 +1015,11 @@ impl MysqlServer {
             return Ok(Upkeep::NotASlave);
         };
         self.crash_safety_notes(db).await;
-        if st.io == "No" && st.sql_running() && RESTARTABLE_IO_ERRORS.contains(&st.last_io_errno) {
+        if st.io == "No"
+            && st.sql_running()
+            && RESTARTABLE_IO_ERRORS.contains(&st.last_io_errno)
+            && !self.peer_held.load(Ordering::SeqCst)
+        {
             // The IO thread stopped on a relay-log write failure (seen on MariaDB 10.11 right
             // after a master's link healed). Restarting the IO thread alone keeps the relay
             // log (module doc) and fetches again from what was received: what MariaDB does
@@ -1429,9 +1481,17 @@ impl MysqlOps for MysqlServer {
             let _repl = self.repl_lock.lock().await;
             let deadline = Instant::now() + self.sync_timeout;
             let mut local = self.local().await?;
+            // Whether the peer was demoted cleanly (reachable and read-only); if not, the
+            // replication from it is held once this server caught up (hold_peer_link).
+            let mut unclean = None;
             let peer_pos = match self.connect_optional(&peer).await {
                 Ok(mut d) => {
                     let p = d.master_status().await.ok();
+                    if p.is_none() {
+                        unclean = Some("its master status could not be read".to_string());
+                    } else if !matches!(Self::read_only(&mut d).await, Ok(true)) {
+                        unclean = Some("it is still writable".to_string());
+                    }
                     d.close().await;
                     p
                 }
@@ -1439,6 +1499,7 @@ impl MysqlOps for MysqlServer {
                     tracing::info!(
                         "peer {peer_name} unreachable ({e}), waiting for the relay log only"
                     );
+                    unclean = Some("unreachable".to_string());
                     None
                 }
             };
@@ -1459,6 +1520,9 @@ impl MysqlOps for MysqlServer {
                     // server did not (never fails; logged).
                     self.catch_up(&mut local).await;
                 }
+                if let Some(why) = &unclean {
+                    self.hold_peer_link(&mut local, &peer_name, why).await;
+                }
                 Ok(())
             }
             .await;
@@ -1477,6 +1541,42 @@ impl MysqlOps for MysqlServer {
             let s = db.slave_status().await;
             db.close().await;
             Ok(s?.map(|(h, _, _)| h).filter(|h| !h.is_empty()))
+        })
+    }
+
+    fn resume_peer_link(&self) -> EffectFuture<'_, String> {
+        Box::pin(async move {
+            let _repl = self.repl_lock.lock().await;
+            let mut db = self.local().await?;
+            let r = async {
+                let Some(st) = db.repl_status().await? else {
+                    self.peer_held.store(false, Ordering::SeqCst);
+                    return Ok("OK: This server is not a slave".to_string());
+                };
+                let held = self.peer_held.swap(false, Ordering::SeqCst);
+                if st.io != "No" {
+                    return Ok("OK: Replication from the peer was not held".to_string());
+                }
+                if !held && st.last_io_errno != 0 {
+                    // Stopped by an error, not by the guard: the upkeep and the operator
+                    // deal with it.
+                    return Ok(format!(
+                        "OK: Replication from the peer was not held (IO thread stopped with error {})",
+                        st.last_io_errno
+                    ));
+                }
+                let f = db.flavor;
+                db.exec(f.start_io_thread()).await?;
+                tracing::info!(
+                    master = st.master_host.as_str(),
+                    "Replication from {} resumed (RESUME_PEER_LINK)",
+                    st.master_host
+                );
+                Ok("OK: Replication from the peer resumed".to_string())
+            }
+            .await;
+            db.close().await;
+            r
         })
     }
 

@@ -11,6 +11,7 @@
 //!   `Handler` per listener); `shutdown`: the shutdown signal every listener and task uses.
 //! - `access`: who may command a daemon (`monitor_ips`, `control_allow`) and the rate limit
 //!   of the refusal log lines.
+//! - `gtid`: errant transactions (a returning master's GTIDs the active master lacks).
 //! - `arp`: the ARP frames the agent (gratuitous ARP) and the monitor (ARP probe) send.
 //! - `daemon`, `log`, `pidfile`, `uptime`: daemon plumbing (spec §7).
 //! - `test_pki` (feature `test-support`): test certificates for the crates' TLS tests.
@@ -21,6 +22,7 @@ pub mod access;
 pub mod arp;
 pub mod config;
 pub mod daemon;
+pub mod gtid;
 pub mod line;
 pub mod log;
 pub mod pidfile;

@@ -802,6 +802,36 @@ fn defaults_of_every_directive() {
     assert_eq!(m.ip.as_deref(), Some("127.0.0.1"));
 }
 
+/// `errant_transactions`: `hold` by default, `accept` gives 2.2.1's behaviour, read by the
+/// monitor and the agents; anything else names file, line, directive and the two words.
+#[test]
+fn errant_transactions_directive() {
+    use mmm_common::config::ErrantPolicy;
+    for class in [Monitor, Agent, Control] {
+        assert_eq!(
+            ok(FULL, class).ext.errant_transactions,
+            ErrantPolicy::Hold,
+            "{class:?}"
+        );
+    }
+    let cfg = ok(&format!("{FULL}errant_transactions accept\n"), Monitor);
+    assert_eq!(cfg.ext.errant_transactions, ErrantPolicy::Accept);
+    let cfg = ok(&format!("{FULL}errant_transactions hold\n"), Agent);
+    assert_eq!(cfg.ext.errant_transactions, ErrantPolicy::Hold);
+    let line = FULL.lines().count() + 1;
+    for bad in ["HOLD", "yes", "1", "accept all"] {
+        let e = err(&format!("{FULL}errant_transactions {bad}\n"), Agent);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Config entry 'errant_transactions' has invalid value '{bad}' allowed values \
+                 are: 'hold', 'accept' (in 't.conf' on line {line})"
+            ),
+            "{bad}"
+        );
+    }
+}
+
 /// `agent_lease`: off (0) by default, sub-second values allowed, at least 0.5 s when on;
 /// read by the monitor and the agents; a bad value names file, line and directive.
 #[test]

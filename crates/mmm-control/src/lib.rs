@@ -227,6 +227,8 @@ mmm_mon.conf and prints the monitor's answer. Commands and answers are 2.2.1's: 
             cmd("set_ip", "<IP> <HOST>", "Passive mode only: give the role with IP to HOST (applied by set_active)")
                 .arg(Arg::new("ip").value_name("IP").help("The role's IP"))
                 .arg(host_arg("The host")),
+            cmd("accept_errant", "<HOST>", "mmm-rs: accept the errant transactions of a master kept out by the errant-transaction guard; they replicate into the active master (as 2.2.1 would) and HOST may go online")
+                .arg(host_arg("The master kept out")),
         ])
 }
 

@@ -207,13 +207,25 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
             probed_at: network_probed_at,
         });
         let network_wake = Arc::new(tokio::sync::Notify::new());
-        let network_task = tokio::spawn(network::run(
+        // Issue 13: the errant-transaction comparison runs beside the network check (one
+        // task, aborted with it) when the guard is on.
+        let guard = config.ext.errant_transactions == mmm_common::config::ErrantPolicy::Hold;
+        let gtid = guard.then(|| checks::gtid::run(config.clone(), sink.clone()));
+        let network = network::run(
             monitor_cfg.ping_ips.clone(),
             monitor_cfg.ping_interval,
             network_tx,
             sink,
             network_wake.clone(),
-        ));
+        );
+        let network_task = tokio::spawn(async move {
+            match gtid {
+                Some(g) => {
+                    tokio::join!(network, g);
+                }
+                None => network.await,
+            }
+        });
         let targets = agent_targets(config);
         let ping_flags: Vec<Arc<AtomicBool>> = targets.iter().map(|t| t.ping_ok.clone()).collect();
         let agents = AgentClient::spawn(
@@ -223,7 +235,11 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
             }),
         );
         let driver = Driver {
-            monitor: Monitor::new(config, Instant::now(), wall_now()),
+            monitor: {
+                let mut m = Monitor::new(config, Instant::now(), wall_now());
+                m.set_errant_guard(guard);
+                m
+            },
             shell: Shell {
                 config,
                 agents,

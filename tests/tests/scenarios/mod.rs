@@ -12,6 +12,8 @@
 
 #![allow(dead_code)]
 
+pub mod errant;
+
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -236,6 +238,7 @@ impl Cluster {
         let Ok(show) = self.show() else {
             return false;
         };
+        self.accept_kept_out(&show);
         if !DB_HOSTS.iter().all(|h| show.state(h) == "ONLINE") {
             return false;
         }

@@ -98,3 +98,5 @@ pub const MONITOR_IPS: Vec<std::net::IpAddr> = Vec::new();
 /// `control_allow` (empty: no list; loopback and the monitor's own `ip` are always allowed
 /// once a list is given).
 pub const CONTROL_ALLOW: Vec<std::net::IpAddr> = Vec::new();
+/// `errant_transactions` (the guard is on).
+pub const ERRANT_TRANSACTIONS: super::model::ErrantPolicy = super::model::ErrantPolicy::Hold;

@@ -103,6 +103,43 @@ pub struct Extensions {
     /// use the monitor's control port (mmm_control). When given, other clients get an
     /// `ERROR:` line; empty (the default): every client that reaches the port, as 2.2.1.
     pub control_allow: Vec<IpAddr>,
+    /// `errant_transactions`: what happens to a returning master that holds transactions
+    /// the active master never had (issue 13's errant-transaction guard; `hold` by
+    /// default). Read by the monitor and the agents.
+    pub errant_transactions: ErrantPolicy,
+}
+
+/// `errant_transactions hold|accept` (docs/config.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrantPolicy {
+    /// The guard (default): after a crash failover the new writer does not replicate from
+    /// the old master until the monitor found no errant transactions on it; a master with
+    /// errant transactions is kept out until an operator accepts them or re-seeds it.
+    Hold,
+    /// 2.2.1's behaviour: the old master's transactions replicate into the new writer
+    /// when it returns, silently.
+    Accept,
+}
+
+impl std::fmt::Display for ErrantPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ErrantPolicy::Hold => "hold",
+            ErrantPolicy::Accept => "accept",
+        })
+    }
+}
+
+impl std::str::FromStr for ErrantPolicy {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "hold" => Ok(ErrantPolicy::Hold),
+            "accept" => Ok(ErrantPolicy::Accept),
+            _ => Err(()),
+        }
+    }
 }
 
 impl Default for Extensions {
@@ -120,6 +157,7 @@ impl Default for Extensions {
             agent_lease: d::AGENT_LEASE,
             monitor_ips: d::MONITOR_IPS,
             control_allow: d::CONTROL_ALLOW,
+            errant_transactions: d::ERRANT_TRANSACTIONS,
         }
     }
 }

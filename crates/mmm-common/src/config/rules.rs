@@ -98,6 +98,7 @@ pub(crate) const EXT_VARS: &[&str] = &[
     "agent_lease",
     "monitor_ips",
     "control_allow",
+    "errant_transactions",
 ];
 
 pub(crate) const MONITOR_VARS: &[&str] = &[

@@ -214,6 +214,28 @@ impl<'a> View<'a> {
         })
     }
 
+    /// A keyword directive (`errant_transactions hold|accept`): one of `T`'s words.
+    fn choice<T: Copy + std::str::FromStr + ChoiceWords>(
+        &self,
+        var: &str,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        let Some(v) = self.raw(var) else {
+            return Ok(default);
+        };
+        v.text.parse::<T>().map_err(|_| {
+            self.err(
+                var,
+                &v.loc,
+                K::InvalidValue {
+                    path: self.path(var),
+                    value: v.text.clone(),
+                    allowed: T::WORDS.iter().map(|w| w.to_string()).collect(),
+                },
+            )
+        })
+    }
+
     fn number<T: Copy>(
         &self,
         var: &str,
@@ -585,6 +607,15 @@ pub(crate) fn validate(raw: RawConfig, class: ProgramClass) -> Result<Config, Co
     })
 }
 
+/// The words of a keyword directive, for its error message.
+trait ChoiceWords {
+    const WORDS: &'static [&'static str];
+}
+
+impl ChoiceWords for super::model::ErrantPolicy {
+    const WORDS: &'static [&'static str] = &["hold", "accept"];
+}
+
 /// The shortest non-zero `agent_lease` (the agent checks its lease every 100 ms, and the
 /// monitor must be able to reach every agent within a third of it).
 const MIN_AGENT_LEASE: Duration = Duration::from_millis(500);
@@ -610,6 +641,7 @@ fn extensions(top: &View<'_>) -> Result<Extensions, ConfigError> {
         )?,
         monitor_ips: top.addresses("monitor_ips", d::MONITOR_IPS)?,
         control_allow: top.addresses("control_allow", d::CONTROL_ALLOW)?,
+        errant_transactions: top.choice("errant_transactions", d::ERRANT_TRANSACTIONS)?,
     };
     if ext.agent_read_timeout <= ext.sync_timeout {
         let at = top

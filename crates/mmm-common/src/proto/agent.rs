@@ -30,6 +30,10 @@ pub enum AgentCommand {
     GetSystemStatus,
     /// `CLEAR_BAD_ROLES`.
     ClearBadRoles,
+    /// `RESUME_PEER_LINK` (mmm-rs extension, issue 13): the active master's replication
+    /// from its peer, held after a crash failover, may run again (the monitor found no
+    /// errant transactions on the peer, or an operator accepted them).
+    ResumePeerLink,
 }
 
 impl AgentCommand {
@@ -41,6 +45,7 @@ impl AgentCommand {
             AgentCommand::GetAgentStatus => "GET_AGENT_STATUS",
             AgentCommand::GetSystemStatus => "GET_SYSTEM_STATUS",
             AgentCommand::ClearBadRoles => "CLEAR_BAD_ROLES",
+            AgentCommand::ResumePeerLink => "RESUME_PEER_LINK",
         }
     }
 }
@@ -130,6 +135,7 @@ pub fn decode_request(line: &str, this: &str) -> Result<Decoded, RequestError> {
         "GET_AGENT_STATUS" => AgentCommand::GetAgentStatus,
         "GET_SYSTEM_STATUS" => AgentCommand::GetSystemStatus,
         "CLEAR_BAD_ROLES" => AgentCommand::ClearBadRoles,
+        "RESUME_PEER_LINK" => AgentCommand::ResumePeerLink,
         "SET_STATUS" => {
             if fields.len() < 6 {
                 return Err(err(format!(
@@ -304,6 +310,15 @@ mod tests {
             AgentRequest::new("db1", AgentCommand::Ping).to_string(),
             "PING|1|db1"
         );
+    }
+
+    /// mmm-rs's `RESUME_PEER_LINK` (issue 13) round-trips like the 2.2.1 commands.
+    #[test]
+    fn resume_peer_link_round_trips() {
+        let r = AgentRequest::new("db2", AgentCommand::ResumePeerLink);
+        assert_eq!(r.to_string(), "RESUME_PEER_LINK|1|db2");
+        let d = decode_request("RESUME_PEER_LINK|1|db2", "db2").unwrap();
+        assert_eq!(d.request, r);
     }
 
     #[test]

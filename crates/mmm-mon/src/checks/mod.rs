@@ -14,9 +14,11 @@
 //!   or hung mysqld is noticed when it happens, not at the next `check_period`.
 //!
 //! Layout: `ping.rs` (ICMP echo), `arp_probe.rs` (ARP requests beside unanswered echoes),
-//! `mysql.rs` (mysql, rep_threads, rep_backlog).
+//! `mysql.rs` (mysql, rep_threads, rep_backlog), `gtid.rs` (the errant-transaction
+//! comparison of the two masters, issue 13).
 
 pub mod arp_probe;
+pub mod gtid;
 pub mod mysql;
 pub mod ping;
 

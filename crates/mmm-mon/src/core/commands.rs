@@ -49,6 +49,8 @@ pub(crate) enum Cmd {
         force: bool,
     },
     SetIp(String, String),
+    /// mmm-rs (issue 13): `accept_errant <host>`.
+    AcceptErrant(String),
     Invalid(String),
 }
 
@@ -80,6 +82,7 @@ pub(crate) fn parse(line: &str) -> Cmd {
             force: true,
         },
         ("set_ip", 3) => Cmd::SetIp(s(1), s(2)),
+        ("accept_errant", 2) => Cmd::AcceptErrant(s(1)),
         _ => Cmd::Invalid(line.to_string()),
     }
 }
@@ -120,6 +123,7 @@ impl Monitor {
                 }
             }
             Cmd::SetIp(ip, h) => Done(self.set_ip(ip, h)),
+            Cmd::AcceptErrant(h) => Done(self.accept_errant(h)),
             Cmd::Invalid(line) => Done(format!("Invalid command '{line}'\n\n{HELP}")),
         };
         if let Done(text) = flow {
@@ -182,6 +186,14 @@ impl Monitor {
             if self.hosts[i].agent_down {
                 out.push_str(&format!(
                     "# Warning: agent on host {} is not reachable\n",
+                    self.hosts[i].name
+                ));
+            }
+        }
+        for &i in &order {
+            if let Some(why) = self.errant_text(i).filter(|_| self.errant_found(i)) {
+                out.push_str(&format!(
+                    "# Warning: host {} is kept out: {why}\n",
                     self.hosts[i].name
                 ));
             }
@@ -344,6 +356,11 @@ impl Monitor {
         if !(self.checks.ok(host, CheckKind::Ping) && self.checks.ok(host, CheckKind::Mysql)) {
             return Done(format!(
                 "ERROR: Checks ping and/or mysql are not ok for host '{name}'. It can't be switched to ONLINE."
+            ));
+        }
+        if let Some(why) = self.errant_text(host) {
+            return Done(format!(
+                "ERROR: Host '{name}' has {why}. It can't be switched to ONLINE before they are accepted (accept_errant {name}) or the host is re-seeded."
             ));
         }
         if let Some(p) = self.hosts[host].peer {

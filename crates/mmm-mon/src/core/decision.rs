@@ -81,6 +81,8 @@ pub enum Reason {
     },
     /// `move_role --force` (the new owner becomes ONLINE, the old one REPLICATION_*).
     MoveRoleForce,
+    /// mmm-rs (issue 13): the host holds errant transactions and is kept out.
+    ErrantTransactions,
 }
 
 /// Which startup query failed (spec §3.14.1).
@@ -248,6 +250,56 @@ pub enum Decision {
     },
     /// mmm-rs (issue 13): a master becomes the active master although its replication
     /// from the old one was known not to be current (2.2.1 promoted it silently).
+    ErrantFound {
+        /// The host kept out.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The active master it was compared with.
+        active: String,
+        /// How many transactions.
+        count: u64,
+        /// Their GTID ranges.
+        ranges: String,
+    },
+    /// mmm-rs (issue 13): the errant-transaction comparison cannot run for a host; it is
+    /// kept out until an operator accepts (or re-seeds) it.
+    ErrantGuardUnavailable {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// Why.
+        why: String,
+    },
+    /// mmm-rs (issue 13): a host kept out for errant transactions has none any more.
+    ErrantCleared {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The active master.
+        active: String,
+    },
+    /// mmm-rs (issue 13): `accept_errant`.
+    ErrantAccepted {
+        /// The host.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// What was accepted.
+        what: String,
+    },
+    /// mmm-rs (issue 13): the active master replicates from its peer again.
+    PeerLinkResumed {
+        /// The active master.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The agent's answer.
+        answer: String,
+    },
+    /// A new active master whose replication was not current (issue 13).
     StaleActiveMaster {
         /// The new active master.
         host: HostId,
@@ -393,7 +445,11 @@ impl Decision {
             CheckFailed { .. }
             | KillHost { .. }
             | StaleActiveMaster { .. }
+            | ErrantFound { .. }
+            | ErrantGuardUnavailable { .. }
             | StartupStatusUnknown { .. } => Level::Error,
+            ErrantAccepted { .. } => Level::Warn,
+            ErrantCleared { .. } | PeerLinkResumed { .. } => Level::Info,
             AgentAnswered { repeated, .. } | AgentNoAnswer { repeated, .. } => {
                 if *repeated {
                     Level::Debug
@@ -439,6 +495,11 @@ impl Decision {
             | AgentReachable { host, .. }
             | KillHost { host, .. }
             | StaleActiveMaster { host, .. }
+            | ErrantFound { host, .. }
+            | ErrantGuardUnavailable { host, .. }
+            | ErrantCleared { host, .. }
+            | ErrantAccepted { host, .. }
+            | PeerLinkResumed { host, .. }
             | LeaseKeepaliveFailed { host, .. }
             | AdminStateChanged { host, .. }
             | AdminMovedRole { host, .. }
@@ -539,6 +600,38 @@ impl fmt::Display for Decision {
             LeaseKeepaliveFailed { name, error, .. } => {
                 write!(f, "Lease keepalive to '{name}' failed: {error}")
             }
+            ErrantFound {
+                name,
+                active,
+                count,
+                ranges,
+                ..
+            } => write!(
+                f,
+                "Host '{name}' has {count} errant transaction(s) that the active master \
+                 '{active}' never had ({ranges}): it is kept out and '{active}' does not \
+                 replicate from it. Re-seed it (mmm_clone) or accept them: mmm_control \
+                 accept_errant {name}"
+            ),
+            ErrantGuardUnavailable { name, why, .. } => write!(
+                f,
+                "The errant-transaction guard cannot run for host '{name}' ({why}): it is \
+                 kept out until checked by hand and accepted (mmm_control accept_errant \
+                 {name}) or re-seeded"
+            ),
+            ErrantCleared { name, active, .. } => write!(
+                f,
+                "Host '{name}' has no errant transactions any more (compared with '{active}')"
+            ),
+            ErrantAccepted { name, what, .. } => write!(
+                f,
+                "Errant transactions of host '{name}' accepted by the operator ({what}): they \
+                 replicate into the active master"
+            ),
+            PeerLinkResumed { name, answer, .. } => write!(
+                f,
+                "The active master '{name}' replicates from its peer again ({answer})"
+            ),
             StaleActiveMaster { name, old, why, .. } => write!(
                 f,
                 "Host '{name}' becomes the active master although its replication is not \
@@ -676,5 +769,6 @@ fn state_changed(
             after.as_secs()
         ),
         Reason::MoveRoleForce => f.write_str(" (because of move_role --force)"),
+        Reason::ErrantTransactions => f.write_str(" (because it has errant transactions)"),
     }
 }

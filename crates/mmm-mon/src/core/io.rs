@@ -71,6 +71,18 @@ pub enum Input {
         /// The line.
         line: String,
     },
+    /// The errant-transaction comparison (issue 13, `checks/gtid.rs`): what `host`
+    /// executed that `against` (the active master when the comparison ran) never had.
+    /// `Err`: the comparison cannot run on these servers (GTID-less), with the reason. A
+    /// server that could not be read sends nothing.
+    Errant {
+        /// The master compared.
+        host: HostId,
+        /// The master it was compared with.
+        against: HostId,
+        /// Its errant transactions.
+        result: Result<mmm_common::gtid::ErrantSet, String>,
+    },
     /// The startup picture (spec §3.14): status file content and, per host in config
     /// order, the GET_AGENT_STATUS / GET_SYSTEM_STATUS results (`Err` = the answer text or
     /// failure). Must come once, after the initial check results.

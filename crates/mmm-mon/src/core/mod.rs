@@ -62,6 +62,7 @@
 mod checks_status;
 mod commands;
 mod decision;
+mod errant;
 mod host;
 mod ids;
 mod io;
@@ -130,6 +131,8 @@ pub struct Monitor {
     am_since: Option<Instant>,
     /// The status file content last written.
     last_status: Option<Vec<StatusLine>>,
+    /// The errant-transaction guard (issue 13, `errant.rs`).
+    errant: errant::ErrantGuard,
     time_format: fn(i64) -> String,
 }
 
@@ -182,6 +185,7 @@ impl Monitor {
             last_am: None,
             am_since: None,
             last_status: None,
+            errant: errant::ErrantGuard::default(),
             time_format: format_utc,
         }
     }
@@ -254,6 +258,15 @@ impl Monitor {
                 maybe_delivered,
             } => self.handle_agent_reply(token, reply, maybe_delivered),
             Input::Command { token, line } => self.handle_command(token, line),
+            Input::Errant {
+                host,
+                against,
+                result,
+            } => {
+                if self.started {
+                    self.handle_errant(host, against, result);
+                }
+            }
             Input::Startup {
                 stored,
                 agents,
@@ -459,6 +472,14 @@ impl Monitor {
     ) {
         let Some(replied) = self.with_outbox(|o, f| o.replied(f, token, &reply, maybe_delivered))
         else {
+            if let Some(host) = self.outbox.take_resume_reply(token) {
+                let answer = match &reply {
+                    Ok(r) => r.result.clone(),
+                    Err(e) => e.clone(),
+                };
+                let ok = reply.as_ref().is_ok_and(|r| r.is_ok());
+                self.resume_replied(host, ok, answer);
+            }
             return;
         };
         let host = replied.host;
@@ -571,6 +592,7 @@ impl Monitor {
     fn master_switch(&mut self, old: Option<HostId>, new: Option<HostId>) {
         if new != old {
             self.am_since = Some(self.now);
+            self.errant_master_changed(old, new);
         }
         if let (Some(o), Some(n)) = (old, new.filter(|&n| Some(n) != old)) {
             if let Some(why) = self.replication_doubt(n, false) {

@@ -78,6 +78,11 @@ pub(crate) struct View {
     pub(crate) auto_set_online: Duration,
     /// `flap_duration`.
     pub(crate) flap_duration: Duration,
+    /// Kept out of ONLINE by the errant-transaction guard (issue 13, `errant.rs`): errant
+    /// transactions found, or not compared yet after a change of active master.
+    pub(crate) errant_hold: bool,
+    /// Errant transactions found (or the guard cannot run): also taken out of ONLINE.
+    pub(crate) errant_found: bool,
 }
 
 /// The §3.6 transition table: the state `view`'s host goes to and why, or `None` if it
@@ -103,6 +108,8 @@ pub(crate) fn next_state(v: &View) -> Option<(HostState, Reason)> {
         Online if !c.reachable() => Some((HardOffline, ping_mysql)),
         // ONLINE | host = AM | (unchanged)
         Online if v.is_active_master => None,
+        // mmm-rs (issue 13): a master with errant transactions is kept out.
+        Online if v.errant_found => Some((AwaitingRecovery, Reason::ErrantTransactions)),
         // ONLINE | PS = ONLINE and peer.online_since ≥ now − 60 | (unchanged)
         Online if in_grace => None,
         // ONLINE | P, M, not T, PS = ONLINE, peer P and M | REPLICATION_FAIL
@@ -116,7 +123,7 @@ pub(crate) fn next_state(v: &View) -> Option<(HostState, Reason)> {
         Online => None,
         // AWAITING_RECOVERY | not (P and M) | HARD_OFFLINE
         AwaitingRecovery if !c.reachable() => Some((HardOffline, Reason::Checks)),
-        AwaitingRecovery if !c.replicating() => None,
+        AwaitingRecovery if !c.replicating() || v.errant_hold => None,
         // AWAITING_RECOVERY | P, M, T, B and flapping | ONLINE only if auto_set_online > 0
         // and flap_duration passed since the host's last check change
         AwaitingRecovery if v.flapping => {
@@ -175,7 +182,11 @@ pub(crate) fn next_state(v: &View) -> Option<(HostState, Reason)> {
         // REPLICATION_FAIL / _DELAY | P, M and ((T and B) or PS ≠ ONLINE), flapping |
         // AWAITING_RECOVERY; not flapping | ONLINE
         ReplicationFail | ReplicationDelay if c.replicating() || !peer_online => {
-            if v.flapping {
+            if v.errant_found {
+                Some((AwaitingRecovery, Reason::ErrantTransactions))
+            } else if v.errant_hold {
+                None
+            } else if v.flapping {
                 Some((AwaitingRecovery, Reason::Flapping))
             } else {
                 Some((Online, Reason::Checks))
@@ -286,6 +297,8 @@ impl Monitor {
             last_uptime: h.last_uptime,
             auto_set_online: self.auto_set_online(),
             flap_duration: self.flap_duration(),
+            errant_hold: self.errant_hold(host),
+            errant_found: self.errant_found(host),
         })
     }
 

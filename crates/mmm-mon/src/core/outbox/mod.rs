@@ -132,6 +132,8 @@ pub(crate) enum Pending {
     /// With `agent_lease` on, in PASSIVE: a PING that only renews the agent's lease (its
     /// outcome moves the lease anchor and nothing else).
     Keepalive { host: HostId },
+    /// `RESUME_PEER_LINK` (issue 13): the reply goes to the errant guard.
+    Resume { host: HostId },
 }
 
 impl Pending {
@@ -140,7 +142,8 @@ impl Pending {
             Pending::Status { host, .. }
             | Pending::Ping { host }
             | Pending::Clear { host }
-            | Pending::Keepalive { host } => *host,
+            | Pending::Keepalive { host }
+            | Pending::Resume { host } => *host,
         }
     }
 }
@@ -278,6 +281,8 @@ pub(crate) struct Outbox {
     /// `agent_lease` (zero: off).
     lease: Duration,
     out: VecDeque<Out>,
+    /// `RESUME_PEER_LINK` exchanges that ended, for the errant guard.
+    resumed: Vec<(Token, HostId)>,
 }
 
 impl Outbox {
@@ -308,6 +313,7 @@ impl Outbox {
             retry_interval,
             lease,
             out: VecDeque::new(),
+            resumed: Vec::new(),
         }
     }
 
@@ -375,6 +381,22 @@ impl Outbox {
     /// [`Outbox::tell`] with kill-on-fail (spec §3.6): if the send fails, kill_host runs.
     pub(crate) fn tell_or_kill(&mut self, f: &Facts<'_>, host: HostId) {
         self.set_status(f, host, f.roles.active_master(), true, Via::Direct);
+    }
+
+    /// Sends `RESUME_PEER_LINK` to `host` (issue 13); `None` when it cannot go out now.
+    pub(crate) fn resume_peer_link(
+        &mut self,
+        f: &Facts<'_>,
+        host: HostId,
+        command: AgentCommand,
+    ) -> Option<Token> {
+        self.send_other(f, host, command, Pending::Resume { host })
+    }
+
+    /// The host of a `RESUME_PEER_LINK` exchange that ended with `token`.
+    pub(crate) fn take_resume_reply(&mut self, token: Token) -> Option<HostId> {
+        let i = self.resumed.iter().position(|(t, _)| *t == token)?;
+        Some(self.resumed.remove(i).1)
     }
 
     /// PINGs `host`'s agent for an admin command; `None` when it fails without IO
@@ -516,6 +538,10 @@ impl Outbox {
         let h = self.hosts.get_mut(host)?;
         if maybe_delivered {
             h.lease_anchor = h.lease_anchor.max(f.now);
+        }
+        if let Pending::Resume { host } = pending {
+            self.resumed.push((token, host));
+            return None;
         }
         if matches!(pending, Pending::Keepalive { .. }) {
             if let Err(e) = reply {

@@ -31,6 +31,8 @@ fn view(state: HostState) -> View {
         last_uptime: 0.0,
         auto_set_online: Duration::ZERO,
         flap_duration: Duration::from_secs(3600),
+        errant_hold: false,
+        errant_found: false,
     }
 }
 
