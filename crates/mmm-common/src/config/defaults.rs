@@ -98,3 +98,8 @@ pub const MONITOR_IPS: Vec<std::net::IpAddr> = Vec::new();
 /// `control_allow` (empty: no list; loopback and the monitor's own `ip` are always allowed
 /// once a list is given).
 pub const CONTROL_ALLOW: Vec<std::net::IpAddr> = Vec::new();
+/// `semi_sync` (off: asynchronous replication, as 2.2.1).
+pub const SEMI_SYNC: bool = false;
+/// `semi_sync_timeout`: the writer's wait for an acknowledgement before it falls back to
+/// asynchronous replication (the servers' own default).
+pub const SEMI_SYNC_TIMEOUT: Duration = Duration::from_secs(10);

@@ -103,6 +103,15 @@ pub struct Extensions {
     /// use the monitor's control port (mmm_control). When given, other clients get an
     /// `ERROR:` line; empty (the default): every client that reaches the port, as 2.2.1.
     pub control_allow: Vec<IpAddr>,
+    /// `semi_sync`: semi-synchronous replication from the writer to the standby master
+    /// (0 = off, the 2.2.1 behaviour). When on, the agents turn it on in their servers
+    /// (wait point AFTER_SYNC) and the monitor promotes automatically only a standby that
+    /// provably holds every acknowledged write (docs/data-safety.md). Read by the monitor
+    /// and the agents; must be the same everywhere.
+    pub semi_sync: bool,
+    /// `semi_sync_timeout`: how long the writer waits for the standby's acknowledgement
+    /// before it falls back to asynchronous replication (10 s, the servers' default).
+    pub semi_sync_timeout: Duration,
 }
 
 impl Default for Extensions {
@@ -120,6 +129,8 @@ impl Default for Extensions {
             agent_lease: d::AGENT_LEASE,
             monitor_ips: d::MONITOR_IPS,
             control_allow: d::CONTROL_ALLOW,
+            semi_sync: d::SEMI_SYNC,
+            semi_sync_timeout: d::SEMI_SYNC_TIMEOUT,
         }
     }
 }

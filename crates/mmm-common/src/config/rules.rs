@@ -98,6 +98,8 @@ pub(crate) const EXT_VARS: &[&str] = &[
     "agent_lease",
     "monitor_ips",
     "control_allow",
+    "semi_sync",
+    "semi_sync_timeout",
 ];
 
 pub(crate) const MONITOR_VARS: &[&str] = &[

@@ -62,6 +62,7 @@
 mod checks_status;
 mod commands;
 mod decision;
+mod durability;
 mod host;
 mod ids;
 mod io;
@@ -78,6 +79,7 @@ pub(crate) mod tests;
 
 pub use commands::HELP;
 pub use decision::{Decision, Level, Reason, StartupQuery};
+pub use durability::Durability;
 pub use ids::HostId;
 pub use io::{Action, Input};
 pub use outbox::{BROADCAST_INTERVAL, LEASE_GRACE, SLAVE_SWITCH_WAIT};
@@ -130,6 +132,10 @@ pub struct Monitor {
     am_since: Option<Instant>,
     /// The status file content last written.
     last_status: Option<Vec<StatusLine>>,
+    /// The latest semi-sync verdict (`semi_sync`, core/durability.rs).
+    durability: Option<Durability>,
+    /// The writer role held for a failed active master after a refused promotion.
+    writer_hold: Option<durability::WriterHold>,
     time_format: fn(i64) -> String,
 }
 
@@ -182,6 +188,8 @@ impl Monitor {
             last_am: None,
             am_since: None,
             last_status: None,
+            durability: None,
+            writer_hold: None,
             time_format: format_utc,
         }
     }
@@ -254,6 +262,7 @@ impl Monitor {
                 maybe_delivered,
             } => self.handle_agent_reply(token, reply, maybe_delivered),
             Input::Command { token, line } => self.handle_command(token, line),
+            Input::Durability(d) => self.set_durability(d),
             Input::Startup {
                 stored,
                 agents,
@@ -534,6 +543,7 @@ impl Monitor {
 
     /// The distribution step (spec §3.9) and the master switch when the AM changed.
     fn distribute(&mut self) {
+        self.guard_promotion();
         let hosts = &self.hosts;
         let eligible = |h: HostId| {
             hosts
@@ -545,6 +555,7 @@ impl Monitor {
             .distribute(&eligible, self.mode == MonitorMode::Active, &self.names);
         self.decide_all(ds);
         self.check_master_change();
+        self.guard_promotion();
         // Tell every host whose roles changed at once (2.2.1: the broadcast of the same
         // loop iteration); a host held back by a switch sequence is deferred.
         for host in self.hosts.ids() {
@@ -581,6 +592,7 @@ impl Monitor {
                     why,
                 });
             }
+            self.say_failover(o, n);
         }
         self.with_outbox(|o, f| o.master_switch(f, old, new));
     }
