@@ -14,7 +14,8 @@
 //!   refresh of held role IPs).
 //! - `mysql`: the real `MysqlOps` (spec §4.7 helpers), with `mysql/catchup.rs` (the new
 //!   master fetches from the most advanced survivor what it lacks); `flavor`: SQL per
-//!   server version.
+//!   server version; `semi_sync`: semi-synchronous replication per server version
+//!   (applied by `mysql/semi_sync.rs`).
 //! - `daemon_main`: the binary's start-up (args, config, pid file, logging, signals).
 
 pub mod agent;
@@ -28,4 +29,5 @@ pub mod lease;
 pub mod listener;
 pub mod mysql;
 pub mod role;
+pub mod semi_sync;
 pub mod vip;

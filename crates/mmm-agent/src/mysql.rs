@@ -47,6 +47,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Row, Value};
 
 mod catchup;
+mod semi_sync;
 
 use crate::effects::{EffectFuture, MysqlOps};
 use crate::error::EffectError;
@@ -132,6 +133,10 @@ pub struct MysqlServer {
     timeout: Duration,
     /// Replication wait bound.
     sync_timeout: Duration,
+    /// `semi_sync` (`mysql/semi_sync.rs`).
+    semi_sync: bool,
+    /// `semi_sync_timeout`.
+    semi_sync_timeout: Duration,
     /// Held by every change of the local server's replication (slave switch, upkeep,
     /// STOP/START SLAVE) and by the writer's sync, which an upkeep's short stop of the SQL
     /// thread would fail.
@@ -164,6 +169,8 @@ struct UpkeepMemory {
     refused_gtid: bool,
     /// The server refused the `slave_net_timeout` change once.
     refused_net_timeout: bool,
+    /// The server refused the semi-sync settings once.
+    refused_semi_sync: bool,
 }
 
 /// What one upkeep pass found or did.
@@ -552,6 +559,8 @@ impl MysqlServer {
             },
             timeout: config.ext.mysql_timeout,
             sync_timeout: config.ext.sync_timeout,
+            semi_sync: config.ext.semi_sync,
+            semi_sync_timeout: config.ext.semi_sync_timeout,
             repl_lock: Arc::new(tokio::sync::Mutex::new(())),
             upkeep: Arc::new(Mutex::new(UpkeepMemory::default())),
             errant_policy: config.ext.errant_transactions,
@@ -948,6 +957,7 @@ impl MysqlServer {
         let r = async {
             let _repl = self.repl_lock.lock().await;
             let mut db = self.local().await?;
+            let _ = self.semi_sync_upkeep(&mut db, None).await;
             let r = self.upkeep_on(&mut db).await;
             db.close().await;
             r
@@ -1435,6 +1445,9 @@ impl MysqlOps for MysqlServer {
         Box::pin(async move {
             let mut db = self.local().await?;
             let r = async {
+                // semi_sync: the writer waits for the standby's acknowledgement from its
+                // first write on (failures are logged; writes go on asynchronously).
+                let _ = self.semi_sync_upkeep(&mut db, Some(true)).await;
                 if Self::read_only(&mut db).await? {
                     // On MySQL, read_only=0 also clears super_read_only.
                     db.exec("SET GLOBAL read_only=0").await?;
@@ -1457,7 +1470,10 @@ impl MysqlOps for MysqlServer {
                 if db.flavor.has_super_read_only() {
                     db.exec("SET GLOBAL super_read_only=1").await?;
                 }
-                self.kill_clients(&mut db).await
+                self.kill_clients(&mut db).await?;
+                // semi_sync: a read-only master does not wait for acknowledgements.
+                let _ = self.semi_sync_upkeep(&mut db, Some(false)).await;
+                Ok(())
             }
             .await;
             db.close().await;

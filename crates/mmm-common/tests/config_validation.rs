@@ -1058,3 +1058,46 @@ fn program_settings() {
         "missing host->db1->monitor_user in the configuration"
     );
 }
+
+/// `semi_sync` / `semi_sync_timeout`: off and 10 s by default, read by every class; a bad
+/// value names file, line and directive.
+#[test]
+fn semi_sync_directives() {
+    for class in [Monitor, Agent, Control] {
+        let cfg = ok(FULL, class);
+        assert!(!cfg.ext.semi_sync, "{class:?}");
+        assert_eq!(
+            cfg.ext.semi_sync_timeout,
+            Duration::from_secs(10),
+            "{class:?}"
+        );
+    }
+    let cfg = ok(
+        &format!("{FULL}semi_sync 1\nsemi_sync_timeout 2.5\n"),
+        Agent,
+    );
+    assert!(cfg.ext.semi_sync);
+    assert_eq!(cfg.ext.semi_sync_timeout, Duration::from_millis(2500));
+    let cfg = ok(&format!("{FULL}semi_sync 0\n"), Monitor);
+    assert!(!cfg.ext.semi_sync);
+    let line = FULL.lines().count() + 1;
+    let e = err(&format!("{FULL}semi_sync 2\n"), Monitor);
+    assert!(
+        e.to_string()
+            .starts_with("Config entry 'semi_sync' has invalid value '2'")
+            && e.to_string()
+                .ends_with(&format!("(in 't.conf' on line {line})")),
+        "{e}"
+    );
+    for bad in ["0", "-1", "10s", "3601", "abc"] {
+        let e = err(&format!("{FULL}semi_sync_timeout {bad}\n"), Agent);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Config entry 'semi_sync_timeout' has invalid value '{bad}': expected a \
+                 number of seconds from 0.001 to 3600, e.g. 10 (in 't.conf' on line {line})"
+            ),
+            "{bad}"
+        );
+    }
+}

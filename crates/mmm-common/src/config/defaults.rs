@@ -100,3 +100,8 @@ pub const MONITOR_IPS: Vec<std::net::IpAddr> = Vec::new();
 pub const CONTROL_ALLOW: Vec<std::net::IpAddr> = Vec::new();
 /// `errant_transactions` (the guard is on).
 pub const ERRANT_TRANSACTIONS: super::model::ErrantPolicy = super::model::ErrantPolicy::Hold;
+/// `semi_sync` (off: asynchronous replication, as 2.2.1).
+pub const SEMI_SYNC: bool = false;
+/// `semi_sync_timeout`: the writer's wait for an acknowledgement before it falls back to
+/// asynchronous replication (the servers' own default).
+pub const SEMI_SYNC_TIMEOUT: Duration = Duration::from_secs(10);

@@ -107,6 +107,15 @@ pub struct Extensions {
     /// the active master never had (issue 13's errant-transaction guard; `hold` by
     /// default). Read by the monitor and the agents.
     pub errant_transactions: ErrantPolicy,
+    /// `semi_sync`: semi-synchronous replication from the writer to the standby master
+    /// (0 = off, the 2.2.1 behaviour). When on, the agents turn it on in their servers
+    /// (wait point AFTER_SYNC) and the monitor promotes automatically only a standby that
+    /// provably holds every acknowledged write (docs/data-safety.md). Read by the monitor
+    /// and the agents; must be the same everywhere.
+    pub semi_sync: bool,
+    /// `semi_sync_timeout`: how long the writer waits for the standby's acknowledgement
+    /// before it falls back to asynchronous replication (10 s, the servers' default).
+    pub semi_sync_timeout: Duration,
 }
 
 /// `errant_transactions hold|accept` (docs/config.md).
@@ -158,6 +167,8 @@ impl Default for Extensions {
             monitor_ips: d::MONITOR_IPS,
             control_allow: d::CONTROL_ALLOW,
             errant_transactions: d::ERRANT_TRANSACTIONS,
+            semi_sync: d::SEMI_SYNC,
+            semi_sync_timeout: d::SEMI_SYNC_TIMEOUT,
         }
     }
 }

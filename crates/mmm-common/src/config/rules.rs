@@ -99,6 +99,8 @@ pub(crate) const EXT_VARS: &[&str] = &[
     "monitor_ips",
     "control_allow",
     "errant_transactions",
+    "semi_sync",
+    "semi_sync_timeout",
 ];
 
 pub(crate) const MONITOR_VARS: &[&str] = &[

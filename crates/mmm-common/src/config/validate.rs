@@ -620,6 +620,10 @@ impl ChoiceWords for super::model::ErrantPolicy {
 /// monitor must be able to reach every agent within a third of it).
 const MIN_AGENT_LEASE: Duration = Duration::from_millis(500);
 
+/// The longest `semi_sync_timeout`: a writer whose standby is gone stalls every commit this
+/// long before it falls back, so a larger value is a typo rather than a choice.
+const MAX_SEMI_SYNC_TIMEOUT: Duration = Duration::from_secs(3600);
+
 fn extensions(top: &View<'_>) -> Result<Extensions, ConfigError> {
     let ext = Extensions {
         arp_count: top.u32("arp_count", d::ARP_COUNT)?,
@@ -642,6 +646,16 @@ fn extensions(top: &View<'_>) -> Result<Extensions, ConfigError> {
         monitor_ips: top.addresses("monitor_ips", d::MONITOR_IPS)?,
         control_allow: top.addresses("control_allow", d::CONTROL_ALLOW)?,
         errant_transactions: top.choice("errant_transactions", d::ERRANT_TRANSACTIONS)?,
+        semi_sync: top.boolean("semi_sync", d::SEMI_SYNC)?,
+        semi_sync_timeout: top.number(
+            "semi_sync_timeout",
+            d::SEMI_SYNC_TIMEOUT,
+            "a number of seconds from 0.001 to 3600, e.g. 10",
+            |t| {
+                parse_seconds(t)
+                    .filter(|d| *d >= Duration::from_millis(1) && *d <= MAX_SEMI_SYNC_TIMEOUT)
+            },
+        )?,
     };
     if ext.agent_read_timeout <= ext.sync_timeout {
         let at = top

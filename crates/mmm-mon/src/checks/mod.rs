@@ -15,12 +15,14 @@
 //!
 //! Layout: `ping.rs` (ICMP echo), `arp_probe.rs` (ARP requests beside unanswered echoes),
 //! `mysql.rs` (mysql, rep_threads, rep_backlog), `gtid.rs` (the errant-transaction
-//! comparison of the two masters, issue 13).
+//! comparison of the two masters, issue 13), `semi_sync.rs` (with `semi_sync 1`: whether
+//! the standby master holds every acknowledged write).
 
 pub mod arp_probe;
 pub mod gtid;
 pub mod mysql;
 pub mod ping;
+pub mod semi_sync;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -199,6 +201,12 @@ pub fn spawn(
         let span = tracing::info_span!("check", host = %host.name, check = "connection");
         handles.push(tokio::spawn(
             watch_connection(host, cfg, sink, wake_ping, wake_mysql).instrument(span),
+        ));
+    }
+    if config.ext.semi_sync {
+        let span = tracing::info_span!("semi_sync");
+        handles.push(tokio::spawn(
+            semi_sync::run(config.clone(), sink.clone()).instrument(span),
         ));
     }
     CheckTasks { handles }

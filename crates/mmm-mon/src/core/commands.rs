@@ -190,6 +190,7 @@ impl Monitor {
                 ));
             }
         }
+        out.push_str(&self.hold_show());
         for &i in &order {
             if let Some(why) = self.errant_text(i).filter(|_| self.errant_found(i)) {
                 out.push_str(&format!(
@@ -487,6 +488,12 @@ impl Monitor {
         {
             return Done(format!("ERROR: Can't move role to host '{name}': its replication is not current ({why}). Wait until it has caught up, or use move_role --force."));
         }
+        if let Some(why) = (Some(ri) == self.roles.am_role)
+            .then(|| self.hold_refuses(host))
+            .flatten()
+        {
+            return Done(format!("ERROR: Can't move role to host '{name}': {why}."));
+        }
         let old = match self.move_role_target(token, line, ri, host, role, name, ping) {
             Ok(old) => old,
             Err(flow) => return flow,
@@ -578,7 +585,7 @@ impl Monitor {
         let state = self.hosts[host].state;
         let doubted = state == HostState::Online
             && self.roles.owner(ri, 0) != Some(host)
-            && self.replication_doubt(host, true).is_some();
+            && (self.replication_doubt(host, true).is_some() || self.hold_refuses(host).is_some());
         if !doubted
             && !matches!(
                 state,
@@ -597,6 +604,8 @@ impl Monitor {
             return Done(format!("Error: Role {role} has no IP."));
         }
         let old_name = old.map(|o| self.name(o)).unwrap_or_default();
+        // The operator overrides a refused promotion (`semi_sync`).
+        self.release_hold();
         self.roles.set_owner(ri, 0, Some(host));
         self.decide(Decision::AdminMovedRole {
             host,

@@ -310,6 +310,49 @@ pub enum Decision {
         /// Why its replication is not current (the failing check and its message).
         why: String,
     },
+    /// mmm-rs (issue 13, `semi_sync`): the verdict on semi-synchronous replication changed.
+    SemiSyncState {
+        /// Whether every acknowledged write is provably on the standby master.
+        lossless: bool,
+        /// What was seen.
+        why: String,
+    },
+    /// mmm-rs (issue 13, `semi_sync`): the active master failed and the writer role is not
+    /// given to another master, which may lack acknowledged writes.
+    PromotionRefused {
+        /// The failed active master.
+        host: HostId,
+        /// Its name.
+        old: String,
+        /// The masters that could have taken the role.
+        candidates: Vec<String>,
+        /// The writer role's name.
+        role: String,
+        /// Why the monitor cannot be sure.
+        why: String,
+    },
+    /// mmm-rs (issue 13, `semi_sync`): a master becomes the active master after the failure
+    /// of the old one, holding every write the old one acknowledged.
+    LosslessFailover {
+        /// The new active master.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The old active master.
+        old: String,
+        /// What the semi-sync watch had seen.
+        seen: String,
+    },
+    /// mmm-rs (issue 13): without `semi_sync`, a master becomes the active master after the
+    /// failure of the old one; writes the old one acknowledged may be missing.
+    FailoverMayLoseWrites {
+        /// The new active master.
+        host: HostId,
+        /// Its name.
+        name: String,
+        /// The old active master.
+        old: String,
+    },
     /// The writer role is held back from a new master until another host's lease ran out
     /// (`agent_lease`).
     LeaseWait {
@@ -447,9 +490,19 @@ impl Decision {
             | StaleActiveMaster { .. }
             | ErrantFound { .. }
             | ErrantGuardUnavailable { .. }
+            | PromotionRefused { .. }
+            | FailoverMayLoseWrites { .. }
             | StartupStatusUnknown { .. } => Level::Error,
             ErrantAccepted { .. } => Level::Warn,
             ErrantCleared { .. } | PeerLinkResumed { .. } => Level::Info,
+            SemiSyncState { lossless, .. } => {
+                if *lossless {
+                    Level::Info
+                } else {
+                    Level::Warn
+                }
+            }
+            LosslessFailover { .. } => Level::Warn,
             AgentAnswered { repeated, .. } | AgentNoAnswer { repeated, .. } => {
                 if *repeated {
                     Level::Debug
@@ -500,6 +553,9 @@ impl Decision {
             | ErrantCleared { host, .. }
             | ErrantAccepted { host, .. }
             | PeerLinkResumed { host, .. }
+            | PromotionRefused { host, .. }
+            | LosslessFailover { host, .. }
+            | FailoverMayLoseWrites { host, .. }
             | LeaseKeepaliveFailed { host, .. }
             | AdminStateChanged { host, .. }
             | AdminMovedRole { host, .. }
@@ -508,6 +564,7 @@ impl Decision {
             | RoleNotAllowed { host, .. }
             | StartupStatusUnknown { host, .. } => Some(*host),
             Network { .. }
+            | SemiSyncState { .. }
             | LeaseWait { .. }
             | ModeChanged { .. }
             | WaitEndedBothOnline { .. }
@@ -636,6 +693,44 @@ impl fmt::Display for Decision {
                 f,
                 "Host '{name}' becomes the active master although its replication is not \
                  current ({why}): writes made on '{old}' that had not reached it are missing on it"
+            ),
+            SemiSyncState { lossless: true, why } => {
+                write!(f, "semi_sync: every acknowledged write is on the standby master ({why})")
+            }
+            SemiSyncState {
+                lossless: false,
+                why,
+            } => write!(
+                f,
+                "semi_sync: NOT lossless now ({why}); a crash of the writer would not be failed over automatically"
+            ),
+            PromotionRefused {
+                old,
+                candidates,
+                role,
+                why,
+                ..
+            } => {
+                let force = candidates
+                    .iter()
+                    .map(|c| format!("'mmm_control move_role --force {role} {c}'"))
+                    .collect::<Vec<_>>()
+                    .join(" or ");
+                write!(
+                    f,
+                    "Not giving role '{role}' to {} after the failure of '{old}': semi_sync could not prove that it holds every acknowledged write ({why}). The role waits for '{old}' to come back ONLINE; to promote anyway (writes acknowledged by '{old}' may be lost): {force}",
+                    candidates.join("/")
+                )
+            }
+            LosslessFailover {
+                name, old, seen, ..
+            } => write!(
+                f,
+                "Host '{name}' becomes the active master after the failure of '{old}' holding every acknowledged write (semi_sync: {seen})"
+            ),
+            FailoverMayLoseWrites { name, old, .. } => write!(
+                f,
+                "Host '{name}' becomes the active master after the failure of '{old}' without semi_sync: writes '{old}' acknowledged that had reached no surviving server are lost"
             ),
             LeaseWait {
                 holder,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use mmm_common::proto::agent::{AgentReply, AgentRequest, AgentStatus, SystemStatus};
 
 use super::decision::Decision;
+use super::durability::Durability;
 use super::ids::HostId;
 use super::types::{CheckKind, CheckResult, StatusLine, Token};
 
@@ -83,6 +84,8 @@ pub enum Input {
         /// Its errant transactions.
         result: Result<mmm_common::gtid::ErrantSet, String>,
     },
+    /// The semi-sync watch's verdict changed (`semi_sync`, `checks/semi_sync.rs`).
+    Durability(Durability),
     /// The startup picture (spec §3.14): status file content and, per host in config
     /// order, the GET_AGENT_STATUS / GET_SYSTEM_STATUS results (`Err` = the answer text or
     /// failure). Must come once, after the initial check results.

@@ -63,6 +63,7 @@ mod checks_status;
 mod commands;
 mod decision;
 mod errant;
+mod durability;
 mod host;
 mod ids;
 mod io;
@@ -79,6 +80,7 @@ pub(crate) mod tests;
 
 pub use commands::HELP;
 pub use decision::{Decision, Level, Reason, StartupQuery};
+pub use durability::Durability;
 pub use ids::HostId;
 pub use io::{Action, Input};
 pub use outbox::{BROADCAST_INTERVAL, LEASE_GRACE, SLAVE_SWITCH_WAIT};
@@ -133,6 +135,10 @@ pub struct Monitor {
     last_status: Option<Vec<StatusLine>>,
     /// The errant-transaction guard (issue 13, `errant.rs`).
     errant: errant::ErrantGuard,
+    /// The latest semi-sync verdict (`semi_sync`, core/durability.rs).
+    durability: Option<Durability>,
+    /// The writer role held for a failed active master after a refused promotion.
+    writer_hold: Option<durability::WriterHold>,
     time_format: fn(i64) -> String,
 }
 
@@ -186,6 +192,8 @@ impl Monitor {
             am_since: None,
             last_status: None,
             errant: errant::ErrantGuard::default(),
+            durability: None,
+            writer_hold: None,
             time_format: format_utc,
         }
     }
@@ -267,6 +275,7 @@ impl Monitor {
                     self.handle_errant(host, against, result);
                 }
             }
+            Input::Durability(d) => self.set_durability(d),
             Input::Startup {
                 stored,
                 agents,
@@ -555,6 +564,7 @@ impl Monitor {
 
     /// The distribution step (spec §3.9) and the master switch when the AM changed.
     fn distribute(&mut self) {
+        self.guard_promotion();
         let hosts = &self.hosts;
         let eligible = |h: HostId| {
             hosts
@@ -566,6 +576,7 @@ impl Monitor {
             .distribute(&eligible, self.mode == MonitorMode::Active, &self.names);
         self.decide_all(ds);
         self.check_master_change();
+        self.guard_promotion();
         // Tell every host whose roles changed at once (2.2.1: the broadcast of the same
         // loop iteration); a host held back by a switch sequence is deferred.
         for host in self.hosts.ids() {
@@ -603,6 +614,7 @@ impl Monitor {
                     why,
                 });
             }
+            self.say_failover(o, n);
         }
         self.with_outbox(|o, f| o.master_switch(f, old, new));
     }

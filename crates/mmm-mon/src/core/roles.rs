@@ -43,6 +43,9 @@ pub(crate) struct RoleTable {
     pub(crate) roles: Vec<Role>,
     /// The active-master role, if configured.
     pub(crate) am_role: Option<RoleId>,
+    /// A refused promotion (`semi_sync`, core/durability.rs): the active-master role may
+    /// only be given to this host (the failed old active master).
+    pub(crate) am_only: Option<HostId>,
 }
 
 /// What eligibility the distribution needs per host: ONLINE and not agent_down.
@@ -81,7 +84,11 @@ impl RoleTable {
             .iter()
             .position(|r| r.name == config.active_master_role)
             .map(RoleId);
-        RoleTable { roles, am_role }
+        RoleTable {
+            roles,
+            am_role,
+            am_only: None,
+        }
     }
 
     /// The role named `name`.
@@ -265,7 +272,7 @@ impl RoleTable {
                 let Some(p) = self.roles[ri].prefer else {
                     continue;
                 };
-                if !eligible(p) {
+                if !eligible(p) || self.held_from(ri, p) {
                     continue;
                 }
                 for ii in 0..self.roles[ri].ips.len() {
@@ -344,8 +351,14 @@ impl RoleTable {
         RoleIp::new(r.name.clone(), r.ips[ii].ip.clone())
     }
 
+    /// Whether `host` may not get role `ri` now ([`RoleTable::am_only`]).
+    fn held_from(&self, ri: usize, host: HostId) -> bool {
+        self.am_role == Some(RoleId(ri)) && self.am_only.is_some_and(|o| o != host)
+    }
+
     fn pick_orphan_host(&self, ri: usize, eligible: Eligible<'_>) -> Option<HostId> {
         let role = self.roles.get(ri)?;
+        let eligible = &|h: HostId| eligible(h) && !self.held_from(ri, h);
         if let Some(p) = role.prefer {
             if eligible(p) && role.hosts.contains(&p) {
                 return Some(p);

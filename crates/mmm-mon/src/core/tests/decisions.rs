@@ -43,6 +43,11 @@ fn cases() -> Vec<(Decision, Level, &'static str)> {
         (AgentReachable { host: h, name: n() }, Level::Fatal, "Agent on host 'db1' is reachable again"),
         (KillHost { host: h, name: n() }, Level::Error, "Can't send offline status notification to 'db1' - killing it!"),
         (LeaseKeepaliveFailed { host: h, name: n(), error: "timeout".into() }, Level::Debug, "Lease keepalive to 'db1' failed: timeout"),
+        (SemiSyncState { lossless: true, why: "x".into() }, Level::Info, "semi_sync: every acknowledged write is on the standby master (x)"),
+        (SemiSyncState { lossless: false, why: "y".into() }, Level::Warn, "semi_sync: NOT lossless now (y); a crash of the writer would not be failed over automatically"),
+        (PromotionRefused { host: h, old: n(), candidates: vec!["db2".into()], role: "writer".into(), why: "z".into() }, Level::Error, "Not giving role 'writer' to db2 after the failure of 'db1': semi_sync could not prove that it holds every acknowledged write (z). The role waits for 'db1' to come back ONLINE; to promote anyway (writes acknowledged by 'db1' may be lost): 'mmm_control move_role --force writer db2'"),
+        (LosslessFailover { host: h, name: "db2".into(), old: n(), seen: "s".into() }, Level::Warn, "Host 'db2' becomes the active master after the failure of 'db1' holding every acknowledged write (semi_sync: s)"),
+        (FailoverMayLoseWrites { host: h, name: "db2".into(), old: n() }, Level::Error, "Host 'db2' becomes the active master after the failure of 'db1' without semi_sync: writes 'db1' acknowledged that had reached no surviving server are lost"),
         (LeaseWait { holder: n(), gainer: "db2".into(), wait: Some(Duration::from_millis(1450)) }, Level::Warn, "Waiting 1.4 s for the lease of 'db1' to expire before giving the writer role to 'db2'"),
         (LeaseWait { holder: n(), gainer: "db2".into(), wait: None }, Level::Warn, "Waiting for the request in flight to 'db1' to end and for its lease to expire before giving the writer role to 'db2'"),
         (ModeChanged { from: MonitorMode::Active, to: MonitorMode::Passive }, Level::Info, "Admin changed mode from 'ACTIVE' to 'PASSIVE'"),
@@ -78,6 +83,7 @@ fn host_of_a_decision() {
     for (d, _, _) in cases() {
         let expected = match &d {
             Decision::Network { .. }
+            | Decision::SemiSyncState { .. }
             | Decision::LeaseWait { .. }
             | Decision::ModeChanged { .. }
             | Decision::WaitEndedBothOnline { .. }

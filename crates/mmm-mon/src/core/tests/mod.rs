@@ -9,6 +9,7 @@ mod fresh_standby;
 mod lease;
 mod next_state;
 mod roles;
+mod semi_sync;
 mod startup;
 mod transitions;
 

@@ -1,0 +1,174 @@
+//! The agent's side of `semi_sync 1`: it turns semi-synchronous replication on in its own
+//! server (statements per flavour in `crate::semi_sync`), at start-up, on every upkeep pass
+//! and when the writer role comes or goes.
+//!
+//! Who waits and who acknowledges (docs/data-safety.md "Semi-synchronous replication"):
+//! - the master side (`rpl_semi_sync_master_enabled`) is on on the writer only (the server
+//!   with `read_only=0`); a read-only master would otherwise make its own SQL thread wait
+//!   for acknowledgements of the writer's transactions that it relays back;
+//! - the slave side (`rpl_semi_sync_slave_enabled`) is on on the two masters only, never on
+//!   a `mode slave` host: MariaDB and MySQL release a commit on the *first* acknowledgement
+//!   (`wait_for_slave_count` = 1), so an acknowledgement from db3 would say nothing about
+//!   the standby master. With the standby the only acknowledger, every acknowledged commit
+//!   is in the standby's relay log (wait point AFTER_SYNC: before any client saw it);
+//! - the slave side takes effect when the IO thread connects: the agent restarts the IO
+//!   thread alone (the relay log is kept; restarting both threads would discard it on
+//!   MariaDB with GTID).
+//!
+//! A server without semi-sync, or one that refuses a setting, is reported at ERROR once;
+//! the agent goes on with asynchronous replication and the monitor, which reads the servers'
+//! semi-sync status itself, treats the cluster as not lossless.
+
+use std::collections::BTreeMap;
+
+use super::{Db, MysqlServer};
+use crate::error::EffectError;
+use crate::semi_sync::{SemiSyncKind, Side};
+
+impl MysqlServer {
+    /// The server's semi-sync implementation, `None` (reported once) when it has none.
+    async fn semi_sync_kind(&self, db: &mut Db) -> Result<Option<SemiSyncKind>, EffectError> {
+        let version = db.scalar("SELECT VERSION()").await?.unwrap_or_default();
+        let kind = SemiSyncKind::from_version(&version);
+        if !kind.supported() {
+            self.error_once(format!(
+                "semi_sync is set, but this server ({version}) has no semi-synchronous replication: replication stays asynchronous and the monitor does not count on it (a crash failover may lose writes)"
+            ));
+            return Ok(None);
+        }
+        Ok(Some(kind))
+    }
+
+    /// Logs `text` at ERROR the first time it is seen.
+    fn error_once(&self, text: String) {
+        if self.memory().said.insert(text.clone()) {
+            tracing::error!("{text}");
+        }
+    }
+
+    /// The semi-sync variables (name → value, names lower case).
+    async fn semi_sync_vars(
+        db: &mut Db,
+        kind: SemiSyncKind,
+    ) -> Result<BTreeMap<String, String>, EffectError> {
+        let rows = db.query(kind.variables_query()).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let name: String = r.get_opt(0)?.ok()?;
+                let value: String = r.get_opt(1)?.ok()?;
+                Some((name.to_ascii_lowercase(), value))
+            })
+            .collect())
+    }
+
+    /// MySQL: installs the plugin of `side` unless it is installed.
+    async fn semi_sync_plugin(
+        db: &mut Db,
+        kind: SemiSyncKind,
+        side: Side,
+    ) -> Result<(), EffectError> {
+        let (Some(name), Some(install)) = (kind.plugin_name(side), kind.install_plugin(side))
+        else {
+            return Ok(());
+        };
+        let q = format!(
+            "SELECT PLUGIN_STATUS FROM information_schema.PLUGINS WHERE PLUGIN_NAME='{name}'"
+        );
+        if db.scalar(&q).await?.is_none() {
+            db.exec(&install).await?;
+            tracing::info!("semi_sync: installed plugin {name}");
+        }
+        Ok(())
+    }
+
+    /// Brings the local server's semi-sync settings to what its part needs (module doc):
+    /// `writer` says whether it takes writes now (`None`: read `read_only`). Returns what
+    /// was changed. Called under the replication lock.
+    pub(super) async fn semi_sync_upkeep(
+        &self,
+        db: &mut Db,
+        writer: Option<bool>,
+    ) -> Result<Vec<String>, EffectError> {
+        if !self.semi_sync || self.memory().refused_semi_sync {
+            return Ok(Vec::new());
+        }
+        let Some(kind) = self.semi_sync_kind(db).await? else {
+            return Ok(Vec::new());
+        };
+        let r = self.semi_sync_apply(db, kind, writer).await;
+        if let Err(e @ EffectError::Query(_)) = &r {
+            self.memory().refused_semi_sync = true;
+            self.error_once(format!(
+                "semi_sync: the server refused the semi-synchronous replication settings ({e}): replication stays asynchronous and the monitor does not count on it; not tried again until the agent restarts"
+            ));
+        }
+        r
+    }
+
+    async fn semi_sync_apply(
+        &self,
+        db: &mut Db,
+        kind: SemiSyncKind,
+        writer: Option<bool>,
+    ) -> Result<Vec<String>, EffectError> {
+        let is_master = self.peer.is_some();
+        if is_master {
+            Self::semi_sync_plugin(db, kind, Side::Master).await?;
+            Self::semi_sync_plugin(db, kind, Side::Slave).await?;
+        }
+        let vars = Self::semi_sync_vars(db, kind).await?;
+        let get = |v: String| vars.get(&v).cloned().unwrap_or_default();
+        let on = |v: String| {
+            let x = get(v);
+            x == "1" || x.eq_ignore_ascii_case("ON")
+        };
+        let mut done = Vec::new();
+        if is_master {
+            let writer = match writer {
+                Some(w) => w,
+                None => !Self::read_only(db).await?,
+            };
+            let ms = self.semi_sync_timeout.as_millis().max(1).to_string();
+            let want_master = [
+                (kind.wait_point_var(), "AFTER_SYNC".to_string()),
+                (kind.timeout_var(), ms),
+            ];
+            let stale = want_master
+                .iter()
+                .any(|(v, want)| !get(v.clone()).eq_ignore_ascii_case(want));
+            if stale || on(kind.enabled_var(Side::Master)) != writer {
+                for q in kind.master_settings(self.semi_sync_timeout, writer) {
+                    db.exec(&q).await?;
+                }
+                done.push(format!(
+                    "semi-sync master side {} (wait point AFTER_SYNC, timeout {} ms)",
+                    if writer { "on" } else { "off" },
+                    self.semi_sync_timeout.as_millis()
+                ));
+            }
+        }
+        // The slave side: on on the masters, off elsewhere (module doc).
+        if on(kind.enabled_var(Side::Slave)) != is_master {
+            db.exec(&kind.set_enabled(Side::Slave, is_master)).await?;
+            done.push(format!(
+                "semi-sync slave side {}",
+                if is_master { "on" } else { "off" }
+            ));
+            // It takes effect when the IO thread connects: restart the IO thread alone,
+            // which keeps the relay log.
+            if let Some(st) = db.repl_status().await? {
+                if st.io_running() {
+                    let f = db.flavor;
+                    db.exec(f.stop_io_thread()).await?;
+                    db.exec(f.start_io_thread()).await?;
+                    done.push("IO thread restarted for it (relay log kept)".into());
+                }
+            }
+        }
+        if !done.is_empty() {
+            tracing::info!("semi_sync: {}", done.join("; "));
+        }
+        Ok(done)
+    }
+}
