@@ -98,3 +98,7 @@ pub const MONITOR_IPS: Vec<std::net::IpAddr> = Vec::new();
 /// `control_allow` (empty: no list; loopback and the monitor's own `ip` are always allowed
 /// once a list is given).
 pub const CONTROL_ALLOW: Vec<std::net::IpAddr> = Vec::new();
+/// `hook_timeout`.
+pub const HOOK_TIMEOUT: Duration = Duration::from_secs(10);
+/// `pre_failover_retry`.
+pub const PRE_FAILOVER_RETRY: Duration = Duration::from_secs(5);

@@ -98,6 +98,11 @@ pub(crate) const EXT_VARS: &[&str] = &[
     "agent_lease",
     "monitor_ips",
     "control_allow",
+    "notify_bin",
+    "pre_failover_bin",
+    "post_failover_bin",
+    "hook_timeout",
+    "pre_failover_retry",
 ];
 
 pub(crate) const MONITOR_VARS: &[&str] = &[
