@@ -1038,7 +1038,10 @@ fn hook_directives() {
     assert_eq!(cfg.ext.notify_bin, None);
     assert_eq!(cfg.ext.pre_failover_bin, None);
     assert_eq!(cfg.ext.hook_timeout, std::time::Duration::from_secs(10));
-    assert_eq!(cfg.ext.pre_failover_retry, std::time::Duration::from_secs(5));
+    assert_eq!(
+        cfg.ext.pre_failover_retry,
+        std::time::Duration::from_secs(5)
+    );
     let cfg = ok(
         &format!(
             "{FULL}notify_bin /usr/local/sbin/notify\npre_failover_bin /bin/false\n\
@@ -1046,7 +1049,10 @@ fn hook_directives() {
         ),
         Monitor,
     );
-    assert_eq!(cfg.ext.notify_bin.as_deref(), Some("/usr/local/sbin/notify"));
+    assert_eq!(
+        cfg.ext.notify_bin.as_deref(),
+        Some("/usr/local/sbin/notify")
+    );
     assert_eq!(cfg.ext.pre_failover_bin.as_deref(), Some("/bin/false"));
     assert_eq!(cfg.ext.post_failover_bin.as_deref(), Some("/bin/true"));
     assert_eq!(cfg.ext.hook_timeout, std::time::Duration::from_millis(2500));

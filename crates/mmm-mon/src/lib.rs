@@ -19,6 +19,7 @@ pub mod checks;
 pub mod cli;
 pub mod control;
 pub mod driver;
+pub mod hooks;
 pub mod kill_host;
 pub mod master_check;
 pub mod network;

@@ -62,6 +62,7 @@
 mod checks_status;
 mod commands;
 mod decision;
+mod failover_gate;
 mod host;
 mod ids;
 mod io;
@@ -131,6 +132,8 @@ pub struct Monitor {
     /// The status file content last written.
     last_status: Option<Vec<StatusLine>>,
     time_format: fn(i64) -> String,
+    /// The failover gate (`pre_failover_bin`, `post_failover_bin`).
+    gate: failover_gate::Gate,
 }
 
 impl Monitor {
@@ -183,6 +186,7 @@ impl Monitor {
             am_since: None,
             last_status: None,
             time_format: format_utc,
+            gate: failover_gate::Gate::default(),
         }
     }
 
@@ -252,8 +256,17 @@ impl Monitor {
                 token,
                 reply,
                 maybe_delivered,
-            } => self.handle_agent_reply(token, reply, maybe_delivered),
-            Input::Command { token, line } => self.handle_command(token, line),
+            } => {
+                self.handle_agent_reply(token, reply, maybe_delivered);
+                self.gate_sync();
+            }
+            Input::Command { token, line } => {
+                self.handle_command(token, line);
+                self.gate_sync();
+            }
+            Input::PreFailoverResult { seq, allowed, why } => {
+                self.pre_failover_result(seq, allowed, why)
+            }
             Input::Startup {
                 stored,
                 agents,
@@ -262,6 +275,7 @@ impl Monitor {
                 if !self.started {
                     self.outbox.start(self.now);
                     self.startup(stored, agents, systems);
+                    self.gate_sync();
                 }
             }
         }
@@ -318,10 +332,15 @@ impl Monitor {
                     .min();
             }
         }
-        [checks, self.outbox.next_deadline(), self.rule_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            checks,
+            self.outbox.next_deadline(),
+            self.rule_deadline(),
+            self.gate_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The current monitor mode.
@@ -534,16 +553,21 @@ impl Monitor {
 
     /// The distribution step (spec §3.9) and the master switch when the AM changed.
     fn distribute(&mut self) {
-        let hosts = &self.hosts;
-        let eligible = |h: HostId| {
-            hosts
-                .get(h)
-                .is_some_and(|h| h.state == HostState::Online && !h.agent_down)
-        };
-        let ds = self
-            .roles
-            .distribute(&eligible, self.mode == MonitorMode::Active, &self.names);
+        let ok: Vec<bool> = self
+            .hosts
+            .iter()
+            .map(|h| h.state == HostState::Online && !h.agent_down)
+            .collect();
+        let eligible = |h: HostId| ok.get(h.index()).copied().unwrap_or(false);
+        let held = self.gate_before_distribution(&eligible);
+        let ds = self.roles.distribute(
+            &eligible,
+            self.mode == MonitorMode::Active,
+            &self.names,
+            &held,
+        );
         self.decide_all(ds);
+        self.gate_after_distribution();
         self.check_master_change();
         // Tell every host whose roles changed at once (2.2.1: the broadcast of the same
         // loop iteration); a host held back by a switch sequence is deferred.

@@ -235,13 +235,16 @@ impl RoleTable {
         eligible: Eligible<'_>,
         enforce_prefer: bool,
         names: &[String],
+        held: &[bool],
     ) -> Vec<Decision> {
         let mut out = Vec::new();
         let name = |h: HostId| names.get(h.index()).cloned().unwrap_or_default();
         // Orphans: exclusive roles first, then balanced, each in config order.
         for pass_exclusive in [true, false] {
             for ri in 0..self.roles.len() {
-                if self.roles[ri].exclusive != pass_exclusive {
+                if self.roles[ri].exclusive != pass_exclusive
+                    || held.get(ri).copied().unwrap_or(false)
+                {
                     continue;
                 }
                 for ii in 0..self.roles[ri].ips.len() {
@@ -344,7 +347,7 @@ impl RoleTable {
         RoleIp::new(r.name.clone(), r.ips[ii].ip.clone())
     }
 
-    fn pick_orphan_host(&self, ri: usize, eligible: Eligible<'_>) -> Option<HostId> {
+    pub(crate) fn pick_orphan_host(&self, ri: usize, eligible: Eligible<'_>) -> Option<HostId> {
         let role = self.roles.get(ri)?;
         if let Some(p) = role.prefer {
             if eligible(p) && role.hosts.contains(&p) {

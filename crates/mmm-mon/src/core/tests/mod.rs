@@ -4,6 +4,7 @@
 
 mod commands;
 mod decisions;
+mod failover_gate;
 mod fresh_standby;
 mod lease;
 mod next_state;
