@@ -21,6 +21,7 @@ pub mod control;
 pub mod driver;
 pub mod hooks;
 pub mod kill_host;
+pub mod log_conf;
 pub mod master_check;
 pub mod network;
 pub mod startup;
