@@ -69,7 +69,7 @@ fn monitor_with_real_agents() {
         control(&c, &["move_role", "writer"]),
         (
             format!("Invalid command 'move_role writer'\n\n{HELP}\n"),
-            Some(0)
+            Some(2)
         )
     );
 
@@ -162,8 +162,11 @@ fn monitor_with_real_agents() {
         chk.starts_with("db1  mysql  [last change: ") && chk.ends_with("]  OK\n"),
         "{chk:?}"
     );
-    let (chk, _) = control(&c, &["checks", "db9"]);
-    assert_eq!(chk, "ERROR: Unknown host name 'db9'!\n");
+    // An ERROR answer: 2.2.1's bytes, exit status 2 (issue 17).
+    assert_eq!(
+        control(&c, &["checks", "db9"]),
+        ("ERROR: Unknown host name 'db9'!\n".to_string(), Some(2))
+    );
 
     // §3.12: the status file on the monitor host.
     let status_path = c

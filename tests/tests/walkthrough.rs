@@ -55,14 +55,19 @@ fn show_text(
     s
 }
 
-/// Runs `mmm_control ARGS…`, asserting exit status 0; returns stdout.
+/// Runs `mmm_control ARGS…`, asserting its exit status: 2 when the monitor answered that
+/// the command failed (`ERROR:`, `Error:`, `Invalid command`; issue 17), else 0; returns
+/// stdout.
 fn ctl(c: &Cluster, args: &[&str]) -> String {
     let (out, code) = c
         .control(args)
         .unwrap_or_else(|e| panic!("mmm_control {args:?}: {e}"));
+    let failed = ["ERROR:", "Error:", "Invalid command"]
+        .iter()
+        .any(|p| out.starts_with(p));
     assert_eq!(
         code,
-        Some(0),
+        Some(if failed { 2 } else { 0 }),
         "mmm_control {args:?} exit status; output {out:?}"
     );
     out

@@ -16,6 +16,12 @@
 //! [`crate::daemon::shutdown_signal`]) only logs that it was received, which creates the new
 //! file at once; 2.2.1 died on SIGHUP.
 //!
+//! Under systemd with stderr connected to the journal (`JOURNAL_STREAM` names stderr's
+//! device and inode), each stderr line starts with a `<N>` syslog priority that matches
+//! MMM's level ([`journal_priority`]: FATAL 2 crit, ERROR 3 err, WARN 4 warning, INFO 6
+//! info, DEBUG 7 debug), which journald strips and stores as the line's priority
+//! (`journalctl -p err` shows FATAL and ERROR). Elsewhere stderr is unchanged.
+//!
 //! API: [`init`]`(program, cluster, debug)`, [`reopen`], [`log_file_path`], [`mmm_timestamp`].
 
 use std::fmt::Write as _;
@@ -80,6 +86,62 @@ fn level_word(l: &Level) -> &'static str {
         Level::INFO => "INFO",
         Level::DEBUG => "DEBUG",
         Level::TRACE => "TRACE",
+    }
+}
+
+/// The syslog priority journald gets for an event of `level` and `target` (MMM's FATAL is
+/// `error!`, its ERROR `error!` with [`ERROR_TARGET`]).
+pub fn journal_priority(level: &Level, target: &str) -> u8 {
+    match *level {
+        Level::ERROR if target == ERROR_TARGET => 3,
+        Level::ERROR => 2,
+        Level::WARN => 4,
+        Level::INFO => 6,
+        Level::DEBUG | Level::TRACE => 7,
+    }
+}
+
+/// Whether stderr is the journal stream systemd gave us (`JOURNAL_STREAM=<dev>:<ino>`).
+fn stderr_is_journal() -> bool {
+    let Some(v) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = v.to_str().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    // SAFETY: fstat on fd 2 into a zeroed stat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(2, &mut st) } != 0 {
+        return false;
+    }
+    st.st_dev as u64 == dev && st.st_ino as u64 == ino
+}
+
+/// Formats events for the journal: `<N>` and the message (journald adds the time).
+struct JournalFormat;
+
+impl<S, N> FormatEvent<S, N> for JournalFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let meta = event.metadata();
+        write!(
+            writer,
+            "<{}>",
+            journal_priority(meta.level(), meta.target())
+        )?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
     }
 }
 
@@ -184,11 +246,21 @@ pub fn init_with_dir(
             ))
         })
     };
-    let stderr = tracing_subscriber::fmt::layer()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_filter(filter());
+    let journal = stderr_is_journal();
+    let stderr = (!journal).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .with_filter(filter())
+    });
+    let journal_layer = journal.then(|| {
+        tracing_subscriber::fmt::layer()
+            .event_format(JournalFormat)
+            .with_ansi(false)
+            .with_writer(std::io::stderr)
+            .with_filter(filter())
+    });
     let file_path = dir.is_dir().then(|| {
         let name = log_file_path(program, cluster);
         dir.join(name.file_name().unwrap_or_default())
@@ -202,6 +274,7 @@ pub fn init_with_dir(
     });
     let _ = tracing_subscriber::registry()
         .with(stderr)
+        .with(journal_layer)
         .with(file_layer)
         .try_init();
     file_path
@@ -235,6 +308,15 @@ mod tests {
         assert_eq!(l.len(), 19 + 1 + 5 + 1 + "STARTING...".len());
         assert!(l.ends_with("  INFO STARTING..."), "{l}");
         assert!(format_line(&Level::ERROR, "x").ends_with(" FATAL x"));
+    }
+
+    #[test]
+    fn journal_priorities_match_mmm_levels() {
+        assert_eq!(journal_priority(&Level::ERROR, "mmm_mon::driver"), 2);
+        assert_eq!(journal_priority(&Level::ERROR, ERROR_TARGET), 3);
+        assert_eq!(journal_priority(&Level::WARN, "x"), 4);
+        assert_eq!(journal_priority(&Level::INFO, "x"), 6);
+        assert_eq!(journal_priority(&Level::DEBUG, "x"), 7);
     }
 
     #[test]

@@ -1099,5 +1099,50 @@ fn semi_sync_directives() {
             ),
             "{bad}"
         );
+    }}
+
+/// The hook directives (issue 17): none by default, `hook_timeout` 10 s,
+/// `pre_failover_retry` 5 s; a program must be an absolute path without arguments (the
+/// error names file, line and directive).
+#[test]
+fn hook_directives() {
+    let cfg = ok(FULL, Monitor);
+    assert_eq!(cfg.ext.notify_bin, None);
+    assert_eq!(cfg.ext.pre_failover_bin, None);
+    assert_eq!(cfg.ext.hook_timeout, std::time::Duration::from_secs(10));
+    assert_eq!(
+        cfg.ext.pre_failover_retry,
+        std::time::Duration::from_secs(5)
+    );
+    let cfg = ok(
+        &format!(
+            "{FULL}notify_bin /usr/local/sbin/notify\npre_failover_bin /bin/false\n\
+             post_failover_bin /bin/true\nhook_timeout 2.5\npre_failover_retry 1\n"
+        ),
+        Monitor,
+    );
+    assert_eq!(
+        cfg.ext.notify_bin.as_deref(),
+        Some("/usr/local/sbin/notify")
+    );
+    assert_eq!(cfg.ext.pre_failover_bin.as_deref(), Some("/bin/false"));
+    assert_eq!(cfg.ext.post_failover_bin.as_deref(), Some("/bin/true"));
+    assert_eq!(cfg.ext.hook_timeout, std::time::Duration::from_millis(2500));
+    let line = FULL.lines().count() + 1;
+    for (var, value) in [
+        ("notify_bin", "notify.sh"),
+        ("pre_failover_bin", "/bin/sh -c x"),
+    ] {
+        let e = err(&format!("{FULL}{var} {value}\n"), Monitor);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Config entry '{var}' has invalid value '{value}': expected an absolute path \
+                 of a program, without arguments, e.g. /usr/local/sbin/mmm_notify (in \
+                 't.conf' on line {line})"
+            )
+        );
     }
+    let e = err(&format!("{FULL}hook_timeout 0\n"), Monitor);
+    assert!(e.to_string().contains("'hook_timeout'"), "{e}");
 }

@@ -15,10 +15,13 @@
 //! Behaviour (2.2.1): `--version` prints the version; `@cluster` selects
 //! `mmm_mon_<cluster>.conf`; no command → `See '<argv0> help' for usage information` and
 //! exit 255; the command is sent as `<args joined by spaces>\n` followed by `quit\n`;
-//! everything up to EOF is printed plus one `\n`, exit 0 (also for `ERROR:` answers). A
-//! monitor that cannot be reached → `ERROR: Can't connect to monitor daemon!`, exit 1.
-//! Unlike 2.2.1 the answer is awaited under a read timeout, so a frozen monitor cannot
-//! hang the client forever.
+//! everything up to EOF is printed plus one `\n`. A monitor that cannot be reached →
+//! `ERROR: Can't connect to monitor daemon!`, exit 1. Unlike 2.2.1 the answer is awaited
+//! under a read timeout, so a frozen monitor cannot hang the client forever, and an answer
+//! that reports a failed command (`ERROR:`, [`json::is_error_answer`]) exits 2 (2.2.1: 0);
+//! the printed bytes are 2.2.1's either way.
+//!
+//! `--json` (mmm-rs) with `show` or `checks`: the answer parsed into JSON ([`json`]).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -28,6 +31,17 @@ use clap::{Arg, ArgAction, Command};
 use mmm_common::config::{self, ControlSettings, ProgramClass, SocketConfig};
 use mmm_common::daemon::{self, Section};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+pub mod json;
+
+/// Exit status: the monitor cannot be reached (2.2.1's).
+pub const EXIT_UNREACHABLE: u8 = 1;
+/// Exit status: the monitor answered that the command failed (`ERROR:`; 2.2.1 exits 0).
+pub const EXIT_ERROR_ANSWER: u8 = 2;
+/// Exit status: `--json` and the answer could not be parsed.
+pub const EXIT_UNPARSABLE: u8 = 3;
+/// Exit status: no command, a wrong `--json` use, or the configuration could not be read.
+pub const EXIT_USAGE: u8 = 255;
 
 /// 2.2.1's connect timeout for the control connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -102,32 +116,75 @@ pub async fn send_command(target: &Target, command: &str) -> Result<String, Cont
     }
 }
 
-/// Runs one command against `target` and prints like 2.2.1: the answer plus `\n` and
-/// exit 0, or [`CANT_CONNECT`] and exit 1. `args` are the command words (no `@cluster`).
-pub fn execute(target: &Target, args: &[String], out: &mut dyn Write) -> ExitCode {
-    let command = args.join(" ");
-    let rt = match tokio::runtime::Builder::new_current_thread()
+/// Sends `command` on a runtime of its own (the client is synchronous).
+fn send_blocking(target: &Target, command: &str) -> Result<String, ControlError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = writeln!(out, "{CANT_CONNECT}");
-            tracing::error!("can't start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match rt.block_on(send_command(target, &command)) {
+        .map_err(|e| ControlError::Connect(format!("can't start the runtime: {e}")))?;
+    rt.block_on(send_command(target, command))
+}
+
+/// Runs one command against `target` and prints like 2.2.1: the answer plus `\n`, or
+/// [`CANT_CONNECT`] and exit 1. Exit 0, or 2 when the answer reports a failed command
+/// ([`json::is_error_answer`]). `args` are the command words (no `@cluster`).
+pub fn execute(target: &Target, args: &[String], out: &mut dyn Write) -> ExitCode {
+    let command = args.join(" ");
+    match send_blocking(target, &command) {
         Ok(answer) => {
             let _ = writeln!(out, "{answer}");
             let _ = out.flush();
-            ExitCode::SUCCESS
+            if json::is_error_answer(&answer) {
+                ExitCode::from(EXIT_ERROR_ANSWER)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(e) => {
             tracing::debug!("{e}");
             let _ = writeln!(out, "{CANT_CONNECT}");
             let _ = out.flush();
-            ExitCode::from(1)
+            ExitCode::from(EXIT_UNREACHABLE)
+        }
+    }
+}
+
+/// `--json show` / `--json checks …`: runs the command and prints its answer as JSON (one
+/// document and a newline; schema in [`json`]). An `ERROR:` answer prints
+/// `{"error": "<answer>"}` and exits 2; an unreachable monitor prints
+/// `{"error": "ERROR: Can't connect to monitor daemon!"}` and exits 1; an answer the parser
+/// does not understand exits 3 with the reason on stderr.
+pub fn execute_json(target: &Target, args: &[String], out: &mut dyn Write) -> ExitCode {
+    let error_doc = |text: &str| serde_json::json!({ "error": text }).to_string();
+    let answer = match send_blocking(target, &args.join(" ")) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::debug!("{e}");
+            let _ = writeln!(out, "{}", error_doc(CANT_CONNECT));
+            return ExitCode::from(EXIT_UNREACHABLE);
+        }
+    };
+    if json::is_error_answer(&answer) {
+        let _ = writeln!(out, "{}", error_doc(answer.trim_end()));
+        return ExitCode::from(EXIT_ERROR_ANSWER);
+    }
+    let doc = match args.first().map(String::as_str) {
+        Some("show") => json::parse_show(&answer).map(|s| serde_json::to_string(&s)),
+        _ => json::parse_checks(&answer).map(|c| serde_json::to_string(&c)),
+    };
+    match doc {
+        Ok(Ok(text)) => {
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("{PROG}: {e}");
+            ExitCode::from(EXIT_UNPARSABLE)
+        }
+        Err(e) => {
+            eprintln!("{PROG}: {e}");
+            ExitCode::from(EXIT_UNPARSABLE)
         }
     }
 }
@@ -152,9 +209,11 @@ pub const SECTIONS: &[Section] = &[
     Section {
         title: "EXIT STATUS",
         items: &[
-            ("0", "The monitor answered (also with an ERROR: answer); the answer is printed with one more newline. Also --help and --version."),
+            ("0", "The monitor answered; the answer is printed with one more newline. Also --help and --version."),
             ("1", "The monitor could not be reached: ERROR: Can't connect to monitor daemon!"),
-            ("255", "The configuration could not be read, or no command was given."),
+            ("2", "The monitor answered that the command failed (ERROR:, Error: or Invalid command); the answer is printed as 2.2.1 prints it (2.2.1 exits 0 here)."),
+            ("3", "--json: the monitor's answer could not be parsed (the reason on stderr)."),
+            ("255", "The configuration could not be read, no command was given, or --json with a command other than show and checks."),
         ],
     },
     Section {
@@ -191,10 +250,18 @@ mmm_mon.conf and prints the monitor's answer. Commands and answers are 2.2.1's: 
 2.2.1 monitor can be driven with it, and it prints what 2.2.1's mmm_control prints.",
         )
         .disable_help_subcommand(true)
+        .override_usage(format!("{PROG} [@CLUSTER] [--json] [COMMAND]"))
         .subcommand_value_name("COMMAND")
         .subcommand_help_heading("Commands")
         .after_long_help(daemon::sections_help(SECTIONS))
         .arg(daemon::cluster_arg("mmm_mon"))
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .global(true)
+                .action(ArgAction::SetTrue)
+                .help("With show or checks: print the answer as JSON (schema in operations.md); mmm-rs extension"),
+        )
         .subcommands([
             cmd("help", "", "Show the monitor's list of commands"),
             cmd("ping", "", "Ping the monitor"),
@@ -248,6 +315,8 @@ pub fn run(args: Vec<String>) -> ExitCode {
         }
     }
     let mut rest: Vec<String> = args.into_iter().skip(1).collect();
+    let json = rest.iter().any(|a| a == "--json");
+    rest.retain(|a| a != "--json");
     let cluster = match rest.first() {
         Some(a) if a.starts_with('@') => {
             let c = a.trim_start_matches('@').to_string();
@@ -260,12 +329,19 @@ pub fn run(args: Vec<String>) -> ExitCode {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{e}");
-            return ExitCode::from(255);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     if rest.is_empty() {
         eprintln!("See '{argv0} help' for usage information");
-        return ExitCode::from(255);
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if json {
+        if !matches!(rest[0].as_str(), "show" | "checks") {
+            eprintln!("{PROG}: --json is for show and checks");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        return execute_json(&target, &rest, &mut stdout);
     }
     execute(&target, &rest, &mut stdout)
 }

@@ -144,7 +144,7 @@ fn force_and_unknown_words_reach_the_monitor_as_typed() {
         let out = run(dir.path(), args);
         assert_eq!(h.join().unwrap(), sent);
         assert_eq!(String::from_utf8(out.stdout).unwrap(), "ERROR: x\n");
-        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(out.status.code(), Some(2));
     }
 }
 
@@ -156,7 +156,7 @@ fn help_needs_no_config_nor_monitor() {
         assert_eq!(out.status.code(), Some(0), "{args:?}");
         let text = String::from_utf8(out.stdout).unwrap();
         assert!(
-            text.contains("Usage: mmm_control [@CLUSTER] [COMMAND]"),
+            text.contains("Usage: mmm_control [@CLUSTER] [--json] [COMMAND]"),
             "{text}"
         );
         assert!(text.contains("move_role"), "{text}");

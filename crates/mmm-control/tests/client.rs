@@ -82,11 +82,11 @@ fn args_are_joined_by_spaces_and_show_keeps_trailing_empty_line() {
 }
 
 #[test]
-fn error_answers_exit_zero() {
+fn error_answers_exit_two_with_221s_bytes() {
     let (addr, h) = fake_monitor("ERROR: Unknown host name 'db9'!");
     let mut out = Vec::new();
     let code = execute(&target(addr), &args(&["set_offline", "db9"]), &mut out);
-    assert_eq!(code, ExitCode::SUCCESS);
+    assert_eq!(code, ExitCode::from(2));
     h.join().unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
@@ -189,4 +189,33 @@ fn make_pki() -> Pki {
         client: pki.config("client", "ca"),
         _pki: pki,
     }
+}
+
+#[test]
+fn json_show_and_checks_parse_with_serde() {
+    let show = "  db1(198.18.2.100) master/ONLINE. Roles: writer(198.18.2.188)\n  db2(198.18.2.102) master/HARD_OFFLINE. Roles: \n";
+    let (addr, h) = fake_monitor(show);
+    let mut out = Vec::new();
+    let code = mmm_control::execute_json(&target(addr), &args(&["show"]), &mut out);
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert_eq!(h.join().unwrap(), "show\nquit\n");
+    let doc: mmm_control::json::Show = serde_json::from_slice(&out).unwrap();
+    assert_eq!(doc.hosts[0].roles[0].ip, "198.18.2.188");
+    assert_eq!(doc.hosts[1].state, "HARD_OFFLINE");
+
+    let checks = "db1  ping  [last change: 2026/11/25 13:59:23]  OK";
+    let (addr, _h) = fake_monitor(checks);
+    let mut out = Vec::new();
+    let code =
+        mmm_control::execute_json(&target(addr), &args(&["checks", "db1", "ping"]), &mut out);
+    assert_eq!(code, ExitCode::SUCCESS);
+    let rows: Vec<mmm_control::json::CheckRow> = serde_json::from_slice(&out).unwrap();
+    assert_eq!(rows[0].status, "ok");
+
+    let (addr, _h) = fake_monitor("ERROR: Unknown host name 'db9'!");
+    let mut out = Vec::new();
+    let code = mmm_control::execute_json(&target(addr), &args(&["checks", "db9"]), &mut out);
+    assert_eq!(code, ExitCode::from(2));
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["error"], "ERROR: Unknown host name 'db9'!");
 }

@@ -29,6 +29,7 @@ use crate::control::{self, ControlRequest};
 use crate::core::{
     Action, CheckKind, CheckStatus, Decision, HostId, Input, Level, Monitor, StatusLine, Token,
 };
+use crate::hooks::Hooks as HookRunner;
 use crate::kill_host;
 use crate::master_check;
 use crate::network;
@@ -50,6 +51,12 @@ pub enum DriverError {
 enum Event {
     /// From the check tasks and the network checker.
     Input(Input),
+    /// A `pre_failover_bin` run ended.
+    PreFailover {
+        seq: u64,
+        allowed: bool,
+        why: String,
+    },
     /// The outcome of an agent request.
     Agent {
         token: Token,
@@ -109,6 +116,7 @@ pub async fn run(
     if !network::wait_for_network(ping_ips, ping_interval, shutdown.clone()).await {
         return Ok(Exit::StoppedBeforeStart);
     }
+    check_hook_programs(&config)?;
     // Bind early so a port conflict stops us before anything is changed.
     let listener = Listener::bind(&monitor_cfg.listen_addr(), &config.socket)
         .await
@@ -198,6 +206,7 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
                 let _ = tx.send(Event::Input(input));
             })
         };
+        let hook_events = event_tx.clone();
         let (network_tx, network_rx) = watch::channel(true);
         let checks = checks::spawn(config, sink.clone(), network_rx);
         // The network was confirmed up by wait_for_network: check failures from now on
@@ -250,6 +259,9 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
                 replies: HashMap::new(),
                 next_command: 0,
                 network_wake,
+                hooks: HookRunner::new(config),
+                hook_events,
+                batch: Vec::new(),
             },
             events,
             shutdown,
@@ -364,6 +376,12 @@ struct Shell<'a> {
     network_wake: Arc<tokio::sync::Notify>,
     /// The next command token.
     next_command: u64,
+    /// notify_bin, pre/post_failover_bin.
+    hooks: HookRunner,
+    /// Where a pre_failover_bin verdict goes.
+    hook_events: mpsc::UnboundedSender<Event>,
+    /// The decisions of the current [`Shell::drain`], handed to the hooks at its end.
+    batch: Vec<Decision>,
 }
 
 impl Shell<'_> {
@@ -381,6 +399,9 @@ impl Shell<'_> {
         }
         match ev {
             Event::Input(input) => self.handle(monitor, input),
+            Event::PreFailover { seq, allowed, why } => {
+                self.handle(monitor, Input::PreFailoverResult { seq, allowed, why })
+            }
             Event::Agent { token, outcome } => self.handle(
                 monitor,
                 Input::AgentReply {
@@ -439,9 +460,28 @@ impl Shell<'_> {
                     }
                     None => debug!("reply for unknown command token {token:?}"),
                 },
-                Action::Decision(d) => log_decision(&d),
+                Action::Decision(d) => {
+                    log_decision(&d);
+                    self.batch.push(d);
+                }
+                Action::PreFailover {
+                    seq,
+                    role,
+                    from,
+                    to,
+                } => {
+                    let tx = self.hook_events.clone();
+                    self.hooks
+                        .pre_failover(role, from, to, move |allowed, why| {
+                            let _ = tx.send(Event::PreFailover { seq, allowed, why });
+                        });
+                }
                 Action::ProbeNetwork => self.network_wake.notify_one(),
             }
+        }
+        if !self.batch.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            self.hooks.decisions(&batch);
         }
     }
 
@@ -468,6 +508,30 @@ impl Shell<'_> {
             self.write_text(text);
         }
     }
+}
+
+/// The hook programs must exist and be executable: a hook that cannot run would hold every
+/// failover (`pre_failover_bin`) or tell nobody.
+fn check_hook_programs(config: &MonitorSettings) -> Result<(), DriverError> {
+    use std::os::unix::fs::PermissionsExt;
+    let ext = &config.ext;
+    for (var, path) in [
+        ("notify_bin", &ext.notify_bin),
+        ("pre_failover_bin", &ext.pre_failover_bin),
+        ("post_failover_bin", &ext.post_failover_bin),
+    ] {
+        let Some(path) = path else { continue };
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
+            Ok(_) => {
+                return Err(DriverError::Config(format!(
+                    "{var} {path} is not an executable file"
+                )))
+            }
+            Err(e) => return Err(DriverError::Config(format!("{var} {path}: {e}"))),
+        }
+    }
+    Ok(())
 }
 
 fn host_name(config: &MonitorSettings, host: HostId) -> String {

@@ -43,6 +43,9 @@ fn main() -> ExitCode {
     };
     mmm_common::log::init(PROG, cluster, cfg.debug);
     info!("STARTING...");
+    if let Some(path) = mmm_mon::log_conf::find(cluster) {
+        mmm_mon::log_conf::warn_unhonoured(&path);
+    }
     let pid_path = Some(PathBuf::from(&cfg.monitor.pid_path));
     if let Some(p) = &pid_path {
         if let Err(e) = PidFile::check(p, PROG) {

@@ -105,3 +105,7 @@ pub const SEMI_SYNC: bool = false;
 /// `semi_sync_timeout`: the writer's wait for an acknowledgement before it falls back to
 /// asynchronous replication (the servers' own default).
 pub const SEMI_SYNC_TIMEOUT: Duration = Duration::from_secs(10);
+/// `hook_timeout`.
+pub const HOOK_TIMEOUT: Duration = Duration::from_secs(10);
+/// `pre_failover_retry`.
+pub const PRE_FAILOVER_RETRY: Duration = Duration::from_secs(5);

@@ -116,6 +116,21 @@ pub struct Extensions {
     /// `semi_sync_timeout`: how long the writer waits for the standby's acknowledgement
     /// before it falls back to asynchronous replication (10 s, the servers' default).
     pub semi_sync_timeout: Duration,
+    /// `notify_bin`: a program (absolute path) the monitor runs on every host state change
+    /// and role move, the facts in `MMM_*` environment variables (docs/operations.md
+    /// "Hooks"); none by default.
+    pub notify_bin: Option<String>,
+    /// `pre_failover_bin`: a program run before the monitor gives an exclusive role (the
+    /// writer) to another host on its own; a non-zero exit (or a timeout) holds the
+    /// failover, and it is asked again every `pre_failover_retry`.
+    pub pre_failover_bin: Option<String>,
+    /// `post_failover_bin`: a program run after such a failover was decided.
+    pub post_failover_bin: Option<String>,
+    /// `hook_timeout`: how long a hook may run before its process group is killed (10 s).
+    pub hook_timeout: Duration,
+    /// `pre_failover_retry`: how long after a held failover `pre_failover_bin` is asked
+    /// again (5 s).
+    pub pre_failover_retry: Duration,
 }
 
 /// `errant_transactions hold|accept` (docs/config.md).
@@ -169,6 +184,11 @@ impl Default for Extensions {
             errant_transactions: d::ERRANT_TRANSACTIONS,
             semi_sync: d::SEMI_SYNC,
             semi_sync_timeout: d::SEMI_SYNC_TIMEOUT,
+            notify_bin: None,
+            pre_failover_bin: None,
+            post_failover_bin: None,
+            hook_timeout: d::HOOK_TIMEOUT,
+            pre_failover_retry: d::PRE_FAILOVER_RETRY,
         }
     }
 }

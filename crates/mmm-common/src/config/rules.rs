@@ -101,6 +101,11 @@ pub(crate) const EXT_VARS: &[&str] = &[
     "errant_transactions",
     "semi_sync",
     "semi_sync_timeout",
+    "notify_bin",
+    "pre_failover_bin",
+    "post_failover_bin",
+    "hook_timeout",
+    "pre_failover_retry",
 ];
 
 pub(crate) const MONITOR_VARS: &[&str] = &[

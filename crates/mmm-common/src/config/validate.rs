@@ -345,6 +345,27 @@ impl<'a> View<'a> {
         Ok(out)
     }
 
+    /// A hook program (`notify_bin`, …): an absolute path, run without a shell and without
+    /// arguments; `None` when not given.
+    fn program(&self, var: &str) -> Result<Option<String>, ConfigError> {
+        let Some(v) = self.raw(var) else {
+            return Ok(None);
+        };
+        if !v.text.starts_with('/') || v.text.contains(char::is_whitespace) {
+            return Err(self.err(
+                var,
+                &v.loc,
+                K::InvalidNumber {
+                    path: self.path(var),
+                    value: v.text.clone(),
+                    expected: "an absolute path of a program, without arguments, e.g. \
+                               /usr/local/sbin/mmm_notify",
+                },
+            ));
+        }
+        Ok(Some(v.text.clone()))
+    }
+
     fn u32(&self, var: &str, default: u32) -> Result<u32, ConfigError> {
         self.number(var, default, "a non-negative integer", parse_uint::<u32>)
     }
@@ -656,6 +677,11 @@ fn extensions(top: &View<'_>) -> Result<Extensions, ConfigError> {
                     .filter(|d| *d >= Duration::from_millis(1) && *d <= MAX_SEMI_SYNC_TIMEOUT)
             },
         )?,
+        notify_bin: top.program("notify_bin")?,
+        pre_failover_bin: top.program("pre_failover_bin")?,
+        post_failover_bin: top.program("post_failover_bin")?,
+        hook_timeout: top.positive_seconds("hook_timeout", d::HOOK_TIMEOUT)?,
+        pre_failover_retry: top.positive_seconds("pre_failover_retry", d::PRE_FAILOVER_RETRY)?,
     };
     if ext.agent_read_timeout <= ext.sync_timeout {
         let at = top

@@ -210,6 +210,9 @@ impl Monitor {
                 format_role_list_show(&h.roles)
             ));
         }
+        if let Some(line) = self.gate_show_line() {
+            out.push_str(&line);
+        }
         for r in &self.roles.roles {
             let Some(p) = r.prefer else { continue };
             let pn = self.name(p);

@@ -363,6 +363,41 @@ pub enum Decision {
         /// How long still; `None` while an exchange with the holder is open.
         wait: Option<Duration>,
     },
+    /// mmm-rs (issue 17, with `pre_failover_bin` or `post_failover_bin` set): an exclusive
+    /// role went to another host on the monitor's own decision (not `move_role`).
+    Failover {
+        /// The new holder.
+        host: HostId,
+        /// The role instance.
+        role: RoleIp,
+        /// The last holder's name.
+        from: String,
+        /// The new holder's name.
+        to: String,
+    },
+    /// mmm-rs (issue 17): `pre_failover_bin` vetoed (non-zero exit or timeout) a failover;
+    /// the role stays without a holder and the hook is asked again after `retry`.
+    FailoverHeld {
+        /// The role instance.
+        role: RoleIp,
+        /// The last holder's name.
+        from: String,
+        /// The host it would go to.
+        to: String,
+        /// Exit status or timeout, and the hook's output.
+        why: String,
+        /// `pre_failover_retry`.
+        retry: Duration,
+    },
+    /// mmm-rs (issue 17): `pre_failover_bin` allowed a failover (exit 0).
+    FailoverAllowed {
+        /// The role instance.
+        role: RoleIp,
+        /// The last holder's name.
+        from: String,
+        /// The host it goes to.
+        to: String,
+    },
     /// `set_active` / `set_manual` / `set_passive` changed the mode (§5.3).
     ModeChanged {
         /// The mode before.
@@ -477,6 +512,7 @@ impl Decision {
             | AdminStateChanged { .. }
             | AdminMovedRole { .. }
             | AdminSetIp { .. }
+            | FailoverHeld { .. }
             | WaitEndedBothOnline { .. } => Level::Fatal,
             AgentUnreachable { at_startup, .. } => {
                 if *at_startup {
@@ -523,6 +559,8 @@ impl Decision {
             | OrphanAssigned { .. }
             | RoleMoved { .. }
             | ModeChanged { .. }
+            | Failover { .. }
+            | FailoverAllowed { .. }
             | StartupTable(_)
             | MonitorStarted { .. } => Level::Info,
             LeaseKeepaliveFailed { .. } => Level::Debug,
@@ -560,6 +598,7 @@ impl Decision {
             | AdminStateChanged { host, .. }
             | AdminMovedRole { host, .. }
             | AdminSetIp { host, .. }
+            | Failover { host, .. }
             | RoleGone { host, .. }
             | RoleNotAllowed { host, .. }
             | StartupStatusUnknown { host, .. } => Some(*host),
@@ -567,6 +606,8 @@ impl Decision {
             | SemiSyncState { .. }
             | LeaseWait { .. }
             | ModeChanged { .. }
+            | FailoverHeld { .. }
+            | FailoverAllowed { .. }
             | WaitEndedBothOnline { .. }
             | WaitEndedTimeout { .. }
             | UnknownStoredHost { .. }
@@ -750,6 +791,27 @@ impl fmt::Display for Decision {
                 f,
                 "Waiting for the request in flight to '{holder}' to end and for its lease to \
                  expire before giving the writer role to '{gainer}'"
+            ),
+            Failover { role, from, to, .. } => write!(
+                f,
+                "Failover of role '{role}' from host '{from}' to host '{to}'"
+            ),
+            FailoverHeld {
+                role,
+                from,
+                to,
+                why,
+                retry,
+            } => write!(
+                f,
+                "Failover of role '{role}' from host '{from}' to host '{to}' held by \
+                 pre_failover_bin ({why}); asking again in {} seconds",
+                retry.as_secs_f64()
+            ),
+            FailoverAllowed { role, from, to } => write!(
+                f,
+                "pre_failover_bin allowed the failover of role '{role}' from host '{from}' to \
+                 host '{to}'"
             ),
             ModeChanged { from, to } => write!(f, "Admin changed mode from '{from}' to '{to}'"),
             AdminStateChanged { name, from, to, .. } => {

@@ -86,6 +86,15 @@ pub enum Input {
     },
     /// The semi-sync watch's verdict changed (`semi_sync`, `checks/semi_sync.rs`).
     Durability(Durability),
+    /// The outcome of an [`Action::PreFailover`] with the same `seq`.
+    PreFailoverResult {
+        /// The run's number.
+        seq: u64,
+        /// The hook exited 0.
+        allowed: bool,
+        /// Otherwise why not: exit status or timeout, and the hook's output.
+        why: String,
+    },
     /// The startup picture (spec §3.14): status file content and, per host in config
     /// order, the GET_AGENT_STATUS / GET_SYSTEM_STATUS results (`Err` = the answer text or
     /// failure). Must come once, after the initial check results.
@@ -133,6 +142,19 @@ pub enum Action {
     },
     /// Log this decision.
     Decision(Decision),
+    /// Run `pre_failover_bin` for a failover of `role` from `from` to `to` (issue 17); feed
+    /// the outcome back as [`Input::PreFailoverResult`] with the same `seq`. The failover
+    /// is held until then.
+    PreFailover {
+        /// The run's number.
+        seq: u64,
+        /// The role instance.
+        role: mmm_common::role::RoleIp,
+        /// Its last holder.
+        from: String,
+        /// The host it would go to.
+        to: String,
+    },
     /// Run the network check (`ping_ips`) now instead of at its next `ping_interval`: a
     /// check failure's trap period has ended and only waits for a network confirmation
     /// newer than its last error ([`Input::NetworkConfirmed`]).

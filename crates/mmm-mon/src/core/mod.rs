@@ -62,8 +62,9 @@
 mod checks_status;
 mod commands;
 mod decision;
-mod errant;
 mod durability;
+mod errant;
+mod failover_gate;
 mod host;
 mod ids;
 mod io;
@@ -140,6 +141,8 @@ pub struct Monitor {
     /// The writer role held for a failed active master after a refused promotion.
     writer_hold: Option<durability::WriterHold>,
     time_format: fn(i64) -> String,
+    /// The failover gate (`pre_failover_bin`, `post_failover_bin`).
+    gate: failover_gate::Gate,
 }
 
 impl Monitor {
@@ -195,6 +198,7 @@ impl Monitor {
             durability: None,
             writer_hold: None,
             time_format: format_utc,
+            gate: failover_gate::Gate::default(),
         }
     }
 
@@ -264,8 +268,14 @@ impl Monitor {
                 token,
                 reply,
                 maybe_delivered,
-            } => self.handle_agent_reply(token, reply, maybe_delivered),
-            Input::Command { token, line } => self.handle_command(token, line),
+            } => {
+                self.handle_agent_reply(token, reply, maybe_delivered);
+                self.gate_sync();
+            }
+            Input::Command { token, line } => {
+                self.handle_command(token, line);
+                self.gate_sync();
+            }
             Input::Errant {
                 host,
                 against,
@@ -276,6 +286,9 @@ impl Monitor {
                 }
             }
             Input::Durability(d) => self.set_durability(d),
+            Input::PreFailoverResult { seq, allowed, why } => {
+                self.pre_failover_result(seq, allowed, why)
+            }
             Input::Startup {
                 stored,
                 agents,
@@ -284,6 +297,7 @@ impl Monitor {
                 if !self.started {
                     self.outbox.start(self.now);
                     self.startup(stored, agents, systems);
+                    self.gate_sync();
                 }
             }
         }
@@ -340,10 +354,15 @@ impl Monitor {
                     .min();
             }
         }
-        [checks, self.outbox.next_deadline(), self.rule_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            checks,
+            self.outbox.next_deadline(),
+            self.rule_deadline(),
+            self.gate_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The current monitor mode.
@@ -565,16 +584,21 @@ impl Monitor {
     /// The distribution step (spec §3.9) and the master switch when the AM changed.
     fn distribute(&mut self) {
         self.guard_promotion();
-        let hosts = &self.hosts;
-        let eligible = |h: HostId| {
-            hosts
-                .get(h)
-                .is_some_and(|h| h.state == HostState::Online && !h.agent_down)
-        };
-        let ds = self
-            .roles
-            .distribute(&eligible, self.mode == MonitorMode::Active, &self.names);
+        let ok: Vec<bool> = self
+            .hosts
+            .iter()
+            .map(|h| h.state == HostState::Online && !h.agent_down)
+            .collect();
+        let eligible = |h: HostId| ok.get(h.index()).copied().unwrap_or(false);
+        let held = self.gate_before_distribution(&eligible);
+        let ds = self.roles.distribute(
+            &eligible,
+            self.mode == MonitorMode::Active,
+            &self.names,
+            &held,
+        );
         self.decide_all(ds);
+        self.gate_after_distribution();
         self.check_master_change();
         self.guard_promotion();
         // Tell every host whose roles changed at once (2.2.1: the broadcast of the same

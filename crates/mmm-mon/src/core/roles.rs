@@ -242,13 +242,16 @@ impl RoleTable {
         eligible: Eligible<'_>,
         enforce_prefer: bool,
         names: &[String],
+        held: &[bool],
     ) -> Vec<Decision> {
         let mut out = Vec::new();
         let name = |h: HostId| names.get(h.index()).cloned().unwrap_or_default();
         // Orphans: exclusive roles first, then balanced, each in config order.
         for pass_exclusive in [true, false] {
             for ri in 0..self.roles.len() {
-                if self.roles[ri].exclusive != pass_exclusive {
+                if self.roles[ri].exclusive != pass_exclusive
+                    || held.get(ri).copied().unwrap_or(false)
+                {
                     continue;
                 }
                 for ii in 0..self.roles[ri].ips.len() {
@@ -356,7 +359,7 @@ impl RoleTable {
         self.am_role == Some(RoleId(ri)) && self.am_only.is_some_and(|o| o != host)
     }
 
-    fn pick_orphan_host(&self, ri: usize, eligible: Eligible<'_>) -> Option<HostId> {
+    pub(crate) fn pick_orphan_host(&self, ri: usize, eligible: Eligible<'_>) -> Option<HostId> {
         let role = self.roles.get(ri)?;
         let eligible = &|h: HostId| eligible(h) && !self.held_from(ri, h);
         if let Some(p) = role.prefer {

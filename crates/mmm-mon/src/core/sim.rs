@@ -289,6 +289,7 @@ impl Sim {
                 }
                 Action::WriteStatus(_) => {}
                 Action::ProbeNetwork => self.note("probe network".to_string()),
+                Action::PreFailover { .. } => {}
             }
             match a {
                 Action::Send {
@@ -347,7 +348,8 @@ impl Sim {
                         self.stats.writer_moves += 1;
                     }
                 }
-                Action::WriteStatus(_) | Action::ProbeNetwork => {}
+                // The simulation runs without failover hooks.
+                Action::WriteStatus(_) | Action::ProbeNetwork | Action::PreFailover { .. } => {}
             }
         }
     }

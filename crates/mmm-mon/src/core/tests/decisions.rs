@@ -64,6 +64,9 @@ fn cases() -> Vec<(Decision, Level, &'static str)> {
         (StartupStatusUnknown { host: h, name: n(), query: StartupQuery::Agent, answer: "ERROR: a".into() }, Level::Error, "The status of the agent on host 'db1' could not be determined (answer was: ERROR: a)."),
         (StartupStatusUnknown { host: h, name: n(), query: StartupQuery::System, answer: String::new() }, Level::Error, "The status of the system 'db1' could not be determined (answer was: )."),
         (StaleActiveMaster { host: h, name: "db2".into(), old: n(), why: "rep_threads: ERROR: x".into() }, Level::Error, "Host 'db2' becomes the active master although its replication is not current (rep_threads: ERROR: x): writes made on 'db1' that had not reached it are missing on it"),
+        (Failover { host: h, role: w.clone(), from: "db2".into(), to: n() }, Level::Info, "Failover of role 'writer(198.18.2.188)' from host 'db2' to host 'db1'"),
+        (FailoverHeld { role: w.clone(), from: "db2".into(), to: n(), why: "exit 1".into(), retry: 5 * SEC }, Level::Fatal, "Failover of role 'writer(198.18.2.188)' from host 'db2' to host 'db1' held by pre_failover_bin (exit 1); asking again in 5 seconds"),
+        (FailoverAllowed { role: w.clone(), from: "db2".into(), to: n() }, Level::Info, "pre_failover_bin allowed the failover of role 'writer(198.18.2.188)' from host 'db2' to host 'db1'"),
         (StartupTable("Startup status:\n\nRoles:".into()), Level::Info, "Startup status:\n\nRoles:"),
         (MonitorStarted { mode: MonitorMode::Passive }, Level::Info, "Monitor started in passive mode."),
     ]
@@ -86,6 +89,8 @@ fn host_of_a_decision() {
             | Decision::SemiSyncState { .. }
             | Decision::LeaseWait { .. }
             | Decision::ModeChanged { .. }
+            | Decision::FailoverHeld { .. }
+            | Decision::FailoverAllowed { .. }
             | Decision::WaitEndedBothOnline { .. }
             | Decision::WaitEndedTimeout { .. }
             | Decision::UnknownStoredHost { .. }

@@ -5,6 +5,7 @@
 mod commands;
 mod decisions;
 mod errant;
+mod failover_gate;
 mod fresh_standby;
 mod lease;
 mod next_state;
