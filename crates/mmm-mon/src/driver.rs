@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use crate::agent_client::{AgentClient, AgentError, AgentTarget};
+use crate::audit::Audit;
 use crate::checks::{self, wall_now, CheckTasks, InputFn};
 use crate::control::{self, ControlRequest};
 use crate::core::{
@@ -75,6 +76,8 @@ pub struct Hooks {
     /// systemd's watchdog, pinged by the main loop each time it comes back to its `select!`
     /// (off by default): a loop stuck in a step stops the pings and systemd restarts us.
     pub watchdog: mmm_common::daemon::Watchdog,
+    /// The decision audit's file (`audit_log`, resolved by main.rs); `None`: in memory only.
+    pub audit_file: Option<PathBuf>,
 }
 
 /// The agent targets of a config (config order).
@@ -123,8 +126,17 @@ pub async fn run(
         warn!("{warning}");
     }
 
-    let (mut driver, network_task) =
-        Driver::start(&config, &monitor_cfg, shutdown.clone(), network_probed_at);
+    let audit = match &hooks.audit_file {
+        Some(path) => Audit::with_file(path),
+        None => Audit::in_memory(),
+    };
+    let (mut driver, network_task) = Driver::start(
+        &config,
+        &monitor_cfg,
+        shutdown.clone(),
+        network_probed_at,
+        audit,
+    );
 
     // §3.1 8d (initial checks), §3.13, §3.12 and 8g, in 2.2.1's order; check results keep
     // flowing to the core meanwhile, and a shutdown request ends the startup.
@@ -189,6 +201,7 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
         monitor_cfg: &MonitorConfig,
         shutdown: S,
         network_probed_at: Instant,
+        audit: Audit,
     ) -> (Self, JoinHandle<()>) {
         let kill_bin = kill_host::resolve(monitor_cfg);
         let (event_tx, events) = mpsc::unbounded_channel::<Event>();
@@ -234,6 +247,7 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
                 replies: HashMap::new(),
                 next_command: 0,
                 network_wake,
+                audit,
             },
             events,
             shutdown,
@@ -348,6 +362,8 @@ struct Shell<'a> {
     network_wake: Arc<tokio::sync::Notify>,
     /// The next command token.
     next_command: u64,
+    /// The decision audit (fed once per batch of actions).
+    audit: Audit,
 }
 
 impl Shell<'_> {
@@ -385,6 +401,7 @@ impl Shell<'_> {
 
     /// Carries out every pending action, feeding immediate failures back.
     fn drain(&mut self, monitor: &mut Monitor) {
+        let mut decisions = Vec::new();
         while let Some(action) = monitor.poll_action() {
             match action {
                 Action::Send {
@@ -423,9 +440,16 @@ impl Shell<'_> {
                     }
                     None => debug!("reply for unknown command token {token:?}"),
                 },
-                Action::Decision(d) => log_decision(&d),
+                Action::Decision(d) => {
+                    log_decision(&d);
+                    decisions.push(d);
+                }
                 Action::ProbeNetwork => self.network_wake.notify_one(),
             }
+        }
+        // The one tap per batch: the decision audit.
+        if !decisions.is_empty() {
+            self.audit.record(&decisions);
         }
     }
 
