@@ -803,6 +803,12 @@ impl Cluster {
         self.log("monitor", "mmm_mond.log")
     }
 
+    /// The monitor's decision audit (`mmm_mond.audit.jsonl` beside its log), one JSON
+    /// event a line.
+    pub fn monitor_audit(&self) -> Result<String> {
+        self.log("monitor", "mmm_mond.audit.jsonl")
+    }
+
     /// An agent's log (`/var/log/mysql-mmm/mmm_agentd.log` on `host`).
     pub fn agent_log(&self, host: &str) -> Result<String> {
         self.log(host, "mmm_agentd.log")

@@ -1099,7 +1099,8 @@ fn semi_sync_directives() {
             ),
             "{bad}"
         );
-    }}
+    }
+}
 
 /// The hook directives (issue 17): none by default, `hook_timeout` 10 s,
 /// `pre_failover_retry` 5 s; a program must be an absolute path without arguments (the
@@ -1145,4 +1146,62 @@ fn hook_directives() {
     }
     let e = err(&format!("{FULL}hook_timeout 0\n"), Monitor);
     assert!(e.to_string().contains("'hook_timeout'"), "{e}");
+}
+
+/// `http_listen`, `http_tls` and `audit_log` (issue 17) in `<monitor>`: defaults
+/// (`127.0.0.1:9990`, plain, beside the log), `off`, an address or absolute path; a bad
+/// value names file, line, directive and what is expected.
+#[test]
+fn http_listen_and_audit_log_directives() {
+    use mmm_common::config::AuditLog;
+    let m = ok(FULL, Monitor).monitor.expect("monitor");
+    assert_eq!(m.http_listen, Some("127.0.0.1:9990".parse().unwrap()));
+    assert!(!m.http_tls);
+    assert_eq!(m.audit_log, AuditLog::Beside);
+    let text = edit(
+        "    ping_ips 198.18.0.1, 198.18.0.2\n",
+        "    ping_ips 198.18.0.1, 198.18.0.2\n    http_listen off\n    http_tls 1\n    audit_log off\n",
+    );
+    let m = ok(&text, Monitor).monitor.expect("monitor");
+    assert_eq!(m.http_listen, None);
+    assert!(m.http_tls);
+    assert_eq!(m.audit_log, AuditLog::Off);
+    let text = edit(
+        "    ping_ips 198.18.0.1, 198.18.0.2\n",
+        "    ping_ips 198.18.0.1, 198.18.0.2\n    http_listen [::]:8080\n    audit_log /srv/a.jsonl\n",
+    );
+    let m = ok(&text, Monitor).monitor.expect("monitor");
+    assert_eq!(m.http_listen, Some("[::]:8080".parse().unwrap()));
+    assert_eq!(m.audit_log, AuditLog::Path("/srv/a.jsonl".into()));
+    for (var, value, expected) in [
+        (
+            "http_listen",
+            "localhost:9990",
+            "off or an address:port, e.g. 127.0.0.1:9990 or [::1]:9990",
+        ),
+        (
+            "http_listen",
+            "127.0.0.1:0",
+            "off or an address:port, e.g. 127.0.0.1:9990 or [::1]:9990",
+        ),
+        (
+            "audit_log",
+            "audit.jsonl",
+            "off or an absolute file path, e.g. /var/log/mysql-mmm/audit.jsonl",
+        ),
+    ] {
+        let text = edit(
+            "    ping_ips 198.18.0.1, 198.18.0.2\n",
+            &format!("    ping_ips 198.18.0.1, 198.18.0.2\n    {var} {value}\n"),
+        );
+        let e = err(&text, Monitor);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Config entry 'monitor->{var}' has invalid value '{value}': expected \
+                 {expected} (in 't.conf' on line {})",
+                line_of(&text, value)
+            )
+        );
+    }
 }

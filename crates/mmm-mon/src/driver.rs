@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use crate::agent_client::{AgentClient, AgentError, AgentTarget};
+use crate::audit::Audit;
 use crate::checks::{self, wall_now, CheckTasks, InputFn};
 use crate::control::{self, ControlRequest};
 use crate::core::{
@@ -82,6 +83,8 @@ pub struct Hooks {
     /// systemd's watchdog, pinged by the main loop each time it comes back to its `select!`
     /// (off by default): a loop stuck in a step stops the pings and systemd restarts us.
     pub watchdog: mmm_common::daemon::Watchdog,
+    /// The decision audit's file (`audit_log`, resolved by main.rs); `None`: in memory only.
+    pub audit_file: Option<PathBuf>,
 }
 
 /// The agent targets of a config (config order).
@@ -131,8 +134,17 @@ pub async fn run(
         warn!("{warning}");
     }
 
-    let (mut driver, network_task) =
-        Driver::start(&config, &monitor_cfg, shutdown.clone(), network_probed_at);
+    let audit = match &hooks.audit_file {
+        Some(path) => Audit::with_file(path),
+        None => Audit::in_memory(),
+    };
+    let (mut driver, network_task) = Driver::start(
+        &config,
+        &monitor_cfg,
+        shutdown.clone(),
+        network_probed_at,
+        audit,
+    );
 
     // §3.1 8d (initial checks), §3.13, §3.12 and 8g, in 2.2.1's order; check results keep
     // flowing to the core meanwhile, and a shutdown request ends the startup.
@@ -197,6 +209,7 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
         monitor_cfg: &MonitorConfig,
         shutdown: S,
         network_probed_at: Instant,
+        audit: Audit,
     ) -> (Self, JoinHandle<()>) {
         let kill_bin = kill_host::resolve(monitor_cfg);
         let (event_tx, events) = mpsc::unbounded_channel::<Event>();
@@ -262,6 +275,7 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
                 hooks: HookRunner::new(config),
                 hook_events,
                 batch: Vec::new(),
+                audit,
             },
             events,
             shutdown,
@@ -380,8 +394,11 @@ struct Shell<'a> {
     hooks: HookRunner,
     /// Where a pre_failover_bin verdict goes.
     hook_events: mpsc::UnboundedSender<Event>,
-    /// The decisions of the current [`Shell::drain`], handed to the hooks at its end.
+    /// The decisions of the current [`Shell::drain`], handed to the audit and the hooks at
+    /// its end.
     batch: Vec<Decision>,
+    /// The decision audit (fed once per batch of actions).
+    audit: Audit,
 }
 
 impl Shell<'_> {
@@ -479,8 +496,10 @@ impl Shell<'_> {
                 Action::ProbeNetwork => self.network_wake.notify_one(),
             }
         }
+        // The one tap per batch: the decision audit, then the hooks.
         if !self.batch.is_empty() {
             let batch = std::mem::take(&mut self.batch);
+            self.audit.record(&batch);
             self.hooks.decisions(&batch);
         }
     }

@@ -24,7 +24,7 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::core::{Decision, Reason};
+use crate::core::Decision;
 
 /// Output kept from a hook run (the rest is dropped).
 pub const MAX_OUTPUT: usize = 64 * 1024;
@@ -185,7 +185,7 @@ pub fn notify_env(d: &Decision, time: i64) -> Option<BTreeMap<String, String>> {
             set("HOST", name.clone());
             set("OLD_STATE", from.to_string());
             set("NEW_STATE", to.to_string());
-            set("REASON", reason_word(reason).into());
+            set("REASON", reason.word().into());
             "state_change"
         }
         Decision::AdminStateChanged { name, from, to, .. } => {
@@ -278,19 +278,6 @@ pub fn pre_failover_env(
 fn role_vars(set: &mut impl FnMut(&str, String), role: &mmm_common::role::RoleIp) {
     set("ROLE", role.role.clone());
     set("ROLE_IP", role.ip.clone());
-}
-
-fn reason_word(r: &Reason) -> &'static str {
-    match r {
-        Reason::Checks => "checks",
-        Reason::PingMysql { .. } => "ping_mysql",
-        Reason::Flapping => "flapping",
-        Reason::ShortDowntime { .. } => "short_downtime",
-        Reason::AutoSetOnline { .. } => "auto_set_online",
-        Reason::FlapQuiet { .. } => "flap_quiet",
-        Reason::MoveRoleForce => "move_role_force",
-        Reason::ErrantTransactions => "errant_transactions",
-    }
 }
 
 /// One queued notification: which program, its environment.
@@ -418,7 +405,7 @@ mod tests {
             name: "db1".into(),
             from: HostState::Online,
             to: HostState::HardOffline,
-            reason: Reason::PingMysql {
+            reason: crate::core::Reason::PingMysql {
                 ping: false,
                 mysql: false,
             },

@@ -6,6 +6,7 @@
 //! - `agent_client`: per-host request queues to the agents (§4.1-§4.3).
 //! - `kill_host`: the kill_host binary (§3.11).
 //! - `control`: the control listener (§5.2), a handler of `mmm_common::server`.
+//! - `audit`: the decision audit (ring and JSON lines file, issue 17).
 //! - `status_file`: the status file format and its atomic write (§3.12).
 //! - `cli`: the command line (also the man page's source).
 //! - `driver`: the shell that owns the core and runs its actions (§3.1, §3.2); its startup
@@ -15,6 +16,7 @@
 pub mod core;
 
 pub mod agent_client;
+pub mod audit;
 pub mod checks;
 pub mod cli;
 pub mod control;

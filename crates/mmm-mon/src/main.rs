@@ -41,7 +41,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    mmm_common::log::init(PROG, cluster, cfg.debug);
+    let log_file = mmm_common::log::init(PROG, cluster, cfg.debug);
     info!("STARTING...");
     if let Some(path) = mmm_mon::log_conf::find(cluster) {
         mmm_mon::log_conf::warn_unhonoured(&path);
@@ -82,6 +82,7 @@ fn main() -> ExitCode {
             daemon::notify_ready();
         })),
         watchdog: daemon::Watchdog::from_env(),
+        audit_file: audit_file(&cfg.monitor.audit_log, log_file.as_deref()),
     };
     let span = tracing::info_span!("monitor", cluster = cluster.unwrap_or(""));
     let result = rt.block_on(driver::run(cfg, daemon::shutdown_signal(), hooks).instrument(span));
@@ -95,5 +96,16 @@ fn main() -> ExitCode {
             error!("{e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Where the decision audit is appended (`audit_log`): by default beside the log file
+/// (`mmm_mond[_<C>].audit.jsonl`; in memory only when there is no log file), `off`: in
+/// memory only, or the path given.
+fn audit_file(cfg: &config::AuditLog, log_file: Option<&std::path::Path>) -> Option<PathBuf> {
+    match cfg {
+        config::AuditLog::Off => None,
+        config::AuditLog::Path(p) => Some(PathBuf::from(p)),
+        config::AuditLog::Beside => log_file.map(|l| l.with_extension("audit.jsonl")),
     }
 }

@@ -95,6 +95,10 @@ pub const STATUS_RETRY_INTERVAL: Duration = Duration::from_millis(500);
 pub const AGENT_LEASE: Duration = Duration::ZERO;
 /// `monitor_ips` (empty: every source may command the agent, as 2.2.1).
 pub const MONITOR_IPS: Vec<std::net::IpAddr> = Vec::new();
+/// `http_listen`: the monitor's HTTP listener (issue 17), loopback only.
+pub const HTTP_LISTEN: &str = "127.0.0.1:9990";
+/// `http_tls` (off: plain HTTP).
+pub const HTTP_TLS: bool = false;
 /// `control_allow` (empty: no list; loopback and the monitor's own `ip` are always allowed
 /// once a list is given).
 pub const CONTROL_ALLOW: Vec<std::net::IpAddr> = Vec::new();

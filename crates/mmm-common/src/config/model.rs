@@ -224,6 +224,26 @@ pub struct MonitorSection {
     pub mode: MonitorMode,
     /// `wait_for_other_master` (120 s; 0 = forever).
     pub wait_for_other_master: Duration,
+    /// mmm-rs `http_listen`: where the HTTP listener (metrics, JSON API, status page)
+    /// binds; `None` when `off` (default `127.0.0.1:9990`).
+    pub http_listen: Option<std::net::SocketAddr>,
+    /// mmm-rs `http_tls`: the HTTP listener speaks TLS with the `<socket>` certificates of
+    /// the agent channel (client certificates required); off by default.
+    pub http_tls: bool,
+    /// mmm-rs `audit_log`: where the decision audit is appended as JSON lines.
+    pub audit_log: AuditLog,
+}
+
+/// `audit_log` (mmm-rs): where the monitor's decision audit is kept on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditLog {
+    /// Not given: `<log dir>/mmm_mond[_<C>].audit.jsonl`, beside the log file.
+    Beside,
+    /// `off`: kept in memory only (lost at a restart).
+    Off,
+    /// An absolute path.
+    Path(String),
 }
 
 /// `<socket>` (spec §2.4).

@@ -123,6 +123,9 @@ pub(crate) const MONITOR_VARS: &[&str] = &[
     "careful_startup",
     "mode",
     "wait_for_other_master",
+    "http_listen",
+    "http_tls",
+    "audit_log",
 ];
 
 pub(crate) const SOCKET_VARS: &[&str] = &["type", "cert_file", "key_file", "ca_file"];

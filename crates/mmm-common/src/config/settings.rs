@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::model::{Checks, Config, Extensions, HostSection, RoleMode, SocketConfig};
+use super::model::{AuditLog, Checks, Config, Extensions, HostSection, RoleMode, SocketConfig};
 use crate::role::RoleIp;
 use crate::state::{HostMode, MonitorMode};
 
@@ -142,6 +142,12 @@ pub struct MonitorConfig {
     pub mode: MonitorMode,
     /// `wait_for_other_master` (0 = forever).
     pub wait_for_other_master: Duration,
+    /// mmm-rs `http_listen` (`None`: off).
+    pub http_listen: Option<SocketAddr>,
+    /// mmm-rs `http_tls`.
+    pub http_tls: bool,
+    /// mmm-rs `audit_log`.
+    pub audit_log: AuditLog,
 }
 
 impl MonitorConfig {
@@ -341,6 +347,9 @@ impl Config {
             careful_startup: m.careful_startup,
             mode: m.mode,
             wait_for_other_master: m.wait_for_other_master,
+            http_listen: m.http_listen,
+            http_tls: m.http_tls,
+            audit_log: m.audit_log.clone(),
         };
         let hosts = self
             .hosts

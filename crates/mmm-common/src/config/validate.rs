@@ -729,6 +729,38 @@ fn monitor_config(ctx: &Ctx, vars: &Vars) -> Result<MonitorSection, ConfigError>
         .and_then(|m| MonitorMode::from_str(&m).ok())
         .unwrap_or(d::MONITOR_MODE);
     let wait_for_other_master = v.seconds("wait_for_other_master", d::WAIT_FOR_OTHER_MASTER)?;
+    let http_listen = v.number(
+        "http_listen",
+        d::HTTP_LISTEN.parse().ok(),
+        "off or an address:port, e.g. 127.0.0.1:9990 or [::1]:9990",
+        |t| match t {
+            "off" => Some(None),
+            t => t
+                .parse::<std::net::SocketAddr>()
+                .ok()
+                .filter(|a| a.port() != 0)
+                .map(Some),
+        },
+    )?;
+    let http_tls = v.boolean("http_tls", d::HTTP_TLS)?;
+    let audit_log = match v.raw("audit_log") {
+        None => AuditLog::Beside,
+        Some(r) if r.text == "off" => AuditLog::Off,
+        Some(r) if r.text.starts_with('/') && !r.text.ends_with('/') => {
+            AuditLog::Path(r.text.clone())
+        }
+        Some(r) => {
+            return Err(v.err(
+                "audit_log",
+                &r.loc,
+                K::InvalidNumber {
+                    path: v.path("audit_log"),
+                    value: r.text.clone(),
+                    expected: "off or an absolute file path, e.g. /var/log/mysql-mmm/audit.jsonl",
+                },
+            ))
+        }
+    };
     Ok(MonitorSection {
         ip,
         port,
@@ -744,6 +776,9 @@ fn monitor_config(ctx: &Ctx, vars: &Vars) -> Result<MonitorSection, ConfigError>
         careful_startup,
         mode,
         wait_for_other_master,
+        http_listen,
+        http_tls,
+        audit_log,
     })
 }
 

@@ -85,6 +85,22 @@ pub enum Reason {
     ErrantTransactions,
 }
 
+impl Reason {
+    /// The reason as one word (the audit's `reason`, the hooks' `MMM_REASON`).
+    pub fn word(&self) -> &'static str {
+        match self {
+            Reason::Checks => "checks",
+            Reason::PingMysql { .. } => "ping_mysql",
+            Reason::Flapping => "flapping",
+            Reason::ShortDowntime { .. } => "short_downtime",
+            Reason::AutoSetOnline { .. } => "auto_set_online",
+            Reason::FlapQuiet { .. } => "flap_quiet",
+            Reason::MoveRoleForce => "move_role_force",
+            Reason::ErrantTransactions => "errant_transactions",
+        }
+    }
+}
+
 /// Which startup query failed (spec §3.14.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartupQuery {

@@ -55,7 +55,7 @@
 //!   `sequence.rs` (master switch and cleanup-and-send sequencing, lease waits);
 //! - this file ([`Monitor`]: inputs, timeouts, evaluation) and its `impl Monitor` parts:
 //!   `transitions.rs` (§3.6 table as `next_state`, WAIT exit), `commands.rs` (§5.3),
-//!   `startup.rs` (§3.14).
+//!   `startup.rs` (§3.14), `snapshot.rs` (the facts of `show` and `checks` as values).
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -70,6 +70,7 @@ mod ids;
 mod io;
 mod outbox;
 mod roles;
+mod snapshot;
 mod startup;
 mod transitions;
 mod types;
@@ -85,6 +86,7 @@ pub use durability::Durability;
 pub use ids::HostId;
 pub use io::{Action, Input};
 pub use outbox::{BROADCAST_INTERVAL, LEASE_GRACE, SLAVE_SWITCH_WAIT};
+pub use snapshot::{CheckView, HostView, RoleIpView, RoleView, Snapshot};
 pub use types::{CheckKind, CheckResult, CheckStatus, StatusLine, Token};
 
 use std::collections::{BTreeMap, VecDeque};

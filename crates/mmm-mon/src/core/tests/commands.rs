@@ -473,3 +473,45 @@ fn odd_command_lines() {
         "ERROR: Unknown role name '--force'!"
     );
 }
+
+/// The snapshot (issue 17) carries the facts `show` and `checks all` print: host, ip,
+/// mode, state and roles of each host, who holds each role IP, and each check's status,
+/// last change (as `checks` formats it) and message.
+#[test]
+fn snapshot_has_the_facts_of_show_and_checks() {
+    let mut h = seed();
+    let s = h.m.snapshot();
+    assert_eq!(s.mode, "ACTIVE");
+    assert_eq!(s.active_master.as_deref(), Some("db1"));
+    let show: String = s
+        .hosts
+        .iter()
+        .map(|x| {
+            format!(
+                "  {}({}) {}/{}. Roles: {}\n",
+                x.name,
+                x.ip,
+                x.mode,
+                x.state,
+                x.roles.join(", ")
+            )
+        })
+        .collect();
+    assert_eq!(show, h.cmd("show"));
+    let checks: String = s
+        .checks
+        .iter()
+        .map(|c| {
+            format!(
+                "{:<3}  {:<11}  [last change: {}]  {}\n",
+                c.host, c.check, c.last_change_text, c.message
+            )
+        })
+        .collect();
+    assert_eq!(checks, h.cmd("checks all"));
+    assert!(s.hosts.iter().all(|x| x.agent_reachable));
+    let writer = s.roles.iter().find(|r| r.name == "writer").expect("writer");
+    assert_eq!(writer.ips[0].owner.as_deref(), Some("db1"));
+    let json = serde_json::to_value(&s).expect("json");
+    assert_eq!(json["hosts"][0]["state"], "ONLINE");
+}

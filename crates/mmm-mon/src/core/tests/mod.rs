@@ -76,6 +76,9 @@ pub(super) fn config(hosts: Vec<HostConfig>, roles: Vec<RoleConfig>, trap: u64) 
             careful_startup: true,
             mode: MonitorMode::Active,
             wait_for_other_master: Duration::from_secs(120),
+            http_listen: None,
+            http_tls: false,
+            audit_log: mmm_common::config::AuditLog::Off,
         },
         socket: SocketConfig {
             kind: SocketType::Plain,
