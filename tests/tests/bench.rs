@@ -260,3 +260,102 @@ fn bench_resources_and_scaling() {
     }
     record(&report);
 }
+
+/// `Connections` (connection attempts since start) of a server.
+fn connections(c: &Cluster, host: &str) -> u64 {
+    c.testbed()
+        .query(host, "SHOW GLOBAL STATUS LIKE 'Connections'")
+        .ok()
+        .and_then(|rows| {
+            rows.first()
+                .and_then(|r| r.at(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Issue 14: the monitor's own cost with 204 configured hosts (the seed's four and 200
+/// extra live slaves, aliases on the four real hosts), seed settings with `check_period` 5
+/// and 1: monitor CPU (% of one core) and RSS over a window (`MMM_BENCH_WINDOW` seconds,
+/// default 30), the MySQL connections the monitor opens per second (db1's `Connections`),
+/// and the detection of a killed slave (kill -9 of db3's server → HARD_OFFLINE, minus
+/// trap_period). With `MMM_BENCH_PERF=<dir>` a `perf record -g` of the monitor runs over
+/// the window (`<dir>/perf-cp<check_period>.data`). Subnets 130-131.
+#[test]
+#[ignore = "benchmark: minutes; run with --ignored"]
+fn bench_monitor_cost_200() {
+    let window = Duration::from_secs(
+        std::env::var("MMM_BENCH_WINDOW")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30),
+    );
+    let mut report = String::from(
+        "\n### Monitor cost with 204 configured hosts (seed settings)\n\n| check_period s | monitor CPU % of a core | monitor RSS MB | MySQL connects/s to db1 (51 hosts) | detection of a killed slave − trap_period s |\n|---|---|---|---|---|\n",
+    );
+    for (subnet, cp) in [(130u8, 5.0), (131, 1.0)] {
+        let opts = ClusterOptions {
+            check_period: Some(cp),
+            ..seed(subnet)
+        };
+        let c = Cluster::start(opts);
+        for db in ["db1", "db2", "db3", "db4"] {
+            c.testbed()
+                .query(db, "SET GLOBAL max_connections = 1000")
+                .expect("max_connections");
+        }
+        let (hosts_text, extra) = scaled_monitor(subnet, 204, 0);
+        for (host, ip, _) in &extra {
+            let addr = format!("{ip}/24");
+            c.exec(host, &["ip", "addr", "add", &addr, "dev", "ens33"])
+                .expect("ip addr add");
+        }
+        let dir = c.host_dir("monitor").expect("dir").join("etc/mysql-mmm");
+        let common = std::fs::read_to_string(dir.join("mmm_common.conf")).expect("common");
+        std::fs::write(
+            dir.join("mmm_common.conf"),
+            format!("{common}\n{hosts_text}"),
+        )
+        .expect("write");
+        c.kill_monitor().expect("kill monitor");
+        c.start_monitor().expect("start monitor");
+        c.wait_healthy(Duration::from_secs(180));
+        std::thread::sleep(Duration::from_secs(5));
+        let mon_pid = c.monitor_pid().expect("monitor pid");
+        println!("monitor pid {mon_pid}, window {window:?} starts");
+        let perf = std::env::var_os("MMM_BENCH_PERF").map(|d| {
+            let out = std::path::Path::new(&d).join(format!("perf-cp{cp}.data"));
+            std::process::Command::new("perf")
+                .args([
+                    "record",
+                    "-F",
+                    "499",
+                    "-g",
+                    "-p",
+                    &mon_pid.to_string(),
+                    "-o",
+                ])
+                .arg(&out)
+                .args(["--", "sleep", &window.as_secs().to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("perf")
+        });
+        let conns0 = connections(&c, "db1");
+        let (mrss, mcpu) = measure(mon_pid, window).unwrap_or((0.0, 0.0));
+        let conns = connections(&c, "db1").saturating_sub(conns0) as f64 / window.as_secs_f64();
+        if let Some(mut p) = perf {
+            let _ = p.wait();
+        }
+        c.mysql_kill9("db3").expect("kill9");
+        let detected = c.wait_state("db3", "HARD_OFFLINE", Duration::from_secs(120));
+        let _ = writeln!(
+            report,
+            "| {cp} | {mcpu:.2} | {mrss:.1} | {conns:.1} | {:.2} |",
+            detected.as_secs_f64() - 10.0
+        );
+        println!("{report}");
+        drop(c);
+    }
+    record(&report);
+}

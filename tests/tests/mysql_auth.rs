@@ -11,7 +11,7 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mmm_mon::checks::mysql::{mysql_check, MysqlTarget};
+use mmm_mon::checks::mysql::{mysql_check, HostConns, MysqlTarget};
 use mmm_tests::{Testbed, TestbedOptions};
 
 const SUBNET: u8 = 97;
@@ -60,11 +60,13 @@ fn ed25519_account_passes_the_mysql_check() {
         }
     });
     let ip = std::net::IpAddr::V4(tb.ip("db1"));
-    let target = |password: &str| MysqlTarget {
-        ip,
-        port: 3306,
-        user: "mmm_ed".into(),
-        password: password.into(),
+    let target = |password: &str| {
+        HostConns::new(MysqlTarget {
+            ip,
+            port: 3306,
+            user: "mmm_ed".into(),
+            password: password.into(),
+        })
     };
     let (good, bad) = on_host(&tb, "monitor", async {
         (

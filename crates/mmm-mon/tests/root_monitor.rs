@@ -403,18 +403,19 @@ fn checks_against_real_mariadb() {
     let results = bed.run_in_ns(|| {
         Box::pin(async {
             let t = Duration::from_secs(2);
-            let mon = target("mmm_monitor", MON_PW);
+            let mon = mysql::HostConns::new(target("mmm_monitor", MON_PW));
+            let conns = |t: mysql::MysqlTarget| mysql::HostConns::new(t);
             vec![
                 mysql::mysql_check(&mon, t).await,
                 mysql::rep_threads_check(&mon, t).await,
                 mysql::rep_backlog_check(&mon, t, 60).await,
-                mysql::mysql_check(&target("mmm_monitor", "wrong"), t).await,
-                mysql::rep_threads_check(&target("mi_noprivs", MON_PW), t).await,
+                mysql::mysql_check(&conns(target("mmm_monitor", "wrong")), t).await,
+                mysql::rep_threads_check(&conns(target("mi_noprivs", MON_PW)), t).await,
                 mysql::mysql_check(
-                    &mysql::MysqlTarget {
+                    &conns(mysql::MysqlTarget {
                         ip: DEAD_IP.parse().unwrap(),
                         ..target("mmm_monitor", MON_PW)
-                    },
+                    }),
                     t,
                 )
                 .await,

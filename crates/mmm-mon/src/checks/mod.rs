@@ -13,13 +13,18 @@
 //!   answering, and makes that host's `mysql` check run immediately, so a stopped, crashed
 //!   or hung mysqld is noticed when it happens, not at the next `check_period`.
 //!
+//! - The MySQL checks of a host share long-lived connections ([`host_conns`], issue 14)
+//!   instead of connecting and logging in at every run.
+//!
 //! Layout: `ping.rs` (ICMP echo), `arp_probe.rs` (ARP requests beside unanswered echoes),
-//! `mysql.rs` (mysql, rep_threads, rep_backlog), `gtid.rs` (the errant-transaction
-//! comparison of the two masters, issue 13), `semi_sync.rs` (with `semi_sync 1`: whether
-//! the standby master holds every acknowledged write).
+//! `mysql.rs` (mysql, rep_threads, rep_backlog), `host_conns.rs` (their connections),
+//! `gtid.rs` (the errant-transaction comparison of the two masters, issue 13),
+//! `semi_sync.rs` (with `semi_sync 1`: whether the standby master holds every acknowledged
+//! write).
 
 pub mod arp_probe;
 pub mod gtid;
+pub mod host_conns;
 pub mod mysql;
 pub mod ping;
 pub mod semi_sync;
@@ -33,6 +38,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, Instrument};
 
 use crate::core::{CheckKind, CheckResult, CheckStatus, HostId, Input};
+use host_conns::HostConns;
 use mysql::MysqlTarget;
 
 /// How long a failing ping check pauses before it runs again (instead of `check_period`):
@@ -61,6 +67,8 @@ pub struct CheckHost {
     pub name: String,
     /// The MySQL connection data (ip is also what `ping` pings).
     pub mysql: MysqlTarget,
+    /// The connections its MySQL checks share.
+    pub conns: Arc<HostConns>,
 }
 
 /// The check hosts of a config (config order).
@@ -73,6 +81,7 @@ pub fn check_hosts(config: &MonitorSettings) -> Vec<CheckHost> {
             id: HostId(id),
             name: h.name.clone(),
             mysql: h.mysql_target(),
+            conns: Arc::new(HostConns::new(h.mysql_target())),
         })
         .collect()
 }
@@ -85,10 +94,10 @@ pub async fn run_check(kind: CheckKind, host: &CheckHost, cfg: &CheckConfig) -> 
             CheckKind::Ping => {
                 ping::ping_check(&host.mysql.ip.to_string(), ping::PING_TIMEOUT).await
             }
-            CheckKind::Mysql => mysql::mysql_check(&host.mysql, cfg.timeout).await,
-            CheckKind::RepThreads => mysql::rep_threads_check(&host.mysql, cfg.timeout).await,
+            CheckKind::Mysql => mysql::mysql_check(&host.conns, cfg.timeout).await,
+            CheckKind::RepThreads => mysql::rep_threads_check(&host.conns, cfg.timeout).await,
             CheckKind::RepBacklog => {
-                mysql::rep_backlog_check(&host.mysql, cfg.timeout, cfg.max_backlog).await
+                mysql::rep_backlog_check(&host.conns, cfg.timeout, cfg.max_backlog).await
             }
         }
     };
@@ -235,6 +244,12 @@ async fn watch_connection(
                         let _ =
                             tokio::time::timeout(Duration::from_secs(1), conn.disconnect()).await;
                         continue;
+                    }
+                    // The server answered (e.g. `Too many connections`): it is not dead;
+                    // the mysql check says what it is.
+                    Err(e) if e.code.is_some() => {
+                        debug!("reconnect refused by the server: {}", e.errstr);
+                        wake_mysql.notify_one();
                     }
                     Err(e) => {
                         debug!("reconnect failed: {}", e.errstr);

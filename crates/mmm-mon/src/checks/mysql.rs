@@ -23,6 +23,8 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Error as MyError, IoError, OptsBuilder, Row};
 
+pub use super::host_conns::{HostConns, QueryError};
+
 /// MySQL's "Too many connections".
 const ER_CON_COUNT_ERROR: u16 = 1040;
 /// MySQL's "Access denied; you need the … privilege".
@@ -106,21 +108,20 @@ async fn close(conn: Conn) {
     let _ = tokio::time::timeout(Duration::from_secs(1), conn.disconnect()).await;
 }
 
-/// `mysql`: connect, `SELECT NOW()`, disconnect.
-pub async fn mysql_check(t: &MysqlTarget, timeout: Duration) -> String {
-    let mut conn = match connect(t, timeout).await {
-        Ok(c) => c,
-        Err(ConnectError {
+/// `mysql`: `SELECT NOW()` on one of the host's connections ([`HostConns`]; a new one
+/// when none is idle or the idle one is gone).
+pub async fn mysql_check(conns: &HostConns, timeout: Duration) -> String {
+    let t = conns.target();
+    match conns.query_drop(timeout, "SELECT NOW()").await {
+        Ok(()) => "OK".to_string(),
+        Err(QueryError::Connect(ConnectError {
             code: Some(ER_CON_COUNT_ERROR),
             errstr,
-        }) => return format!("UNKNOWN: Too many connections! {errstr}"),
-        Err(e) => return format!("ERROR: {} {}", connect_error_prefix(t), e.errstr),
-    };
-    let res = conn.query_drop("SELECT NOW()").await;
-    close(conn).await;
-    match res {
-        Ok(()) => "OK".to_string(),
-        Err(e) => format!("ERROR: SQL Query Error: {}", query_errstr(&e).1),
+        })) => format!("UNKNOWN: Too many connections! {errstr}"),
+        Err(QueryError::Connect(e)) => {
+            format!("ERROR: {} {}", connect_error_prefix(t), e.errstr)
+        }
+        Err(e) => format!("ERROR: SQL Query Error: {e}"),
     }
 }
 
@@ -159,33 +160,27 @@ fn col(row: &Row, names: &[&str]) -> Option<String> {
     })
 }
 
-async fn slave_status(t: &MysqlTarget, timeout: Duration) -> SlaveStatus {
-    let mut conn = match connect(t, timeout).await {
-        Ok(c) => c,
-        Err(e) => {
-            return SlaveStatus::Done(format!("UNKNOWN: {} {}", connect_error_prefix(t), e.errstr))
-        }
-    };
-    let mut res = conn.query_first::<Row, _>("SHOW SLAVE STATUS").await;
-    if let Err(MyError::Server(se)) = &res {
-        if se.code == ER_PARSE_ERROR {
-            // MySQL 8.4 removed the SLAVE spelling.
-            res = conn.query_first::<Row, _>("SHOW REPLICA STATUS").await;
-        }
+async fn slave_status(conns: &HostConns, timeout: Duration) -> SlaveStatus {
+    let t = conns.target();
+    let mut res = conns.query_first::<Row>(timeout, "SHOW SLAVE STATUS").await;
+    if matches!(&res, Err(e) if e.code() == Some(ER_PARSE_ERROR)) {
+        // MySQL 8.4 removed the SLAVE spelling.
+        res = conns
+            .query_first::<Row>(timeout, "SHOW REPLICA STATUS")
+            .await;
     }
-    close(conn).await;
     match res {
-        Err(e) => {
-            let (code, errstr) = query_errstr(&e);
-            SlaveStatus::Done(if code == Some(ER_SPECIFIC_ACCESS_DENIED) {
-                format!(
-                    "ERROR: The monitor user '{}' doesn't have the required REPLICATION CLIENT privilege! {errstr}",
+        Err(QueryError::Connect(e)) => {
+            SlaveStatus::Done(format!("UNKNOWN: {} {}", connect_error_prefix(t), e.errstr))
+        }
+        Err(e) => SlaveStatus::Done(if e.code() == Some(ER_SPECIFIC_ACCESS_DENIED) {
+            format!(
+                    "ERROR: The monitor user '{}' doesn't have the required REPLICATION CLIENT privilege! {e}",
                     t.user
                 )
-            } else {
-                format!("UNKNOWN: Unknown state. Execute error: {errstr}")
-            })
-        }
+        } else {
+            format!("UNKNOWN: Unknown state. Execute error: {e}")
+        }),
         Ok(None) => SlaveStatus::Done("ERROR: Replication is not set up".to_string()),
         Ok(Some(row)) => SlaveStatus::Row(SlaveRow {
             io: col(&row, &["Slave_IO_Running", "Replica_IO_Running"]),
@@ -201,8 +196,8 @@ async fn slave_status(t: &MysqlTarget, timeout: Duration) -> SlaveStatus {
 
 /// `rep_threads`: both replication threads running and the IO thread connected to its
 /// master (mmm-rs: `Connecting` is a failure, see the module doc).
-pub async fn rep_threads_check(t: &MysqlTarget, timeout: Duration) -> String {
-    match slave_status(t, timeout).await {
+pub async fn rep_threads_check(conns: &HostConns, timeout: Duration) -> String {
+    match slave_status(conns, timeout).await {
         SlaveStatus::Done(line) => line,
         SlaveStatus::Row(row) => rep_threads_verdict(&row),
     }
@@ -210,8 +205,8 @@ pub async fn rep_threads_check(t: &MysqlTarget, timeout: Duration) -> String {
 
 /// `rep_backlog`: Seconds_Behind_Master against `max_backlog` (mmm-rs: an unknown lag
 /// because replication is not running or not connected is a failure).
-pub async fn rep_backlog_check(t: &MysqlTarget, timeout: Duration, max_backlog: u64) -> String {
-    match slave_status(t, timeout).await {
+pub async fn rep_backlog_check(conns: &HostConns, timeout: Duration, max_backlog: u64) -> String {
+    match slave_status(conns, timeout).await {
         SlaveStatus::Done(line) => line,
         SlaveStatus::Row(row) => rep_backlog_verdict(&row, max_backlog),
     }
@@ -444,17 +439,18 @@ mod tests {
             user: "mmm_monitor".into(),
             password: "x".into(),
         };
-        let s = mysql_check(&t, Duration::from_secs(1)).await;
+        let conns = HostConns::new(t.clone());
+        let s = mysql_check(&conns, Duration::from_secs(1)).await;
         assert_eq!(
             s,
             format!("ERROR: Connect error (host = 127.0.0.1:{port}, user = mmm_monitor)! Can't connect to server on '127.0.0.1' (111)")
         );
-        let s = rep_threads_check(&t, Duration::from_secs(1)).await;
+        let s = rep_threads_check(&conns, Duration::from_secs(1)).await;
         assert!(
             s.starts_with("UNKNOWN: Connect error (host = 127.0.0.1:"),
             "{s}"
         );
-        let s = rep_backlog_check(&t, Duration::from_secs(1), 60).await;
+        let s = rep_backlog_check(&conns, Duration::from_secs(1), 60).await;
         assert!(s.starts_with("UNKNOWN: Connect error"), "{s}");
     }
 }

@@ -1,0 +1,162 @@
+//! A server that answers but cannot take more connections (MariaDB error 1040, "Too many
+//! connections") is not a dead server (issue 14): the monitor's checks run on the
+//! connections they already hold (`crates/mmm-mon/src/checks/host_conns.rs`), and when
+//! they must connect afresh and are refused with 1040, the `mysql` check says `UNKNOWN: Too
+//! many connections!` (2.2.1's verdict), which starts no trap period. The writer keeps its
+//! role.
+//!
+//! Needs root and the binaries: `cargo build -p mmm-mon -p mmm-agent -p mmm-control`,
+//! then `cargo test -p mmm-tests --test server_limits -- --nocapture`. Subnet 132.
+
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use mmm_tests::cluster::{Cluster, ClusterOptions};
+
+fn threads_connected(c: &Cluster, host: &str) -> u64 {
+    c.query(host, "SHOW GLOBAL STATUS LIKE 'Threads_connected'")
+        .ok()
+        .and_then(|rows| {
+            rows.first()
+                .and_then(|r| r.at(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+struct Fillers(Vec<Child>);
+
+impl Drop for Fillers {
+    fn drop(&mut self) {
+        for ch in &mut self.0 {
+            let _ = ch.kill();
+            let _ = ch.wait();
+        }
+    }
+}
+
+#[test]
+fn writer_out_of_connections_keeps_its_role() {
+    let opts = ClusterOptions {
+        check_period: Some(0.5),
+        trap_period: Some(1.0),
+        check_timeout: Some(1.0),
+        ..ClusterOptions::seed(132)
+    };
+    let c = Cluster::start(opts).unwrap_or_else(|e| panic!("cluster start: {e}"));
+    let writer_vip = c.vip(188);
+    let socket = c
+        .host("db1")
+        .expect("db1")
+        .socket
+        .clone()
+        .expect("db1 socket");
+    let socket = socket.to_string_lossy().to_string();
+
+    // Fill db1 with idle clients beyond what stays connected once the monitor's threads
+    // are killed, then lower max_connections to 10 (MariaDB's minimum) below that: every
+    // new login but one of an administrator is refused with 1040.
+    let monitor_threads = |c: &Cluster| {
+        c.query(
+            "db1",
+            "SELECT COUNT(*) FROM information_schema.processlist WHERE user = 'mmm_monitor'",
+        )
+        .ok()
+        .and_then(|rows| {
+            rows.first()
+                .and_then(|r| r.at(0).and_then(|v| v.parse::<u64>().ok()))
+        })
+        .unwrap_or(0)
+    };
+    let target = 10 + monitor_threads(&c) + 4;
+    let mut fillers = Fillers(Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while threads_connected(&c, "db1") < target {
+        assert!(
+            Instant::now() < deadline && fillers.0.len() < 40,
+            "db1 not filled up ({} clients)",
+            fillers.0.len()
+        );
+        let before = threads_connected(&c, "db1");
+        let ch = c
+            .spawn(
+                "db1",
+                &["mariadb", "--socket", &socket, "-e", "SELECT SLEEP(600)"],
+            )
+            .expect("spawn mariadb");
+        fillers.0.push(ch);
+        let t = Instant::now();
+        while threads_connected(&c, "db1") <= before && t.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // The monitor's threads, killed below in the same root session that lowers the limit
+    // (root's one extra connection beyond the limit may be taken by a filler).
+    let ids: Vec<String> = c
+        .query(
+            "db1",
+            "SELECT id FROM information_schema.processlist WHERE user = 'mmm_monitor'",
+        )
+        .expect("processlist")
+        .iter()
+        .filter_map(|r| r.at(0).map(str::to_string))
+        .collect();
+    assert!(!ids.is_empty(), "the monitor held no connection to db1");
+    let refused = |c: &Cluster| {
+        let out = c
+            .sql_from("monitor", c.ip("db1"), "mmm_monitor", "SELECT 1", 2)
+            .expect("mariadb client");
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        !out.status.success() && err.contains("1040")
+    };
+    // The monitor's connections are killed: its checks must connect afresh and are
+    // refused. (A thread that ended meanwhile makes its KILL fail: ignored.)
+    let mut sql = String::from("SET GLOBAL max_connections = 10");
+    for id in &ids {
+        sql.push_str(&format!("; KILL {id}"));
+    }
+    let _ = c.query("db1", &sql);
+    assert!(refused(&c), "db1 took new logins after the kill");
+    let start = Instant::now();
+    let mut seen_unknown = None;
+    while start.elapsed() < Duration::from_secs(6) {
+        let show = c.show().expect("show");
+        assert_eq!(
+            show.state("db1"),
+            "ONLINE",
+            "db1 left ONLINE while out of connections"
+        );
+        assert!(
+            show.roles("db1").iter().any(|r| r.starts_with("writer")),
+            "db1 lost the writer role while out of connections"
+        );
+        assert!(c.holds_ip("db1", writer_vip).expect("ip"), "VIP left db1");
+        if seen_unknown.is_none()
+            && c.monitor_log()
+                .unwrap_or_default()
+                .contains("UNKNOWN: Too many connections")
+        {
+            seen_unknown = Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let seen = seen_unknown.expect("the mysql check never reported Too many connections");
+    println!(
+        "figure: db1 out of connections: `UNKNOWN: Too many connections` logged {:.2} s after the monitor's connections were killed; db1 kept ONLINE and the writer role for 6 s (trap_period 1 s)",
+        seen.as_secs_f64()
+    );
+
+    // Connections again: the checks connect and db1 stays healthy.
+    drop(fillers);
+    // The monitor takes freed slots at once: retry until root gets one.
+    let t = Instant::now();
+    while c.query("db1", "SET GLOBAL max_connections = 100").is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "max_connections not raised"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    c.wait_healthy(Duration::from_secs(30))
+        .expect("healthy after the connections were freed");
+    c.stop().expect("cluster stop");
+}
