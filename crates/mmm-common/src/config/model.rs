@@ -155,6 +155,12 @@ pub struct MonitorSection {
     pub mode: MonitorMode,
     /// `wait_for_other_master` (120 s; 0 = forever).
     pub wait_for_other_master: Duration,
+    /// `etcd_endpoints` (mmm-rs, monitor HA): `host:port` of the etcd members; empty = no HA.
+    pub etcd_endpoints: Vec<String>,
+    /// `etcd_prefix` (mmm-rs): the key prefix in etcd (default `/mysql-mmm/<cluster>`).
+    pub etcd_prefix: Option<String>,
+    /// `leader_lease` (mmm-rs): the leader key's etcd lease TTL (3 s, whole seconds ≥ 2).
+    pub leader_lease: Duration,
 }
 
 /// `<socket>` (spec §2.4).

@@ -115,6 +115,9 @@ pub(crate) const MONITOR_VARS: &[&str] = &[
     "careful_startup",
     "mode",
     "wait_for_other_master",
+    "etcd_endpoints",
+    "etcd_prefix",
+    "leader_lease",
 ];
 
 pub(crate) const SOCKET_VARS: &[&str] = &["type", "cert_file", "key_file", "ca_file"];

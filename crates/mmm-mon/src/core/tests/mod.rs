@@ -73,6 +73,7 @@ pub(super) fn config(hosts: Vec<HostConfig>, roles: Vec<RoleConfig>, trap: u64) 
             careful_startup: true,
             mode: MonitorMode::Active,
             wait_for_other_master: Duration::from_secs(120),
+            ha: None,
         },
         socket: SocketConfig {
             kind: SocketType::Plain,
