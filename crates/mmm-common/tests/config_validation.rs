@@ -1082,7 +1082,10 @@ fn monitor_ha_directives() {
         Monitor,
     )
     .to_string();
-    assert!(e.contains("agent_lease") && e.contains("leader_lease"), "{e}");
+    assert!(
+        e.contains("agent_lease") && e.contains("leader_lease"),
+        "{e}"
+    );
     assert!(ok(
         &format!("{}agent_lease 5\n", with("etcd_endpoints e1:2379\n")),
         Monitor

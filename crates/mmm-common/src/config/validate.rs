@@ -759,7 +759,11 @@ fn monitor_config(ctx: &Ctx, vars: &Vars) -> Result<MonitorSection, ConfigError>
         "leader_lease",
         d::LEADER_LEASE,
         "whole seconds, at least 2 (etcd's shortest lease), e.g. 3",
-        |t| parse_uint::<u64>(t).filter(|n| *n >= 2).map(Duration::from_secs),
+        |t| {
+            parse_uint::<u64>(t)
+                .filter(|n| *n >= 2)
+                .map(Duration::from_secs)
+        },
     )?;
     Ok(MonitorSection {
         ip,
