@@ -1205,3 +1205,68 @@ fn http_listen_and_audit_log_directives() {
         );
     }
 }
+
+/// Monitor HA directives (issue 16, step 1): off without `etcd_endpoints`; endpoints as
+/// `host:port` lists, the prefix defaulting to `/mysql-mmm/<cluster>`, `leader_lease` whole
+/// seconds ≥ 2; bad values name file, line and directive; with `agent_lease` on, it must be
+/// at least `leader_lease` + 2 s.
+#[test]
+fn monitor_ha_directives() {
+    let with = |lines: &str| FULL.replacen("</monitor>", &format!("{lines}</monitor>"), 1);
+    let m = ok(FULL, Monitor).monitor_settings().unwrap().monitor;
+    assert_eq!(m.ha, None);
+    let m = ok(
+        &with("etcd_endpoints 198.18.160.1:2379, 198.18.160.2:2379 etcd3:2379\n"),
+        Monitor,
+    )
+    .monitor_settings()
+    .unwrap()
+    .monitor;
+    let ha = m.ha.expect("ha on");
+    assert_eq!(
+        ha.endpoints,
+        ["198.18.160.1:2379", "198.18.160.2:2379", "etcd3:2379"]
+    );
+    assert_eq!(ha.leader_lease, std::time::Duration::from_secs(3));
+    assert_eq!(ha.prefix(Some("C1")), "/mysql-mmm/C1");
+    assert_eq!(ha.prefix(None), "/mysql-mmm/default");
+    let m = ok(
+        &with("etcd_endpoints e1:2379\netcd_prefix /mmm/x\nleader_lease 5\n"),
+        Monitor,
+    )
+    .monitor_settings()
+    .unwrap()
+    .monitor;
+    let ha = m.ha.unwrap();
+    assert_eq!(ha.prefix(Some("C1")), "/mmm/x");
+    assert_eq!(ha.leader_lease, std::time::Duration::from_secs(5));
+    for (directive, bad) in [
+        ("etcd_endpoints e1", "e1"),
+        ("etcd_endpoints e1:2379, e2:0", "e2:0"),
+        ("leader_lease 1", "1"),
+        ("leader_lease 2.5", "2.5"),
+        ("etcd_prefix mmm", "mmm"),
+        ("etcd_prefix /mmm/", "/mmm/"),
+    ] {
+        let e = err(&with(&format!("{directive}\n")), Monitor).to_string();
+        assert!(
+            e.contains(&format!("has invalid value '{bad}'")) && e.contains("on line"),
+            "{directive}: {e}"
+        );
+    }
+    let e = err(
+        &format!("{}agent_lease 4\n", with("etcd_endpoints e1:2379\n")),
+        Monitor,
+    )
+    .to_string();
+    assert!(
+        e.contains("agent_lease") && e.contains("leader_lease"),
+        "{e}"
+    );
+    assert!(ok(
+        &format!("{}agent_lease 5\n", with("etcd_endpoints e1:2379\n")),
+        Monitor
+    )
+    .monitor_settings()
+    .is_ok());
+}

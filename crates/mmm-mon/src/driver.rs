@@ -110,6 +110,16 @@ pub async fn run(
     hooks: Hooks,
 ) -> Result<Exit, DriverError> {
     let monitor_cfg = config.monitor.clone();
+    if monitor_cfg.ha.is_some() {
+        // The directives parse (docs/config.md), but the election, the state in etcd and the
+        // fencing terms are not built yet: a monitor must not run unfenced while its
+        // operator believes it is one of an HA group.
+        return Err(DriverError::Config(
+            "monitor->etcd_endpoints is set, but monitor high availability on etcd is not \
+             implemented in this build (issue 16); remove etcd_endpoints to run a single monitor"
+                .into(),
+        ));
+    }
     let status_path = Some(PathBuf::from(&monitor_cfg.status_path));
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
 

@@ -32,6 +32,8 @@ pub const CAREFUL_STARTUP: bool = true;
 pub const MONITOR_MODE: crate::state::MonitorMode = crate::state::MonitorMode::Active;
 /// `monitor->wait_for_other_master` (0 = forever).
 pub const WAIT_FOR_OTHER_MASTER: Duration = Duration::from_secs(120);
+/// `leader_lease` (monitor HA on etcd): the etcd lease TTL of the leader key.
+pub const LEADER_LEASE: Duration = Duration::from_secs(3);
 
 // <host NAME>.
 

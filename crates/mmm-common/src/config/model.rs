@@ -232,6 +232,12 @@ pub struct MonitorSection {
     pub http_tls: bool,
     /// mmm-rs `audit_log`: where the decision audit is appended as JSON lines.
     pub audit_log: AuditLog,
+    /// `etcd_endpoints` (mmm-rs, monitor HA): `host:port` of the etcd members; empty = no HA.
+    pub etcd_endpoints: Vec<String>,
+    /// `etcd_prefix` (mmm-rs): the key prefix in etcd (default `/mysql-mmm/<cluster>`).
+    pub etcd_prefix: Option<String>,
+    /// `leader_lease` (mmm-rs): the leader key's etcd lease TTL (3 s, whole seconds ≥ 2).
+    pub leader_lease: Duration,
 }
 
 /// `audit_log` (mmm-rs): where the monitor's decision audit is kept on disk.

@@ -126,6 +126,9 @@ pub(crate) const MONITOR_VARS: &[&str] = &[
     "http_listen",
     "http_tls",
     "audit_log",
+    "etcd_endpoints",
+    "etcd_prefix",
+    "leader_lease",
 ];
 
 pub(crate) const SOCKET_VARS: &[&str] = &["type", "cert_file", "key_file", "ca_file"];

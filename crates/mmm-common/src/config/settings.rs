@@ -148,6 +148,32 @@ pub struct MonitorConfig {
     pub http_tls: bool,
     /// mmm-rs `audit_log`.
     pub audit_log: AuditLog,
+    /// Monitor high availability on etcd (`etcd_endpoints` set), or `None` (2.2.1's single
+    /// monitor).
+    pub ha: Option<HaSettings>,
+}
+
+/// Monitor HA on etcd (mmm-rs, docs/ha.md): the `<monitor>` directives `etcd_endpoints`,
+/// `etcd_prefix`, `leader_lease`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaSettings {
+    /// `host:port` of every etcd member.
+    pub endpoints: Vec<String>,
+    /// `etcd_prefix` when given; `None` = `/mysql-mmm/<cluster>` (see [`HaSettings::prefix`]).
+    pub prefix: Option<String>,
+    /// The leader key's lease TTL (whole seconds).
+    pub leader_lease: Duration,
+}
+
+impl HaSettings {
+    /// The key prefix: `etcd_prefix`, or `/mysql-mmm/<cluster>` (`default` without a
+    /// cluster name).
+    pub fn prefix(&self, cluster: Option<&str>) -> String {
+        match &self.prefix {
+            Some(p) => p.clone(),
+            None => format!("/mysql-mmm/{}", cluster.unwrap_or("default")),
+        }
+    }
 }
 
 impl MonitorConfig {
@@ -350,6 +376,11 @@ impl Config {
             http_listen: m.http_listen,
             http_tls: m.http_tls,
             audit_log: m.audit_log.clone(),
+            ha: (!m.etcd_endpoints.is_empty()).then(|| HaSettings {
+                endpoints: m.etcd_endpoints.clone(),
+                prefix: m.etcd_prefix.clone(),
+                leader_lease: m.leader_lease,
+            }),
         };
         let hosts = self
             .hosts

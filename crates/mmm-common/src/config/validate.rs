@@ -366,6 +366,52 @@ impl<'a> View<'a> {
         Ok(Some(v.text.clone()))
     }
 
+    /// `etcd_endpoints`: `host:port` elements separated by commas and/or whitespace; empty
+    /// when not given. An element without a port (or with a bad one) is an error naming it.
+    fn endpoints(&self, var: &str) -> Result<Vec<String>, ConfigError> {
+        let Some(v) = self.raw(var) else {
+            return Ok(Vec::new());
+        };
+        let items: Vec<&str> = v
+            .text
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if items.is_empty() {
+            return Err(self.err(
+                var,
+                &v.loc,
+                K::EmptyList {
+                    path: self.path(var),
+                },
+            ));
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let ok = item.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty()
+                    && parse_uint::<u16>(port).is_some_and(|p| p != 0)
+                    && !host.contains('/')
+            });
+            if !ok {
+                return Err(self.err(
+                    var,
+                    &v.loc,
+                    K::InvalidNumber {
+                        path: self.path(var),
+                        value: item.to_string(),
+                        expected: "host:port elements separated by commas, \
+                                   e.g. 192.168.0.5:2379, 192.168.0.6:2379",
+                    },
+                ));
+            }
+            if !out.iter().any(|e| e == item) {
+                out.push(item.to_string());
+            }
+        }
+        Ok(out)
+    }
+
     fn u32(&self, var: &str, default: u32) -> Result<u32, ConfigError> {
         self.number(var, default, "a non-negative integer", parse_uint::<u32>)
     }
@@ -575,6 +621,9 @@ pub(crate) fn validate(raw: RawConfig, class: ProgramClass) -> Result<Config, Co
     let monitor = monitor_section
         .map(|s| monitor_config(&ctx, &s.vars))
         .transpose()?;
+    if let Some(m) = &monitor {
+        ha_lease_rule(&top, m, &ext)?;
+    }
     let socket = match socket_section {
         Some(s) => socket_config(&ctx, &s.vars)?,
         None => SocketConfig {
@@ -706,6 +755,39 @@ fn extensions(top: &View<'_>) -> Result<Extensions, ConfigError> {
     Ok(ext)
 }
 
+/// With monitor HA on etcd, how much longer than `leader_lease` a non-zero `agent_lease`
+/// must be: a new leader needs the old lease to expire (`leader_lease`), etcd's expiry
+/// check (up to 0.5 s), and its startup queries before it renews the agents' leases, so
+/// the writer must not fence itself meanwhile (docs/ha.md).
+pub(crate) const HA_AGENT_LEASE_MARGIN: Duration = Duration::from_secs(2);
+
+/// With `etcd_endpoints` set and `agent_lease` on: `agent_lease` ≥ `leader_lease` +
+/// [`HA_AGENT_LEASE_MARGIN`], so a monitor takeover never stops writes.
+fn ha_lease_rule(top: &View<'_>, m: &MonitorSection, ext: &Extensions) -> Result<(), ConfigError> {
+    if m.etcd_endpoints.is_empty() || ext.agent_lease.is_zero() {
+        return Ok(());
+    }
+    let need = m.leader_lease + HA_AGENT_LEASE_MARGIN;
+    if ext.agent_lease >= need {
+        return Ok(());
+    }
+    let reason = format!(
+        "must be at least leader_lease + {} s with etcd_endpoints set: agent_lease is {} s, \
+         leader_lease is {} s (a monitor takeover must complete well inside the agents' lease)",
+        HA_AGENT_LEASE_MARGIN.as_secs(),
+        ext.agent_lease.as_secs_f64(),
+        m.leader_lease.as_secs()
+    );
+    let kind = K::Inconsistent {
+        path: "agent_lease".into(),
+        reason,
+    };
+    Err(match top.raw("agent_lease") {
+        Some(v) => top.err("agent_lease", &v.loc, kind),
+        None => ConfigError::file(&top.ctx.root, Some("agent_lease"), kind),
+    })
+}
+
 fn monitor_config(ctx: &Ctx, vars: &Vars) -> Result<MonitorSection, ConfigError> {
     let v = View {
         ctx,
@@ -761,6 +843,32 @@ fn monitor_config(ctx: &Ctx, vars: &Vars) -> Result<MonitorSection, ConfigError>
             ))
         }
     };
+    let etcd_endpoints = v.endpoints("etcd_endpoints")?;
+    let etcd_prefix = v.string("etcd_prefix", &[])?;
+    if let (Some(prefix), Some(raw)) = (&etcd_prefix, v.raw("etcd_prefix")) {
+        if !prefix.starts_with('/') || prefix.len() < 2 || prefix.ends_with('/') {
+            return Err(v.err(
+                "etcd_prefix",
+                &raw.loc,
+                K::InvalidNumber {
+                    path: v.path("etcd_prefix"),
+                    value: prefix.clone(),
+                    expected: "a key prefix starting with / and not ending with /, \
+                               e.g. /mysql-mmm/C1",
+                },
+            ));
+        }
+    }
+    let leader_lease = v.number(
+        "leader_lease",
+        d::LEADER_LEASE,
+        "whole seconds, at least 2 (etcd's shortest lease), e.g. 3",
+        |t| {
+            parse_uint::<u64>(t)
+                .filter(|n| *n >= 2)
+                .map(Duration::from_secs)
+        },
+    )?;
     Ok(MonitorSection {
         ip,
         port,
@@ -779,6 +887,9 @@ fn monitor_config(ctx: &Ctx, vars: &Vars) -> Result<MonitorSection, ConfigError>
         http_listen,
         http_tls,
         audit_log,
+        etcd_endpoints,
+        etcd_prefix,
+        leader_lease,
     })
 }
 

@@ -59,6 +59,10 @@ pub struct AgentRequest {
     pub version: String,
     /// Command and parameters.
     pub command: AgentCommand,
+    /// Monitor HA (issue 16, docs/ha.md): the sending leader's term, carried as a trailing
+    /// `|term=<n>` field after the command's parameters. `None`: the 2.2.1 line, byte for
+    /// byte (2.2.1's Perl agent ignores extra trailing fields, so it cannot fence).
+    pub term: Option<u64>,
 }
 
 impl AgentRequest {
@@ -68,7 +72,14 @@ impl AgentRequest {
             host: host.into(),
             version: PROTOCOL_VERSION.to_string(),
             command,
+            term: None,
         }
+    }
+
+    /// The same request carrying `term` (monitor HA).
+    pub fn with_term(mut self, term: Option<u64>) -> Self {
+        self.term = term;
+        self
     }
 }
 
@@ -83,6 +94,9 @@ impl fmt::Display for AgentRequest {
         } = &self.command
         {
             write!(f, "|{}|{}|{}", state, format_role_list(roles), master)?;
+        }
+        if let Some(term) = self.term {
+            write!(f, "|{TERM_FIELD}{term}")?;
         }
         Ok(())
     }
@@ -105,14 +119,45 @@ pub struct Decoded {
     pub warning: Option<String>,
 }
 
+/// The prefix of the trailing term field (monitor HA).
+pub const TERM_FIELD: &str = "term=";
+
+/// The fields a command takes (command, version, host and its parameters): a field after
+/// them is a term field when it starts with [`TERM_FIELD`].
+fn fixed_fields(cmd: &str) -> usize {
+    if cmd == "SET_STATUS" {
+        6
+    } else {
+        3
+    }
+}
+
+/// Splits off a trailing `term=<n>` field after the command's own fields.
+fn split_term(fields: &mut Vec<&str>, line: &str) -> Result<Option<u64>, RequestError> {
+    let fixed = fixed_fields(fields[0]);
+    match fields.last() {
+        Some(last) if fields.len() > fixed && last.starts_with(TERM_FIELD) => {
+            let term = last[TERM_FIELD.len()..]
+                .parse::<u64>()
+                .map_err(|_| RequestError {
+                    reply_text: format!("ERROR: Invalid term '{last}' in command '{line}'!"),
+                })?;
+            fields.pop();
+            Ok(Some(term))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Decodes a request line (newline already stripped) for the agent named `this`,
 /// validating in 2.2.1's order (spec §4.2).
 pub fn decode_request(line: &str, this: &str) -> Result<Decoded, RequestError> {
     let err = |t: String| RequestError { reply_text: t };
-    let fields: Vec<&str> = line.split('|').collect();
+    let mut fields: Vec<&str> = line.split('|').collect();
     if fields.len() < 3 {
         return Err(err(format!("ERROR: Invalid command '{line}'!")));
     }
+    let term = split_term(&mut fields, line)?;
     let (cmd, version, host) = (fields[0], fields[1], fields[2]);
     if host != this {
         return Err(err(format!(
@@ -161,6 +206,7 @@ pub fn decode_request(line: &str, this: &str) -> Result<Decoded, RequestError> {
             host: host.to_string(),
             version: version.to_string(),
             command,
+            term,
         },
         warning,
     })
@@ -369,5 +415,41 @@ mod tests {
                 .master_ip,
             ""
         );
+    }
+
+    /// Monitor HA terms: absent = 2.2.1's bytes; present = a trailing `term=<n>` field that
+    /// decodes back; a bad term is an `ERROR:`; a master named `term=…` is not a term.
+    #[test]
+    fn term_field() {
+        let set = AgentCommand::SetStatus {
+            state: HostState::Online,
+            roles: vec![],
+            master: "db1".into(),
+        };
+        let plain = AgentRequest::new("db2", set.clone());
+        assert_eq!(plain.to_string(), "SET_STATUS|1|db2|ONLINE||db1");
+        let termed = plain.clone().with_term(Some(42));
+        assert_eq!(termed.to_string(), "SET_STATUS|1|db2|ONLINE||db1|term=42");
+        assert_eq!(
+            decode_request(&termed.to_string(), "db2").unwrap().request,
+            termed
+        );
+        assert_eq!(
+            decode_request(&plain.to_string(), "db2").unwrap().request,
+            plain
+        );
+        let ping = AgentRequest::new("db2", AgentCommand::Ping).with_term(Some(7));
+        assert_eq!(ping.to_string(), "PING|1|db2|term=7");
+        assert_eq!(
+            decode_request("PING|1|db2|term=7", "db2").unwrap().request,
+            ping
+        );
+        let e = decode_request("PING|1|db2|term=x", "db2").unwrap_err();
+        assert_eq!(
+            e.reply_text,
+            "ERROR: Invalid term 'term=x' in command 'PING|1|db2|term=x'!"
+        );
+        let d = decode_request("SET_STATUS|1|db2|ONLINE||term=9", "db2").unwrap();
+        assert_eq!(d.request.term, None);
     }
 }

@@ -79,6 +79,7 @@ pub(super) fn config(hosts: Vec<HostConfig>, roles: Vec<RoleConfig>, trap: u64) 
             http_listen: None,
             http_tls: false,
             audit_log: mmm_common::config::AuditLog::Off,
+            ha: None,
         },
         socket: SocketConfig {
             kind: SocketType::Plain,
