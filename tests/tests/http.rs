@@ -490,3 +490,168 @@ fn http_listener_metrics_api_page_and_abuse() {
     );
     c.stop().expect("stop");
 }
+
+/// (VmRSS kB, utime+stime clock ticks) of a process.
+fn rss_and_cpu(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    let ut: u64 = f.get(11)?.parse().ok()?;
+    let st: u64 = f.get(12)?.parse().ok()?;
+    Some((rss, ut + st))
+}
+
+/// `windows` measures of the monitor over `window` each: (RSS MB, CPU % of one core).
+fn measure(c: &Cluster, windows: usize, window: Duration) -> Vec<(f64, f64)> {
+    let pid = c.monitor_pid().expect("monitor pid");
+    (0..windows)
+        .filter_map(|_| {
+            let (_, c0) = rss_and_cpu(pid)?;
+            std::thread::sleep(window);
+            let (rss, c1) = rss_and_cpu(pid)?;
+            Some((
+                rss as f64 / 1024.0,
+                c1.saturating_sub(c0) as f64 / 100.0 / window.as_secs_f64() * 100.0,
+            ))
+        })
+        .collect()
+}
+
+/// "median (min-max)" of `v`.
+fn spread(mut v: Vec<f64>) -> String {
+    v.sort_by(f64::total_cmp);
+    match (v.first(), v.get(v.len() / 2), v.last()) {
+        (Some(lo), Some(mid), Some(hi)) => format!("{mid:.1} ({lo:.1}-{hi:.1})"),
+        _ => "–".into(),
+    }
+}
+
+/// A client thread in the monitor's namespace sending `rate` GETs a second (a round of
+/// /metrics, status, checks, events and the page) until `stop`; returns how many answered.
+fn load(c: &Cluster, rate: u32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    let ns = format!("/run/netns/{}", c.testbed().host("monitor").unwrap().netns);
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(&ns).expect("netns");
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(5)))
+            .build()
+            .into();
+        let paths = ["/metrics", "/api/v1/status", "/api/v1/checks", "/api/v1/events", "/"];
+        let every = Duration::from_secs(1) / rate;
+        let mut next = Instant::now();
+        let mut ok = 0u64;
+        let mut i = 0usize;
+        while !stop.load(Ordering::Relaxed) {
+            let url = format!("http://{HTTP}{}", paths[i % paths.len()]);
+            i += 1;
+            if let Ok(mut r) = agent.get(&url).call() {
+                if r.status() == 200 && r.body_mut().read_to_string().is_ok() {
+                    ok += 1;
+                }
+            }
+            next += every;
+            if let Some(d) = next.checked_duration_since(Instant::now()) {
+                std::thread::sleep(d);
+            }
+        }
+        ok
+    })
+}
+
+/// Kills the writer's mysqld; the time until `show` has the writer on the other master;
+/// then the old one's server is started again and the cluster is healthy again.
+fn failover(c: &Cluster) -> Duration {
+    let writer = c.wait_healthy(Duration::from_secs(60)).expect("healthy");
+    let other = if writer == "db1" { "db2" } else { "db1" };
+    let t0 = Instant::now();
+    c.testbed().mysql_kill9(&writer).expect("kill");
+    c.wait_show("the failover", Duration::from_secs(60), |s| {
+        s.role_holders("writer") == vec![other.to_string()]
+    })
+    .expect("failover");
+    let took = t0.elapsed();
+    c.testbed().mysql_start(&writer).expect("start");
+    c.wait_healthy(Duration::from_secs(60)).expect("healthy again");
+    took
+}
+
+/// The listener's cost (docs/benchmarks.md "HTTP listener"): the monitor's RSS and CPU
+/// with `http_listen off`, on and idle, and on under 50 requests a second; failover times
+/// without and with that load plus 80 slowloris connections. Prints figures, asserts none.
+/// `cargo test -p mmm-tests --test http -- --ignored --nocapture bench_http_listener`
+#[test]
+#[ignore]
+fn bench_http_listener() {
+    let mut c = Cluster::start(ClusterOptions::fast(SUBNET + 1)).expect("cluster");
+    let windows = 5;
+    let window = Duration::from_secs(10);
+    let mut rows = Vec::new();
+    for (label, off) in [("http_listen off", true), ("on, idle", false)] {
+        c.options_mut().monitor_directives = if off {
+            vec!["http_listen off".into()]
+        } else {
+            Vec::new()
+        };
+        c.write_configs().expect("configs");
+        c.restart_monitor().expect("restart");
+        c.wait_healthy(Duration::from_secs(60)).expect("healthy");
+        std::thread::sleep(Duration::from_secs(5));
+        rows.push((label.to_string(), measure(&c, windows, window), None));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let t0 = Instant::now();
+    let client = load(&c, 50, stop.clone());
+    std::thread::sleep(Duration::from_secs(5));
+    let m = measure(&c, windows, window);
+    stop.store(true, Ordering::Relaxed);
+    let answered = client.join().unwrap_or(0);
+    let rate = answered as f64 / t0.elapsed().as_secs_f64();
+    rows.push(("on, 50 req/s".to_string(), m, Some(rate)));
+
+    let mut quiet = Vec::new();
+    let mut loaded = Vec::new();
+    for _ in 0..3 {
+        quiet.push(failover(&c).as_secs_f64());
+        let stop = Arc::new(AtomicBool::new(false));
+        let client = load(&c, 50, stop.clone());
+        let slow: Vec<TcpStream> = (0..80)
+            .map(|_| {
+                let mut s = connect(&c);
+                let _ = s.write_all(b"GET / HTTP/1.1\r\n");
+                s
+            })
+            .collect();
+        loaded.push(failover(&c).as_secs_f64());
+        stop.store(true, Ordering::Relaxed);
+        drop(slow);
+        let _ = client.join();
+    }
+    let mut out = String::from(
+        "\n| monitor | RSS MB | CPU % of one core | answered req/s |\n|---|---|---|---|\n",
+    );
+    for (label, m, rate) in rows {
+        out.push_str(&format!(
+            "| {label} | {} | {} | {} |\n",
+            spread(m.iter().map(|x| x.0).collect()),
+            spread(m.iter().map(|x| x.1).collect()),
+            rate.map_or("–".into(), |r| format!("{r:.1}"))
+        ));
+    }
+    out.push_str(&format!(
+        "\nfailover (kill -9 of the writer's mysqld → writer role on the other master in show), \
+         s: quiet {}, under 50 req/s + 80 slowloris connections {}\n",
+        spread(quiet),
+        spread(loaded)
+    ));
+    println!("{out}");
+    c.stop().expect("stop");
+}
