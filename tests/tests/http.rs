@@ -158,9 +158,11 @@ fn send_raw(c: &Cluster, bytes: &[u8]) -> String {
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let _ = std::fs::create_dir_all(&dir);
+    std::fs::canonicalize(&dir).unwrap_or(dir)
 }
 
 /// Runs chromium headless on the monitor host against the status page.
@@ -545,7 +547,13 @@ fn load(c: &Cluster, rate: u32, stop: Arc<AtomicBool>) -> std::thread::JoinHandl
             .timeout_global(Some(Duration::from_secs(5)))
             .build()
             .into();
-        let paths = ["/metrics", "/api/v1/status", "/api/v1/checks", "/api/v1/events", "/"];
+        let paths = [
+            "/metrics",
+            "/api/v1/status",
+            "/api/v1/checks",
+            "/api/v1/events",
+            "/",
+        ];
         let every = Duration::from_secs(1) / rate;
         let mut next = Instant::now();
         let mut ok = 0u64;
@@ -580,7 +588,8 @@ fn failover(c: &Cluster) -> Duration {
     .expect("failover");
     let took = t0.elapsed();
     c.testbed().mysql_start(&writer).expect("start");
-    c.wait_healthy(Duration::from_secs(60)).expect("healthy again");
+    c.wait_healthy(Duration::from_secs(60))
+        .expect("healthy again");
     took
 }
 

@@ -335,6 +335,7 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
                 tally: Tally::default(),
                 ring,
                 observed,
+                last_publish: None,
             },
             events,
             shutdown,
@@ -466,7 +467,12 @@ struct Shell<'a> {
     ring: Arc<Vec<AuditEvent>>,
     /// Check run times and replication lags (written by the check tasks).
     observed: Arc<Observed>,
+    /// When the last copy was published.
+    last_publish: Option<Instant>,
 }
+
+/// How stale the HTTP listener's copy may get between batches without decisions.
+const PUBLISH_EVERY: Duration = Duration::from_millis(200);
 
 impl Shell<'_> {
     fn feed(&mut self, monitor: &mut Monitor, ev: Event) {
@@ -564,7 +570,8 @@ impl Shell<'_> {
             }
         }
         // The one tap per batch: the decision audit, then the hooks.
-        if !self.batch.is_empty() {
+        let decided = !self.batch.is_empty();
+        if decided {
             let batch = std::mem::take(&mut self.batch);
             if self.audit.record(&batch) > 0 {
                 self.ring = Arc::new(self.audit.events(None, usize::MAX));
@@ -572,14 +579,25 @@ impl Shell<'_> {
             self.tally.count(&batch, Instant::now());
             self.hooks.decisions(&batch);
         }
-        self.publish(monitor);
+        self.publish(monitor, decided);
     }
 
-    /// Hands the HTTP listener a copy of the facts (nothing when it is off).
-    fn publish(&self, monitor: &Monitor) {
+    /// Hands the HTTP listener a copy of the facts (nothing when it is off): at once after
+    /// a batch with decisions, else at most every [`PUBLISH_EVERY`] (check results come
+    /// in all the time; a copy each time would cost the main loop with many hosts).
+    fn publish(&mut self, monitor: &Monitor, decided: bool) {
         if self.publisher.receiver_count() == 0 {
             return;
         }
+        let now = Instant::now();
+        if !decided
+            && self
+                .last_publish
+                .is_some_and(|t| now.duration_since(t) < PUBLISH_EVERY)
+        {
+            return;
+        }
+        self.last_publish = Some(now);
         self.publisher.send_replace(Arc::new(Published {
             snapshot: monitor.snapshot(),
             events: self.ring.clone(),
