@@ -2,6 +2,8 @@
 //! [`Monitor`], one input channel and one timer re-armed from `poll_timeout`, and carries
 //! out every [`Action`] (sends through the agent client, kill_host, status file writes,
 //! replies to control clients, decisions to the log). It holds no MMM logic of its own.
+//! After each batch of actions it feeds the decision audit, the hooks and the metrics'
+//! counters, and publishes a copy of the facts for the HTTP listener (`http`, issue 17).
 //!
 //! Startup (§3.1 step 8): wait for the network; resolve kill_host; start the check tasks
 //! and feed their first results (the initial checks); master-master configuration check
