@@ -17,6 +17,7 @@
 pub mod core;
 
 pub mod agent_client;
+pub mod alerts;
 pub mod audit;
 pub mod checks;
 pub mod cli;
