@@ -245,6 +245,7 @@ async fn connect(t: &MysqlTarget) -> Option<Conn> {
         .pass(Some(t.password.clone()))
         .prefer_socket(false)
         .stmt_cache_size(0);
+    let opts = t.tls.apply(opts);
     match tokio::time::timeout(TIMEOUT, Conn::new(opts)).await {
         Ok(Ok(c)) => Some(c),
         Ok(Err(e)) => {
