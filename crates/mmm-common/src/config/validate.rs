@@ -302,12 +302,11 @@ impl<'a> View<'a> {
         })
     }
 
-    /// A list of IP addresses separated by commas and/or whitespace (`monitor_ips`,
-    /// `control_allow`); `default` when not given. An empty value or an element that is
-    /// not an address is an error naming the element.
-    fn addresses(&self, var: &str, default: Vec<IpAddr>) -> Result<Vec<IpAddr>, ConfigError> {
+    /// The elements of a list separated by commas and/or whitespace, with its value;
+    /// `None` when not given, an error when given empty.
+    fn separated(&self, var: &str) -> Result<Option<(&'a RawValue, Vec<&'a str>)>, ConfigError> {
         let Some(v) = self.raw(var) else {
-            return Ok(default);
+            return Ok(None);
         };
         let items: Vec<&str> = v
             .text
@@ -323,6 +322,16 @@ impl<'a> View<'a> {
                 },
             ));
         }
+        Ok(Some((v, items)))
+    }
+
+    /// A list of IP addresses separated by commas and/or whitespace (`monitor_ips`,
+    /// `control_allow`); `default` when not given. An empty value or an element that is
+    /// not an address is an error naming the element.
+    fn addresses(&self, var: &str, default: Vec<IpAddr>) -> Result<Vec<IpAddr>, ConfigError> {
+        let Some((v, items)) = self.separated(var)? else {
+            return Ok(default);
+        };
         let mut out: Vec<IpAddr> = Vec::with_capacity(items.len());
         for item in items {
             let ip: IpAddr = item.parse().map_err(|_| {
@@ -369,23 +378,9 @@ impl<'a> View<'a> {
     /// `etcd_endpoints`: `host:port` elements separated by commas and/or whitespace; empty
     /// when not given. An element without a port (or with a bad one) is an error naming it.
     fn endpoints(&self, var: &str) -> Result<Vec<String>, ConfigError> {
-        let Some(v) = self.raw(var) else {
+        let Some((v, items)) = self.separated(var)? else {
             return Ok(Vec::new());
         };
-        let items: Vec<&str> = v
-            .text
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if items.is_empty() {
-            return Err(self.err(
-                var,
-                &v.loc,
-                K::EmptyList {
-                    path: self.path(var),
-                },
-            ));
-        }
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let ok = item.rsplit_once(':').is_some_and(|(host, port)| {
