@@ -264,6 +264,7 @@ fn target(user: &str, pw: &str) -> mysql::MysqlTarget {
         port: 3306,
         user: user.into(),
         password: pw.into(),
+        tls: Default::default(),
     }
 }
 

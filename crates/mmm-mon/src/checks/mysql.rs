@@ -64,6 +64,7 @@ pub async fn connect(t: &MysqlTarget, timeout: Duration) -> Result<Conn, Connect
         .pass(Some(t.password.clone()))
         .prefer_socket(false)
         .stmt_cache_size(0);
+    let opts = t.tls.apply(opts);
     match tokio::time::timeout(timeout, Conn::new(opts)).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(connect_errstr(&e, &t.ip.to_string())),
@@ -454,6 +455,7 @@ mod tests {
             port,
             user: "mmm_monitor".into(),
             password: "x".into(),
+            tls: Default::default(),
         };
         let conns = HostConns::new(t.clone());
         let s = mysql_check(&conns, Duration::from_secs(1)).await;
