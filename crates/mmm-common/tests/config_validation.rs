@@ -1166,6 +1166,16 @@ fn http_listen_and_audit_log_directives() {
     assert_eq!(m.http_listen, None);
     assert!(m.http_tls);
     assert_eq!(m.audit_log, AuditLog::Off);
+    // http_tls 1 with the listener on needs the <socket> certificates.
+    let text = edit(
+        "    ping_ips 198.18.0.1, 198.18.0.2\n",
+        "    ping_ips 198.18.0.1, 198.18.0.2\n    http_tls 1\n",
+    );
+    let e = ok(&text, Monitor).monitor_settings().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "missing socket->cert_file (monitor->http_tls 1 needs it) in the configuration"
+    );
     let text = edit(
         "    ping_ips 198.18.0.1, 198.18.0.2\n",
         "    ping_ips 198.18.0.1, 198.18.0.2\n    http_listen [::]:8080\n    audit_log /srv/a.jsonl\n",

@@ -364,6 +364,20 @@ impl Config {
             .as_ref()
             .ok_or_else(|| SettingsError::Missing("monitor".into()))?;
         let mpath = |var: &str| format!("monitor->{var}");
+        // `http_tls 1` serves the HTTP listener with the `<socket>` certificates (issue 17).
+        if m.http_tls && m.http_listen.is_some() {
+            for (var, v) in [
+                ("cert_file", &self.socket.cert_file),
+                ("key_file", &self.socket.key_file),
+                ("ca_file", &self.socket.ca_file),
+            ] {
+                if v.is_none() {
+                    return Err(SettingsError::Missing(format!(
+                        "socket->{var} (monitor->http_tls 1 needs it)"
+                    )));
+                }
+            }
+        }
         let monitor = MonitorConfig {
             ip: need(&m.ip, || mpath("ip"))?,
             port: m.port,

@@ -169,7 +169,7 @@ impl Monitor {
     }
 
     /// `show` (spec §5.3).
-    fn show(&self) -> String {
+    pub(super) fn show(&self) -> String {
         let mut out = String::new();
         if self.mode == MonitorMode::Passive {
             out.push_str("# --- Monitor is in PASSIVE MODE ---\n");
