@@ -64,6 +64,8 @@ enum Event {
         allowed: bool,
         why: String,
     },
+    /// A hook run ended (for the decision audit).
+    HookRan(crate::hooks::HookReport),
     /// The outcome of an agent request.
     Agent {
         token: Token,
@@ -267,6 +269,12 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
             })
         };
         let hook_events = event_tx.clone();
+        let hook_report: crate::hooks::Reporter = {
+            let tx = event_tx.clone();
+            Arc::new(move |r| {
+                let _ = tx.send(Event::HookRan(r));
+            })
+        };
         let (network_tx, network_rx) = watch::channel(true);
         let observed = Arc::new(Observed::new(config.hosts.len()));
         let checks = checks::spawn(config, sink.clone(), network_rx, observed.clone());
@@ -329,7 +337,7 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
                 replies: HashMap::new(),
                 next_command: 0,
                 network_wake,
-                hooks: HookRunner::new(config),
+                hooks: HookRunner::new(config, Some(hook_report)),
                 hook_events,
                 batch: Vec::new(),
                 audit,
@@ -493,6 +501,11 @@ impl Shell<'_> {
             Event::Input(input) => self.handle(monitor, input),
             Event::PreFailover { seq, allowed, why } => {
                 self.handle(monitor, Input::PreFailoverResult { seq, allowed, why })
+            }
+            Event::HookRan(r) => {
+                self.audit.record_hook(&r);
+                self.ring = Arc::new(self.audit.events(None, usize::MAX));
+                self.publish(monitor, true);
             }
             Event::Agent { token, outcome } => self.handle(
                 monitor,
