@@ -12,6 +12,7 @@
 
 #![allow(dead_code)]
 
+pub mod crash_failover;
 pub mod errant;
 
 use std::ops::{Deref, DerefMut};
@@ -96,6 +97,8 @@ pub struct Outcome {
     pub violations: Vec<Violation>,
     pub data: DataCheck,
     pub summary: String,
+    /// Acknowledged writes per `@@server_id` that acknowledged them.
+    pub acks_by_server: Vec<(u32, usize)>,
 }
 
 impl Outcome {
@@ -271,8 +274,14 @@ impl Cluster {
 
     /// Starts the load and the sampler; returns once writes are acknowledged.
     pub fn begin(&mut self, name: &str) -> Running {
+        self.begin_clients(name, 1)
+    }
+
+    /// [`Cluster::begin`] with `clients` concurrent clients.
+    pub fn begin_clients(&mut self, name: &str, clients: usize) -> Running {
         let opts = WorkloadOptions {
             first_id: self.next_id,
+            clients,
             ..WorkloadOptions::default()
         };
         self.next_id += 10_000_000;
@@ -353,6 +362,13 @@ impl Cluster {
             violations: violations.clone(),
             data: data.clone(),
             summary: report.summary(),
+            acks_by_server: {
+                let mut m = std::collections::BTreeMap::new();
+                for a in &report.acks {
+                    *m.entry(a.server_id).or_insert(0) += 1;
+                }
+                m.into_iter().collect()
+            },
         };
         println!("{}", out.line());
         println!("  load: {}", out.summary);

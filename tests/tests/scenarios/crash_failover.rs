@@ -1,0 +1,301 @@
+//! Crash failover under concurrent clients (issue 13; docs/data-safety.md,
+//! docs/benchmarks.md "Crash failover"): the writer's mysqld killed -9 while 16 clients
+//! write through the writer VIP, optionally with the standby's inbound link rate-limited
+//! (tc `tbf`, [`mmm_tests::Testbed::limit_inbound`]) so that it lags or semi-sync falls
+//! back. One function per run, shared by the CI test (`tests/tests/crash_failover.rs`)
+//! and the benchmark (`tests/tests/bench_crash.rs`); each returns its figures.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use mmm_tests::checker::{missing_ids, missing_per_server, row_ids, wait_identical};
+use mmm_tests::cluster::DB_HOSTS;
+use mmm_tests::workload::LOAD_TABLE;
+
+use super::{Cluster, Kind};
+
+/// The clients of issue 13's crash failover.
+pub const CLIENTS: usize = 16;
+
+/// The start of `show`'s line for a refused promotion.
+pub const REFUSAL: &str = "# Warning: role writer was not given to";
+
+/// What one run measured.
+#[derive(Debug, Clone)]
+pub struct CrashRun {
+    /// The killed writer and its standby.
+    pub old: String,
+    pub standby: String,
+    /// The inbound limit of the standby (kbit/s).
+    pub limit_kbit: Option<u32>,
+    /// The monitor's last semi-sync line before the kill (empty without `semi_sync`).
+    pub semi_sync_before: String,
+    /// Writes the old writer acknowledged.
+    pub acked_by_old: usize,
+    /// Writes acknowledged over the whole run.
+    pub acked_total: usize,
+    /// The new writer (None: the promotion was refused).
+    pub new_writer: Option<String>,
+    /// `show`'s refusal line, when refused.
+    pub refused: Option<String>,
+    /// Kill → writer VIP + read_only=0 on the new writer.
+    pub failover: Option<Duration>,
+    /// Acknowledged writes of the old writer missing on each survivor when the new writer
+    /// took writes (or when the refusal was shown), the new writer first.
+    pub missing_at_failover: Vec<(String, usize)>,
+    /// Of those missing on the new writer, how many no survivor had at that moment.
+    pub reached_no_survivor: usize,
+    /// Longest gap between acknowledged writes after the kill.
+    pub write_gap: Duration,
+    /// Acknowledged writes missing on any server at the end (after the old writer returned
+    /// and replication settled).
+    pub missing_at_end: usize,
+    /// Every server's `count/checksum` of the load table at the end (identical), or the
+    /// difference seen.
+    pub identical: Result<String, String>,
+    /// `show`'s line when the returning old writer was kept out for errant transactions,
+    /// and how many of its rows the new writer lacks (the errant rows).
+    pub kept_out: Option<(String, usize)>,
+    /// Errant rows of the old writer found on another server while it was kept out.
+    pub errant_leaked: usize,
+    /// Sampler invariants broken (two writable servers reachable, two VIP holders).
+    pub violations: usize,
+}
+
+impl CrashRun {
+    /// Acknowledged writes missing on the new writer when it took writes.
+    pub fn missing_on_new_writer(&self) -> Option<usize> {
+        let w = self.new_writer.as_ref()?;
+        self.missing_at_failover
+            .iter()
+            .find(|(h, _)| h == w)
+            .map(|(_, n)| *n)
+    }
+
+    /// One line for the figures.
+    pub fn line(&self) -> String {
+        format!(
+            "{} killed, standby {}{}: {} acked by it ({} in all); {}; missing at failover {:?} ({} reached no survivor); write gap {:.3} s; at the end {} missing, servers {}{}{}",
+            self.old,
+            self.standby,
+            self.limit_kbit
+                .map(|k| format!(" limited to {k} kbit/s"))
+                .unwrap_or_default(),
+            self.acked_by_old,
+            self.acked_total,
+            match (&self.new_writer, &self.refused) {
+                (Some(w), _) => format!(
+                    "promoted {w} in {:.3} s",
+                    self.failover.unwrap_or_default().as_secs_f64()
+                ),
+                (None, Some(r)) => format!("promotion REFUSED: {r}"),
+                _ => "no outcome".into(),
+            },
+            self.missing_at_failover,
+            self.reached_no_survivor,
+            self.write_gap.as_secs_f64(),
+            self.missing_at_end,
+            match &self.identical {
+                Ok(sum) => format!("identical ({sum})"),
+                Err(e) => format!("DIFFER: {e}"),
+            },
+            match &self.kept_out {
+                Some((_, n)) => format!(
+                    "; old writer kept out with {n} errant rows, {} of them on another server",
+                    self.errant_leaked
+                ),
+                None => String::new(),
+            },
+            if self.violations > 0 {
+                format!("; {} invariant violations", self.violations)
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
+/// The monitor's last `semi_sync:` verdict line ("" without one).
+fn last_semi_sync_line(c: &Cluster) -> String {
+    let log = c.monitor_log().unwrap_or_default();
+    log.lines()
+        .rev()
+        .find(|l| l.contains("semi_sync: "))
+        .map(|l| {
+            l.split_once("semi_sync: ")
+                .map(|(_, r)| format!("semi_sync: {r}"))
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits (at most `limit`) until the monitor's last verdict says lossless; false when it
+/// did not.
+pub fn wait_lossless(c: &Cluster, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if last_semi_sync_line(c).starts_with("semi_sync: every acknowledged write") {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// `@@server_id` of `host`.
+fn server_id(c: &Cluster, host: &str) -> u32 {
+    c.query(host, "SELECT @@server_id AS s")
+        .ok()
+        .and_then(|r| r.first().and_then(|r| r.get("s")).and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("server_id of {host}"))
+}
+
+/// One run: `CLIENTS` clients write for `load_for`, the writer's mysqld is killed -9;
+/// waits for the promotion of the standby or (with `semi_sync`) the refusal in `show`;
+/// measures what the survivors lack; lifts the limit, restarts the old writer (its
+/// errant transactions, if any, accepted as the harness does), waits for a healthy
+/// cluster and identical servers. Panics only on harness failures.
+pub fn writer_crash(c: &mut Cluster, limit_kbit: Option<u32>, load_for: Duration) -> CrashRun {
+    let old = c.writer().expect("a writer");
+    let standby = Cluster::other_master(&old).to_string();
+    let old_sid = server_id(c, &old);
+    if let Some(k) = limit_kbit {
+        c.limit_inbound(&standby, k).expect("limit the standby");
+    }
+    let run = c.begin_clients(
+        &format!(
+            "writer mysqld kill -9 under {CLIENTS} clients ({old}{})",
+            limit_kbit
+                .map(|k| format!(", standby {standby} limited to {k} kbit/s"))
+                .unwrap_or_default()
+        ),
+        CLIENTS,
+    );
+    std::thread::sleep(load_for);
+    let semi_sync_before = last_semi_sync_line(c);
+    let t = Instant::now();
+    c.mysql_kill9(&old).expect("kill -9");
+    // The old writer's last acknowledgements reach the clients within moments; the
+    // monitor cannot have promoted anyone yet (trap_period).
+    std::thread::sleep(Duration::from_millis(150));
+    let acked_at_kill: BTreeSet<u64> = run.load.acked_ids().into_iter().collect();
+
+    let outcome = c.wait_until(
+        Duration::from_secs(90),
+        "a new writer or a refused promotion",
+        |c| {
+            if c.has_vip(&standby) && c.writable(&standby) {
+                return Some(Ok(t.elapsed()));
+            }
+            let show = c.ctl(&["show"]);
+            show.lines()
+                .find(|l| l.starts_with(REFUSAL))
+                .map(|l| Err(l.trim_start_matches("# ").to_string()))
+        },
+    );
+    let survivors: Vec<&str> = DB_HOSTS
+        .iter()
+        .copied()
+        .filter(|h| *h != old)
+        .collect();
+    let mut order: Vec<&str> = vec![standby.as_str()];
+    order.extend(survivors.iter().filter(|h| **h != standby));
+    let missing_at_failover = missing_per_server(c, &order, &acked_at_kill).expect("rows");
+    let on_writer = missing_ids(c, &standby, LOAD_TABLE, &acked_at_kill).unwrap_or_default();
+    let elsewhere: BTreeSet<u64> = survivors
+        .iter()
+        .filter(|h| **h != standby)
+        .flat_map(|h| row_ids(c, h, LOAD_TABLE).unwrap_or_default())
+        .collect();
+    let reached_no_survivor = on_writer.iter().filter(|id| !elsewhere.contains(id)).count();
+    let (new_writer, refused, failover) = match outcome {
+        Ok(d) => (Some(standby.clone()), None, Some(d)),
+        Err(line) => (None, Some(line), None),
+    };
+
+    if limit_kbit.is_some() {
+        c.unlimit_inbound(&standby).expect("unlimit");
+    }
+    c.wait_state(&old, "HARD_OFFLINE", Duration::from_secs(30));
+    c.mysql_start(&old).expect("restart the old writer");
+    let (kept_out, errant_leaked) = kept_out(c, &old);
+    let healthy = c.wait_healthy(Duration::from_secs(120));
+    c.wait_replication_healthy(Duration::from_secs(60));
+    let outcome = c.end(run, Kind::Crash, t, failover, Some(healthy), false);
+    let identical = wait_identical(c, &DB_HOSTS, Duration::from_secs(60)).map_err(|e| e.to_string());
+    let acked_by_old = outcome_acked_by(old_sid, &outcome);
+    if acked_by_old != acked_at_kill.len() {
+        println!(
+            "  note: {acked_by_old} writes acknowledged by {old} in the report, {} in the snapshot 150 ms after the kill",
+            acked_at_kill.len()
+        );
+    }
+    CrashRun {
+        old,
+        standby,
+        limit_kbit,
+        semi_sync_before,
+        acked_by_old,
+        acked_total: outcome.acked,
+        new_writer,
+        refused,
+        failover,
+        missing_at_failover,
+        reached_no_survivor,
+        write_gap: outcome.write_gap,
+        missing_at_end: outcome.data.missing_acked().len(),
+        identical,
+        kept_out,
+        errant_leaked,
+        violations: outcome.violations.len(),
+    }
+}
+
+/// Waits until the returning `old` writer is ONLINE or kept out for errant transactions.
+/// Kept out: its errant rows (those the writer lacks), 2 s later none of them on another
+/// server; returns `show`'s line with their count, and how many leaked.
+fn kept_out(c: &Cluster, old: &str) -> (Option<(String, usize)>, usize) {
+    let prefix = format!("Warning: host {old} is kept out: ");
+    let line = c.wait_until(
+        Duration::from_secs(60),
+        &format!("{old} ONLINE or kept out"),
+        |c| {
+            let s = c.show().ok()?;
+            if let Some(l) = s.comments.iter().find(|l| l.starts_with(&prefix)) {
+                return Some(Some(l.clone()));
+            }
+            (s.state(old) == "ONLINE").then_some(None)
+        },
+    );
+    let Some(line) = line else {
+        return (None, 0);
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let writer = c.writer().unwrap_or_else(|| Cluster::other_master(old).to_string());
+    let errant: BTreeSet<u64> = row_ids(c, old, LOAD_TABLE)
+        .unwrap_or_default()
+        .difference(&row_ids(c, &writer, LOAD_TABLE).unwrap_or_default())
+        .copied()
+        .collect();
+    let leaked = DB_HOSTS
+        .iter()
+        .filter(|h| **h != old)
+        .map(|h| {
+            row_ids(c, h, LOAD_TABLE)
+                .unwrap_or_default()
+                .intersection(&errant)
+                .count()
+        })
+        .sum();
+    (Some((line, errant.len())), leaked)
+}
+
+/// Writes acknowledged by the server with `server_id` in the run behind `outcome`.
+fn outcome_acked_by(server_id: u32, outcome: &super::Outcome) -> usize {
+    outcome
+        .acks_by_server
+        .iter()
+        .filter(|(s, _)| *s == server_id)
+        .map(|(_, n)| *n)
+        .sum()
+}
