@@ -198,7 +198,9 @@ pub(crate) fn set_port_rate(bridge_ns: &str, port_name: &str, kbit: Option<u32>)
             let rate = format!("{kbit}kbit");
             // A queue of at most 400 ms at the rate (at least 64 KiB, so a burst of
             // segments is not dropped outright); 16 KiB of burst (> one MTU).
-            let limit = (u64::from(kbit) * 1000 / 8 * 4 / 10).max(64 * 1024).to_string();
+            let limit = (u64::from(kbit) * 1000 / 8 * 4 / 10)
+                .max(64 * 1024)
+                .to_string();
             tc.args([
                 "replace", "dev", port_name, "root", "tbf", "rate", &rate, "burst", "16kb",
                 "limit", &limit,

@@ -62,11 +62,7 @@ fn summary(label: &str, runs: &[CrashRun]) {
     );
     println!(
         "  acknowledged by the old writer: {}",
-        spread(
-            runs.iter().map(|r| r.acked_by_old as f64).collect(),
-            "",
-            0
-        )
+        spread(runs.iter().map(|r| r.acked_by_old as f64).collect(), "", 0)
     );
     println!(
         "  failover: {}",
@@ -89,7 +85,10 @@ fn summary(label: &str, runs: &[CrashRun]) {
     );
     println!(
         "  reached no survivor (of those missing on the new writer): {:?}",
-        promoted.iter().map(|r| r.reached_no_survivor).collect::<Vec<_>>()
+        promoted
+            .iter()
+            .map(|r| r.reached_no_survivor)
+            .collect::<Vec<_>>()
     );
     println!(
         "  old writer kept out for errant transactions: {} runs (errant rows {:?}, leaked {})",

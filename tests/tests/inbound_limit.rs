@@ -11,7 +11,11 @@ use mmm_tests::{Testbed, TestbedOptions};
 fn rows(tb: &Testbed, host: &str) -> u64 {
     tb.query(host, "SELECT COUNT(*) AS n FROM mmm_test.mt_wide")
         .ok()
-        .and_then(|r| r.first().and_then(|r| r.get("n")).and_then(|n| n.parse().ok()))
+        .and_then(|r| {
+            r.first()
+                .and_then(|r| r.get("n"))
+                .and_then(|n| n.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -67,7 +71,10 @@ fn limited_host_falls_behind_and_catches_up() {
         "db3 had all 40 rows after {:.2} s; db2 (limited to 128 kbit/s) had {behind}",
         start.elapsed().as_secs_f64()
     );
-    assert!(behind < 40, "the limited db2 is not behind the unlimited db3");
+    assert!(
+        behind < 40,
+        "the limited db2 is not behind the unlimited db3"
+    );
 
     tb.unlimit_inbound("db2").expect("unlimit");
     assert_eq!(tb.inbound_limit("db2").expect("limit"), None);

@@ -146,7 +146,11 @@ pub fn wait_lossless(c: &Cluster, limit: Duration) -> bool {
 fn server_id(c: &Cluster, host: &str) -> u32 {
     c.query(host, "SELECT @@server_id AS s")
         .ok()
-        .and_then(|r| r.first().and_then(|r| r.get("s")).and_then(|s| s.parse().ok()))
+        .and_then(|r| {
+            r.first()
+                .and_then(|r| r.get("s"))
+                .and_then(|s| s.parse().ok())
+        })
         .unwrap_or_else(|| panic!("server_id of {host}"))
 }
 
@@ -193,11 +197,7 @@ pub fn writer_crash(c: &mut Cluster, limit_kbit: Option<u32>, load_for: Duration
                 .map(|l| Err(l.trim_start_matches("# ").to_string()))
         },
     );
-    let survivors: Vec<&str> = DB_HOSTS
-        .iter()
-        .copied()
-        .filter(|h| *h != old)
-        .collect();
+    let survivors: Vec<&str> = DB_HOSTS.iter().copied().filter(|h| *h != old).collect();
     let mut order: Vec<&str> = vec![standby.as_str()];
     order.extend(survivors.iter().filter(|h| **h != standby));
     let missing_at_failover = missing_per_server(c, &order, &acked_at_kill).expect("rows");
@@ -207,7 +207,10 @@ pub fn writer_crash(c: &mut Cluster, limit_kbit: Option<u32>, load_for: Duration
         .filter(|h| **h != standby)
         .flat_map(|h| row_ids(c, h, LOAD_TABLE).unwrap_or_default())
         .collect();
-    let reached_no_survivor = on_writer.iter().filter(|id| !elsewhere.contains(id)).count();
+    let reached_no_survivor = on_writer
+        .iter()
+        .filter(|id| !elsewhere.contains(id))
+        .count();
     let (new_writer, refused, failover) = match outcome {
         Ok(d) => (Some(standby.clone()), None, Some(d)),
         Err(line) => (None, Some(line), None),
@@ -222,7 +225,8 @@ pub fn writer_crash(c: &mut Cluster, limit_kbit: Option<u32>, load_for: Duration
     let healthy = c.wait_healthy(Duration::from_secs(120));
     c.wait_replication_healthy(Duration::from_secs(60));
     let outcome = c.end(run, Kind::Crash, t, failover, Some(healthy), false);
-    let identical = wait_identical(c, &DB_HOSTS, Duration::from_secs(60)).map_err(|e| e.to_string());
+    let identical =
+        wait_identical(c, &DB_HOSTS, Duration::from_secs(60)).map_err(|e| e.to_string());
     let acked_by_old = outcome_acked_by(old_sid, &outcome);
     if acked_by_old != acked_at_kill.len() {
         println!(
@@ -271,7 +275,9 @@ fn kept_out(c: &Cluster, old: &str) -> (Option<(String, usize)>, usize) {
         return (None, 0);
     };
     std::thread::sleep(Duration::from_secs(2));
-    let writer = c.writer().unwrap_or_else(|| Cluster::other_master(old).to_string());
+    let writer = c
+        .writer()
+        .unwrap_or_else(|| Cluster::other_master(old).to_string());
     let errant: BTreeSet<u64> = row_ids(c, old, LOAD_TABLE)
         .unwrap_or_default()
         .difference(&row_ids(c, &writer, LOAD_TABLE).unwrap_or_default())
