@@ -47,8 +47,8 @@ pub struct CrashRun {
     pub reached_no_survivor: usize,
     /// Longest gap between acknowledged writes after the kill.
     pub write_gap: Duration,
-    /// Acknowledged writes missing on any server at the end (after the old writer returned
-    /// and replication settled).
+    /// Acknowledged writes missing on the server that lacks most at the end (after the
+    /// old writer returned and replication settled).
     pub missing_at_end: usize,
     /// Every server's `count/checksum` of the load table at the end (identical), or the
     /// difference seen.
@@ -175,9 +175,12 @@ pub fn writer_crash(c: &mut Cluster, limit_kbit: Option<u32>, load_for: Duration
         ),
         CLIENTS,
     );
+    // This run's ids (Cluster::begin_clients moved the counter past them).
+    let run_ids = c.next_id - 10_000_000..c.next_id;
     std::thread::sleep(load_for);
     let semi_sync_before = last_semi_sync_line(c);
     let t = Instant::now();
+    let kill_ms = t.saturating_duration_since(run.load.started()).as_millis() as u64;
     c.mysql_kill9(&old).expect("kill -9");
     // The old writer's last acknowledgements reach the clients within moments; the
     // monitor cannot have promoted anyone yet (trap_period).
@@ -220,13 +223,30 @@ pub fn writer_crash(c: &mut Cluster, limit_kbit: Option<u32>, load_for: Duration
         c.unlimit_inbound(&standby).expect("unlimit");
     }
     c.wait_state(&old, "HARD_OFFLINE", Duration::from_secs(30));
-    c.mysql_start(&old).expect("restart the old writer");
-    let (kept_out, errant_leaked) = kept_out(c, &old);
-    let healthy = c.wait_healthy(Duration::from_secs(120));
+    if refused.is_some() {
+        // Nobody takes writes until the old writer is back (it gets its role back).
+        c.mysql_start(&old).expect("restart the old writer");
+    }
+    // The load stops once writes are acknowledged again (the write gap closed), so that
+    // the recovery below is not slowed down by 16 clients.
+    let acked: BTreeSet<u64> = run.load.acked_ids().into_iter().collect();
+    let outcome = c.end(run, Kind::Crash, t, failover, None, false);
+    let (kept_out, errant_leaked) = if refused.is_none() {
+        c.mysql_start(&old).expect("restart the old writer");
+        kept_out(c, &old, run_ids, kill_ms)
+    } else {
+        (None, 0)
+    };
+    c.wait_healthy(Duration::from_secs(120));
     c.wait_replication_healthy(Duration::from_secs(60));
-    let outcome = c.end(run, Kind::Crash, t, failover, Some(healthy), false);
     let identical =
         wait_identical(c, &DB_HOSTS, Duration::from_secs(60)).map_err(|e| e.to_string());
+    let missing_at_end = missing_per_server(c, &DB_HOSTS, &acked)
+        .expect("rows")
+        .iter()
+        .map(|(_, n)| *n)
+        .max()
+        .unwrap_or(0);
     let acked_by_old = outcome_acked_by(old_sid, &outcome);
     if acked_by_old != acked_at_kill.len() {
         println!(
@@ -247,7 +267,7 @@ pub fn writer_crash(c: &mut Cluster, limit_kbit: Option<u32>, load_for: Duration
         missing_at_failover,
         reached_no_survivor,
         write_gap: outcome.write_gap,
-        missing_at_end: outcome.data.missing_acked().len(),
+        missing_at_end,
         identical,
         kept_out,
         errant_leaked,
@@ -258,41 +278,62 @@ pub fn writer_crash(c: &mut Cluster, limit_kbit: Option<u32>, load_for: Duration
 /// Waits until the returning `old` writer is ONLINE or kept out for errant transactions.
 /// Kept out: its errant rows (those the writer lacks), 2 s later none of them on another
 /// server; returns `show`'s line with their count, and how many leaked.
-fn kept_out(c: &Cluster, old: &str) -> (Option<(String, usize)>, usize) {
+fn kept_out(
+    c: &Cluster,
+    old: &str,
+    ids: std::ops::Range<u64>,
+    kill_ms: u64,
+) -> (Option<(String, usize)>, usize) {
     let prefix = format!("Warning: host {old} is kept out: ");
-    let line = c.wait_until(
-        Duration::from_secs(60),
-        &format!("{old} ONLINE or kept out"),
-        |c| {
-            let s = c.show().ok()?;
+    let start = Instant::now();
+    let line = loop {
+        if let Ok(s) = c.show() {
             if let Some(l) = s.comments.iter().find(|l| l.starts_with(&prefix)) {
-                return Some(Some(l.clone()));
+                break l.clone();
             }
-            (s.state(old) == "ONLINE").then_some(None)
-        },
-    );
-    let Some(line) = line else {
-        return (None, 0);
+            if s.state(old) == "ONLINE" {
+                return (None, 0);
+            }
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            println!("  note: {old} neither ONLINE nor kept out 120 s after its restart");
+            return (None, 0);
+        }
+        std::thread::sleep(Duration::from_millis(100));
     };
     std::thread::sleep(Duration::from_secs(2));
     let writer = c
         .writer()
         .unwrap_or_else(|| Cluster::other_master(old).to_string());
-    let errant: BTreeSet<u64> = row_ids(c, old, LOAD_TABLE)
-        .unwrap_or_default()
-        .difference(&row_ids(c, &writer, LOAD_TABLE).unwrap_or_default())
-        .copied()
-        .collect();
-    let leaked = DB_HOSTS
-        .iter()
-        .filter(|h| **h != old)
-        .map(|h| {
-            row_ids(c, h, LOAD_TABLE)
-                .unwrap_or_default()
-                .intersection(&errant)
-                .count()
+    // Only rows sent before the kill can be the old writer's: with AFTER_SYNC the new
+    // writer's own commits waiting for their acknowledgement are on its slaves (and on the
+    // returned old master, its semi-sync slave) before they are visible on it.
+    let before = |h: &str| -> BTreeSet<u64> {
+        c.query(
+            h,
+            &format!(
+                "SELECT id FROM {LOAD_TABLE} WHERE id >= {} AND id < {} AND at_ms <= {}",
+                ids.start, ids.end, kill_ms
+            ),
+        )
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r.at(0).and_then(|v| v.parse().ok()))
+                .collect()
         })
-        .sum();
+        .unwrap_or_default()
+    };
+    let errant: BTreeSet<u64> = before(old).difference(&before(&writer)).copied().collect();
+    let on_others: Vec<(&str, Vec<u64>)> = DB_HOSTS
+        .iter()
+        .copied()
+        .filter(|h| *h != old && *h != writer)
+        .map(|h| (h, before(h).intersection(&errant).copied().collect()))
+        .collect();
+    let leaked = on_others.iter().map(|(_, ids)| ids.len()).sum();
+    if leaked > 0 {
+        println!("  note: errant rows of {old} on other servers: {on_others:?}");
+    }
     (Some((line, errant.len())), leaked)
 }
 
