@@ -12,7 +12,7 @@ use mmm_tests::checker::{missing_ids, missing_per_server, row_ids, wait_identica
 use mmm_tests::cluster::DB_HOSTS;
 use mmm_tests::workload::LOAD_TABLE;
 
-use super::{Cluster, Kind};
+use super::Cluster;
 
 /// The clients of issue 13's crash failover.
 pub const CLIENTS: usize = 16;
@@ -229,8 +229,13 @@ pub fn writer_crash(c: &mut Cluster, limit_kbit: Option<u32>, load_for: Duration
     }
     // The load stops once writes are acknowledged again (the write gap closed), so that
     // the recovery below is not slowed down by 16 clients.
-    let acked: BTreeSet<u64> = run.load.acked_ids().into_iter().collect();
-    let outcome = c.end(run, Kind::Crash, t, failover, None, false);
+    let _ = run.load.wait_acks(20, Duration::from_secs(30));
+    let report = run.load.stop();
+    let samples = run.sampler.stop();
+    let violations = samples.violations().len();
+    let write_gap = report.longest_gap_after(t).len();
+    println!("  load: {}", report.summary());
+    let acked = report.acked_ids();
     let (kept_out, errant_leaked) = if refused.is_none() {
         c.mysql_start(&old).expect("restart the old writer");
         kept_out(c, &old, run_ids, kill_ms)
@@ -247,7 +252,11 @@ pub fn writer_crash(c: &mut Cluster, limit_kbit: Option<u32>, load_for: Duration
         .map(|(_, n)| *n)
         .max()
         .unwrap_or(0);
-    let acked_by_old = outcome_acked_by(old_sid, &outcome);
+    let acked_by_old = report
+        .acks
+        .iter()
+        .filter(|a| a.server_id == old_sid)
+        .count();
     if acked_by_old != acked_at_kill.len() {
         println!(
             "  note: {acked_by_old} writes acknowledged by {old} in the report, {} in the snapshot 150 ms after the kill",
@@ -260,18 +269,18 @@ pub fn writer_crash(c: &mut Cluster, limit_kbit: Option<u32>, load_for: Duration
         limit_kbit,
         semi_sync_before,
         acked_by_old,
-        acked_total: outcome.acked,
+        acked_total: report.acks.len(),
         new_writer,
         refused,
         failover,
         missing_at_failover,
         reached_no_survivor,
-        write_gap: outcome.write_gap,
+        write_gap,
         missing_at_end,
         identical,
         kept_out,
         errant_leaked,
-        violations: outcome.violations.len(),
+        violations,
     }
 }
 
@@ -335,14 +344,4 @@ fn kept_out(
         println!("  note: errant rows of {old} on other servers: {on_others:?}");
     }
     (Some((line, errant.len())), leaked)
-}
-
-/// Writes acknowledged by the server with `server_id` in the run behind `outcome`.
-fn outcome_acked_by(server_id: u32, outcome: &super::Outcome) -> usize {
-    outcome
-        .acks_by_server
-        .iter()
-        .filter(|(s, _)| *s == server_id)
-        .map(|(_, n)| *n)
-        .sum()
 }

@@ -97,8 +97,6 @@ pub struct Outcome {
     pub violations: Vec<Violation>,
     pub data: DataCheck,
     pub summary: String,
-    /// Acknowledged writes per `@@server_id` that acknowledged them.
-    pub acks_by_server: Vec<(u32, usize)>,
 }
 
 impl Outcome {
@@ -362,13 +360,6 @@ impl Cluster {
             violations: violations.clone(),
             data: data.clone(),
             summary: report.summary(),
-            acks_by_server: {
-                let mut m = std::collections::BTreeMap::new();
-                for a in &report.acks {
-                    *m.entry(a.server_id).or_insert(0) += 1;
-                }
-                m.into_iter().collect()
-            },
         };
         println!("{}", out.line());
         println!("  load: {}", out.summary);
