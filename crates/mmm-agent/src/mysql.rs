@@ -407,6 +407,11 @@ impl Db {
             let Some(st) = self.repl_status().await? else {
                 return Ok(());
             };
+            if self.flavor.mariadb_gtid() && st.uses_gtid() {
+                // Its relay log may end inside a transaction the dead master never
+                // finished sending: every whole transaction applied is all there is.
+                return self.wait_received_applied(deadline).await;
+            }
             if st.all_applied() {
                 return Ok(());
             }
