@@ -4,12 +4,15 @@
 # - a C toolchain (gcc, make, libc6-dev: the ring crate compiles C) and pkg-config;
 # - MariaDB server and client: the testbed starts its own servers from them;
 # - iproute2 and util-linux (network namespaces), openssl (test certificates), jq (test.sh);
-# - dpkg-dev, lintian, systemd (systemd-analyze) and logrotate: the package build and tests.
+# - dpkg-dev, lintian, systemd (systemd-analyze) and logrotate: the package build and tests;
+# - prometheus (for its promtool) and chromium: tests/tests/http.rs validates the monitor's
+#   /metrics with `promtool check metrics` and loads its status page in headless chromium.
 #
-# Installing mariadb-server normally starts and enables Debian's own MariaDB on port 3306.
-# Nothing here needs it, so this script keeps it from starting while it installs (a
-# policy-rc.d that refuses service starts, removed afterwards) and disables it at boot, only
-# when this script installed it. A MariaDB that was already installed is left as it was.
+# Installing mariadb-server normally starts and enables Debian's own MariaDB on port 3306
+# (and prometheus its server on port 9090). Nothing here needs them, so this script keeps
+# them from starting while it installs (a policy-rc.d that refuses service starts, removed
+# afterwards) and disables them at boot, only when this script installed them. A MariaDB or
+# Prometheus that was already installed is left as it was.
 set -euo pipefail
 if [ "$(id -u)" != 0 ]; then
     echo "scripts/deps.sh: must run as root (the testbed creates network namespaces)" >&2
@@ -33,6 +36,12 @@ have dpkg-shlibdeps || missing+=(dpkg-dev)
 have lintian || missing+=(lintian)
 have systemd-analyze || missing+=(systemd)
 have logrotate || missing+=(logrotate)
+installing_prometheus=0
+if ! have promtool; then
+    missing+=(prometheus)
+    installing_prometheus=1
+fi
+have chromium || missing+=(chromium)
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
@@ -40,7 +49,11 @@ echo "deps.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 policy=/usr/sbin/policy-rc.d
 saved=""
-if [ "$installing_server" = 1 ]; then
+no_starts=0
+if [ "$installing_server" = 1 ] || [ "$installing_prometheus" = 1 ]; then
+    no_starts=1
+fi
+if [ "$no_starts" = 1 ]; then
     # Refuse every service start during the install (exit 101: "action forbidden"),
     # keeping a policy-rc.d that was there before (containers often have one).
     if [ -e "$policy" ]; then
@@ -51,7 +64,7 @@ if [ "$installing_server" = 1 ]; then
     chmod 0755 "$policy"
 fi
 restore_policy() {
-    if [ "$installing_server" = 1 ]; then
+    if [ "$no_starts" = 1 ]; then
         if [ -n "$saved" ]; then mv -f "$saved" "$policy"; else rm -f "$policy"; fi
     fi
 }
@@ -66,4 +79,12 @@ if [ "$installing_server" = 1 ]; then
         update-rc.d mariadb disable >/dev/null 2>&1 || true
     fi
     echo "deps.sh: installed mariadb-server without starting it, and disabled it at boot (the tests start their own servers)"
+fi
+if [ "$installing_prometheus" = 1 ]; then
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --quiet prometheus.service 2>/dev/null || true
+    elif have update-rc.d; then
+        update-rc.d prometheus disable >/dev/null 2>&1 || true
+    fi
+    echo "deps.sh: installed prometheus (for promtool) without starting its server, and disabled it at boot"
 fi

@@ -513,10 +513,20 @@ fn restart_failures_and_daemon_plumbing() {
     let out = run_by_hand(&c, "db1", &[&bin_s]);
     assert!(out.status.success(), "{out:?}");
     let mut pids = Pids(Vec::new());
-    let pid: i32 = std::fs::read_to_string(pid_file("db1"))
-        .expect("pid file written")
-        .parse()
-        .expect("pid");
+    // The daemon writes the pid file after the parent has exited: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let pid: i32 = loop {
+        let text = std::fs::read_to_string(pid_file("db1")).unwrap_or_default();
+        if let Ok(pid) = text.trim().parse() {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pid in {} 30 s after the start: {text:?}",
+            pid_file("db1").display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     pids.0.push(pid);
     assert!(pid_alive(pid));
     // A second copy is refused while the first lives.

@@ -272,6 +272,12 @@ fn switchovers_crash_and_recovery_keep_every_server_current() {
         Duration::from_secs(45),
         "db2 replicating from the restarted db1",
         |c| {
+            // The crash may have left db1 with a write no other server has: the monitor
+            // keeps it out and db2's link from it held (issue 13's errant guard); accept
+            // them as 2.2.1 did silently (the errant guard has its own test).
+            if let Ok(s) = c.show() {
+                c.accept_kept_out(&s);
+            }
             let st = c.slave_status("db2").ok()??;
             (st.get("Slave_IO_Running") == Some("Yes")).then(|| restarted.elapsed())
         },

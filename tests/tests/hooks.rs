@@ -130,6 +130,27 @@ fn hooks_hold_and_notify_on_a_real_monitor() {
         .monitor_log()
         .unwrap()
         .contains("pre_failover_bin allowed the failover of role 'writer("));
+    // The decision audit has the hook runs: the vetoes, the hung notify_bin, the allow.
+    wait("hook runs in the audit", 20, &mut || {
+        let audit = c.monitor_audit().unwrap_or_default();
+        let runs: Vec<serde_json::Value> = audit
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|e: &serde_json::Value| e["kind"] == "hook_run")
+            .collect();
+        let has = |hook: &str, ok: bool| {
+            runs.iter()
+                .any(|e| e["fields"]["hook"] == hook && e["fields"]["ok"] == ok)
+        };
+        has("pre_failover_bin", false)
+            && has("pre_failover_bin", true)
+            && has("notify_bin", true)
+            && runs.iter().any(|e| {
+                e["fields"]["result"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("killed after hook_timeout"))
+            })
+    });
     assert!(!ctl(&["show"]).0.contains("pre_failover_bin"));
 
     // mmm_control: --json parsed with serde; ERROR answers exit 2; unreachable exits 1.

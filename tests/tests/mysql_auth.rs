@@ -66,6 +66,7 @@ fn ed25519_account_passes_the_mysql_check() {
             port: 3306,
             user: "mmm_ed".into(),
             password: password.into(),
+            tls: Default::default(),
         })
     };
     let (good, bad) = on_host(&tb, "monitor", async {

@@ -176,6 +176,8 @@ pub struct Agent {
     lease: Lease,
     /// Gratuitous ARP: the bursts after an add and the periodic refresh.
     arp: ArpSchedule,
+    /// The monitor terms (fencing tokens of monitor HA).
+    fencing: crate::fencing::Fencing,
 }
 
 impl std::fmt::Debug for Agent {
@@ -201,7 +203,14 @@ impl Agent {
             uptime: mmm_common::uptime::uptime_field,
             lease,
             arp,
+            fencing: crate::fencing::Fencing::in_memory(),
         }
+    }
+
+    /// Keeps the monitor term in `fencing` (the daemon: a file beside the pid file).
+    pub fn with_fencing(mut self, fencing: crate::fencing::Fencing) -> Agent {
+        self.fencing = fencing;
+        self
     }
 
     /// Replaces the uptime source (tests).
@@ -240,6 +249,14 @@ impl Agent {
                 return e.reply_text;
             }
         };
+        // Monitor HA: a command of a deposed leader is refused (and renews nothing).
+        if let Err(e) = self
+            .fencing
+            .admit(&decoded.request.command, decoded.request.term)
+        {
+            tracing::warn!("{e}: {line}");
+            return e;
+        }
         // A well-formed request from the monitor renews the lease.
         self.lease.touch();
         if let Some(w) = &decoded.warning {

@@ -192,7 +192,13 @@ where
             .filter_map(|r| r.ip.parse().ok())
             .collect();
         let upkeep_mysql = mysql.clone();
-        let agent = Arc::new(Agent::new(settings, Arc::new(vip), Arc::new(mysql)));
+        let mut agent = Agent::new(settings, Arc::new(vip), Arc::new(mysql));
+        if !pid_path.is_empty() {
+            agent = agent.with_fencing(crate::fencing::Fencing::load(
+                format!("{pid_path}.term").into(),
+            ));
+        }
+        let agent = Arc::new(agent);
         let tls = matches!(cfg.socket.kind, config::SocketType::Ssl);
         tracing::info!(%addr, tls, "Listening on {addr}");
         let access = Access::from_list(&cfg.ext.monitor_ips);

@@ -7,7 +7,8 @@
 //!   `monitor_ips`.
 //! - `agent`: state, command dispatch, the pure SET_STATUS plan (spec §4.2–§4.5).
 //! - `role`: add/delete/check one role in MMM's order (spec §4.6).
-//! - `lease`: the optional agent lease (an isolated writer fences itself).
+//! - `lease`: the optional agent lease (an isolated writer fences itself); `fencing`: the
+//!   monitor terms of monitor HA (a deposed leader's commands are refused).
 //! - `effects`: the `Vip` and `MysqlOps` traits, `parse_ip`; `error`: effect errors.
 //! - `vip`: role IPs through rtnetlink; `arp`: gratuitous ARP frames and bursts through
 //!   pnet; `arp_schedule`: when bursts go out (the repeats after an add and the periodic
@@ -24,6 +25,7 @@ pub mod arp_schedule;
 pub mod daemon_main;
 pub mod effects;
 pub mod error;
+pub mod fencing;
 pub mod flavor;
 pub mod lease;
 pub mod listener;

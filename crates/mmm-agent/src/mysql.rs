@@ -97,6 +97,8 @@ pub struct HostDb {
     pub replication_user: String,
     /// `replication_password`.
     pub replication_password: String,
+    /// `mysql_ssl_*` of the host (paths read on this agent's host).
+    pub tls: mmm_common::mysql_tls::MysqlTls,
 }
 
 impl HostDb {
@@ -110,6 +112,7 @@ impl HostDb {
             password: t.password,
             replication_user: h.replication.user.clone(),
             replication_password: h.replication.password.clone(),
+            tls: t.tls,
         }
     }
 }
@@ -747,6 +750,7 @@ impl MysqlServer {
             .user(Some(h.user.clone()))
             .pass(Some(h.password.clone()))
             .prefer_socket(false);
+        let opts = h.tls.apply(opts);
         let mut conn = match tokio::time::timeout(timeout, Conn::new(opts)).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return Err(cerr(e.to_string())),

@@ -1176,3 +1176,44 @@ async fn read_only_owed_after_a_failed_writer_removal() {
     assert!(!a.mysql.calls()[n..].contains(&"deny_write".to_string()));
     a.stop().await;
 }
+
+/// Monitor HA fencing tokens (issue 16): a SET_STATUS with term 7 is obeyed; then one with
+/// the older term 6 (a deposed leader) and one without a term are refused with `ERROR:`
+/// and change nothing (the writer role and VIP stay); queries are still answered.
+#[tokio::test]
+async fn stale_monitor_terms_are_refused() {
+    let a = start("db1", HostMode::Master).await;
+    let writer = "SET_STATUS|1|db1|ONLINE|writer(198.18.0.188)|db1";
+    assert_eq!(
+        ask(&a.addr, &format!("{writer}|term=7")).await,
+        up("OK: Status applied successfully!")
+    );
+    assert_eq!(a.vip.ips(), vec!["198.18.0.188"]);
+    let demote = "SET_STATUS|1|db1|ONLINE||db2";
+    assert_eq!(
+        ask(&a.addr, &format!("{demote}|term=6")).await,
+        up("ERROR: Stale monitor term 6: this agent obeys term 7 (another monitor leads now)")
+    );
+    assert_eq!(
+        ask(&a.addr, demote).await,
+        up("ERROR: This agent obeys monitor term 7: a command without a term is refused")
+    );
+    assert_eq!(
+        a.vip.ips(),
+        vec!["198.18.0.188"],
+        "a refused command changed the roles"
+    );
+    assert!(!a.mysql.calls().contains(&"deny_write".to_string()));
+    assert_eq!(ask(&a.addr, "PING|1|db1").await, up("OK: Pinged!"));
+    assert_eq!(
+        ask(&a.addr, "GET_AGENT_STATUS|1|db1|term=3").await,
+        up("OK: Returning status!|ONLINE|writer(198.18.0.188)|")
+    );
+    // The new leader's term: obeyed.
+    assert_eq!(
+        ask(&a.addr, &format!("{demote}|term=8")).await,
+        up("OK: Status applied successfully!")
+    );
+    assert!(a.vip.ips().is_empty());
+    a.stop().await;
+}

@@ -25,6 +25,7 @@ pub mod daemon;
 pub mod gtid;
 pub mod line;
 pub mod log;
+pub mod mysql_tls;
 pub mod pidfile;
 pub mod proto;
 pub mod role;

@@ -22,7 +22,7 @@
 //! info, DEBUG 7 debug), which journald strips and stores as the line's priority
 //! (`journalctl -p err` shows FATAL and ERROR). Elsewhere stderr is unchanged.
 //!
-//! API: [`init`]`(program, cluster, debug)`, [`reopen`], [`log_file_path`], [`mmm_timestamp`].
+//! API: [`init`]`(program, cluster, debug)`, [`init_with_extra`], [`reopen`], [`log_file_path`], [`mmm_timestamp`].
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -224,11 +224,25 @@ impl<'a> MakeWriter<'a> for ReopeningFile {
 /// log file in use, if any. Calling it twice is harmless (the second call does nothing).
 /// The directory is `$MMM_LOG_DIR` when set and not empty, else [`LOG_DIR`].
 pub fn init(program: &str, cluster: Option<&str>, debug: bool) -> Option<PathBuf> {
+    init_with_extra(program, cluster, debug, None)
+}
+
+/// A layer added beside the stderr, journal and file layers (the monitor's alerts from
+/// `mmm_mon_log.conf`); it filters the events itself.
+pub type ExtraLayer = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
+
+/// [`init`] with an [`ExtraLayer`].
+pub fn init_with_extra(
+    program: &str,
+    cluster: Option<&str>,
+    debug: bool,
+    extra: Option<ExtraLayer>,
+) -> Option<PathBuf> {
     let dir = std::env::var_os(LOG_DIR_ENV)
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(LOG_DIR));
-    init_with_dir(program, cluster, debug, &dir)
+    init_layers(program, cluster, debug, &dir, extra)
 }
 
 /// [`init`] with another log directory (tests).
@@ -237,6 +251,16 @@ pub fn init_with_dir(
     cluster: Option<&str>,
     debug: bool,
     dir: &Path,
+) -> Option<PathBuf> {
+    init_layers(program, cluster, debug, dir, None)
+}
+
+fn init_layers(
+    program: &str,
+    cluster: Option<&str>,
+    debug: bool,
+    dir: &Path,
+    extra: Option<ExtraLayer>,
 ) -> Option<PathBuf> {
     let level = if debug { "debug" } else { "info" };
     let filter = || {
@@ -273,6 +297,7 @@ pub fn init_with_dir(
             .with_filter(filter())
     });
     let _ = tracing_subscriber::registry()
+        .with(extra)
         .with(stderr)
         .with(journal_layer)
         .with(file_layer)

@@ -1166,6 +1166,16 @@ fn http_listen_and_audit_log_directives() {
     assert_eq!(m.http_listen, None);
     assert!(m.http_tls);
     assert_eq!(m.audit_log, AuditLog::Off);
+    // http_tls 1 with the listener on needs the <socket> certificates.
+    let text = edit(
+        "    ping_ips 198.18.0.1, 198.18.0.2\n",
+        "    ping_ips 198.18.0.1, 198.18.0.2\n    http_tls 1\n",
+    );
+    let e = ok(&text, Monitor).monitor_settings().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "missing socket->cert_file (monitor->http_tls 1 needs it) in the configuration"
+    );
     let text = edit(
         "    ping_ips 198.18.0.1, 198.18.0.2\n",
         "    ping_ips 198.18.0.1, 198.18.0.2\n    http_listen [::]:8080\n    audit_log /srv/a.jsonl\n",
@@ -1269,4 +1279,55 @@ fn monitor_ha_directives() {
     )
     .monitor_settings()
     .is_ok());
+}
+
+/// `mysql_ssl_mode`, `mysql_ssl_ca`, `mysql_ssl_cert`, `mysql_ssl_key` (issue 18) in a
+/// `<host>` (or `<host default>`): plain by default; the modes of the MySQL client; VERIFY_*
+/// need a CA, a certificate needs its key, paths are absolute; errors name file and line.
+#[test]
+fn mysql_tls_directives() {
+    use mmm_common::mysql_tls::{MysqlTls, SslMode};
+    let cfg = ok(FULL, Monitor);
+    assert!(cfg.hosts.iter().all(|h| h.mysql_tls == MysqlTls::default()));
+    let text = format!(
+        "{FULL}<host default>\n    mysql_ssl_mode verify_identity\n    mysql_ssl_ca /etc/mysql-mmm/tls/ca.pem\n    mysql_ssl_cert /etc/mysql-mmm/tls/host.pem\n    mysql_ssl_key /etc/mysql-mmm/tls/host.key\n</host>\n"
+    );
+    let cfg = ok(&text, Agent);
+    for h in &cfg.hosts {
+        assert_eq!(h.mysql_tls.mode, SslMode::VerifyIdentity, "{}", h.name);
+        assert_eq!(h.mysql_tls.ca.as_deref(), Some("/etc/mysql-mmm/tls/ca.pem"));
+        assert_eq!(
+            h.mysql_tls.key.as_deref(),
+            Some("/etc/mysql-mmm/tls/host.key")
+        );
+    }
+    let line = FULL.lines().count() + 2;
+    let e = err(
+        &format!("{FULL}<host default>\n    mysql_ssl_mode PREFERRED\n</host>\n"),
+        Monitor,
+    );
+    assert!(
+        e.to_string()
+            .starts_with("Config entry 'host->db1->mysql_ssl_mode' has invalid value 'PREFERRED'")
+            && e.to_string().contains(&format!("on line {line}")),
+        "{e}"
+    );
+    let e = err(
+        &format!("{FULL}<host default>\n    mysql_ssl_mode VERIFY_CA\n</host>\n"),
+        Monitor,
+    );
+    assert!(e.to_string().contains("need mysql_ssl_ca"), "{e}");
+    let e = err(
+        &format!("{FULL}<host default>\n    mysql_ssl_mode REQUIRED\n    mysql_ssl_cert /x.pem\n</host>\n"),
+        Monitor,
+    );
+    assert!(e.to_string().contains("go together"), "{e}");
+    let e = err(
+        &format!("{FULL}<host default>\n    mysql_ssl_mode REQUIRED\n    mysql_ssl_ca tls/ca.pem\n</host>\n"),
+        Monitor,
+    );
+    assert!(
+        e.to_string().contains("expected an absolute file path"),
+        "{e}"
+    );
 }

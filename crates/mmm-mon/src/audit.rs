@@ -341,25 +341,67 @@ impl Audit {
             let Some((kind, host, fields)) = describe(d) else {
                 continue;
             };
-            let e = AuditEvent {
-                seq: self.next_seq,
-                time,
-                level: d.level().as_mmm().trim().to_string(),
-                kind: kind.to_string(),
-                host,
-                fields,
-                message: d.to_string(),
-            };
-            self.next_seq += 1;
-            if let Some(w) = &self.writer {
-                if let Ok(line) = serde_json::to_string(&e) {
-                    let _ = w.send(line);
-                }
-            }
-            self.push_ring(e);
+            let level = d.level().as_mmm().trim().to_string();
+            self.append(time, level, kind, host, fields, d.to_string());
             n += 1;
         }
         n
+    }
+
+    /// Records a finished hook run (`kind` `hook_run`; INFO when it exited 0, else WARN).
+    pub fn record_hook(&mut self, r: &crate::hooks::HookReport) {
+        let fields = json!({"hook": r.what, "program": r.program, "event": r.event,
+                            "ok": r.ok, "result": r.summary,
+                            "took_s": r.took.as_secs_f64()});
+        let fields = match fields {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let message = format!(
+            "{} {} ({}) {} after {} ms: {}",
+            r.what,
+            r.program,
+            r.event,
+            if r.ok { "ended" } else { "failed" },
+            r.took.as_millis(),
+            r.summary
+        );
+        let level = if r.ok { "INFO" } else { "WARN" };
+        self.append(
+            epoch_now(),
+            level.to_string(),
+            "hook_run",
+            r.host.clone(),
+            fields,
+            message,
+        );
+    }
+
+    fn append(
+        &mut self,
+        time: f64,
+        level: String,
+        kind: &str,
+        host: Option<String>,
+        fields: Map<String, Value>,
+        message: String,
+    ) {
+        let e = AuditEvent {
+            seq: self.next_seq,
+            time,
+            level,
+            kind: kind.to_string(),
+            host,
+            fields,
+            message,
+        };
+        self.next_seq += 1;
+        if let Some(w) = &self.writer {
+            if let Ok(line) = serde_json::to_string(&e) {
+                let _ = w.send(line);
+            }
+        }
+        self.push_ring(e);
     }
 
     /// The events after epoch second `since` (all when `None`), the last `limit` of them.

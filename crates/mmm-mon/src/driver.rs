@@ -2,6 +2,8 @@
 //! [`Monitor`], one input channel and one timer re-armed from `poll_timeout`, and carries
 //! out every [`Action`] (sends through the agent client, kill_host, status file writes,
 //! replies to control clients, decisions to the log). It holds no MMM logic of its own.
+//! After each batch of actions it feeds the decision audit, the hooks and the metrics'
+//! counters, and publishes a copy of the facts for the HTTP listener (`http`, issue 17).
 //!
 //! Startup (§3.1 step 8): wait for the network; resolve kill_host; start the check tasks
 //! and feed their first results (the initial checks); master-master configuration check
@@ -24,13 +26,14 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use crate::agent_client::{AgentClient, AgentError, AgentTarget};
-use crate::audit::Audit;
-use crate::checks::{self, wall_now, CheckTasks, InputFn};
+use crate::audit::{Audit, AuditEvent};
+use crate::checks::{self, wall_now, CheckTasks, InputFn, Observed};
 use crate::control::{self, ControlRequest};
 use crate::core::{
     Action, CheckKind, CheckStatus, Decision, HostId, Input, Level, Monitor, StatusLine, Token,
 };
 use crate::hooks::Hooks as HookRunner;
+use crate::http::{HttpError, HttpListener, Published, Tally};
 use crate::kill_host;
 use crate::master_check;
 use crate::network;
@@ -46,6 +49,9 @@ pub enum DriverError {
     /// The control listener could not be created.
     #[error("Listener: Can't create socket! ({0})")]
     Listener(String),
+    /// The HTTP listener (`http_listen`, `http_tls`) could not be set up.
+    #[error("{0}")]
+    Http(#[from] HttpError),
 }
 
 /// Something the driver loop reacts to.
@@ -58,6 +64,8 @@ enum Event {
         allowed: bool,
         why: String,
     },
+    /// A hook run ended (for the decision audit).
+    HookRan(crate::hooks::HookReport),
     /// The outcome of an agent request.
     Agent {
         token: Token,
@@ -144,6 +152,22 @@ pub async fn run(
         warn!("{warning}");
     }
 
+    // The HTTP listener (issue 17), bound before anything is changed too.
+    let http = match monitor_cfg.http_listen {
+        Some(addr) => {
+            let tls = if monitor_cfg.http_tls {
+                Some(
+                    mmm_common::socket::tls_acceptor(&config.socket)
+                        .map_err(|e| HttpError::Tls(e.to_string()))?,
+                )
+            } else {
+                None
+            };
+            Some(HttpListener::bind(addr, tls).await?)
+        }
+        None => None,
+    };
+
     let audit = match &hooks.audit_file {
         Some(path) => Audit::with_file(path),
         None => Audit::in_memory(),
@@ -155,6 +179,17 @@ pub async fn run(
         network_probed_at,
         audit,
     );
+    // Serve HTTP from now on (the startup's states too); it stops with the monitor.
+    let (stop_http_tx, stop_http_rx) = oneshot::channel::<()>();
+    let http_task = http.map(|http| {
+        if let Some(addr) = http.local_addr() {
+            debug!("HTTP listener on {addr}");
+        }
+        let published = driver.shell.publisher.subscribe();
+        tokio::spawn(http.run(published, async move {
+            let _ = stop_http_rx.await;
+        }))
+    });
 
     // §3.1 8d (initial checks), §3.13, §3.12 and 8g, in 2.2.1's order; check results keep
     // flowing to the core meanwhile, and a shutdown request ends the startup.
@@ -194,6 +229,10 @@ pub async fn run(
     // Shutdown: no more commands, the status file a last time.
     let _ = stop_listener_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(2), listener_task).await;
+    let _ = stop_http_tx.send(());
+    if let Some(t) = http_task {
+        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+    }
     network_task.abort();
     driver.shell.write_last_status();
     info!("END");
@@ -230,8 +269,15 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
             })
         };
         let hook_events = event_tx.clone();
+        let hook_report: crate::hooks::Reporter = {
+            let tx = event_tx.clone();
+            Arc::new(move |r| {
+                let _ = tx.send(Event::HookRan(r));
+            })
+        };
         let (network_tx, network_rx) = watch::channel(true);
-        let checks = checks::spawn(config, sink.clone(), network_rx);
+        let observed = Arc::new(Observed::new(config.hosts.len()));
+        let checks = checks::spawn(config, sink.clone(), network_rx, observed.clone());
         // The network was confirmed up by wait_for_network: check failures from now on
         // wait for a later confirmation (core: Input::NetworkConfirmed), also before the
         // network task's first round.
@@ -266,12 +312,21 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
                 let _ = event_tx.send(Event::Agent { token, outcome });
             }),
         );
+        let monitor = {
+            let mut m = Monitor::new(config, Instant::now(), wall_now());
+            m.set_errant_guard(guard);
+            m
+        };
+        let ring = Arc::new(audit.events(None, usize::MAX));
+        let (publisher, _) = watch::channel(Arc::new(Published {
+            snapshot: monitor.snapshot(),
+            events: ring.clone(),
+            tally: Tally::default(),
+            observed: observed.clone(),
+            semi_sync: config.ext.semi_sync,
+        }));
         let driver = Driver {
-            monitor: {
-                let mut m = Monitor::new(config, Instant::now(), wall_now());
-                m.set_errant_guard(guard);
-                m
-            },
+            monitor,
             shell: Shell {
                 config,
                 agents,
@@ -282,10 +337,15 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
                 replies: HashMap::new(),
                 next_command: 0,
                 network_wake,
-                hooks: HookRunner::new(config),
+                hooks: HookRunner::new(config, Some(hook_report)),
                 hook_events,
                 batch: Vec::new(),
                 audit,
+                publisher,
+                tally: Tally::default(),
+                ring,
+                observed,
+                last_publish: None,
             },
             events,
             shutdown,
@@ -409,7 +469,20 @@ struct Shell<'a> {
     batch: Vec<Decision>,
     /// The decision audit (fed once per batch of actions).
     audit: Audit,
+    /// Where the HTTP listener reads the facts from (one publication per batch).
+    publisher: watch::Sender<Arc<Published>>,
+    /// The decision counters of the metrics.
+    tally: Tally,
+    /// The audit ring as last published.
+    ring: Arc<Vec<AuditEvent>>,
+    /// Check run times and replication lags (written by the check tasks).
+    observed: Arc<Observed>,
+    /// When the last copy was published.
+    last_publish: Option<Instant>,
 }
+
+/// How stale the HTTP listener's copy may get between batches without decisions.
+const PUBLISH_EVERY: Duration = Duration::from_millis(200);
 
 impl Shell<'_> {
     fn feed(&mut self, monitor: &mut Monitor, ev: Event) {
@@ -428,6 +501,11 @@ impl Shell<'_> {
             Event::Input(input) => self.handle(monitor, input),
             Event::PreFailover { seq, allowed, why } => {
                 self.handle(monitor, Input::PreFailoverResult { seq, allowed, why })
+            }
+            Event::HookRan(r) => {
+                self.audit.record_hook(&r);
+                self.ring = Arc::new(self.audit.events(None, usize::MAX));
+                self.publish(monitor, true);
             }
             Event::Agent { token, outcome } => self.handle(
                 monitor,
@@ -507,11 +585,41 @@ impl Shell<'_> {
             }
         }
         // The one tap per batch: the decision audit, then the hooks.
-        if !self.batch.is_empty() {
+        let decided = !self.batch.is_empty();
+        if decided {
             let batch = std::mem::take(&mut self.batch);
-            self.audit.record(&batch);
+            if self.audit.record(&batch) > 0 {
+                self.ring = Arc::new(self.audit.events(None, usize::MAX));
+            }
+            self.tally.count(&batch, Instant::now());
             self.hooks.decisions(&batch);
         }
+        self.publish(monitor, decided);
+    }
+
+    /// Hands the HTTP listener a copy of the facts (nothing when it is off): at once after
+    /// a batch with decisions, else at most every [`PUBLISH_EVERY`] (check results come
+    /// in all the time; a copy each time would cost the main loop with many hosts).
+    fn publish(&mut self, monitor: &Monitor, decided: bool) {
+        if self.publisher.receiver_count() == 0 {
+            return;
+        }
+        let now = Instant::now();
+        if !decided
+            && self
+                .last_publish
+                .is_some_and(|t| now.duration_since(t) < PUBLISH_EVERY)
+        {
+            return;
+        }
+        self.last_publish = Some(now);
+        self.publisher.send_replace(Arc::new(Published {
+            snapshot: monitor.snapshot(),
+            events: self.ring.clone(),
+            tally: self.tally.clone(),
+            observed: self.observed.clone(),
+            semi_sync: self.config.ext.semi_sync,
+        }));
     }
 
     fn write_status(&mut self, lines: &[StatusLine]) {

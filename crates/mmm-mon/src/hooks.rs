@@ -75,6 +75,50 @@ impl HookRun {
     }
 }
 
+/// A finished hook run as the decision audit records it (`kind` `hook_run`).
+#[derive(Debug, Clone)]
+pub struct HookReport {
+    /// `notify_bin`, `pre_failover_bin`, `post_failover_bin`.
+    pub what: &'static str,
+    /// The program.
+    pub program: String,
+    /// The event it was run for (`MMM_EVENT`).
+    pub event: String,
+    /// The host the event is about (`MMM_HOST`), if any.
+    pub host: Option<String>,
+    /// Exit 0.
+    pub ok: bool,
+    /// Exit status or timeout and the output's first lines.
+    pub summary: String,
+    /// How long it ran.
+    pub took: Duration,
+}
+
+impl HookReport {
+    fn of(
+        what: &'static str,
+        program: &str,
+        env: &BTreeMap<String, String>,
+        run: &HookRun,
+    ) -> HookReport {
+        HookReport {
+            what,
+            program: program.to_string(),
+            event: env.get("MMM_EVENT").cloned().unwrap_or_default(),
+            host: env
+                .get("MMM_HOST")
+                .or_else(|| env.get("MMM_NEW_HOST"))
+                .cloned(),
+            ok: run.outcome == HookOutcome::Ok,
+            summary: run.summary(),
+            took: run.took,
+        }
+    }
+}
+
+/// Where finished runs are reported (the driver: the decision audit).
+pub type Reporter = std::sync::Arc<dyn Fn(HookReport) + Send + Sync>;
+
 /// Runs `program` with `env` under `timeout`, killing its process group on timeout.
 pub async fn run_hook(program: &str, env: &BTreeMap<String, String>, timeout: Duration) -> HookRun {
     let started = Instant::now();
@@ -295,21 +339,26 @@ pub struct Hooks {
     pre_failover_bin: Option<String>,
     timeout: Duration,
     queue: Option<mpsc::Sender<Job>>,
+    report: Option<Reporter>,
 }
 
 impl Hooks {
     /// The hooks of `config`; starts the notification task when a hook is configured (call
     /// within the runtime).
-    pub fn new(config: &MonitorSettings) -> Hooks {
+    pub fn new(config: &MonitorSettings, report: Option<Reporter>) -> Hooks {
         let ext = &config.ext;
         let queue = if ext.notify_bin.is_some() || ext.post_failover_bin.is_some() {
             let (tx, mut rx) = mpsc::channel::<Job>(MAX_QUEUED);
             let timeout = ext.hook_timeout;
+            let report = report.clone();
             tokio::spawn(async move {
                 while let Some(job) = rx.recv().await {
                     let event = job.env.get("MMM_EVENT").cloned().unwrap_or_default();
                     let run = run_hook(&job.program, &job.env, timeout).await;
                     log_run(job.what, &job.program, &event, &run);
+                    if let Some(r) = &report {
+                        r(HookReport::of(job.what, &job.program, &job.env, &run));
+                    }
                 }
             });
             Some(tx)
@@ -322,6 +371,7 @@ impl Hooks {
             pre_failover_bin: ext.pre_failover_bin.clone(),
             timeout: ext.hook_timeout,
             queue,
+            report,
         }
     }
 
@@ -373,11 +423,15 @@ impl Hooks {
             return;
         };
         let timeout = self.timeout;
+        let report = self.report.clone();
         tokio::spawn(async move {
             let env = pre_failover_env(&role, &from, &to, crate::checks::wall_now());
             info!("Running pre_failover_bin {program} for the failover of role '{role}' from host '{from}' to host '{to}'");
             let run = run_hook(&program, &env, timeout).await;
             log_run("pre_failover_bin", &program, "pre_failover", &run);
+            if let Some(r) = &report {
+                r(HookReport::of("pre_failover_bin", &program, &env, &run));
+            }
             done(run.outcome == HookOutcome::Ok, run.summary());
         });
     }

@@ -7,6 +7,7 @@
 //! - `kill_host`: the kill_host binary (§3.11).
 //! - `control`: the control listener (§5.2), a handler of `mmm_common::server`.
 //! - `audit`: the decision audit (ring and JSON lines file, issue 17).
+//! - `http`: the HTTP listener (metrics, JSON API, status page; issue 17).
 //! - `status_file`: the status file format and its atomic write (§3.12).
 //! - `cli`: the command line (also the man page's source).
 //! - `driver`: the shell that owns the core and runs its actions (§3.1, §3.2); its startup
@@ -16,12 +17,14 @@
 pub mod core;
 
 pub mod agent_client;
+pub mod alerts;
 pub mod audit;
 pub mod checks;
 pub mod cli;
 pub mod control;
 pub mod driver;
 pub mod hooks;
+pub mod http;
 pub mod kill_host;
 pub mod log_conf;
 pub mod master_check;

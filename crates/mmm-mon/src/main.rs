@@ -16,6 +16,14 @@ use mmm_mon::driver::{self, Hooks};
 use tracing::{error, info, Instrument};
 
 fn main() -> ExitCode {
+    let code = run();
+    // What the log appenders of mmm_mon_log.conf still hold (buffered mails, a FATAL line
+    // that stopped the monitor) goes out first.
+    mmm_mon::alerts::flush(std::time::Duration::from_secs(10));
+    code
+}
+
+fn run() -> ExitCode {
     daemon::ignore_sighup();
     let inv = match Invocation::parse(&CLI, std::env::args_os()) {
         Ok(inv) => inv,
@@ -41,10 +49,22 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let log_file = mmm_common::log::init(PROG, cluster, cfg.debug);
+    // 2.2.1's Log4perl file: its mail and syslog appenders are honoured; one that cannot be
+    // stops the monitor (after logging is up, so the reason reaches the log and journal).
+    let (alerts, refused) = match mmm_mon::log_conf::find(cluster)
+        .map(|p| mmm_mon::log_conf::read(&p, PROG))
+        .transpose()
+    {
+        Ok(a) => (a.unwrap_or_default(), None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    let layer = mmm_mon::alerts::AlertLayer::new(PROG, alerts)
+        .map(|l| Box::new(l) as mmm_common::log::ExtraLayer);
+    let log_file = mmm_common::log::init_with_extra(PROG, cluster, cfg.debug, layer);
     info!("STARTING...");
-    if let Some(path) = mmm_mon::log_conf::find(cluster) {
-        mmm_mon::log_conf::warn_unhonoured(&path);
+    if let Some(e) = refused {
+        error!("{e}");
+        return ExitCode::from(1);
     }
     let pid_path = Some(PathBuf::from(&cfg.monitor.pid_path));
     if let Some(p) = &pid_path {

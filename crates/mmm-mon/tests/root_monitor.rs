@@ -264,13 +264,14 @@ fn target(user: &str, pw: &str) -> mysql::MysqlTarget {
         port: 3306,
         user: user.into(),
         password: pw.into(),
+        tls: Default::default(),
     }
 }
 
 fn monitor_config(dir: &Path, agent_port: u16, control_port: u16) -> MonitorSettings {
     let text = format!(
         "active_master_role writer\n\
-<monitor>\n    ip {DB_IP}\n    port {control_port}\n    pid_path {d}/mmm_mond.pid\n    bin_path {d}\n    status_path {d}/mmm_mond.status\n    ping_ips {DB_IP}\n    ping_interval 0.2\n</monitor>\n\
+<monitor>\n    ip {DB_IP}\n    port {control_port}\n    pid_path {d}/mmm_mond.pid\n    bin_path {d}\n    status_path {d}/mmm_mond.status\n    ping_ips {DB_IP}\n    ping_interval 0.2\n    http_listen off\n</monitor>\n\
 <host default>\n    monitor_user mmm_monitor\n    monitor_password {MON_PW}\n    agent_port {agent_port}\n</host>\n\
 <host db1>\n    ip {DB_IP}\n    mode master\n    peer db2\n</host>\n\
 <host db2>\n    ip {DEAD_IP}\n    mode master\n    peer db1\n</host>\n\
@@ -476,7 +477,8 @@ fn checks_against_real_mariadb() {
             .unwrap();
         rt.block_on(async move {
             let (_net_tx, net_rx) = watch::channel(true);
-            let tasks = checks::spawn(&cfg, sink, net_rx);
+            let observed = std::sync::Arc::new(checks::Observed::new(cfg.hosts.len()));
+            let tasks = checks::spawn(&cfg, sink, net_rx, observed);
             tokio::task::spawn_blocking(move || {
                 let _ = stop_rx.recv();
             })

@@ -843,6 +843,20 @@ pub fn slave_replication_delayed(c: &mut Cluster, assert: bool) {
         Duration::from_secs(u64::from(delay) * 3 + 30),
     );
     c.undelay_replication("db3").expect("undelay");
+    // MariaDB takes MASTER_DELAY only with both replication threads stopped: the delay and
+    // the undelay each restart the IO thread, and on a loaded machine a reconnect that
+    // lasts a check's trap period reads as REPLICATION_FAIL. With the delay itself that can
+    // make three state changes within flap_duration: db3 is flapping and waits in
+    // AWAITING_RECOVERY, as 2.2.1 would. An operator then sets it online; so does the test
+    // (said in a note line), since the scenario is about the delay, not the flapping rule.
+    c.wait_until(Duration::from_secs(90), "db3 out of REPLICATION_DELAY", |c| {
+        let st = c.state("db3");
+        if st == "AWAITING_RECOVERY" {
+            let answer = c.ctl(&["set_online", "db3"]);
+            println!("note: db3 AWAITING_RECOVERY after the delay (flapping): set_online: {answer:?}");
+        }
+        (st == "ONLINE" || st == "AWAITING_RECOVERY").then_some(())
+    });
     let healthy = c.wait_healthy(Duration::from_secs(90));
     c.end(run, Kind::Planned, t, None, Some(healthy), assert);
 }

@@ -297,6 +297,10 @@ pub struct HostSection {
     pub cluster_interface: Option<String>,
     /// `mysql_port` (3306).
     pub mysql_port: u16,
+    /// mmm-rs `mysql_ssl_mode`, `mysql_ssl_ca`, `mysql_ssl_cert`, `mysql_ssl_key`: TLS
+    /// for the connections to this host's server (plain by default; not rendered then).
+    #[serde(skip_serializing_if = "crate::mysql_tls::MysqlTls::is_plain")]
+    pub mysql_tls: crate::mysql_tls::MysqlTls,
     /// `mysql_pidfile`.
     pub mysql_pidfile: String,
     /// `mysql_rcscript`.

@@ -64,6 +64,8 @@ pub struct MysqlTarget {
     pub user: String,
     /// The password.
     pub password: String,
+    /// TLS (`mysql_ssl_*`; plain by default).
+    pub tls: crate::mysql_tls::MysqlTls,
 }
 
 impl MysqlTarget {
@@ -89,6 +91,8 @@ pub struct HostConfig {
     pub agent_port: u16,
     /// `mysql_port`.
     pub mysql_port: u16,
+    /// `mysql_ssl_*`.
+    pub mysql_tls: crate::mysql_tls::MysqlTls,
     /// The MySQL account of the program these settings are for: `monitor_user` /
     /// `monitor_password` for mmm_mond, `agent_user` / `agent_password` for mmm_agentd.
     pub mysql_account: MysqlAccount,
@@ -107,6 +111,7 @@ impl HostConfig {
             port: self.mysql_port,
             user: self.mysql_account.user.clone(),
             password: self.mysql_account.password.clone(),
+            tls: self.mysql_tls.clone(),
         }
     }
 }
@@ -346,6 +351,7 @@ fn host_config(h: &HostSection, mysql_account: MysqlAccount) -> Result<HostConfi
         peer: h.peer.clone(),
         agent_port: h.agent_port,
         mysql_port: h.mysql_port,
+        mysql_tls: h.mysql_tls.clone(),
         mysql_account,
     })
 }
@@ -358,6 +364,20 @@ impl Config {
             .as_ref()
             .ok_or_else(|| SettingsError::Missing("monitor".into()))?;
         let mpath = |var: &str| format!("monitor->{var}");
+        // `http_tls 1` serves the HTTP listener with the `<socket>` certificates (issue 17).
+        if m.http_tls && m.http_listen.is_some() {
+            for (var, v) in [
+                ("cert_file", &self.socket.cert_file),
+                ("key_file", &self.socket.key_file),
+                ("ca_file", &self.socket.ca_file),
+            ] {
+                if v.is_none() {
+                    return Err(SettingsError::Missing(format!(
+                        "socket->{var} (monitor->http_tls 1 needs it)"
+                    )));
+                }
+            }
+        }
         let monitor = MonitorConfig {
             ip: need(&m.ip, || mpath("ip"))?,
             port: m.port,
@@ -503,6 +523,7 @@ mod tests {
             peer: None,
             agent_port: 9989,
             mysql_port: 3306,
+            mysql_tls: Default::default(),
             mysql_account: MysqlAccount {
                 user: "u".into(),
                 password: "p".into(),

@@ -302,12 +302,11 @@ impl<'a> View<'a> {
         })
     }
 
-    /// A list of IP addresses separated by commas and/or whitespace (`monitor_ips`,
-    /// `control_allow`); `default` when not given. An empty value or an element that is
-    /// not an address is an error naming the element.
-    fn addresses(&self, var: &str, default: Vec<IpAddr>) -> Result<Vec<IpAddr>, ConfigError> {
+    /// The elements of a list separated by commas and/or whitespace, with its value;
+    /// `None` when not given, an error when given empty.
+    fn separated(&self, var: &str) -> Result<Option<(&'a RawValue, Vec<&'a str>)>, ConfigError> {
         let Some(v) = self.raw(var) else {
-            return Ok(default);
+            return Ok(None);
         };
         let items: Vec<&str> = v
             .text
@@ -323,6 +322,16 @@ impl<'a> View<'a> {
                 },
             ));
         }
+        Ok(Some((v, items)))
+    }
+
+    /// A list of IP addresses separated by commas and/or whitespace (`monitor_ips`,
+    /// `control_allow`); `default` when not given. An empty value or an element that is
+    /// not an address is an error naming the element.
+    fn addresses(&self, var: &str, default: Vec<IpAddr>) -> Result<Vec<IpAddr>, ConfigError> {
+        let Some((v, items)) = self.separated(var)? else {
+            return Ok(default);
+        };
         let mut out: Vec<IpAddr> = Vec::with_capacity(items.len());
         for item in items {
             let ip: IpAddr = item.parse().map_err(|_| {
@@ -369,23 +378,9 @@ impl<'a> View<'a> {
     /// `etcd_endpoints`: `host:port` elements separated by commas and/or whitespace; empty
     /// when not given. An element without a port (or with a bad one) is an error naming it.
     fn endpoints(&self, var: &str) -> Result<Vec<String>, ConfigError> {
-        let Some(v) = self.raw(var) else {
+        let Some((v, items)) = self.separated(var)? else {
             return Ok(Vec::new());
         };
-        let items: Vec<&str> = v
-            .text
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if items.is_empty() {
-            return Err(self.err(
-                var,
-                &v.loc,
-                K::EmptyList {
-                    path: self.path(var),
-                },
-            ));
-        }
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let ok = item.rsplit_once(':').is_some_and(|(host, port)| {
@@ -755,6 +750,79 @@ fn extensions(top: &View<'_>) -> Result<Extensions, ConfigError> {
     Ok(ext)
 }
 
+/// `mysql_ssl_mode`, `mysql_ssl_ca`, `mysql_ssl_cert`, `mysql_ssl_key` of a `<host>`
+/// (mmm-rs, [`crate::mysql_tls`]): the mode's word (any case), absolute paths, `VERIFY_*`
+/// with a CA, a certificate with its key.
+fn mysql_tls(v: &View<'_>) -> Result<crate::mysql_tls::MysqlTls, ConfigError> {
+    use crate::mysql_tls::{MysqlTls, SslMode};
+    let mode = match v.raw("mysql_ssl_mode") {
+        None => SslMode::Disabled,
+        Some(r) => SslMode::parse(&r.text).ok_or_else(|| {
+            v.err(
+                "mysql_ssl_mode",
+                &r.loc,
+                K::InvalidValue {
+                    path: v.path("mysql_ssl_mode"),
+                    value: r.text.clone(),
+                    allowed: SslMode::NAMES.iter().map(|n| n.to_string()).collect(),
+                },
+            )
+        })?,
+    };
+    let path = |var: &str| -> Result<Option<String>, ConfigError> {
+        let Some(r) = v.raw(var) else {
+            return Ok(None);
+        };
+        if !r.text.starts_with('/') {
+            return Err(v.err(
+                var,
+                &r.loc,
+                K::InvalidNumber {
+                    path: v.path(var),
+                    value: r.text.clone(),
+                    expected: "an absolute file path, e.g. /etc/mysql-mmm/tls/ca.pem",
+                },
+            ));
+        }
+        Ok(Some(r.text.clone()))
+    };
+    let tls = MysqlTls {
+        mode,
+        ca: path("mysql_ssl_ca")?,
+        cert: path("mysql_ssl_cert")?,
+        key: path("mysql_ssl_key")?,
+    };
+    let inconsistent = |var: &str, reason: &str| {
+        let kind = K::Inconsistent {
+            path: v.path(var),
+            reason: reason.to_string(),
+        };
+        match v.raw(var) {
+            Some(r) => v.err(var, &r.loc, kind),
+            None => ConfigError::file(&v.ctx.root, Some(&v.path(var)), kind),
+        }
+    };
+    if matches!(mode, SslMode::VerifyCa | SslMode::VerifyIdentity) && tls.ca.is_none() {
+        return Err(inconsistent(
+            "mysql_ssl_mode",
+            "VERIFY_CA and VERIFY_IDENTITY need mysql_ssl_ca (the CA that signed the \
+             server's certificate)",
+        ));
+    }
+    if tls.cert.is_some() != tls.key.is_some() {
+        let var = if tls.cert.is_some() {
+            "mysql_ssl_cert"
+        } else {
+            "mysql_ssl_key"
+        };
+        return Err(inconsistent(
+            var,
+            "mysql_ssl_cert and mysql_ssl_key go together",
+        ));
+    }
+    Ok(tls)
+}
+
 /// With monitor HA on etcd, how much longer than `leader_lease` a non-zero `agent_lease`
 /// must be: a new leader needs the old lease to expire (`leader_lease`), etcd's expiry
 /// check (up to 0.5 s), and its startup queries before it renews the agents' leases, so
@@ -959,6 +1027,7 @@ fn host_config(
     let agent_port = v.port("agent_port", d::AGENT_PORT)?;
     let cluster_interface = v.string("cluster_interface", &[Agent])?;
     let mysql_port = v.port("mysql_port", d::MYSQL_PORT)?;
+    let mysql_tls = mysql_tls(&v)?;
     let mysql_pidfile = v.string_or("mysql_pidfile", d::MYSQL_PIDFILE);
     let mysql_rcscript = v.string_or("mysql_rcscript", d::MYSQL_RCSCRIPT);
     let mysql_cnf = v.string_or("mysql_cnf", d::MYSQL_CNF);
@@ -997,6 +1066,7 @@ fn host_config(
         agent_port,
         cluster_interface,
         mysql_port,
+        mysql_tls,
         mysql_pidfile,
         mysql_rcscript,
         mysql_cnf,

@@ -26,6 +26,7 @@ pub mod arp_probe;
 pub mod gtid;
 pub mod host_conns;
 pub mod mysql;
+pub mod observed;
 pub mod ping;
 pub mod semi_sync;
 
@@ -40,6 +41,7 @@ use tracing::{debug, Instrument};
 use crate::core::{CheckKind, CheckResult, CheckStatus, HostId, Input};
 use host_conns::HostConns;
 use mysql::MysqlTarget;
+pub use observed::Observed;
 
 /// How long a failing ping check pauses before it runs again (instead of `check_period`):
 /// with the check's own resends ([`ping::ECHO_INTERVAL`]) an echo request is out every
@@ -86,8 +88,14 @@ pub fn check_hosts(config: &MonitorSettings) -> Vec<CheckHost> {
         .collect()
 }
 
-/// Runs one check once, bounded by `timeout + 1 s`.
-pub async fn run_check(kind: CheckKind, host: &CheckHost, cfg: &CheckConfig) -> String {
+/// Runs one check once, bounded by `timeout + 1 s`; a `rep_backlog` check records the
+/// replication lag it saw in `observed`.
+pub async fn run_check(
+    kind: CheckKind,
+    host: &CheckHost,
+    cfg: &CheckConfig,
+    observed: &Observed,
+) -> String {
     let bound = cfg.timeout + Duration::from_secs(1);
     let work = async {
         match kind {
@@ -97,13 +105,18 @@ pub async fn run_check(kind: CheckKind, host: &CheckHost, cfg: &CheckConfig) -> 
             CheckKind::Mysql => mysql::mysql_check(&host.conns, cfg.timeout).await,
             CheckKind::RepThreads => mysql::rep_threads_check(&host.conns, cfg.timeout).await,
             CheckKind::RepBacklog => {
-                mysql::rep_backlog_check(&host.conns, cfg.timeout, cfg.max_backlog).await
+                let (line, lag) =
+                    mysql::rep_backlog_check_lag(&host.conns, cfg.timeout, cfg.max_backlog).await;
+                observed.set_lag(host.id, lag);
+                line
             }
         }
     };
-    tokio::time::timeout(bound, work)
-        .await
-        .unwrap_or_else(|_| "ERROR: Timeout".to_string())
+    let line = tokio::time::timeout(bound, work).await;
+    if line.is_err() && kind == CheckKind::RepBacklog {
+        observed.set_lag(host.id, None);
+    }
+    line.unwrap_or_else(|_| "ERROR: Timeout".to_string())
 }
 
 fn check_config(config: &MonitorSettings, kind: CheckKind) -> CheckConfig {
@@ -138,6 +151,7 @@ pub fn spawn(
     config: &MonitorSettings,
     sink: InputFn,
     network: watch::Receiver<bool>,
+    observed: Arc<Observed>,
 ) -> CheckTasks {
     let mut handles = Vec::new();
     for host in check_hosts(config) {
@@ -148,6 +162,7 @@ pub fn spawn(
             let host = host.clone();
             let sink = sink.clone();
             let mut network = network.clone();
+            let observed = observed.clone();
             let wake = match kind {
                 CheckKind::Ping => Some(wake_ping.clone()),
                 CheckKind::Mysql => Some(wake_mysql.clone()),
@@ -161,7 +176,8 @@ pub fn spawn(
                             return;
                         }
                         let started = std::time::Instant::now();
-                        let line = run_check(kind, &host, &cfg).await;
+                        let line = run_check(kind, &host, &cfg, &observed).await;
+                        observed.set_duration(host.id, kind, started.elapsed());
                         let wall = wall_now();
                         debug!("result: {line}");
                         let mut result = CheckResult::from_line(line);

@@ -64,6 +64,7 @@ pub async fn connect(t: &MysqlTarget, timeout: Duration) -> Result<Conn, Connect
         .pass(Some(t.password.clone()))
         .prefer_socket(false)
         .stmt_cache_size(0);
+    let opts = t.tls.apply(opts);
     match tokio::time::timeout(timeout, Conn::new(opts)).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(connect_errstr(&e, &t.ip.to_string())),
@@ -206,9 +207,25 @@ pub async fn rep_threads_check(conns: &HostConns, timeout: Duration) -> String {
 /// `rep_backlog`: Seconds_Behind_Master against `max_backlog` (mmm-rs: an unknown lag
 /// because replication is not running or not connected is a failure).
 pub async fn rep_backlog_check(conns: &HostConns, timeout: Duration, max_backlog: u64) -> String {
+    rep_backlog_check_lag(conns, timeout, max_backlog).await.0
+}
+
+/// [`rep_backlog_check`] and the `Seconds_Behind_Master` it saw (`None`: not known).
+pub async fn rep_backlog_check_lag(
+    conns: &HostConns,
+    timeout: Duration,
+    max_backlog: u64,
+) -> (String, Option<u64>) {
     match slave_status(conns, timeout).await {
-        SlaveStatus::Done(line) => line,
-        SlaveStatus::Row(row) => rep_backlog_verdict(&row, max_backlog),
+        SlaveStatus::Done(line) => (line, None),
+        SlaveStatus::Row(row) => {
+            let lag = row
+                .behind
+                .as_deref()
+                .map(str::trim)
+                .and_then(|b| b.parse::<u64>().ok());
+            (rep_backlog_verdict(&row, max_backlog), lag)
+        }
     }
 }
 
@@ -438,6 +455,7 @@ mod tests {
             port,
             user: "mmm_monitor".into(),
             password: "x".into(),
+            tls: Default::default(),
         };
         let conns = HostConns::new(t.clone());
         let s = mysql_check(&conns, Duration::from_secs(1)).await;

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use mmm_common::config::{MonitorSettings, MysqlTarget};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder, Row, Value};
+use mysql_async::{Conn, Row, Value};
 use tracing::debug;
 
 use super::InputFn;
@@ -236,22 +236,14 @@ impl Watch {
     }
 }
 
-/// Connects to one master.
+/// Connects to one master (the checks' connect, with the watch's timeout).
 async fn connect(t: &MysqlTarget) -> Option<Conn> {
-    let opts = OptsBuilder::default()
-        .ip_or_hostname(t.ip.to_string())
-        .tcp_port(t.port)
-        .user(Some(t.user.clone()))
-        .pass(Some(t.password.clone()))
-        .prefer_socket(false)
-        .stmt_cache_size(0);
-    match tokio::time::timeout(TIMEOUT, Conn::new(opts)).await {
-        Ok(Ok(c)) => Some(c),
-        Ok(Err(e)) => {
-            debug!("semi-sync watch: connect to {} failed: {e}", t.ip);
+    match super::mysql::connect(t, TIMEOUT).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            debug!("semi-sync watch: connect to {} failed: {}", t.ip, e.errstr);
             None
         }
-        Err(_) => None,
     }
 }
 

@@ -169,7 +169,7 @@ impl Monitor {
     }
 
     /// `show` (spec §5.3).
-    fn show(&self) -> String {
+    pub(super) fn show(&self) -> String {
         let mut out = String::new();
         if self.mode == MonitorMode::Passive {
             out.push_str("# --- Monitor is in PASSIVE MODE ---\n");
@@ -478,11 +478,16 @@ impl Monitor {
                 "OK: Balanced role {role} has been removed from host '{name}'. Now you can wait some time and check new roles info!"
             ));
         }
+        let can_handle = r.hosts.contains(&host);
         let state = self.hosts[host].state;
         if state != HostState::Online {
             return Done(format!(
                 "ERROR: Can't move role to host with state {state}."
             ));
+        }
+        // 2.2.1's answer for a host outside the role comes before mmm-rs's own refusals.
+        if !can_handle {
+            return Done(self.cant_handle(ri, name, role, "Only following"));
         }
         // Issue 13: the writer role only goes to a master known to be current.
         if let Some(why) = (Some(ri) == self.roles.am_role && self.roles.owner(ri, 0) != Some(host))

@@ -26,6 +26,9 @@ pub struct Snapshot {
     pub roles: Vec<RoleView>,
     /// Every host's four checks (`checks all`).
     pub checks: Vec<CheckView>,
+    /// `show`'s other `# ` lines, without the `# ` (preferred-host notes, a held failover,
+    /// a host kept out), as `mmm_control --json show` gives them.
+    pub notes: Vec<String>,
 }
 
 /// One host as `show` prints it.
@@ -136,6 +139,7 @@ impl Monitor {
             }
         }
         Snapshot {
+            notes: self.show_notes(),
             mode: self.mode.as_str().to_string(),
             passive_cause: (self.mode == MonitorMode::Passive).then(|| self.passive_cause.clone()),
             network_up: self.network_up,
@@ -144,5 +148,31 @@ impl Monitor {
             roles,
             checks,
         }
+    }
+
+    /// The `# ` lines of `show` other than the PASSIVE header, its cause and the agent
+    /// warnings (those are fields of their own).
+    fn show_notes(&self) -> Vec<String> {
+        let text = self.show();
+        let mut skip = if self.mode == MonitorMode::Passive {
+            1 + self.passive_cause.split('\n').count()
+        } else {
+            0
+        };
+        let mut notes = Vec::new();
+        for line in text.lines() {
+            let Some(note) = line.strip_prefix("# ") else {
+                continue;
+            };
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            if note.starts_with("Warning: agent on host ") && note.ends_with(" is not reachable") {
+                continue;
+            }
+            notes.push(note.to_string());
+        }
+        notes
     }
 }

@@ -35,6 +35,7 @@ pub(crate) fn host_cfg(name: &str, ip: &str, mode: HostMode, peer: Option<&str>)
         peer: peer.map(Into::into),
         agent_port: 9989,
         mysql_port: 3306,
+        mysql_tls: Default::default(),
         mysql_account: MysqlAccount {
             user: String::new(),
             password: String::new(),
