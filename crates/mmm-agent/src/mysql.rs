@@ -476,12 +476,11 @@ impl Db {
                     .scalar("SELECT @@global.gtid_current_pos")
                     .await?
                     .unwrap_or_default();
-                !io_pos.is_empty()
-                    && catchup::ahead_of(&io_pos, &current, None, own_id).is_empty()
+                !io_pos.is_empty() && catchup::ahead_of(&io_pos, &current, None, own_id).is_empty()
             } else {
                 let exec = (st.relay_master_log_file.clone(), st.exec_pos);
-                let idle = state.contains("read all relay log")
-                    && last_exec.as_ref() == Some(&exec);
+                let idle =
+                    state.contains("read all relay log") && last_exec.as_ref() == Some(&exec);
                 last_exec = Some(exec);
                 idle
             };
