@@ -7,6 +7,7 @@
 #   sudo bash scripts/sandbox.sh exec HOST CMD…  any command on a host (db1..db4, monitor); `exec db1 bash` for a shell
 #   sudo bash scripts/sandbox.sh sql HOST 'SQL'  SQL as root on a host's MariaDB server
 #   sudo bash scripts/sandbox.sh fault OP HOST   stop|start|kill9|freeze|thaw (the server), cut|restore (the link),
+#                                                limit|unlimit (its inbound rate: fault limit HOST KBIT, tc tbf),
 #                                                break|repair|delay SECS|undelay (replication): see docs/testbed.md
 #   sudo bash scripts/sandbox.sh status        where things are (testbed, daemons, logs)
 #

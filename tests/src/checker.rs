@@ -11,6 +11,9 @@
 //!   the rows themselves (not what replication reports) with the acknowledged writes:
 //!   acknowledged rows missing per server, rows present on one server and not another,
 //!   replication threads and their errors (1062 = a duplicate-key break).
+//! - [`missing_per_server`] and [`wait_identical`] (issue 13's crash failover): acknowledged
+//!   rows each server lacks right now, and every given server holding the very same load
+//!   table (row count and a checksum over every column) with replication running.
 //! - [`wait_same_rows`] and [`missing_ids`]: the same comparison for any table with an `id`
 //!   column, without the replication verdict (e.g. while a master's peer is down).
 
@@ -602,6 +605,80 @@ pub fn wait_same_rows(
 pub fn missing_ids(tb: &Testbed, host: &str, table: &str, ids: &BTreeSet<u64>) -> Result<Vec<u64>> {
     let present = row_ids(tb, host, table)?;
     Ok(ids.difference(&present).copied().collect())
+}
+
+/// How many of `acked` each of `hosts` lacks right now (no waiting); a server that cannot
+/// be read is an error.
+pub fn missing_per_server(
+    tb: &Testbed,
+    hosts: &[&str],
+    acked: &BTreeSet<u64>,
+) -> Result<Vec<(String, usize)>> {
+    hosts
+        .iter()
+        .map(|h| Ok((h.to_string(), missing_ids(tb, h, LOAD_TABLE, acked)?.len())))
+        .collect()
+}
+
+/// The load table's row count and a checksum of every column of every row
+/// (`BIT_XOR(CRC32(...))`: the row order does not matter), as `count/checksum`.
+pub fn load_checksum(tb: &Testbed, host: &str) -> Option<String> {
+    let rows = tb
+        .query(
+            host,
+            &format!(
+                "SELECT COUNT(*) AS n, COALESCE(BIT_XOR(CRC32(CONCAT_WS(',', id, at_ms))), 0) AS c FROM {LOAD_TABLE}"
+            ),
+        )
+        .ok()?;
+    let r = rows.first()?;
+    Some(format!("{}/{}", r.get("n")?, r.get("c")?))
+}
+
+/// Waits (at most `limit`) until every one of `hosts` holds the same load table (row count
+/// and [`load_checksum`], twice 100 ms apart) and runs its slave threads without error;
+/// returns the common `count/checksum`, or the last difference seen.
+pub fn wait_identical(tb: &Testbed, hosts: &[&str], limit: Duration) -> Result<String> {
+    let start = Instant::now();
+    let mut stable = 0;
+    loop {
+        let sums: Vec<Option<String>> = hosts.iter().map(|h| load_checksum(tb, h)).collect();
+        let repl: Vec<(bool, Vec<String>)> = hosts.iter().map(|h| replication_ok(tb, h)).collect();
+        let same = matches!(sums.first(), Some(Some(_)))
+            && sums.windows(2).all(|w| w[0] == w[1])
+            && repl.iter().all(|r| r.0);
+        if same {
+            stable += 1;
+            if stable >= 2 {
+                return Ok(sums[0].clone().unwrap_or_default());
+            }
+        } else {
+            stable = 0;
+        }
+        if start.elapsed() > limit {
+            let state: Vec<String> = hosts
+                .iter()
+                .zip(sums.iter().zip(repl.iter()))
+                .map(|(h, (s, r))| {
+                    format!(
+                        "{h}: {} rows/checksum, replication {}{}",
+                        s.as_deref().unwrap_or("unreadable"),
+                        if r.0 { "ok" } else { "NOT ok" },
+                        if r.1.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", r.1.join("; "))
+                        }
+                    )
+                })
+                .collect();
+            return Err(TestbedError::Timeout {
+                what: format!("identical load tables: {}", state.join(", ")),
+                after: limit,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// (threads running without error, the errors).

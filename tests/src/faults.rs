@@ -1,5 +1,5 @@
 //! Fault injection on a [`Testbed`] (DESIGN.md "Tests": stop / kill -9 / freeze a server,
-//! cut a host's link, break or delay replication) and reading a host's neighbour cache.
+//! cut a host's link or rate-limit its inbound traffic, break or delay replication) and reading a host's neighbour cache.
 //! Each operation returns once its effect is in place (a stopped server is gone, a broken
 //! slave shows its SQL error), so a test can assert right after.
 
@@ -165,6 +165,31 @@ impl Testbed {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Rate-limits what reaches `host` (its inbound link, as a busy or far-away host) to
+    /// `kbit` kbit/s: a tc `tbf` on the host's port of the testbed's bridge, inside the
+    /// bridge namespace. What it sends is not limited. Replaces an earlier limit.
+    pub fn limit_inbound(&self, host: &str, kbit: u32) -> Result<()> {
+        if kbit == 0 {
+            return Err(TestbedError::State(
+                "an inbound limit of 0 kbit/s: use cut_link".into(),
+            ));
+        }
+        let h = self.host(host)?;
+        net::set_port_rate(&self.state.bridge_netns, &h.name, Some(kbit))
+    }
+
+    /// Undoes [`Testbed::limit_inbound`] (a host without a limit is fine).
+    pub fn unlimit_inbound(&self, host: &str) -> Result<()> {
+        let h = self.host(host)?;
+        net::set_port_rate(&self.state.bridge_netns, &h.name, None)
+    }
+
+    /// The inbound limit of `host` in kbit/s, if it has one.
+    pub fn inbound_limit(&self, host: &str) -> Result<Option<u32>> {
+        let h = self.host(host)?;
+        net::port_rate(&self.state.bridge_netns, &h.name)
     }
 
     /// The host this host replicates from at start-up (db1 from db2, the others from db1).

@@ -186,6 +186,77 @@ pub(crate) fn set_port(bridge_ns: &str, port_name: &str, up: bool) -> Result<()>
     Ok(())
 }
 
+/// Limits what the bridge sends out of a host's port (the host's inbound traffic) to
+/// `kbit` kbit/s with a token bucket (`tc qdisc replace ... root tbf`; this kernel has no
+/// `netem`), or removes the limit (`None`; a port without one is fine). Done inside the
+/// bridge namespace (`tc -n`), never in the root namespace.
+pub(crate) fn set_port_rate(bridge_ns: &str, port_name: &str, kbit: Option<u32>) -> Result<()> {
+    let mut tc = Command::new("tc");
+    tc.args(["-n", bridge_ns, "qdisc"]);
+    match kbit {
+        Some(kbit) => {
+            let rate = format!("{kbit}kbit");
+            // A queue of at most 400 ms at the rate (at least 64 KiB, so a burst of
+            // segments is not dropped outright); 16 KiB of burst (> one MTU).
+            let limit = (u64::from(kbit) * 1000 / 8 * 4 / 10)
+                .max(64 * 1024)
+                .to_string();
+            tc.args([
+                "replace", "dev", port_name, "root", "tbf", "rate", &rate, "burst", "16kb",
+                "limit", &limit,
+            ]);
+            run_ok(&mut tc, IP_TIMEOUT)?;
+        }
+        None => {
+            tc.args(["del", "dev", port_name, "root"]);
+            let out = output_with_timeout(&mut tc, IP_TIMEOUT)?;
+            let err = String::from_utf8_lossy(&out.stderr);
+            // No qdisc of ours to remove: already unlimited.
+            if !out.status.success()
+                && !err.contains("Cannot delete qdisc with handle of zero")
+                && !err.contains("No such file or directory")
+            {
+                return Err(TestbedError::Command {
+                    cmd: format!("tc -n {bridge_ns} qdisc del dev {port_name} root"),
+                    detail: format!("{}: {}", out.status, err.trim()),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rate (kbit/s) of the tbf qdisc on a host's bridge port, if it has one.
+pub(crate) fn port_rate(bridge_ns: &str, port_name: &str) -> Result<Option<u32>> {
+    let out = run_ok(
+        Command::new("tc").args(["-n", bridge_ns, "qdisc", "show", "dev", port_name]),
+        IP_TIMEOUT,
+    )?;
+    Ok(parse_tbf_rate(&out))
+}
+
+/// The rate of a `tc qdisc show` line of a tbf ("... tbf 8001: root refcnt 2 rate 2Mbit
+/// burst ...") in kbit/s.
+fn parse_tbf_rate(out: &str) -> Option<u32> {
+    let line = out.lines().find(|l| l.contains(" tbf "))?;
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == "rate")?;
+    let rate = words.next()?;
+    let (num, mult) = if let Some(n) = rate.strip_suffix("Gbit") {
+        (n, 1_000_000.0)
+    } else if let Some(n) = rate.strip_suffix("Mbit") {
+        (n, 1000.0)
+    } else if let Some(n) = rate.strip_suffix("Kbit") {
+        (n, 1.0)
+    } else if let Some(n) = rate.strip_suffix("bit") {
+        (n, 0.001)
+    } else {
+        return None;
+    };
+    let v: f64 = num.parse().ok()?;
+    Some((v * mult).round() as u32)
+}
+
 /// Deletes a namespace; one that is already gone is fine.
 pub(crate) fn delete_netns(netns: &str) -> Result<()> {
     let out = output_with_timeout(Command::new("ip").args(["netns", "del", netns]), IP_TIMEOUT)?;
@@ -240,6 +311,17 @@ mod tests {
         assert_eq!("02:00:c6:12:07:64".parse::<MacAddr>().ok(), Some(mac));
         assert!("02:00:c6:12:07".parse::<MacAddr>().is_err());
         assert!("02:00:c6:12:07:64:01".parse::<MacAddr>().is_err());
+    }
+
+    #[test]
+    fn tbf_rates() {
+        let show = "qdisc tbf 8001: root refcnt 2 rate 2Mbit burst 16Kb lat 400ms \n";
+        assert_eq!(parse_tbf_rate(show), Some(2000));
+        assert_eq!(
+            parse_tbf_rate("qdisc tbf 8002: root refcnt 2 rate 512Kbit burst 16Kb"),
+            Some(512)
+        );
+        assert_eq!(parse_tbf_rate("qdisc noqueue 0: root refcnt 2"), None);
     }
 
     #[test]

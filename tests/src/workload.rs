@@ -1,9 +1,13 @@
-//! The write-load client of the fault matrix (issue 7; spec §8, §9.1): an application
+//! The write-load clients of the fault matrix (issue 7; spec §8, §9.1): an application
 //! that writes client-numbered rows through the writer VIP at a steady rate, as the `app`
 //! account (data privileges only: no SUPER, no READ_ONLY ADMIN, so `read_only=1` refuses
 //! it, docs/grants.md), from a host of the testbed (normally the monitor host).
 //!
-//! Every acknowledged write is recorded (id, time, the server that acknowledged it). A
+//! [`WorkloadOptions::clients`] concurrent clients (default 1; issue 13's crash failover
+//! uses 16), each on its own connection with its own ledger of acknowledged rows: client
+//! `k` of `n` writes the ids `first_id + k`, `first_id + k + n`, ... in order.
+//!
+//! Every acknowledged write is recorded (id, client, time, the server that acknowledged it). A
 //! failed connection is retried at once with a short connect timeout; a write whose
 //! outcome is unknown (the connection broke or timed out while it ran) is "in doubt":
 //! never counted as acknowledged, never reused. The longest gap between acknowledged
@@ -65,6 +69,8 @@ pub struct WorkloadOptions {
     pub query_timeout: Duration,
     /// The first client number (runs on one cluster use disjoint ranges).
     pub first_id: u64,
+    /// Concurrent clients, each with its own connection (at least 1).
+    pub clients: usize,
 }
 
 impl Default for WorkloadOptions {
@@ -74,6 +80,7 @@ impl Default for WorkloadOptions {
             connect_timeout: Duration::from_millis(200),
             query_timeout: Duration::from_millis(1500),
             first_id: 1,
+            clients: 1,
         }
     }
 }
@@ -83,6 +90,8 @@ impl Default for WorkloadOptions {
 pub struct Ack {
     /// The client's number (the row's primary key).
     pub id: u64,
+    /// Which of the concurrent clients wrote it (0-based).
+    pub client: usize,
     /// When the acknowledgement arrived.
     pub at: Instant,
     /// `@@server_id` of the server that acknowledged it.
@@ -146,6 +155,24 @@ impl WorkloadReport {
     /// The acknowledged ids.
     pub fn acked_ids(&self) -> BTreeSet<u64> {
         self.acks.iter().map(|a| a.id).collect()
+    }
+
+    /// Client `k`'s ledger: the ids it saw acknowledged, in order.
+    pub fn client_ledger(&self, k: usize) -> Vec<u64> {
+        self.acks
+            .iter()
+            .filter(|a| a.client == k)
+            .map(|a| a.id)
+            .collect()
+    }
+
+    /// How many clients acknowledged at least one write.
+    pub fn clients_acked(&self) -> usize {
+        self.acks
+            .iter()
+            .map(|a| a.client)
+            .collect::<BTreeSet<_>>()
+            .len()
     }
 
     /// Ids whose write is in doubt (may or may not exist on the servers).
@@ -377,7 +404,9 @@ impl Drop for Workload {
     }
 }
 
-/// The load thread's body (already in the host's namespace).
+/// The load thread's body (already in the host's namespace): one task per client on a
+/// single-threaded runtime (so every connection is made from this namespace), their
+/// ledgers merged in time order.
 fn run(
     vip: Ipv4Addr,
     opts: WorkloadOptions,
@@ -387,6 +416,7 @@ fn run(
     last_ack: Arc<Mutex<Option<Instant>>>,
     acked_ids: Arc<Mutex<Vec<u64>>>,
 ) -> WorkloadReport {
+    let clients = opts.clients.max(1);
     let mut report = WorkloadReport {
         started,
         stopped: started,
@@ -410,81 +440,142 @@ fn run(
             return report;
         }
     };
-    rt.block_on(async {
-        let mut next_id = opts.first_id;
-        let mut conn: Option<(mysql_async::Conn, u32)> = None;
-        let mut tick = tokio::time::interval(opts.period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        while !stop.load(Ordering::Relaxed) {
-            tick.tick().await;
-            let (mut c, server_id) = match conn.take() {
-                Some(c) => c,
-                None => match connect(vip, &opts).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        report.failures.push((Instant::now(), Failure::Connect(e)));
-                        continue;
-                    }
-                },
-            };
-            let id = next_id;
-            next_id += 1;
-            report.end_id = next_id;
-            report.attempts += 1;
-            let at_ms = started.elapsed().as_millis() as u64;
-            let sql = format!("INSERT INTO {LOAD_TABLE} (id, at_ms) VALUES ({id}, {at_ms})");
-            match tokio::time::timeout(opts.query_timeout, c.query_drop(sql)).await {
-                Ok(Ok(())) => {
-                    let at = Instant::now();
-                    report.acks.push(Ack { id, at, server_id });
-                    acked.fetch_add(1, Ordering::Relaxed);
-                    if let Ok(mut g) = last_ack.lock() {
-                        *g = Some(at);
-                    }
-                    if let Ok(mut g) = acked_ids.lock() {
-                        g.push(id);
-                    }
-                    conn = Some((c, server_id));
-                }
-                Ok(Err(mysql_async::Error::Server(e))) => {
-                    report.failures.push((
-                        Instant::now(),
-                        Failure::Refused {
-                            id,
-                            code: e.code,
-                            message: e.message.clone(),
-                        },
-                    ));
-                    // The server answered: the write did not happen. A read-only server
-                    // will refuse the next one too; reconnect (the VIP may have moved).
-                    drop(c);
-                }
-                Ok(Err(e)) => {
-                    report.failures.push((
-                        Instant::now(),
-                        Failure::InDoubt {
-                            id,
-                            reason: e.to_string(),
-                        },
-                    ));
-                }
-                Err(_) => {
-                    report.failures.push((
-                        Instant::now(),
-                        Failure::InDoubt {
-                            id,
-                            reason: format!("no answer within {:?}", opts.query_timeout),
-                        },
-                    ));
-                }
+    let shared = Shared {
+        vip,
+        started,
+        stop,
+        acked,
+        last_ack,
+        acked_ids,
+    };
+    let ledgers = rt.block_on(async {
+        let tasks: Vec<_> = (0..clients)
+            .map(|k| tokio::spawn(client(k, clients, opts.clone(), shared.clone())))
+            .collect();
+        let mut out = Vec::with_capacity(clients);
+        for t in tasks {
+            if let Ok(l) = t.await {
+                out.push(l);
             }
         }
-        if let Some((c, _)) = conn {
-            let _ = tokio::time::timeout(Duration::from_millis(500), c.disconnect()).await;
-        }
+        out
     });
+    for l in ledgers {
+        report.acks.extend(l.acks);
+        report.failures.extend(l.failures);
+        report.attempts += l.attempts;
+        report.end_id = report.end_id.max(l.end_id);
+    }
+    report.acks.sort_by_key(|a| a.at);
+    report.failures.sort_by_key(|f| f.0);
     report.stopped = Instant::now();
     report
+}
+
+/// What the clients share: where to write, when the load began, the live counters.
+#[derive(Clone)]
+struct Shared {
+    vip: Ipv4Addr,
+    started: Instant,
+    stop: Arc<AtomicBool>,
+    acked: Arc<AtomicU64>,
+    last_ack: Arc<Mutex<Option<Instant>>>,
+    acked_ids: Arc<Mutex<Vec<u64>>>,
+}
+
+/// One client's ledger.
+struct Ledger {
+    acks: Vec<Ack>,
+    failures: Vec<(Instant, Failure)>,
+    attempts: u64,
+    end_id: u64,
+}
+
+/// Client `k` of `n`: writes ids `first_id + k + i*n` until told to stop.
+async fn client(k: usize, n: usize, opts: WorkloadOptions, sh: Shared) -> Ledger {
+    let mut l = Ledger {
+        acks: Vec::new(),
+        failures: Vec::new(),
+        attempts: 0,
+        end_id: opts.first_id,
+    };
+    let mut next_id = opts.first_id + k as u64;
+    let mut conn: Option<(mysql_async::Conn, u32)> = None;
+    let mut tick = tokio::time::interval(opts.period.max(Duration::from_millis(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !sh.stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let (mut c, server_id) = match conn.take() {
+            Some(c) => c,
+            None => match connect(sh.vip, &opts).await {
+                Ok(c) => c,
+                Err(e) => {
+                    l.failures.push((Instant::now(), Failure::Connect(e)));
+                    continue;
+                }
+            },
+        };
+        let id = next_id;
+        next_id += n as u64;
+        l.end_id = id + 1;
+        l.attempts += 1;
+        let at_ms = sh.started.elapsed().as_millis() as u64;
+        let sql = format!("INSERT INTO {LOAD_TABLE} (id, at_ms) VALUES ({id}, {at_ms})");
+        match tokio::time::timeout(opts.query_timeout, c.query_drop(sql)).await {
+            Ok(Ok(())) => {
+                let at = Instant::now();
+                l.acks.push(Ack {
+                    id,
+                    client: k,
+                    at,
+                    server_id,
+                });
+                sh.acked.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut g) = sh.last_ack.lock() {
+                    *g = Some(at);
+                }
+                if let Ok(mut g) = sh.acked_ids.lock() {
+                    g.push(id);
+                }
+                conn = Some((c, server_id));
+            }
+            Ok(Err(mysql_async::Error::Server(e))) => {
+                l.failures.push((
+                    Instant::now(),
+                    Failure::Refused {
+                        id,
+                        code: e.code,
+                        message: e.message.clone(),
+                    },
+                ));
+                // The server answered: the write did not happen. A read-only server
+                // will refuse the next one too; reconnect (the VIP may have moved).
+                drop(c);
+            }
+            Ok(Err(e)) => {
+                l.failures.push((
+                    Instant::now(),
+                    Failure::InDoubt {
+                        id,
+                        reason: e.to_string(),
+                    },
+                ));
+            }
+            Err(_) => {
+                l.failures.push((
+                    Instant::now(),
+                    Failure::InDoubt {
+                        id,
+                        reason: format!("no answer within {:?}", opts.query_timeout),
+                    },
+                ));
+            }
+        }
+    }
+    if let Some((c, _)) = conn {
+        let _ = tokio::time::timeout(Duration::from_millis(500), c.disconnect()).await;
+    }
+    l
 }
 
 /// A connection as `app` to `vip`, and the `@@server_id` behind it.
@@ -528,6 +619,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, ms)| Ack {
                     id: i as u64 + 1,
+                    client: 0,
                     at: start + Duration::from_millis(*ms),
                     server_id: 1,
                 })

@@ -381,6 +381,12 @@ impl Db {
                 st.exec_pos
             )));
         }
+        if self.flavor.mariadb_gtid() && st.uses_gtid() {
+            // The relay log may end inside a transaction (the IO thread stopped, or its
+            // master died, in the middle of one): every whole transaction applied is all
+            // there is to apply; the rest is fetched again by GTID when the threads start.
+            return self.wait_received_applied(deadline).await;
+        }
         self.pos_wait(&st.master_log_file, st.read_pos, deadline)
             .await?;
         let st = self
@@ -404,6 +410,11 @@ impl Db {
             let Some(st) = self.repl_status().await? else {
                 return Ok(());
             };
+            if self.flavor.mariadb_gtid() && st.uses_gtid() {
+                // Its relay log may end inside a transaction the dead master never
+                // finished sending: every whole transaction applied is all there is.
+                return self.wait_received_applied(deadline).await;
+            }
             if st.all_applied() {
                 return Ok(());
             }
@@ -418,6 +429,79 @@ impl Db {
                     "the new master had not applied what it received (up to {}:{}, applied {}:{}) within the sync timeout",
                     st.master_log_file, st.read_pos, st.relay_master_log_file, st.exec_pos
                 )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// With the master gone: waits (until `deadline`, polling) until the SQL thread has
+    /// applied every transaction the IO thread received *whole*. A master that died while
+    /// sending can leave the relay log ending inside a transaction (a slow link into the
+    /// standby: seen on the testbed with a tc-limited standby); `Read_Master_Log_Pos` then
+    /// points into a transaction that is never completed, and waiting for it can only time
+    /// out (every retry of the failover did, for minutes). Such a transaction was not
+    /// acknowledged with `semi_sync` (AFTER_SYNC acknowledges whole transactions); without
+    /// it, the catch-up fetches it whole from a slave that has it. Done when everything
+    /// received is applied; with MariaDB GTID when `gtid_current_pos` holds `Gtid_IO_Pos`
+    /// (the last transaction received whole); otherwise when the SQL thread has read all
+    /// of its relay log and its position stays put.
+    async fn wait_received_applied(&mut self, deadline: Instant) -> Result<(), EffectError> {
+        let own_id: u32 = self
+            .scalar("SELECT @@global.server_id")
+            .await?
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let mut last_exec: Option<(String, u64)> = None;
+        loop {
+            let Some(st) = self.repl_status().await? else {
+                return Ok(());
+            };
+            if st.all_applied() {
+                return Ok(());
+            }
+            if !st.sql_running() {
+                return Err(EffectError::Other(format!(
+                    "the SQL thread is not running (events received up to {}:{} are applied only up to {}:{})",
+                    st.master_log_file, st.read_pos, st.relay_master_log_file, st.exec_pos
+                )));
+            }
+            let rows = self.query("SHOW SLAVE STATUS").await?;
+            let row = rows.first();
+            let state = row
+                .and_then(|r| col(r, "Slave_SQL_Running_State"))
+                .unwrap_or_default();
+            let whole = if self.flavor.mariadb_gtid() && st.uses_gtid() {
+                let io_pos = row.and_then(|r| col(r, "Gtid_IO_Pos")).unwrap_or_default();
+                let current = self
+                    .scalar("SELECT @@global.gtid_current_pos")
+                    .await?
+                    .unwrap_or_default();
+                !io_pos.is_empty() && catchup::ahead_of(&io_pos, &current, None, own_id).is_empty()
+            } else {
+                let exec = (st.relay_master_log_file.clone(), st.exec_pos);
+                let idle =
+                    state.contains("read all relay log") && last_exec.as_ref() == Some(&exec);
+                last_exec = Some(exec);
+                idle
+            };
+            if whole {
+                tracing::warn!(
+                    "The relay log ends inside a transaction the old master never finished sending (received up to {}:{}, applied every whole transaction up to {}:{}): it is not applied",
+                    st.master_log_file,
+                    st.read_pos,
+                    st.relay_master_log_file,
+                    st.exec_pos
+                );
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(EffectError::Timeout {
+                    what: format!(
+                        "applying the relay log (received up to {}:{}, applied up to {}:{}, SQL thread: {state})",
+                        st.master_log_file, st.read_pos, st.relay_master_log_file, st.exec_pos
+                    ),
+                    after: self.timeout,
+                });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -1525,16 +1609,15 @@ impl MysqlOps for MysqlServer {
             };
             let peer_reachable = peer_pos.is_some();
             let r = async {
-                let (file, pos) = match peer_pos {
-                    Some(p) => p,
+                match peer_pos {
+                    Some((file, pos)) => local.pos_wait(&file, pos, deadline).await?,
                     None => {
-                        let (_, f, p) = local.slave_status().await?.ok_or_else(|| {
+                        local.slave_status().await?.ok_or_else(|| {
                             EffectError::Query("no slave status to sync with".into())
                         })?;
-                        (f, p)
+                        local.wait_received_applied(deadline).await?;
                     }
-                };
-                local.pos_wait(&file, pos, deadline).await?;
+                }
                 if !peer_reachable {
                     // The old master is gone: fetch what a survivor got from it and this
                     // server did not (never fails; logged).

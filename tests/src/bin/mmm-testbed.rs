@@ -56,13 +56,14 @@ enum Cmd {
         argv: Vec<String>,
     },
     /// Inject a fault (or undo one): stop, kill9, freeze, thaw, start (the host's server);
-    /// cut, restore (its link); break, repair, delay SECS, undelay (its replication).
+    /// cut, restore (its link); limit KBIT, unlimit (its inbound rate, tc tbf on its bridge
+    /// port); break, repair, delay SECS, undelay (its replication).
     Fault {
         #[arg(long, default_value = DEFAULT_STATE_DIR)]
         state_dir: PathBuf,
         op: FaultOp,
         host: String,
-        /// Seconds, for `delay`.
+        /// Seconds, for `delay`; kbit/s, for `limit`.
         secs: Option<u32>,
     },
     /// Print the MAC in HOST's neighbour (ARP) cache for IP, or nothing.
@@ -90,6 +91,8 @@ enum FaultOp {
     Start,
     Cut,
     Restore,
+    Limit,
+    Unlimit,
     Break,
     Repair,
     Delay,
@@ -211,6 +214,11 @@ fn run(cli: Cli) -> Result<ExitCode, TestbedError> {
                 FaultOp::Start => tb.mysql_start(&host)?,
                 FaultOp::Cut => tb.cut_link(&host)?,
                 FaultOp::Restore => tb.restore_link(&host)?,
+                FaultOp::Limit => tb.limit_inbound(
+                    &host,
+                    secs.ok_or_else(|| TestbedError::State("limit needs KBIT".into()))?,
+                )?,
+                FaultOp::Unlimit => tb.unlimit_inbound(&host)?,
                 FaultOp::Break => tb.break_replication(&host)?,
                 FaultOp::Repair => tb.repair_replication(&host)?,
                 FaultOp::Delay => tb.delay_replication(

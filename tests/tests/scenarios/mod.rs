@@ -12,6 +12,7 @@
 
 #![allow(dead_code)]
 
+pub mod crash_failover;
 pub mod errant;
 
 use std::ops::{Deref, DerefMut};
@@ -271,8 +272,14 @@ impl Cluster {
 
     /// Starts the load and the sampler; returns once writes are acknowledged.
     pub fn begin(&mut self, name: &str) -> Running {
+        self.begin_clients(name, 1)
+    }
+
+    /// [`Cluster::begin`] with `clients` concurrent clients.
+    pub fn begin_clients(&mut self, name: &str, clients: usize) -> Running {
         let opts = WorkloadOptions {
             first_id: self.next_id,
+            clients,
             ..WorkloadOptions::default()
         };
         self.next_id += 10_000_000;

@@ -273,8 +273,21 @@ impl MysqlServer {
             })
             .cloned()
             .collect();
+        // The full connect bound, not the short one for a peer that may be dead: a
+        // survivor behind a busy link (seen with the standby's inbound link rate-limited:
+        // its answers queue behind the replication stream) must not be skipped silently,
+        // it may hold exactly the transactions this server lacks.
         let asks = others.iter().map(|h| async move {
-            let mut db = self.connect_optional(h).await.ok()?;
+            let mut db = match self.connect(h).await {
+                Ok(db) => db,
+                Err(e) => {
+                    tracing::error!(
+                        "Catch-up: could not ask {} whether it holds transactions from the old master that this server lacks ({e}); what only it has is lost",
+                        h.name
+                    );
+                    return None;
+                }
+            };
             let r = if db.flavor.mariadb_gtid() {
                 survivor_positions(&mut db).await
             } else {
