@@ -186,6 +186,8 @@ pub struct ClusterOptions {
     /// Copy every host's MMM logs and MariaDB error log to `DIR/<subnet>/<host>/` before
     /// the testbed is removed (on [`Cluster::stop`] and on drop).
     pub keep_logs: Option<PathBuf>,
+    /// [`TestbedOptions::binlog_tmpfs_mib`]: every server's binary log on a tmpfs this big.
+    pub binlog_tmpfs_mib: Option<u32>,
 }
 
 impl ClusterOptions {
@@ -213,6 +215,7 @@ impl ClusterOptions {
             dump_logs: true,
             log_tail: (100, 100),
             keep_logs: None,
+            binlog_tmpfs_mib: None,
         }
     }
 
@@ -421,6 +424,7 @@ impl Cluster {
                 subnet: opts.subnet,
                 slaves: opts.slaves,
                 write_mmm_configs: false,
+                binlog_tmpfs_mib: opts.binlog_tmpfs_mib,
                 ..TestbedOptions::default()
             })?
         };

@@ -79,6 +79,65 @@ impl Testbed {
         Ok(self.server_pid(host).is_some_and(pid_alive))
     }
 
+    /// Fills the filesystem under the host's binary log (needs
+    /// [`TestbedOptions::binlog_tmpfs_mib`]): a file of zeros grows in it until the write
+    /// fails with `ENOSPC`. The tmpfs is reached through the server's own root
+    /// (`/proc/<pid>/root`), since it is mounted in the server's mount namespace only.
+    /// Returns the bytes written.
+    ///
+    /// [`TestbedOptions::binlog_tmpfs_mib`]: crate::TestbedOptions::binlog_tmpfs_mib
+    pub fn fill_binlog_disk(&self, host: &str) -> Result<u64> {
+        use std::io::Write as _;
+        let path = self.binlog_filler(host)?;
+        let mut f = std::fs::File::create(&path).map_err(|source| TestbedError::Io {
+            what: format!("creating {}", path.display()),
+            source,
+        })?;
+        let chunk = vec![0u8; 64 * 1024];
+        let mut written = 0u64;
+        loop {
+            match f.write(&chunk) {
+                Ok(0) => break,
+                Ok(n) => written += n as u64,
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                Err(source) => {
+                    return Err(TestbedError::Io {
+                        what: format!("filling {}", path.display()),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// Removes what [`Testbed::fill_binlog_disk`] wrote.
+    pub fn free_binlog_disk(&self, host: &str) -> Result<()> {
+        let path = self.binlog_filler(host)?;
+        std::fs::remove_file(&path).map_err(|source| TestbedError::Io {
+            what: format!("removing {}", path.display()),
+            source,
+        })
+    }
+
+    fn binlog_filler(&self, host: &str) -> Result<std::path::PathBuf> {
+        let h = self.db_host(host)?;
+        if self.state.binlog_tmpfs_mib.is_none() {
+            return Err(TestbedError::State(
+                "the binary logs are not on a tmpfs (TestbedOptions::binlog_tmpfs_mib)".into(),
+            ));
+        }
+        let pid = self
+            .server_pid(host)
+            .filter(|p| pid_alive(*p))
+            .ok_or_else(|| TestbedError::State(format!("mariadbd on {host} is not running")))?;
+        let dir = h.binlog_dir();
+        let rel = dir.strip_prefix("/").unwrap_or(&dir);
+        Ok(std::path::Path::new(&format!("/proc/{pid}/root"))
+            .join(rel)
+            .join("fill"))
+    }
+
     /// Cuts the host off the network: its port on the bridge goes down, so nothing reaches
     /// it or leaves it (connections time out; nothing is refused).
     pub fn cut_link(&self, host: &str) -> Result<()> {

@@ -269,6 +269,7 @@ impl<'a> Fleet<'a> {
             &socket,
             &dir.join("run/mysqld/mysqld.pid"),
             &error_log,
+            None,
         );
         let _ = writeln!(cnf, "max_connections = {MANY_CONNECTIONS}");
         let cnf_path = dir.join("mysql/my.cnf");

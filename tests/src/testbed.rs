@@ -72,6 +72,11 @@ pub struct TestbedOptions {
     pub install_missing: bool,
     /// Write the seed's MMM configs into every host's etc/mysql-mmm during `up`.
     pub write_mmm_configs: bool,
+    /// Put every server's binary log on a tmpfs of this many MiB, mounted in the server's
+    /// own mount namespace (`<host dir>/binlog`), so that a test can fill it
+    /// ([`Testbed::fill_binlog_disk`]): a full disk under the binary log. The tmpfs lives
+    /// as long as the server: a restarted server starts with empty binary logs.
+    pub binlog_tmpfs_mib: Option<u32>,
 }
 
 impl TestbedOptions {
@@ -91,6 +96,7 @@ impl Default for TestbedOptions {
             slaves: 2,
             install_missing: true,
             write_mmm_configs: true,
+            binlog_tmpfs_mib: None,
         }
     }
 }
@@ -127,6 +133,10 @@ impl HostInfo {
     fn mysql_dir(&self) -> PathBuf {
         self.dir.join("mysql")
     }
+    /// Where the server's binary log is with [`TestbedOptions::binlog_tmpfs_mib`].
+    pub fn binlog_dir(&self) -> PathBuf {
+        self.dir.join("binlog")
+    }
     /// The server's my.cnf.
     pub fn my_cnf(&self) -> PathBuf {
         self.mysql_dir().join("my.cnf")
@@ -153,6 +163,9 @@ pub(crate) struct State {
     /// Last known mariadbd pid per host.
     #[serde(default)]
     pub(crate) mysqld_pids: BTreeMap<String, u32>,
+    /// [`TestbedOptions::binlog_tmpfs_mib`].
+    #[serde(default)]
+    pub(crate) binlog_tmpfs_mib: Option<u32>,
 }
 
 impl State {
@@ -251,6 +264,7 @@ impl Testbed {
             bridge_netns: format!("{id}-br"),
             hosts,
             mysqld_pids: BTreeMap::new(),
+            binlog_tmpfs_mib: opts.binlog_tmpfs_mib,
         };
         // The state file exists before anything else is created, so an interrupted run can
         // always be cleaned up.
@@ -349,6 +363,10 @@ impl Testbed {
                 Duration::from_secs(60),
             )?;
             chown(datadir, mysql)?;
+            let binlog_dir = self.state.binlog_tmpfs_mib.map(|_| h.binlog_dir());
+            if let Some(d) = &binlog_dir {
+                fs::create_dir_all(d).map_err(io_err(format!("creating {}", d.display())))?;
+            }
             let cnf = mariadb::my_cnf(
                 server_id,
                 if h.name == "db2" { 2 } else { 1 },
@@ -360,6 +378,7 @@ impl Testbed {
                 socket,
                 &h.dir.join("run").join("mysqld").join("mysqld.pid"),
                 &h.error_log(),
+                binlog_dir.as_deref(),
             );
             fs::write(h.my_cnf(), cnf).map_err(io_err("writing my.cnf"))?;
         }
@@ -843,7 +862,20 @@ impl Testbed {
             .map_err(io_err(format!("opening {}", out_path.display())))?;
         let err = out.try_clone().map_err(io_err("dup log"))?;
         let cnf = format!("--defaults-file={}", h.my_cnf().display());
-        let mut cmd = self.command(host, &["mariadbd", &cnf])?;
+        let mut cmd = match self.state.binlog_tmpfs_mib {
+            // The tmpfs is mounted in the server's private mount namespace, so it is gone
+            // with the server and nothing outside sees it.
+            Some(mib) => {
+                let dir = h.binlog_dir();
+                let script = format!(
+                    "mount -t tmpfs -o size={mib}m,mode=0750 mmm-binlog \"$1\" && \
+                     chown mysql:mysql \"$1\" && exec mariadbd \"$2\""
+                );
+                let dir = dir.to_string_lossy();
+                self.command(host, &["sh", "-c", &script, "sh", &dir, &cnf])?
+            }
+            None => self.command(host, &["mariadbd", &cnf])?,
+        };
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         let child = cmd
             .spawn()

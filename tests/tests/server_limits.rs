@@ -5,8 +5,14 @@
 //! many connections!` (2.2.1's verdict), which starts no trap period. The writer keeps its
 //! role.
 //!
+//! A writer whose disk is full (its binary log on a tmpfs that the test fills): MariaDB
+//! blocks the commits (`Waiting for someone to free space`) and still answers queries; the
+//! `mysql` check, whose account has `PROCESS`, says `UNKNOWN: Disk full! …`
+//! (`crates/mmm-mon/src/checks/disk_full.rs`): logged, no state change, the writer keeps
+//! its role.
+//!
 //! Needs root and the binaries: `cargo build -p mmm-mon -p mmm-agent -p mmm-control`,
-//! then `cargo test -p mmm-tests --test server_limits -- --nocapture`. Subnet 132.
+//! then `cargo test -p mmm-tests --test server_limits -- --nocapture`. Subnets 132, 183.
 
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -158,5 +164,143 @@ fn writer_out_of_connections_keeps_its_role() {
     }
     c.wait_healthy(Duration::from_secs(30))
         .expect("healthy after the connections were freed");
+    c.stop().expect("cluster stop");
+}
+
+/// `SELECT COUNT(*)` of the threads of `db1` in the disk-full wait state (as root).
+fn waiting_for_space(c: &Cluster) -> u64 {
+    c.query(
+        "db1",
+        "SELECT COUNT(*) FROM information_schema.processlist \
+         WHERE state = 'Waiting for someone to free space'",
+    )
+    .ok()
+    .and_then(|rows| {
+        rows.first()
+            .and_then(|r| r.at(0).and_then(|v| v.parse::<u64>().ok()))
+    })
+    .unwrap_or(0)
+}
+
+#[test]
+fn writer_disk_full_is_reported() {
+    let opts = ClusterOptions {
+        check_period: Some(0.5),
+        trap_period: Some(1.0),
+        check_timeout: Some(1.0),
+        binlog_tmpfs_mib: Some(16),
+        ..ClusterOptions::seed(183)
+    };
+    let c = Cluster::start(opts).unwrap_or_else(|e| panic!("cluster start: {e}"));
+    let writer_vip = c.vip(188);
+    let socket = c
+        .host("db1")
+        .expect("db1")
+        .socket
+        .clone()
+        .expect("db1 socket");
+    let socket = socket.to_string_lossy().to_string();
+
+    // The monitor's account may see every thread (docs/config.md). A connected client
+    // keeps the global privileges it logged in with: the monitor's connections to db1 are
+    // killed, so that its checks log in again.
+    c.query(
+        "db1",
+        &format!(
+            "GRANT PROCESS ON *.* TO 'mmm_monitor'@'198.18.{}.%'",
+            c.testbed().subnet()
+        ),
+    )
+    .expect("grant PROCESS");
+    let ids: Vec<String> = c
+        .query(
+            "db1",
+            "SELECT id FROM information_schema.processlist WHERE user = 'mmm_monitor'",
+        )
+        .expect("processlist")
+        .iter()
+        .filter_map(|r| r.at(0).map(str::to_string))
+        .collect();
+    for id in &ids {
+        let _ = c.query("db1", &format!("KILL {id}"));
+    }
+    c.query(
+        "db1",
+        "CREATE DATABASE IF NOT EXISTS df; \
+         CREATE TABLE df.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB; \
+         INSERT INTO df.t (v) VALUES (0)",
+    )
+    .expect("table");
+    c.wait_healthy(Duration::from_secs(30))
+        .expect("healthy after the grant");
+
+    // The disk under db1's binary log fills up; a client then commits row after row (the
+    // first ones fit in the binary log's last page).
+    let filled = c.testbed().fill_binlog_disk("db1").expect("fill");
+    let start = Instant::now();
+    let mut inserts = String::new();
+    for i in 1..=200 {
+        inserts.push_str(&format!("INSERT INTO df.t (v) VALUES ({i});"));
+    }
+    let writer = Fillers(vec![c
+        .spawn("db1", &["mariadb", "--socket", &socket, "-e", &inserts])
+        .expect("spawn mariadb")]);
+    let mut stuck_at = None;
+    let mut seen_at = None;
+    while seen_at.is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no `UNKNOWN: Disk full` in the monitor's log (writes stuck: {stuck_at:?})"
+        );
+        if stuck_at.is_none() && waiting_for_space(&c) > 0 {
+            stuck_at = Some(start.elapsed());
+        }
+        let show = c.show().expect("show");
+        assert_eq!(
+            show.state("db1"),
+            "ONLINE",
+            "db1 left ONLINE on a full disk"
+        );
+        assert!(
+            show.roles("db1").iter().any(|r| r.starts_with("writer")),
+            "db1 lost the writer role on a full disk"
+        );
+        if c.monitor_log()
+            .unwrap_or_default()
+            .contains("Check 'mysql' on 'db1' is in unknown state! Message: UNKNOWN: Disk full!")
+        {
+            seen_at = Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stuck = stuck_at.unwrap_or_else(|| {
+        assert!(waiting_for_space(&c) > 0, "db1's writes are not stuck");
+        start.elapsed()
+    });
+    let seen = seen_at.unwrap_or_default();
+    // The verdict changes nothing for 3 s (trap_period 1 s).
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(3) {
+        let show = c.show().expect("show");
+        assert_eq!(
+            show.state("db1"),
+            "ONLINE",
+            "db1 left ONLINE on a full disk"
+        );
+        assert!(c.holds_ip("db1", writer_vip).expect("ip"), "VIP left db1");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "figure: disk full under db1's binary log ({:.1} MiB filled): commits stuck {:.2} s after the fill, `UNKNOWN: Disk full!` logged {:.2} s after the fill ({:.2} s after the first stuck commit was seen); db1 kept ONLINE, the writer role and the VIP (trap_period 1 s)",
+        filled as f64 / 1048576.0,
+        stuck.as_secs_f64(),
+        seen.as_secs_f64(),
+        seen.saturating_sub(stuck).as_secs_f64()
+    );
+    // The stuck thread retries only every 60 s: the server is killed rather than waited
+    // for (the teardown's SIGKILL would do the same).
+    drop(writer);
+    c.kill_monitor().expect("kill monitor");
+    let _ = c.testbed().free_binlog_disk("db1");
     c.stop().expect("cluster stop");
 }

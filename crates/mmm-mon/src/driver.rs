@@ -408,8 +408,20 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
         mut control: mpsc::UnboundedReceiver<ControlRequest>,
         mut watchdog: mmm_common::daemon::Watchdog,
     ) {
+        // The core's next deadline, recomputed only when the core may have changed (issue
+        // 14: with 200 hosts, most events are OK results that change nothing, and the
+        // deadline walks every host).
+        let mut deadline_of: Option<(u64, Option<Instant>)> = None;
         loop {
-            let deadline = self.monitor.poll_timeout();
+            let generation = self.monitor.generation();
+            let deadline = match deadline_of {
+                Some((g, d)) if g == generation => d,
+                _ => {
+                    let d = self.monitor.poll_timeout();
+                    deadline_of = Some((generation, d));
+                    d
+                }
+            };
             let timer = async {
                 match deadline {
                     Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,

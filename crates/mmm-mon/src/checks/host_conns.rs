@@ -18,20 +18,33 @@
 //! Each check holds its connection alone while its query runs (checks of one host run
 //! at the same moment), so a host has at most as many idle connections as checks.
 //!
+//! `rep_threads` and `rep_backlog` both read `SHOW SLAVE STATUS` at the same moment: with
+//! [`HostConns::query_row_shared`] the second one waits for the first one's query and
+//! takes its result (at most [`SHARED_RESULT_FRESH`] old) instead of asking the server
+//! again: one query of 60-odd columns per host and period instead of two.
+//!
 //! The API for a check: [`HostConns::query_first`], [`HostConns::query_drop`], or
 //! [`HostConns::run`] for anything else done on a `mysql_async::Conn`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use mysql_async::prelude::{FromRow, Queryable};
-use mysql_async::{Conn, Error as MyError};
+use mysql_async::{Conn, Error as MyError, Row};
 
 use super::mysql::{connect, ConnectError, MysqlTarget};
 
 /// How many idle connections one host keeps at most (one per MySQL check).
 pub const MAX_IDLE: usize = 4;
+
+/// How old a shared result may be for another check to take it
+/// ([`HostConns::query_row_shared`]): the checks that share it run at the same moment.
+pub const SHARED_RESULT_FRESH: Duration = Duration::from_millis(250);
+
+/// The last result of [`HostConns::query_row_shared`]: when, for which statement, what.
+type SharedRow = (Instant, String, Result<Option<Row>, QueryError>);
 
 /// MariaDB's "Connection was killed" (sent to a killed idle thread before it closes).
 const ER_CONNECTION_KILLED: u16 = 1927;
@@ -73,6 +86,10 @@ impl QueryError {
 pub struct HostConns {
     target: MysqlTarget,
     idle: Mutex<Vec<Conn>>,
+    /// The server refused the `mysql` check's disk-full probe (`super::disk_full`).
+    disk_probe_refused: AtomicBool,
+    /// The last shared row (held while its query runs, so a second check waits for it).
+    shared_row: tokio::sync::Mutex<Option<SharedRow>>,
 }
 
 /// Whether `e` says the connection itself is gone (as opposed to a server error that
@@ -108,7 +125,19 @@ impl HostConns {
         HostConns {
             target,
             idle: Mutex::new(Vec::new()),
+            disk_probe_refused: AtomicBool::new(false),
+            shared_row: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Whether the server refused the `mysql` check's disk-full probe.
+    pub fn disk_probe_refused(&self) -> bool {
+        self.disk_probe_refused.load(Ordering::Relaxed)
+    }
+
+    /// Remembers that the server refused the disk-full probe.
+    pub fn refuse_disk_probe(&self) {
+        self.disk_probe_refused.store(true, Ordering::Relaxed);
     }
 
     /// Where and as whom the connections are made.
@@ -201,6 +230,25 @@ impl HostConns {
     {
         self.run(timeout, |c| c.query_first::<T, _>(sql.to_string()))
             .await
+    }
+
+    /// The first row of `sql`, shared by the checks that ask for it at the same moment:
+    /// a result of the same statement at most [`SHARED_RESULT_FRESH`] old is returned as
+    /// is, and while a query runs the next caller waits for its result.
+    pub async fn query_row_shared(
+        &self,
+        timeout: Duration,
+        sql: &str,
+    ) -> Result<Option<Row>, QueryError> {
+        let mut slot = self.shared_row.lock().await;
+        if let Some((at, last_sql, res)) = &*slot {
+            if last_sql == sql && at.elapsed() <= SHARED_RESULT_FRESH {
+                return res.clone();
+            }
+        }
+        let res = self.query_first::<Row>(timeout, sql).await;
+        *slot = Some((Instant::now(), sql.to_string(), res.clone()));
+        res
     }
 
     /// `query_drop` on one of the host's connections (see [`HostConns::run`]).

@@ -18,11 +18,13 @@
 //!
 //! Layout: `ping.rs` (ICMP echo), `arp_probe.rs` (ARP requests beside unanswered echoes),
 //! `mysql.rs` (mysql, rep_threads, rep_backlog), `host_conns.rs` (their connections),
+//! `disk_full.rs` (the `mysql` check's probe for writes waiting on a full disk),
 //! `gtid.rs` (the errant-transaction comparison of the two masters, issue 13),
 //! `semi_sync.rs` (with `semi_sync 1`: whether the standby master holds every acknowledged
 //! write).
 
 pub mod arp_probe;
+pub mod disk_full;
 pub mod gtid;
 pub mod host_conns;
 pub mod mysql;

@@ -23,6 +23,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Error as MyError, IoError, OptsBuilder, Row};
 
+use super::disk_full;
 pub use super::host_conns::{HostConns, QueryError};
 
 /// MySQL's "Too many connections".
@@ -111,9 +112,41 @@ async fn close(conn: Conn) {
 
 /// `mysql`: `SELECT NOW()` on one of the host's connections ([`HostConns`]; a new one
 /// when none is idle or the idle one is gone).
+///
+/// The query also counts the threads waiting for disk space ([`disk_full`]): when there
+/// are some, the result is `UNKNOWN: Disk full! …`. A server that refuses that query gets
+/// `SELECT NOW()` from then on.
+///
+/// [`disk_full`]: super::disk_full
 pub async fn mysql_check(conns: &HostConns, timeout: Duration) -> String {
     let t = conns.target();
-    match conns.query_drop(timeout, "SELECT NOW()").await {
+    let res = if conns.disk_probe_refused() {
+        conns.query_drop(timeout, "SELECT NOW()").await
+    } else {
+        match conns
+            .query_first::<(u64, Option<u64>)>(timeout, &disk_full::probe_sql())
+            .await
+        {
+            Ok(Some((waiting, longest))) => match disk_full::verdict(waiting, longest) {
+                Some(line) => return line,
+                None => Ok(()),
+            },
+            Ok(None) => Ok(()),
+            Err(QueryError::Query {
+                code: Some(code),
+                errstr,
+            }) if code != ER_CON_COUNT_ERROR => {
+                tracing::debug!(
+                    "{}: the disk-full probe was refused ({code}: {errstr}); SELECT NOW() from now on",
+                    t.ip
+                );
+                conns.refuse_disk_probe();
+                conns.query_drop(timeout, "SELECT NOW()").await
+            }
+            Err(e) => Err(e),
+        }
+    };
+    match res {
         Ok(()) => "OK".to_string(),
         Err(QueryError::Connect(ConnectError {
             code: Some(ER_CON_COUNT_ERROR),
@@ -163,12 +196,11 @@ fn col(row: &Row, names: &[&str]) -> Option<String> {
 
 async fn slave_status(conns: &HostConns, timeout: Duration) -> SlaveStatus {
     let t = conns.target();
-    let mut res = conns.query_first::<Row>(timeout, "SHOW SLAVE STATUS").await;
+    // rep_threads and rep_backlog run at the same moment and share one query.
+    let mut res = conns.query_row_shared(timeout, "SHOW SLAVE STATUS").await;
     if matches!(&res, Err(e) if e.code() == Some(ER_PARSE_ERROR)) {
         // MySQL 8.4 removed the SLAVE spelling.
-        res = conns
-            .query_first::<Row>(timeout, "SHOW REPLICA STATUS")
-            .await;
+        res = conns.query_row_shared(timeout, "SHOW REPLICA STATUS").await;
     }
     match res {
         Err(QueryError::Connect(e)) => {

@@ -125,6 +125,14 @@ impl ChecksStatus {
         self.entry(host, check).is_some_and(|e| e.ok)
     }
 
+    /// Whether an `OK` result for (host, check) changes nothing: the check is reported
+    /// OK and no failure is being timed (the steady state of a healthy host, where
+    /// [`ChecksStatus::result`] returns at once).
+    pub(crate) fn steady_ok(&self, host: HostId, check: CheckKind) -> bool {
+        self.entry(host, check)
+            .is_some_and(|e| e.ok && e.trap == Trap::Ok)
+    }
+
     /// Why (host, check) is not OK: its reported failure, or with `unreported` also a
     /// failure still within its trap period (issue 13: a master's replication). `None`: OK.
     pub(crate) fn failing(&self, host: HostId, check: CheckKind, unreported: bool) -> Option<&str> {

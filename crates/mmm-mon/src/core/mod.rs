@@ -107,6 +107,9 @@ pub const PEER_GRACE: Duration = Duration::from_secs(60);
 /// The MMM monitor's decision core. See the module documentation for the calling contract.
 #[derive(Debug)]
 pub struct Monitor {
+    /// Counts the inputs and timeouts that may have changed something
+    /// ([`Monitor::generation`]).
+    generation: u64,
     config: MonitorSettings,
     /// Per-host records, config order.
     hosts: PerHost<Host>,
@@ -201,6 +204,7 @@ impl Monitor {
             writer_hold: None,
             time_format: format_utc,
             gate: failover_gate::Gate::default(),
+            generation: 0,
         }
     }
 
@@ -211,9 +215,35 @@ impl Monitor {
         self.time_format = f;
     }
 
+    /// Changes whenever an input or a timeout may have changed the core (its deadlines,
+    /// states, roles): [`Monitor::poll_timeout`] is the same as long as this is (the
+    /// driver recomputes it only then). An `OK` that repeats a reported `OK` leaves it.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Feeds one input, then re-evaluates host states and roles.
     pub fn handle(&mut self, now: Instant, input: Input) {
         self.now = self.now.max(now);
+        // Issue 14: most results repeat an OK that is already reported, which changes no
+        // state, no trap timer and no role: nothing to re-evaluate (with 200 hosts,
+        // re-evaluating every host after each of their results was most of the
+        // monitor's CPU). Time-driven rules have their own deadlines (`poll_timeout`).
+        if let Input::Check {
+            host,
+            check,
+            result,
+            ..
+        } = &input
+        {
+            if self.started
+                && result.status == CheckStatus::Ok
+                && self.checks.steady_ok(*host, *check)
+            {
+                return;
+            }
+        }
+        self.generation += 1;
         match input {
             Input::Check {
                 host,
@@ -310,6 +340,7 @@ impl Monitor {
     /// rules). A spurious call is a no-op.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
+        self.generation += 1;
         if !self.started {
             return;
         }
@@ -606,7 +637,8 @@ impl Monitor {
         // Tell every host whose roles changed at once (2.2.1: the broadcast of the same
         // loop iteration); a host held back by a switch sequence is deferred.
         for host in self.hosts.ids() {
-            if self.roles.host_roles(host) != self.hosts[host].roles && !self.outbox.deferred(host)
+            if !self.roles.holds_exactly(host, &self.hosts[host].roles)
+                && !self.outbox.deferred(host)
             {
                 self.tell(host);
             }
@@ -653,6 +685,17 @@ impl Monitor {
 
     fn write_status_if_changed(&mut self) {
         if self.mode == MonitorMode::Passive || !self.started {
+            return;
+        }
+        // Compared in place: the lines are built only when they changed.
+        let same = self.last_status.as_ref().is_some_and(|last| {
+            last.len() == self.hosts.len()
+                && last
+                    .iter()
+                    .zip(self.hosts.iter())
+                    .all(|(l, h)| l.host == h.name && l.state == h.state && l.roles == h.roles)
+        });
+        if same {
             return;
         }
         let lines = self.status_lines();

@@ -184,6 +184,26 @@ impl RoleTable {
         v
     }
 
+    /// Whether `host` holds exactly `roles` in the table: the same as
+    /// `self.host_roles(host) == roles`, without building the list (the distribution
+    /// asks this for every host after every input).
+    pub(crate) fn holds_exactly(&self, host: HostId, roles: &[RoleIp]) -> bool {
+        if !roles.windows(2).all(|w| w[0] < w[1]) {
+            // Not sorted or not distinct: compare as lists, as before.
+            return self.host_roles(host) == roles;
+        }
+        let mut held = 0;
+        for r in &self.roles {
+            for s in r.ips.iter().filter(|s| s.owner == Some(host)) {
+                held += 1;
+                if !roles.iter().any(|x| x.role == r.name && x.ip == s.ip) {
+                    return false;
+                }
+            }
+        }
+        held == roles.len()
+    }
+
     /// Host weight in half units: 1 per active-master-role IP, 2 per other IP.
     pub(crate) fn weight2(&self, host: HostId) -> u32 {
         let mut w = 0;
