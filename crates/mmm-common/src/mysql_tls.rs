@@ -59,6 +59,13 @@ impl SslMode {
     }
 }
 
+impl std::str::FromStr for SslMode {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        SslMode::parse(s).ok_or(())
+    }
+}
+
 /// The TLS settings of the connections to one host's server.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct MysqlTls {

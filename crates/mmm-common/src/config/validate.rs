@@ -681,6 +681,10 @@ impl ChoiceWords for super::model::ErrantPolicy {
     const WORDS: &'static [&'static str] = &["hold", "accept"];
 }
 
+impl ChoiceWords for crate::mysql_tls::SslMode {
+    const WORDS: &'static [&'static str] = &crate::mysql_tls::SslMode::NAMES;
+}
+
 /// The shortest non-zero `agent_lease` (the agent checks its lease every 100 ms, and the
 /// monitor must be able to reach every agent within a third of it).
 const MIN_AGENT_LEASE: Duration = Duration::from_millis(500);
@@ -755,20 +759,7 @@ fn extensions(top: &View<'_>) -> Result<Extensions, ConfigError> {
 /// with a CA, a certificate with its key.
 fn mysql_tls(v: &View<'_>) -> Result<crate::mysql_tls::MysqlTls, ConfigError> {
     use crate::mysql_tls::{MysqlTls, SslMode};
-    let mode = match v.raw("mysql_ssl_mode") {
-        None => SslMode::Disabled,
-        Some(r) => SslMode::parse(&r.text).ok_or_else(|| {
-            v.err(
-                "mysql_ssl_mode",
-                &r.loc,
-                K::InvalidValue {
-                    path: v.path("mysql_ssl_mode"),
-                    value: r.text.clone(),
-                    allowed: SslMode::NAMES.iter().map(|n| n.to_string()).collect(),
-                },
-            )
-        })?,
-    };
+    let mode = v.choice("mysql_ssl_mode", SslMode::Disabled)?;
     let path = |var: &str| -> Result<Option<String>, ConfigError> {
         let Some(r) = v.raw(var) else {
             return Ok(None);
