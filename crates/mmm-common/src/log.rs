@@ -22,7 +22,7 @@
 //! info, DEBUG 7 debug), which journald strips and stores as the line's priority
 //! (`journalctl -p err` shows FATAL and ERROR). Elsewhere stderr is unchanged.
 //!
-//! API: [`init`]`(program, cluster, debug)`, [`init_with_extra`], [`reopen`], [`log_file_path`], [`mmm_timestamp`].
+//! API: [`init`]`(program, cluster, debug)`, [`init_with_extra`], [`MmmLevel`] (the one level mapping), [`reopen`], [`log_file_path`], [`mmm_timestamp`].
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -79,26 +79,83 @@ pub fn mmm_timestamp() -> String {
     )
 }
 
-fn level_word(l: &Level) -> &'static str {
-    match *l {
-        Level::ERROR => "FATAL",
-        Level::WARN => "WARN",
-        Level::INFO => "INFO",
-        Level::DEBUG => "DEBUG",
-        Level::TRACE => "TRACE",
+/// MMM's (Log4perl's) levels, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MmmLevel {
+    /// `ALL`, `TRACE`.
+    Trace,
+    /// `DEBUG`.
+    Debug,
+    /// `INFO`.
+    Info,
+    /// `WARN`.
+    Warn,
+    /// `ERROR`.
+    Error,
+    /// `FATAL`: what MMM logs its failures and decisions at.
+    Fatal,
+    /// `OFF`: nothing.
+    Off,
+}
+
+impl MmmLevel {
+    /// A Log4perl level word (any case).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_uppercase().as_str() {
+            "ALL" | "TRACE" => MmmLevel::Trace,
+            "DEBUG" => MmmLevel::Debug,
+            "INFO" => MmmLevel::Info,
+            "WARN" => MmmLevel::Warn,
+            "ERROR" => MmmLevel::Error,
+            "FATAL" => MmmLevel::Fatal,
+            "OFF" => MmmLevel::Off,
+            _ => return None,
+        })
+    }
+
+    /// The MMM level of a tracing event (mmm-rs logs MMM's FATAL with `error!`, its ERROR
+    /// with `error!` and [`ERROR_TARGET`]).
+    pub fn of(level: &tracing::Level, target: &str) -> Self {
+        match *level {
+            tracing::Level::ERROR if target == ERROR_TARGET => MmmLevel::Error,
+            tracing::Level::ERROR => MmmLevel::Fatal,
+            tracing::Level::WARN => MmmLevel::Warn,
+            tracing::Level::INFO => MmmLevel::Info,
+            tracing::Level::DEBUG => MmmLevel::Debug,
+            tracing::Level::TRACE => MmmLevel::Trace,
+        }
+    }
+
+    /// The journald priority of the level (FATAL 2 crit, ERROR 3 err, WARN 4 warning,
+    /// INFO 6 info, DEBUG 7 debug).
+    pub fn journal_priority(self) -> u8 {
+        match self {
+            MmmLevel::Fatal | MmmLevel::Off => 2,
+            MmmLevel::Error => 3,
+            MmmLevel::Warn => 4,
+            MmmLevel::Info => 6,
+            MmmLevel::Debug | MmmLevel::Trace => 7,
+        }
+    }
+
+    /// The word Log4perl prints (`%p`).
+    pub fn word(self) -> &'static str {
+        match self {
+            MmmLevel::Trace => "TRACE",
+            MmmLevel::Debug => "DEBUG",
+            MmmLevel::Info => "INFO",
+            MmmLevel::Warn => "WARN",
+            MmmLevel::Error => "ERROR",
+            MmmLevel::Fatal => "FATAL",
+            MmmLevel::Off => "OFF",
+        }
     }
 }
 
 /// The syslog priority journald gets for an event of `level` and `target` (MMM's FATAL is
 /// `error!`, its ERROR `error!` with [`ERROR_TARGET`]).
 pub fn journal_priority(level: &Level, target: &str) -> u8 {
-    match *level {
-        Level::ERROR if target == ERROR_TARGET => 3,
-        Level::ERROR => 2,
-        Level::WARN => 4,
-        Level::INFO => 6,
-        Level::DEBUG | Level::TRACE => 7,
-    }
+    MmmLevel::of(level, target).journal_priority()
 }
 
 /// Whether stderr is the journal stream systemd gave us (`JOURNAL_STREAM=<dev>:<ino>`).
@@ -160,11 +217,7 @@ where
         event: &Event<'_>,
     ) -> std::fmt::Result {
         let meta = event.metadata();
-        let level = if meta.target() == ERROR_TARGET {
-            "ERROR"
-        } else {
-            level_word(meta.level())
-        };
+        let level = MmmLevel::of(meta.level(), meta.target()).word();
         write!(writer, "{} {:>5} ", mmm_timestamp(), level)?;
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
@@ -315,7 +368,13 @@ pub fn reopen() {
 /// messages written elsewhere).
 pub fn format_line(level: &Level, msg: &str) -> String {
     let mut s = String::new();
-    let _ = write!(s, "{} {:>5} {}", mmm_timestamp(), level_word(level), msg);
+    let _ = write!(
+        s,
+        "{} {:>5} {}",
+        mmm_timestamp(),
+        MmmLevel::of(level, "").word(),
+        msg
+    );
     s
 }
 

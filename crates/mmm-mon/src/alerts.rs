@@ -33,76 +33,17 @@ const QUEUE: usize = 1000;
 /// How long one mail may take (sendmail or SMTP).
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// MMM's (Log4perl's) levels, lowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum MmmLevel {
-    /// `ALL`, `TRACE`.
-    Trace,
-    /// `DEBUG`.
-    Debug,
-    /// `INFO`.
-    Info,
-    /// `WARN`.
-    Warn,
-    /// `ERROR`.
-    Error,
-    /// `FATAL`: what MMM logs its failures and decisions at.
-    Fatal,
-    /// `OFF`: nothing.
-    Off,
-}
+pub use mmm_common::log::MmmLevel;
 
-impl MmmLevel {
-    /// A Log4perl level word (any case).
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s.trim().to_ascii_uppercase().as_str() {
-            "ALL" | "TRACE" => MmmLevel::Trace,
-            "DEBUG" => MmmLevel::Debug,
-            "INFO" => MmmLevel::Info,
-            "WARN" => MmmLevel::Warn,
-            "ERROR" => MmmLevel::Error,
-            "FATAL" => MmmLevel::Fatal,
-            "OFF" => MmmLevel::Off,
-            _ => return None,
-        })
-    }
-
-    /// The MMM level of a tracing event (mmm-rs logs MMM's FATAL with `error!`, its ERROR
-    /// with `error!` and [`mmm_common::log::ERROR_TARGET`]).
-    pub fn of(level: &tracing::Level, target: &str) -> Self {
-        match *level {
-            tracing::Level::ERROR if target == mmm_common::log::ERROR_TARGET => MmmLevel::Error,
-            tracing::Level::ERROR => MmmLevel::Fatal,
-            tracing::Level::WARN => MmmLevel::Warn,
-            tracing::Level::INFO => MmmLevel::Info,
-            tracing::Level::DEBUG => MmmLevel::Debug,
-            tracing::Level::TRACE => MmmLevel::Trace,
-        }
-    }
-
-    /// The word Log4perl prints (`%p`).
-    pub fn word(self) -> &'static str {
-        match self {
-            MmmLevel::Trace => "TRACE",
-            MmmLevel::Debug => "DEBUG",
-            MmmLevel::Info => "INFO",
-            MmmLevel::Warn => "WARN",
-            MmmLevel::Error => "ERROR",
-            MmmLevel::Fatal => "FATAL",
-            MmmLevel::Off => "OFF",
-        }
-    }
-
-    /// The syslog priority Log::Dispatch::Syslog gives it (Log4perl maps FATAL to
-    /// Log::Dispatch's `emergency`).
-    fn syslog_priority(self) -> libc::c_int {
-        match self {
-            MmmLevel::Fatal | MmmLevel::Off => libc::LOG_EMERG,
-            MmmLevel::Error => libc::LOG_ERR,
-            MmmLevel::Warn => libc::LOG_WARNING,
-            MmmLevel::Info => libc::LOG_INFO,
-            MmmLevel::Debug | MmmLevel::Trace => libc::LOG_DEBUG,
-        }
+/// The syslog priority Log::Dispatch::Syslog gives `level` (Log4perl maps FATAL to
+/// Log::Dispatch's `emergency`).
+fn syslog_priority(level: MmmLevel) -> libc::c_int {
+    match level {
+        MmmLevel::Fatal | MmmLevel::Off => libc::LOG_EMERG,
+        MmmLevel::Error => libc::LOG_ERR,
+        MmmLevel::Warn => libc::LOG_WARNING,
+        MmmLevel::Info => libc::LOG_INFO,
+        MmmLevel::Debug | MmmLevel::Trace => libc::LOG_DEBUG,
     }
 }
 
@@ -469,7 +410,7 @@ fn syslog_line(line: &str, level: MmmLevel) {
         return;
     };
     // SAFETY: a constant format and a valid C string argument.
-    unsafe { libc::syslog(level.syslog_priority(), c"%s".as_ptr(), text.as_ptr()) };
+    unsafe { libc::syslog(syslog_priority(level), c"%s".as_ptr(), text.as_ptr()) };
 }
 
 /// Sends everything queued (and the buffered mails) and waits for it, at most `timeout`:
