@@ -291,13 +291,7 @@ fn switchovers_crash_and_recovery_keep_every_server_current() {
         standby_back < Duration::from_secs(30),
         "db2 took {standby_back:?} to reconnect to db1"
     );
-    c.wait_until(Duration::from_secs(60), "db1 back ONLINE", |c| {
-        let st = c.state("db1");
-        if st == "AWAITING_RECOVERY" {
-            let _ = c.ctl(&["set_online", "db1"]);
-        }
-        (st == "ONLINE").then_some(())
-    });
+    c.wait_back_online("db1", Duration::from_secs(60));
     c.wait_healthy(Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(1));
 
@@ -470,13 +464,7 @@ fn a_standby_not_connected_is_not_given_the_writer_role() {
     // Back to healthy: db2 restarted (its account is still locked: unlock it).
     c.mysql_start("db2").expect("start db2");
     lock("db2", false);
-    c.wait_until(Duration::from_secs(60), "db2 back ONLINE", |c| {
-        let st = c.state("db2");
-        if st == "AWAITING_RECOVERY" {
-            let _ = c.ctl(&["set_online", "db2"]);
-        }
-        (st == "ONLINE").then_some(())
-    });
+    c.wait_back_online("db2", Duration::from_secs(60));
     c.wait_healthy(Duration::from_secs(60));
     c.wait_replication_healthy(Duration::from_secs(30));
 }

@@ -233,6 +233,23 @@ impl Cluster {
         start.elapsed()
     }
 
+    /// Waits until a returning `host` is ONLINE, doing what an operator does on the way:
+    /// `set_online` when a restarted monitor or the flapping rule holds it in
+    /// AWAITING_RECOVERY, `accept_errant` when a crashed writer came back with errant
+    /// transactions (what it wrote and sent to nobody) and is kept out (issue 13).
+    pub fn wait_back_online(&self, host: &str, limit: Duration) {
+        self.wait_until(limit, &format!("{host} back ONLINE"), |c| {
+            if let Ok(show) = c.show() {
+                c.accept_kept_out(&show);
+            }
+            let st = c.state(host);
+            if st == "AWAITING_RECOVERY" {
+                let _ = c.ctl(&["set_online", host]);
+            }
+            (st == "ONLINE").then_some(())
+        });
+    }
+
     /// Whether `show` is healthy: every host ONLINE, one writer, two readers, and the
     /// writer really holds the VIP with read_only=0.
     pub fn healthy(&self) -> bool {
@@ -883,16 +900,10 @@ pub fn monitor_restart_mid_failover(c: &mut Cluster, assert: bool) {
     let moved = c.wait_writer_on(to, t, Duration::from_secs(120));
     c.settle(&run, Duration::from_millis(300));
     c.mysql_start(&from).expect("start");
-    // A restarted monitor may hold the recovered host in AWAITING_RECOVERY (its
-    // uptime record was lost): set it online as an operator would.
+    // A restarted monitor may hold the recovered host in AWAITING_RECOVERY (its uptime
+    // record was lost), and the killed writer may come back with errant transactions.
     let healthy_from = Instant::now();
-    c.wait_until(Duration::from_secs(60), "old master back", |c| {
-        let st = c.state(&from);
-        if st == "AWAITING_RECOVERY" {
-            let _ = c.ctl(&["set_online", &from]);
-        }
-        (st == "ONLINE").then_some(())
-    });
+    c.wait_back_online(&from, Duration::from_secs(60));
     let healthy = c.wait_healthy(Duration::from_secs(60)) + healthy_from.elapsed();
     c.end(run, Kind::Crash, t, Some(moved), Some(healthy), assert);
 }
