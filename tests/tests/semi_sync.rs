@@ -38,6 +38,19 @@ fn wait_lossless(c: &Cluster) {
     );
 }
 
+/// `rpl_semi_sync_master_wait_no_slave` of `host` as "ON" or "OFF" (`None` when it
+/// cannot be read).
+fn wait_no_slave(c: &Cluster, host: &str) -> Option<&'static str> {
+    let q = "SELECT @@GLOBAL.rpl_semi_sync_master_wait_no_slave AS v";
+    let rows = c.query(host, q).ok()?;
+    let v = rows.first()?.get("v")?;
+    Some(if v == "1" || v.eq_ignore_ascii_case("ON") {
+        "ON"
+    } else {
+        "OFF"
+    })
+}
+
 #[test]
 fn semi_sync_crash_failover() {
     let mut c = Cluster::start(options());
@@ -59,10 +72,29 @@ fn semi_sync_crash_failover() {
         )),
         "the lossless failover is logged"
     );
+    // The new writer has no semi-sync slave (its only one is the dead old writer): it
+    // does not hold its commits for the timeout waiting for one (wait_no_slave OFF), and
+    // waits for its standby again once the old writer is back.
+    c.wait_until(
+        Duration::from_secs(15),
+        "wait_no_slave OFF on the new writer",
+        |c| (wait_no_slave(c, to) == Some("OFF")).then_some(()),
+    );
     c.settle(&run, Duration::from_millis(500));
     c.mysql_start(&from).expect("start");
     let healthy = c.wait_healthy(Duration::from_secs(90));
     c.wait_replication_healthy(Duration::from_secs(30));
+    c.wait_until(
+        Duration::from_secs(30),
+        "wait_no_slave ON on the writer once its standby is back",
+        |c| (wait_no_slave(c, to) == Some("ON")).then_some(()),
+    );
+    let agent_log = c.agent_log(to).unwrap_or_default();
+    assert!(
+        agent_log.contains("no semi-sync slave is connected to this writer")
+            && agent_log.contains("a semi-sync slave (the standby master) is connected again"),
+        "the new writer's agent logs both changes"
+    );
     c.settle(&run, Duration::from_millis(300));
     // Planned: any acknowledged write missing on any server fails the test.
     c.end(run, Kind::Planned, t, Some(moved), Some(healthy), true);

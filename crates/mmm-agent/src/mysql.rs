@@ -174,6 +174,9 @@ struct UpkeepMemory {
     refused_net_timeout: bool,
     /// The server refused the semi-sync settings once.
     refused_semi_sync: bool,
+    /// semi_sync: this writer has no semi-sync slave connected (`wait_no_slave` OFF until
+    /// one is; `mysql/semi_sync.rs`).
+    semi_sync_no_standby: bool,
 }
 
 /// What one upkeep pass found or did.
@@ -1030,9 +1033,26 @@ impl MysqlServer {
         tokio::pin!(shutdown);
         loop {
             let _ = self.upkeep_pass().await;
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = tokio::time::sleep(UPKEEP_INTERVAL) => {}
+            let next = tokio::time::Instant::now() + UPKEEP_INTERVAL;
+            // Between passes, a writer without a semi-sync slave looks for its standby's
+            // return every FOLLOW_INTERVAL (mysql/semi_sync.rs).
+            loop {
+                let now = tokio::time::Instant::now();
+                if now >= next {
+                    break;
+                }
+                let until = if self.memory().semi_sync_no_standby {
+                    (now + semi_sync::FOLLOW_INTERVAL).min(next)
+                } else {
+                    next
+                };
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = tokio::time::sleep_until(until) => {}
+                }
+                if until < next {
+                    let _ = self.semi_sync_follow().await;
+                }
             }
         }
     }

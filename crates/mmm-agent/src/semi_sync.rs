@@ -163,6 +163,25 @@ impl SemiSyncKind {
     pub fn timeout_var(self) -> String {
         format!("rpl_semi_sync_{}_timeout", self.word(Side::Master))
     }
+
+    /// Whether the writer waits out the timeout when no semi-sync slave is connected at
+    /// all (`rpl_semi_sync_master_wait_no_slave`, MySQL 8.0.26+
+    /// `rpl_semi_sync_source_wait_no_replica`; ON by default).
+    pub fn wait_no_slave_var(self) -> String {
+        match self {
+            SemiSyncKind::MySqlSourceReplica => "rpl_semi_sync_source_wait_no_replica".into(),
+            _ => "rpl_semi_sync_master_wait_no_slave".into(),
+        }
+    }
+
+    /// `SET GLOBAL <wait_no_slave>=ON|OFF`.
+    pub fn set_wait_no_slave(self, on: bool) -> String {
+        format!(
+            "SET GLOBAL {}={}",
+            self.wait_no_slave_var(),
+            if on { "ON" } else { "OFF" }
+        )
+    }
 }
 
 #[cfg(test)]
@@ -208,6 +227,10 @@ mod tests {
         assert_eq!(k.status_var(Side::Master), "Rpl_semi_sync_master_status");
         assert_eq!(k.status_var(Side::Slave), "Rpl_semi_sync_slave_status");
         assert_eq!(k.clients_var(), "Rpl_semi_sync_master_clients");
+        assert_eq!(
+            k.set_wait_no_slave(false),
+            "SET GLOBAL rpl_semi_sync_master_wait_no_slave=OFF"
+        );
     }
 
     #[test]
@@ -244,6 +267,14 @@ mod tests {
         );
         assert_eq!(k.status_var(Side::Slave), "Rpl_semi_sync_replica_status");
         assert_eq!(k.clients_var(), "Rpl_semi_sync_source_clients");
+        assert_eq!(
+            k.set_wait_no_slave(true),
+            "SET GLOBAL rpl_semi_sync_source_wait_no_replica=ON"
+        );
+        assert_eq!(
+            SemiSyncKind::MySqlMasterSlave.wait_no_slave_var(),
+            "rpl_semi_sync_master_wait_no_slave"
+        );
     }
 
     #[test]

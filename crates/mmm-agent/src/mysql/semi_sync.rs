@@ -15,15 +15,27 @@
 //!   thread alone (the relay log is kept; restarting both threads would discard it on
 //!   MariaDB with GTID).
 //!
+//! No standby to wait for: with the server's default `wait_no_slave=ON`, a writer with no
+//! semi-sync slave connected at all (after a crash failover its only one, the old writer, is
+//! dead) holds its first commits for the whole timeout before it falls back. The agent sets
+//! it OFF on a writer without a semi-sync client and back ON within [`FOLLOW_INTERVAL`] of
+//! one connecting: a standby that goes away while connected is still waited for, so an
+//! acknowledgement keeps meaning "in the standby's relay log" whenever the monitor counts
+//! the cluster as lossless (it never does without a connected client).
+//!
 //! A server without semi-sync, or one that refuses a setting, is reported at ERROR once;
 //! the agent goes on with asynchronous replication and the monitor, which reads the servers'
 //! semi-sync status itself, treats the cluster as not lossless.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::{Db, MysqlServer};
 use crate::error::EffectError;
 use crate::semi_sync::{SemiSyncKind, Side};
+
+/// How often a writer without a semi-sync slave looks whether its standby is back.
+pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
 
 impl MysqlServer {
     /// The server's semi-sync implementation, `None` (reported once) when it has none.
@@ -106,6 +118,66 @@ impl MysqlServer {
         r
     }
 
+    /// The writer's `wait_no_slave` (module doc, "No standby to wait for"): OFF while no
+    /// semi-sync slave is connected to the writer, ON as soon as one is (and on a
+    /// read-only master, where it does not matter, the server's default ON). `current` is
+    /// the variable's value. Records whether the writer is waiting for its standby to come
+    /// back ([`MysqlServer::semi_sync_follow`] then looks every [`FOLLOW_INTERVAL`]).
+    async fn semi_sync_wait_no_slave(
+        &self,
+        db: &mut Db,
+        kind: SemiSyncKind,
+        writer: bool,
+        current: &str,
+    ) -> Result<Option<String>, EffectError> {
+        let clients = if writer {
+            let rows = db.query(kind.status_query()).await?;
+            rows.iter()
+                .filter_map(|r| {
+                    let name: String = r.get_opt(0)?.ok()?;
+                    let value: String = r.get_opt(1)?.ok()?;
+                    name.eq_ignore_ascii_case(&kind.clients_var())
+                        .then(|| value.parse::<u32>().unwrap_or(0))
+                })
+                .next()
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        let want = !writer || clients > 0;
+        // A server without the variable: nothing to follow.
+        self.memory().semi_sync_no_standby = !want && !current.is_empty();
+        let is_on = current == "1" || current.eq_ignore_ascii_case("ON");
+        if is_on == want || current.is_empty() {
+            return Ok(None);
+        }
+        db.exec(&kind.set_wait_no_slave(want)).await?;
+        let var = kind.wait_no_slave_var();
+        Ok(Some(if want {
+            if writer {
+                format!("a semi-sync slave (the standby master) is connected again: commits wait for its acknowledgement when it goes away ({var}=ON)")
+            } else {
+                format!("{var}=ON (read-only master)")
+            }
+        } else {
+            format!("no semi-sync slave is connected to this writer (the standby master is down or not replicating): commits do not wait {} ms for one ({var}=OFF) until it is back; the monitor counts the cluster as not lossless meanwhile", self.semi_sync_timeout.as_millis())
+        }))
+    }
+
+    /// While the writer has no semi-sync slave ([`MysqlServer::semi_sync_wait_no_slave`]):
+    /// looks whether one connected and turns `wait_no_slave` back ON. Called every
+    /// [`FOLLOW_INTERVAL`] by the upkeep loop, only in that state.
+    pub(super) async fn semi_sync_follow(&self) -> Result<(), EffectError> {
+        if !self.memory().semi_sync_no_standby {
+            return Ok(());
+        }
+        let _repl = self.repl_lock.lock().await;
+        let mut db = self.local().await?;
+        let r = self.semi_sync_upkeep(&mut db, None).await;
+        db.close().await;
+        r.map(|_| ())
+    }
+
     async fn semi_sync_apply(
         &self,
         db: &mut Db,
@@ -146,6 +218,12 @@ impl MysqlServer {
                     if writer { "on" } else { "off" },
                     self.semi_sync_timeout.as_millis()
                 ));
+            }
+            if let Some(change) = self
+                .semi_sync_wait_no_slave(db, kind, writer, &get(kind.wait_no_slave_var()))
+                .await?
+            {
+                done.push(change);
             }
         }
         // The slave side: on on the masters, off elsewhere (module doc).
