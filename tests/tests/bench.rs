@@ -7,12 +7,15 @@
 //! ```
 //!
 //! Each benchmark appends its figures to `target/mmm-bench.md` (the text pasted into
-//! docs/benchmarks.md). Subnets 63-69.
+//! docs/benchmarks.md). Subnets 63-69, 185-186.
 //!
 //! - `bench_scenarios_fast` / `bench_scenarios_seed`: every scenario of the fault
 //!   matrix under load: write outage (longest gap), failover time (fault → VIP and
 //!   read_only=0 on the new writer) and its difference to trap_period, switchover write
 //!   gap, time to a healthy `show`.
+//! - `bench_failure_modes` (issue 14): the writer killed -9, its link cut, its mysqld
+//!   frozen, `MMM_BENCH_FAILURE_RUNS` times each (default 5) with fast and seed settings:
+//!   failover − trap_period and write outage, median and range.
 //! - `bench_resources_and_scaling`: monitor and agent resident memory and CPU with 4
 //!   hosts; the monitor with 50 and 200 configured hosts (extra addresses on the real
 //!   servers' hosts), and the detection delay of a killed server while 10% of the
@@ -134,6 +137,90 @@ fn bench_scenarios_fast() {
 #[ignore = "benchmark: minutes; run with --ignored"]
 fn bench_scenarios_seed() {
     run_all([66, 67, 68], seed);
+}
+
+/// "median [min–max]" of `v` (seconds, two decimals).
+fn spread(mut v: Vec<f64>) -> String {
+    if v.is_empty() {
+        return "–".into();
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    let med = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    format!("{med:.2} [{:.2}–{:.2}]", v[0], v[n - 1])
+}
+
+/// Issue 14's failure modes of the writer, `runs` rounds on one cluster (each round: kill
+/// -9, link cut, freeze; the writer alternates between the masters): failover − trap_period
+/// and the write outage, median and range, and whether the invariants held in every run.
+fn failure_modes(subnet: u8, settings: fn(u8) -> ClusterOptions, runs: usize) {
+    let opts = settings(subnet);
+    let trap = opts.effective_trap_period();
+    let mut c = Cluster::start(opts.clone());
+    for _ in 0..runs {
+        scenarios::writer_server_fault(&mut c, "kill -9", false);
+        scenarios::writer_link_cut(&mut c, false);
+        scenarios::writer_server_fault(&mut c, "freeze", false);
+    }
+    let outcomes = std::mem::take(&mut c.outcomes);
+    drop(c);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\n### Failure modes of the writer, {} settings (check_period {} s, trap_period {} s, timeout {} s), release daemons, {runs} runs each\n",
+        opts.label,
+        opts.effective_check_period(),
+        trap,
+        opts.effective_check_timeout()
+    );
+    let _ = writeln!(
+        s,
+        "| failure of the writer | runs | failover − trap_period s | write outage s | invariants |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    for (label, key) in [
+        ("mysqld killed -9", "kill -9"),
+        ("host's link cut", "link cut"),
+        ("mysqld frozen (SIGSTOP)", "freeze"),
+    ] {
+        let of: Vec<&Outcome> = outcomes.iter().filter(|o| o.name.contains(key)).collect();
+        let over: Vec<f64> = of
+            .iter()
+            .filter_map(|o| o.failover)
+            .map(|f| f.as_secs_f64() - trap)
+            .collect();
+        let gaps: Vec<f64> = of.iter().map(|o| o.write_gap.as_secs_f64()).collect();
+        let broken: usize = of.iter().map(|o| o.violations.len() + o.lost.len()).sum();
+        let _ = writeln!(
+            s,
+            "| {label} | {} | {} | {} | {} |",
+            of.len(),
+            spread(over),
+            spread(gaps),
+            if broken == 0 {
+                "held in every run".to_string()
+            } else {
+                format!("BROKEN: {broken}")
+            }
+        );
+    }
+    record(&s);
+}
+
+/// `failure_modes` with fast and seed settings; `MMM_BENCH_FAILURE_RUNS` rounds (default 5).
+#[test]
+#[ignore = "benchmark: minutes; run with --ignored"]
+fn bench_failure_modes() {
+    let runs = std::env::var("MMM_BENCH_FAILURE_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    failure_modes(185, fast, runs);
+    failure_modes(186, seed, runs);
 }
 
 /// (VmRSS kB, utime+stime clock ticks) of a process.

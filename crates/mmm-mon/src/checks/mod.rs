@@ -8,6 +8,11 @@
 //! - A failing ping check runs again after 0.1 s until it is OK again, resending its echo
 //!   (and an ARP request, `arp_probe.rs`) every 0.1 s, so a healed link is seen at once.
 //!   Its trap period counts from its first unanswered echo.
+//! - The ping check of a `mode master` host runs every 0.1 s while it is OK (issue 14): a
+//!   master whose link is cut (host gone, kernel panic, switch port) has an unanswered echo
+//!   within 0.1 s of the cut, so its trap period starts at the failure and not up to one
+//!   `check_period` later. Two hosts, ten echoes a second each: the slaves keep their
+//!   `check_period`.
 //! - A long-lived monitor connection per host ([`mysql::hold_connection`]) reports its loss
 //!   as `Input::CheckConnLost` when the server cannot be reached again at once or stops
 //!   answering, and makes that host's `mysql` check run immediately, so a stopped, crashed
@@ -36,6 +41,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mmm_common::config::{CheckConfig, MonitorSettings};
+use mmm_common::state::HostMode;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tracing::{debug, Instrument};
@@ -50,6 +56,9 @@ pub use observed::Observed;
 /// 0.1 s while a host is unreachable, so a host whose link heals while it may still hold a
 /// role that moved on is seen (and told) at once.
 pub const FAILING_PING_RECHECK: Duration = ping::ECHO_INTERVAL;
+
+/// How often the ping check of a `mode master` host runs while it is OK (module doc).
+pub const MASTER_PING_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Where check results go.
 pub type InputFn = Arc<dyn Fn(Input) + Send + Sync>;
@@ -73,6 +82,8 @@ pub struct CheckHost {
     pub mysql: MysqlTarget,
     /// The connections its MySQL checks share.
     pub conns: Arc<HostConns>,
+    /// `mode master` (its ping runs every [`MASTER_PING_INTERVAL`]).
+    pub master: bool,
 }
 
 /// The check hosts of a config (config order).
@@ -86,6 +97,7 @@ pub fn check_hosts(config: &MonitorSettings) -> Vec<CheckHost> {
             name: h.name.clone(),
             mysql: h.mysql_target(),
             conns: Arc::new(HostConns::new(h.mysql_target())),
+            master: h.mode == HostMode::Master,
         })
         .collect()
 }
@@ -193,13 +205,17 @@ pub fn spawn(
                         }
                         // A failing ping is re-checked every FAILING_PING_RECHECK: the host's recovery
                         // (a healed link) is seen at once, so a host that must drop its
-                        // roles is told without waiting for the next check_period.
-                        let period =
-                            if kind == CheckKind::Ping && result.status == CheckStatus::Error {
+                        // roles is told without waiting for the next check_period. A
+                        // master's ping runs every MASTER_PING_INTERVAL (module doc).
+                        let period = match (kind, result.status) {
+                            (CheckKind::Ping, CheckStatus::Error) => {
                                 cfg.check_period.min(FAILING_PING_RECHECK)
-                            } else {
-                                cfg.check_period
-                            };
+                            }
+                            (CheckKind::Ping, _) if host.master => {
+                                cfg.check_period.min(MASTER_PING_INTERVAL)
+                            }
+                            _ => cfg.check_period,
+                        };
                         // 2.2.1 drops failures seen while the network is down.
                         if *network.borrow() || result.message.starts_with("OK") {
                             sink(Input::Check {
