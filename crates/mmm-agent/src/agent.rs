@@ -337,7 +337,7 @@ impl Agent {
                 Ok(false) => {}
                 Ok(true) => {
                     // Failures are logged by role::delete.
-                    state.deny_owed |= role::delete(self.ctx(), r).await.read_only_owed;
+                    state.deny_owed |= role::delete(self.ctx(), r, false).await.read_only_owed;
                     removed += 1;
                 }
                 Err(e) => return format!("ERROR: Could not check if IP is configured: {e}"),
@@ -420,7 +420,7 @@ impl Agent {
         }
         let ctx = self.ctx();
         for r in &plan.delete {
-            let d = role::delete(ctx.clone(), r).await;
+            let d = role::delete(ctx.clone(), r, state == HostState::HardOffline).await;
             cur.deny_owed |= d.read_only_owed;
             errors.extend(d.errors);
         }

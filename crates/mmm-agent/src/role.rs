@@ -5,7 +5,17 @@
 //! |---|---|---|
 //! | add | configure IP | sync with master, allow writes, configure IP (abort at the first failure) |
 //! | delete | clear IP | deny writes (+ kill clients), clear IP (continue on failure) |
+//! | delete, host failed (HARD_OFFLINE) | clear IP | clear IP, then deny writes for at most [`FAILED_DENY_WAIT`]; `read_only=1` owed after that |
 //! | check | configure IP | allow writes (failure skips the IP), configure IP |
+//!
+//! A writer the monitor found failed (HARD_OFFLINE: its server stopped answering) releases
+//! the writer IP first and waits for its own server's `read_only=1` only briefly (issue 14):
+//! a hung server cannot take writes through the VIP it no longer holds, so the failover
+//! need not wait out `mysql_timeout` for it; `read_only=1` is owed and retried at every
+//! SET_STATUS until it is set (what it wrote meanwhile is errant: the new writer's link
+//! from it is held, `errant_transactions`). A planned move (the host ONLINE or
+//! ADMIN_OFFLINE) keeps 2.2.1's order and waits: the new writer must start from the old
+//! one's final position.
 //!
 //! "Configure IP" adds `ip/32` when it is missing, verifies it, and has it announced with
 //! gratuitous ARP (`arp_schedule.rs`: the first burst before returning, the remaining
@@ -14,6 +24,8 @@
 //!
 //! The writer role's writable-making steps (read_only=0, IP add) run inside the agent
 //! lease's write gate (`lease.rs`), which refuses them once the lease has run out.
+
+use std::time::Duration;
 
 use mmm_common::role::RoleIp;
 
@@ -135,11 +147,46 @@ pub struct Deleted {
     pub read_only_owed: bool,
 }
 
-/// Deletes role `r`.
+/// How long a writer the monitor found failed waits for its own server's `read_only=1`
+/// once the writer IP is gone (module doc).
+pub const FAILED_DENY_WAIT: Duration = Duration::from_millis(250);
+
+/// Deletes role `r`; `failed`: the monitor found this host failed (HARD_OFFLINE).
 #[tracing::instrument(name = "effect", skip_all, fields(role = %r.role, ip = %r.ip))]
-pub async fn delete(ctx: RoleCtx<'_>, r: &RoleIp) -> Deleted {
+pub async fn delete(ctx: RoleCtx<'_>, r: &RoleIp, failed: bool) -> Deleted {
     let mut errors = Vec::new();
     let mut read_only_owed = false;
+    if r.role == ctx.writer_role && failed {
+        // The IP first, then read_only=1 if the server answers at once (module doc).
+        if let Err(e) = clear_ip(&ctx, &r.ip).await {
+            errors.push(format!(
+                "Couldn't clear IP '{}' from interface '{}': {e}",
+                r.ip,
+                ctx.vip.interface()
+            ));
+        }
+        match tokio::time::timeout(FAILED_DENY_WAIT, ctx.mysql.deny_write()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                errors.push(format!("Couldn't deny writes: {e}"));
+                read_only_owed = true;
+            }
+            Err(_) => {
+                errors.push(format!(
+                    "Couldn't deny writes: the local server did not answer within {} ms (this host failed); the writer IP is removed, read_only=1 is owed and retried",
+                    FAILED_DENY_WAIT.as_millis()
+                ));
+                read_only_owed = true;
+            }
+        }
+        for e in &errors {
+            tracing::error!("{e}");
+        }
+        return Deleted {
+            errors,
+            read_only_owed,
+        };
+    }
     if r.role == ctx.writer_role {
         if let Err(e) = ctx.mysql.deny_write().await {
             errors.push(format!("Couldn't deny writes: {e}"));

@@ -98,6 +98,8 @@ struct FakeMysql {
     sync_delay: Mutex<Duration>,
     switch_delay: Mutex<Duration>,
     fail_deny: Mutex<bool>,
+    /// `deny_write` never answers (a frozen server).
+    hang_deny: Mutex<bool>,
     master_ip: Mutex<Option<String>>,
 }
 
@@ -112,6 +114,7 @@ impl Default for FakeMysql {
             sync_delay: Mutex::new(Duration::ZERO),
             switch_delay: Mutex::new(Duration::ZERO),
             fail_deny: Mutex::new(false),
+            hang_deny: Mutex::new(false),
             master_ip: Mutex::new(Some("198.18.0.100".into())),
         }
     }
@@ -149,10 +152,14 @@ impl MysqlOps for FakeMysql {
     fn deny_write(&self) -> EffectFuture<'_, ()> {
         self.log("deny_write");
         let fail = *self.fail_deny.lock().unwrap();
-        if !fail {
+        let hang = *self.hang_deny.lock().unwrap();
+        if !fail && !hang {
             *self.read_only.lock().unwrap() = true;
         }
         Box::pin(async move {
+            if hang {
+                std::future::pending::<()>().await;
+            }
             if fail {
                 Err(EffectError::Other("Can't connect to MySQL".into()))
             } else {
@@ -1174,6 +1181,40 @@ async fn read_only_owed_after_a_failed_writer_removal() {
     let n = a.mysql.calls().len();
     assert_eq!(ask(&a.addr, "SET_STATUS|1|db1|ONLINE||db2").await, ok);
     assert!(!a.mysql.calls()[n..].contains(&"deny_write".to_string()));
+    a.stop().await;
+}
+
+/// A writer the monitor found failed (HARD_OFFLINE) whose server hangs: the writer IP goes
+/// first and the reply comes after a brief wait for `read_only=1` (issue 14), not after
+/// the server's timeout; `read_only=1` is owed and set once the server answers.
+#[tokio::test]
+async fn hung_failed_writer_releases_the_ip_at_once() {
+    let a = start("db1", HostMode::Master).await;
+    let ok = up("OK: Status applied successfully!");
+    assert_eq!(
+        ask(&a.addr, "SET_STATUS|1|db1|ONLINE|writer(198.18.0.188)|db1").await,
+        ok
+    );
+    *a.mysql.hang_deny.lock().unwrap() = true;
+    let t = std::time::Instant::now();
+    let r = ask(&a.addr, "SET_STATUS|1|db1|HARD_OFFLINE||db2").await;
+    let took = t.elapsed();
+    assert!(
+        r.starts_with("ERROR: Couldn't deny writes: the local server did not answer within 250 ms"),
+        "{r}"
+    );
+    assert!(a.vip.ips().is_empty(), "the writer IP is released");
+    // Behaviour, not timing: the reply did not wait for the hung deny (which never ends).
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    *a.mysql.hang_deny.lock().unwrap() = false;
+    assert_eq!(
+        ask(&a.addr, "SET_STATUS|1|db1|AWAITING_RECOVERY||db2").await,
+        ok
+    );
+    assert!(
+        *a.mysql.read_only.lock().unwrap(),
+        "the owed read_only=1 was set"
+    );
     a.stop().await;
 }
 
