@@ -13,7 +13,8 @@
 //!   within 0.1 s of the cut, so its trap period starts at the failure and not up to one
 //!   `check_period` later. Two hosts, ten echoes a second each: the slaves keep their
 //!   `check_period`.
-//! - A long-lived monitor connection per host ([`mysql::hold_connection`]) reports its loss
+//! - A long-lived monitor connection per host ([`mysql::hold_connection`], a `SELECT SLEEP`
+//!   of 1 s on a master, of the `mysql` check's `check_period` up to 5 s on a slave) reports its loss
 //!   as `Input::CheckConnLost` when the server cannot be reached again at once or stops
 //!   answering, and makes that host's `mysql` check run immediately, so a stopped, crashed
 //!   or hung mysqld is noticed when it happens, not at the next `check_period`.
@@ -59,6 +60,16 @@ pub const FAILING_PING_RECHECK: Duration = ping::ECHO_INTERVAL;
 
 /// How often the ping check of a `mode master` host runs while it is OK (module doc).
 pub const MASTER_PING_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The held connection's `SELECT SLEEP` on a master: a hung master is noticed within this
+/// plus the check timeout.
+pub const MASTER_WATCH_SLEEP: Duration = Duration::from_secs(1);
+
+/// A slave's held connection sleeps its `mysql` check's `check_period`, at most this long
+/// (a hung slave is noticed by the held connection or the periodic check, whichever comes
+/// first; with 200 slaves at check_period 5 the monitor makes 40 round trips a second for
+/// them instead of 200).
+pub const SLAVE_WATCH_SLEEP_MAX: Duration = Duration::from_secs(5);
 
 /// Where check results go.
 pub type InputFn = Arc<dyn Fn(Input) + Send + Sync>;
@@ -270,7 +281,13 @@ async fn watch_connection(
     wake_mysql: Arc<Notify>,
 ) {
     loop {
-        match mysql::hold_connection(&host.mysql, cfg.timeout).await {
+        let sleep = if host.master {
+            MASTER_WATCH_SLEEP
+        } else {
+            cfg.check_period
+                .clamp(MASTER_WATCH_SLEEP, SLAVE_WATCH_SLEEP_MAX)
+        };
+        match mysql::hold_connection(&host.mysql, cfg.timeout, sleep).await {
             Ok(mysql::ConnEnd::Closed(why)) => {
                 debug!("monitor connection lost: {why}");
                 match mysql::connect(&host.mysql, cfg.timeout).await {
@@ -306,7 +323,7 @@ async fn watch_connection(
                 // with "ping: not OK" (then nothing waits on sends to an unreachable agent).
                 wake_ping.notify_one();
                 tokio::time::sleep(ping::PING_TIMEOUT + Duration::from_millis(100)).await;
-                // `SELECT SLEEP(1)` should have returned `timeout` before it was noticed.
+                // The `SELECT SLEEP` should have returned `timeout` before it was noticed.
                 sink(Input::CheckConnLost {
                     host: host.id,
                     silent_for: noticed.elapsed() + cfg.timeout,

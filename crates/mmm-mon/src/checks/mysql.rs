@@ -335,19 +335,25 @@ fn rep_backlog_verdict(r: &SlaveRow, max_backlog: u64) -> String {
 pub enum ConnEnd {
     /// The server closed it or went away (stopped, crashed, killed our thread).
     Closed(String),
-    /// The server stopped answering: a one-second `SELECT SLEEP(1)` did not return
-    /// within one second plus the check timeout (hung server or cut link).
+    /// The server stopped answering: a `SELECT SLEEP(<sleep>)` did not return within
+    /// `sleep` plus the check timeout (hung server or cut link).
     Silent,
 }
 
 /// Holds one connection open and returns when it is lost. The connection runs
-/// `SELECT SLEEP(1)` over and over: a dead server makes it fail at once, a hung one makes it
-/// overrun its bound. Returns `Err` when no connection could be made in the first place.
-pub async fn hold_connection(t: &MysqlTarget, timeout: Duration) -> Result<ConnEnd, ConnectError> {
+/// `SELECT SLEEP(<sleep>)` over and over: a dead server makes it fail at once, a hung one
+/// makes it overrun its bound. Returns `Err` when no connection could be made in the first
+/// place.
+pub async fn hold_connection(
+    t: &MysqlTarget,
+    timeout: Duration,
+    sleep: Duration,
+) -> Result<ConnEnd, ConnectError> {
     let mut conn = connect(t, timeout).await?;
-    let bound = Duration::from_secs(1) + timeout;
+    let bound = sleep + timeout;
+    let query = format!("SELECT SLEEP({:.3})", sleep.as_secs_f64());
     loop {
-        match tokio::time::timeout(bound, conn.query_drop("SELECT SLEEP(1)")).await {
+        match tokio::time::timeout(bound, conn.query_drop(query.as_str())).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Ok(ConnEnd::Closed(query_errstr(&e).1)),
             Err(_) => return Ok(ConnEnd::Silent),
