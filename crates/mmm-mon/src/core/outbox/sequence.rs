@@ -1,5 +1,6 @@
 //! The cross-host send sequences of the outbox (spec §3.9 step 5, §3.14.4): a master
-//! switch (old master settles, slaves switch, new master gains the writer role) and
+//! switch (old master settles, slaves switch, new master gains the writer role; the last
+//! two at once when the old master is unreachable) and
 //! cleanup-and-send; each step waits for its replies (the slaves' step at most
 //! [`SLAVE_SWITCH_WAIT`]), and the step that gives the writer role waits for the leases of
 //! hosts that may still hold it (`agent_lease`, [`LEASE_GRACE`]).
@@ -57,7 +58,7 @@ impl Outbox {
                 })
                 .collect(),
         );
-        let slaves: Vec<Step> = f
+        let mut slaves: Vec<Step> = f
             .hosts
             .enumerate()
             .filter(|&(h, r)| !r.is_master_mode() && Some(h) != old && Some(h) != new)
@@ -66,14 +67,29 @@ impl Outbox {
                 master: new,
             })
             .collect();
-        if !slaves.is_empty() {
-            steps.push(slaves);
-        }
-        if let Some(n) = new {
-            steps.push(vec![Step::Status {
-                host: n,
-                master: new,
-            }]);
+        let new_master = new.map(|n| Step::Status {
+            host: n,
+            master: new,
+        });
+        // An unreachable old master (its ping failed: link cut, host gone): every agent
+        // gives up on it after its own TCP probe, so the slaves and the new master are told
+        // at once instead of one after the other (issue 14: two probes in a row cost the
+        // failover 0.2 s more). The order matters only for a reachable old master, whose
+        // final position the slaves wait for first. With `agent_lease` the new master's
+        // step waits for the old one's lease while the slaves switch: kept apart.
+        let old_unreachable =
+            self.lease.is_zero() && old.is_some_and(|o| Some(o) != new && !f.ping_ok(o));
+        match new_master {
+            Some(nm) if old_unreachable => {
+                slaves.push(nm);
+                steps.push(slaves);
+            }
+            nm => {
+                if !slaves.is_empty() {
+                    steps.push(slaves);
+                }
+                steps.extend(nm.map(|s| vec![s]));
+            }
         }
         self.start_sequence(f, steps);
     }

@@ -101,6 +101,45 @@ fn lease_off_no_wait() {
     assert_eq!(lease_waits(&h, mark), 0);
 }
 
+/// Lease off, the writer's link cut: the slaves and the new master are told at once (one
+/// step, no reply awaited in between: each agent spends its own probe of the unreachable
+/// old master concurrently).
+#[test]
+fn unreachable_old_master_slaves_and_new_master_at_once() {
+    let mut h = seed_with(Duration::ZERO);
+    h.advance(200 * MS);
+    h.auto_reply = false;
+    let mark = h.mark();
+    h.set("db1", &[P], false);
+    let sends = h.sends_since(mark);
+    assert!(writer_sent(&h, mark), "{sends:?}");
+    assert!(
+        sends.contains(&"SET_STATUS|1|db3|ONLINE|reader(198.18.2.198)|db2".to_string()),
+        "{sends:?}"
+    );
+}
+
+/// Lease off, the writer's mysqld dead but its host reachable: 2.2.1's order (the slaves
+/// first; the new master once they answered).
+#[test]
+fn reachable_old_master_slaves_first() {
+    let mut h = seed_with(Duration::ZERO);
+    h.advance(200 * MS);
+    h.auto_reply = false;
+    let mark = h.mark();
+    h.set("db1", &[M], false);
+    h.answer_all();
+    h.drain();
+    let sends = h.sends_since(mark);
+    assert!(
+        !writer_sent(&h, mark),
+        "before the slaves answered: {sends:?}"
+    );
+    h.answer_all();
+    h.drain();
+    assert!(writer_sent(&h, mark), "{:?}", h.sends_since(mark));
+}
+
 /// The old writer was told (its agent answered the SET_STATUS without the writer role):
 /// no wait even with the lease on.
 #[test]
