@@ -1,6 +1,6 @@
 //! The cross-host send sequences of the outbox (spec §3.9 step 5, §3.14.4): a master
 //! switch (old master settles, slaves switch, new master gains the writer role; the last
-//! two at once when the old master is unreachable) and
+//! two at once when the old master failed) and
 //! cleanup-and-send; each step waits for its replies (the slaves' step at most
 //! [`SLAVE_SWITCH_WAIT`]), and the step that gives the writer role waits for the leases of
 //! hosts that may still hold it (`agent_lease`, [`LEASE_GRACE`]).
@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use mmm_common::proto::agent::AgentCommand;
+use mmm_common::state::HostState;
 
 use super::super::decision::Decision;
 use super::super::ids::HostId;
@@ -71,16 +72,24 @@ impl Outbox {
             host: n,
             master: new,
         });
-        // An unreachable old master (its ping failed: link cut, host gone): every agent
-        // gives up on it after its own TCP probe, so the slaves and the new master are told
-        // at once instead of one after the other (issue 14: two probes in a row cost the
-        // failover 0.2 s more). The order matters only for a reachable old master, whose
-        // final position the slaves wait for first. With `agent_lease` the new master's
-        // step waits for the old one's lease while the slaves switch: kept apart.
-        let old_unreachable =
-            self.lease.is_zero() && old.is_some_and(|o| Some(o) != new && !f.ping_ok(o));
+        // A failed old master (HARD_OFFLINE: its server or its host stopped answering, or
+        // its ping failed): the slaves and the new master are told at once instead of one
+        // after the other (issue 14). Each of their agents gives up on the old master after
+        // its own bounded probe (0.2 s for a cut host, 0.5 s for a hung server's
+        // handshake); in a row those probes cost the failover twice. The order matters
+        // only for a planned move, where the slaves wait for the old master's final
+        // position first. With `agent_lease` the new master's step waits for the old
+        // one's lease while the slaves switch: kept apart.
+        let old_failed = self.lease.is_zero()
+            && old.is_some_and(|o| {
+                Some(o) != new
+                    && (!f.ping_ok(o)
+                        || f.hosts
+                            .get(o)
+                            .is_some_and(|h| h.state == HostState::HardOffline))
+            });
         match new_master {
-            Some(nm) if old_unreachable => {
+            Some(nm) if old_failed => {
                 slaves.push(nm);
                 steps.push(slaves);
             }

@@ -119,18 +119,43 @@ fn unreachable_old_master_slaves_and_new_master_at_once() {
     );
 }
 
-/// Lease off, the writer's mysqld dead but its host reachable: 2.2.1's order (the slaves
-/// first; the new master once they answered).
+/// Lease off, the writer's mysqld dead (host reachable): HARD_OFFLINE, so the slaves and
+/// the new master are told at once too.
 #[test]
-fn reachable_old_master_slaves_first() {
+fn failed_old_master_slaves_and_new_master_at_once() {
     let mut h = seed_with(Duration::ZERO);
     h.advance(200 * MS);
     h.auto_reply = false;
     let mark = h.mark();
     h.set("db1", &[M], false);
+    assert_eq!(h.state("db1"), HostState::HardOffline);
+    // The old master's settle step is answered; then both at once.
     h.answer_all();
     h.drain();
     let sends = h.sends_since(mark);
+    assert!(writer_sent(&h, mark), "{sends:?}");
+    assert!(
+        sends.contains(&"SET_STATUS|1|db3|ONLINE|reader(198.18.2.198)|db2".to_string()),
+        "{sends:?}"
+    );
+}
+
+/// A planned move (`set_offline` of the writer): the slaves first (they wait for the old
+/// master's final position), the new master once they answered.
+#[test]
+fn planned_move_slaves_first() {
+    let mut h = seed_with(Duration::ZERO);
+    h.advance(200 * MS);
+    h.auto_reply = false;
+    let mark = h.mark();
+    assert!(h.cmd_answering_pings("set_offline db1").starts_with("OK"));
+    h.answer_all();
+    h.drain();
+    let sends = h.sends_since(mark);
+    assert!(
+        sends.iter().any(|s| s.starts_with("SET_STATUS|1|db3|")),
+        "the slaves are told after the old master settled: {sends:?}"
+    );
     assert!(
         !writer_sent(&h, mark),
         "before the slaves answered: {sends:?}"

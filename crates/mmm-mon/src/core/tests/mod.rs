@@ -405,6 +405,49 @@ impl Harness {
             .expect("command got no reply")
     }
 
+    /// Runs a control command with `auto_reply` off, answering only the PINGs it sends (so
+    /// the SET_STATUS sequence it starts stays observable, unanswered); returns its reply.
+    pub(super) fn cmd_answering_pings(&mut self, line: &str) -> String {
+        let token = Token(self.next_cmd);
+        self.next_cmd += 1;
+        let start = self.log.len();
+        self.input(Input::Command {
+            token,
+            line: line.to_string(),
+        });
+        for _ in 0..10 {
+            let pending: Vec<_> = self.outstanding.drain(..).collect();
+            let mut answered = false;
+            for (t, host, req) in pending {
+                if matches!(req.command, AgentCommand::Ping) {
+                    let reply = self.agent_answer(host, &req);
+                    self.m.handle(
+                        self.now,
+                        Input::AgentReply {
+                            token: t,
+                            reply,
+                            maybe_delivered: true,
+                        },
+                    );
+                    answered = true;
+                } else {
+                    self.outstanding.push_back((t, host, req));
+                }
+            }
+            self.drain();
+            if !answered {
+                break;
+            }
+        }
+        self.log[start..]
+            .iter()
+            .find_map(|a| match a {
+                Action::Reply { token: t, text } if *t == token => Some(text.clone()),
+                _ => None,
+            })
+            .expect("command got no reply")
+    }
+
     /// Decisions logged since `from`.
     pub(super) fn decisions(&self, from: usize) -> Vec<&Decision> {
         self.log[from..]
