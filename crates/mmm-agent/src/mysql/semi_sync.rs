@@ -37,6 +37,9 @@ use crate::semi_sync::{SemiSyncKind, Side};
 /// How often a writer without a semi-sync slave looks whether its standby is back.
 pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
 
+/// Bound on one such look (`semi_sync_follow`).
+const FOLLOW_BOUND: Duration = Duration::from_secs(1);
+
 impl MysqlServer {
     /// The server's semi-sync implementation, `None` (reported once) when it has none.
     async fn semi_sync_kind(&self, db: &mut Db) -> Result<Option<SemiSyncKind>, EffectError> {
@@ -166,16 +169,25 @@ impl MysqlServer {
 
     /// While the writer has no semi-sync slave ([`MysqlServer::semi_sync_wait_no_slave`]):
     /// looks whether one connected and turns `wait_no_slave` back ON. Called every
-    /// [`FOLLOW_INTERVAL`] by the upkeep loop, only in that state.
+    /// [`FOLLOW_INTERVAL`] by the upkeep loop, only in that state. It never waits for the
+    /// replication lock (an effect holding it goes first; the next look comes 0.2 s later)
+    /// and gives up after [`FOLLOW_BOUND`] (a hung local server must not hold the lock).
     pub(super) async fn semi_sync_follow(&self) -> Result<(), EffectError> {
         if !self.memory().semi_sync_no_standby {
             return Ok(());
         }
-        let _repl = self.repl_lock.lock().await;
-        let mut db = self.local().await?;
-        let r = self.semi_sync_upkeep(&mut db, None).await;
-        db.close().await;
-        r.map(|_| ())
+        let Ok(_repl) = self.repl_lock.try_lock() else {
+            return Ok(());
+        };
+        let look = async {
+            let mut db = self.local().await?;
+            let r = self.semi_sync_upkeep(&mut db, None).await;
+            db.close().await;
+            r.map(|_| ())
+        };
+        tokio::time::timeout(FOLLOW_BOUND, look)
+            .await
+            .unwrap_or(Ok(()))
     }
 
     async fn semi_sync_apply(
