@@ -177,14 +177,26 @@ fn drain(m: &mut Monitor, now: Instant, replies: &mut u64) {
 /// Configuration: the bytes as a config file for every program class; what is accepted
 /// gives the program's settings (or a settings error) and renders.
 pub fn config(data: &[u8]) {
-    for class in [
+    let classes = [
         ProgramClass::Monitor,
         ProgramClass::Agent,
         ProgramClass::Control,
         ProgramClass::Tools,
-    ] {
-        if let Ok(cfg) = config::parse_bytes(data, "fuzz.conf", &[], class) {
-            let _ = config::render_effective(&cfg);
+    ];
+    // Parsed once, validated per class (`parse_bytes_classes`, equal to `parse_bytes` per
+    // class); each distinct accepted configuration rendered once.
+    let mut rendered: Vec<config::Config> = Vec::new();
+    for (class, r) in classes.iter().zip(config::parse_bytes_classes(
+        data,
+        "fuzz.conf",
+        &[],
+        &classes,
+    )) {
+        if let Ok(cfg) = r {
+            if !rendered.contains(&cfg) {
+                let _ = config::render_effective(&cfg);
+                rendered.push(cfg.clone());
+            }
             match class {
                 ProgramClass::Monitor => drop(cfg.monitor_settings()),
                 ProgramClass::Agent => drop(cfg.agent_settings()),

@@ -101,9 +101,55 @@ pub fn parse_bytes(
     validate::validate(parser.finish(), class)
 }
 
+/// [`parse_bytes`] for several program classes at once: the text is parsed once and
+/// validated for each class (what the fuzz target and a future `--check-config` of every
+/// class need). Results in the order of `classes`.
+pub fn parse_bytes_classes(
+    bytes: &[u8],
+    label: &str,
+    dirs: &[PathBuf],
+    classes: &[ProgramClass],
+) -> Vec<Result<Config, ConfigError>> {
+    let mut parser = parse::Parser::new(dirs, label);
+    if let Err(e) = parser.parse_bytes(bytes, label) {
+        return classes.iter().map(|_| Err(e.clone())).collect();
+    }
+    let raw = parser.finish();
+    classes
+        .iter()
+        .map(|&class| validate::validate(raw.clone(), class))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn classes_at_once_equal_one_by_one() {
+        let text = b"<host db1>\n    ip 198.18.2.100\n    mode master\n    peer db2\n</host>\n\
+<host db2>\n    ip 198.18.2.102\n    mode master\n    peer db1\n</host>\nthis db1\n\
+<monitor>\n    ip 127.0.0.1\n</monitor>\n<role writer>\n    hosts db1, db2\n    ips 198.18.2.188\n    mode exclusive\n</role>\n\
+bad_directive 1\n";
+        let classes = [
+            ProgramClass::Monitor,
+            ProgramClass::Agent,
+            ProgramClass::Control,
+            ProgramClass::Tools,
+        ];
+        for input in [&text[..], &text[..text.len() - 16], b"<host\n"] {
+            let all = parse_bytes_classes(input, "x.conf", &[], &classes);
+            for (class, got) in classes.iter().zip(all) {
+                let one = parse_bytes(input, "x.conf", &[], *class);
+                assert_eq!(
+                    format!("{got:?}"),
+                    format!("{one:?}"),
+                    "{class:?} on {:?}",
+                    String::from_utf8_lossy(input)
+                );
+            }
+        }
+    }
 
     #[test]
     fn base_names() {
