@@ -154,51 +154,35 @@ pub const FAILED_DENY_WAIT: Duration = Duration::from_millis(250);
 /// Deletes role `r`; `failed`: the monitor found this host failed (HARD_OFFLINE).
 #[tracing::instrument(name = "effect", skip_all, fields(role = %r.role, ip = %r.ip))]
 pub async fn delete(ctx: RoleCtx<'_>, r: &RoleIp, failed: bool) -> Deleted {
+    let writer = r.role == ctx.writer_role;
+    // A failed writer: the IP first, then read_only=1 only if the server answers at once
+    // (module doc); otherwise 2.2.1's order.
+    let ip_first = writer && failed;
     let mut errors = Vec::new();
-    let mut read_only_owed = false;
-    if r.role == ctx.writer_role && failed {
-        // The IP first, then read_only=1 if the server answers at once (module doc).
-        if let Err(e) = clear_ip(&ctx, &r.ip).await {
-            errors.push(format!(
-                "Couldn't clear IP '{}' from interface '{}': {e}",
-                r.ip,
-                ctx.vip.interface()
-            ));
-        }
-        match tokio::time::timeout(FAILED_DENY_WAIT, ctx.mysql.deny_write()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                errors.push(format!("Couldn't deny writes: {e}"));
-                read_only_owed = true;
-            }
-            Err(_) => {
-                errors.push(format!(
-                    "Couldn't deny writes: the local server did not answer within {} ms (this host failed); the writer IP is removed, read_only=1 is owed and retried",
-                    FAILED_DENY_WAIT.as_millis()
-                ));
-                read_only_owed = true;
-            }
-        }
-        for e in &errors {
-            tracing::error!("{e}");
-        }
-        return Deleted {
-            errors,
-            read_only_owed,
-        };
+    if ip_first {
+        errors.extend(clear_ip_error(&ctx, r).await);
     }
-    if r.role == ctx.writer_role {
-        if let Err(e) = ctx.mysql.deny_write().await {
+    let mut read_only_owed = false;
+    if writer {
+        let denied = if failed {
+            tokio::time::timeout(FAILED_DENY_WAIT, ctx.mysql.deny_write())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(EffectError::Other(format!(
+                        "the local server did not answer within {} ms (this host failed); the writer IP is removed, read_only=1 is owed and retried",
+                        FAILED_DENY_WAIT.as_millis()
+                    )))
+                })
+        } else {
+            ctx.mysql.deny_write().await
+        };
+        if let Err(e) = denied {
             errors.push(format!("Couldn't deny writes: {e}"));
             read_only_owed = true;
         }
     }
-    if let Err(e) = clear_ip(&ctx, &r.ip).await {
-        errors.push(format!(
-            "Couldn't clear IP '{}' from interface '{}': {e}",
-            r.ip,
-            ctx.vip.interface()
-        ));
+    if !ip_first {
+        errors.extend(clear_ip_error(&ctx, r).await);
     }
     for e in &errors {
         tracing::error!("{e}");
@@ -207,6 +191,17 @@ pub async fn delete(ctx: RoleCtx<'_>, r: &RoleIp, failed: bool) -> Deleted {
         errors,
         read_only_owed,
     }
+}
+
+/// `clear_ip` of `r`'s IP, its failure as MMM's FATAL text.
+async fn clear_ip_error(ctx: &RoleCtx<'_>, r: &RoleIp) -> Option<String> {
+    clear_ip(ctx, &r.ip).await.err().map(|e| {
+        format!(
+            "Couldn't clear IP '{}' from interface '{}': {e}",
+            r.ip,
+            ctx.vip.interface()
+        )
+    })
 }
 
 /// Re-asserts held role `r`. Returns the failures.

@@ -61,12 +61,12 @@ impl MysqlServer {
         }
     }
 
-    /// The semi-sync variables (name → value, names lower case).
-    async fn semi_sync_vars(
+    /// The (name → value) rows of a `SHOW … VARIABLES/STATUS LIKE` query, names lower case.
+    async fn name_values(
         db: &mut Db,
-        kind: SemiSyncKind,
+        query: &str,
     ) -> Result<BTreeMap<String, String>, EffectError> {
-        let rows = db.query(kind.variables_query()).await?;
+        let rows = db.query(query).await?;
         Ok(rows
             .iter()
             .filter_map(|r| {
@@ -134,15 +134,10 @@ impl MysqlServer {
         current: &str,
     ) -> Result<Option<String>, EffectError> {
         let clients = if writer {
-            let rows = db.query(kind.status_query()).await?;
-            rows.iter()
-                .filter_map(|r| {
-                    let name: String = r.get_opt(0)?.ok()?;
-                    let value: String = r.get_opt(1)?.ok()?;
-                    name.eq_ignore_ascii_case(&kind.clients_var())
-                        .then(|| value.parse::<u32>().unwrap_or(0))
-                })
-                .next()
+            Self::name_values(db, kind.status_query())
+                .await?
+                .get(&kind.clients_var().to_ascii_lowercase())
+                .and_then(|v| v.parse::<u32>().ok())
                 .unwrap_or(0)
         } else {
             0
@@ -201,7 +196,7 @@ impl MysqlServer {
             Self::semi_sync_plugin(db, kind, Side::Master).await?;
             Self::semi_sync_plugin(db, kind, Side::Slave).await?;
         }
-        let vars = Self::semi_sync_vars(db, kind).await?;
+        let vars = Self::name_values(db, kind.variables_query()).await?;
         let get = |v: String| vars.get(&v).cloned().unwrap_or_default();
         let on = |v: String| {
             let x = get(v);

@@ -319,17 +319,22 @@ impl Harness {
     /// Answers every outstanding send (OK, or a failure for hosts in `agent_fails`).
     pub(super) fn answer_all(&mut self) {
         while let Some((token, host, req)) = self.outstanding.pop_front() {
-            let reply = self.agent_answer(host, &req);
-            let maybe_delivered = reply.is_ok();
-            self.m.handle(
-                self.now,
-                Input::AgentReply {
-                    token,
-                    reply,
-                    maybe_delivered,
-                },
-            );
+            self.answer(token, host, &req);
         }
+    }
+
+    /// Answers one send (OK, or a failure for hosts in `agent_fails`).
+    fn answer(&mut self, token: Token, host: HostId, req: &AgentRequest) {
+        let reply = self.agent_answer(host, req);
+        let maybe_delivered = reply.is_ok();
+        self.m.handle(
+            self.now,
+            Input::AgentReply {
+                token,
+                reply,
+                maybe_delivered,
+            },
+        );
     }
 
     fn agent_answer(&self, host: HostId, req: &AgentRequest) -> Result<AgentReply, String> {
@@ -396,13 +401,7 @@ impl Harness {
             token,
             line: line.to_string(),
         });
-        self.log[start..]
-            .iter()
-            .find_map(|a| match a {
-                Action::Reply { token: t, text } if *t == token => Some(text.clone()),
-                _ => None,
-            })
-            .expect("command got no reply")
+        self.reply_since(start, token)
     }
 
     /// Runs a control command with `auto_reply` off, answering only the PINGs it sends (so
@@ -420,15 +419,7 @@ impl Harness {
             let mut answered = false;
             for (t, host, req) in pending {
                 if matches!(req.command, AgentCommand::Ping) {
-                    let reply = self.agent_answer(host, &req);
-                    self.m.handle(
-                        self.now,
-                        Input::AgentReply {
-                            token: t,
-                            reply,
-                            maybe_delivered: true,
-                        },
-                    );
+                    self.answer(t, host, &req);
                     answered = true;
                 } else {
                     self.outstanding.push_back((t, host, req));
@@ -439,6 +430,11 @@ impl Harness {
                 break;
             }
         }
+        self.reply_since(start, token)
+    }
+
+    /// The reply to command `token` logged since `start`.
+    fn reply_since(&self, start: usize, token: Token) -> String {
         self.log[start..]
             .iter()
             .find_map(|a| match a {
