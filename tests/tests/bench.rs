@@ -139,21 +139,6 @@ fn bench_scenarios_seed() {
     run_all([66, 67, 68], seed);
 }
 
-/// "median [min–max]" of `v` (seconds, two decimals).
-fn spread(mut v: Vec<f64>) -> String {
-    if v.is_empty() {
-        return "–".into();
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    let med = if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    };
-    format!("{med:.2} [{:.2}–{:.2}]", v[0], v[n - 1])
-}
-
 /// Issue 14's failure modes of the writer, `runs` rounds on one cluster (each round: kill
 /// -9, link cut, freeze; the writer alternates between the masters): failover − trap_period
 /// and the write outage, median and range, and whether the invariants held in every run.
@@ -202,8 +187,8 @@ fn failure_modes(subnet: u8, settings: fn(u8) -> ClusterOptions, runs: usize) {
             s,
             "| {label} | {} | {} | {} | {} |",
             of.len(),
-            spread(over),
-            spread(gaps),
+            median_range(over, 2),
+            median_range(gaps, 2),
             if broken == 0 {
                 "held in every run".to_string()
             } else {
