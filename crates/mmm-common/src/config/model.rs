@@ -25,7 +25,7 @@ pub enum ProgramClass {
     Agent,
     /// `mmm_control`.
     Control,
-    /// The LVM tools (parsed and validated, not implemented by mmm-rs).
+    /// The tools (`mmm_backup`, `mmm_restore`, `mmm_clone` and their remote helpers).
     Tools,
 }
 
@@ -322,6 +322,30 @@ pub struct HostSection {
     /// Tools directives (`ssh_user`, `lvm_*`, `backup_dir`...), kept as written, in
     /// configuration order, defaults filled in.
     pub tools: Vec<(String, String)>,
+    /// The snapshot back-end of the tools (mmm-rs `backup_method`; LVM when it or any
+    /// `lvm_*` setting is given, else the hot backup with `mariadb-backup`).
+    #[serde(skip)]
+    pub backup_method: BackupMethod,
+}
+
+/// How the tools take a consistent copy of a host's data (mmm-rs `backup_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum BackupMethod {
+    /// 2.2.1's LVM snapshot (`create_snapshot` / `remove_snapshot`).
+    Lvm,
+    /// A hot backup with `mariadb-backup`, streamed (`stream_backup`).
+    #[default]
+    MariadbBackup,
+}
+
+impl HostSection {
+    /// The value of the tools directive `var` (`ssh_user`, `backup_dir`...), defaults filled.
+    pub fn tool(&self, var: &str) -> Option<&str> {
+        self.tools
+            .iter()
+            .find(|(k, _)| k == var)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// `<role NAME>` as written (spec §2.4; the monitor's view is [`super::RoleConfig`]).
@@ -406,6 +430,11 @@ pub struct CopyMethodConfig {
     pub single_run: bool,
     /// `true_copy`.
     pub true_copy: bool,
+    /// mmm-rs `stream`: `backup_command` is the receiving end of a hot backup streamed
+    /// from the source host's `stream_backup` helper (its standard input), run on the
+    /// local host (docs/tools.md).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
 }
 
 impl Config {

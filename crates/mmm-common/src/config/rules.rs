@@ -151,12 +151,31 @@ pub(crate) const HOST_TOOLS_VARS: &[(&str, Option<&str>)] = &[
     ("lvm_mount_opts", None),
 ];
 
-/// Tools host directives required for TOOLS (all those without a default).
+/// Tools host directives required for TOOLS (all those without a default). The `lvm_*`
+/// ones only for a host whose snapshot back-end is LVM ([`is_lvm_var`]).
 pub(crate) fn host_tools_required(var: &str) -> bool {
     HOST_TOOLS_VARS
         .iter()
         .any(|(name, default)| *name == var && default.is_none())
 }
+
+/// The LVM snapshot settings: a host with none of them (and no `backup_method`) uses the
+/// hot-backup back-end (mmm-rs `backup_method mariadb-backup`).
+pub(crate) const LVM_SETTINGS: &[&str] = &[
+    "lvm_snapshot_size",
+    "lvm_logical_volume",
+    "lvm_volume_group",
+    "lvm_mount_dir",
+    "lvm_mount_opts",
+];
+
+/// Whether `var` is one of [`LVM_SETTINGS`].
+pub(crate) fn is_lvm_var(var: &str) -> bool {
+    LVM_SETTINGS.contains(&var)
+}
+
+/// The values of the mmm-rs host directive `backup_method`.
+pub(crate) const BACKUP_METHODS: &[&str] = &["lvm", "mariadb-backup"];
 
 pub(crate) const HOST_VARS: &[&str] = &[
     "ip",
@@ -194,6 +213,7 @@ pub(crate) const HOST_VARS: &[&str] = &[
     "lvm_volume_group",
     "lvm_mount_dir",
     "lvm_mount_opts",
+    "backup_method",
 ];
 
 pub(crate) const ROLE_VARS: &[&str] = &["mode", "hosts", "ips", "prefer"];
@@ -216,6 +236,7 @@ pub(crate) const COPY_METHOD_VARS: &[&str] = &[
     "incremental",
     "single_run",
     "true_copy",
+    "stream",
 ];
 
 /// The directives accepted where `section` is open (`None`: top level).

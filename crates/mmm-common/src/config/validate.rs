@@ -1028,9 +1028,19 @@ fn host_config(
     let monitor_password = v.string("monitor_password", &[Monitor])?;
     let replication_user = v.string("replication_user", &[Agent, Tools])?;
     let replication_password = v.string("replication_password", &[Agent, Tools])?;
+    // mmm-rs `backup_method`: LVM (2.2.1) when given or when any LVM setting is, else the
+    // hot-backup back-end; the LVM settings are required only for LVM.
+    let explicit_method = v.one_of("backup_method", rules::BACKUP_METHODS, &[])?;
+    let backup_method = match &explicit_method {
+        Some(m) if m == "lvm" => BackupMethod::Lvm,
+        Some(_) => BackupMethod::MariadbBackup,
+        None if rules::LVM_SETTINGS.iter().any(|var| v.raw(var).is_some()) => BackupMethod::Lvm,
+        None => BackupMethod::MariadbBackup,
+    };
     let mut tools = Vec::new();
     for (var, default) in rules::HOST_TOOLS_VARS {
-        let required: &[ProgramClass] = if rules::host_tools_required(var) {
+        let lvm_only = rules::is_lvm_var(var) && backup_method != BackupMethod::Lvm;
+        let required: &[ProgramClass] = if rules::host_tools_required(var) && !lvm_only {
             &[Tools]
         } else {
             &[]
@@ -1046,6 +1056,9 @@ fn host_config(
         if let Some(value) = value {
             tools.push((var.to_string(), value));
         }
+    }
+    if let Some(m) = explicit_method {
+        tools.push(("backup_method".to_string(), m));
     }
     Ok(HostSection {
         name,
@@ -1068,6 +1081,7 @@ fn host_config(
         replication_user,
         replication_password,
         tools,
+        backup_method,
     })
 }
 
@@ -1137,6 +1151,7 @@ fn copy_method_config(ctx: &Ctx, s: &RawSection) -> Result<CopyMethodConfig, Con
         incremental: v.boolean("incremental", d::COPY_FLAG)?,
         single_run: v.boolean("single_run", d::COPY_FLAG)?,
         true_copy: v.boolean("true_copy", d::COPY_FLAG)?,
+        stream: v.boolean("stream", d::COPY_FLAG)?,
     })
 }
 

@@ -1,0 +1,156 @@
+//! `mmm_backup [--config c] --host <host> [--copy-method m] [--dest-dir d] [--dry-run]`
+//! (spec §6). With the hot-backup back-end the host's backup is streamed into
+//! `<dest>/data`, prepared and verified there, and its coordinates written to
+//! `<dest>/_mmm/status.txt` (`copy_method.txt` beside it). `--dry-run` is an mmm-rs
+//! addition.
+
+use std::path::Path;
+
+use clap::Parser;
+use mmm_common::config::BackupMethod;
+
+use crate::error::{Result, ToolsError};
+use crate::settings::ToolsConfig;
+use crate::{hotbackup, remote, status};
+
+/// The sub-directory of a hot backup that holds the data directory's copy.
+pub const HOT_DATA_DIR: &str = "data";
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(name = "mmm_backup", disable_version_flag = true, disable_help_flag = true)]
+pub struct BackupArgs {
+    /// Config base name or path (default `mmm_tools`).
+    #[arg(long, default_value = "")]
+    pub config: String,
+    /// The host to back up.
+    #[arg(long, default_value = "")]
+    pub host: String,
+    /// A `<copy_method>` (default `default_copy_method`).
+    #[arg(long = "copy-method", default_value = "")]
+    pub copy_method: String,
+    /// Where the backup goes (default the host's `backup_dir`).
+    #[arg(long = "dest-dir", default_value = "")]
+    pub dest_dir: String,
+    /// Print the plan only (mmm-rs).
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+}
+
+/// 2.2.1's usage text.
+pub fn usage(program: &str, cfg: Option<&ToolsConfig>) -> String {
+    let mut s = format!("Usage: {program} [--config <config file>] --host <host> [--copy-method <copy method>] [--dest-dir <dir>]\n");
+    if let Some(cfg) = cfg {
+        let mut methods: Vec<&str> = cfg
+            .cfg
+            .copy_methods
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        methods.sort();
+        s.push_str("Where:\n");
+        s.push_str(&format!("  host       : {}\n", cfg.host_names().join(" | ")));
+        s.push_str(&format!(
+            "  copy-method: {} (default: {})\n",
+            methods.join(" | "),
+            cfg.default_copy_method()
+        ));
+        s.push_str("  dest-dir   : directory where data should be backed up to\n\n");
+    }
+    s
+}
+
+/// 2.2.1's `check_backup_destination`: `mkdir -p`, writable, empty unless incremental.
+pub fn check_backup_destination(dir: &str, should_be_empty: bool) -> bool {
+    tracing::info!("Checking local destination directory '{dir}'...");
+    let _ = std::fs::create_dir_all(dir);
+    let ok = std::fs::metadata(dir).is_ok_and(|m| m.is_dir() && !m.permissions().readonly());
+    if !ok {
+        tracing::error!(
+            "Destination dir '{dir}' has invalid permissions (should be readable/writeable/executable)!"
+        );
+        return false;
+    }
+    let empty = std::fs::read_dir(dir).is_ok_and(|mut d| {
+        d.all(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with('.')))
+    });
+    if should_be_empty && !empty {
+        tracing::error!("Destination dir '{dir}' is not empty!");
+        return false;
+    }
+    tracing::info!("Directory is ok");
+    true
+}
+
+/// Runs mmm_backup.
+pub async fn run(cfg: &ToolsConfig, args: &BackupArgs) -> Result<()> {
+    let host = cfg
+        .host(&args.host)
+        .ok_or_else(|| ToolsError::Usage(format!("Invalid host name '{}'", args.host)))?;
+    let copy_method = if args.copy_method.is_empty() {
+        cfg.default_copy_method().to_string()
+    } else {
+        args.copy_method.clone()
+    };
+    let dest_dir = if args.dest_dir.is_empty() {
+        host.tool("backup_dir").to_string()
+    } else {
+        args.dest_dir.clone()
+    };
+    let method = cfg
+        .copy_method(&copy_method)
+        .ok_or_else(|| ToolsError::Usage(format!("Invalid copy method '{copy_method}'")))?;
+    if !check_backup_destination(&dest_dir, !method.incremental) {
+        return Err(ToolsError::Usage(format!(
+            "Invalid backup directory '{dest_dir}'"
+        )));
+    }
+    if host.backup_method() == BackupMethod::Lvm {
+        return Err(ToolsError::Failed(format!(
+            "Host '{}' uses the LVM snapshot back-end, which mmm-rs does not build yet; set 'backup_method mariadb-backup' for it (docs/tools.md)",
+            host.name()
+        )));
+    }
+    if !method.stream {
+        return Err(ToolsError::Failed(format!(
+            "Copy method '{copy_method}' is no stream method: the mariadb-backup back-end needs a <copy_method> with 'stream 1' (docs/tools.md)"
+        )));
+    }
+    let data = Path::new(&dest_dir).join(HOT_DATA_DIR);
+    let receive = crate::clone::receive_command(
+        method.backup_command.as_deref().unwrap_or_default(),
+        &host,
+        &data.display().to_string(),
+    );
+    let send = format!(
+        "{} {}",
+        remote::ssh_prefix(&host),
+        remote::helper_path(&host, "stream_backup")
+    );
+    if args.dry_run {
+        println!("Plan:");
+        println!("  1. check ssh: {} date", remote::ssh_prefix(&host));
+        println!("  2. stream a hot backup: {send} | {receive}");
+        println!(
+            "  3. prepare and verify it: {} --prepare --target-dir={}",
+            hotbackup::MARIADB_BACKUP,
+            data.display()
+        );
+        println!(
+            "  4. write {dest_dir}/{}/status.txt and copy_method.txt",
+            status::MMM_DIR
+        );
+        return Ok(());
+    }
+    remote::check_ssh_connection(host.name(), &host)?;
+    std::fs::create_dir_all(&data)
+        .map_err(crate::error::io_err(format!("creating {}", data.display())))?;
+    crate::stream::stream_copy(&send, &receive)?;
+    hotbackup::prepare(&data)?;
+    hotbackup::verify(&data)?;
+    let st = hotbackup::status_of(&data, host.name())?;
+    status::save_status(Path::new(&dest_dir), &st)?;
+    status::save_copy_method(Path::new(&dest_dir), &copy_method)?;
+    tracing::info!("Backup of host '{}' in '{dest_dir}' finished!", host.name());
+    Ok(())
+}

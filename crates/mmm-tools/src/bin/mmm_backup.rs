@@ -1,0 +1,4 @@
+//! `mmm_backup`: see [`mmm_tools::backup`].
+fn main() -> std::process::ExitCode {
+    mmm_tools::main_backup(std::env::args().collect())
+}

@@ -1,0 +1,342 @@
+//! `mmm_clone [--config c] --host SRC --clone-mode master-master|master-slave|slave-slave
+//! [--copy-method m] [--dest-dir d] [--dry-run]` (spec §6): replaces the local server's
+//! data with a copy of SRC's and sets replication. With the hot-backup back-end: stop the
+//! local server, stream SRC's backup into a new directory, prepare and verify it, swap it
+//! for the old data directory, start, CHANGE MASTER by GTID; for master-master also point
+//! SRC at this host.
+
+use clap::Parser;
+
+use mmm_common::config::BackupMethod;
+
+use crate::error::{Result, ToolsError};
+use crate::hotbackup;
+use crate::info::line;
+use crate::remote;
+use crate::server::{self, StartAt};
+use crate::settings::{Host, ToolsConfig};
+use crate::status::Status;
+use crate::swap::Swap;
+
+/// The clone modes, as 2.2.1 lists them.
+pub const CLONE_MODES: [&str; 3] = ["master-master", "master-slave", "slave-slave"];
+
+/// The command line (2.2.1's GetOptions).
+#[derive(Debug, Parser)]
+#[command(name = "mmm_clone", disable_version_flag = true, disable_help_flag = true)]
+pub struct CloneArgs {
+    /// Config base name or path (default `mmm_tools`).
+    #[arg(long, default_value = "")]
+    pub config: String,
+    /// The source host.
+    #[arg(long, default_value = "")]
+    pub host: String,
+    /// master-master, master-slave or slave-slave.
+    #[arg(long = "clone-mode", default_value = "")]
+    pub clone_mode: String,
+    /// A `<copy_method>` (default `default_copy_method`).
+    #[arg(long = "copy-method", default_value = "")]
+    pub copy_method: String,
+    /// Where the data goes (default the local host's `restore_dir`).
+    #[arg(long = "dest-dir", default_value = "")]
+    pub dest_dir: String,
+    /// Print the plan only.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+}
+
+/// 2.2.1's usage text (`Where:` part when the config was read).
+pub fn usage(program: &str, cfg: Option<&ToolsConfig>) -> String {
+    let mut s = format!("Usage: {program} [--config <config file>] --host <host> --clone-mode <mode> [--copy-method <copy method>] [--dest-dir <dir>]\n");
+    if let Some(cfg) = cfg {
+        let mut methods: Vec<&str> = cfg
+            .cfg
+            .copy_methods
+            .iter()
+            .filter(|m| m.true_copy)
+            .map(|m| m.name.as_str())
+            .collect();
+        methods.sort();
+        let mut modes = CLONE_MODES.to_vec();
+        modes.sort();
+        s.push_str("Where:\n");
+        s.push_str(&format!("  host       : {}\n", cfg.host_names().join(" | ")));
+        s.push_str(&format!("  clone-mode : {}\n", modes.join(" | ")));
+        s.push_str(&format!(
+            "  copy-method: {} (default: {})\n",
+            methods.join(" | "),
+            cfg.default_copy_method()
+        ));
+        s.push_str("  dest-dir   : directory where data should be cloned to\n\n");
+    }
+    s
+}
+
+/// 2.2.1's `check_restore_destination`: `mkdir -p`, then readable/writable.
+pub fn check_restore_destination(dir: &str) -> bool {
+    tracing::info!("Checking destination directory '{dir}'...");
+    let _ = std::fs::create_dir_all(dir);
+    let ok = std::fs::metadata(dir).is_ok_and(|m| m.is_dir() && !m.permissions().readonly());
+    if !ok {
+        tracing::error!(
+            "Destination dir '{dir}' has invalid permissions (should be readable/writeable/executable)!"
+        );
+        return false;
+    }
+    tracing::info!("Directory is ok");
+    true
+}
+
+/// What was decided before anything is done.
+#[derive(Debug)]
+pub struct Plan<'a> {
+    /// The source host.
+    pub source: Host<'a>,
+    /// The local host.
+    pub this: Host<'a>,
+    /// The host the local server replicates from.
+    pub peer: Host<'a>,
+    /// The clone mode.
+    pub mode: String,
+    /// The copy method's name.
+    pub copy_method: String,
+    /// The destination directory.
+    pub dest_dir: String,
+}
+
+/// Checks the parameters (usage errors as 2.2.1) and finds the replication peer.
+pub async fn plan<'a>(cfg: &'a ToolsConfig, args: &CloneArgs) -> Result<Plan<'a>> {
+    let source = cfg
+        .host(&args.host)
+        .ok_or_else(|| ToolsError::Usage(format!("Invalid host name '{}'", args.host)))?;
+    if args.host == cfg.this() {
+        return Err(ToolsError::Usage("We can't clone ourselves".into()));
+    }
+    let this = cfg.this_host()?;
+    let copy_method = if args.copy_method.is_empty() {
+        cfg.default_copy_method().to_string()
+    } else {
+        args.copy_method.clone()
+    };
+    let dest_dir = if args.dest_dir.is_empty() {
+        this.tool("restore_dir").to_string()
+    } else {
+        args.dest_dir.clone()
+    };
+    if !CLONE_MODES.contains(&args.clone_mode.as_str()) {
+        return Err(ToolsError::Usage(format!(
+            "Unknown clone mode '{}'",
+            args.clone_mode
+        )));
+    }
+    let method = cfg
+        .copy_method(&copy_method)
+        .ok_or_else(|| ToolsError::Usage(format!("Invalid copy method '{copy_method}'")))?;
+    if !method.true_copy {
+        return Err(ToolsError::Usage(
+            "Only copy methods which create an exact copy can be used for cloning".into(),
+        ));
+    }
+    if !check_restore_destination(&dest_dir) {
+        return Err(ToolsError::Usage(format!(
+            "Invalid destination directory '{dest_dir}'"
+        )));
+    }
+    let peer = if args.clone_mode == "slave-slave" {
+        let ip = server::master_host(&source).await?;
+        cfg.host_by_ip(&ip)
+            .ok_or_else(|| ToolsError::Failed(format!("Unknown peer host '{ip}'")))?
+    } else {
+        source
+    };
+    Ok(Plan {
+        source,
+        this,
+        peer,
+        mode: args.clone_mode.clone(),
+        copy_method,
+        dest_dir,
+    })
+}
+
+/// The info block (2.2.1's lines; `Backup method` added for the hot-backup back-end).
+pub fn info_block(cfg: &ToolsConfig, plan: &Plan<'_>, dry_run: bool) -> String {
+    let l = |a: &str, b: &str| line(a, b, 31, 46) + "\n";
+    let mut s = String::new();
+    s += &l("Source host", plan.source.name());
+    s += &l("Destination dir", &plan.dest_dir);
+    s += &l("Dirs to clone", &cfg.clone_dirs_text());
+    s += &l("Clone mode", &plan.mode);
+    s += &l("Copy method", &plan.copy_method);
+    if plan.source.backup_method() == BackupMethod::MariadbBackup {
+        s += &l("Backup method", "mariadb-backup");
+    }
+    s += &l("Replication peer", plan.peer.name());
+    s += &l(
+        "Setup master-master replication",
+        if plan.mode == "master-master" {
+            "yes"
+        } else {
+            "no"
+        },
+    );
+    s += &l("Dry run", if dry_run { "yes" } else { "no" });
+    s
+}
+
+/// The steps a run would take (printed by `--dry-run`).
+pub fn steps(cfg: &ToolsConfig, plan: &Plan<'_>) -> Vec<String> {
+    let swap = Swap::new(&plan.dest_dir);
+    let receive = cfg
+        .copy_method(&plan.copy_method)
+        .and_then(|m| m.backup_command.clone())
+        .unwrap_or_default();
+    let receive = receive_command(&receive, &plan.source, &swap.new.display().to_string());
+    let mut v = vec![
+        format!("stop the local MySQL server ({} stop)", plan.this.section.mysql_rcscript),
+        format!("check ssh: {} date", remote::ssh_prefix(&plan.source)),
+        format!(
+            "stream a hot backup: {} {} | {receive}",
+            remote::ssh_prefix(&plan.source),
+            remote::helper_path(&plan.source, "stream_backup")
+        ),
+        format!(
+            "prepare and verify it: {} --prepare --target-dir={}",
+            hotbackup::MARIADB_BACKUP,
+            swap.new.display()
+        ),
+        format!(
+            "swap: {} -> {}, {} -> {}",
+            swap.dest.display(),
+            swap.old.display(),
+            swap.new.display(),
+            swap.dest.display()
+        ),
+        format!("start the local MySQL server ({} start)", plan.this.section.mysql_rcscript),
+        format!(
+            "replicate from {} ({}) by GTID (gtid_slave_pos from the backup, MASTER_USE_GTID=slave_pos)",
+            plan.peer.name(),
+            plan.peer.ip()
+        ),
+    ];
+    if plan.mode == "master-master" {
+        v.push(format!(
+            "point {} at {} ({}) by GTID (MASTER_USE_GTID=current_pos)",
+            plan.peer.name(),
+            plan.this.name(),
+            plan.this.ip()
+        ));
+    }
+    v.push(format!("remove the previous data ({})", swap.old.display()));
+    v
+}
+
+/// A copy method's `backup_command` with the placeholders of a streaming receive.
+pub fn receive_command(template: &str, source: &Host<'_>, dest: &str) -> String {
+    crate::placeholders::fill(
+        template,
+        &[
+            ("SSH_USER", source.tool("ssh_user")),
+            ("IP", source.ip()),
+            ("SNAPSHOT", source.tool("lvm_mount_dir")),
+            ("DEST_DIR", dest),
+            ("BACKUP_DIR", dest),
+        ],
+    )
+}
+
+/// Runs mmm_clone.
+pub async fn run(cfg: &ToolsConfig, args: &CloneArgs) -> Result<()> {
+    let plan = plan(cfg, args).await?;
+    print!("{}", info_block(cfg, &plan, args.dry_run));
+    if plan.source.backup_method() == BackupMethod::Lvm {
+        return Err(ToolsError::Failed(format!(
+            "Host '{}' uses the LVM snapshot back-end, which mmm-rs does not build yet; set 'backup_method mariadb-backup' for it (docs/tools.md)",
+            plan.source.name()
+        )));
+    }
+    let method = cfg
+        .copy_method(&plan.copy_method)
+        .expect("checked by plan");
+    if !method.stream {
+        return Err(ToolsError::Failed(format!(
+            "Copy method '{}' is no stream method: the mariadb-backup back-end needs a <copy_method> with 'stream 1' (docs/tools.md)",
+            plan.copy_method
+        )));
+    }
+    if args.dry_run {
+        println!("Plan:");
+        for (i, s) in steps(cfg, &plan).iter().enumerate() {
+            println!("  {}. {s}", i + 1);
+        }
+        return Ok(());
+    }
+    let swap = Swap::new(&plan.dest_dir);
+    swap.preflight()?;
+
+    server::stop(&plan.this)?;
+    let status = copy_prepared(cfg, &plan, &swap).map_err(|e| {
+        swap.discard_new();
+        ToolsError::Failed(format!(
+            "{e}\nNothing was changed: the local data in '{}' is as it was (the local MySQL server is stopped; start it with '{} start')",
+            swap.dest.display(),
+            plan.this.section.mysql_rcscript
+        ))
+    })?;
+    swap.swap()?;
+    if let Err(e) = server::start(&plan.this).await {
+        return Err(ToolsError::Failed(format!(
+            "{e}\nThe copy is in '{}', the previous data in '{}'",
+            swap.dest.display(),
+            swap.old.display()
+        )));
+    }
+    let at = match (status.gtid(), plan.mode.as_str()) {
+        (Some(g), _) => StartAt::Gtid(g.to_string()),
+        (None, "slave-slave") => {
+            return Err(ToolsError::Failed(
+                "The copy has no GTID position: slave-slave needs one (MariaDB with GTIDs and log_slave_updates on the source)".into(),
+            ))
+        }
+        (None, _) => StartAt::File {
+            file: status.master.get("File").cloned().unwrap_or_default(),
+            pos: status.master.get("Position").cloned().unwrap_or_default(),
+        },
+    };
+    server::change_master_to(&plan.this, &plan.peer, &at).await?;
+    if plan.mode == "master-master" {
+        server::change_master_to(&plan.peer, &plan.this, &StartAt::CurrentPos).await?;
+    }
+    swap.drop_old();
+    tracing::info!("Clone operation finished!");
+    Ok(())
+}
+
+/// Everything before the point of no return: ssh check, stream into `.mmm-new`, prepare,
+/// verify, clean. Returns the copy's coordinates.
+fn copy_prepared(cfg: &ToolsConfig, plan: &Plan<'_>, swap: &Swap) -> Result<Status> {
+    remote::check_ssh_connection(plan.source.name(), &plan.source)?;
+    swap.make_new()?;
+    let method = cfg.copy_method(&plan.copy_method).expect("checked by plan");
+    let receive = receive_command(
+        method.backup_command.as_deref().unwrap_or_default(),
+        &plan.source,
+        &swap.new.display().to_string(),
+    );
+    tracing::info!(
+        "Copying a hot backup of host '{}' with copy method '{}'",
+        plan.source.name(),
+        plan.copy_method
+    );
+    let send = format!(
+        "{} {}",
+        remote::ssh_prefix(&plan.source),
+        remote::helper_path(&plan.source, "stream_backup")
+    );
+    crate::stream::stream_copy(&send, &receive)?;
+    hotbackup::prepare(&swap.new)?;
+    hotbackup::verify(&swap.new)?;
+    let status = hotbackup::status_of(&swap.new, plan.source.name())?;
+    crate::cleanup::cleanup(&status, &swap.new, std::slice::from_ref(&swap.new))?;
+    Ok(status)
+}
