@@ -73,6 +73,19 @@ impl Testbed {
         }
     }
 
+    /// Forgets the mariadbd this testbed started on `host` once it has exited, so the
+    /// host's server is found by its pid file again: for a server that something else
+    /// stopped and started (the tools' `mysql_rcscript`).
+    pub fn forget_server(&self, host: &str) {
+        if let Ok(mut servers) = self.servers.lock() {
+            if let Some(mut child) = servers.remove(host) {
+                if matches!(child.try_wait(), Ok(None)) {
+                    servers.insert(host.to_string(), child);
+                }
+            }
+        }
+    }
+
     /// Whether the host's mariadbd process exists (it may be frozen).
     pub fn mysql_running(&self, host: &str) -> Result<bool> {
         self.db_host(host)?;

@@ -18,7 +18,11 @@ pub const HOT_DATA_DIR: &str = "data";
 
 /// The command line.
 #[derive(Debug, Parser)]
-#[command(name = "mmm_backup", disable_version_flag = true, disable_help_flag = true)]
+#[command(
+    name = "mmm_backup",
+    disable_version_flag = true,
+    disable_help_flag = true
+)]
 pub struct BackupArgs {
     /// Config base name or path (default `mmm_tools`).
     #[arg(long, default_value = "")]
@@ -49,7 +53,10 @@ pub fn usage(program: &str, cfg: Option<&ToolsConfig>) -> String {
             .collect();
         methods.sort();
         s.push_str("Where:\n");
-        s.push_str(&format!("  host       : {}\n", cfg.host_names().join(" | ")));
+        s.push_str(&format!(
+            "  host       : {}\n",
+            cfg.host_names().join(" | ")
+        ));
         s.push_str(&format!(
             "  copy-method: {} (default: {})\n",
             methods.join(" | "),

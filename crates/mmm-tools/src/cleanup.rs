@@ -60,7 +60,9 @@ pub fn cleanup(status: &Status, dir: &Path, chown_dirs: &[PathBuf]) -> Result<()
     });
     if let Some(relay) = status.slave.get("Relay_Log_File").filter(|r| !r.is_empty()) {
         let base = log_base(relay).ok_or_else(|| {
-            ToolsError::Failed(format!("Unknown relay binary log file name format '{relay}'!"))
+            ToolsError::Failed(format!(
+                "Unknown relay binary log file name format '{relay}'!"
+            ))
         })?;
         let prefix = format!("{base}.");
         remove_where(dir, &format!("relay binary logs: {base}.*"), |n| {
@@ -100,7 +102,13 @@ mod tests {
     #[test]
     fn removes_logs_and_info_files() {
         let d = tempfile::tempdir().expect("tempdir");
-        for f in ["mysql_bin.000001", "mysql_bin.index", "master.info", "x.pid", "keep.ibd"] {
+        for f in [
+            "mysql_bin.000001",
+            "mysql_bin.index",
+            "master.info",
+            "x.pid",
+            "keep.ibd",
+        ] {
             std::fs::write(d.path().join(f), "x").expect("write");
         }
         let mut s = Status::default();

@@ -23,7 +23,11 @@ pub const CLONE_MODES: [&str; 3] = ["master-master", "master-slave", "slave-slav
 
 /// The command line (2.2.1's GetOptions).
 #[derive(Debug, Parser)]
-#[command(name = "mmm_clone", disable_version_flag = true, disable_help_flag = true)]
+#[command(
+    name = "mmm_clone",
+    disable_version_flag = true,
+    disable_help_flag = true
+)]
 pub struct CloneArgs {
     /// Config base name or path (default `mmm_tools`).
     #[arg(long, default_value = "")]
@@ -60,7 +64,10 @@ pub fn usage(program: &str, cfg: Option<&ToolsConfig>) -> String {
         let mut modes = CLONE_MODES.to_vec();
         modes.sort();
         s.push_str("Where:\n");
-        s.push_str(&format!("  host       : {}\n", cfg.host_names().join(" | ")));
+        s.push_str(&format!(
+            "  host       : {}\n",
+            cfg.host_names().join(" | ")
+        ));
         s.push_str(&format!("  clone-mode : {}\n", modes.join(" | ")));
         s.push_str(&format!(
             "  copy-method: {} (default: {})\n",
@@ -255,9 +262,7 @@ pub async fn run(cfg: &ToolsConfig, args: &CloneArgs) -> Result<()> {
             plan.source.name()
         )));
     }
-    let method = cfg
-        .copy_method(&plan.copy_method)
-        .expect("checked by plan");
+    let method = cfg.copy_method(&plan.copy_method).expect("checked by plan");
     if !method.stream {
         return Err(ToolsError::Failed(format!(
             "Copy method '{}' is no stream method: the mariadb-backup back-end needs a <copy_method> with 'stream 1' (docs/tools.md)",

@@ -18,7 +18,11 @@ pub const MARIADB_BACKUP: &str = "mariadb-backup";
 /// MariaDB 10.11+'s name, then the older xtrabackup name.
 pub const BINLOG_INFO_FILES: [&str; 2] = ["mariadb_backup_binlog_info", "xtrabackup_binlog_info"];
 
-/// The files with the backup's type (`backup_type = full-prepared` once prepared).
+/// The backup types of a prepared full backup (MariaDB 10.4+ writes `log-applied`,
+/// xtrabackup `full-prepared`).
+pub const PREPARED_TYPES: [&str; 2] = ["log-applied", "full-prepared"];
+
+/// The files with the backup's type (`backup_type = log-applied` once prepared).
 pub const CHECKPOINT_FILES: [&str; 2] = ["mariadb_backup_checkpoints", "xtrabackup_checkpoints"];
 
 /// The binlog coordinates of a copy.
@@ -94,7 +98,10 @@ fn tail(bytes: &[u8], n: usize) -> String {
 
 /// `mariadb-backup --prepare --target-dir=<dir>`: makes the copy consistent.
 pub fn prepare(dir: &Path) -> Result<()> {
-    tracing::info!("Preparing the copy in '{}' ({MARIADB_BACKUP} --prepare)...", dir.display());
+    tracing::info!(
+        "Preparing the copy in '{}' ({MARIADB_BACKUP} --prepare)...",
+        dir.display()
+    );
     let out = Command::new(MARIADB_BACKUP)
         .arg("--prepare")
         .arg(format!("--target-dir={}", dir.display()))
@@ -119,15 +126,19 @@ pub fn verify(dir: &Path) -> Result<BinlogInfo> {
         .iter()
         .find_map(|f| std::fs::read_to_string(dir.join(f)).ok())
         .ok_or_else(|| {
-            ToolsError::Failed(format!("The copy in {} has no checkpoints file", dir.display()))
+            ToolsError::Failed(format!(
+                "The copy in {} has no checkpoints file",
+                dir.display()
+            ))
         })?;
-    let prepared = checkpoints
-        .lines()
-        .any(|l| l.starts_with("backup_type") && l.contains("full-prepared"));
+    let prepared = checkpoints.lines().any(|l| {
+        l.starts_with("backup_type") && PREPARED_TYPES.iter().any(|t| l.trim_end().ends_with(t))
+    });
     if !prepared {
         return Err(ToolsError::Failed(format!(
-            "The copy in {} is not a prepared full backup",
-            dir.display()
+            "The copy in {} is not a prepared full backup: {}",
+            dir.display(),
+            checkpoints.lines().next().unwrap_or("")
         )));
     }
     for needed in ["ibdata1", "mysql"] {

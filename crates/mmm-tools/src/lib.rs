@@ -63,7 +63,10 @@ fn frame<A: Parser>(
     args: Vec<String>,
     config_of: impl Fn(&A) -> String,
     usage: impl Fn(&str, Option<&ToolsConfig>) -> String,
-    body: impl for<'c> Fn(&'c ToolsConfig, &'c A) -> std::pin::Pin<Box<dyn Future<Output = Result<()>> + 'c>>,
+    body: impl for<'c> Fn(
+        &'c ToolsConfig,
+        &'c A,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<()>> + 'c>>,
 ) -> ExitCode {
     log::init();
     let argv0 = args.first().cloned().unwrap_or_default();
@@ -75,7 +78,11 @@ fn frame<A: Parser>(
         Ok(a) => a,
         Err(e) => {
             let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("").trim_start_matches("error: ");
+            let first = msg
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
             print!("{first}\n\n{}", usage(&argv0, None));
             return ExitCode::from(1);
         }

@@ -31,7 +31,11 @@ pub const RESTORE_MODES: [&str; 6] = [
 
 /// The command line.
 #[derive(Debug, Parser)]
-#[command(name = "mmm_restore", disable_version_flag = true, disable_help_flag = true)]
+#[command(
+    name = "mmm_restore",
+    disable_version_flag = true,
+    disable_help_flag = true
+)]
 pub struct RestoreArgs {
     /// Config base name or path (default `mmm_tools`).
     #[arg(long, default_value = "")]
@@ -83,9 +87,7 @@ pub fn check_restore_source(dir: &str) -> bool {
     }
     for f in ["status.txt", "copy_method.txt"] {
         if !d.join(status::MMM_DIR).join(f).is_file() {
-            return fail(format!(
-                "{dir}/_mmm/{f} doesn't exist or isn't readable!"
-            ));
+            return fail(format!("{dir}/_mmm/{f} doesn't exist or isn't readable!"));
         }
     }
     tracing::info!("Directory is ok");
@@ -195,7 +197,10 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
     let mut peer_name = st.host.clone();
     if src_mode == "slave" {
         peer_name = match st.slave.get("Master_Host") {
-            Some(ip) => cfg.host_by_ip(ip).map(|h| h.name().to_string()).unwrap_or_default(),
+            Some(ip) => cfg
+                .host_by_ip(ip)
+                .map(|h| h.name().to_string())
+                .unwrap_or_default(),
             None => match cfg.host(&st.host) {
                 // A hot backup records no slave status: ask the source for its master.
                 Some(h) if hot => {
@@ -210,9 +215,10 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
     }
     let mut peer: Option<Host<'_>> = None;
     if dest_mode != "single" && !skip_mysqld {
-        peer = Some(cfg.host(&peer_name).ok_or_else(|| {
-            ToolsError::Failed(format!("Unknown peer host '{peer_name}'"))
-        })?);
+        peer = Some(
+            cfg.host(&peer_name)
+                .ok_or_else(|| ToolsError::Failed(format!("Unknown peer host '{peer_name}'")))?,
+        );
     }
     let l = |a: &str, b: &str| println!("{}", line(a, b, 22, 55));
     l("Source dir", &src_dir);
@@ -228,7 +234,10 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
     if hot {
         l("Backup method", "mariadb-backup");
     }
-    l("Skip mysqld operations", if skip_mysqld { "yes" } else { "no" });
+    l(
+        "Skip mysqld operations",
+        if skip_mysqld { "yes" } else { "no" },
+    );
     l("Dry run", if args.dry_run { "yes" } else { "no" });
     if args.dry_run {
         return Ok(());

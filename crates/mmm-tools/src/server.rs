@@ -186,7 +186,11 @@ pub async fn change_master_to(replica: &Host<'_>, master: &Host<'_>, at: &StartA
     let mut conn = connect(replica).await?;
     for stmt in change_master_statements(master, at) {
         let shown = if stmt.starts_with("CHANGE MASTER") {
-            stmt.split(", MASTER_PASSWORD").next().unwrap_or("").to_string() + ", …"
+            stmt.split(", MASTER_PASSWORD")
+                .next()
+                .unwrap_or("")
+                .to_string()
+                + ", …"
         } else {
             stmt.clone()
         };
@@ -209,7 +213,10 @@ pub async fn master_host(host: &Host<'_>) -> Result<String> {
             .await
             .map_err(|e| ToolsError::Sql {
                 host: host.name().to_string(),
-                detail: format!("Can't get slave status for host '{}'! Error: {e}", host.name()),
+                detail: format!(
+                    "Can't get slave status for host '{}'! Error: {e}",
+                    host.name()
+                ),
             })?;
     let _ = conn.disconnect().await;
     let ip = row

@@ -205,8 +205,8 @@ pub fn load_status(dir: &Path) -> Result<Status> {
             file.display()
         ))
     })?;
-    let mut status = parse(&text)
-        .map_err(|e| ToolsError::Failed(format!("Can't parse status info: {e}")))?;
+    let mut status =
+        parse(&text).map_err(|e| ToolsError::Failed(format!("Can't parse status info: {e}")))?;
     let method = dir.join(MMM_DIR).join("copy_method.txt");
     status.copy_method = std::fs::read_to_string(&method)
         .unwrap_or_default()

@@ -66,6 +66,9 @@ impl Swap {
 
     /// Removes `.mmm-new` after a failure before the swap (best effort).
     pub fn discard_new(&self) {
+        if !self.new.exists() {
+            return;
+        }
         if let Err(e) = std::fs::remove_dir_all(&self.new) {
             tracing::warn!("Can't remove '{}': {e}", self.new.display());
         }

@@ -1,0 +1,693 @@
+//! MMM's tools on the testbed (issue 19, docs/tools.md): real sshd (Debian's
+//! openssh-server) in the source hosts' namespaces with keys made here, real
+//! `mariadb-backup` and `mbstream`, the real daemons watching.
+//!
+//! One cluster, in order: every `--dry-run` changes nothing; db3 cloned from db1 under
+//! write load replicates with every acknowledged row and goes back ONLINE; a backup of db1
+//! restored on db4 (master-slave) replicates likewise; a crashed old master holding errant
+//! transactions (issue 13) is re-seeded from the new writer with `mmm_clone --clone-mode
+//! master-master` and brought back ONLINE with `set_online`, its errant rows gone and
+//! replication both ways.
+//!
+//! Needs root, `openssh-server` and `mariadb-backup` (scripts/deps.sh) and the binaries:
+//! `cargo build -p mmm-mon -p mmm-agent -p mmm-control -p mmm-tools`, then
+//! `cargo test -p mmm-tests --test tools -- --nocapture`.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output};
+use std::time::{Duration, Instant};
+
+use mmm_tests::bins::workspace_binary;
+use mmm_tests::checker::row_ids;
+use mmm_tests::cluster::{Cluster, ClusterOptions};
+use mmm_tests::mariadb::PASSWORD;
+use mmm_tests::workload::{create_table, Workload, WorkloadOptions, LOAD_TABLE};
+
+/// This test's testbed subnet (198.18.200.0/24).
+const SUBNET: u8 = 200;
+
+/// The hosts that serve backups (sshd runs there).
+const SOURCES: [&str; 2] = ["db1", "db2"];
+
+/// Bound on one tool run.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The tools' setup on the testbed: keys, sshd on the sources, the helper under
+/// `bin_path`, an rc script and `mmm_tools.conf` per host.
+struct Tools {
+    dir: tempfile::TempDir,
+    sshd: Vec<Child>,
+}
+
+impl Drop for Tools {
+    fn drop(&mut self) {
+        for c in &mut self.sshd {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn run(cmd: &mut std::process::Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn write_mode(path: &Path, text: &str, mode: u32) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+impl Tools {
+    fn setup(c: &Cluster) -> Tools {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        for key in ["id_ed25519", "host_ed25519"] {
+            run(std::process::Command::new("ssh-keygen")
+                .args([
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    "mmm-tools-test",
+                    "-f",
+                ])
+                .arg(d.join(key)));
+        }
+        std::fs::copy(d.join("id_ed25519.pub"), d.join("authorized_keys")).expect("keys");
+        let tools = d.join("lib/tools");
+        std::fs::create_dir_all(&tools).expect("mkdir");
+        let helper = workspace_binary("stream_backup").unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(helper, tools.join("stream_backup")).expect("symlink");
+
+        let tb = c.testbed();
+        let mut sshd = Vec::new();
+        for host in SOURCES {
+            let h = tb.host(host).expect("host");
+            std::fs::create_dir_all(h.dir.join("run/sshd")).expect("privsep dir");
+            let cfg = d.join(format!("sshd_config.{host}"));
+            write_mode(
+                &cfg,
+                &format!(
+                    "Port 22\nListenAddress {ip}\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.{host}.pid\n\
+                     AuthorizedKeysFile {d}/authorized_keys\nPermitRootLogin prohibit-password\n\
+                     PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
+                     StrictModes no\nPrintMotd no\n",
+                    ip = h.ip,
+                    d = d.display()
+                ),
+                0o600,
+            );
+            let cfg = cfg.display().to_string();
+            sshd.push(
+                tb.spawn(host, &["/usr/sbin/sshd", "-D", "-e", "-f", &cfg])
+                    .expect("sshd"),
+            );
+        }
+        for h in tb.hosts().iter().filter(|h| h.is_db()) {
+            let rc = d.join(format!("rc.{}", h.name));
+            write_mode(
+                &rc,
+                &format!(
+                    "#!/bin/sh\ncase \"$1\" in\n\
+                     stop) kill \"$(cat {pid})\" ;;\n\
+                     start) setsid -f mariadbd --defaults-file={cnf} >>{out} 2>&1 </dev/null ;;\n\
+                     *) exit 1 ;;\nesac\n",
+                    pid = h.dir.join("run/mysqld/mysqld.pid").display(),
+                    cnf = h.my_cnf().display(),
+                    out = h.dir.join("mysql/mariadbd.rc.out").display(),
+                ),
+                0o755,
+            );
+            let mut conf = format!(
+                "this {this}\ndefault_copy_method mbstream\nclone_dirs data\n\n<host default>\n\
+                 \tssh_user root\n\
+                 \tssh_parameters -F /dev/null -i {d}/id_ed25519 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=5\n\
+                 \ttools_user mmm_tools\n\ttools_password {PASSWORD}\n\
+                 \treplication_user replication\n\treplication_password {PASSWORD}\n\
+                 \tbin_path {d}/lib\n\tbackup_method mariadb-backup\n</host>\n",
+                this = h.name,
+                d = d.display()
+            );
+            for o in tb.hosts().iter().filter(|h| h.is_db()) {
+                conf.push_str(&format!(
+                    "<host {name}>\n\tip {ip}\n\tmysql_pidfile {pid}\n\tmysql_rcscript {rc}\n\
+                     \tmysql_cnf {cnf}\n\tbackup_dir {d}/backup.{name}\n\trestore_dir {data}\n</host>\n",
+                    name = o.name,
+                    ip = o.ip,
+                    pid = o.dir.join("run/mysqld/mysqld.pid").display(),
+                    rc = d.join(format!("rc.{}", o.name)).display(),
+                    cnf = o.my_cnf().display(),
+                    d = d.display(),
+                    data = o.datadir.clone().expect("datadir").display(),
+                ));
+            }
+            conf.push_str(
+                "<copy_method mbstream>\n\tbackup_command mbstream -x -C %DEST_DIR%\n\
+                 \trestore_command cp -a %BACKUP_DIR%/. %DEST_DIR%/\n\ttrue_copy 1\n\tstream 1\n</copy_method>\n",
+            );
+            write_mode(&h.dir.join("etc/mysql-mmm/mmm_tools.conf"), &conf, 0o600);
+        }
+        // The tools' account, created on the writer (it replicates everywhere).
+        let net = format!("198.18.{SUBNET}.%");
+        tb.query(
+            "db1",
+            &format!(
+                "CREATE USER 'mmm_tools'@'{net}' IDENTIFIED BY '{PASSWORD}'; \
+                 GRANT ALL PRIVILEGES ON *.* TO 'mmm_tools'@'{net}'"
+            ),
+        )
+        .expect("tools account");
+        let tools = Tools { dir, sshd };
+        // sshd answers from every host that clones.
+        for host in SOURCES {
+            let start = Instant::now();
+            loop {
+                let out = tools.ssh(c, "db3", host, "true");
+                if out.status.success() {
+                    break;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "ssh to {host}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        tools
+    }
+
+    fn key(&self) -> PathBuf {
+        self.dir.path().join("id_ed25519")
+    }
+
+    /// `ssh` from `from` to `to` running `command`, with the test's key.
+    fn ssh(&self, c: &Cluster, from: &str, to: &str, command: &str) -> Output {
+        let key = self.key().display().to_string();
+        let target = format!("root@{}", c.ip(to));
+        c.exec_timeout(
+            from,
+            &[
+                "ssh",
+                "-F",
+                "/dev/null",
+                "-i",
+                &key,
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "LogLevel=ERROR",
+                "-o",
+                "ConnectTimeout=2",
+                &target,
+                command,
+            ],
+            Duration::from_secs(10),
+        )
+        .expect("ssh")
+    }
+}
+
+/// A tool's run: exit code, stdout, stderr.
+struct Ran {
+    code: Option<i32>,
+    out: String,
+    err: String,
+    took: Duration,
+}
+
+/// Runs tool `program` with `args` on `host`.
+fn tool(c: &Cluster, host: &str, program: &str, args: &[&str]) -> Ran {
+    let bin = workspace_binary(program).unwrap_or_else(|e| panic!("{e}"));
+    let bin = bin.display().to_string();
+    let mut argv = vec![bin.as_str()];
+    argv.extend_from_slice(args);
+    let t = Instant::now();
+    let out = c
+        .exec_timeout(host, &argv, TOOL_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{program} on {host}: {e}"));
+    let ran = Ran {
+        code: out.status.code(),
+        out: String::from_utf8_lossy(&out.stdout).into_owned(),
+        err: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took: t.elapsed(),
+    };
+    println!(
+        "--- {program} {} on {host}: exit {:?} in {:.1} s\n{}{}",
+        args.join(" "),
+        ran.code,
+        ran.took.as_secs_f64(),
+        ran.out,
+        ran.err
+            .lines()
+            .filter(|l| !l.starts_with("INFO: Copied ") || l.contains(" bytes in "))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    );
+    ran
+}
+
+fn ok(ran: &Ran, what: &str) {
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "{what} failed:\n{}\n{}",
+        ran.out,
+        ran.err
+    );
+}
+
+fn ids(c: &Cluster, host: &str) -> BTreeSet<u64> {
+    row_ids(c, host, LOAD_TABLE).unwrap_or_else(|e| panic!("rows of {host}: {e}"))
+}
+
+/// `host` replicates from `master` with both threads running and no error.
+fn replicating_from(c: &Cluster, host: &str, master: &str) -> Option<()> {
+    let st = c.slave_status(host).ok()??;
+    let get = |k: &str| st.get(k).unwrap_or("").to_string();
+    (get("Master_Host") == c.ip(master).to_string()
+        && get("Slave_IO_Running") == "Yes"
+        && get("Slave_SQL_Running") == "Yes"
+        && get("Last_SQL_Errno") == "0")
+        .then_some(())
+}
+
+fn state(c: &Cluster, host: &str) -> String {
+    c.show()
+        .map(|s| s.state(host).to_string())
+        .unwrap_or_default()
+}
+
+/// Brings `host` back ONLINE with `set_online` (auto_set_online is off here).
+fn set_online(c: &Cluster, host: &str) {
+    c.wait_for(
+        &format!("{host} ONLINE after set_online"),
+        Duration::from_secs(60),
+        |c| match state(c, host).as_str() {
+            "ONLINE" => Some(()),
+            "AWAITING_RECOVERY" => {
+                let (out, _) = c.control(&["set_online", host]).ok()?;
+                println!("set_online {host}: {}", out.trim());
+                None
+            }
+            _ => None,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn datadir(c: &Cluster, host: &str) -> PathBuf {
+    c.host(host)
+        .expect("host")
+        .datadir
+        .clone()
+        .expect("datadir")
+}
+
+fn server_pid(c: &Cluster, host: &str) -> String {
+    let h = c.host(host).expect("host");
+    std::fs::read_to_string(h.dir.join("run/mysqld/mysqld.pid")).unwrap_or_default()
+}
+
+/// Every `--dry-run` prints its plan and changes nothing; usage errors exit 1.
+fn dry_runs(c: &Cluster) {
+    let pid = server_pid(c, "db3");
+    let r = tool(
+        c,
+        "db3",
+        "mmm_clone",
+        &["--host", "db1", "--clone-mode", "master-slave", "--dry-run"],
+    );
+    ok(&r, "mmm_clone --dry-run");
+    for l in [
+        " Source host                    : db1",
+        " Clone mode                     : master-slave",
+        " Copy method                    : mbstream",
+        " Replication peer               : db1",
+        " Setup master-master replication: no",
+        " Dry run                        : yes",
+        "Plan:",
+    ] {
+        assert!(
+            r.out.lines().any(|x| x == l),
+            "no line {l:?} in:\n{}",
+            r.out
+        );
+    }
+    assert!(
+        r.out.contains("stream_backup | mbstream -x -C "),
+        "{}",
+        r.out
+    );
+    assert_eq!(
+        server_pid(c, "db3"),
+        pid,
+        "the dry run restarted db3's server"
+    );
+    assert!(
+        c.mysql_running("db3").unwrap_or(false),
+        "db3's server stopped"
+    );
+    let mut new = datadir(c, "db3").into_os_string();
+    new.push(".mmm-new");
+    assert!(!Path::new(&new).exists(), "the dry run made {new:?}");
+
+    let r = tool(c, "db4", "mmm_backup", &["--host", "db1", "--dry-run"]);
+    ok(&r, "mmm_backup --dry-run");
+    assert!(r.out.contains("Plan:"), "{}", r.out);
+
+    let r = tool(
+        c,
+        "db3",
+        "mmm_clone",
+        &["--host", "db3", "--clone-mode", "master-slave"],
+    );
+    assert_eq!(r.code, Some(1), "cloning oneself: {}", r.out);
+    assert!(
+        r.out.starts_with("We can't clone ourselves\n\nUsage: "),
+        "{}",
+        r.out
+    );
+    let r = tool(
+        c,
+        "db3",
+        "mmm_clone",
+        &["--host", "db1", "--clone-mode", "x"],
+    );
+    assert_eq!(r.code, Some(1));
+    assert!(r.out.starts_with("Unknown clone mode 'x'\n"), "{}", r.out);
+}
+
+/// A clone that fails before the swap (no sshd on db4) leaves the data as it was.
+fn failed_clone_changes_nothing(c: &Cluster) {
+    let before = c
+        .query("db3", "SELECT COUNT(*) FROM mmm_test.mt_load")
+        .expect("count");
+    let r = tool(
+        c,
+        "db3",
+        "mmm_clone",
+        &["--host", "db4", "--clone-mode", "master-slave"],
+    );
+    assert_eq!(
+        r.code,
+        Some(255),
+        "a clone from a host without sshd: {}",
+        r.err
+    );
+    assert!(
+        r.err
+            .contains("ERROR: Can't execute remote commands on host 'db4'"),
+        "{}",
+        r.err
+    );
+    assert!(r.err.contains("Nothing was changed"), "{}", r.err);
+    let mut new = datadir(c, "db3").into_os_string();
+    new.push(".mmm-new");
+    assert!(!Path::new(&new).exists(), "{new:?} left behind");
+    c.forget_server("db3");
+    let h = c.host("db3").expect("db3");
+    let rc = h.dir.join("etc/mysql-mmm/mmm_tools.conf");
+    let conf = std::fs::read_to_string(rc).expect("conf");
+    let rc = conf
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("mysql_rcscript "))
+        .find(|p| p.ends_with("rc.db3"))
+        .expect("rc script");
+    // In db3's namespaces, as mmm_clone runs it.
+    let out = c.exec("db3", &[rc, "start"]).expect("rc start");
+    assert!(out.status.success(), "{rc} start: {}", out.status);
+    let after = c
+        .wait_for("db3's server back", Duration::from_secs(30), |c| {
+            c.query("db3", "SELECT COUNT(*) FROM mmm_test.mt_load").ok()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(before, after, "db3's rows changed");
+}
+
+fn start_load(c: &Cluster, first_id: u64) -> Workload {
+    let load = Workload::start(
+        c,
+        "monitor",
+        c.vip(188),
+        WorkloadOptions {
+            first_id,
+            ..WorkloadOptions::default()
+        },
+    )
+    .expect("load");
+    load.wait_acks(20, Duration::from_secs(20)).expect("acks");
+    load
+}
+
+/// Waits until `host` holds every row of `acked`.
+fn wait_rows(c: &Cluster, host: &str, acked: &BTreeSet<u64>) {
+    c.wait_for(
+        &format!("every acknowledged row on {host}"),
+        Duration::from_secs(60),
+        |c| acked.is_subset(&ids(c, host)).then_some(()),
+    )
+    .unwrap_or_else(|e| {
+        let missing: Vec<u64> = acked.difference(&ids(c, host)).copied().take(20).collect();
+        panic!("{e}; missing e.g. {missing:?}")
+    });
+}
+
+/// db3 cloned from db1 and db4 restored from a backup of db1, under write load.
+fn clone_and_restore_slaves(c: &Cluster) {
+    let load = start_load(c, 1);
+    let r = tool(
+        c,
+        "db3",
+        "mmm_clone",
+        &["--host", "db1", "--clone-mode", "master-slave"],
+    );
+    ok(&r, "mmm_clone db3 from db1");
+    assert!(
+        r.err.contains("INFO: Clone operation finished!"),
+        "{}",
+        r.err
+    );
+    assert!(r.err.contains(" bytes in "), "no copy summary: {}", r.err);
+    println!(
+        "figure: mmm_clone db3 from db1 under load: {:.1} s",
+        r.took.as_secs_f64()
+    );
+    c.forget_server("db3");
+    c.wait_for("db3 replicating from db1", Duration::from_secs(30), |c| {
+        replicating_from(c, "db3", "db1")
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut old = datadir(c, "db3").into_os_string();
+    old.push(".mmm-old");
+    assert!(
+        !Path::new(&old).exists(),
+        "the previous data was not removed"
+    );
+
+    let r = tool(c, "db4", "mmm_backup", &["--host", "db1"]);
+    ok(&r, "mmm_backup of db1 on db4");
+    let backup = format!("{}/backup.db1", c_tools_dir(c));
+    let status = std::fs::read_to_string(format!("{backup}/_mmm/status.txt")).expect("status.txt");
+    assert!(
+        status.contains("'host' => 'db1'") && status.contains("'Gtid_Binlog_Pos' => '0-"),
+        "{status}"
+    );
+    let pid = server_pid(c, "db4");
+    let src = format!("--src-dir={backup}");
+    let r = tool(
+        c,
+        "db4",
+        "mmm_restore",
+        &[&src, "--mode", "master-slave", "--dry-run"],
+    );
+    ok(&r, "mmm_restore --dry-run");
+    assert!(
+        r.out.lines().any(|l| l == " Replication peer      : db1"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out.lines().any(|l| l == " Dry run               : yes"),
+        "{}",
+        r.out
+    );
+    assert_eq!(
+        server_pid(c, "db4"),
+        pid,
+        "the dry run restarted db4's server"
+    );
+    let r = tool(c, "db4", "mmm_restore", &[&src, "--mode", "master-slave"]);
+    ok(&r, "mmm_restore on db4");
+    assert!(
+        r.err.contains("INFO: Restore operation finished!"),
+        "{}",
+        r.err
+    );
+    c.forget_server("db4");
+    c.wait_for("db4 replicating from db1", Duration::from_secs(30), |c| {
+        replicating_from(c, "db4", "db1")
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    for h in ["db3", "db4"] {
+        set_online(c, h);
+    }
+    let report = load.stop();
+    let acked = report.acked_ids();
+    println!("load: {}", report.summary());
+    for h in ["db3", "db4"] {
+        wait_rows(c, h, &acked);
+    }
+}
+
+/// The tools' temp dir, as written into the configs (read back from db1's config).
+fn c_tools_dir(c: &Cluster) -> String {
+    let h = c.host("db1").expect("db1");
+    let conf = std::fs::read_to_string(h.dir.join("etc/mysql-mmm/mmm_tools.conf")).expect("conf");
+    conf.lines()
+        .find_map(|l| l.trim().strip_prefix("bin_path "))
+        .and_then(|p| p.strip_suffix("/lib"))
+        .expect("bin_path")
+        .to_string()
+}
+
+/// The old master crashes holding errant transactions (issue 13), is kept out, and is
+/// re-seeded from the new writer with mmm_clone master-master, then set online.
+fn reseed_diverged_master(c: &Cluster) {
+    let load = start_load(c, 10_000_000);
+    c.query("db2", "STOP SLAVE IO_THREAD")
+        .expect("stop IO on db2");
+    std::thread::sleep(Duration::from_millis(600));
+    for s in ["db3", "db4"] {
+        c.query(s, "STOP SLAVE IO_THREAD").expect("stop IO");
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    let _ = load.wait_acks(5, Duration::from_secs(10));
+    c.mysql_kill9("db1").expect("kill -9 db1");
+    for s in ["db2", "db3", "db4"] {
+        c.query(s, "START SLAVE IO_THREAD").expect("start IO");
+    }
+    c.wait_for("the writer on db2", Duration::from_secs(60), |c| {
+        (c.holds_ip("db2", c.vip(188)).unwrap_or(false) && c.writable("db2")).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    c.wait_for("db1 HARD_OFFLINE", Duration::from_secs(30), |c| {
+        (state(c, "db1") == "HARD_OFFLINE").then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    c.mysql_start("db1").expect("start db1");
+    c.wait_show("db1 kept out", Duration::from_secs(60), |s| {
+        s.comments
+            .iter()
+            .any(|l| l.starts_with("Warning: host db1 is kept out: "))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let errant: BTreeSet<u64> = ids(c, "db1").difference(&ids(c, "db2")).copied().collect();
+    assert!(!errant.is_empty(), "db1 holds no row db2 lacks");
+    println!(
+        "figure: {} errant rows on db1 before the re-seed",
+        errant.len()
+    );
+
+    let r = tool(
+        c,
+        "db1",
+        "mmm_clone",
+        &[
+            "--host",
+            "db2",
+            "--clone-mode",
+            "master-master",
+            "--dry-run",
+        ],
+    );
+    ok(&r, "mmm_clone master-master --dry-run");
+    assert!(
+        r.out
+            .lines()
+            .any(|l| l == " Setup master-master replication: yes"),
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains("point db2 at db1"), "{}", r.out);
+    assert!(
+        !errant.is_disjoint(&ids(c, "db1")),
+        "the dry run changed db1"
+    );
+
+    let r = tool(
+        c,
+        "db1",
+        "mmm_clone",
+        &["--host", "db2", "--clone-mode", "master-master"],
+    );
+    ok(&r, "mmm_clone db1 from db2 (master-master)");
+    println!(
+        "figure: mmm_clone db1 from db2 (master-master) under load: {:.1} s",
+        r.took.as_secs_f64()
+    );
+    c.forget_server("db1");
+    let db1_rows = ids(c, "db1");
+    assert!(errant.is_disjoint(&db1_rows), "errant rows left on db1");
+    set_online(c, "db1");
+    let show = c.show().expect("show");
+    assert!(
+        !show
+            .comments
+            .iter()
+            .any(|l| l.starts_with("Warning: host db1 is kept out")),
+        "db1 still kept out after the re-seed: {}",
+        show.raw
+    );
+    c.wait_for(
+        "replication both ways between db1 and db2",
+        Duration::from_secs(60),
+        |c| {
+            replicating_from(c, "db1", "db2")?;
+            replicating_from(c, "db2", "db1")
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let report = load.stop();
+    println!("load: {}", report.summary());
+    let on_db2 = ids(c, "db2");
+    // Acknowledged after the failover: on the writer, so on db1 too.
+    let acked: BTreeSet<u64> = report.acked_ids().intersection(&on_db2).copied().collect();
+    wait_rows(c, "db1", &acked);
+    for h in ["db1", "db2", "db3", "db4"] {
+        assert!(errant.is_disjoint(&ids(c, h)), "errant rows on {h}");
+    }
+}
+
+#[test]
+fn tools_clone_backup_restore_reseed() {
+    let opts = ClusterOptions {
+        auto_set_online: Some(0.0),
+        ..ClusterOptions::fast(SUBNET)
+    };
+    let c = Cluster::start(opts).unwrap_or_else(|e| panic!("start: {e}"));
+    create_table(&c, "db1").expect("load table");
+    let _tools = Tools::setup(&c);
+    dry_runs(&c);
+    failed_clone_changes_nothing(&c);
+    clone_and_restore_slaves(&c);
+    reseed_diverged_master(&c);
+    c.stop().expect("stop");
+}
