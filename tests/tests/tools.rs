@@ -159,13 +159,14 @@ impl Tools {
             );
             write_mode(&h.dir.join("etc/mysql-mmm/mmm_tools.conf"), &conf, 0o600);
         }
-        // The tools' account, created on the writer (it replicates everywhere).
+        // The tools' account (docs/grants.md), created on the writer (it replicates).
         let net = format!("198.18.{SUBNET}.%");
         tb.query(
             "db1",
             &format!(
                 "CREATE USER 'mmm_tools'@'{net}' IDENTIFIED BY '{PASSWORD}'; \
-                 GRANT ALL PRIVILEGES ON *.* TO 'mmm_tools'@'{net}'"
+                 GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SLAVE MONITOR, \
+                 REPLICATION SLAVE ADMIN, READ_ONLY ADMIN ON *.* TO 'mmm_tools'@'{net}'"
             ),
         )
         .expect("tools account");
@@ -286,6 +287,27 @@ fn replicating_from(c: &Cluster, host: &str, master: &str) -> Option<()> {
         && get("Slave_SQL_Running") == "Yes"
         && get("Last_SQL_Errno") == "0")
         .then_some(())
+}
+
+/// The replication fields of `host` (failure messages).
+fn link(c: &Cluster, host: &str) -> String {
+    match c.slave_status(host) {
+        Ok(Some(st)) => [
+            "Master_Host",
+            "Slave_IO_Running",
+            "Slave_SQL_Running",
+            "Last_IO_Errno",
+            "Last_IO_Error",
+            "Last_SQL_Errno",
+            "Last_SQL_Error",
+            "Using_Gtid",
+            "Gtid_IO_Pos",
+        ]
+        .iter()
+        .map(|k| format!("{k}={} ", st.get(k).unwrap_or("")))
+        .collect(),
+        other => format!("{other:?}"),
+    }
 }
 
 fn state(c: &Cluster, host: &str) -> String {
@@ -592,6 +614,13 @@ fn reseed_diverged_master(c: &Cluster) {
         (state(c, "db1") == "HARD_OFFLINE").then_some(())
     })
     .unwrap_or_else(|e| panic!("{e}"));
+    // The slaves follow the new writer before db1 returns (a slave still replicating from
+    // the old master would receive its errant transactions: docs/data-safety.md).
+    c.wait_for("db3 and db4 replicating from db2", Duration::from_secs(30), |c| {
+        replicating_from(c, "db3", "db2")?;
+        replicating_from(c, "db4", "db2")
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     c.mysql_start("db1").expect("start db1");
     c.wait_show("db1 kept out", Duration::from_secs(60), |s| {
         s.comments
@@ -664,7 +693,7 @@ fn reseed_diverged_master(c: &Cluster) {
             replicating_from(c, "db2", "db1")
         },
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap_or_else(|e| panic!("{e}\ndb1: {}\ndb2: {}", link(c, "db1"), link(c, "db2")));
     let report = load.stop();
     println!("load: {}", report.summary());
     let on_db2 = ids(c, "db2");

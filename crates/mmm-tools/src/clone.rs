@@ -18,6 +18,9 @@ use crate::settings::{Host, ToolsConfig};
 use crate::status::Status;
 use crate::swap::Swap;
 
+/// How long the master-master peer has to connect to the clone.
+pub const PEER_CONNECT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The clone modes, as 2.2.1 lists them.
 pub const CLONE_MODES: [&str; 3] = ["master-master", "master-slave", "slave-slave"];
 
@@ -200,7 +203,10 @@ pub fn steps(cfg: &ToolsConfig, plan: &Plan<'_>) -> Vec<String> {
         .unwrap_or_default();
     let receive = receive_command(&receive, &plan.source, &swap.new.display().to_string());
     let mut v = vec![
-        format!("stop the local MySQL server ({} stop)", plan.this.section.mysql_rcscript),
+        format!(
+            "stop the local MySQL server ({} stop)",
+            plan.this.section.mysql_rcscript
+        ),
         format!("check ssh: {} date", remote::ssh_prefix(&plan.source)),
         format!(
             "stream a hot backup: {} {} | {receive}",
@@ -219,16 +225,19 @@ pub fn steps(cfg: &ToolsConfig, plan: &Plan<'_>) -> Vec<String> {
             swap.new.display(),
             swap.dest.display()
         ),
-        format!("start the local MySQL server ({} start)", plan.this.section.mysql_rcscript),
         format!(
-            "replicate from {} ({}) by GTID (gtid_slave_pos from the backup, MASTER_USE_GTID=slave_pos)",
-            plan.peer.name(),
-            plan.peer.ip()
+            "start the local MySQL server ({} start)",
+            plan.this.section.mysql_rcscript
         ),
     ];
+    v.push(format!(
+        "replicate from {} ({}) by GTID (gtid_slave_pos from the backup, MASTER_USE_GTID=slave_pos)",
+        plan.peer.name(),
+        plan.peer.ip()
+    ));
     if plan.mode == "master-master" {
         v.push(format!(
-            "point {} at {} ({}) by GTID (MASTER_USE_GTID=current_pos)",
+            "point {} at {} ({}) by GTID (its gtid_slave_pos set to the backup's, MASTER_USE_GTID=slave_pos) and wait until it is connected",
             plan.peer.name(),
             plan.this.name(),
             plan.this.ip()
@@ -310,7 +319,18 @@ pub async fn run(cfg: &ToolsConfig, args: &CloneArgs) -> Result<()> {
     };
     server::change_master_to(&plan.this, &plan.peer, &at).await?;
     if plan.mode == "master-master" {
-        server::change_master_to(&plan.peer, &plan.this, &StartAt::CurrentPos).await?;
+        // The peer asks for the copy's own GTID: this server's binary log starts after it
+        // (it holds only what it replicates from the peer from there on, with
+        // log_slave_updates) and its gtid_slave_pos starts at it, so the position is
+        // accepted whether or not this server has logged anything yet. The peer's own
+        // current position would be refused (error 1236) as soon as this server has
+        // logged an older transaction of the peer.
+        let peer_at = match &at {
+            StartAt::Gtid(g) => StartAt::Gtid(g.clone()),
+            _ => StartAt::Beginning,
+        };
+        server::change_master_to(&plan.peer, &plan.this, &peer_at).await?;
+        server::wait_io_connected(&plan.peer, PEER_CONNECT).await?;
     }
     swap.drop_old();
     tracing::info!("Clone operation finished!");

@@ -130,9 +130,9 @@ pub async fn connect(host: &Host<'_>) -> Result<Conn> {
 /// Where a new replication link starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartAt {
-    /// 2.2.1 without positions (the master-master peer): by GTID from the replica's own
-    /// current position (`MASTER_USE_GTID=current_pos`).
-    CurrentPos,
+    /// 2.2.1 without positions (the master-master peer of a copy without GTID): from the
+    /// master's first binary log (`MASTER_USE_GTID=no`).
+    Beginning,
     /// A binlog file and position (2.2.1).
     File {
         /// Binlog file.
@@ -160,7 +160,7 @@ pub fn change_master_statements(master: &Host<'_>, at: &StartAt) -> Vec<String> 
     );
     let mut v = vec!["STOP SLAVE".to_string(), "RESET SLAVE".to_string()];
     match at {
-        StartAt::CurrentPos => change.push_str(", MASTER_USE_GTID=current_pos"),
+        StartAt::Beginning => change.push_str(", MASTER_USE_GTID=no"),
         StartAt::File { file, pos } => change.push_str(&format!(
             ", MASTER_LOG_FILE='{}', MASTER_LOG_POS={}",
             sql_quote(file),
@@ -176,7 +176,49 @@ pub fn change_master_statements(master: &Host<'_>, at: &StartAt) -> Vec<String> 
     v
 }
 
-/// 2.2.1's `change_master_to`: points `replica` at `master`.
+/// Waits (at most `limit`) until `host`'s IO thread is connected to its master; an IO
+/// error, or the limit, is a failure naming it.
+pub async fn wait_io_connected(host: &Host<'_>, limit: Duration) -> Result<()> {
+    let started = Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < limit {
+        let mut conn = connect(host).await?;
+        let row: Option<mysql_async::Row> =
+            conn.query_first("SHOW SLAVE STATUS")
+                .await
+                .map_err(|e| ToolsError::Sql {
+                    host: host.name().to_string(),
+                    detail: format!("SHOW SLAVE STATUS: {e}"),
+                })?;
+        let _ = conn.disconnect().await;
+        let get = |r: &mysql_async::Row, k: &str| -> String {
+            r.get_opt::<String, _>(k)
+                .and_then(|v| v.ok())
+                .unwrap_or_default()
+        };
+        if let Some(r) = row {
+            if get(&r, "Slave_IO_Running") == "Yes" {
+                return Ok(());
+            }
+            let errno = get(&r, "Last_IO_Errno");
+            last = get(&r, "Last_IO_Error");
+            if !errno.is_empty() && errno != "0" && get(&r, "Slave_IO_Running") == "No" {
+                return Err(ToolsError::Failed(format!(
+                    "The replication of host {} does not connect: {last}",
+                    host.name()
+                )));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(ToolsError::Failed(format!(
+        "The replication of host {} did not connect within {} s {last}",
+        host.name(),
+        limit.as_secs()
+    )))
+}
+
+/// 2.2.1's `change_master_to`: points `replica` at `master` and starts the link.
 pub async fn change_master_to(replica: &Host<'_>, master: &Host<'_>, at: &StartAt) -> Result<()> {
     tracing::info!(
         "Changing master of host {} to {} ...",
