@@ -616,10 +616,14 @@ fn reseed_diverged_master(c: &Cluster) {
     .unwrap_or_else(|e| panic!("{e}"));
     // The slaves follow the new writer before db1 returns (a slave still replicating from
     // the old master would receive its errant transactions: docs/data-safety.md).
-    c.wait_for("db3 and db4 replicating from db2", Duration::from_secs(30), |c| {
-        replicating_from(c, "db3", "db2")?;
-        replicating_from(c, "db4", "db2")
-    })
+    c.wait_for(
+        "db3 and db4 replicating from db2",
+        Duration::from_secs(30),
+        |c| {
+            replicating_from(c, "db3", "db2")?;
+            replicating_from(c, "db4", "db2")
+        },
+    )
     .unwrap_or_else(|e| panic!("{e}"));
     c.mysql_start("db1").expect("start db1");
     c.wait_show("db1 kept out", Duration::from_secs(60), |s| {
