@@ -28,6 +28,9 @@ use mmm_tests::workload::{create_table, Workload, WorkloadOptions, LOAD_TABLE};
 /// This test's testbed subnet (198.18.200.0/24).
 const SUBNET: u8 = 200;
 
+/// The benchmark's subnet.
+const BENCH_SUBNET: u8 = 201;
+
 /// The hosts that serve backups (sshd runs there).
 const SOURCES: [&str; 2] = ["db1", "db2"];
 
@@ -160,7 +163,7 @@ impl Tools {
             write_mode(&h.dir.join("etc/mysql-mmm/mmm_tools.conf"), &conf, 0o600);
         }
         // The tools' account (docs/grants.md), created on the writer (it replicates).
-        let net = format!("198.18.{SUBNET}.%");
+        let net = format!("198.18.{}.%", c.options().subnet);
         tb.query(
             "db1",
             &format!(
@@ -722,5 +725,149 @@ fn tools_clone_backup_restore_reseed() {
     failed_clone_changes_nothing(&c);
     clone_and_restore_slaves(&c);
     reseed_diverged_master(&c);
+    c.stop().expect("stop");
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `(bytes, seconds)` of the copy summary line `INFO: Copied N bytes in T s (…)`.
+fn copied(err: &str) -> Option<(u64, f64)> {
+    let l = err.lines().find(|l| l.contains(" bytes in "))?;
+    let rest = l.strip_prefix("INFO: Copied ")?;
+    let (bytes, rest) = rest.split_once(" bytes in ")?;
+    let (secs, _) = rest.split_once(" s")?;
+    Some((bytes.parse().ok()?, secs.parse().ok()?))
+}
+
+/// Median and range of `v` as `median (min-max)`.
+fn median_range(v: &mut [f64], unit: &str, prec: usize) -> String {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let m = v[v.len() / 2];
+    format!(
+        "{m:.prec$} {unit} ({:.prec$}-{:.prec$})",
+        v[0],
+        v[v.len() - 1]
+    )
+}
+
+/// The gaps between consecutive acknowledged writes within `[from, to]` (ms), as p50, p99.
+fn ack_gaps(acks: &[std::time::Instant], from: Instant, to: Instant) -> (f64, f64) {
+    let mut gaps: Vec<f64> = acks
+        .windows(2)
+        .filter(|w| w[0] >= from && w[1] <= to)
+        .map(|w| (w[1] - w[0]).as_secs_f64() * 1000.0)
+        .collect();
+    if gaps.is_empty() {
+        return (0.0, 0.0);
+    }
+    gaps.sort_by(|a, b| a.total_cmp(b));
+    let p = |q: f64| gaps[((gaps.len() - 1) as f64 * q) as usize];
+    (p(0.5), p(0.99))
+}
+
+/// Clone time, stream throughput and the write load's pace on the source during the hot
+/// backup: db3 cloned from db1 `MMM_TOOLS_BENCH_RUNS` times (3) with
+/// `MMM_TOOLS_BENCH_MB` MB (256) of rows on db1, one write every 10 ms through the writer
+/// VIP. Run by hand, release: `cargo build --release -p mmm-mon -p mmm-agent -p
+/// mmm-control -p mmm-tools && cargo test --release -p mmm-tests --test tools bench --
+/// --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bench_clone_throughput() {
+    let mb = env_u64("MMM_TOOLS_BENCH_MB", 256);
+    let runs = env_u64("MMM_TOOLS_BENCH_RUNS", 3);
+    let opts = ClusterOptions {
+        auto_set_online: Some(0.0),
+        ..ClusterOptions::fast(BENCH_SUBNET)
+    };
+    let c = Cluster::start(opts).unwrap_or_else(|e| panic!("start: {e}"));
+    create_table(&c, "db1").expect("load table");
+    let _tools = Tools::setup(&c);
+    c.query(
+        "db1",
+        "CREATE TABLE mmm_test.bulk (id INT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(4000)) ENGINE=InnoDB",
+    )
+    .expect("bulk table");
+    let t = Instant::now();
+    // 10 MB a statement: 2560 rows of 4000 bytes.
+    for _ in 0..mb.div_ceil(10) {
+        c.query(
+            "db1",
+            "INSERT INTO mmm_test.bulk (pad) SELECT REPEAT(MD5(seq), 125) FROM mmm_test.seq_1_to_2560",
+        )
+        .expect("fill");
+    }
+    let rows = c
+        .query("db1", "SELECT COUNT(*) FROM mmm_test.bulk")
+        .expect("count")[0]
+        .at(0)
+        .unwrap_or("0")
+        .to_string();
+    c.wait_for("db3 has the bulk rows", Duration::from_secs(600), |c| {
+        let n = c.query("db3", "SELECT COUNT(*) FROM mmm_test.bulk").ok()?;
+        (n[0].at(0) == Some(rows.as_str())).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "bench: {rows} rows ({mb} MB) on db1 and replicated in {:.0} s",
+        t.elapsed().as_secs_f64()
+    );
+    let load = start_load(&c, 1);
+    let mut windows = Vec::new();
+    let (mut took, mut rate, mut streamed) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        std::thread::sleep(Duration::from_secs(3));
+        let t0 = Instant::now();
+        let r = tool(
+            &c,
+            "db3",
+            "mmm_clone",
+            &["--host", "db1", "--clone-mode", "master-slave"],
+        );
+        let t1 = Instant::now();
+        ok(&r, "mmm_clone");
+        let (bytes, secs) = copied(&r.err).expect("copy summary");
+        took.push(r.took.as_secs_f64());
+        rate.push(bytes as f64 / secs / 1048576.0);
+        streamed.push(bytes as f64 / 1048576.0);
+        windows.push((t0, t1));
+        c.forget_server("db3");
+        c.wait_for("db3 replicating from db1", Duration::from_secs(60), |c| {
+            replicating_from(c, "db3", "db1")
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        set_online(&c, "db3");
+    }
+    let report = load.stop();
+    let acks: Vec<Instant> = report.acks.iter().map(|a| a.at).collect();
+    let (mut p50_before, mut p99_before, mut p50_during, mut p99_during) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (t0, t1) in &windows {
+        let (a, b) = ack_gaps(&acks, *t0 - Duration::from_secs(3), *t0);
+        let (x, y) = ack_gaps(&acks, *t0, *t1);
+        p50_before.push(a);
+        p99_before.push(b);
+        p50_during.push(x);
+        p99_during.push(y);
+    }
+    println!("load: {}", report.summary());
+    println!(
+        "figure: mmm_clone of {mb} MB ({runs} runs): streamed {}, clone {}, stream {}",
+        median_range(&mut streamed, "MiB", 0),
+        median_range(&mut took, "s", 1),
+        median_range(&mut rate, "MiB/s", 1)
+    );
+    println!(
+        "figure: write pace on the source (gap between acknowledged writes, one every 10 ms): p50 {} / p99 {} in the 3 s before, p50 {} / p99 {} during the clone",
+        median_range(&mut p50_before, "ms", 1),
+        median_range(&mut p99_before, "ms", 1),
+        median_range(&mut p50_during, "ms", 1),
+        median_range(&mut p99_during, "ms", 1)
+    );
     c.stop().expect("stop");
 }
