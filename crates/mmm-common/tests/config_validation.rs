@@ -1331,3 +1331,36 @@ fn mysql_tls_directives() {
         "{e}"
     );
 }
+
+/// mmm-rs `backup_method` (tools): the LVM settings are required only for LVM hosts, and
+/// a host without any of them uses the hot-backup back-end.
+#[test]
+fn tools_backup_method() {
+    use mmm_common::config::BackupMethod;
+    let base = "this db1\ndefault_copy_method s\nclone_dirs data\n<host db1>\nip 198.18.0.11\n\
+ssh_user root\ntools_user t\ntools_password p\nbackup_dir /b\nrestore_dir /r\n\
+replication_user r\nreplication_password p\n</host>\n\
+<copy_method s>\nbackup_command mbstream -x -C %DEST_DIR%\nrestore_command cp a b\nstream 1\n</copy_method>\n";
+    let cfg = ok(base, Tools);
+    assert_eq!(cfg.hosts[0].backup_method, BackupMethod::MariadbBackup);
+    assert!(cfg.copy_methods[0].stream);
+    // One LVM setting makes it an LVM host: the others are then required, as in 2.2.1.
+    let lvm = base.replace("</host>\n<copy", "lvm_mount_dir /m\n</host>\n<copy");
+    let e = err(&lvm, Tools);
+    assert!(
+        e.to_string()
+            .contains("Required config entry 'host->db1->lvm_"),
+        "{e}"
+    );
+    let explicit = lvm.replace(
+        "lvm_mount_dir /m\n",
+        "lvm_mount_dir /m\nbackup_method mariadb-backup\n",
+    );
+    let cfg = ok(&explicit, Tools);
+    assert_eq!(cfg.hosts[0].backup_method, BackupMethod::MariadbBackup);
+    let bad = base.replace("</host>\n<copy", "backup_method zfs\n</host>\n<copy");
+    let e = err(&bad, Tools);
+    assert!(e.to_string().starts_with(
+        "Config entry 'host->db1->backup_method' has invalid value 'zfs' allowed values are: 'lvm', 'mariadb-backup'"
+    ), "{e}");
+}

@@ -365,3 +365,88 @@ fn copy_prepared(cfg: &ToolsConfig, plan: &Plan<'_>, swap: &Swap) -> Result<Stat
     crate::cleanup::cleanup(&status, &swap.new, std::slice::from_ref(&swap.new))?;
     Ok(status)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmm_common::config::{parse_str, ProgramClass};
+
+    pub(crate) const CONF: &str = "this db3\ndefault_copy_method mbstream\nclone_dirs data, logs\n\
+<host default>\n  ssh_user root\n  tools_user t\n  tools_password p\n  backup_dir /b\n  restore_dir /var/lib/mysql\n\
+  replication_user r\n  replication_password s'x\n  bin_path /usr/lib/mysql-mmm/\n</host>\n\
+<host db1>\n  ip 10.0.0.1\n</host>\n<host db3>\n  ip 10.0.0.3\n</host>\n\
+<copy_method mbstream>\n  backup_command mbstream -x -C %DEST_DIR%\n  restore_command cp -a %BACKUP_DIR%/. %DEST_DIR%/\n  true_copy 1\n  stream 1\n</copy_method>\n\
+<copy_method scp>\n  backup_command scp x\n  restore_command cp x\n</copy_method>\n";
+
+    fn cfg() -> ToolsConfig {
+        ToolsConfig {
+            cfg: parse_str(CONF, "t.conf", &[], ProgramClass::Tools).expect("valid"),
+        }
+    }
+
+    #[test]
+    fn info_block_bytes() {
+        let cfg = cfg();
+        let plan = Plan {
+            source: cfg.host("db1").expect("db1"),
+            this: cfg.this_host().expect("db3"),
+            peer: cfg.host("db1").expect("db1"),
+            mode: "master-master".into(),
+            copy_method: "mbstream".into(),
+            dest_dir: "/var/lib/mysql".into(),
+        };
+        assert_eq!(
+            info_block(&cfg, &plan, true),
+            " Source host                    : db1\n\
+             \x20Destination dir                : /var/lib/mysql\n\
+             \x20Dirs to clone                  : data, logs\n\
+             \x20Clone mode                     : master-master\n\
+             \x20Copy method                    : mbstream\n\
+             \x20Backup method                  : mariadb-backup\n\
+             \x20Replication peer               : db1\n\
+             \x20Setup master-master replication: yes\n\
+             \x20Dry run                        : yes\n"
+        );
+        let steps = steps(&cfg, &plan).join("\n");
+        assert!(steps.contains("ssh  -p 22 root@10.0.0.1 /usr/lib/mysql-mmm/tools/stream_backup | mbstream -x -C /var/lib/mysql.mmm-new"), "{steps}");
+        assert!(steps.contains("point db1 at db3"), "{steps}");
+    }
+
+    #[test]
+    fn usage_lists_true_copy_methods() {
+        let u = usage("mmm_clone", Some(&cfg()));
+        assert!(u.starts_with("Usage: mmm_clone [--config <config file>] --host <host> --clone-mode <mode> [--copy-method <copy method>] [--dest-dir <dir>]\nWhere:\n"));
+        assert!(u.contains("  host       : db1 | db3\n"));
+        assert!(u.contains("  clone-mode : master-master | master-slave | slave-slave\n"));
+        assert!(
+            u.contains("  copy-method: mbstream (default: mbstream)\n"),
+            "{u}"
+        );
+    }
+
+    #[test]
+    fn change_master_by_gtid_and_by_file() {
+        let cfg = cfg();
+        let db1 = cfg.host("db1").expect("db1");
+        let v = server::change_master_statements(&db1, &StartAt::Gtid("0-1-5".into()));
+        assert_eq!(
+            v,
+            [
+                "STOP SLAVE",
+                "RESET SLAVE",
+                "SET GLOBAL gtid_slave_pos = '0-1-5'",
+                "CHANGE MASTER TO MASTER_HOST='10.0.0.1', MASTER_PORT=3306, MASTER_USER='r', MASTER_PASSWORD='s\\'x', MASTER_USE_GTID=slave_pos",
+                "START SLAVE"
+            ]
+        );
+        let v = server::change_master_statements(
+            &db1,
+            &StartAt::File {
+                file: "mysql-bin.000002".into(),
+                pos: "98".into(),
+            },
+        );
+        assert!(v[2].ends_with(", MASTER_LOG_FILE='mysql-bin.000002', MASTER_LOG_POS=98"));
+        assert_eq!(v.len(), 4);
+    }
+}
