@@ -91,8 +91,10 @@ impl Tools {
         std::fs::copy(d.join("id_ed25519.pub"), d.join("authorized_keys")).expect("keys");
         let tools = d.join("lib/tools");
         std::fs::create_dir_all(&tools).expect("mkdir");
-        let helper = workspace_binary("stream_backup").unwrap_or_else(|e| panic!("{e}"));
-        std::os::unix::fs::symlink(helper, tools.join("stream_backup")).expect("symlink");
+        for helper in ["stream_backup", "create_snapshot", "remove_snapshot"] {
+            let bin = workspace_binary(helper).unwrap_or_else(|e| panic!("{e}"));
+            std::os::unix::fs::symlink(bin, tools.join(helper)).expect("symlink");
+        }
 
         let tb = c.testbed();
         let mut sshd = Vec::new();
@@ -106,7 +108,7 @@ impl Tools {
                     "Port 22\nListenAddress {ip}\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.{host}.pid\n\
                      AuthorizedKeysFile {d}/authorized_keys\nPermitRootLogin prohibit-password\n\
                      PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
-                     StrictModes no\nPrintMotd no\n",
+                     StrictModes no\nPrintMotd no\nSubsystem sftp internal-sftp\n",
                     ip = h.ip,
                     d = d.display()
                 ),
@@ -146,7 +148,8 @@ impl Tools {
             for o in tb.hosts().iter().filter(|h| h.is_db()) {
                 conf.push_str(&format!(
                     "<host {name}>\n\tip {ip}\n\tmysql_pidfile {pid}\n\tmysql_rcscript {rc}\n\
-                     \tmysql_cnf {cnf}\n\tbackup_dir {d}/backup.{name}\n\trestore_dir {data}\n</host>\n",
+                     \tmysql_cnf {cnf}\n\tbackup_dir {d}/backup.{name}\n\trestore_dir {data}\n\
+                     \tlvm_mount_dir {d}/snapshot.{name}\n</host>\n",
                     name = o.name,
                     ip = o.ip,
                     pid = o.dir.join("run/mysqld/mysqld.pid").display(),
@@ -156,6 +159,16 @@ impl Tools {
                     data = o.datadir.clone().expect("datadir").display(),
                 ));
             }
+            let ssh = format!(
+                "-F /dev/null -i {}/id_ed25519 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+                d.display()
+            );
+            conf.push_str(&format!(
+                "<copy_method scp>\n\tbackup_command scp -q -r {ssh} %SSH_USER%@%IP%:%SNAPSHOT%/%CLONE_DIR% %DEST_DIR%/\n\
+                 \trestore_command cp -a %BACKUP_DIR%/. %DEST_DIR%/\n\ttrue_copy 1\n</copy_method>\n\
+                 <copy_method ssh-gz>\n\tbackup_command ssh {ssh} %SSH_USER%@%IP% \"cd '%SNAPSHOT%'; tar c !'%CLONE_DIR%'!\" | gzip > %DEST_DIR%/backup.tar.gz\n\
+                 \trestore_command cd %DEST_DIR%; tar xzf %BACKUP_DIR%/backup.tar.gz\n\tsingle_run 1\n</copy_method>\n"
+            ));
             conf.push_str(
                 "<copy_method mbstream>\n\tbackup_command mbstream -x -C %DEST_DIR%\n\
                  \trestore_command cp -a %BACKUP_DIR%/. %DEST_DIR%/\n\ttrue_copy 1\n\tstream 1\n</copy_method>\n",
@@ -570,6 +583,58 @@ fn clone_and_restore_slaves(c: &Cluster) {
         replicating_from(c, "db4", "db1")
     })
     .unwrap_or_else(|e| panic!("{e}"));
+
+    // 2.2.1's snapshot copy methods over a hot backup staged on the source.
+    let r = tool(
+        c,
+        "db3",
+        "mmm_clone",
+        &[
+            "--host",
+            "db1",
+            "--clone-mode",
+            "master-slave",
+            "--copy-method",
+            "scp",
+        ],
+    );
+    ok(&r, "mmm_clone db3 from db1 with scp");
+    assert!(
+        r.out.contains("OK: Snapshot created!") && r.out.contains("OK: Snapshot removed!"),
+        "{}",
+        r.out
+    );
+    c.forget_server("db3");
+    let snapshot = format!("{}/snapshot.db1", c_tools_dir(c));
+    let left: Vec<_> = std::fs::read_dir(&snapshot)
+        .expect("snapshot dir")
+        .collect();
+    assert!(left.is_empty(), "the snapshot was not removed: {left:?}");
+    let gz = format!("{}/backup-gz.db1", c_tools_dir(c));
+    let dest = format!("--dest-dir={gz}");
+    let r = tool(
+        c,
+        "db4",
+        "mmm_backup",
+        &["--host", "db1", "--copy-method", "ssh-gz", &dest],
+    );
+    ok(&r, "mmm_backup of db1 with ssh-gz");
+    assert!(
+        Path::new(&gz).join("backup.tar.gz").is_file(),
+        "no backup.tar.gz"
+    );
+    let src = format!("--src-dir={gz}");
+    let r = tool(c, "db4", "mmm_restore", &[&src, "--mode", "master-slave"]);
+    ok(&r, "mmm_restore of the ssh-gz backup on db4");
+    c.forget_server("db4");
+    for h in ["db3", "db4"] {
+        c.wait_for(
+            &format!("{h} replicating from db1"),
+            Duration::from_secs(30),
+            |c| replicating_from(c, h, "db1"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
 
     for h in ["db3", "db4"] {
         set_online(c, h);

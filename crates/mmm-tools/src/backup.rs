@@ -1,8 +1,9 @@
 //! `mmm_backup [--config c] --host <host> [--copy-method m] [--dest-dir d] [--dry-run]`
-//! (spec §6). With the hot-backup back-end the host's backup is streamed into
-//! `<dest>/data`, prepared and verified there, and its coordinates written to
-//! `<dest>/_mmm/status.txt` (`copy_method.txt` beside it). `--dry-run` is an mmm-rs
-//! addition.
+//! (spec §6). With the hot-backup back-end and a stream method the host's backup is
+//! streamed into `<dest>/<clone dir>`, prepared and verified there, and its coordinates
+//! written to `<dest>/_mmm/status.txt` (`copy_method.txt` beside it); with a snapshot copy
+//! method (`scp`, `ssh-gz`, `rdiff`) 2.2.1's sequence runs on a prepared hot backup staged
+//! on the source by `create_snapshot`. `--dry-run` is an mmm-rs addition.
 
 use std::path::Path;
 
@@ -10,11 +11,8 @@ use clap::Parser;
 use mmm_common::config::BackupMethod;
 
 use crate::error::{Result, ToolsError};
-use crate::settings::ToolsConfig;
+use crate::settings::{Host, ToolsConfig};
 use crate::{hotbackup, remote, status};
-
-/// The sub-directory of a hot backup that holds the data directory's copy.
-pub const HOT_DATA_DIR: &str = "data";
 
 /// The command line.
 #[derive(Debug, Parser)]
@@ -118,12 +116,11 @@ pub async fn run(cfg: &ToolsConfig, args: &BackupArgs) -> Result<()> {
             host.name()
         )));
     }
+    let clone_dir = hotbackup::hot_clone_dir(cfg)?;
     if !method.stream {
-        return Err(ToolsError::Failed(format!(
-            "Copy method '{copy_method}' is no stream method: the mariadb-backup back-end needs a <copy_method> with 'stream 1' (docs/tools.md)"
-        )));
+        return staged(cfg, &host, &copy_method, &dest_dir, args.dry_run);
     }
-    let data = Path::new(&dest_dir).join(HOT_DATA_DIR);
+    let data = Path::new(&dest_dir).join(clone_dir);
     let receive = crate::clone::receive_command(
         method.backup_command.as_deref().unwrap_or_default(),
         &host,
@@ -158,6 +155,43 @@ pub async fn run(cfg: &ToolsConfig, args: &BackupArgs) -> Result<()> {
     let st = hotbackup::status_of(&data, host.name())?;
     status::save_status(Path::new(&dest_dir), &st)?;
     status::save_copy_method(Path::new(&dest_dir), &copy_method)?;
+    tracing::info!("Backup of host '{}' in '{dest_dir}' finished!", host.name());
+    Ok(())
+}
+
+/// 2.2.1's backup sequence with a snapshot copy method: `create_snapshot` on the source,
+/// the clone dirs and `_mmm` (with `scp`) copied, `copy_method.txt`, `remove_snapshot`.
+fn staged(
+    cfg: &ToolsConfig,
+    host: &Host<'_>,
+    method: &str,
+    dest_dir: &str,
+    dry_run: bool,
+) -> Result<()> {
+    if dry_run {
+        println!("Plan:");
+        println!("  1. check ssh: {} date", remote::ssh_prefix(host));
+        println!(
+            "  2. a prepared hot backup in {}:{} ({} {})",
+            host.name(),
+            crate::copy::snapshot_dir(host),
+            remote::ssh_prefix(host),
+            remote::helper_path(host, "create_snapshot")
+        );
+        println!("  3. copy it with copy method '{method}' and its _mmm with 'scp' into {dest_dir}, write copy_method.txt");
+        println!("  4. remove it on the source (remove_snapshot)");
+        return Ok(());
+    }
+    remote::check_ssh_connection(host.name(), host)?;
+    remote::execute_remote(host.name(), host, "create_snapshot")?;
+    let copied = (|| -> Result<()> {
+        crate::copy::copy_clone_dirs(cfg, host, method, dest_dir)?;
+        crate::copy::copy_from_remote(cfg, host, "scp", dest_dir, status::MMM_DIR)?;
+        status::save_copy_method(Path::new(dest_dir), method)
+    })();
+    let removed = remote::execute_remote(host.name(), host, "remove_snapshot");
+    copied?;
+    removed?;
     tracing::info!("Backup of host '{}' in '{dest_dir}' finished!", host.name());
     Ok(())
 }

@@ -208,16 +208,35 @@ pub fn steps(cfg: &ToolsConfig, plan: &Plan<'_>) -> Vec<String> {
             plan.this.section.mysql_rcscript
         ),
         format!("check ssh: {} date", remote::ssh_prefix(&plan.source)),
-        format!(
+    ];
+    let stream = cfg.copy_method(&plan.copy_method).is_some_and(|m| m.stream);
+    if stream {
+        v.push(format!(
             "stream a hot backup: {} {} | {receive}",
             remote::ssh_prefix(&plan.source),
             remote::helper_path(&plan.source, "stream_backup")
-        ),
-        format!(
+        ));
+        v.push(format!(
             "prepare and verify it: {} --prepare --target-dir={}",
             hotbackup::MARIADB_BACKUP,
             swap.new.display()
-        ),
+        ));
+    } else {
+        v.push(format!(
+            "a prepared hot backup in {}:{} ({} {})",
+            plan.source.name(),
+            crate::copy::snapshot_dir(&plan.source),
+            remote::ssh_prefix(&plan.source),
+            remote::helper_path(&plan.source, "create_snapshot")
+        ));
+        v.push(format!(
+            "copy it with copy method '{}' and its _mmm with 'scp' into {}, remove it on the source (remove_snapshot), move the copy to {} and verify it",
+            plan.copy_method,
+            swap.stage.display(),
+            swap.new.display()
+        ));
+    }
+    v.extend([
         format!(
             "swap: {} -> {}, {} -> {}",
             swap.dest.display(),
@@ -229,7 +248,7 @@ pub fn steps(cfg: &ToolsConfig, plan: &Plan<'_>) -> Vec<String> {
             "start the local MySQL server ({} start)",
             plan.this.section.mysql_rcscript
         ),
-    ];
+    ]);
     v.push(format!(
         "replicate from {} ({}) by GTID (gtid_slave_pos from the backup, MASTER_USE_GTID=slave_pos)",
         plan.peer.name(),
@@ -273,10 +292,7 @@ pub async fn run(cfg: &ToolsConfig, args: &CloneArgs) -> Result<()> {
     }
     let method = cfg.copy_method(&plan.copy_method).expect("checked by plan");
     if !method.stream {
-        return Err(ToolsError::Failed(format!(
-            "Copy method '{}' is no stream method: the mariadb-backup back-end needs a <copy_method> with 'stream 1' (docs/tools.md)",
-            plan.copy_method
-        )));
+        hotbackup::hot_clone_dir(cfg)?;
     }
     if args.dry_run {
         println!("Plan:");
@@ -289,7 +305,12 @@ pub async fn run(cfg: &ToolsConfig, args: &CloneArgs) -> Result<()> {
     swap.preflight()?;
 
     server::stop(&plan.this)?;
-    let status = copy_prepared(cfg, &plan, &swap).map_err(|e| {
+    let copied = if method.stream {
+        copy_prepared(cfg, &plan, &swap)
+    } else {
+        copy_staged(cfg, &plan, &swap)
+    };
+    let status = copied.map_err(|e| {
         swap.discard_new();
         ToolsError::Failed(format!(
             "{e}\nNothing was changed: the local data in '{}' is as it was (the local MySQL server is stopped; start it with '{} start')",
@@ -449,4 +470,29 @@ mod tests {
         assert!(v[2].ends_with(", MASTER_LOG_FILE='mysql-bin.000002', MASTER_LOG_POS=98"));
         assert_eq!(v.len(), 4);
     }
+}
+
+/// [`copy_prepared`] with a snapshot copy method (2.2.1's sequence): `create_snapshot` on
+/// the source (a prepared hot backup in its snapshot dir), the clone dir and `_mmm` (with
+/// the method named `scp`, as 2.2.1) copied into `<dest>.mmm-stage`, `remove_snapshot`; the
+/// copy is verified and moved to `<dest>.mmm-new`.
+fn copy_staged(cfg: &ToolsConfig, plan: &Plan<'_>, swap: &Swap) -> Result<Status> {
+    let clone_dir = hotbackup::hot_clone_dir(cfg)?;
+    remote::check_ssh_connection(plan.source.name(), &plan.source)?;
+    swap.make_stage()?;
+    let stage = swap.stage.display().to_string();
+    remote::execute_remote(plan.source.name(), &plan.source, "create_snapshot")?;
+    let copied = (|| -> Result<()> {
+        crate::copy::copy_clone_dirs(cfg, &plan.source, &plan.copy_method, &stage)?;
+        crate::copy::copy_from_remote(cfg, &plan.source, "scp", &stage, crate::status::MMM_DIR)?;
+        crate::status::save_copy_method(&swap.stage, &plan.copy_method)
+    })();
+    let removed = remote::execute_remote(plan.source.name(), &plan.source, "remove_snapshot");
+    copied?;
+    removed?;
+    let status = crate::status::load_status(&swap.stage)?;
+    swap.take_from_stage(clone_dir)?;
+    hotbackup::verify(&swap.new)?;
+    crate::cleanup::cleanup(&status, &swap.new, std::slice::from_ref(&swap.new))?;
+    Ok(status)
 }

@@ -80,6 +80,7 @@ pub fn status_of(dir: &Path, host: &str) -> Result<Status> {
     let info = read_binlog_info(dir)?;
     let mut status = Status {
         host: host.to_string(),
+        backup_method: Some(MARIADB_BACKUP.to_string()),
         ..Status::default()
     };
     status.master.insert("File".into(), info.file);
@@ -291,5 +292,108 @@ mod tests {
         let cnf = "[client]\ndatadir=/no\n[mysqld]\nuser = mysql\ndatadir = /srv/db\n";
         assert_eq!(cnf_datadir(cnf).as_deref(), Some("/srv/db"));
         assert_eq!(cnf_datadir("[mysqld]\nport=1\n"), None);
+    }
+}
+
+/// The one clone dir of the hot-backup back-end: the name the data directory's copy has in
+/// a snapshot or backup (`clone_dirs data`).
+pub fn hot_clone_dir(cfg: &ToolsConfig) -> Result<&str> {
+    match cfg.cfg.clone_dirs.as_slice() {
+        [one] if !one.contains('/') && one != ".." && one != "." => Ok(one),
+        _ => Err(ToolsError::Failed(
+            "The mariadb-backup back-end copies the data directory as one clone dir: set 'clone_dirs' to one name (e.g. 'clone_dirs data')".into(),
+        )),
+    }
+}
+
+/// The remote helper `create_snapshot` (2.2.1's name; run over ssh on the source host)
+/// for the hot-backup back-end: a prepared `mariadb-backup` backup in `<snapshot dir>/<clone
+/// dir>` (`lvm_mount_dir`, default `/mmm_snapshot`, must be empty), `_mmm/status.txt` and
+/// the host's `mysql_cnf` beside it, for the snapshot copy methods (`scp`, `ssh-gz`,
+/// `rdiff`). Returns the last output line (`OK: Snapshot created!` or `ERROR: …`).
+pub fn create_snapshot(cfg: &ToolsConfig) -> String {
+    match create_snapshot_inner(cfg) {
+        Ok(()) => "OK: Snapshot created!".into(),
+        Err(e) => format!("ERROR: {e}"),
+    }
+}
+
+fn create_snapshot_inner(cfg: &ToolsConfig) -> Result<()> {
+    let host = cfg.this_host()?;
+    if host.backup_method() == mmm_common::config::BackupMethod::Lvm {
+        return Err(ToolsError::Failed(
+            "The LVM snapshot back-end is not built in mmm-rs; set 'backup_method mariadb-backup' (docs/tools.md)".into(),
+        ));
+    }
+    let dir = crate::copy::snapshot_dir(&host);
+    let clone_dir = hot_clone_dir(cfg)?;
+    std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {dir}")))?;
+    if std::fs::read_dir(&dir).map_or(true, |mut d| d.next().is_some()) {
+        return Err(ToolsError::Failed(format!(
+            "Snapshot dir '{dir}' is not empty!"
+        )));
+    }
+    let target = Path::new(&dir).join(clone_dir);
+    let (user, password) = host.tools_account();
+    let cnf = host.section.mysql_cnf.clone();
+    let mut cmd = Command::new(MARIADB_BACKUP);
+    if Path::new(&cnf).is_file() {
+        cmd.arg(format!("--defaults-file={cnf}"));
+    }
+    let out = cmd
+        .arg("--backup")
+        .arg(format!("--target-dir={}", target.display()))
+        .arg(format!("--host={}", host.ip()))
+        .arg(format!("--port={}", host.mysql_port()))
+        .arg(format!("--user={user}"))
+        .env("MYSQL_PWD", password)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(io_err(format!("running {MARIADB_BACKUP}")))?;
+    if !out.status.success() {
+        return Err(ToolsError::Failed(format!(
+            "{MARIADB_BACKUP} --backup failed ({}):\n{}",
+            out.status,
+            tail(&out.stderr, 15)
+        )));
+    }
+    prepare(&target)?;
+    verify(&target)?;
+    let status = status_of(&target, host.name())?;
+    crate::status::save_status(Path::new(&dir), &status)?;
+    if Path::new(&cnf).is_file() {
+        let to = Path::new(&dir).join(crate::status::MMM_DIR).join(
+            Path::new(&cnf)
+                .file_name()
+                .unwrap_or_else(|| std::ffi::OsStr::new("my.cnf")),
+        );
+        std::fs::copy(&cnf, &to)
+            .map_err(|_| ToolsError::Failed("Can't copy mysql config file to backup!".into()))?;
+    }
+    Ok(())
+}
+
+/// The remote helper `remove_snapshot` for the hot-backup back-end: removes the staged
+/// backup (`<snapshot dir>/<clone dir>` and `_mmm`, nothing else). Returns the last line.
+pub fn remove_snapshot(cfg: &ToolsConfig) -> String {
+    let inner = || -> Result<()> {
+        let host = cfg.this_host()?;
+        if host.backup_method() == mmm_common::config::BackupMethod::Lvm {
+            return Err(ToolsError::Failed(
+                "The LVM snapshot back-end is not built in mmm-rs".into(),
+            ));
+        }
+        let dir = crate::copy::snapshot_dir(&host);
+        for sub in [hot_clone_dir(cfg)?, crate::status::MMM_DIR] {
+            let p = Path::new(&dir).join(sub);
+            if p.exists() {
+                std::fs::remove_dir_all(&p).map_err(io_err(format!("removing {}", p.display())))?;
+            }
+        }
+        Ok(())
+    };
+    match inner() {
+        Ok(()) => "OK: Snapshot removed!".into(),
+        Err(e) => format!("ERROR: Can't remove snapshot: {e}"),
     }
 }

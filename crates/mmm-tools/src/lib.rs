@@ -12,6 +12,7 @@
 pub mod backup;
 pub mod cleanup;
 pub mod clone;
+pub mod copy;
 pub mod error;
 pub mod hotbackup;
 pub mod info;
@@ -147,4 +148,16 @@ pub fn main_stream_backup() -> ExitCode {
         }
     };
     ExitCode::from(hotbackup::stream_backup(&cfg))
+}
+
+/// A snapshot helper (`create_snapshot`, `remove_snapshot`): reads `mmm_tools`, prints its
+/// result line (2.2.1: always exit 0, success = the last line starts with `OK`).
+pub fn main_snapshot_helper(create: bool) -> ExitCode {
+    let line = match ToolsConfig::load(settings::DEFAULT_CONFIG) {
+        Ok(cfg) if create => hotbackup::create_snapshot(&cfg),
+        Ok(cfg) => hotbackup::remove_snapshot(&cfg),
+        Err(e) => format!("ERROR: {e}"),
+    };
+    println!("{line}");
+    ExitCode::SUCCESS
 }

@@ -1,14 +1,14 @@
 //! `mmm_restore [--config c] [--mode <mode>] [--version <version | list>] [--src-dir d]
 //! [--dest-dir d] [--dry-run]` (spec §6): restores a backup of mmm_backup on the local
-//! host. A hot backup (`<src>/data` made by the mariadb-backup back-end) is restored into
-//! `<dest>.mmm-new` with the copy method's `restore_command`, verified, and swapped for
-//! `<dest>`; a 2.2.1 backup is restored into `<dest>` as 2.2.1 does.
+//! host. A hot backup (made by the mariadb-backup back-end, any copy method) is restored
+//! with the copy method's `restore_command` into `<dest>.mmm-stage`, its clone dir moved to
+//! `<dest>.mmm-new`, verified, and swapped for `<dest>`; a 2.2.1 backup is restored into
+//! `<dest>` as 2.2.1 does.
 
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
-use crate::backup::HOT_DATA_DIR;
 use crate::error::{Result, ToolsError};
 use crate::info::line;
 use crate::placeholders::fill;
@@ -143,11 +143,9 @@ pub fn list_increments(cfg: &ToolsConfig, backup_dir: &str) -> Result<()> {
     Ok(())
 }
 
-/// Whether `src` holds a hot backup (the mariadb-backup back-end's layout).
-pub fn is_hot_backup(src: &Path) -> bool {
-    hotbackup::CHECKPOINT_FILES
-        .iter()
-        .any(|f| src.join(HOT_DATA_DIR).join(f).is_file())
+/// Whether a backup is a hot backup (the mariadb-backup back-end's): its status says so.
+pub fn is_hot_backup(st: &Status) -> bool {
+    st.backup_method.as_deref() == Some(hotbackup::MARIADB_BACKUP)
 }
 
 /// Runs mmm_restore.
@@ -193,7 +191,7 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
         return Err(ToolsError::Failed("no version given".into()));
     }
     let (src_mode, dest_mode) = mode.split_once('-').unwrap_or(("data", "only"));
-    let hot = is_hot_backup(Path::new(&src_dir));
+    let hot = is_hot_backup(&st);
     let mut peer_name = st.host.clone();
     if src_mode == "slave" {
         peer_name = match st.slave.get("Master_Host") {
@@ -261,13 +259,11 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
         if !skip_mysqld {
             server::stop(&this)?;
         }
-        let data = Path::new(&src_dir).join(HOT_DATA_DIR);
+        let clone_dir = hotbackup::hot_clone_dir(cfg)?;
         let prepared = (|| -> Result<()> {
-            swap.make_new()?;
-            run_shell(&restore_cmd(
-                &data.display().to_string(),
-                &swap.new.display().to_string(),
-            ))?;
+            swap.make_stage()?;
+            run_shell(&restore_cmd(&src_dir, &swap.stage.display().to_string()))?;
+            swap.take_from_stage(clone_dir)?;
             hotbackup::verify(&swap.new)?;
             cleanup::cleanup(&st, &swap.new, std::slice::from_ref(&swap.new))
         })();

@@ -26,6 +26,8 @@ pub struct Status {
     pub slave: BTreeMap<String, String>,
     /// `copy_method.txt` (not part of `status.txt`).
     pub copy_method: String,
+    /// mmm-rs: `'backup_method' => 'mariadb-backup'` for a hot backup (absent in 2.2.1's).
+    pub backup_method: Option<String>,
 }
 
 impl Status {
@@ -58,6 +60,9 @@ fn dump_hash(out: &mut String, key: &str, map: &BTreeMap<String, String>) {
 pub fn dump(status: &Status) -> String {
     let mut out = String::from("$VAR1 = {\n");
     out.push_str(&format!("          'host' => {},\n", quote(&status.host)));
+    if let Some(m) = &status.backup_method {
+        out.push_str(&format!("          'backup_method' => {},\n", quote(m)));
+    }
     dump_hash(&mut out, "master", &status.master);
     dump_hash(&mut out, "slave", &status.slave);
     out.push_str("        };\n");
@@ -161,6 +166,7 @@ pub fn parse(text: &str) -> std::result::Result<Status, String> {
             Some(Tok::Close) | None => break,
             Some(Tok::Str(k)) => match (k.as_str(), toks.next()) {
                 ("host", Some(Tok::Str(v))) => status.host = v,
+                ("backup_method", Some(Tok::Str(v))) => status.backup_method = Some(v),
                 ("master", Some(Tok::Open)) => status.master = flat_hash(&mut toks)?,
                 ("slave", Some(Tok::Open)) => status.slave = flat_hash(&mut toks)?,
                 (_, Some(Tok::Open)) => {
@@ -234,6 +240,7 @@ mod tests {
     fn round_trip() {
         let mut s = Status {
             host: "db'2".into(),
+            backup_method: Some("mariadb-backup".into()),
             ..Status::default()
         };
         s.master.insert("File".into(), "mysql_bin.000003".into());

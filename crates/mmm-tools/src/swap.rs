@@ -17,6 +17,9 @@ pub struct Swap {
     pub new: PathBuf,
     /// Where the old data waits until the server runs on the new data.
     pub old: PathBuf,
+    /// Where a snapshot copy method or a restore command puts the copy with its `_mmm`
+    /// (the copy is then moved to `new`).
+    pub stage: PathBuf,
 }
 
 fn sibling(dest: &Path, suffix: &str) -> PathBuf {
@@ -33,6 +36,7 @@ impl Swap {
         Swap {
             new: sibling(&dest, ".mmm-new"),
             old: sibling(&dest, ".mmm-old"),
+            stage: sibling(&dest, ".mmm-stage"),
             dest,
         }
     }
@@ -64,8 +68,44 @@ impl Swap {
             .map_err(io_err(format!("creating {}", self.new.display())))
     }
 
-    /// Removes `.mmm-new` after a failure before the swap (best effort).
+    /// Makes an empty `.mmm-stage` (a leftover is removed) and makes sure no `.mmm-new`
+    /// is left.
+    pub fn make_stage(&self) -> Result<()> {
+        for d in [&self.stage, &self.new] {
+            if d.exists() {
+                tracing::info!("Removing '{}' left by an earlier run", d.display());
+                std::fs::remove_dir_all(d).map_err(io_err(format!("removing {}", d.display())))?;
+            }
+        }
+        std::fs::create_dir_all(&self.stage)
+            .map_err(io_err(format!("creating {}", self.stage.display())))
+    }
+
+    /// Moves `.mmm-stage/<sub>` (the copy) to `.mmm-new` and removes the rest of the stage.
+    pub fn take_from_stage(&self, sub: &str) -> Result<()> {
+        let from = self.stage.join(sub);
+        if !from.is_dir() {
+            return Err(ToolsError::Failed(format!(
+                "The copy has no '{sub}' directory ({})",
+                from.display()
+            )));
+        }
+        std::fs::rename(&from, &self.new).map_err(io_err(format!(
+            "renaming {} to {}",
+            from.display(),
+            self.new.display()
+        )))?;
+        std::fs::remove_dir_all(&self.stage)
+            .map_err(io_err(format!("removing {}", self.stage.display())))
+    }
+
+    /// Removes `.mmm-new` (and `.mmm-stage`) after a failure before the swap (best effort).
     pub fn discard_new(&self) {
+        if self.stage.exists() {
+            if let Err(e) = std::fs::remove_dir_all(&self.stage) {
+                tracing::warn!("Can't remove '{}': {e}", self.stage.display());
+            }
+        }
         if !self.new.exists() {
             return;
         }
