@@ -387,6 +387,31 @@ fn copy_prepared(cfg: &ToolsConfig, plan: &Plan<'_>, swap: &Swap) -> Result<Stat
     Ok(status)
 }
 
+/// [`copy_prepared`] with a snapshot copy method (2.2.1's sequence): `create_snapshot` on
+/// the source (a prepared hot backup in its snapshot dir), the clone dir and `_mmm` (with
+/// the method named `scp`, as 2.2.1) copied into `<dest>.mmm-stage`, `remove_snapshot`; the
+/// copy is verified and moved to `<dest>.mmm-new`.
+fn copy_staged(cfg: &ToolsConfig, plan: &Plan<'_>, swap: &Swap) -> Result<Status> {
+    let clone_dir = hotbackup::hot_clone_dir(cfg)?;
+    remote::check_ssh_connection(plan.source.name(), &plan.source)?;
+    swap.make_stage()?;
+    let stage = swap.stage.display().to_string();
+    remote::execute_remote(plan.source.name(), &plan.source, "create_snapshot")?;
+    let copied = (|| -> Result<()> {
+        crate::copy::copy_clone_dirs(cfg, &plan.source, &plan.copy_method, &stage)?;
+        crate::copy::copy_from_remote(cfg, &plan.source, "scp", &stage, crate::status::MMM_DIR)?;
+        crate::status::save_copy_method(&swap.stage, &plan.copy_method)
+    })();
+    let removed = remote::execute_remote(plan.source.name(), &plan.source, "remove_snapshot");
+    copied?;
+    removed?;
+    let status = crate::status::load_status(&swap.stage)?;
+    swap.take_from_stage(clone_dir)?;
+    hotbackup::verify(&swap.new)?;
+    crate::cleanup::cleanup(&status, &swap.new, std::slice::from_ref(&swap.new))?;
+    Ok(status)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,29 +495,4 @@ mod tests {
         assert!(v[2].ends_with(", MASTER_LOG_FILE='mysql-bin.000002', MASTER_LOG_POS=98"));
         assert_eq!(v.len(), 4);
     }
-}
-
-/// [`copy_prepared`] with a snapshot copy method (2.2.1's sequence): `create_snapshot` on
-/// the source (a prepared hot backup in its snapshot dir), the clone dir and `_mmm` (with
-/// the method named `scp`, as 2.2.1) copied into `<dest>.mmm-stage`, `remove_snapshot`; the
-/// copy is verified and moved to `<dest>.mmm-new`.
-fn copy_staged(cfg: &ToolsConfig, plan: &Plan<'_>, swap: &Swap) -> Result<Status> {
-    let clone_dir = hotbackup::hot_clone_dir(cfg)?;
-    remote::check_ssh_connection(plan.source.name(), &plan.source)?;
-    swap.make_stage()?;
-    let stage = swap.stage.display().to_string();
-    remote::execute_remote(plan.source.name(), &plan.source, "create_snapshot")?;
-    let copied = (|| -> Result<()> {
-        crate::copy::copy_clone_dirs(cfg, &plan.source, &plan.copy_method, &stage)?;
-        crate::copy::copy_from_remote(cfg, &plan.source, "scp", &stage, crate::status::MMM_DIR)?;
-        crate::status::save_copy_method(&swap.stage, &plan.copy_method)
-    })();
-    let removed = remote::execute_remote(plan.source.name(), &plan.source, "remove_snapshot");
-    copied?;
-    removed?;
-    let status = crate::status::load_status(&swap.stage)?;
-    swap.take_from_stage(clone_dir)?;
-    hotbackup::verify(&swap.new)?;
-    crate::cleanup::cleanup(&status, &swap.new, std::slice::from_ref(&swap.new))?;
-    Ok(status)
 }

@@ -271,30 +271,6 @@ fn stream_backup_inner(cfg: &ToolsConfig) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn binlog_info() {
-        let i = parse_binlog_info("mysql_bin.000003\t1234\t0-1-55,1-3-9\n").expect("parses");
-        assert_eq!(i.file, "mysql_bin.000003");
-        assert_eq!(i.position, "1234");
-        assert_eq!(i.gtid.as_deref(), Some("0-1-55,1-3-9"));
-        let i = parse_binlog_info("mysql-bin.000001\t4\n").expect("parses");
-        assert_eq!(i.gtid, None);
-        assert!(parse_binlog_info("").is_none());
-        assert!(parse_binlog_info("x\ty\n").is_none());
-    }
-
-    #[test]
-    fn datadir_of_cnf() {
-        let cnf = "[client]\ndatadir=/no\n[mysqld]\nuser = mysql\ndatadir = /srv/db\n";
-        assert_eq!(cnf_datadir(cnf).as_deref(), Some("/srv/db"));
-        assert_eq!(cnf_datadir("[mysqld]\nport=1\n"), None);
-    }
-}
-
 /// The one clone dir of the hot-backup back-end: the name the data directory's copy has in
 /// a snapshot or backup (`clone_dirs data`).
 pub fn hot_clone_dir(cfg: &ToolsConfig) -> Result<&str> {
@@ -395,5 +371,29 @@ pub fn remove_snapshot(cfg: &ToolsConfig) -> String {
     match inner() {
         Ok(()) => "OK: Snapshot removed!".into(),
         Err(e) => format!("ERROR: Can't remove snapshot: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binlog_info() {
+        let i = parse_binlog_info("mysql_bin.000003\t1234\t0-1-55,1-3-9\n").expect("parses");
+        assert_eq!(i.file, "mysql_bin.000003");
+        assert_eq!(i.position, "1234");
+        assert_eq!(i.gtid.as_deref(), Some("0-1-55,1-3-9"));
+        let i = parse_binlog_info("mysql-bin.000001\t4\n").expect("parses");
+        assert_eq!(i.gtid, None);
+        assert!(parse_binlog_info("").is_none());
+        assert!(parse_binlog_info("x\ty\n").is_none());
+    }
+
+    #[test]
+    fn datadir_of_cnf() {
+        let cnf = "[client]\ndatadir=/no\n[mysqld]\nuser = mysql\ndatadir = /srv/db\n";
+        assert_eq!(cnf_datadir(cnf).as_deref(), Some("/srv/db"));
+        assert_eq!(cnf_datadir("[mysqld]\nport=1\n"), None);
     }
 }
