@@ -77,6 +77,10 @@ pub struct TestbedOptions {
     /// ([`Testbed::fill_binlog_disk`]): a full disk under the binary log. The tmpfs lives
     /// as long as the server: a restarted server starts with empty binary logs.
     pub binlog_tmpfs_mib: Option<u32>,
+    /// More hosts without a database server (name, last octet), e.g. a second monitor
+    /// and etcd members for monitor HA: namespaces on the same bridge, private
+    /// directories, nothing started.
+    pub extra_hosts: Vec<(String, u8)>,
 }
 
 impl TestbedOptions {
@@ -97,6 +101,7 @@ impl Default for TestbedOptions {
             install_missing: true,
             write_mmm_configs: true,
             binlog_tmpfs_mib: None,
+            extra_hosts: Vec::new(),
         }
     }
 }
@@ -231,23 +236,30 @@ impl Testbed {
         set_mode(&base_dir, 0o755)?;
 
         let subnet = opts.subnet;
+        let extra: Vec<(&str, u8, HostRole)> = opts
+            .extra_hosts
+            .iter()
+            .map(|(name, octet)| (name.as_str(), *octet, HostRole::Monitor))
+            .collect();
         let hosts: Vec<HostInfo> = SEED_HOSTS
             .iter()
+            .copied()
             .filter(|(name, _, role)| {
                 *role != HostRole::Slave
                     || (*name == "db3" && opts.slaves >= 1)
                     || (*name == "db4" && opts.slaves >= 2)
             })
+            .chain(extra)
             .enumerate()
             .map(|(i, (name, octet, role))| {
                 let dir = base_dir.join(name);
-                let is_db = *role != HostRole::Monitor;
+                let is_db = role != HostRole::Monitor;
                 HostInfo {
-                    name: (*name).to_string(),
-                    ip: Ipv4Addr::new(198, 18, subnet, *octet),
+                    name: name.to_string(),
+                    ip: Ipv4Addr::new(198, 18, subnet, octet),
                     netns: format!("{id}-{name}"),
-                    mac: net::host_mac(subnet, *octet),
-                    role: *role,
+                    mac: net::host_mac(subnet, octet),
+                    role,
                     datadir: is_db.then(|| dir.join("mysql").join("data")),
                     socket: is_db.then(|| dir.join("run").join("mysqld").join("mysqld.sock")),
                     server_id: is_db.then(|| u32::try_from(i + 1).unwrap_or(u32::MAX)),

@@ -110,6 +110,12 @@ impl Monitor {
             Cmd::Show => Done(self.show()),
             Cmd::Checks(h, c) => Done(self.checks_text(h, c)),
             Cmd::Mode => Done(self.mode.as_str().to_string()),
+            Cmd::SetActive | Cmd::SetManual | Cmd::SetPassive if self.held_from.is_some() => {
+                Done(format!(
+                    "ERROR: The mode is held: {} It comes back when etcd confirms the leadership.",
+                    self.passive_cause
+                ))
+            }
             Cmd::SetActive => Done(self.set_active()),
             Cmd::SetManual => Done(self.set_manual()),
             Cmd::SetPassive => Done(self.set_passive()),
@@ -331,6 +337,34 @@ impl Monitor {
             }
         }
         "OK: Switched into manual mode.".to_string()
+    }
+
+    /// [`Input::Hold`](super::Input::Hold) (monitor HA).
+    pub(crate) fn hold(&mut self, on: bool, cause: String) {
+        if on {
+            if self.held_from.is_none() {
+                self.held_from = Some((self.mode, self.passive_cause.clone()));
+                let old = self.mode;
+                if old != MonitorMode::Passive {
+                    self.mode = MonitorMode::Passive;
+                    self.log_mode_change(old, MonitorMode::Passive);
+                }
+            }
+            self.passive_cause = cause;
+            return;
+        }
+        let Some((before, cause)) = self.held_from.take() else {
+            return;
+        };
+        match before {
+            MonitorMode::Passive => self.passive_cause = cause,
+            MonitorMode::Active => {
+                let _ = self.set_active();
+            }
+            MonitorMode::Manual | MonitorMode::Wait => {
+                let _ = self.set_manual();
+            }
+        }
     }
 
     fn set_passive(&mut self) -> String {
