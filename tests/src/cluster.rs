@@ -1161,6 +1161,14 @@ impl Cluster {
         lock(&self.monitor).as_ref().map(Child::id)
     }
 
+    /// Monitor HA: the pid of the monitor running on `host`.
+    pub fn monitor_pid_on(&self, host: &str) -> Option<u32> {
+        if host == "monitor" {
+            return self.monitor_pid();
+        }
+        lock(&self.other_monitors).get(host).map(Child::id)
+    }
+
     /// The pid of `host`'s running agent.
     pub fn agent_pid(&self, host: &str) -> Option<u32> {
         lock(&self.agents).get(host).map(Child::id)

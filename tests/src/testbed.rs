@@ -975,8 +975,43 @@ impl Drop for Testbed {
     }
 }
 
+/// Where the error logs of crashed servers are kept (the testbed's directory goes away).
+pub const CRASH_DIR: &str = "/var/tmp/mmm-tests-mariadb-crashes";
+
+/// Keeps the error log of every server that crashed during the testbed's life (MariaDB
+/// writes `got signal` and a backtrace with the query it was running) in [`CRASH_DIR`],
+/// and prints where, with the log's last lines: a server crash is a finding, and the
+/// evidence must outlive the testbed (issue 15).
+fn keep_crash_logs(state: &State) {
+    for h in state.hosts.iter().filter(|h| h.is_db()) {
+        let log = h.error_log();
+        let Ok(text) = fs::read_to_string(&log) else {
+            continue;
+        };
+        if !text.contains("got signal") {
+            continue;
+        }
+        let dir = Path::new(CRASH_DIR);
+        let dest = dir.join(format!("{}-{}-error.log", state.id, h.name));
+        let kept = fs::create_dir_all(dir).and_then(|()| fs::copy(&log, &dest));
+        let tail: Vec<&str> = text.lines().rev().take(60).collect();
+        eprintln!(
+            "testbed {}: mariadbd on {} CRASHED; error log {} ({})\n{}",
+            state.id,
+            h.name,
+            dest.display(),
+            match kept {
+                Ok(_) => "kept".to_string(),
+                Err(e) => format!("not kept: {e}"),
+            },
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
 /// Removes everything a testbed made: processes on its hosts, namespaces, directories.
 pub(crate) fn teardown(state: &State, servers: &mut HashMap<String, Child>) -> Result<()> {
+    keep_crash_logs(state);
     let mut first_err: Option<TestbedError> = None;
     let mut note = |r: Result<()>| {
         if let Err(e) = r {

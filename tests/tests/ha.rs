@@ -7,6 +7,10 @@
 //! the leader's link cut and healed; the leader and the writer's mysqld dying together;
 //! an etcd member down; etcd's quorum lost and back. Subnet 220. Needs root, etcd, and
 //! the binaries (`cargo build -p mmm-mon -p mmm-agent -p mmm-control`).
+//!
+//! `bench_ha_takeover` (ignored; subnet 221, release binaries through `MMM_BIN_DIR`)
+//! prints the figures of docs/benchmarks.md: takeover after the leader's kill -9 over
+//! `MMM_BENCH_HA_RUNS` runs (default 10), the write gap around it, the monitors' RSS/CPU.
 
 mod scenarios;
 
@@ -300,4 +304,138 @@ fn monitor_ha_on_etcd() {
     c.settle(&run, Duration::from_millis(300));
     c.end(run, Kind::Planned, t, None, None, true);
     assert_eq!(stale_refusals(&c), 0, "an agent refused a deposed leader");
+
+    // 7. The mode is taken over: an operator's PASSIVE survives the leader's death.
+    let leader = if leads(&c, "mon2").is_some() {
+        "mon2"
+    } else {
+        "monitor"
+    };
+    let other = if leader == "mon2" { "monitor" } else { "mon2" };
+    let term = leads(&c, leader).expect("a leader");
+    let (out, _) = c.control_on(other, &["set_passive"]).expect("set_passive");
+    assert_eq!(
+        out, "OK: Switched into passive mode.\n",
+        "forwarded to the leader"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    c.kill_monitor_on(leader).expect("kill leader");
+    wait_leads(&c, other, term, Instant::now());
+    let show = c.control_on(other, &["show"]).expect("show").0;
+    assert!(
+        show.contains("PASSIVE") && show.contains("Admin switched to passive mode."),
+        "{show}"
+    );
+    let (out, _) = c.control_on(other, &["set_active"]).expect("set_active");
+    assert_eq!(out, "OK: Switched into active mode.\n");
+    c.start_monitor_on(leader).expect("restart the old leader");
+}
+
+/// Median and range of `xs` as `median [min–max]`.
+fn median_range(mut xs: Vec<f64>) -> String {
+    if xs.is_empty() {
+        return "–".into();
+    }
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    let m = if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    };
+    format!("{m:.2} [{:.2}–{:.2}]", xs[0], xs[n - 1])
+}
+
+/// (VmRSS MB, CPU % of a core) of `pid` over `window`.
+fn rss_cpu(pid: u32, window: Duration) -> Option<(f64, f64)> {
+    let read = || -> Option<(f64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let rss: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let f: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+        let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        Some((rss / 1024.0, ticks))
+    };
+    let (_, t0) = read()?;
+    std::thread::sleep(window);
+    let (rss, t1) = read()?;
+    Some((rss, (t1 - t0) as f64 / window.as_secs_f64()))
+}
+
+#[test]
+#[ignore = "benchmark: minutes; run with --ignored"]
+fn bench_ha_takeover() {
+    let runs: usize = std::env::var("MMM_BENCH_HA_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let mut o = fast(221);
+    o.label = "ha-bench";
+    o.agent_lease = Some(AGENT_LEASE);
+    o.ha = Some(HaOptions::two_monitors(LEADER_LEASE));
+    let mut c = Cluster::start(o);
+    let window = Duration::from_secs(10);
+    for host in ["monitor", "mon2"] {
+        let role = if leads(&c, host).is_some() {
+            "leader"
+        } else {
+            "follower"
+        };
+        if let Some((rss, cpu)) = c.monitor_pid_on(host).and_then(|p| rss_cpu(p, window)) {
+            println!("figure: [ha] {role} monitor ({host}): RSS {rss:.1} MB, CPU {cpu:.2} % of a core over {window:?}");
+        }
+    }
+    let (mut takeover, mut obeyed, mut gaps) = (Vec::new(), Vec::new(), Vec::new());
+    let mut term = leads(&c, "monitor").expect("monitor leads");
+    let mut leader = "monitor";
+    for i in 0..runs {
+        let follower = if leader == "monitor" {
+            "mon2"
+        } else {
+            "monitor"
+        };
+        let run = c.begin(&format!(
+            "HA bench: leader {leader} killed -9 (run {})",
+            i + 1
+        ));
+        c.settle(&run, Duration::from_millis(500));
+        let t = Instant::now();
+        c.kill_monitor_on(leader).expect("kill leader");
+        // The new term reaches the agents: the first and the last of them.
+        let newer = |c: &Cluster| {
+            agent_terms(c)
+                .iter()
+                .filter(|(_, x)| x.is_some_and(|x| x > term))
+                .count()
+        };
+        let first = c.wait_until(Duration::from_secs(30), "an agent on a new term", |c| {
+            (newer(c) > 0).then(|| t.elapsed())
+        });
+        let all = c.wait_until(
+            Duration::from_secs(30),
+            "every agent on the new term",
+            |c| (newer(c) == DB_HOSTS.len()).then(|| t.elapsed()),
+        );
+        let (_, new_term) = wait_leads(&c, follower, term, t);
+        takeover.push(first.as_secs_f64());
+        obeyed.push(all.as_secs_f64());
+        c.settle(&run, Duration::from_millis(500));
+        let out = c.end(run, Kind::Planned, t, None, None, true);
+        gaps.push(out.write_gap.as_secs_f64());
+        c.start_monitor_on(leader).expect("restart old leader");
+        term = new_term;
+        leader = follower;
+    }
+    println!(
+        "figure: [ha] takeover after the leader's kill -9 (leader_lease {LEADER_LEASE} s, {runs} runs): first agent on the new term {} s, every agent {} s; write gap {} s",
+        median_range(takeover),
+        median_range(obeyed),
+        median_range(gaps)
+    );
 }

@@ -246,8 +246,13 @@ where
         let mut stored = None;
         if let Some(ha) = ha.as_mut() {
             // Follow until this monitor leads; then start from the status stored in etcd.
-            let (term, text) = driver.follow(&mut control_rx, ha, config).await?;
+            let (term, text, carried) = driver.follow(&mut control_rx, ha, config).await?;
             driver.shell.lead(term, ha);
+            match carried.map(|c| serde_json::from_str::<crate::core::Carried>(&c)) {
+                Some(Ok(c)) => driver.monitor.restore_carried(&c, wall_now()),
+                Some(Err(e)) => warn!("Ignoring the monitor state in etcd: {e}"),
+                None => {}
+            }
             stored = text.map(|t| {
                 let (lines, bad) = status_file::parse(&t);
                 for b in bad {
@@ -536,11 +541,16 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
         control: &mut mpsc::UnboundedReceiver<ControlRequest>,
         ha: &mut crate::ha::Ha,
         config: &MonitorSettings,
-    ) -> Option<(u64, Option<String>)> {
+    ) -> Option<(u64, Option<String>, Option<String>)> {
         use crate::ha::Leadership;
         loop {
-            if let Leadership::Leading { term, stored } = &*ha.leadership.borrow_and_update() {
-                return Some((*term, stored.clone()));
+            if let Leadership::Leading {
+                term,
+                stored,
+                carried,
+            } = &*ha.leadership.borrow_and_update()
+            {
+                return Some((*term, stored.clone(), carried.clone()));
             }
             tokio::select! {
                 _ = &mut self.shutdown => return None,
@@ -709,8 +719,11 @@ struct Shell<'a> {
 struct Lead {
     /// Every agent request carries it (`|term=<n>`).
     term: u64,
-    /// Status file contents, also stored in etcd by the election task.
-    status: mpsc::UnboundedSender<String>,
+    /// Status file contents and the carried state, also stored in etcd by the election
+    /// task.
+    status: mpsc::UnboundedSender<crate::ha::Record>,
+    /// The carried state last handed over, and the core generation it was read at.
+    carried: Option<(u64, crate::core::Carried)>,
     /// The first line of `show`.
     show_line: String,
     /// This monitor as `show` names it.
@@ -828,6 +841,7 @@ impl Shell<'_> {
                 Action::ProbeNetwork => self.network_wake.notify_one(),
             }
         }
+        self.store_carried(monitor);
         // The one tap per batch: the decision audit, then the hooks.
         let decided = !self.batch.is_empty();
         if decided {
@@ -878,6 +892,26 @@ impl Shell<'_> {
         }));
     }
 
+    /// Monitor HA: hands the election task the mode and flapping bookkeeping when they
+    /// changed (looked at only when the core may have changed).
+    fn store_carried(&mut self, monitor: &Monitor) {
+        let Some(lead) = self.lead.as_mut() else {
+            return;
+        };
+        let generation = monitor.generation();
+        if lead.carried.as_ref().is_some_and(|(g, _)| *g == generation) {
+            return;
+        }
+        let now = monitor.carried();
+        let changed = lead.carried.as_ref().is_none_or(|(_, c)| *c != now);
+        if changed {
+            if let Ok(json) = serde_json::to_string(&now) {
+                let _ = lead.status.send(crate::ha::Record::Carried(json));
+            }
+        }
+        lead.carried = Some((generation, now));
+    }
+
     /// Monitor HA: from now on this monitor leads with `term`.
     fn lead(&mut self, term: u64, ha: &crate::ha::Ha) {
         self.lead = Some(Lead {
@@ -885,13 +919,14 @@ impl Shell<'_> {
             status: ha.status.clone(),
             show_line: crate::ha::show_line(&ha.name, &ha.leadership.borrow()),
             name: ha.name.clone(),
+            carried: None,
         });
     }
 
     fn write_status(&mut self, lines: &[StatusLine]) {
         let text = status_file::render(lines);
         if let Some(lead) = &self.lead {
-            let _ = lead.status.send(text.clone());
+            let _ = lead.status.send(crate::ha::Record::Status(text.clone()));
         }
         self.write_text(&text);
         self.last_status = Some(text);

@@ -59,6 +59,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+mod carried;
 mod checks_status;
 mod commands;
 mod decision;
@@ -80,6 +81,7 @@ mod sim;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use carried::{Carried, Flap};
 pub use commands::HELP;
 pub use decision::{Decision, Level, Reason, StartupQuery};
 pub use durability::Durability;

@@ -13,7 +13,7 @@ use etcd_client::{Client, Compare, CompareOp, ConnectOptions, Txn, TxnOp, TxnOpR
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
-use super::{Ha, LeaderInfo, Leadership, STEP_DOWN_MARGIN};
+use super::{Ha, LeaderInfo, Leadership, Record, STEP_DOWN_MARGIN};
 
 /// What the task needs to know.
 #[derive(Debug, Clone)]
@@ -37,6 +37,17 @@ impl ElectionConfig {
 
     fn status_key(&self) -> String {
         format!("{}/status", self.prefix)
+    }
+
+    fn state_key(&self) -> String {
+        format!("{}/state", self.prefix)
+    }
+
+    fn key_of(&self, r: &Record) -> String {
+        match r {
+            Record::Status(_) => self.status_key(),
+            Record::Carried(_) => self.state_key(),
+        }
     }
 }
 
@@ -83,7 +94,7 @@ type ResignRx = mpsc::UnboundedReceiver<oneshot::Sender<()>>;
 async fn run(
     cfg: ElectionConfig,
     tx: watch::Sender<Leadership>,
-    mut status_rx: mpsc::UnboundedReceiver<String>,
+    mut status_rx: mpsc::UnboundedReceiver<Record>,
     mut resign_rx: ResignRx,
 ) {
     let mut last_error = String::new();
@@ -144,7 +155,7 @@ async fn timed<T>(
 async fn session(
     cfg: &ElectionConfig,
     tx: &watch::Sender<Leadership>,
-    status_rx: &mut mpsc::UnboundedReceiver<String>,
+    status_rx: &mut mpsc::UnboundedReceiver<Record>,
     resign_rx: &mut ResignRx,
 ) -> Ended {
     match campaign_and_lead(cfg, tx, status_rx, resign_rx).await {
@@ -235,7 +246,7 @@ async fn keep_alive(
 async fn campaign_and_lead(
     cfg: &ElectionConfig,
     tx: &watch::Sender<Leadership>,
-    status_rx: &mut mpsc::UnboundedReceiver<String>,
+    status_rx: &mut mpsc::UnboundedReceiver<Record>,
     resign_rx: &mut ResignRx,
 ) -> Result<Ended, Ended> {
     let lost = Ended::Lost;
@@ -342,38 +353,43 @@ async fn campaign_and_lead(
 
     // Leading: read the stored status while the election key is still ours.
     let guard = || Compare::create_revision(key.clone(), CompareOp::Equal, rev);
-    let status_key = cfg.status_key();
     let read = timed(
         "status read",
         REQUEST_TIMEOUT,
-        client.txn(
-            Txn::new()
-                .when([guard()])
-                .and_then([TxnOp::get(status_key.clone(), None)]),
-        ),
+        client.txn(Txn::new().when([guard()]).and_then([
+            TxnOp::get(cfg.status_key(), None),
+            TxnOp::get(cfg.state_key(), None),
+        ])),
     )
     .await
     .map_err(lost)?;
     if !read.succeeded() {
         return Err(lost("the election key changed before the takeover".into()));
     }
-    let stored = read.op_responses().into_iter().find_map(|r| match r {
+    let mut values = read.op_responses().into_iter().map(|r| match r {
         TxnOpResponse::Get(g) => g
             .kvs()
             .first()
             .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()),
         _ => None,
     });
+    let stored = values.next().flatten();
+    let carried = values.next().flatten();
     let term = u64::try_from(rev).unwrap_or(0);
     info!(
         "Monitor HA: {} leads with term {term} (status in etcd: {})",
         cfg.name,
         if stored.is_some() { "found" } else { "none" }
     );
-    tx.send_replace(Leadership::Leading { term, stored });
+    tx.send_replace(Leadership::Leading {
+        term,
+        stored,
+        carried,
+    });
 
     let mut tick = tokio::time::interval(TICK);
-    let mut unwritten: Option<String> = None;
+    // The latest unwritten value per key.
+    let mut unwritten: std::collections::BTreeMap<String, String> = Default::default();
     let mut holding = false;
     let mut reconnect_at = Instant::now();
     loop {
@@ -407,7 +423,11 @@ async fn campaign_and_lead(
                     (None, true) => {
                         info!("Monitor HA: etcd confirms the lease again: leading, term {term}");
                         holding = false;
-                        tx.send_replace(Leadership::Leading { term, stored: None });
+                        tx.send_replace(Leadership::Leading {
+                            term,
+                            stored: None,
+                            carried: None,
+                        });
                     }
                     _ => {}
                 }
@@ -415,38 +435,44 @@ async fn campaign_and_lead(
             r = &mut keeping.0 => {
                 return Err(lost(r.unwrap_or_else(|e| format!("keepalive task: {e}"))));
             }
-            Some(text) = status_rx.recv() => unwritten = Some(text),
+            Some(r) = status_rx.recv() => {
+                let key = cfg.key_of(&r);
+                let (Record::Status(v) | Record::Carried(v)) = r;
+                unwritten.insert(key, v);
+            }
             Some(done) = resign_rx.recv() => {
                 let _ = timed("lease revoke", REQUEST_TIMEOUT, client.lease_revoke(lease)).await;
                 let _ = done.send(());
                 return Ok(Ended::Resigned);
             }
         }
-        // The latest status content, written while the election key is ours; bounded so
-        // the step-down deadline is never missed.
-        while let Ok(text) = status_rx.try_recv() {
-            unwritten = Some(text);
+        // The latest values, written while the election key is ours; bounded so the
+        // step-down deadline is never missed.
+        while let Ok(r) = status_rx.try_recv() {
+            let key = cfg.key_of(&r);
+            let (Record::Status(v) | Record::Carried(v)) = r;
+            unwritten.insert(key, v);
         }
-        if let Some(text) = unwritten.take() {
+        if !unwritten.is_empty() && !holding {
             let at = *last_ok.lock().unwrap_or_else(|p| p.into_inner());
             let left = (lease_ttl.saturating_sub(STEP_DOWN_MARGIN)).saturating_sub(at.elapsed());
             let limit = left.min(REQUEST_TIMEOUT).max(Duration::from_millis(10));
-            let put = Txn::new().when([guard()]).and_then([TxnOp::put(
-                status_key.clone(),
-                text.clone(),
-                None,
-            )]);
+            let puts: Vec<TxnOp> = unwritten
+                .iter()
+                .map(|(k, v)| TxnOp::put(k.clone(), v.clone(), None))
+                .collect();
+            let put = Txn::new().when([guard()]).and_then(puts);
             match timed("status write", limit, client.txn(put)).await {
-                Ok(r) if r.succeeded() => debug!("Monitor HA: status stored in etcd"),
+                Ok(r) if r.succeeded() => {
+                    debug!("Monitor HA: stored in etcd: {:?}", unwritten.keys());
+                    unwritten.clear();
+                }
                 Ok(_) => {
                     return Err(lost(
                         "the election key is gone (a guarded status write failed)".into(),
                     ))
                 }
-                Err(e) => {
-                    warn!("Monitor HA: {e}; will retry");
-                    unwritten = Some(text);
-                }
+                Err(e) => warn!("Monitor HA: {e}; will retry"),
             }
         }
     }

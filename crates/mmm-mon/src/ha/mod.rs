@@ -56,6 +56,15 @@ impl LeaderInfo {
     }
 }
 
+/// A value the leader stores in etcd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// The status file's content, at `<prefix>/status`.
+    Status(String),
+    /// The mode and flapping bookkeeping (JSON), at `<prefix>/state`.
+    Carried(String),
+}
+
 /// What this monitor is in the HA group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Leadership {
@@ -72,6 +81,9 @@ pub enum Leadership {
         term: u64,
         /// The status content stored in etcd when leadership began (`None`: none stored).
         stored: Option<String>,
+        /// The mode and flapping bookkeeping stored beside it (JSON of
+        /// [`crate::core::Carried`]).
+        carried: Option<String>,
     },
     /// Was leading with `term`, but etcd has not confirmed the lease in time (etcd
     /// unreachable from here, or without quorum): hold everything as it is — no role
@@ -99,8 +111,8 @@ impl Leadership {
 pub struct Ha {
     /// What this monitor is now.
     pub leadership: watch::Receiver<Leadership>,
-    /// Status contents to store in etcd (while leading; the task writes the latest).
-    pub status: mpsc::UnboundedSender<String>,
+    /// What to store in etcd (while leading; the task writes the latest of each).
+    pub status: mpsc::UnboundedSender<Record>,
     /// Ask the task to resign (revoke the lease) at shutdown; it answers when done.
     pub resign: mpsc::UnboundedSender<tokio::sync::oneshot::Sender<()>>,
     /// This monitor as `show` names it: `<host name> at <control ip:port>`.
@@ -176,6 +188,7 @@ mod tests {
         let leading = Leadership::Leading {
             term: 9,
             stored: None,
+            carried: None,
         };
         assert_eq!(
             show_line("mon1 at 198.18.2.106:9988", &leading),
