@@ -99,6 +99,29 @@ fn writer_seen_by(c: &Cluster, host: &str) -> Option<String> {
         .next()
 }
 
+/// `/metrics` of the monitor on `host` (its HTTP listener on the host's loopback).
+fn metrics_on(c: &Cluster, host: &str) -> String {
+    c.testbed()
+        .run_in_netns(host, || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .timeout_global(Some(Duration::from_secs(10)))
+                .build()
+                .into();
+            agent
+                .get("http://127.0.0.1:9990/metrics")
+                .call()
+                .and_then(|mut r| r.body_mut().read_to_string())
+                .unwrap_or_else(|e| format!("GET /metrics on {host}: {e}"))
+        })
+        .unwrap_or_else(|e| format!("{e}"))
+}
+
+/// The value of a metric line `name value`.
+fn metric(text: &str, name: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ').map(str::to_string))
+}
+
 /// The testbed's etcd cluster.
 fn etcd(c: &Cluster) -> &mmm_tests::etcd::Etcd {
     c.etcd().expect("etcd")
@@ -147,6 +170,16 @@ fn monitor_ha_on_etcd() {
         .expect("the leader stored the status in etcd");
     assert!(stored.contains("db1|ONLINE|writer("), "{stored}");
     wait_agents_obey(&c, t1);
+    // The metrics say who leads, on both monitors (the follower's copy within 1 s).
+    let term = t1.to_string();
+    c.wait_until(Duration::from_secs(10), "HA metrics", |c| {
+        let (lead, follow) = (metrics_on(c, "monitor"), metrics_on(c, "mon2"));
+        (metric(&lead, "mmm_ha_leader").as_deref() == Some("1")
+            && metric(&lead, "mmm_ha_term").as_deref() == Some(term.as_str())
+            && metric(&follow, "mmm_ha_leader").as_deref() == Some("0")
+            && metric(&follow, "mmm_ha_term").as_deref() == Some(term.as_str()))
+        .then_some(())
+    });
 
     // 1. The leader killed -9: mon2 leads within leader_lease + a little; no role moves;
     //    writes go on.
@@ -313,6 +346,14 @@ fn monitor_ha_on_etcd() {
     };
     let other = if leader == "mon2" { "monitor" } else { "mon2" };
     let term = leads(&c, leader).expect("a leader");
+    c.wait_until(
+        Duration::from_secs(10),
+        "the follower to know the leader",
+        |c| {
+            let l = ha_line(c, other);
+            (l.contains(" follows ") && term_of(&l) == Some(term)).then_some(())
+        },
+    );
     let (out, _) = c.control_on(other, &["set_passive"]).expect("set_passive");
     assert_eq!(
         out, "OK: Switched into passive mode.\n",

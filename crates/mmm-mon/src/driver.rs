@@ -208,6 +208,7 @@ where
         network_probed_at,
         audit,
     );
+    driver.shell.leadership = ha.as_ref().map(|h| h.leadership.clone());
     // Serve HTTP from now on (the startup's states too); it stops with the monitor.
     let (stop_http_tx, stop_http_rx) = oneshot::channel::<()>();
     let http_task = http.map(|http| {
@@ -450,6 +451,7 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
             tally: Tally::default(),
             observed: observed.clone(),
             semi_sync: config.ext.semi_sync,
+            ha: None,
         }));
         let driver = Driver {
             monitor,
@@ -476,6 +478,7 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
                 ring_owed: false,
                 lead: None,
                 show_tokens: Default::default(),
+                leadership: None,
             },
             events,
             shutdown,
@@ -713,6 +716,8 @@ struct Shell<'a> {
     lead: Option<Lead>,
     /// Commands whose answer gets the HA line (`show` while leading).
     show_tokens: std::collections::HashSet<Token>,
+    /// Monitor HA: what this monitor is (for the metrics).
+    leadership: Option<watch::Receiver<crate::ha::Leadership>>,
 }
 
 /// What a leading monitor adds to its effects (monitor HA, issue 16).
@@ -889,6 +894,10 @@ impl Shell<'_> {
             tally: self.tally.clone(),
             observed: self.observed.clone(),
             semi_sync: self.config.ext.semi_sync,
+            ha: self
+                .leadership
+                .as_ref()
+                .map(|rx| crate::http::HaView::of(&rx.borrow())),
         }));
     }
 

@@ -344,11 +344,11 @@ impl Monitor {
         if on {
             if self.held_from.is_none() {
                 self.held_from = Some((self.mode, self.passive_cause.clone()));
-                let old = self.mode;
-                if old != MonitorMode::Passive {
-                    self.mode = MonitorMode::Passive;
-                    self.log_mode_change(old, MonitorMode::Passive);
-                }
+                self.decide(Decision::HaHold {
+                    on: true,
+                    mode: self.mode,
+                });
+                self.mode = MonitorMode::Passive;
             }
             self.passive_cause = cause;
             return;
@@ -356,13 +356,22 @@ impl Monitor {
         let Some((before, cause)) = self.held_from.take() else {
             return;
         };
+        self.decide(Decision::HaHold {
+            on: false,
+            mode: before,
+        });
+        self.mode = before;
         match before {
             MonitorMode::Passive => self.passive_cause = cause,
+            // As `set_active` leaves PASSIVE: what ACTIVE would have done meanwhile.
             MonitorMode::Active => {
-                let _ = self.set_active();
+                self.passive_cause.clear();
+                self.clear_non_online_holders();
+                self.cleanup_and_send();
             }
             MonitorMode::Manual | MonitorMode::Wait => {
-                let _ = self.set_manual();
+                self.passive_cause.clear();
+                self.cleanup_and_send();
             }
         }
     }

@@ -101,8 +101,14 @@ async fn run(
     loop {
         let ended = session(&cfg, &tx, &mut status_rx, &mut resign_rx).await;
         let was_leading = tx.borrow().term().is_some();
+        // A follower keeps the leader it knew (its forwarding may still reach it); a
+        // leader that lost its session knows none.
+        let known = match &*tx.borrow() {
+            Leadership::Follower { leader, .. } => leader.clone(),
+            _ => None,
+        };
         tx.send_replace(Leadership::Follower {
-            leader: None,
+            leader: known,
             etcd_ok: false,
         });
         match ended {

@@ -151,10 +151,18 @@ pub fn show_line(this: &str, leadership: &Leadership) -> String {
             "# Monitor HA: {this} holds (term {term}): etcd does not confirm the leadership; roles kept, no failover\n"
         ),
         Leadership::Follower {
-            leader: Some(l), ..
+            leader: Some(l),
+            etcd_ok,
         } => format!(
-            "# Monitor HA: {this} follows {} at {} (term {})\n",
-            l.name, l.control, l.term
+            "# Monitor HA: {this} follows {} at {} (term {}){}\n",
+            l.name,
+            l.control,
+            l.term,
+            if *etcd_ok {
+                ""
+            } else {
+                "; etcd unreachable from here, the leader may have changed"
+            }
         ),
         Leadership::Follower {
             leader: None,
