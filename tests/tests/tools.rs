@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use mmm_tests::bins::workspace_binary;
 use mmm_tests::checker::row_ids;
 use mmm_tests::cluster::{Cluster, ClusterOptions};
+use mmm_tests::figures;
 use mmm_tests::mariadb::PASSWORD;
 use mmm_tests::workload::{create_table, Workload, WorkloadOptions, LOAD_TABLE};
 
@@ -809,15 +810,9 @@ fn copied(err: &str) -> Option<(u64, f64)> {
     Some((bytes.parse().ok()?, secs.parse().ok()?))
 }
 
-/// Median and range of `v` as `median (min-max)`.
+/// Median and range (mmm_tests::figures) with a unit.
 fn median_range(v: &mut [f64], unit: &str, prec: usize) -> String {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let m = v[v.len() / 2];
-    format!(
-        "{m:.prec$} {unit} ({:.prec$}-{:.prec$})",
-        v[0],
-        v[v.len() - 1]
-    )
+    format!("{} {unit}", figures::median_range(v.to_vec(), prec))
 }
 
 /// The gaps between consecutive acknowledged writes within `[from, to]` (ms), as p50, p99.
