@@ -10,6 +10,7 @@ mod fresh_standby;
 mod lease;
 mod next_state;
 mod roles;
+mod scale;
 mod semi_sync;
 mod startup;
 mod transitions;
