@@ -19,6 +19,10 @@
 //!   answering, and makes that host's `mysql` check run immediately, so a stopped, crashed
 //!   or hung mysqld is noticed when it happens, not at the next `check_period`.
 //!
+//! - A master also has a liveness connection ([`liveness`], issue 14): a `COM_PING` every
+//!   0.1 s; one unanswered for 0.5 s while the host answers ICMP (a frozen mysqld) starts
+//!   the `mysql` trap period at the moment that ping was sent, whatever `timeout`.
+//!
 //! - The MySQL checks of a host share long-lived connections ([`host_conns`], issue 14)
 //!   instead of connecting and logging in at every run.
 //!
@@ -33,6 +37,7 @@ pub mod arp_probe;
 pub mod disk_full;
 pub mod gtid;
 pub mod host_conns;
+pub mod liveness;
 pub mod mysql;
 pub mod observed;
 pub mod ping;
@@ -251,6 +256,18 @@ pub fn spawn(
             ));
         }
         let cfg = check_config(config, CheckKind::Mysql);
+        if host.master {
+            let span = tracing::info_span!("check", host = %host.name, check = "liveness");
+            handles.push(tokio::spawn(
+                liveness::watch_liveness(
+                    host.clone(),
+                    cfg.clone(),
+                    sink.clone(),
+                    wake_mysql.clone(),
+                )
+                .instrument(span),
+            ));
+        }
         let sink = sink.clone();
         let span = tracing::info_span!("check", host = %host.name, check = "connection");
         handles.push(tokio::spawn(
