@@ -14,7 +14,7 @@
 //!   `check_period` later. Two hosts, ten echoes a second each: the slaves keep their
 //!   `check_period`.
 //! - A long-lived monitor connection per host ([`mysql::hold_connection`], a `SELECT SLEEP`
-//!   of 1 s on a master, of the `mysql` check's `check_period` up to 5 s on a slave) reports its loss
+//!   of 1 s on a master, of 5 s on a slave) reports its loss
 //!   as `Input::CheckConnLost` when the server cannot be reached again at once or stops
 //!   answering, and makes that host's `mysql` check run immediately, so a stopped, crashed
 //!   or hung mysqld is noticed when it happens, not at the next `check_period`.
@@ -70,11 +70,13 @@ pub const MASTER_PING_INTERVAL: Duration = Duration::from_millis(100);
 /// plus the check timeout.
 pub const MASTER_WATCH_SLEEP: Duration = Duration::from_secs(1);
 
-/// A slave's held connection sleeps its `mysql` check's `check_period`, at most this long
-/// (a hung slave is noticed by the held connection or the periodic check, whichever comes
-/// first; with 200 slaves at check_period 5 the monitor makes 40 round trips a second for
-/// them instead of 200).
-pub const SLAVE_WATCH_SLEEP_MAX: Duration = Duration::from_secs(5);
+/// A slave's held connection sleeps this long (issue 14). A stopped or crashed slave
+/// closes the connection at once, whatever the sleep; a hung one is noticed by the held
+/// connection or the periodic `mysql` check, whichever comes first, and the check (every
+/// `check_period`, its failure back-dated to when it asked) comes first whenever
+/// `check_period` is below this. With 200 slaves the monitor makes 40 round trips a second
+/// for them instead of 200 at `check_period 1` (it slept `check_period` before).
+pub const SLAVE_WATCH_SLEEP: Duration = Duration::from_secs(5);
 
 /// Where check results go.
 pub type InputFn = Arc<dyn Fn(Input) + Send + Sync>;
@@ -301,8 +303,7 @@ async fn watch_connection(
         let sleep = if host.master {
             MASTER_WATCH_SLEEP
         } else {
-            cfg.check_period
-                .clamp(MASTER_WATCH_SLEEP, SLAVE_WATCH_SLEEP_MAX)
+            SLAVE_WATCH_SLEEP
         };
         match mysql::hold_connection(&host.mysql, cfg.timeout, sleep).await {
             Ok(mysql::ConnEnd::Closed(why)) => {

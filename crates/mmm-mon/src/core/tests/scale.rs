@@ -28,7 +28,7 @@ fn core_cost_204_hosts() {
         h.advance(step);
         // Each host's four checks once every 5 s, spread over the period.
         for (i, &host) in ids.iter().enumerate() {
-            if (tick as usize + i) % 500 == 0 {
+            if (tick as usize + i).is_multiple_of(500) {
                 for check in CheckKind::ALL {
                     h.input(Input::Check {
                         host,
