@@ -6,10 +6,12 @@
 # - iproute2 and util-linux (network namespaces), openssl (test certificates), jq (test.sh);
 # - dpkg-dev, lintian, systemd (systemd-analyze) and logrotate: the package build and tests;
 # - prometheus (for its promtool) and chromium: tests/tests/http.rs validates the monitor's
-#   /metrics with `promtool check metrics` and loads its status page in headless chromium.
+#   /metrics with `promtool check metrics` and loads its status page in headless chromium;
+# - protobuf-compiler (protoc: the etcd client crate compiles etcd's protobufs) and
+#   etcd-server/etcd-client (tests/tests/ha.rs runs a three-member etcd cluster).
 #
 # Installing mariadb-server normally starts and enables Debian's own MariaDB on port 3306
-# (and prometheus its server on port 9090). Nothing here needs them, so this script keeps
+# (prometheus its server on port 9090, etcd-server a member on 2379). Nothing here needs them, so this script keeps
 # them from starting while it installs (a policy-rc.d that refuses service starts, removed
 # afterwards) and disables them at boot, only when this script installed them. A MariaDB or
 # Prometheus that was already installed is left as it was.
@@ -42,6 +44,13 @@ if ! have promtool; then
     installing_prometheus=1
 fi
 have chromium || missing+=(chromium)
+have protoc || missing+=(protobuf-compiler)
+installing_etcd=0
+if ! have etcd; then
+    missing+=(etcd-server)
+    installing_etcd=1
+fi
+have etcdctl || missing+=(etcd-client)
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
@@ -50,7 +59,7 @@ export DEBIAN_FRONTEND=noninteractive
 policy=/usr/sbin/policy-rc.d
 saved=""
 no_starts=0
-if [ "$installing_server" = 1 ] || [ "$installing_prometheus" = 1 ]; then
+if [ "$installing_server" = 1 ] || [ "$installing_prometheus" = 1 ] || [ "$installing_etcd" = 1 ]; then
     no_starts=1
 fi
 if [ "$no_starts" = 1 ]; then
@@ -87,4 +96,12 @@ if [ "$installing_prometheus" = 1 ]; then
         update-rc.d prometheus disable >/dev/null 2>&1 || true
     fi
     echo "deps.sh: installed prometheus (for promtool) without starting its server, and disabled it at boot"
+fi
+if [ "$installing_etcd" = 1 ]; then
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --quiet etcd.service 2>/dev/null || true
+    elif have update-rc.d; then
+        update-rc.d etcd disable >/dev/null 2>&1 || true
+    fi
+    echo "deps.sh: installed etcd-server without starting it, and disabled it at boot (the tests start their own members)"
 fi

@@ -189,6 +189,39 @@ pub struct ClusterOptions {
     pub keep_logs: Option<PathBuf>,
     /// [`TestbedOptions::binlog_tmpfs_mib`]: every server's binary log on a tmpfs this big.
     pub binlog_tmpfs_mib: Option<u32>,
+    /// [`TestbedOptions::extra_hosts`]: hosts without a database (more monitors, etcd).
+    pub extra_hosts: Vec<(String, u8)>,
+    /// Monitor high availability on etcd (issue 16): more monitors and an etcd cluster.
+    pub ha: Option<HaOptions>,
+}
+
+/// Monitor HA on the testbed: `monitors` beside `monitor` (name, last octet), each with
+/// its own `mmm_mon.conf` (its own `ip`, `etcd_endpoints`, `leader_lease`), and an etcd
+/// member on each of `etcd`. Every monitor is in `monitor_ips`. `monitor` starts first
+/// (and normally leads); the others follow.
+#[derive(Debug, Clone)]
+pub struct HaOptions {
+    /// The monitors besides `monitor`.
+    pub monitors: Vec<(String, u8)>,
+    /// The etcd members' hosts.
+    pub etcd: Vec<(String, u8)>,
+    /// `leader_lease` (whole seconds).
+    pub leader_lease: u32,
+}
+
+impl HaOptions {
+    /// `mon2` (.107) beside `monitor`, etcd on `etcd1`..`etcd3` (.110-.112).
+    pub fn two_monitors(leader_lease: u32) -> HaOptions {
+        HaOptions {
+            monitors: vec![("mon2".into(), 107)],
+            etcd: vec![
+                ("etcd1".into(), 110),
+                ("etcd2".into(), 111),
+                ("etcd3".into(), 112),
+            ],
+            leader_lease,
+        }
+    }
 }
 
 impl ClusterOptions {
@@ -217,6 +250,8 @@ impl ClusterOptions {
             log_tail: (100, 100),
             keep_logs: None,
             binlog_tmpfs_mib: None,
+            extra_hosts: Vec::new(),
+            ha: None,
         }
     }
 
@@ -396,6 +431,10 @@ pub struct Cluster {
     /// When the running monitor was spawned.
     monitor_spawned: Mutex<Option<Instant>>,
     started: Instant,
+    /// Monitor HA: the other monitors (host → process).
+    other_monitors: Mutex<BTreeMap<String, Child>>,
+    /// Monitor HA: the etcd cluster.
+    etcd: std::sync::OnceLock<crate::etcd::Etcd>,
 }
 
 impl Deref for Cluster {
@@ -426,6 +465,16 @@ impl Cluster {
                 slaves: opts.slaves,
                 write_mmm_configs: false,
                 binlog_tmpfs_mib: opts.binlog_tmpfs_mib,
+                extra_hosts: opts
+                    .extra_hosts
+                    .iter()
+                    .cloned()
+                    .chain(
+                        opts.ha
+                            .iter()
+                            .flat_map(|h| h.monitors.iter().chain(h.etcd.iter()).cloned()),
+                    )
+                    .collect(),
                 ..TestbedOptions::default()
             })?
         };
@@ -439,6 +488,8 @@ impl Cluster {
             monitor: Mutex::new(None),
             monitor_spawned: Mutex::new(None),
             started: Instant::now(),
+            other_monitors: Mutex::new(BTreeMap::new()),
+            etcd: std::sync::OnceLock::new(),
         };
         // On error `cluster` drops: daemons killed (logs printed), testbed torn down.
         if let Err(e) = cluster.bring_up() {
@@ -467,8 +518,27 @@ impl Cluster {
         for h in DB_HOSTS {
             self.spawn_agent(h)?;
         }
+        if let Some(ha) = &self.opts.ha {
+            let hosts: Vec<&str> = ha.etcd.iter().map(|(h, _)| h.as_str()).collect();
+            let etcd = crate::etcd::Etcd::start(self.testbed(), &hosts)?;
+            let _ = self.etcd.set(etcd);
+            // The configs name the etcd endpoints: written again now.
+            self.write_configs()?;
+        }
         self.spawn_monitor()?;
         self.wait_monitor_answers()?;
+        if let Some(ha) = &self.opts.ha {
+            self.wait_for("monitor to lead", Duration::from_secs(30), |c| {
+                let (out, _) = c.control(&["show"]).ok()?;
+                out.lines()
+                    .next()
+                    .is_some_and(|l| l.starts_with("# Monitor HA:") && l.contains(" leads "))
+                    .then_some(())
+            })?;
+            for (h, _) in &ha.monitors {
+                self.start_monitor_on(h)?;
+            }
+        }
         let limit = self.opts.start_timeout;
         match self.opts.bring_online {
             BringOnline::Leave => return Ok(()),
@@ -655,19 +725,106 @@ impl Cluster {
     /// Writes the configs ([`Cluster::config_texts`]) into every host's `etc/mysql-mmm`
     /// (mode 0640); daemons read them when they start.
     pub fn write_configs(&self) -> Result<()> {
-        let (common, mon) = self.config_texts()?;
+        let (mut common, mon) = self.config_texts()?;
         let agents = self.testbed().mmm_configs().agents;
+        let monitors = self.monitor_hosts();
+        if self.opts.ha.is_some() {
+            let ips: Vec<String> = monitors.iter().map(|m| self.ip(m).to_string()).collect();
+            common = common
+                .lines()
+                .map(|l| {
+                    if l.starts_with("monitor_ips") {
+                        format!("monitor_ips             {}", ips.join(", "))
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n";
+        }
         for h in self.testbed().hosts() {
             let etc = h.dir.join("etc/mysql-mmm");
             write_0640(&etc.join("mmm_common.conf"), &common)?;
             if let Some((_, text)) = agents.iter().find(|(n, _)| *n == h.name) {
                 write_0640(&etc.join("mmm_agent.conf"), text)?;
             }
-            if h.name == "monitor" {
-                write_0640(&etc.join("mmm_mon.conf"), &mon)?;
+            if monitors.contains(&h.name) {
+                write_0640(&etc.join("mmm_mon.conf"), &self.ha_mon_text(&mon, &h.name))?;
             }
         }
         Ok(())
+    }
+
+    /// The monitor hosts: `monitor`, and with HA the others.
+    pub fn monitor_hosts(&self) -> Vec<String> {
+        let mut v = vec!["monitor".to_string()];
+        if let Some(ha) = &self.opts.ha {
+            v.extend(ha.monitors.iter().map(|(h, _)| h.clone()));
+        }
+        v
+    }
+
+    /// `mon` for monitor `host`: without HA unchanged; with HA bound to the host's own
+    /// address (followers forward commands to it) with the etcd directives.
+    fn ha_mon_text(&self, mon: &str, host: &str) -> String {
+        let (Some(ha), Some(etcd)) = (&self.opts.ha, self.etcd.get()) else {
+            return mon.to_string();
+        };
+        let ip = self.ip(host);
+        mon.replace(
+            "    ip                  127.0.0.1\n",
+            &format!(
+                "    ip                  {ip}\n    etcd_endpoints      {}\n    leader_lease        {}\n",
+                etcd.endpoints(),
+                ha.leader_lease
+            ),
+        )
+    }
+
+    /// Monitor HA: the etcd cluster.
+    pub fn etcd(&self) -> Option<&crate::etcd::Etcd> {
+        self.etcd.get()
+    }
+
+    /// Monitor HA: starts the monitor on `host` (one of [`HaOptions::monitors`]) and waits
+    /// until it answers `ping`.
+    pub fn start_monitor_on(&self, host: &str) -> Result<()> {
+        if host == "monitor" {
+            return self.start_monitor();
+        }
+        if lock(&self.other_monitors).contains_key(host) {
+            return Err(ClusterError::Daemon(format!(
+                "a monitor already runs on {host}"
+            )));
+        }
+        let bin = self.mond.to_string_lossy().into_owned();
+        let child = self.testbed().spawn(host, &[&bin, "--foreground"])?;
+        lock(&self.other_monitors).insert(host.to_string(), child);
+        self.wait_for(
+            &format!("the monitor on {host} to answer ping"),
+            Duration::from_secs(60),
+            |c| {
+                let (out, code) = c.control_on(host, &["ping"]).ok()?;
+                (code == Some(0) && out == "OK: Pinged successfully!\n").then_some(())
+            },
+        )
+    }
+
+    /// Monitor HA: SIGKILL to the monitor on `host` (a crash), reaped.
+    pub fn kill_monitor_on(&self, host: &str) -> Result<()> {
+        if host == "monitor" {
+            return self.kill_monitor();
+        }
+        match lock(&self.other_monitors).remove(host) {
+            Some(child) => {
+                reap_killed(child);
+                Ok(())
+            }
+            None => Err(ClusterError::Daemon(format!(
+                "no monitor running on {host}"
+            ))),
+        }
     }
 
     fn spawn_agent(&self, host: &str) -> Result<()> {
@@ -700,12 +857,21 @@ impl Cluster {
 
     /// Runs `mmm_control ARGS…` on the monitor host: (stdout, exit code).
     pub fn control(&self, args: &[&str]) -> Result<(String, Option<i32>)> {
+        self.control_on("monitor", args)
+    }
+
+    /// The `mmm_mond` binary the cluster runs (for tests that start more monitors).
+    pub fn mond_bin(&self) -> &Path {
+        &self.mond
+    }
+
+    /// Runs `mmm_control ARGS…` on `host` (one of several monitor hosts): (stdout, exit
+    /// code).
+    pub fn control_on(&self, host: &str, args: &[&str]) -> Result<(String, Option<i32>)> {
         let bin = self.control_bin.to_string_lossy().into_owned();
         let mut argv = vec![bin.as_str()];
         argv.extend_from_slice(args);
-        let out = self
-            .testbed()
-            .exec_timeout("monitor", &argv, CONTROL_TIMEOUT)?;
+        let out = self.testbed().exec_timeout(host, &argv, CONTROL_TIMEOUT)?;
         Ok((
             String::from_utf8_lossy(&out.stdout).into_owned(),
             out.status.code(),
@@ -996,6 +1162,14 @@ impl Cluster {
         lock(&self.monitor).as_ref().map(Child::id)
     }
 
+    /// Monitor HA: the pid of the monitor running on `host`.
+    pub fn monitor_pid_on(&self, host: &str) -> Option<u32> {
+        if host == "monitor" {
+            return self.monitor_pid();
+        }
+        lock(&self.other_monitors).get(host).map(Child::id)
+    }
+
     /// The pid of `host`'s running agent.
     pub fn agent_pid(&self, host: &str) -> Option<u32> {
         lock(&self.agents).get(host).map(Child::id)
@@ -1005,6 +1179,12 @@ impl Cluster {
     /// then tears the testbed down.
     pub fn stop(mut self) -> Result<()> {
         let mut first_err = None;
+        let others = std::mem::take(&mut *lock(&self.other_monitors));
+        for (host, child) in others {
+            if let Err(e) = terminate(&format!("mmm_mond on {host}"), child) {
+                first_err.get_or_insert(e);
+            }
+        }
         if let Some(child) = lock(&self.monitor).take() {
             if let Err(e) = terminate("mmm_mond", child) {
                 first_err.get_or_insert(e);
@@ -1037,10 +1217,11 @@ impl Cluster {
         if !self.opts.dump_logs {
             return;
         }
+        let monitors = self.monitor_hosts();
         let mut names: Vec<&str> = DB_HOSTS.to_vec();
-        names.push("monitor");
+        names.extend(monitors.iter().map(String::as_str));
         for h in names {
-            let keep = if h == "monitor" {
+            let keep = if monitors.iter().any(|m| m == h) {
                 self.opts.log_tail.0
             } else {
                 self.opts.log_tail.1
@@ -1078,7 +1259,12 @@ impl Drop for Cluster {
         }
         let monitor = lock(&self.monitor).take();
         let agents = std::mem::take(&mut *lock(&self.agents));
-        for child in monitor.into_iter().chain(agents.into_values()) {
+        let others = std::mem::take(&mut *lock(&self.other_monitors));
+        for child in monitor
+            .into_iter()
+            .chain(others.into_values())
+            .chain(agents.into_values())
+        {
             reap_killed(child);
         }
         if self.tb.is_some() {

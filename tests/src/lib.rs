@@ -35,6 +35,7 @@
 //! - [`checker`]: the 50 ms writable/VIP sampler, the invariants, the row comparison (also
 //!   of any table: [`checker::wait_same_rows`], [`checker::missing_ids`]).
 //! - `process` (private): child processes under timeouts, signals by pid.
+//! - [`etcd`]: a real three-member etcd cluster on extra hosts (monitor HA).
 //! - [`error`]: the error type, [`TestbedError`].
 
 pub mod bins;
@@ -42,6 +43,7 @@ pub mod checker;
 pub mod cluster;
 pub mod configs;
 pub mod error;
+pub mod etcd;
 pub mod faults;
 pub mod fleet;
 pub mod inhost;

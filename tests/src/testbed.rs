@@ -77,6 +77,10 @@ pub struct TestbedOptions {
     /// ([`Testbed::fill_binlog_disk`]): a full disk under the binary log. The tmpfs lives
     /// as long as the server: a restarted server starts with empty binary logs.
     pub binlog_tmpfs_mib: Option<u32>,
+    /// More hosts without a database server (name, last octet), e.g. a second monitor
+    /// and etcd members for monitor HA: namespaces on the same bridge, private
+    /// directories, nothing started.
+    pub extra_hosts: Vec<(String, u8)>,
 }
 
 impl TestbedOptions {
@@ -97,6 +101,7 @@ impl Default for TestbedOptions {
             install_missing: true,
             write_mmm_configs: true,
             binlog_tmpfs_mib: None,
+            extra_hosts: Vec::new(),
         }
     }
 }
@@ -231,23 +236,30 @@ impl Testbed {
         set_mode(&base_dir, 0o755)?;
 
         let subnet = opts.subnet;
+        let extra: Vec<(&str, u8, HostRole)> = opts
+            .extra_hosts
+            .iter()
+            .map(|(name, octet)| (name.as_str(), *octet, HostRole::Monitor))
+            .collect();
         let hosts: Vec<HostInfo> = SEED_HOSTS
             .iter()
+            .copied()
             .filter(|(name, _, role)| {
                 *role != HostRole::Slave
                     || (*name == "db3" && opts.slaves >= 1)
                     || (*name == "db4" && opts.slaves >= 2)
             })
+            .chain(extra)
             .enumerate()
             .map(|(i, (name, octet, role))| {
                 let dir = base_dir.join(name);
-                let is_db = *role != HostRole::Monitor;
+                let is_db = role != HostRole::Monitor;
                 HostInfo {
-                    name: (*name).to_string(),
-                    ip: Ipv4Addr::new(198, 18, subnet, *octet),
+                    name: name.to_string(),
+                    ip: Ipv4Addr::new(198, 18, subnet, octet),
                     netns: format!("{id}-{name}"),
-                    mac: net::host_mac(subnet, *octet),
-                    role: *role,
+                    mac: net::host_mac(subnet, octet),
+                    role,
                     datadir: is_db.then(|| dir.join("mysql").join("data")),
                     socket: is_db.then(|| dir.join("run").join("mysqld").join("mysqld.sock")),
                     server_id: is_db.then(|| u32::try_from(i + 1).unwrap_or(u32::MAX)),
@@ -963,8 +975,43 @@ impl Drop for Testbed {
     }
 }
 
+/// Where the error logs of crashed servers are kept (the testbed's directory goes away).
+pub const CRASH_DIR: &str = "/var/tmp/mmm-tests-mariadb-crashes";
+
+/// Keeps the error log of every server that crashed during the testbed's life (MariaDB
+/// writes `got signal` and a backtrace with the query it was running) in [`CRASH_DIR`],
+/// and prints where, with the log's last lines: a server crash is a finding, and the
+/// evidence must outlive the testbed (issue 15).
+fn keep_crash_logs(state: &State) {
+    for h in state.hosts.iter().filter(|h| h.is_db()) {
+        let log = h.error_log();
+        let Ok(text) = fs::read_to_string(&log) else {
+            continue;
+        };
+        if !text.contains("got signal") {
+            continue;
+        }
+        let dir = Path::new(CRASH_DIR);
+        let dest = dir.join(format!("{}-{}-error.log", state.id, h.name));
+        let kept = fs::create_dir_all(dir).and_then(|()| fs::copy(&log, &dest));
+        let tail: Vec<&str> = text.lines().rev().take(60).collect();
+        eprintln!(
+            "testbed {}: mariadbd on {} CRASHED; error log {} ({})\n{}",
+            state.id,
+            h.name,
+            dest.display(),
+            match kept {
+                Ok(_) => "kept".to_string(),
+                Err(e) => format!("not kept: {e}"),
+            },
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
 /// Removes everything a testbed made: processes on its hosts, namespaces, directories.
 pub(crate) fn teardown(state: &State, servers: &mut HashMap<String, Child>) -> Result<()> {
+    keep_crash_logs(state);
     let mut first_err: Option<TestbedError> = None;
     let mut note = |r: Result<()>| {
         if let Err(e) = r {

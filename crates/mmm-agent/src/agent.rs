@@ -249,16 +249,22 @@ impl Agent {
                 return e.reply_text;
             }
         };
-        // Monitor HA: a command of a deposed leader is refused (and renews nothing).
-        if let Err(e) = self
+        // Monitor HA: a command of a deposed leader is refused, and its queries renew
+        // nothing.
+        let current = match self
             .fencing
             .admit(&decoded.request.command, decoded.request.term)
         {
-            tracing::warn!("{e}: {line}");
-            return e;
+            Ok(current) => current,
+            Err(e) => {
+                tracing::warn!("{e}: {line}");
+                return e;
+            }
+        };
+        // A well-formed request from the monitor (its current term) renews the lease.
+        if current {
+            self.lease.touch();
         }
-        // A well-formed request from the monitor renews the lease.
-        self.lease.touch();
         if let Some(w) = &decoded.warning {
             tracing::warn!("{w}");
         }

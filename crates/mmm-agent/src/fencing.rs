@@ -65,8 +65,10 @@ impl Fencing {
     }
 
     /// Whether a request with `term` may be carried out; raises the remembered term.
-    /// `Err` is the `ERROR:` reply.
-    pub fn admit(&self, command: &AgentCommand, term: Option<u64>) -> Result<(), String> {
+    /// `Ok(true)`: from the term obeyed (or a newer one, or without terms): it renews the
+    /// agent lease; `Ok(false)`: a query of an older term, answered but renewing nothing
+    /// (a deposed leader must not keep a writer's lease alive). `Err` is the `ERROR:` reply.
+    pub fn admit(&self, command: &AgentCommand, term: Option<u64>) -> Result<bool, String> {
         let mutating = !matches!(
             command,
             AgentCommand::Ping | AgentCommand::GetAgentStatus | AgentCommand::GetSystemStatus
@@ -74,7 +76,7 @@ impl Fencing {
         let highest = self.highest();
         match term {
             // Queries change nothing: answered whatever their term.
-            Some(t) if t < highest && !mutating => Ok(()),
+            Some(t) if t < highest && !mutating => Ok(false),
             Some(t) if t < highest => Err(format!(
                 "ERROR: Stale monitor term {t}: this agent obeys term {highest} (another monitor leads now)"
             )),
@@ -83,12 +85,12 @@ impl Fencing {
                     self.persist(t);
                     tracing::info!("Monitor term {t} (was {highest})");
                 }
-                Ok(())
+                Ok(true)
             }
             None if mutating && highest > 0 => Err(format!(
                 "ERROR: This agent obeys monitor term {highest}: a command without a term is refused"
             )),
-            None => Ok(()),
+            None => Ok(true),
         }
     }
 
@@ -117,10 +119,10 @@ mod tests {
     fn terms() {
         let f = Fencing::in_memory();
         // Without HA: everything, as 2.2.1.
-        assert_eq!(f.admit(&set(), None), Ok(()));
-        assert_eq!(f.admit(&set(), Some(5)), Ok(()));
+        assert_eq!(f.admit(&set(), None), Ok(true));
+        assert_eq!(f.admit(&set(), Some(5)), Ok(true));
         assert_eq!(f.highest(), 5);
-        assert_eq!(f.admit(&set(), Some(5)), Ok(()));
+        assert_eq!(f.admit(&set(), Some(5)), Ok(true));
         assert_eq!(
             f.admit(&set(), Some(4)),
             Err(
@@ -132,10 +134,11 @@ mod tests {
             .admit(&set(), None)
             .unwrap_err()
             .contains("without a term"));
-        // Queries are always answered.
-        assert_eq!(f.admit(&AgentCommand::Ping, Some(1)), Ok(()));
-        assert_eq!(f.admit(&AgentCommand::GetAgentStatus, None), Ok(()));
-        assert_eq!(f.admit(&set(), Some(9)), Ok(()));
+        // Queries are always answered; an older term's renews no lease.
+        assert_eq!(f.admit(&AgentCommand::Ping, Some(1)), Ok(false));
+        assert_eq!(f.admit(&AgentCommand::Ping, Some(5)), Ok(true));
+        assert_eq!(f.admit(&AgentCommand::GetAgentStatus, None), Ok(true));
+        assert_eq!(f.admit(&set(), Some(9)), Ok(true));
         assert_eq!(f.highest(), 9);
     }
 

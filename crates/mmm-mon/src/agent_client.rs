@@ -171,18 +171,31 @@ struct Job<T> {
 pub struct AgentClient<T> {
     /// One sender per host, in config order.
     queues: Vec<mpsc::UnboundedSender<Job<T>>>,
+    /// The queue tasks (aborted when the client is dropped).
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl<T> Drop for AgentClient<T> {
+    /// Requests still queued are never sent (a monitor HA leader that stepped down must
+    /// send nothing more).
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
 }
 
 impl<T: Send + 'static> AgentClient<T> {
     /// Starts one queue task per target (config order); outcomes go to `on_outcome`. The
-    /// tasks end when the client is dropped (after finishing the request in flight).
+    /// tasks end when the client is dropped.
     pub fn spawn(targets: Vec<AgentTarget>, on_outcome: OutcomeFn<T>) -> Self {
         let mut queues = Vec::with_capacity(targets.len());
+        let mut tasks = Vec::with_capacity(targets.len());
         for (index, target) in targets.into_iter().enumerate() {
             let (tx, mut rx) = mpsc::unbounded_channel::<Job<T>>();
             let on_outcome = on_outcome.clone();
             let span = tracing::info_span!("agent_client", host = %target.host);
-            tokio::spawn(
+            tasks.push(tokio::spawn(
                 async move {
                     while let Some(job) = rx.recv().await {
                         let outcome = exchange(&target, &job.request).await;
@@ -193,10 +206,10 @@ impl<T: Send + 'static> AgentClient<T> {
                     }
                 }
                 .instrument(span),
-            );
+            ));
             queues.push(tx);
         }
-        AgentClient { queues }
+        AgentClient { queues, tasks }
     }
 
     /// Queues `request` for host `host`. Returns the job back when the host index is

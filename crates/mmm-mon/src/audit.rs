@@ -220,6 +220,11 @@ pub fn describe(d: &Decision) -> Option<(&'static str, Option<String>, Map<Strin
             None,
             json!({"from": from.as_str(), "to": to.as_str()}),
         ),
+        HaHold { on, mode } => (
+            if *on { "ha_hold" } else { "ha_resume" },
+            None,
+            json!({"mode": mode.as_str()}),
+        ),
         AdminStateChanged { name, from, to, .. } => (
             "admin_state_changed",
             Some(name),

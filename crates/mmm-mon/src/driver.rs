@@ -93,6 +93,14 @@ pub struct Hooks {
     pub watchdog: mmm_common::daemon::Watchdog,
     /// The decision audit's file (`audit_log`, resolved by main.rs); `None`: in memory only.
     pub audit_file: Option<PathBuf>,
+    /// The cluster name (`@cluster`), for the default etcd prefix (monitor HA).
+    pub cluster: Option<String>,
+}
+
+/// How one run of the monitor ended (a monitor HA leader that steps down starts over).
+enum Ended {
+    Exit(Exit),
+    SteppedDown,
 }
 
 /// The agent targets of a config (config order).
@@ -111,33 +119,42 @@ pub fn agent_targets(config: &MonitorSettings) -> Vec<AgentTarget> {
         .collect()
 }
 
-/// Runs the monitor until `shutdown` completes.
+/// Runs the monitor until `shutdown` completes. With monitor HA (`etcd_endpoints`), a
+/// leader that loses its leadership drops everything it runs and starts over as a
+/// follower.
 pub async fn run(
     config: MonitorSettings,
     shutdown: impl Future<Output = ()> + Send,
-    hooks: Hooks,
+    mut hooks: Hooks,
 ) -> Result<Exit, DriverError> {
-    let monitor_cfg = config.monitor.clone();
-    if monitor_cfg.ha.is_some() {
-        // The directives parse (docs/config.md), but the election, the state in etcd and the
-        // fencing terms are not built yet: a monitor must not run unfenced while its
-        // operator believes it is one of an HA group.
-        return Err(DriverError::Config(
-            "monitor->etcd_endpoints is set, but monitor high availability on etcd is not \
-             implemented in this build (issue 16); remove etcd_endpoints to run a single monitor"
-                .into(),
-        ));
-    }
-    let status_path = Some(PathBuf::from(&monitor_cfg.status_path));
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+    loop {
+        match run_once(&config, shutdown.clone(), &mut hooks).await? {
+            Ended::Exit(e) => return Ok(e),
+            Ended::SteppedDown => info!("Monitor HA: starting over as a follower"),
+        }
+    }
+}
+
+/// One run of the monitor: until shutdown, or (HA) until it stops leading.
+async fn run_once<F>(
+    config: &MonitorSettings,
+    shutdown: F,
+    hooks: &mut Hooks,
+) -> Result<Ended, DriverError>
+where
+    F: Future<Output = ()> + Clone + Send + Unpin,
+{
+    let monitor_cfg = config.monitor.clone();
+    let status_path = Some(PathBuf::from(&monitor_cfg.status_path));
 
     // §3.1 8a: wait for the network.
     let network_probed_at = Instant::now();
     let (ping_ips, ping_interval) = (&monitor_cfg.ping_ips, monitor_cfg.ping_interval);
     if !network::wait_for_network(ping_ips, ping_interval, shutdown.clone()).await {
-        return Ok(Exit::StoppedBeforeStart);
+        return Ok(Ended::Exit(Exit::StoppedBeforeStart));
     }
-    check_hook_programs(&config)?;
+    check_hook_programs(config)?;
     // Bind early so a port conflict stops us before anything is changed.
     let listener = Listener::bind(&monitor_cfg.listen_addr(), &config.socket)
         .await
@@ -172,13 +189,26 @@ pub async fn run(
         Some(path) => Audit::with_file(path),
         None => Audit::in_memory(),
     };
+    // Monitor HA: campaign from now on; the checks run warm while following.
+    let mut ha = monitor_cfg.ha.as_ref().map(|h| {
+        crate::ha::election::spawn(crate::ha::election::ElectionConfig {
+            endpoints: h.endpoints.clone(),
+            prefix: h.prefix(hooks.cluster.as_deref()),
+            lease: h.leader_lease,
+            name: nix::unistd::gethostname()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "monitor".into()),
+            control: local_addr.to_string(),
+        })
+    });
     let (mut driver, network_task) = Driver::start(
-        &config,
+        config,
         &monitor_cfg,
         shutdown.clone(),
         network_probed_at,
         audit,
     );
+    driver.shell.leadership = ha.as_ref().map(|h| h.leadership.clone());
     // Serve HTTP from now on (the startup's states too); it stops with the monitor.
     let (stop_http_tx, stop_http_rx) = oneshot::channel::<()>();
     let http_task = http.map(|http| {
@@ -193,20 +223,80 @@ pub async fn run(
 
     // §3.1 8d (initial checks), §3.13, §3.12 and 8g, in 2.2.1's order; check results keep
     // flowing to the core meanwhile, and a shutdown request ends the startup.
+    // With HA the control port is served from the start: a follower forwards commands.
+    let (control_tx, mut control_rx) = mpsc::unbounded_channel::<ControlRequest>();
+    let (stop_listener_tx, stop_listener_rx) = oneshot::channel::<()>();
+    let mut control_port = Some(ControlPort {
+        listener,
+        requests: control_tx,
+        access,
+        stop: stop_listener_rx,
+    });
+    let mut listener_task = None;
+    if ha.is_some() {
+        listener_task = control_port.take().map(ControlPort::spawn);
+        if let Some(ready) = hooks.on_ready.take() {
+            ready(local_addr);
+        }
+    }
     let started = async {
         let initial = driver.initial_checks(config.hosts.len()).await?;
         driver
-            .while_feeding(master_check::run(&config, &initial))
+            .while_feeding(master_check::run(config, &initial))
             .await?;
-        let stored = startup::load_status(status_path.as_deref(), &config);
-        let answers = driver
-            .while_feeding(startup::queries(&config, &initial))
-            .await?;
+        let mut stored = None;
+        if let Some(ha) = ha.as_mut() {
+            // Follow until this monitor leads; then start from the status stored in etcd.
+            let (term, text, carried) = driver.follow(&mut control_rx, ha, config).await?;
+            driver.shell.lead(term, ha);
+            match carried.map(|c| serde_json::from_str::<crate::core::Carried>(&c)) {
+                Some(Ok(c)) => driver.monitor.restore_carried(&c, wall_now()),
+                Some(Err(e)) => warn!("Ignoring the monitor state in etcd: {e}"),
+                None => {}
+            }
+            stored = text.map(|t| {
+                let (lines, bad) = status_file::parse(&t);
+                for b in bad {
+                    warn!(
+                        "Ignoring unparsable line {} of the status in etcd: {}",
+                        b.line, b.text
+                    );
+                }
+                lines
+                    .into_iter()
+                    .filter(|l| config.host(&l.host).is_some())
+                    .collect::<Vec<_>>()
+            });
+        }
+        let stored = stored.unwrap_or_else(|| startup::load_status(status_path.as_deref(), config));
+        let answers = match &driver.shell.lead {
+            // A new leader asks with its term and by the latest ping results.
+            Some(lead) => {
+                let ping_ok: Vec<bool> = driver
+                    .shell
+                    .ping_flags
+                    .iter()
+                    .map(|f| f.load(Ordering::Relaxed))
+                    .collect();
+                let term = Some(lead.term);
+                driver
+                    .while_feeding(startup::queries_with(config, &ping_ok, term))
+                    .await?
+            }
+            None => {
+                driver
+                    .while_feeding(startup::queries(config, &initial))
+                    .await?
+            }
+        };
         Some((stored, answers))
     };
     let Some((stored, (agent_states, systems))) = started.await else {
+        if let Some(ha) = &ha {
+            ha.resign().await;
+        }
         info!("END");
-        return Ok(Exit::Stopped);
+        return Ok(Ended::Exit(Exit::Stopped));
     };
     driver.handle(Input::Startup {
         stored,
@@ -215,28 +305,65 @@ pub async fn run(
     });
 
     // Serve the control port until shutdown.
-    let (control_tx, control_rx) = mpsc::unbounded_channel::<ControlRequest>();
-    let (stop_listener_tx, stop_listener_rx) = oneshot::channel::<()>();
-    let listener_task = tokio::spawn(control::run(listener, control_tx, access, async move {
-        let _ = stop_listener_rx.await;
-    }));
-    if let Some(ready) = hooks.on_ready {
-        ready(local_addr);
+    if let Some(port) = control_port.take() {
+        listener_task = Some(port.spawn());
+        if let Some(ready) = hooks.on_ready.take() {
+            ready(local_addr);
+        }
     }
     // The main loop; it pings systemd's watchdog each time it comes back to its select.
-    driver.serve(control_rx, hooks.watchdog).await;
+    let stepped_down = driver
+        .serve(
+            control_rx,
+            &mut hooks.watchdog,
+            ha.as_mut().map(|h| &mut h.leadership),
+        )
+        .await;
 
     // Shutdown: no more commands, the status file a last time.
     let _ = stop_listener_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(2), listener_task).await;
+    if let Some(t) = listener_task {
+        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+    }
     let _ = stop_http_tx.send(());
     if let Some(t) = http_task {
         let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
     }
     network_task.abort();
+    if stepped_down {
+        // A deposed leader sends nothing more: its agent queues and checks go with the
+        // driver; the local status file keeps what it last wrote.
+        drop(driver);
+        return Ok(Ended::SteppedDown);
+    }
     driver.shell.write_last_status();
+    if let Some(ha) = &ha {
+        ha.resign().await;
+    }
     info!("END");
-    Ok(Exit::Stopped)
+    Ok(Ended::Exit(Exit::Stopped))
+}
+
+/// The control port, bound and not yet served.
+struct ControlPort {
+    listener: Listener,
+    requests: mpsc::UnboundedSender<ControlRequest>,
+    access: control::ControlAccess,
+    stop: oneshot::Receiver<()>,
+}
+
+impl ControlPort {
+    fn spawn(self) -> JoinHandle<()> {
+        let stop = self.stop;
+        tokio::spawn(control::run(
+            self.listener,
+            self.requests,
+            self.access,
+            async move {
+                let _ = stop.await;
+            },
+        ))
+    }
 }
 
 /// The core, the effects it asks for, the events that feed it and the shutdown request
@@ -324,6 +451,7 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
             tally: Tally::default(),
             observed: observed.clone(),
             semi_sync: config.ext.semi_sync,
+            ha: None,
         }));
         let driver = Driver {
             monitor,
@@ -348,6 +476,9 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
                 last_publish: None,
                 publish_owed: false,
                 ring_owed: false,
+                lead: None,
+                show_tokens: Default::default(),
+                leadership: None,
             },
             events,
             shutdown,
@@ -404,12 +535,57 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
         }
     }
 
-    /// The main loop: events, control commands and the core's timer, until shutdown.
+    /// Monitor HA: until this monitor leads, feeds check results to the core (warm, not
+    /// started: they count as its initial checks) and answers control commands as a
+    /// follower ([`crate::ha::forward`]). The term and the status stored in etcd; `None`
+    /// at shutdown.
+    async fn follow(
+        &mut self,
+        control: &mut mpsc::UnboundedReceiver<ControlRequest>,
+        ha: &mut crate::ha::Ha,
+        config: &MonitorSettings,
+    ) -> Option<(u64, Option<String>, Option<String>)> {
+        use crate::ha::Leadership;
+        loop {
+            if let Leadership::Leading {
+                term,
+                stored,
+                carried,
+            } = &*ha.leadership.borrow_and_update()
+            {
+                return Some((*term, stored.clone(), carried.clone()));
+            }
+            tokio::select! {
+                _ = &mut self.shutdown => return None,
+                ev = self.events.recv() => {
+                    if let Some(ev) = ev {
+                        self.shell.feed(&mut self.monitor, ev);
+                    }
+                }
+                req = control.recv() => {
+                    if let Some(req) = req {
+                        let now = ha.leadership.borrow().clone();
+                        crate::ha::forward::answer(req, now, ha.name.clone(), config.socket.clone());
+                    }
+                }
+                r = ha.leadership.changed() => {
+                    if r.is_err() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The main loop: events, control commands and the core's timer, until shutdown, or
+    /// (monitor HA) until this monitor no longer leads: then `true`.
     async fn serve(
         &mut self,
         mut control: mpsc::UnboundedReceiver<ControlRequest>,
-        mut watchdog: mmm_common::daemon::Watchdog,
-    ) {
+        watchdog: &mut mmm_common::daemon::Watchdog,
+        mut leadership: Option<&mut watch::Receiver<crate::ha::Leadership>>,
+    ) -> bool {
+        let term = self.shell.lead.as_ref().map(|l| l.term);
         // The core's next deadline, recomputed only when the core may have changed (issue
         // 14: with 200 hosts, most events are OK results that change nothing, and the
         // deadline walks every host).
@@ -430,16 +606,41 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
                     None => std::future::pending().await,
                 }
             };
+            // Monitor HA: leadership held (etcd unconfirmed), confirmed again, or lost.
+            let lead_event = async {
+                use crate::ha::Leadership;
+                match leadership.as_mut() {
+                    Some(rx) => {
+                        if rx.changed().await.is_err() {
+                            return None;
+                        }
+                        let now = rx.borrow().clone();
+                        match now {
+                            Leadership::Leading { term: t, .. } if Some(t) == term => {
+                                Some((false, now))
+                            }
+                            Leadership::Holding { term: t } if Some(t) == term => Some((true, now)),
+                            _ => None,
+                        }
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                _ = &mut self.shutdown => return,
+                _ = &mut self.shutdown => return false,
                 ev = self.events.recv() => match ev {
                     Some(ev) => self.shell.feed(&mut self.monitor, ev),
-                    None => return,
+                    None => return false,
                 },
                 req = control.recv() => {
                     if let Some(req) = req {
                         let token = Token(self.shell.next_command);
                         self.shell.next_command += 1;
+                        if self.shell.lead.is_some()
+                            && req.line.split_whitespace().next() == Some("show")
+                        {
+                            self.shell.show_tokens.insert(token);
+                        }
                         self.shell.replies.insert(token, req.reply);
                         self.handle(Input::Command { token, line: req.line });
                     }
@@ -448,6 +649,20 @@ impl<'a, S: Future<Output = ()> + Unpin> Driver<'a, S> {
                     self.monitor.handle_timeout(Instant::now());
                     self.shell.drain(&mut self.monitor);
                 }
+                ev = lead_event => match ev {
+                    None => return true,
+                    Some((on, now)) => {
+                        if let Some(lead) = self.shell.lead.as_mut() {
+                            lead.show_line = crate::ha::show_line(&lead.name, &now);
+                        }
+                        let cause = format!(
+                            "Monitor HA: etcd does not confirm this monitor's leadership (term {}); \
+                             roles are held, no failover until it does.",
+                            term.unwrap_or(0)
+                        );
+                        self.handle(Input::Hold { on, cause });
+                    }
+                },
                 _ = watchdog.beat() => {}
             }
         }
@@ -497,6 +712,27 @@ struct Shell<'a> {
     publish_owed: bool,
     /// Audit events recorded since `ring` was copied from the audit.
     ring_owed: bool,
+    /// Monitor HA, while leading: the term, the way to etcd, the `show` line.
+    lead: Option<Lead>,
+    /// Commands whose answer gets the HA line (`show` while leading).
+    show_tokens: std::collections::HashSet<Token>,
+    /// Monitor HA: what this monitor is (for the metrics).
+    leadership: Option<watch::Receiver<crate::ha::Leadership>>,
+}
+
+/// What a leading monitor adds to its effects (monitor HA, issue 16).
+struct Lead {
+    /// Every agent request carries it (`|term=<n>`).
+    term: u64,
+    /// Status file contents and the carried state, also stored in etcd by the election
+    /// task.
+    status: mpsc::UnboundedSender<crate::ha::Record>,
+    /// The carried state last handed over, and the core generation it was read at.
+    carried: Option<(u64, crate::core::Carried)>,
+    /// The first line of `show`.
+    show_line: String,
+    /// This monitor as `show` names it.
+    name: String,
 }
 
 /// How stale the HTTP listener's copy may get between batches without decisions.
@@ -555,6 +791,7 @@ impl Shell<'_> {
                     host,
                     request,
                 } => {
+                    let request = request.with_term(self.lead.as_ref().map(|l| l.term));
                     if let Err(token) = self.agents.send(host.index(), token, request) {
                         monitor.handle(
                             Instant::now(),
@@ -582,6 +819,10 @@ impl Shell<'_> {
                 Action::WriteStatus(lines) => self.write_status(&lines),
                 Action::Reply { token, text } => match self.replies.remove(&token) {
                     Some(tx) => {
+                        let text = match (self.show_tokens.remove(&token), &self.lead) {
+                            (true, Some(lead)) => format!("{}{text}", lead.show_line),
+                            _ => text,
+                        };
                         let _ = tx.send(text);
                     }
                     None => debug!("reply for unknown command token {token:?}"),
@@ -605,6 +846,7 @@ impl Shell<'_> {
                 Action::ProbeNetwork => self.network_wake.notify_one(),
             }
         }
+        self.store_carried(monitor);
         // The one tap per batch: the decision audit, then the hooks.
         let decided = !self.batch.is_empty();
         if decided {
@@ -652,11 +894,49 @@ impl Shell<'_> {
             tally: self.tally.clone(),
             observed: self.observed.clone(),
             semi_sync: self.config.ext.semi_sync,
+            ha: self
+                .leadership
+                .as_ref()
+                .map(|rx| crate::http::HaView::of(&rx.borrow())),
         }));
+    }
+
+    /// Monitor HA: hands the election task the mode and flapping bookkeeping when they
+    /// changed (looked at only when the core may have changed).
+    fn store_carried(&mut self, monitor: &Monitor) {
+        let Some(lead) = self.lead.as_mut() else {
+            return;
+        };
+        let generation = monitor.generation();
+        if lead.carried.as_ref().is_some_and(|(g, _)| *g == generation) {
+            return;
+        }
+        let now = monitor.carried();
+        let changed = lead.carried.as_ref().is_none_or(|(_, c)| *c != now);
+        if changed {
+            if let Ok(json) = serde_json::to_string(&now) {
+                let _ = lead.status.send(crate::ha::Record::Carried(json));
+            }
+        }
+        lead.carried = Some((generation, now));
+    }
+
+    /// Monitor HA: from now on this monitor leads with `term`.
+    fn lead(&mut self, term: u64, ha: &crate::ha::Ha) {
+        self.lead = Some(Lead {
+            term,
+            status: ha.status.clone(),
+            show_line: crate::ha::show_line(&ha.name, &ha.leadership.borrow()),
+            name: ha.name.clone(),
+            carried: None,
+        });
     }
 
     fn write_status(&mut self, lines: &[StatusLine]) {
         let text = status_file::render(lines);
+        if let Some(lead) = &self.lead {
+            let _ = lead.status.send(crate::ha::Record::Status(text.clone()));
+        }
         self.write_text(&text);
         self.last_status = Some(text);
     }

@@ -289,6 +289,14 @@ pub fn notify_env(d: &Decision, time: i64) -> Option<BTreeMap<String, String>> {
             set("NEW_MODE", to.to_string());
             "mode_change"
         }
+        Decision::HaHold { on, mode } => {
+            set("MODE", mode.to_string());
+            if *on {
+                "ha_hold"
+            } else {
+                "ha_resume"
+            }
+        }
         _ => return None,
     };
     set("EVENT", event.into());

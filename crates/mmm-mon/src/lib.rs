@@ -8,6 +8,8 @@
 //! - `control`: the control listener (§5.2), a handler of `mmm_common::server`.
 //! - `audit`: the decision audit (ring and JSON lines file, issue 17).
 //! - `http`: the HTTP listener (metrics, JSON API, status page; issue 17).
+//! - `ha`: monitor high availability on etcd (election, leader terms, follower forwarding;
+//!   issue 16).
 //! - `status_file`: the status file format and its atomic write (§3.12).
 //! - `cli`: the command line (also the man page's source).
 //! - `driver`: the shell that owns the core and runs its actions (§3.1, §3.2); its startup
@@ -23,6 +25,7 @@ pub mod checks;
 pub mod cli;
 pub mod control;
 pub mod driver;
+pub mod ha;
 pub mod hooks;
 pub mod http;
 pub mod kill_host;

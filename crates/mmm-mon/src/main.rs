@@ -103,6 +103,7 @@ fn run() -> ExitCode {
         })),
         watchdog: daemon::Watchdog::from_env(),
         audit_file: audit_file(&cfg.monitor.audit_log, log_file.as_deref()),
+        cluster: cluster.map(str::to_string),
     };
     let span = tracing::info_span!("monitor", cluster = cluster.unwrap_or(""));
     let result = rt.block_on(driver::run(cfg, daemon::shutdown_signal(), hooks).instrument(span));

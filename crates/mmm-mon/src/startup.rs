@@ -97,10 +97,14 @@ pub fn load_status(path: Option<&Path>, config: &MonitorSettings) -> Vec<StatusL
 
 /// One startup query with up to [`STARTUP_ATTEMPTS`] attempts; `Err` carries the last
 /// answer (or failure) text.
-async fn query_with_retries(target: &AgentTarget, command: AgentCommand) -> Result<String, String> {
+async fn query_with_retries(
+    target: &AgentTarget,
+    command: AgentCommand,
+    term: Option<u64>,
+) -> Result<String, String> {
     let mut last = String::new();
     for _ in 0..STARTUP_ATTEMPTS {
-        let req = AgentRequest::new(target.host.clone(), command.clone());
+        let req = AgentRequest::new(target.host.clone(), command.clone()).with_term(term);
         match agent_client::request(target, &req).await {
             Ok(reply) if reply.is_ok() => return Ok(reply.result),
             Ok(reply) => last = reply.result,
@@ -119,18 +123,32 @@ pub type StartupAnswers = (
 /// §3.1 8g: GET_AGENT_STATUS then GET_SYSTEM_STATUS per host, hosts in parallel. A host
 /// whose initial ping check failed is not asked (2.2.1 sends nothing then).
 pub async fn queries(config: &MonitorSettings, initial: &InitialChecks) -> StartupAnswers {
+    let ping_ok: Vec<bool> = (0..config.hosts.len())
+        .map(|i| initial.ok(HostId(i), CheckKind::Ping))
+        .collect();
+    queries_with(config, &ping_ok, None).await
+}
+
+/// [`queries`] for the hosts whose ping is OK in `ping_ok` (config order), each request
+/// carrying `term` (monitor HA: a new leader's first words to an agent, after which a
+/// deposed leader's requests renew no lease).
+pub async fn queries_with(
+    config: &MonitorSettings,
+    ping_ok: &[bool],
+    term: Option<u64>,
+) -> StartupAnswers {
     let targets = agent_targets(config);
     let jobs = targets.into_iter().enumerate().map(|(i, mut target)| {
         target.read_timeout = target.read_timeout.min(STARTUP_READ_TIMEOUT);
-        let ping_ok = initial.ok(HostId(i), CheckKind::Ping);
+        let ping_ok = ping_ok.get(i).copied().unwrap_or(false);
         async move {
             if !ping_ok {
                 return (Err(String::new()), Err(String::new()));
             }
-            let agent = query_with_retries(&target, AgentCommand::GetAgentStatus)
+            let agent = query_with_retries(&target, AgentCommand::GetAgentStatus, term)
                 .await
                 .and_then(|r| parse_agent_status(&r).ok_or(r));
-            let system = query_with_retries(&target, AgentCommand::GetSystemStatus)
+            let system = query_with_retries(&target, AgentCommand::GetSystemStatus, term)
                 .await
                 .and_then(|r| parse_system_status(&r).ok_or(r));
             (agent, system)

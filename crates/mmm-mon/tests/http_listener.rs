@@ -40,6 +40,7 @@ fn published() -> Arc<Published> {
         tally: Tally::default(),
         observed: Arc::new(Observed::new(1)),
         semi_sync: false,
+        ha: None,
     })
 }
 

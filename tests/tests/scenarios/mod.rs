@@ -146,6 +146,11 @@ impl Running {
     pub fn healed(&mut self) {
         self.heal_at = Some(self.sampler_started.elapsed());
     }
+
+    /// Writes acknowledged so far.
+    pub fn acked(&self) -> u64 {
+        self.load.acked()
+    }
 }
 
 /// Whether data loss is allowed to be reported instead of asserted.

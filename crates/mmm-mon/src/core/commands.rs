@@ -110,6 +110,12 @@ impl Monitor {
             Cmd::Show => Done(self.show()),
             Cmd::Checks(h, c) => Done(self.checks_text(h, c)),
             Cmd::Mode => Done(self.mode.as_str().to_string()),
+            Cmd::SetActive | Cmd::SetManual | Cmd::SetPassive if self.held_from.is_some() => {
+                Done(format!(
+                    "ERROR: The mode is held: {} It comes back when etcd confirms the leadership.",
+                    self.passive_cause
+                ))
+            }
             Cmd::SetActive => Done(self.set_active()),
             Cmd::SetManual => Done(self.set_manual()),
             Cmd::SetPassive => Done(self.set_passive()),
@@ -331,6 +337,43 @@ impl Monitor {
             }
         }
         "OK: Switched into manual mode.".to_string()
+    }
+
+    /// [`Input::Hold`](super::Input::Hold) (monitor HA).
+    pub(crate) fn hold(&mut self, on: bool, cause: String) {
+        if on {
+            if self.held_from.is_none() {
+                self.held_from = Some((self.mode, self.passive_cause.clone()));
+                self.decide(Decision::HaHold {
+                    on: true,
+                    mode: self.mode,
+                });
+                self.mode = MonitorMode::Passive;
+            }
+            self.passive_cause = cause;
+            return;
+        }
+        let Some((before, cause)) = self.held_from.take() else {
+            return;
+        };
+        self.decide(Decision::HaHold {
+            on: false,
+            mode: before,
+        });
+        self.mode = before;
+        match before {
+            MonitorMode::Passive => self.passive_cause = cause,
+            // As `set_active` leaves PASSIVE: what ACTIVE would have done meanwhile.
+            MonitorMode::Active => {
+                self.passive_cause.clear();
+                self.clear_non_online_holders();
+                self.cleanup_and_send();
+            }
+            MonitorMode::Manual | MonitorMode::Wait => {
+                self.passive_cause.clear();
+                self.cleanup_and_send();
+            }
+        }
     }
 
     fn set_passive(&mut self) -> String {

@@ -421,6 +421,15 @@ pub enum Decision {
         /// The mode now.
         to: MonitorMode,
     },
+    /// Monitor HA (issue 16): etcd stopped confirming this leader's leadership (`on`: the
+    /// mode is held PASSIVE, roles kept, no failover), or confirms it again (`!on`: `mode`
+    /// is back).
+    HaHold {
+        /// Held, or released.
+        on: bool,
+        /// The mode before the hold (and after it).
+        mode: MonitorMode,
+    },
     /// `set_online` / `set_offline` changed a host's state (§5.3).
     AdminStateChanged {
         /// The host.
@@ -575,10 +584,12 @@ impl Decision {
             | OrphanAssigned { .. }
             | RoleMoved { .. }
             | ModeChanged { .. }
+            | HaHold { on: false, .. }
             | Failover { .. }
             | FailoverAllowed { .. }
             | StartupTable(_)
             | MonitorStarted { .. } => Level::Info,
+            HaHold { on: true, .. } => Level::Fatal,
             LeaseKeepaliveFailed { .. } => Level::Debug,
         }
     }
@@ -622,6 +633,7 @@ impl Decision {
             | SemiSyncState { .. }
             | LeaseWait { .. }
             | ModeChanged { .. }
+            | HaHold { .. }
             | FailoverHeld { .. }
             | FailoverAllowed { .. }
             | WaitEndedBothOnline { .. }
@@ -830,6 +842,14 @@ impl fmt::Display for Decision {
                  host '{to}'"
             ),
             ModeChanged { from, to } => write!(f, "Admin changed mode from '{from}' to '{to}'"),
+            HaHold { on: true, mode } => write!(
+                f,
+                "Monitor HA: etcd does not confirm this monitor's leadership: mode '{mode}' held as 'PASSIVE' (roles kept, no failover) until it does"
+            ),
+            HaHold { on: false, mode } => write!(
+                f,
+                "Monitor HA: etcd confirms this monitor's leadership again: back to mode '{mode}'"
+            ),
             AdminStateChanged { name, from, to, .. } => {
                 write!(f, "Admin changed state of '{name}' from {from} to {to}")
             }

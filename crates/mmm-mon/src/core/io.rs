@@ -95,6 +95,16 @@ pub enum Input {
         /// Otherwise why not: exit status or timeout, and the hook's output.
         why: String,
     },
+    /// Monitor HA (issue 16): etcd cannot confirm this leader's leadership (`on`), or can
+    /// again (`!on`). While held the core is PASSIVE with `cause` (roles kept, no role
+    /// moves, no kill_host, only lease renewals with `agent_lease`); released, the mode
+    /// before comes back (from ACTIVE as `set_active` does it).
+    Hold {
+        /// Hold, or release.
+        on: bool,
+        /// What `show` says while held.
+        cause: String,
+    },
     /// The startup picture (spec §3.14): status file content and, per host in config
     /// order, the GET_AGENT_STATUS / GET_SYSTEM_STATUS results (`Err` = the answer text or
     /// failure). Must come once, after the initial check results.

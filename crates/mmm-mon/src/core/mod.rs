@@ -59,6 +59,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+mod carried;
 mod checks_status;
 mod commands;
 mod decision;
@@ -80,6 +81,7 @@ mod sim;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use carried::{Carried, Flap};
 pub use commands::HELP;
 pub use decision::{Decision, Level, Reason, StartupQuery};
 pub use durability::Durability;
@@ -122,6 +124,8 @@ pub struct Monitor {
     mode: MonitorMode,
     /// Why the monitor is PASSIVE (shown by `show`).
     passive_cause: String,
+    /// Monitor HA: held ([`Input::Hold`]), with the mode and PASSIVE cause before.
+    held_from: Option<(MonitorMode, String)>,
     network_up: bool,
     /// Startup reconstruction done (before it, check results are initial checks).
     started: bool,
@@ -184,6 +188,7 @@ impl Monitor {
             hosts: PerHost::new(hosts),
             names,
             mode,
+            held_from: None,
             passive_cause: if mode == MonitorMode::Passive {
                 "Configured to start up in passive mode.".to_string()
             } else {
@@ -318,6 +323,10 @@ impl Monitor {
                 }
             }
             Input::Durability(d) => self.set_durability(d),
+            Input::Hold { on, cause } => {
+                self.hold(on, cause);
+                self.gate_sync();
+            }
             Input::PreFailoverResult { seq, allowed, why } => {
                 self.pre_failover_result(seq, allowed, why)
             }

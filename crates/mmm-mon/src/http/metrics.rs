@@ -109,6 +109,29 @@ pub fn render(p: &Published) -> String {
         mode.get_or_create(&labels(&[("mode", m)]))
             .set(i64::from(s.mode == m));
     }
+    if let Some(ha) = p.ha {
+        for (name, help, v) in [
+            (
+                "mmm_ha_leader",
+                "Monitor HA: 1 when this monitor leads (also while it holds)",
+                i64::from(ha.leading),
+            ),
+            (
+                "mmm_ha_holding",
+                "Monitor HA: 1 when this monitor leads but etcd does not confirm it (roles held, no failover)",
+                i64::from(ha.holding),
+            ),
+            (
+                "mmm_ha_term",
+                "Monitor HA: this monitor's term when it leads, else the known leader's (0: none known)",
+                i64::try_from(ha.term).unwrap_or(i64::MAX),
+            ),
+        ] {
+            let g = Gauge::<i64>::default();
+            g.set(v);
+            reg.register(name, help, g);
+        }
+    }
     let network = Gauge::<i64>::default();
     reg.register(
         "mmm_network_up",

@@ -31,7 +31,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::debug;
 
-pub use published::{Published, Tally};
+pub use published::{HaView, Published, Tally};
 
 /// The request head (request line and headers) must arrive within this.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);

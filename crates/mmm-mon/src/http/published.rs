@@ -26,6 +26,43 @@ pub struct Published {
     pub observed: Arc<Observed>,
     /// `semi_sync` is on (else the lossless state is not known, not false).
     pub semi_sync: bool,
+    /// Monitor HA (`etcd_endpoints` set): what this monitor is.
+    pub ha: Option<HaView>,
+}
+
+/// Monitor HA as the metrics show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HaView {
+    /// This monitor leads (also while holding).
+    pub leading: bool,
+    /// It leads but etcd does not confirm it: roles held.
+    pub holding: bool,
+    /// Its term when leading, else the leader's it knows (0: none known).
+    pub term: u64,
+}
+
+impl HaView {
+    /// The view of a leadership state.
+    pub fn of(l: &crate::ha::Leadership) -> HaView {
+        use crate::ha::Leadership;
+        match l {
+            Leadership::Leading { term, .. } => HaView {
+                leading: true,
+                holding: false,
+                term: *term,
+            },
+            Leadership::Holding { term } => HaView {
+                leading: true,
+                holding: true,
+                term: *term,
+            },
+            Leadership::Follower { leader, .. } => HaView {
+                leading: false,
+                holding: false,
+                term: leader.as_ref().map_or(0, |l| l.term),
+            },
+        }
+    }
 }
 
 /// Counters fed from the decisions (since the monitor started).

@@ -51,6 +51,8 @@ fn cases() -> Vec<(Decision, Level, &'static str)> {
         (LeaseWait { holder: n(), gainer: "db2".into(), wait: Some(Duration::from_millis(1450)) }, Level::Warn, "Waiting 1.4 s for the lease of 'db1' to expire before giving the writer role to 'db2'"),
         (LeaseWait { holder: n(), gainer: "db2".into(), wait: None }, Level::Warn, "Waiting for the request in flight to 'db1' to end and for its lease to expire before giving the writer role to 'db2'"),
         (ModeChanged { from: MonitorMode::Active, to: MonitorMode::Passive }, Level::Info, "Admin changed mode from 'ACTIVE' to 'PASSIVE'"),
+        (HaHold { on: true, mode: MonitorMode::Active }, Level::Fatal, "Monitor HA: etcd does not confirm this monitor's leadership: mode 'ACTIVE' held as 'PASSIVE' (roles kept, no failover) until it does"),
+        (HaHold { on: false, mode: MonitorMode::Active }, Level::Info, "Monitor HA: etcd confirms this monitor's leadership again: back to mode 'ACTIVE'"),
         (AdminStateChanged { host: h, name: n(), from: HostState::AwaitingRecovery, to: HostState::Online }, Level::Fatal, "Admin changed state of 'db1' from AWAITING_RECOVERY to ONLINE"),
         (AdminMovedRole { host: h, role: "writer".into(), from: "db2".into(), to: n(), forced: false }, Level::Fatal, "Admin moved role 'writer' from 'db2' to 'db1'"),
         (AdminMovedRole { host: h, role: "writer".into(), from: "db2".into(), to: n(), forced: true }, Level::Fatal, "Admin forced move of role 'writer' from 'db2' to 'db1'"),
@@ -89,6 +91,7 @@ fn host_of_a_decision() {
             | Decision::SemiSyncState { .. }
             | Decision::LeaseWait { .. }
             | Decision::ModeChanged { .. }
+            | Decision::HaHold { .. }
             | Decision::FailoverHeld { .. }
             | Decision::FailoverAllowed { .. }
             | Decision::WaitEndedBothOnline { .. }

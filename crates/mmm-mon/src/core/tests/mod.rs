@@ -7,6 +7,7 @@ mod decisions;
 mod errant;
 mod failover_gate;
 mod fresh_standby;
+mod ha;
 mod lease;
 mod next_state;
 mod roles;
