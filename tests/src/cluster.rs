@@ -1360,6 +1360,17 @@ fn terminate(what: &str, mut child: Child) -> Result<()> {
     }
 }
 
+/// `subnet` plus `MMM_TEST_SUBNET_SHIFT` (default 0; see [`ClusterOptions::subnet`]).
+fn shifted_subnet(subnet: u8) -> u8 {
+    let shift: u8 = std::env::var("MMM_TEST_SUBNET_SHIFT")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    subnet
+        .checked_add(shift)
+        .expect("MMM_TEST_SUBNET_SHIFT too large for this test's subnet")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1395,15 +1406,4 @@ mod tests {
         assert_eq!(secs(0.5), "0.5");
         assert_eq!(secs(2.0), "2");
     }
-}
-
-/// `subnet` plus `MMM_TEST_SUBNET_SHIFT` (default 0; see [`ClusterOptions::subnet`]).
-fn shifted_subnet(subnet: u8) -> u8 {
-    let shift: u8 = std::env::var("MMM_TEST_SUBNET_SHIFT")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    subnet
-        .checked_add(shift)
-        .expect("MMM_TEST_SUBNET_SHIFT too large for this test's subnet")
 }
