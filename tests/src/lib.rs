@@ -19,6 +19,7 @@
 //! Layout:
 //! - [`testbed`]: [`Testbed`] (up, down, attach/detach, exec/spawn/command, query/sql,
 //!   configs), leftover cleanup, the state file.
+//! - [`figures`]: median and range, a process's RSS and CPU (benchmarks).
 //! - [`fleet`]: extra configured hosts (addresses on db3, a fifth hung server) for the
 //!   monitor scaling benchmark (docs/scaling.md).
 //! - [`faults`]: stop / kill -9 / freeze / thaw / start a server, cut / restore a link,
@@ -45,6 +46,7 @@ pub mod configs;
 pub mod error;
 pub mod etcd;
 pub mod faults;
+pub mod figures;
 pub mod fleet;
 pub mod inhost;
 pub mod mariadb;

@@ -17,6 +17,7 @@ mod scenarios;
 use std::time::{Duration, Instant};
 
 use mmm_tests::cluster::{HaOptions, DB_HOSTS};
+use mmm_tests::figures::{measure, median_range};
 use scenarios::{fast, Cluster, Kind};
 
 /// `leader_lease` of the test (etcd's shortest useful TTL is 2 s).
@@ -372,43 +373,6 @@ fn monitor_ha_on_etcd() {
     c.start_monitor_on(leader).expect("restart the old leader");
 }
 
-/// Median and range of `xs` as `median [min–max]`.
-fn median_range(mut xs: Vec<f64>) -> String {
-    if xs.is_empty() {
-        return "–".into();
-    }
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    let m = if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    };
-    format!("{m:.2} [{:.2}–{:.2}]", xs[0], xs[n - 1])
-}
-
-/// (VmRSS MB, CPU % of a core) of `pid` over `window`.
-fn rss_cpu(pid: u32, window: Duration) -> Option<(f64, f64)> {
-    let read = || -> Option<(f64, u64)> {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let rss: f64 = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let f: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
-        let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-        Some((rss / 1024.0, ticks))
-    };
-    let (_, t0) = read()?;
-    std::thread::sleep(window);
-    let (rss, t1) = read()?;
-    Some((rss, (t1 - t0) as f64 / window.as_secs_f64()))
-}
-
 #[test]
 #[ignore = "benchmark: minutes; run with --ignored"]
 fn bench_ha_takeover() {
@@ -428,7 +392,7 @@ fn bench_ha_takeover() {
         } else {
             "follower"
         };
-        if let Some((rss, cpu)) = c.monitor_pid_on(host).and_then(|p| rss_cpu(p, window)) {
+        if let Some((rss, cpu)) = c.monitor_pid_on(host).and_then(|p| measure(p, window)) {
             println!("figure: [ha] {role} monitor ({host}): RSS {rss:.1} MB, CPU {cpu:.2} % of a core over {window:?}");
         }
     }
@@ -475,8 +439,8 @@ fn bench_ha_takeover() {
     }
     println!(
         "figure: [ha] takeover after the leader's kill -9 (leader_lease {LEADER_LEASE} s, {runs} runs): first agent on the new term {} s, every agent {} s; write gap {} s",
-        median_range(takeover),
-        median_range(obeyed),
-        median_range(gaps)
+        median_range(takeover, 2),
+        median_range(obeyed, 2),
+        median_range(gaps, 2)
     );
 }

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mmm_tests::cluster::{Cluster, ClusterOptions};
+use mmm_tests::figures::rss_and_cpu;
 use serde_json::Value;
 
 const SUBNET: u8 = 160;
@@ -491,23 +492,6 @@ fn http_listener_metrics_api_page_and_abuse() {
         started.elapsed().as_secs_f64()
     );
     c.stop().expect("stop");
-}
-
-/// (VmRSS kB, utime+stime clock ticks) of a process.
-fn rss_and_cpu(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let f: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
-    let ut: u64 = f.get(11)?.parse().ok()?;
-    let st: u64 = f.get(12)?.parse().ok()?;
-    Some((rss, ut + st))
 }
 
 /// `windows` measures of the monitor over `window` each: (RSS MB, CPU % of one core).

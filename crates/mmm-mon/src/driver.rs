@@ -247,6 +247,7 @@ where
         let mut stored = None;
         if let Some(ha) = ha.as_mut() {
             // Follow until this monitor leads; then start from the status stored in etcd.
+            driver.monitor.set_warm(true);
             let (term, text, carried) = driver.follow(&mut control_rx, ha, config).await?;
             driver.shell.lead(term, ha);
             match carried.map(|c| serde_json::from_str::<crate::core::Carried>(&c)) {

@@ -56,6 +56,9 @@ pub(crate) struct CheckEntry {
     /// Whether the initial check (§3.3.3) has been recorded.
     initialized: bool,
     trap: Trap,
+    /// Before startup: since when the initial results have been failing without a break
+    /// (a monitor HA follower's checks run for long before it starts: [`Self::warm_start`]).
+    failing_since: Option<Instant>,
 }
 
 /// The check table: per host, the four checks in display order.
@@ -94,6 +97,7 @@ impl ChecksStatus {
             message: String::new(),
             initialized: false,
             trap: Trap::Undefined,
+            failing_since: None,
         };
         ChecksStatus {
             hosts: PerHost::new(
@@ -117,6 +121,32 @@ impl ChecksStatus {
             self.timing.insert(host);
         } else {
             self.timing.remove(&host);
+        }
+    }
+
+    /// Monitor HA (issue 16), at a follower's takeover: an initial failure that began less
+    /// than its trap period ago is not counted at the startup but timed from when it
+    /// began, as it would have been had this monitor led all along (a healthy writer is
+    /// not failed over for one slow check at the moment of a takeover). Longer failures
+    /// count at once, as 2.2.1's initial checks do.
+    pub(crate) fn warm_start(&mut self, now: Instant) {
+        let traps = self.trap_periods;
+        for h in self.hosts.iter_mut() {
+            for (i, e) in h.iter_mut().enumerate() {
+                let Some(since) = e.failing_since.take() else {
+                    continue;
+                };
+                if e.ok || since + traps[i] <= now {
+                    continue;
+                }
+                e.ok = true;
+                e.trap = Trap::Failing {
+                    since,
+                    last_error: now,
+                    message: e.message.clone(),
+                    armed: true,
+                };
+            }
         }
     }
 
@@ -171,7 +201,13 @@ impl ChecksStatus {
     }
 
     /// Records an initial check result (§3.3.3): status 1 iff `OK`, last change = start.
-    pub(crate) fn initial(&mut self, host: HostId, check: CheckKind, result: &CheckResult) {
+    pub(crate) fn initial(
+        &mut self,
+        host: HostId,
+        check: CheckKind,
+        result: &CheckResult,
+        now: Instant,
+    ) {
         if let Some(e) = self
             .hosts
             .get_mut(host)
@@ -181,6 +217,12 @@ impl ChecksStatus {
             e.message = result.message.clone();
             e.initialized = true;
             e.trap = if e.ok { Trap::Ok } else { Trap::Undefined };
+            e.failing_since = match result.status {
+                CheckStatus::Error => e
+                    .failing_since
+                    .or(Some(now.checked_sub(result.failing_for).unwrap_or(now))),
+                _ => None,
+            };
         }
         self.retime(host);
     }
@@ -443,7 +485,7 @@ mod recovery_tests {
         let t0 = Instant::now();
         let trap = Duration::from_secs(1);
         let mut st = ChecksStatus::new(1, [trap; 4], t0, 0);
-        st.initial(H0, CheckKind::Mysql, &res("ERROR: Connect error"));
+        st.initial(H0, CheckKind::Mysql, &res("ERROR: Connect error"), t0);
         assert!(!st.ok(H0, CheckKind::Mysql));
         let t1 = t0 + Duration::from_millis(300);
         let _ = st.result(
@@ -480,7 +522,7 @@ mod recovery_tests {
         let t0 = Instant::now();
         let trap = Duration::from_secs(1);
         let mut st = ChecksStatus::new(1, [trap; 4], t0, 0);
-        st.initial(H0, CheckKind::Ping, &res("OK"));
+        st.initial(H0, CheckKind::Ping, &res("OK"), t0);
         let arrived = t0 + Duration::from_secs(5);
         let observed = Duration::from_millis(500);
         let err = res("ERROR: Could not ping 198.18.0.102").observed_failing_for(observed);
@@ -501,7 +543,7 @@ mod recovery_tests {
     fn short_failure_of_an_ok_check_stays_silent() {
         let t0 = Instant::now();
         let mut st = ChecksStatus::new(1, [Duration::from_secs(1); 4], t0, 0);
-        st.initial(H0, CheckKind::Mysql, &res("OK: Connected"));
+        st.initial(H0, CheckKind::Mysql, &res("OK: Connected"), t0);
         let t1 = t0 + Duration::from_millis(300);
         let _ = st.result(H0, "db2", CheckKind::Mysql, res("ERROR: x"), t1, 0, true);
         let t2 = t0 + Duration::from_millis(600);
@@ -537,6 +579,7 @@ mod network_gate_tests {
             H0,
             CheckKind::Mysql,
             &CheckResult::from_line("OK: Connected"),
+            t0,
         );
         st.network_confirmed(t0);
         let t1 = t0 + Duration::from_millis(100);
@@ -568,7 +611,7 @@ mod network_gate_tests {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let mut st = ChecksStatus::new(1, [Duration::from_secs(1); 4], t0, 0);
-        st.initial(H0, CheckKind::Ping, &CheckResult::from_line("OK"));
+        st.initial(H0, CheckKind::Ping, &CheckResult::from_line("OK"), t0);
         let err = || CheckResult::from_line("ERROR: Could not ping 198.18.2.100");
         let _ = st.result(H0, "db1", CheckKind::Ping, err(), t0 + ms(100), 0, true);
         st.network_confirmed(t0 + ms(200)); // the round before the cut
@@ -579,5 +622,50 @@ mod network_gate_tests {
             "fired on a confirmation older than the latest error"
         );
         assert!(st.ok(H0, CheckKind::Ping));
+    }
+
+    /// Monitor HA takeover: a failure younger than its trap period is timed from when it
+    /// began, an older one counts at once, an OK in between restarts the streak.
+    #[test]
+    fn warm_start_times_young_failures() {
+        let t0 = Instant::now();
+        let trap = Duration::from_secs(2);
+        let mut st = ChecksStatus::new(1, [trap; 4], t0, 0);
+        let ms = |n| t0 + Duration::from_millis(n);
+        st.initial(
+            H0,
+            CheckKind::Mysql,
+            &CheckResult::from_line("ERROR: old"),
+            t0,
+        );
+        st.initial(
+            H0,
+            CheckKind::Mysql,
+            &CheckResult::from_line("ERROR: old"),
+            ms(500),
+        );
+        st.initial(
+            H0,
+            CheckKind::Ping,
+            &CheckResult::from_line("ERROR: blip"),
+            ms(500),
+        );
+        st.initial(H0, CheckKind::Ping, &CheckResult::from_line("OK"), ms(1000));
+        st.initial(
+            H0,
+            CheckKind::Ping,
+            &CheckResult::from_line("ERROR: young"),
+            ms(2500),
+        );
+        st.warm_start(ms(3000));
+        // mysql has failed for 3 s (> trap): counted now.
+        assert!(!st.ok(H0, CheckKind::Mysql));
+        // ping has failed for 0.5 s: OK for now, timed from 2.5 s.
+        assert!(st.ok(H0, CheckKind::Ping));
+        st.network_confirmed(ms(4600));
+        assert_eq!(st.next_deadline(), Some(ms(4500)));
+        let out = st.fire_due(&["db1".to_string()], ms(4600), 0);
+        assert!(out.changed);
+        assert!(!st.ok(H0, CheckKind::Ping));
     }
 }

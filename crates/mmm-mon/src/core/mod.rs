@@ -126,6 +126,8 @@ pub struct Monitor {
     passive_cause: String,
     /// Monitor HA: held ([`Input::Hold`]), with the mode and PASSIVE cause before.
     held_from: Option<(MonitorMode, String)>,
+    /// Monitor HA: this core starts as a follower's that took over ([`Monitor::set_warm`]).
+    warm: bool,
     network_up: bool,
     /// Startup reconstruction done (before it, check results are initial checks).
     started: bool,
@@ -189,6 +191,7 @@ impl Monitor {
             names,
             mode,
             held_from: None,
+            warm: false,
             passive_cause: if mode == MonitorMode::Passive {
                 "Configured to start up in passive mode.".to_string()
             } else {
@@ -260,7 +263,7 @@ impl Monitor {
                     return;
                 }
                 if !self.started {
-                    self.checks.initial(host, check, &result);
+                    self.checks.initial(host, check, &result, self.now);
                     return;
                 }
                 let name = self.name(host);
@@ -336,6 +339,9 @@ impl Monitor {
                 systems,
             } => {
                 if !self.started {
+                    if self.warm {
+                        self.checks.warm_start(self.now);
+                    }
                     self.outbox.start(self.now);
                     self.startup(stored, agents, systems);
                     self.gate_sync();
@@ -405,6 +411,12 @@ impl Monitor {
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// Monitor HA: the check results before [`Input::Startup`] are a follower's, running
+    /// since long: a failure younger than its trap period is timed, not counted at once.
+    pub fn set_warm(&mut self, warm: bool) {
+        self.warm = warm;
     }
 
     /// The current monitor mode.
