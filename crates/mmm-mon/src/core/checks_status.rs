@@ -148,6 +148,9 @@ impl ChecksStatus {
                 };
             }
         }
+        for host in self.hosts.ids() {
+            self.retime(host);
+        }
     }
 
     /// A network check round succeeded at `now`.
