@@ -144,7 +144,8 @@ pub enum Daemons {
 pub struct ClusterOptions {
     /// A name for printed figures (`seed`, `fast`, `fast-lease`).
     pub label: &'static str,
-    /// The testbed's third octet (198.18.<subnet>.0/24).
+    /// The testbed's third octet (198.18.<subnet>.0/24), plus `MMM_TEST_SUBNET_SHIFT` when
+    /// that is set (to run a test beside other testbeds on one machine).
     pub subnet: u8,
     /// Slaves of db1 (2: db3 and db4, the seed; fewer only without the monitor).
     pub slaves: usize,
@@ -460,7 +461,7 @@ impl Cluster {
             static UP: Mutex<()> = Mutex::new(());
             let _one_at_a_time = lock(&UP);
             Testbed::up(TestbedOptions {
-                subnet: opts.subnet,
+                subnet: shifted_subnet(opts.subnet),
                 slaves: opts.slaves,
                 write_mmm_configs: false,
                 binlog_tmpfs_mib: opts.binlog_tmpfs_mib,
@@ -1357,6 +1358,17 @@ fn terminate(what: &str, mut child: Child) -> Result<()> {
             }
         }
     }
+}
+
+/// `subnet` plus `MMM_TEST_SUBNET_SHIFT` (default 0; see [`ClusterOptions::subnet`]).
+fn shifted_subnet(subnet: u8) -> u8 {
+    let shift: u8 = std::env::var("MMM_TEST_SUBNET_SHIFT")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    subnet
+        .checked_add(shift)
+        .expect("MMM_TEST_SUBNET_SHIFT too large for this test's subnet")
 }
 
 #[cfg(test)]

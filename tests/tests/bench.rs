@@ -7,7 +7,9 @@
 //! ```
 //!
 //! Each benchmark appends its figures to `target/mmm-bench.md` (the text pasted into
-//! docs/benchmarks.md). Subnets 63-69, 185-186.
+//! docs/benchmarks.md). Subnets 63-69, 180-181, 185-186; `MMM_BENCH_SUBNET_SHIFT=<n>` adds
+//! `n` to the third octet of `bench_failure_modes` and `bench_monitor_cost_200` (to run them
+//! beside other testbeds on one machine).
 //!
 //! - `bench_scenarios_fast` / `bench_scenarios_seed`: every scenario of the fault
 //!   matrix under load: write outage (longest gap), failover time (fault → VIP and
@@ -30,6 +32,17 @@ use std::time::{Duration, Instant};
 
 use mmm_tests::cluster::ClusterOptions;
 use scenarios::{fast, seed, Cluster, Outcome};
+
+/// `default` shifted by `MMM_BENCH_SUBNET_SHIFT` (module doc).
+fn subnet(default: u8) -> u8 {
+    let shift: u8 = std::env::var("MMM_BENCH_SUBNET_SHIFT")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    default
+        .checked_add(shift)
+        .expect("MMM_BENCH_SUBNET_SHIFT too large")
+}
 
 fn out_file() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
@@ -149,10 +162,19 @@ fn failure_modes(subnet: u8, settings: fn(u8) -> ClusterOptions, runs: usize) {
     opts.flap_count = Some(0);
     let trap = opts.effective_trap_period();
     let mut c = Cluster::start(opts.clone());
+    // `MMM_BENCH_FAILURE_ONLY=kill|cut|freeze` runs one failure mode only.
+    let only = std::env::var("MMM_BENCH_FAILURE_ONLY").unwrap_or_default();
+    let run = |mode: &str| only.is_empty() || only == mode;
     for _ in 0..runs {
-        scenarios::writer_server_fault(&mut c, "kill -9", false);
-        scenarios::writer_link_cut(&mut c, false);
-        scenarios::writer_server_fault(&mut c, "freeze", false);
+        if run("kill") {
+            scenarios::writer_server_fault(&mut c, "kill -9", false);
+        }
+        if run("cut") {
+            scenarios::writer_link_cut(&mut c, false);
+        }
+        if run("freeze") {
+            scenarios::writer_server_fault(&mut c, "freeze", false);
+        }
     }
     let outcomes = std::mem::take(&mut c.outcomes);
     drop(c);
@@ -199,7 +221,8 @@ fn failure_modes(subnet: u8, settings: fn(u8) -> ClusterOptions, runs: usize) {
     record(&s);
 }
 
-/// `failure_modes` with fast and seed settings; `MMM_BENCH_FAILURE_RUNS` rounds (default 5).
+/// `failure_modes` with fast and seed settings; `MMM_BENCH_FAILURE_RUNS` rounds (default 5);
+/// `MMM_BENCH_FAILURE_SETTINGS=fast|seed` runs one of them.
 #[test]
 #[ignore = "benchmark: minutes; run with --ignored"]
 fn bench_failure_modes() {
@@ -207,8 +230,13 @@ fn bench_failure_modes() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
-    failure_modes(185, fast, runs);
-    failure_modes(186, seed, runs);
+    let which = std::env::var("MMM_BENCH_FAILURE_SETTINGS").unwrap_or_default();
+    if which != "seed" {
+        failure_modes(subnet(185), fast, runs);
+    }
+    if which != "fast" {
+        failure_modes(subnet(186), seed, runs);
+    }
 }
 
 /// (VmRSS kB, utime+stime clock ticks) of a process.
@@ -481,8 +509,10 @@ fn monitor_cost_run(subnet: u8, cp: f64, window: Duration, run: usize) -> CostRu
 /// to mmm_common.conf. Subnets 180-181.
 ///
 /// The 200 extra hosts have no agent: the monitor's SET_STATUS to each of them is refused
-/// and retried every `status_retry_interval` (0.5 s), 400 refused TCP connects a second in
-/// all; a real site's agents answer, and are told again only by the ~3 s broadcast.
+/// and retried with back-off up to the ~3 s broadcast interval (~70 refused TCP connects a
+/// second in all; every `status_retry_interval`, 400 a second, before issue 14's back-off);
+/// a real site's agents answer, and are told again only by the broadcast.
+/// `MMM_BENCH_CHECK_PERIODS=1` (or `5`) runs one of the two settings.
 #[test]
 #[ignore = "benchmark: minutes; run with --ignored"]
 fn bench_monitor_cost_200() {
@@ -498,9 +528,14 @@ fn bench_monitor_cost_200() {
         "\n### Monitor cost with 204 configured hosts (seed settings, {runs} runs, {} s windows; median [min–max])\n\n| check_period s | monitor CPU % of a core | monitor RSS MB | MySQL connects/s to db1 (51 hosts) | statements/s to db1 | detection of a killed writer − trap_period s |\n|---|---|---|---|---|---|\n",
         window.as_secs()
     );
-    for (subnet, cp) in [(180u8, 5.0), (181, 1.0)] {
+    // `MMM_BENCH_CHECK_PERIODS=1` (or `5`) runs one of the two settings.
+    let only = std::env::var("MMM_BENCH_CHECK_PERIODS").unwrap_or_default();
+    for (net, cp) in [(subnet(180), 5.0), (subnet(181), 1.0)] {
+        if !only.is_empty() && only.trim().parse::<f64>().ok() != Some(cp) {
+            continue;
+        }
         let all: Vec<CostRun> = (1..=runs)
-            .map(|run| monitor_cost_run(subnet, cp, window, run))
+            .map(|run| monitor_cost_run(net, cp, window, run))
             .collect();
         let col = |f: fn(&CostRun) -> f64, d| median_range(all.iter().map(f).collect(), d);
         let _ = writeln!(

@@ -11,8 +11,14 @@
 //! (`crates/mmm-mon/src/checks/disk_full.rs`): logged, no state change, the writer keeps
 //! its role.
 //!
+//! A busy writer (slow queries on many connections, a CPU-bound query) is not a frozen one:
+//! the masters' liveness connection (`crates/mmm-mon/src/checks/liveness.rs`) pings on a
+//! connection of its own, which a busy server answers; the writer keeps its role and the
+//! monitor never reports it silent.
+//!
 //! Needs root and the binaries: `cargo build -p mmm-mon -p mmm-agent -p mmm-control`,
-//! then `cargo test -p mmm-tests --test server_limits -- --nocapture`. Subnets 132, 183.
+//! then `cargo test -p mmm-tests --test server_limits -- --nocapture`. Subnets 132, 183,
+//! 214.
 
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -302,5 +308,63 @@ fn writer_disk_full_is_reported() {
     drop(writer);
     c.kill_monitor().expect("kill monitor");
     let _ = c.testbed().free_binlog_disk("db1");
+    c.stop().expect("cluster stop");
+}
+
+/// Issue 14: slow queries and a CPU-bound query on the writer for 8 s do not make the
+/// liveness watch report it (a ping on its own connection is answered by a busy server):
+/// db1 stays ONLINE with the writer role and the VIP, and the monitor's debug log never
+/// says that it answers no ping.
+#[test]
+fn busy_writer_is_not_taken_for_a_frozen_one() {
+    let opts = ClusterOptions {
+        check_period: Some(0.5),
+        trap_period: Some(1.0),
+        check_timeout: Some(1.0),
+        monitor_debug: true,
+        ..ClusterOptions::seed(214)
+    };
+    let c = Cluster::start(opts).unwrap_or_else(|e| panic!("cluster start: {e}"));
+    let writer_vip = c.vip(188);
+    let socket = c
+        .host("db1")
+        .expect("db1")
+        .socket
+        .clone()
+        .expect("db1 socket");
+    let socket = socket.to_string_lossy().to_string();
+    let mut busy = Fillers(Vec::new());
+    for i in 0..18 {
+        let sql = if i < 2 {
+            "SELECT BENCHMARK(2000000000, MD5('mmm'))"
+        } else {
+            "SELECT SLEEP(10)"
+        };
+        let ch = c
+            .spawn("db1", &["mariadb", "--socket", &socket, "-e", sql])
+            .expect("spawn mariadb");
+        busy.0.push(ch);
+    }
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(8) {
+        let show = c.show().expect("show");
+        assert_eq!(show.state("db1"), "ONLINE", "db1 left ONLINE while busy");
+        assert!(
+            show.roles("db1").iter().any(|r| r.starts_with("writer")),
+            "db1 lost the writer role while busy"
+        );
+        assert!(c.holds_ip("db1", writer_vip).expect("ip"), "VIP left db1");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = c.monitor_log().unwrap_or_default();
+    assert!(
+        log.contains("result: OK"),
+        "the monitor's debug log has no check results"
+    );
+    assert!(
+        !log.contains("answers no ping"),
+        "the liveness watch took the busy db1 for a frozen one"
+    );
+    drop(busy);
     c.stop().expect("cluster stop");
 }

@@ -48,6 +48,14 @@ pub trait MysqlOps: Send + Sync {
     fn may_write(&self) -> EffectFuture<'_, bool>;
     /// `mysql_allow_write`: `read_only=0` (and `super_read_only=0` where it exists).
     fn allow_write(&self) -> EffectFuture<'_, ()>;
+    /// [`MysqlOps::allow_write`] for a writer role the agent already holds (the re-assertion
+    /// of MMM's "check roles"): the same, with the connect bounded as for a server whose
+    /// answer is optional (issue 14: a frozen server held the agent for `mysql_timeout` at
+    /// every re-assertion, and a failed writer's demotion waited behind it). Nothing is
+    /// sent to a server that did not complete the handshake.
+    fn reassert_write(&self) -> EffectFuture<'_, ()> {
+        self.allow_write()
+    }
     /// `mysql_deny_write`: `read_only=1` (+ `super_read_only=1`), then MMM's kill loop.
     fn deny_write(&self) -> EffectFuture<'_, ()>;
     /// `sync_with_master`: wait (bounded) until everything received from the peer is

@@ -780,6 +780,23 @@ impl MysqlServer {
         self.connect(h).await
     }
 
+    /// `allow_write` on a connection to the local server (closed after).
+    async fn allow_write_on(&self, mut db: Db) -> Result<(), EffectError> {
+        let r = async {
+            // semi_sync: the writer waits for the standby's acknowledgement from its
+            // first write on (failures are logged; writes go on asynchronously).
+            let _ = self.semi_sync_upkeep(&mut db, Some(true)).await;
+            if Self::read_only(&mut db).await? {
+                // On MySQL, read_only=0 also clears super_read_only.
+                db.exec("SET GLOBAL read_only=0").await?;
+            }
+            Ok(())
+        }
+        .await;
+        db.close().await;
+        r
+    }
+
     async fn read_only(db: &mut Db) -> Result<bool, EffectError> {
         let v = db.scalar("SELECT @@global.read_only").await?;
         Ok(v.as_deref() != Some("0"))
@@ -1551,20 +1568,20 @@ impl MysqlOps for MysqlServer {
 
     fn allow_write(&self) -> EffectFuture<'_, ()> {
         Box::pin(async move {
-            let mut db = self.local().await?;
-            let r = async {
-                // semi_sync: the writer waits for the standby's acknowledgement from its
-                // first write on (failures are logged; writes go on asynchronously).
-                let _ = self.semi_sync_upkeep(&mut db, Some(true)).await;
-                if Self::read_only(&mut db).await? {
-                    // On MySQL, read_only=0 also clears super_read_only.
-                    db.exec("SET GLOBAL read_only=0").await?;
-                }
-                Ok(())
-            }
-            .await;
-            db.close().await;
-            r
+            let db = self.local().await?;
+            self.allow_write_on(db).await
+        })
+    }
+
+    fn reassert_write(&self) -> EffectFuture<'_, ()> {
+        Box::pin(async move {
+            let h = self.host(&self.this).ok_or_else(|| {
+                EffectError::Other(format!("No connection info for '{}'", self.this))
+            })?;
+            let db = self
+                .connect_within(h, self.timeout.min(OPTIONAL_CONNECT_TIMEOUT))
+                .await?;
+            self.allow_write_on(db).await
         })
     }
 

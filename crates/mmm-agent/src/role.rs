@@ -6,7 +6,7 @@
 //! | add | configure IP | sync with master, allow writes, configure IP (abort at the first failure) |
 //! | delete | clear IP | deny writes (+ kill clients), clear IP (continue on failure) |
 //! | delete, host failed (HARD_OFFLINE) | clear IP | clear IP, then deny writes for at most [`FAILED_DENY_WAIT`]; `read_only=1` owed after that |
-//! | check | configure IP | allow writes (failure skips the IP), configure IP |
+//! | check | configure IP | allow writes, connect bounded at 0.5 s (failure skips the IP), configure IP |
 //!
 //! A writer the monitor found failed (HARD_OFFLINE: its server stopped answering) releases
 //! the writer IP first and waits for its own server's `read_only=1` only briefly (issue 14):
@@ -103,7 +103,12 @@ async fn make_writable(ctx: &RoleCtx<'_>, r: &RoleIp, readd: bool) -> Vec<String
         Ok(g) => g,
         Err(why) => return vec![format!("Couldn't allow writes: {why}")],
     };
-    if let Err(e) = ctx.mysql.allow_write().await {
+    let allowed = if readd {
+        ctx.mysql.allow_write().await
+    } else {
+        ctx.mysql.reassert_write().await
+    };
+    if let Err(e) = allowed {
         return vec![format!("Couldn't allow writes: {e}")];
     }
     if !gate.still_allowed() {

@@ -14,10 +14,14 @@
 //!   `check_period` later. Two hosts, ten echoes a second each: the slaves keep their
 //!   `check_period`.
 //! - A long-lived monitor connection per host ([`mysql::hold_connection`], a `SELECT SLEEP`
-//!   of 1 s on a master, of the `mysql` check's `check_period` up to 5 s on a slave) reports its loss
+//!   of 1 s on a master, of 5 s on a slave) reports its loss
 //!   as `Input::CheckConnLost` when the server cannot be reached again at once or stops
 //!   answering, and makes that host's `mysql` check run immediately, so a stopped, crashed
 //!   or hung mysqld is noticed when it happens, not at the next `check_period`.
+//!
+//! - A master also has a liveness connection ([`liveness`], issue 14): a `COM_PING` every
+//!   0.1 s; one unanswered for 0.5 s while the host answers ICMP (a frozen mysqld) starts
+//!   the `mysql` trap period at the moment that ping was sent, whatever `timeout`.
 //!
 //! - The MySQL checks of a host share long-lived connections ([`host_conns`], issue 14)
 //!   instead of connecting and logging in at every run.
@@ -33,6 +37,7 @@ pub mod arp_probe;
 pub mod disk_full;
 pub mod gtid;
 pub mod host_conns;
+pub mod liveness;
 pub mod mysql;
 pub mod observed;
 pub mod ping;
@@ -65,11 +70,13 @@ pub const MASTER_PING_INTERVAL: Duration = Duration::from_millis(100);
 /// plus the check timeout.
 pub const MASTER_WATCH_SLEEP: Duration = Duration::from_secs(1);
 
-/// A slave's held connection sleeps its `mysql` check's `check_period`, at most this long
-/// (a hung slave is noticed by the held connection or the periodic check, whichever comes
-/// first; with 200 slaves at check_period 5 the monitor makes 40 round trips a second for
-/// them instead of 200).
-pub const SLAVE_WATCH_SLEEP_MAX: Duration = Duration::from_secs(5);
+/// A slave's held connection sleeps this long (issue 14). A stopped or crashed slave
+/// closes the connection at once, whatever the sleep; a hung one is noticed by the held
+/// connection or the periodic `mysql` check, whichever comes first, and the check (every
+/// `check_period`, its failure back-dated to when it asked) comes first whenever
+/// `check_period` is below this. With 200 slaves the monitor makes 40 round trips a second
+/// for them instead of 200 at `check_period 1` (it slept `check_period` before).
+pub const SLAVE_WATCH_SLEEP: Duration = Duration::from_secs(5);
 
 /// Where check results go.
 pub type InputFn = Arc<dyn Fn(Input) + Send + Sync>;
@@ -251,6 +258,18 @@ pub fn spawn(
             ));
         }
         let cfg = check_config(config, CheckKind::Mysql);
+        if host.master {
+            let span = tracing::info_span!("check", host = %host.name, check = "liveness");
+            handles.push(tokio::spawn(
+                liveness::watch_liveness(
+                    host.clone(),
+                    cfg.clone(),
+                    sink.clone(),
+                    wake_mysql.clone(),
+                )
+                .instrument(span),
+            ));
+        }
         let sink = sink.clone();
         let span = tracing::info_span!("check", host = %host.name, check = "connection");
         handles.push(tokio::spawn(
@@ -284,8 +303,7 @@ async fn watch_connection(
         let sleep = if host.master {
             MASTER_WATCH_SLEEP
         } else {
-            cfg.check_period
-                .clamp(MASTER_WATCH_SLEEP, SLAVE_WATCH_SLEEP_MAX)
+            SLAVE_WATCH_SLEEP
         };
         match mysql::hold_connection(&host.mysql, cfg.timeout, sleep).await {
             Ok(mysql::ConnEnd::Closed(why)) => {

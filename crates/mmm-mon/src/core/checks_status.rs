@@ -7,6 +7,7 @@
 //! next check round. Initial checks (§3.3.3, results before startup) set the table directly:
 //! status 1 iff the result starts with `OK` (UNKNOWN counts as failed there only).
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use super::decision::Decision;
@@ -70,6 +71,10 @@ pub(crate) struct ChecksStatus {
     ///
     /// [`Input::NetworkConfirmed`]: super::Input::NetworkConfirmed
     network_confirmed: Option<Instant>,
+    /// The hosts with a failure being timed (a `Failing` entry), in config order: the trap
+    /// deadlines are looked for only there (issue 14: with 200 healthy hosts, walking all
+    /// 816 entries after every input was a good part of the core's time).
+    timing: BTreeSet<HostId>,
 }
 
 /// What feeding a result changed.
@@ -102,6 +107,20 @@ impl ChecksStatus {
             ),
             trap_periods,
             network_confirmed: None,
+            timing: BTreeSet::new(),
+        }
+    }
+
+    /// Keeps [`Self::timing`] in step after `host`'s entries changed.
+    fn retime(&mut self, host: HostId) {
+        let failing = self
+            .hosts
+            .get(host)
+            .is_some_and(|h| h.iter().any(|e| matches!(e.trap, Trap::Failing { .. })));
+        if failing {
+            self.timing.insert(host);
+        } else {
+            self.timing.remove(&host);
         }
     }
 
@@ -128,6 +147,9 @@ impl ChecksStatus {
                     armed: true,
                 };
             }
+        }
+        for host in self.hosts.ids() {
+            self.retime(host);
         }
     }
 
@@ -205,11 +227,28 @@ impl ChecksStatus {
                 _ => None,
             };
         }
+        self.retime(host);
     }
 
     /// Feeds one raw result after startup (§3.3.4). `host_name` is for log lines.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn result(
+        &mut self,
+        host: HostId,
+        host_name: &str,
+        check: CheckKind,
+        result: CheckResult,
+        now: Instant,
+        wall: i64,
+        network_up: bool,
+    ) -> Outcome {
+        let out = self.apply_result(host, host_name, check, result, now, wall, network_up);
+        self.retime(host);
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_result(
         &mut self,
         host: HostId,
         host_name: &str,
@@ -305,6 +344,7 @@ impl ChecksStatus {
                 };
             }
         }
+        self.retime(host);
     }
 
     /// After the network came back: failures being timed are reported only by a fresh
@@ -322,7 +362,9 @@ impl ChecksStatus {
     /// Reports every armed failure whose trap period ended at or before `now`.
     pub(crate) fn fire_due(&mut self, names: &[String], now: Instant, wall: i64) -> Outcome {
         let mut out = Outcome::default();
-        for host in self.hosts.ids() {
+        // Only hosts with a failure being timed can fire (config order, as before).
+        let timing: Vec<HostId> = self.timing.iter().copied().collect();
+        for host in timing {
             for check in CheckKind::ALL {
                 let name = names.get(host.index()).map(String::as_str).unwrap_or("");
                 let o = self.fire(host, name, check, now, wall);
@@ -375,6 +417,7 @@ impl ChecksStatus {
         });
         e.trap = Trap::Reported;
         out.changed = report(e, false, message, now, wall);
+        self.retime(host);
         out
     }
 
@@ -394,7 +437,7 @@ impl ChecksStatus {
     /// (`confirmed`) or is not yet (`!confirmed`) newer than their last error.
     fn earliest_deadline(&self, confirmed: bool) -> Option<Instant> {
         let mut best: Option<Instant> = None;
-        for h in &self.hosts {
+        for h in self.timing.iter().filter_map(|&host| self.hosts.get(host)) {
             for (i, e) in h.iter().enumerate() {
                 if let Trap::Failing {
                     since,

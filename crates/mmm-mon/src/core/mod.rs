@@ -657,10 +657,15 @@ impl Monitor {
         self.guard_promotion();
         // Tell every host whose roles changed at once (2.2.1: the broadcast of the same
         // loop iteration); a host held back by a switch sequence is deferred.
+        // A host that holds no IP in the table and was told none holds exactly its roles
+        // (issue 14: most of 200 hosts; `holds_exactly` walks every role's IPs).
+        let owners = self.roles.owner_mask(self.hosts.len());
         for host in self.hosts.ids() {
-            if !self.roles.holds_exactly(host, &self.hosts[host].roles)
-                && !self.outbox.deferred(host)
-            {
+            let told = &self.hosts[host].roles;
+            if told.is_empty() && !owners.get(host.index()).copied().unwrap_or(true) {
+                continue;
+            }
+            if !self.roles.holds_exactly(host, told) && !self.outbox.deferred(host) {
                 self.tell(host);
             }
         }

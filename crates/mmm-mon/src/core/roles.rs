@@ -184,6 +184,21 @@ impl RoleTable {
         v
     }
 
+    /// Per host (`n` of them): whether it owns any IP in the table.
+    pub(crate) fn owner_mask(&self, n: usize) -> Vec<bool> {
+        let mut mask = vec![false; n];
+        for owner in self
+            .roles
+            .iter()
+            .flat_map(|r| r.ips.iter().filter_map(|s| s.owner))
+        {
+            if let Some(m) = mask.get_mut(owner.index()) {
+                *m = true;
+            }
+        }
+        mask
+    }
+
     /// Whether `host` holds exactly `roles` in the table: the same as
     /// `self.host_roles(host) == roles`, without building the list (the distribution
     /// asks this for every host after every input).

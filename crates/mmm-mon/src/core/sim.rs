@@ -22,7 +22,9 @@
 //! not) holds the writer role unfenced, and the writer is unfenced after healing.
 //!
 //! Seeds: `MMM_SIM_SEED` (one seed) or a fixed list; the seed is printed first, so a
-//! failure shows it.
+//! failure shows it. `MMM_SIM_TRACE=<file>` writes every seed's full trace (each event,
+//! action, status write and the next deadline after each step) to `<file>`, to compare two
+//! versions of the core byte for byte.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -101,6 +103,8 @@ struct Sim {
     trace: std::collections::VecDeque<String>,
     /// The agent lease (ms; 0 = off).
     lease_ms: u64,
+    /// The full trace (`MMM_SIM_TRACE`).
+    full: Option<std::io::BufWriter<std::fs::File>>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -180,6 +184,14 @@ impl Sim {
             stats: Stats::default(),
             trace: std::collections::VecDeque::new(),
             lease_ms,
+            full: std::env::var_os("MMM_SIM_TRACE").map(|p| {
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .expect("MMM_SIM_TRACE: open");
+                std::io::BufWriter::new(f)
+            }),
         };
         // initial checks, then startup of a fresh cluster, then set everyone online
         for host in (0..n).map(HostId) {
@@ -273,7 +285,12 @@ impl Sim {
         if self.trace.len() > 3000 {
             self.trace.pop_front();
         }
-        self.trace.push_back(format!("{:>8} {s}", self.now_ms));
+        let line = format!("{:>8} {s}", self.now_ms);
+        if let Some(f) = &mut self.full {
+            use std::io::Write;
+            writeln!(f, "{line}").expect("MMM_SIM_TRACE: write");
+        }
+        self.trace.push_back(line);
     }
 
     fn drain(&mut self) {
@@ -286,6 +303,10 @@ impl Sim {
                 Action::KillHost { host, .. } => self.note(format!("kill {host}")),
                 Action::Reply { text, .. } => {
                     self.note(format!("reply {}", text.lines().next().unwrap_or("")))
+                }
+                Action::WriteStatus(lines) if self.full.is_some() => {
+                    let lines: Vec<String> = lines.iter().map(|l| format!("{l:?}")).collect();
+                    self.note(format!("status {}", lines.join(" | ")))
                 }
                 Action::WriteStatus(_) => {}
                 Action::ProbeNetwork => self.note("probe network".to_string()),
@@ -563,6 +584,13 @@ impl Sim {
             }
         }
         self.drain();
+        if self.full.is_some() {
+            let next = self
+                .m
+                .poll_timeout()
+                .map(|t| t.saturating_duration_since(self.base).as_nanos());
+            self.note(format!("step {} next {next:?}", self.steps));
+        }
         self.check_invariants();
     }
 

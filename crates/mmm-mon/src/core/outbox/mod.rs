@@ -2,7 +2,9 @@
 //! sends (spec §3.10, §3.2 step 5, §3.9 step 5, §3.14.4).
 //!
 //! - SET_STATUS sends ("tell a host") and their bookkeeping per host: the latest one, its
-//!   retry every `status_retry_interval` when it did not get through, a send held back by a
+//!   retry every `status_retry_interval` when it did not get through (backing off up to the
+//!   broadcast interval while the agent's port refuses the connection, see
+//!   [`Outbox::retry_delay`]), a send held back by a
 //!   switch sequence (deferred), kill-on-fail (once per incident: `fenced`), the roles the
 //!   agent may hold (`sent_roles`), whether the last exchange failed (for the log level);
 //! - the exchanges in flight ([`Token`] → what it is for); a host has a SET_STATUS in
@@ -162,6 +164,8 @@ pub(crate) struct Replied {
     pub(crate) reached: bool,
     /// A reply line (any).
     answered: bool,
+    /// The request may have reached the agent (false: the connect failed).
+    maybe_delivered: bool,
     pending: Pending,
 }
 
@@ -186,6 +190,9 @@ struct SendState {
     /// The latest agent reply was a failure (repeats are logged at DEBUG, not WARN, so a
     /// dead agent retried every status_retry_interval does not flood the log).
     failing: bool,
+    /// SET_STATUS failures in a row that never reached the agent (its connect failed):
+    /// the retry backs off ([`Outbox::retry_delay`]).
+    undelivered: u32,
     /// The lease anchor (`agent_lease`): the last time a request may have reached the
     /// agent, i.e. when an exchange ended that got past the connect (any reply, or a
     /// send/read/no-reply error). Starts at the monitor's start (and its startup queries):
@@ -301,6 +308,7 @@ impl Outbox {
             deferred_kill: false,
             fenced: false,
             failing: false,
+            undelivered: 0,
             lease_anchor: now,
             writer_released: false,
         };
@@ -320,6 +328,17 @@ impl Outbox {
     /// The next thing the outbox did.
     pub(crate) fn pop(&mut self) -> Option<Out> {
         self.out.pop_front()
+    }
+
+    /// How long after a failed SET_STATUS it is sent again: `status_retry_interval`, but
+    /// after the `n`-th send in a row whose connect failed (no agent listening, host up)
+    /// twice as long each time, up to `cap` (the broadcast interval, which tells every host
+    /// again anyway; issue 14: 200 configured hosts without an agent made 400 refused
+    /// connects a second). An agent that starts again is told within `cap` as before, and
+    /// at once when its ping recovers ([`Outbox::retry_now`]). docs/differences.md.
+    pub(crate) fn retry_delay(base: Duration, cap: Duration, n: u32) -> Duration {
+        let doubled = base.saturating_mul(1u32 << n.saturating_sub(1).min(16));
+        doubled.min(cap.max(base))
     }
 
     /// The periodic broadcast's interval: [`BROADCAST_INTERVAL`], or a third of
@@ -587,6 +606,7 @@ impl Outbox {
             ok,
             reached,
             answered: reply.is_ok(),
+            maybe_delivered,
             pending,
         })
     }
@@ -616,8 +636,15 @@ impl Outbox {
                     _ => false,
                 });
             let in_flight = self.status_in_flight(host).next().is_some();
-            let retry = f.now + self.retry_interval;
+            let cap = self.broadcast_interval();
+            let base = self.retry_interval;
             if let Some(h) = self.hosts.get_mut(host) {
+                if ok || replied.maybe_delivered {
+                    h.undelivered = 0;
+                } else {
+                    h.undelivered = h.undelivered.saturating_add(1);
+                }
+                let retry = f.now + Self::retry_delay(base, cap, h.undelivered);
                 if released {
                     h.writer_released = true;
                 }

@@ -11,6 +11,7 @@ mod ha;
 mod lease;
 mod next_state;
 mod roles;
+mod scale;
 mod semi_sync;
 mod startup;
 mod transitions;

@@ -491,8 +491,10 @@ fn network_down_freezes_transitions() {
     assert_eq!(h.state("db1"), HostState::HardOffline);
 }
 
-/// §3.10 / DESIGN: a SET_STATUS that failed is retried at status_retry_interval; an
-/// `ERROR:` reply counts as a failure; agent_down is set and cleared with its log lines.
+/// §3.10 / DESIGN: a SET_STATUS that failed is retried at status_retry_interval, backing
+/// off up to the broadcast interval while the agent's connect is refused (issue 14);
+/// agent_down is set and cleared with its log lines; an agent that comes back is told
+/// within a broadcast interval.
 #[test]
 fn failed_status_is_retried_and_agent_down() {
     let mut h = seed();
@@ -506,29 +508,45 @@ fn failed_status_is_retried_and_agent_down() {
     assert!(h.m.hosts[db4].agent_down);
     // agent_down only blocks new roles (2.2.1): db4 keeps its reader, gets no orphan
     assert_eq!(h.roles("db4"), vec![r("reader", "198.18.2.199")]);
-    let before = h
-        .sends_since(mark)
-        .iter()
-        .filter(|s| s.starts_with("SET_STATUS|1|db4"))
-        .count();
-    h.advance(Duration::from_millis(1600));
-    let after = h
-        .sends_since(mark)
-        .iter()
-        .filter(|s| s.starts_with("SET_STATUS|1|db4"))
-        .count();
+    let count = |h: &Harness, mark| {
+        h.sends_since(mark)
+            .iter()
+            .filter(|s| s.starts_with("SET_STATUS|1|db4"))
+            .count()
+    };
+    let before = count(&h, mark);
+    h.advance(Duration::from_millis(600));
+    assert!(count(&h, mark) > before, "the first retry after 0.5 s");
+    let mark = h.mark();
+    h.advance(12 * SEC);
+    let sends = count(&h, mark);
+    // 0.5 s retries would be 24; backed off to 3 s (with the broadcasts): 4-8.
     assert!(
-        after >= before + 3,
-        "retries every 0.5 s: {before} → {after}"
+        (4..=9).contains(&sends),
+        "backed-off retries in 12 s: {sends}"
     );
     h.agent_fails[db4] = false;
     let mark = h.mark();
-    h.advance(SEC);
+    h.advance(3 * SEC + Duration::from_millis(100));
     assert!(h
         .decisions_since(mark)
         .contains(&"Agent on host 'db4' is reachable again".to_string()));
     h.advance(SEC);
     assert_eq!(h.roles("db4").len(), 1);
+}
+
+/// Issue 14: the retry delay doubles from status_retry_interval up to the cap.
+#[test]
+fn status_retry_backs_off_to_the_broadcast_interval() {
+    use crate::core::outbox::Outbox;
+    let ms = Duration::from_millis;
+    let d = |n| Outbox::retry_delay(ms(500), 3 * SEC, n);
+    assert_eq!(
+        [d(0), d(1), d(2), d(3), d(4), d(40)],
+        [ms(500), ms(500), ms(1000), ms(2000), 3 * SEC, 3 * SEC]
+    );
+    // A retry interval above the cap is kept.
+    assert_eq!(Outbox::retry_delay(5 * SEC, 3 * SEC, 9), 5 * SEC);
 }
 
 /// DESIGN / §3.9 step 5: when the active master changes in a planned move, the old master
