@@ -31,6 +31,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use mmm_tests::cluster::ClusterOptions;
+use mmm_tests::figures::{measure, median_range};
 use scenarios::{fast, seed, Cluster, Outcome};
 
 /// `default` shifted by `MMM_BENCH_SUBNET_SHIFT` (module doc).
@@ -239,36 +240,7 @@ fn bench_failure_modes() {
     }
 }
 
-/// (VmRSS kB, utime+stime clock ticks) of a process.
-fn rss_and_cpu(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(") ")?.1;
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // Fields 14 and 15 (utime, stime) are 12 and 13 after the state field.
-    let ut: u64 = f.get(11)?.parse().ok()?;
-    let st: u64 = f.get(12)?.parse().ok()?;
-    Some((rss, ut + st))
-}
 
-/// (RSS MB, CPU % of one core) over `window`.
-fn measure(pid: u32, window: Duration) -> Option<(f64, f64)> {
-    let tick = 100.0; // USER_HZ
-    let (_, c0) = rss_and_cpu(pid)?;
-    std::thread::sleep(window);
-    let (rss, c1) = rss_and_cpu(pid)?;
-    Some((
-        rss as f64 / 1024.0,
-        (c1.saturating_sub(c0)) as f64 / tick / window.as_secs_f64() * 100.0,
-    ))
-}
 
 /// Addresses for extra configured hosts in the testbed's /24 (none of the testbed's).
 fn extra_octets(n: usize) -> Vec<u8> {
@@ -385,24 +357,6 @@ struct CostRun {
     detection: f64,
 }
 
-/// Median and range of `xs` as `median [min–max]`.
-fn median_range(mut xs: Vec<f64>, digits: usize) -> String {
-    if xs.is_empty() {
-        return "–".into();
-    }
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    let median = if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    };
-    format!(
-        "{median:.digits$} [{:.digits$}–{:.digits$}]",
-        xs[0],
-        xs[n - 1]
-    )
-}
 
 /// A fresh cluster on `subnet` with seed settings and `check_period` `cp`, the monitor
 /// restarted with 204 configured hosts; measures over `window`, then kills the writer.
