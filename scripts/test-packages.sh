@@ -5,8 +5,11 @@
 #    on 2 cores; MMM_DEB_PROFILE=dev packages the debug build test.sh made instead, in
 #    seconds);
 # 2. lintian reports no error;
-# 3. conffiles: /etc/mysql-mmm/*.conf are conffiles of mode 0640;
-# 4. dpkg -i of the three packages: the installed programs answer --help and --version,
+# 3. conffiles: /etc/mysql-mmm/*.conf (mmm_tools.conf included) are conffiles of mode 0640;
+# 4. dpkg -i of the four packages: the installed programs answer --help and --version
+#    (mmm_clone, mmm_backup, mmm_restore: --help prints 2.2.1's usage and exits 1) and have
+#    a man page and bash/zsh/fish completions, the tools' ssh helpers are in
+#    /usr/lib/mysql-mmm/tools/,
 #    `systemd-analyze verify` of the installed units is clean, their `systemd-analyze
 #    security` exposure is under 3.0, the logrotate snippet parses;
 # 5. the seed's walkthrough (tests/tests/walkthrough.rs, seed_walkthrough) on the testbed
@@ -27,7 +30,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 # shellcheck source=scripts/cargo-env.sh
 . scripts/cargo-env.sh
-PKGS=(mysql-mmm-agent mysql-mmm-monitor mysql-mmm-common)
+PKGS=(mysql-mmm-agent mysql-mmm-monitor mysql-mmm-tools mysql-mmm-common)
 OUT="$TARGET_DIR/debian"
 work="$(mktemp -d)"
 fails=0
@@ -58,7 +61,7 @@ for p in "${PKGS[@]}"; do
         fail "no $OUT/${p}_${deb_version}_*.deb"
     fi
 done
-[ ${#debs[@]} = 3 ] || exit 1
+[ ${#debs[@]} = ${#PKGS[@]} ] || exit 1
 
 step "lintian"
 t0=$SECONDS
@@ -75,7 +78,7 @@ for f in "${debs[@]}"; do
     dpkg-deb --ctrl-tarfile "$f" | tar -xO ./conffiles 2>/dev/null >>"$work/conffiles" || true
     dpkg-deb -c "$f" >>"$work/contents"
 done
-for c in mmm_common.conf mmm_agent.conf mmm_mon.conf; do
+for c in mmm_common.conf mmm_agent.conf mmm_mon.conf mmm_tools.conf; do
     if grep -qx "/etc/mysql-mmm/$c" "$work/conffiles" && grep -Eq "^-rw-r----- (root/root|0/0) .* \./etc/mysql-mmm/$c\$" "$work/contents"; then
         ok "/etc/mysql-mmm/$c is a conffile, mode 0640"
     else
@@ -115,6 +118,38 @@ for b in mmm_agentd mmm_mond mmm_control mmm_tls; do
         fail "$b: man page or completion missing or broken"
     fi
 done
+# The tools: 2.2.1's command lines have no --help option (Getopt::Long): it is a bad
+# parameter, answered with the usage text and exit 1.
+for b in mmm_clone mmm_backup mmm_restore; do
+    help_rc=0
+    help="$("/usr/sbin/$b" --help 2>&1)" || help_rc=$?
+    if [ "$("/usr/sbin/$b" --version)" = "$b $version" ] && [ "$help_rc" = 1 ] \
+        && grep -q "^Usage: /usr/sbin/$b \[--config <config file>\]" <<<"$help"; then
+        ok "/usr/sbin/$b --version, --help (usage, exit 1)"
+    else
+        printf '%s\n(exit %s)\n' "$help" "$help_rc" >&2
+        fail "/usr/sbin/$b --version/--help"
+    fi
+    if [ -f "/usr/share/man/man8/$b.8.gz" ] && zcat "/usr/share/man/man8/$b.8.gz" | grep -q "^\.TH $b 8 " \
+        && bash -c ". /usr/share/bash-completion/completions/$b && complete -p $b" >/dev/null \
+        && [ -f "/usr/share/zsh/vendor-completions/_$b" ] && [ -f "/usr/share/fish/vendor_completions.d/$b.fish" ]; then
+        ok "$b: man page and bash/zsh/fish completions installed, bash's loadable"
+    else
+        fail "$b: man page or completion missing or broken"
+    fi
+done
+for h in stream_backup create_snapshot remove_snapshot; do
+    if [ -x "/usr/lib/mysql-mmm/tools/$h" ] && [ "$(stat -c %a "/usr/lib/mysql-mmm/tools/$h")" = 755 ]; then
+        ok "/usr/lib/mysql-mmm/tools/$h installed (where the tools run it over ssh)"
+    else
+        fail "/usr/lib/mysql-mmm/tools/$h missing"
+    fi
+done
+if [ "$(stat -c %a /etc/mysql-mmm/mmm_tools.conf)" = 640 ] && [ -f /usr/share/doc/mysql-mmm-tools/tools.md ]; then
+    ok "/etc/mysql-mmm/mmm_tools.conf 0640, tools.md installed"
+else
+    fail "/etc/mysql-mmm/mmm_tools.conf mode or /usr/share/doc/mysql-mmm-tools/tools.md"
+fi
 units=()
 for u in mysql-mmm-agent mysql-mmm-monitor; do
     f="$(ls /lib/systemd/system/$u.service /usr/lib/systemd/system/$u.service 2>/dev/null | head -1 || true)"

@@ -1,7 +1,8 @@
-//! `cargo run -p xtask -- assets OUT_DIR [DATE]`: the man pages and shell completions of the three
+//! `cargo run -p xtask -- assets OUT_DIR [DATE]`: the man pages and shell completions of the
 //! shipped programs, generated from the same clap definitions the programs parse with
-//! (`mmm_agent::daemon_main::CLI`, `mmm_mon::cli::CLI`, `mmm_control::command()`, `mmm_tls::command()`), so they
-//! cannot drift apart. scripts/package.sh runs it before cargo-deb, which ships the files.
+//! (`mmm_agent::daemon_main::CLI`, `mmm_mon::cli::CLI`, `mmm_control::command()`,
+//! `mmm_tls::command()`, `mmm_tools::manual::programs()` for mmm_clone, mmm_backup and
+//! mmm_restore), so they cannot drift apart. scripts/package.sh runs it before cargo-deb, which ships the files.
 //!
 //! Writes:
 //! - `OUT_DIR/man/<prog>.8` (section 8, as Debian's Perl packages had them; gzip is left to
@@ -50,6 +51,13 @@ fn programs() -> Vec<Program> {
             sections: mmm_tls::SECTIONS,
         },
     ]
+    .into_iter()
+    .chain(
+        mmm_tools::manual::programs()
+            .into_iter()
+            .map(|(cmd, sections)| Program { cmd, sections }),
+    )
+    .collect()
 }
 
 /// The man page: clap_mangen's NAME, SYNOPSIS, DESCRIPTION, OPTIONS (and COMMANDS), then
@@ -205,6 +213,22 @@ mod tests {
         assert!(bash.contains("set_online"), "{bash}");
         assert!(dir.join("completions/zsh/_mmm_mond").is_file());
         assert!(dir.join("completions/fish/mmm_agentd.fish").is_file());
+        let page = fs::read_to_string(dir.join("man/mmm_clone.8")).unwrap();
+        for want in [
+            ".TH mmm_clone 8 ",
+            "\\-\\-clone\\-mode",
+            "mmm_tools.conf",
+            ".SH \"EXIT STATUS\"",
+        ] {
+            assert!(page.contains(want), "{want}: {page}");
+        }
+        for prog in ["mmm_backup", "mmm_restore"] {
+            assert!(dir.join(format!("man/{prog}.8")).is_file(), "{prog}");
+        }
+        let bash = fs::read_to_string(dir.join("completions/bash/mmm_restore")).unwrap();
+        assert!(bash.contains("--src-dir"), "{bash}");
+        assert!(dir.join("completions/zsh/_mmm_backup").is_file());
+        assert!(dir.join("completions/fish/mmm_clone.fish").is_file());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -266,6 +266,20 @@ fn etc_configs_equal_the_seed() {
     }
 }
 
+/// The repository's etc/mysql-mmm/mmm_tools.conf (the package's conffile) is 2.2.1's stock
+/// one: the same tools settings and copy methods, over etc's mmm_agent.conf.
+#[test]
+fn etc_tools_conf_is_the_stock_one() {
+    let etc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../etc/mysql-mmm");
+    let etc_cfg = load(&install(&etc), "mmm_tools", ProgramClass::Tools);
+    let stock = load(&install(&data("stock")), "mmm_tools", ProgramClass::Tools);
+    assert_eq!(etc_cfg.default_copy_method, stock.default_copy_method);
+    assert_eq!(etc_cfg.clone_dirs, stock.clone_dirs);
+    assert_eq!(etc_cfg.copy_methods, stock.copy_methods);
+    let tools = |c: &Config| c.host("db1").expect("db1").tools.clone();
+    assert_eq!(tools(&etc_cfg), tools(&stock));
+}
+
 #[test]
 fn effective_config_masks_passwords() {
     let dir = install(&data("seed"));
