@@ -240,8 +240,6 @@ fn bench_failure_modes() {
     }
 }
 
-
-
 /// Addresses for extra configured hosts in the testbed's /24 (none of the testbed's).
 fn extra_octets(n: usize) -> Vec<u8> {
     (2u8..100).chain(107..188).chain(200..255).take(n).collect()
@@ -356,7 +354,6 @@ struct CostRun {
     queries: f64,
     detection: f64,
 }
-
 
 /// A fresh cluster on `subnet` with seed settings and `check_period` `cp`, the monitor
 /// restarted with 204 configured hosts; measures over `window`, then kills the writer.
