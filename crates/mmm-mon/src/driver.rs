@@ -321,6 +321,16 @@ where
         )
         .await;
 
+    // A deposed leader sends nothing more: its agent queues (requests still queued are
+    // never sent) and its checks go with the driver at once; the local status file keeps
+    // what it last wrote.
+    let driver = if stepped_down {
+        drop(driver);
+        None
+    } else {
+        Some(driver)
+    };
+
     // Shutdown: no more commands, the status file a last time.
     let _ = stop_listener_tx.send(());
     if let Some(t) = listener_task {
@@ -331,12 +341,9 @@ where
         let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
     }
     network_task.abort();
-    if stepped_down {
-        // A deposed leader sends nothing more: its agent queues and checks go with the
-        // driver; the local status file keeps what it last wrote.
-        drop(driver);
+    let Some(driver) = driver else {
         return Ok(Ended::SteppedDown);
-    }
+    };
     driver.shell.write_last_status();
     if let Some(ha) = &ha {
         ha.resign().await;
