@@ -43,13 +43,7 @@ pub struct BackupArgs {
 pub fn usage(program: &str, cfg: Option<&ToolsConfig>) -> String {
     let mut s = format!("Usage: {program} [--config <config file>] --host <host> [--copy-method <copy method>] [--dest-dir <dir>]\n");
     if let Some(cfg) = cfg {
-        let mut methods: Vec<&str> = cfg
-            .cfg
-            .copy_methods
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect();
-        methods.sort();
+        let methods = cfg.copy_method_names(false);
         s.push_str("Where:\n");
         s.push_str(&format!(
             "  host       : {}\n",

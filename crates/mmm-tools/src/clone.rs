@@ -56,14 +56,7 @@ pub struct CloneArgs {
 pub fn usage(program: &str, cfg: Option<&ToolsConfig>) -> String {
     let mut s = format!("Usage: {program} [--config <config file>] --host <host> --clone-mode <mode> [--copy-method <copy method>] [--dest-dir <dir>]\n");
     if let Some(cfg) = cfg {
-        let mut methods: Vec<&str> = cfg
-            .cfg
-            .copy_methods
-            .iter()
-            .filter(|m| m.true_copy)
-            .map(|m| m.name.as_str())
-            .collect();
-        methods.sort();
+        let methods = cfg.copy_method_names(true);
         let mut modes = CLONE_MODES.to_vec();
         modes.sort();
         s.push_str("Where:\n");

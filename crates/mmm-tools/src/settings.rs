@@ -63,6 +63,20 @@ impl ToolsConfig {
         v
     }
 
+    /// The copy methods' names, sorted (usage text); with `true_copy_only`, only those
+    /// with `true_copy` (what a clone can use).
+    pub fn copy_method_names(&self, true_copy_only: bool) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .cfg
+            .copy_methods
+            .iter()
+            .filter(|m| m.true_copy || !true_copy_only)
+            .map(|m| m.name.as_str())
+            .collect();
+        v.sort();
+        v
+    }
+
     /// The copy method named `name`.
     pub fn copy_method(&self, name: &str) -> Option<&CopyMethodConfig> {
         self.cfg.copy_methods.iter().find(|m| m.name == name)
