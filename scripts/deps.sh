@@ -89,36 +89,27 @@ restore_policy() {
 trap restore_policy EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-if [ "$installing_server" = 1 ]; then
-    # Not started (policy-rc.d); not started at boot either.
+# What this script installed is not started (policy-rc.d above) and not started at boot.
+disable_at_boot() { # SERVICE
     if [ -d /run/systemd/system ]; then
-        systemctl disable --quiet mariadb.service 2>/dev/null || true
+        systemctl disable --quiet "$1.service" 2>/dev/null || true
     elif have update-rc.d; then
-        update-rc.d mariadb disable >/dev/null 2>&1 || true
+        update-rc.d "$1" disable >/dev/null 2>&1 || true
     fi
+}
+if [ "$installing_server" = 1 ]; then
+    disable_at_boot mariadb
     echo "deps.sh: installed mariadb-server without starting it, and disabled it at boot (the tests start their own servers)"
 fi
 if [ "$installing_prometheus" = 1 ]; then
-    if [ -d /run/systemd/system ]; then
-        systemctl disable --quiet prometheus.service 2>/dev/null || true
-    elif have update-rc.d; then
-        update-rc.d prometheus disable >/dev/null 2>&1 || true
-    fi
+    disable_at_boot prometheus
     echo "deps.sh: installed prometheus (for promtool) without starting its server, and disabled it at boot"
 fi
 if [ "$installing_etcd" = 1 ]; then
-    if [ -d /run/systemd/system ]; then
-        systemctl disable --quiet etcd.service 2>/dev/null || true
-    elif have update-rc.d; then
-        update-rc.d etcd disable >/dev/null 2>&1 || true
-    fi
+    disable_at_boot etcd
     echo "deps.sh: installed etcd-server without starting it, and disabled it at boot (the tests start their own members)"
 fi
 if [ "$installing_sshd" = 1 ]; then
-    if [ -d /run/systemd/system ]; then
-        systemctl disable --quiet ssh.service 2>/dev/null || true
-    elif have update-rc.d; then
-        update-rc.d ssh disable >/dev/null 2>&1 || true
-    fi
+    disable_at_boot ssh
     echo "deps.sh: installed openssh-server without starting the system's sshd, and disabled it at boot (the tools' tests start their own)"
 fi
