@@ -735,8 +735,8 @@ struct Lead {
     /// Status file contents and the carried state, also stored in etcd by the election
     /// task.
     status: mpsc::UnboundedSender<crate::ha::Record>,
-    /// The carried state last handed over, and the core generation it was read at.
-    carried: Option<(u64, crate::core::Carried)>,
+    /// The carried state last handed over.
+    carried: Option<crate::core::Carried>,
     /// The first line of `show`.
     show_line: String,
     /// This monitor as `show` names it.
@@ -854,10 +854,10 @@ impl Shell<'_> {
                 Action::ProbeNetwork => self.network_wake.notify_one(),
             }
         }
-        self.store_carried(monitor);
         // The one tap per batch: the decision audit, then the hooks.
         let decided = !self.batch.is_empty();
         if decided {
+            self.store_carried(monitor);
             let batch = std::mem::take(&mut self.batch);
             if self.audit.record(&batch) > 0 {
                 self.ring_owed = true;
@@ -910,23 +910,20 @@ impl Shell<'_> {
     }
 
     /// Monitor HA: hands the election task the mode and flapping bookkeeping when they
-    /// changed (looked at only when the core may have changed).
+    /// changed. Called after batches with decisions only: every change of either is one
+    /// (a mode change, a state change, `set_online`, a hold).
     fn store_carried(&mut self, monitor: &Monitor) {
         let Some(lead) = self.lead.as_mut() else {
             return;
         };
-        let generation = monitor.generation();
-        if lead.carried.as_ref().is_some_and(|(g, _)| *g == generation) {
+        let now = monitor.carried();
+        if lead.carried.as_ref() == Some(&now) {
             return;
         }
-        let now = monitor.carried();
-        let changed = lead.carried.as_ref().is_none_or(|(_, c)| *c != now);
-        if changed {
-            if let Ok(json) = serde_json::to_string(&now) {
-                let _ = lead.status.send(crate::ha::Record::Carried(json));
-            }
+        if let Ok(json) = serde_json::to_string(&now) {
+            let _ = lead.status.send(crate::ha::Record::Carried(json));
         }
-        lead.carried = Some((generation, now));
+        lead.carried = Some(now);
     }
 
     /// Monitor HA: from now on this monitor leads with `term`.
