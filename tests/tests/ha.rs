@@ -371,6 +371,22 @@ fn monitor_ha_on_etcd() {
     let (out, _) = c.control_on(other, &["set_active"]).expect("set_active");
     assert_eq!(out, "OK: Switched into active mode.\n");
     c.start_monitor_on(leader).expect("restart the old leader");
+
+    // 8. After the failures and recoveries above, the next planned move under load: a
+    //    switchover asked on the follower (forwarded to the leader) loses nothing on any
+    //    server (asserted by the row checker: every server, every acknowledged row).
+    let writer = c.writer().expect("a writer");
+    let to = Cluster::other_master(&writer);
+    let run = c.begin("HA: switchover after the outages");
+    c.settle(&run, Duration::from_millis(300));
+    let t = Instant::now();
+    let (out, _) = c
+        .control_on(leader, &["move_role", "writer", to])
+        .expect("move_role");
+    assert!(out.starts_with("OK: Role 'writer' has been moved"), "{out}");
+    let moved = c.wait_writer_on(to, t, Duration::from_secs(30));
+    c.settle(&run, Duration::from_millis(500));
+    c.end(run, Kind::Planned, t, Some(moved), None, true);
 }
 
 #[test]
