@@ -253,7 +253,10 @@ mod tests {
         assert!(tokio::time::timeout(short, wa.notified()).await.is_ok());
         assert!(tokio::time::timeout(short, wb.notified()).await.is_err());
         s.unregister(&[sa, sb]);
-        let left = s.waiters.lock().map(|w| w.contains_key(&sa) || w.contains_key(&sb));
+        let left = s
+            .waiters
+            .lock()
+            .map(|w| w.contains_key(&sa) || w.contains_key(&sb));
         assert_eq!(left.ok(), Some(false));
     }
 }

@@ -132,9 +132,7 @@ pub async fn run_check(
     let bound = cfg.timeout + Duration::from_secs(1);
     let work = async {
         match kind {
-            CheckKind::Ping => {
-                ping::ping_check_addr(host.mysql.ip, ping::PING_TIMEOUT).await
-            }
+            CheckKind::Ping => ping::ping_check_addr(host.mysql.ip, ping::PING_TIMEOUT).await,
             CheckKind::Mysql => mysql::mysql_check(&host.conns, cfg.timeout).await,
             CheckKind::RepThreads => mysql::rep_threads_check(&host.conns, cfg.timeout).await,
             CheckKind::RepBacklog => {
