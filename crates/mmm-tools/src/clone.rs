@@ -3,7 +3,10 @@
 //! data with a copy of SRC's and sets replication. With the hot-backup back-end: stop the
 //! local server, stream SRC's backup into a new directory, prepare and verify it, swap it
 //! for the old data directory, start, CHANGE MASTER by GTID; for master-master also point
-//! SRC at this host.
+//! SRC at this host. From a host with `backup_method lvm`: 2.2.1's sequence over an LVM
+//! snapshot (`run_lvm`).
+
+use std::path::Path;
 
 use clap::Parser;
 
@@ -277,13 +280,23 @@ pub fn receive_command(template: &str, source: &Host<'_>, dest: &str) -> String 
 pub async fn run(cfg: &ToolsConfig, args: &CloneArgs) -> Result<()> {
     let plan = plan(cfg, args).await?;
     print!("{}", info_block(cfg, &plan, args.dry_run));
-    if plan.source.backup_method() == BackupMethod::Lvm {
-        return Err(ToolsError::Failed(format!(
-            "Host '{}' uses the LVM snapshot back-end, which mmm-rs does not build yet; set 'backup_method mariadb-backup' for it (docs/tools.md)",
-            plan.source.name()
-        )));
-    }
     let method = cfg.copy_method(&plan.copy_method).expect("checked by plan");
+    if plan.source.backup_method() == BackupMethod::Lvm {
+        if method.stream {
+            return Err(ToolsError::Failed(crate::backup::lvm_stream_error(
+                &plan.copy_method,
+                plan.source.name(),
+            )));
+        }
+        if args.dry_run {
+            println!("Plan:");
+            for (i, s) in lvm_steps(cfg, &plan).iter().enumerate() {
+                println!("  {}. {s}", i + 1);
+            }
+            return Ok(());
+        }
+        return run_lvm(cfg, &plan).await;
+    }
     if !method.stream {
         hotbackup::hot_clone_dir(cfg)?;
     }
@@ -347,6 +360,107 @@ pub async fn run(cfg: &ToolsConfig, args: &CloneArgs) -> Result<()> {
         server::wait_io_connected(&plan.peer, PEER_CONNECT).await?;
     }
     swap.drop_old();
+    tracing::info!("Clone operation finished!");
+    Ok(())
+}
+
+/// The steps of a clone from an LVM host (2.2.1's sequence; printed by `--dry-run`).
+pub fn lvm_steps(cfg: &ToolsConfig, plan: &Plan<'_>) -> Vec<String> {
+    let mut v = vec![
+        format!(
+            "stop the local MySQL server ({} stop)",
+            plan.this.section.mysql_rcscript
+        ),
+        format!("check ssh: {} date", remote::ssh_prefix(&plan.source)),
+        format!(
+            "an LVM snapshot of {} mounted at {} ({} {})",
+            plan.source.name(),
+            crate::copy::snapshot_dir(&plan.source),
+            remote::ssh_prefix(&plan.source),
+            remote::helper_path(&plan.source, "create_snapshot")
+        ),
+        format!(
+            "copy {} with copy method '{}' and _mmm with 'scp' into {} (over its contents, as 2.2.1), remove the snapshot (remove_snapshot)",
+            cfg.clone_dirs_text(),
+            plan.copy_method,
+            plan.dest_dir
+        ),
+        "clean the copy (binary and relay logs, master.info, relay-log.info, *.pid, auto.cnf; chown mysql:mysql)".into(),
+        format!(
+            "start the local MySQL server ({} start)",
+            plan.this.section.mysql_rcscript
+        ),
+        format!(
+            "replicate from {} ({}) at the snapshot's position (by GTID where recorded)",
+            plan.peer.name(),
+            plan.peer.ip()
+        ),
+    ];
+    if plan.mode == "master-master" {
+        v.push(format!(
+            "point {} at {} ({})",
+            plan.peer.name(),
+            plan.this.name(),
+            plan.this.ip()
+        ));
+    }
+    v
+}
+
+/// A clone from a host with `backup_method lvm`: 2.2.1's sequence (the copy goes over
+/// `<dest>` itself: the clone dirs may be several, `data, logs` in 2.2.1's stock config),
+/// with the snapshot's GTID position where it recorded one.
+async fn run_lvm(cfg: &ToolsConfig, plan: &Plan<'_>) -> Result<()> {
+    server::stop(&plan.this)?;
+    remote::check_ssh_connection(plan.source.name(), &plan.source)?;
+    remote::execute_remote(plan.source.name(), &plan.source, "create_snapshot")?;
+    let dest = Path::new(&plan.dest_dir);
+    let copied = (|| -> Result<()> {
+        crate::copy::copy_clone_dirs(cfg, &plan.source, &plan.copy_method, &plan.dest_dir)?;
+        crate::copy::copy_from_remote(
+            cfg,
+            &plan.source,
+            "scp",
+            &plan.dest_dir,
+            crate::status::MMM_DIR,
+        )?;
+        crate::status::save_copy_method(dest, &plan.copy_method)
+    })();
+    let removed = remote::execute_remote(plan.source.name(), &plan.source, "remove_snapshot");
+    copied?;
+    removed?;
+    let status = crate::status::load_status(dest)?;
+    let dirs: Vec<std::path::PathBuf> = cfg.cfg.clone_dirs.iter().map(|d| dest.join(d)).collect();
+    crate::cleanup::cleanup(&status, dest, &dirs)?;
+    server::start(&plan.this).await?;
+    let at = match (status.gtid(), plan.mode.as_str()) {
+        (Some(g), _) => StartAt::Gtid(g.to_string()),
+        (None, "slave-slave") => StartAt::File {
+            file: status
+                .slave
+                .get("Relay_Master_Log_File")
+                .cloned()
+                .unwrap_or_default(),
+            pos: status
+                .slave
+                .get("Exec_Master_Log_Pos")
+                .cloned()
+                .unwrap_or_default(),
+        },
+        (None, _) => StartAt::File {
+            file: status.master.get("File").cloned().unwrap_or_default(),
+            pos: status.master.get("Position").cloned().unwrap_or_default(),
+        },
+    };
+    server::change_master_to(&plan.this, &plan.peer, &at).await?;
+    if plan.mode == "master-master" {
+        let peer_at = match &at {
+            StartAt::Gtid(g) => StartAt::Gtid(g.clone()),
+            _ => StartAt::Beginning,
+        };
+        server::change_master_to(&plan.peer, &plan.this, &peer_at).await?;
+        server::wait_io_connected(&plan.peer, PEER_CONNECT).await?;
+    }
     tracing::info!("Clone operation finished!");
     Ok(())
 }

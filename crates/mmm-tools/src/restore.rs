@@ -254,28 +254,51 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
         )
     };
     if hot {
+        if !args.version.is_empty() && !method.incremental {
+            return Err(ToolsError::Failed(
+                "The backup directory contains an non-incremental backup!".into(),
+            ));
+        }
         let swap = Swap::new(&dest_dir);
         swap.preflight()?;
         if !skip_mysqld {
             server::stop(&this)?;
         }
         let clone_dir = hotbackup::hot_clone_dir(cfg)?;
-        let prepared = (|| -> Result<()> {
+        let prepared = (|| -> Result<Status> {
             swap.make_stage()?;
             run_shell(&restore_cmd(&src_dir, &swap.stage.display().to_string()))?;
             swap.take_from_stage(clone_dir)?;
             hotbackup::verify(&swap.new)?;
-            cleanup::cleanup(&st, &swap.new, std::slice::from_ref(&swap.new))
+            // An incremental backup's `_mmm` is the latest backup's: the restored
+            // version's own coordinates are in its copy.
+            let st = if args.version.is_empty() {
+                st.clone()
+            } else {
+                version_status(&st, &swap.new)?
+            };
+            cleanup::cleanup(&st, &swap.new, std::slice::from_ref(&swap.new))?;
+            Ok(st)
         })();
-        if let Err(e) = prepared {
-            swap.discard_new();
-            return Err(ToolsError::Failed(format!(
-                "{e}\nNothing was changed: '{}' is as it was",
-                swap.dest.display()
-            )));
-        }
+        let st = match prepared {
+            Ok(st) => st,
+            Err(e) => {
+                swap.discard_new();
+                return Err(ToolsError::Failed(format!(
+                    "{e}\nNothing was changed: '{}' is as it was",
+                    swap.dest.display()
+                )));
+            }
+        };
         swap.swap()?;
-        tracing::info!("Restored backup from '{src_dir}' to '{dest_dir}'");
+        if args.version.is_empty() {
+            tracing::info!("Restored backup from '{src_dir}' to '{dest_dir}'");
+        } else {
+            tracing::info!(
+                "Restored backup version '{}' from '{src_dir}' to '{dest_dir}'",
+                args.version
+            );
+        }
         if !skip_mysqld {
             start_and_replicate(&this, peer.as_ref(), &st, src_mode, dest_mode, true).await?;
         }
@@ -319,6 +342,23 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
     }
     tracing::info!("Restore operation finished!");
     Ok(())
+}
+
+/// The status of one version of an incremental hot backup: `_mmm/status.txt` holds the
+/// latest backup's coordinates (rdiff-backup leaves `_mmm` out of its increments), the
+/// restored copy its own (`mariadb_backup_binlog_info`).
+fn version_status(latest: &Status, copy: &Path) -> Result<Status> {
+    let mut st = hotbackup::status_of(copy, &latest.host)?;
+    st.copy_method = latest.copy_method.clone();
+    if st.master != latest.master {
+        tracing::info!(
+            "Using the restored version's own coordinates: binlog {} position {}, GTID {}",
+            st.master.get("File").map_or("", String::as_str),
+            st.master.get("Position").map_or("", String::as_str),
+            st.gtid().unwrap_or("(none)")
+        );
+    }
+    Ok(st)
 }
 
 fn run_shell(command: &str) -> Result<()> {
