@@ -1077,7 +1077,7 @@ fn tools_clone_backup_restore_reseed() {
     };
     let c = Cluster::start(opts).unwrap_or_else(|e| panic!("start: {e}"));
     create_table(&c, "db1").expect("load table");
-    let _tools = Tools::setup(&c);
+    let tools = Tools::setup(&c);
     dry_runs(&c);
     failed_clone_changes_nothing(&c);
     clone_and_restore_slaves(&c);
@@ -1085,6 +1085,8 @@ fn tools_clone_backup_restore_reseed() {
     clone_slave_slave(&c);
     reseed_diverged_master(&c);
     restore_221_backup(&c);
+    lvm_sequence_with_a_bind_mount(&c, &tools);
+    drop(tools);
     c.stop().expect("stop");
 }
 
@@ -1190,7 +1192,28 @@ fn tools_lvm_snapshot() {
     let c = Cluster::start(opts).unwrap_or_else(|e| panic!("start: {e}"));
     create_table(&c, "db1").expect("load table");
     let tools = Tools::setup(&c);
+    let lines = format!(
+        "\tbackup_method lvm\n\tlvm_snapshot_size 32M\n\tlvm_volume_group {}\n\tlvm_logical_volume data\n\tlvm_mount_opts -o rw\n",
+        lvm.vg
+    );
+    lvm_backup_of_db1(&c, &tools, &lines, "backup-lvm.db1");
+    let lvs = sh(&format!("lvs --noheadings -o lv_name {}", lvm.vg));
+    assert!(
+        !String::from_utf8_lossy(&lvs.stdout).contains("mmm_snapshot"),
+        "the snapshot volume is left"
+    );
+    drop(tools);
+    c.stop().expect("stop");
+}
+
+/// `mmm_backup` of db1 on db4 with `scp` and db1's `<host>` section given `lines` (its LVM
+/// settings): the snapshot's `data/db/marker` copied, a 2.2.1 `_mmm/status.txt` with the
+/// coordinates and GTID read under the lock, db1 writable afterwards, the snapshot
+/// unmounted (in sshd's mount namespace, where the helpers ran). db1's and db4's configs are
+/// put back afterwards.
+fn lvm_backup_of_db1(c: &Cluster, tools: &Tools, lines: &str, dest_name: &str) {
     let mount = tools.dir.path().join("snapshot.db1").display().to_string();
+    let mut saved = Vec::new();
     for h in ["db1", "db4"] {
         let path = c
             .host(h)
@@ -1198,24 +1221,21 @@ fn tools_lvm_snapshot() {
             .dir
             .join("etc/mysql-mmm/mmm_tools.conf");
         let conf = std::fs::read_to_string(&path).expect("conf");
-        let conf = conf.replacen(
-            "<host db1>\n",
-            &format!(
-                "<host db1>\n\tbackup_method lvm\n\tlvm_snapshot_size 32M\n\tlvm_volume_group {}\n\tlvm_logical_volume data\n\tlvm_mount_opts -o rw\n",
-                lvm.vg
-            ),
-            1,
-        );
-        write_mode(&path, &conf, 0o600);
+        let changed = conf.replacen("<host db1>\n", &format!("<host db1>\n{lines}"), 1);
+        write_mode(&path, &changed, 0o600);
+        saved.push((path, conf));
     }
-    let dest = format!("{}/backup-lvm.db1", c_tools_dir(&c));
+    let dest = format!("{}/{dest_name}", c_tools_dir(c));
     let dest_arg = format!("--dest-dir={dest}");
     let r = tool(
-        &c,
+        c,
         "db4",
         "mmm_backup",
         &["--host", "db1", "--copy-method", "scp", &dest_arg],
     );
+    for (path, conf) in &saved {
+        write_mode(path, conf, 0o600);
+    }
     ok(&r, "mmm_backup of db1 with an LVM snapshot");
     assert!(
         r.out.contains("OK: Snapshot created!") && r.out.contains("OK: Snapshot removed!"),
@@ -1235,20 +1255,14 @@ fn tools_lvm_snapshot() {
         !status.contains("backup_method"),
         "2.2.1's status.txt expected: {status}"
     );
-    // Unlocked: db1 takes writes; the snapshot is gone.
+    // Unlocked: db1 takes writes.
     c.query(
         "db1",
         "CREATE TABLE IF NOT EXISTS mmm_test.after_lvm (id INT PRIMARY KEY)",
     )
     .expect("db1 writable after the snapshot");
-    let lvs = sh(&format!("lvs --noheadings -o lv_name {}", lvm.vg));
-    assert!(
-        !String::from_utf8_lossy(&lvs.stdout).contains("mmm_snapshot"),
-        "the snapshot volume is left"
-    );
-    // sshd's mount namespace is where the helpers mounted it.
     let out = tools.ssh(
-        &c,
+        c,
         "db3",
         "db1",
         &format!("if mountpoint -q {mount}; then echo mounted; else echo free; fi"),
@@ -1258,8 +1272,25 @@ fn tools_lvm_snapshot() {
         "free",
         "the snapshot is still mounted at {mount}"
     );
-    drop(tools);
-    c.stop().expect("stop");
+}
+
+/// 2.2.1's LVM sequence where this machine can't run LVM: db1 with `backup_method lvm`,
+/// its LVM programs replaced through 2.2.1's own settings (`lvm_bin_lvcreate true`,
+/// `lvm_bin_lvremove true`) and the snapshot's mount by a bind mount of a directory
+/// (`lvm_mount_opts --bind <dir> <mount dir> && true`, the rest of 2.2.1's mount line
+/// going to `true`). Everything else is real: the helpers over ssh, FLUSH TABLES WITH
+/// READ LOCK and the coordinates on db1's server, the mount and umount, the copy.
+fn lvm_sequence_with_a_bind_mount(c: &Cluster, tools: &Tools) {
+    let origin = tools.dir.path().join("lvm-origin");
+    std::fs::create_dir_all(origin.join("data/db")).expect("mkdir");
+    std::fs::write(origin.join("data/db/marker"), "before the snapshot\n").expect("marker");
+    let mount = tools.dir.path().join("snapshot.db1");
+    let lines = format!(
+        "\tbackup_method lvm\n\tlvm_bin_lvcreate true\n\tlvm_bin_lvremove true\n\tlvm_snapshot_size 32M\n\tlvm_volume_group none\n\tlvm_logical_volume data\n\tlvm_mount_opts --bind {} {} && true\n",
+        origin.display(),
+        mount.display()
+    );
+    lvm_backup_of_db1(c, tools, &lines, "backup-lvm-bind.db1");
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
