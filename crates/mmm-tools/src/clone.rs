@@ -602,4 +602,39 @@ mod tests {
         assert!(v[2].ends_with(", MASTER_LOG_FILE='mysql-bin.000002', MASTER_LOG_POS=98"));
         assert_eq!(v.len(), 4);
     }
+
+    #[test]
+    fn lvm_host_clone_plan_is_2_2_1s() {
+        let conf = CONF.replace(
+            "<host db1>\n  ip 10.0.0.1\n</host>",
+            "<host db1>\n  ip 10.0.0.1\n  lvm_snapshot_size 1G\n  lvm_logical_volume mysql\n  lvm_volume_group storage\n  lvm_mount_dir /mmm_snapshot\n  lvm_mount_opts -orw,nouuid\n</host>",
+        );
+        let cfg = ToolsConfig {
+            cfg: parse_str(&conf, "t.conf", &[], ProgramClass::Tools).expect("valid"),
+        };
+        let db1 = cfg.host("db1").expect("db1");
+        assert_eq!(db1.backup_method(), BackupMethod::Lvm);
+        let plan = Plan {
+            source: db1,
+            this: cfg.this_host().expect("db3"),
+            peer: db1,
+            mode: "master-slave".into(),
+            copy_method: "scp".into(),
+            dest_dir: "/mysql".into(),
+        };
+        // 2.2.1's info block: no `Backup method` line for an LVM source.
+        assert!(!info_block(&cfg, &plan, true).contains("Backup method"));
+        let steps = lvm_steps(&cfg, &plan);
+        assert!(
+            steps[2].contains("an LVM snapshot of db1 mounted at /mmm_snapshot")
+                && steps[2].ends_with("/usr/lib/mysql-mmm/tools/create_snapshot)"),
+            "{steps:?}"
+        );
+        assert!(
+            steps[3].contains("copy data, logs with copy method 'scp'"),
+            "{steps:?}"
+        );
+        assert_eq!(steps.len(), 7, "{steps:?}");
+        assert!(crate::backup::lvm_stream_error("mbstream", "db1").contains("backup_method lvm"));
+    }
 }
