@@ -143,6 +143,22 @@ pub fn list_increments(cfg: &ToolsConfig, backup_dir: &str) -> Result<()> {
     Ok(())
 }
 
+/// The newest version of the incremental backup in `backup_dir` (the first column of the
+/// `rdiff` method's `incremental_command` output, as a number), if it can be read.
+pub fn latest_increment(cfg: &ToolsConfig, backup_dir: &str) -> Option<String> {
+    let method = cfg.copy_method("rdiff").filter(|m| m.incremental)?;
+    let command = fill(
+        method.incremental_command.as_deref().unwrap_or_default(),
+        &[("BACKUP_DIR", backup_dir)],
+    );
+    let out = shell(&command).output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .max()
+        .map(|v| v.to_string())
+}
+
 /// Whether a backup is a hot backup (the mariadb-backup back-end's): its status says so.
 pub fn is_hot_backup(st: &Status) -> bool {
     st.backup_method.as_deref() == Some(hotbackup::MARIADB_BACKUP)
@@ -217,6 +233,18 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
             cfg.host(&peer_name)
                 .ok_or_else(|| ToolsError::Failed(format!("Unknown peer host '{peer_name}'")))?,
         );
+    }
+    // A snapshot backup records its coordinates only in `_mmm/status.txt`, which is the
+    // latest backup's: an older version can't set replication from them.
+    if !hot && !args.version.is_empty() && dest_mode == "slave" && !skip_mysqld {
+        let latest = latest_increment(cfg, &src_dir);
+        if latest.as_deref() != Some(args.version.as_str()) {
+            return Err(ToolsError::Failed(format!(
+                "'{src_dir}/_mmm/status.txt' holds the replication coordinates of the latest backup ({}), not of version '{}': restore that version with --mode {src_mode}-single and set replication by hand",
+                latest.as_deref().unwrap_or("unknown"),
+                args.version
+            )));
+        }
     }
     let l = |a: &str, b: &str| println!("{}", line(a, b, 22, 55));
     l("Source dir", &src_dir);
@@ -300,7 +328,7 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
             );
         }
         if !skip_mysqld {
-            start_and_replicate(&this, peer.as_ref(), &st, src_mode, dest_mode, true).await?;
+            start_and_replicate(&this, peer.as_ref(), &st, src_mode, dest_mode).await?;
         }
         swap.drop_old();
     } else {
@@ -337,7 +365,7 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
             .collect();
         cleanup::cleanup(&st, Path::new(&dest_dir), &dirs)?;
         if !skip_mysqld {
-            start_and_replicate(&this, peer.as_ref(), &st, src_mode, dest_mode, false).await?;
+            start_and_replicate(&this, peer.as_ref(), &st, src_mode, dest_mode).await?;
         }
     }
     tracing::info!("Restore operation finished!");
@@ -376,7 +404,6 @@ async fn start_and_replicate(
     st: &Status,
     src_mode: &str,
     dest_mode: &str,
-    hot: bool,
 ) -> Result<()> {
     server::start(this).await?;
     let Some(peer) = peer.filter(|_| dest_mode != "single") else {
@@ -386,7 +413,7 @@ async fn start_and_replicate(
         return Ok(());
     };
     let at = match (src_mode, dest_mode, st.gtid()) {
-        ("master" | "slave", "slave", Some(g)) if hot => StartAt::Gtid(g.to_string()),
+        ("master" | "slave", "slave", Some(g)) => StartAt::Gtid(g.to_string()),
         ("master", "slave", _) => StartAt::File {
             file: st.master.get("File").cloned().unwrap_or_default(),
             pos: st.master.get("Position").cloned().unwrap_or_default(),
@@ -409,4 +436,25 @@ async fn start_and_replicate(
         }
     };
     server::change_master_to(this, peer, &at).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmm_common::config::{parse_str, ProgramClass};
+
+    #[test]
+    fn latest_increment_is_the_newest_version() {
+        let conf = "this db3\ndefault_copy_method rdiff\nclone_dirs data\n\
+<host default>\n  ssh_user root\n  tools_user t\n  tools_password p\n  backup_dir /b\n  restore_dir /r\n\
+  replication_user r\n  replication_password s\n  bin_path /usr/lib/mysql-mmm/\n  backup_method mariadb-backup\n</host>\n\
+<host db3>\n  ip 10.0.0.3\n</host>\n\
+<copy_method rdiff>\n  backup_command true\n  restore_command true\n\
+  incremental_command printf '1796620074 directory\\n1796620069 directory\\n'\n\
+  incremental 1\n</copy_method>\n";
+        let cfg = ToolsConfig {
+            cfg: parse_str(conf, "t.conf", &[], ProgramClass::Tools).expect("valid"),
+        };
+        assert_eq!(latest_increment(&cfg, "/b").as_deref(), Some("1796620074"));
+    }
 }
