@@ -7,9 +7,14 @@
 //! restored on db4 (master-slave) replicates likewise; a crashed old master holding errant
 //! transactions (issue 13) is re-seeded from the new writer with `mmm_clone --clone-mode
 //! master-master` and brought back ONLINE with `set_online`, its errant rows gone and
-//! replication both ways.
+//! replication both ways. Also: two incremental `rdiff` backups of a slave and the older
+//! version restored (rdiff-backup), a `slave-slave` clone, a backup laid out as 2.2.1 makes
+//! it restored, and 2.2.1's LVM sequence with a bind mount for the snapshot;
+//! `tools_lvm_snapshot` runs it with a real LVM snapshot where the kernel has
+//! device-mapper (else it prints why it skips).
 //!
-//! Needs root, `openssh-server` and `mariadb-backup` (scripts/deps.sh) and the binaries:
+//! Needs root, `openssh-server`, `mariadb-backup`, `rdiff-backup` and `lvm2`
+//! (scripts/deps.sh) and the binaries:
 //! `cargo build -p mmm-mon -p mmm-agent -p mmm-control -p mmm-tools`, then
 //! `cargo test -p mmm-tests --test tools -- --nocapture`.
 
