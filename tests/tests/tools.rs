@@ -1104,6 +1104,9 @@ fn lvm_unavailable() -> Option<String> {
                 .into(),
         );
     }
+    if !Path::new("/dev/loop-control").exists() {
+        return Some("no loop devices here (/dev/loop-control absent)".into());
+    }
     for prog in [
         "losetup",
         "pvcreate",
@@ -1135,22 +1138,39 @@ fn sh(cmd: &str) -> Output {
     run(std::process::Command::new("sh").args(["-c", cmd]))
 }
 
+/// `sh -c cmd`: its stdout, or what failed.
+fn try_sh(cmd: &str) -> Result<String, String> {
+    let out = std::process::Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .map_err(|e| format!("{cmd}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd}: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 impl LoopLvm {
-    fn new() -> LoopLvm {
-        let dir = tempfile::tempdir().expect("tempdir");
+    /// The volume group, or why the machine can't make one (a loop device or LVM refused:
+    /// the environment, not the tools).
+    fn new() -> Result<LoopLvm, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let img = dir.path().join("lvm.img");
-        sh(&format!("truncate -s 256M {}", img.display()));
-        let out = sh(&format!("losetup --find --show {}", img.display()));
-        let loopdev = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        try_sh(&format!("truncate -s 256M {}", img.display()))?;
+        let loopdev = try_sh(&format!("losetup --find --show {}", img.display()))?;
         let vg = format!("mmmtest{}", std::process::id());
         let lvm = LoopLvm { dir, loopdev, vg };
-        sh(&format!(
+        try_sh(&format!(
             "pvcreate -ff -y {d} && vgcreate {vg} {d} && lvcreate -y -n data -L 96M {vg} && mkfs.ext4 -q /dev/{vg}/data && mkdir -p {m} && mount /dev/{vg}/data {m}",
             d = lvm.loopdev,
             vg = lvm.vg,
             m = lvm.origin().display()
-        ));
-        lvm
+        ))?;
+        Ok(lvm)
     }
 
     fn origin(&self) -> PathBuf {
@@ -1185,7 +1205,13 @@ fn tools_lvm_snapshot() {
         println!("SKIP tools_lvm_snapshot: {why}");
         return;
     }
-    let lvm = LoopLvm::new();
+    let lvm = match LoopLvm::new() {
+        Ok(l) => l,
+        Err(why) => {
+            println!("SKIP tools_lvm_snapshot: no LVM volume group on a loop device here: {why}");
+            return;
+        }
+    };
     // The logical volume's contents: the clone dir `data`.
     std::fs::create_dir_all(lvm.origin().join("data/db")).expect("mkdir");
     std::fs::write(lvm.origin().join("data/db/marker"), "before the snapshot\n").expect("marker");
