@@ -26,6 +26,7 @@ pub mod remote;
 pub mod restore;
 pub mod server;
 pub mod settings;
+pub mod staged;
 pub mod status;
 pub mod stream;
 pub mod swap;

@@ -2,10 +2,11 @@
 //! [--dest-dir d] [--dry-run]` (spec §6): restores a backup of mmm_backup on the local
 //! host. A hot backup (made by the mariadb-backup back-end, any copy method) is restored
 //! with the copy method's `restore_command` into `<dest>.mmm-stage`, its clone dir moved to
-//! `<dest>.mmm-new`, verified, and swapped for `<dest>`; a 2.2.1 backup is restored into
-//! `<dest>` as 2.2.1 does.
+//! `<dest>.mmm-new`, verified, and swapped for `<dest>`; a 2.2.1 backup is restored with
+//! 2.2.1's command into `<dest>/.mmm-stage`, verified, and its clone dirs swapped for
+//! `<dest>`'s ([`crate::staged`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::Parser;
 
@@ -15,6 +16,7 @@ use crate::placeholders::fill;
 use crate::remote::shell;
 use crate::server::{self, StartAt};
 use crate::settings::{Host, ToolsConfig};
+use crate::staged::Staged;
 use crate::status::{self, Status};
 use crate::swap::Swap;
 use crate::{cleanup, hotbackup};
@@ -332,14 +334,6 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
         }
         swap.drop_old();
     } else {
-        if !skip_mysqld {
-            server::stop(&this)?;
-        }
-        if !crate::clone::check_restore_destination(&dest_dir) {
-            return Err(ToolsError::Failed(format!(
-                "Invalid destination directory '{dest_dir}'"
-            )));
-        }
         if args.version.is_empty() && method.incremental {
             return Err(ToolsError::Failed("The backup directory contains an incremental backup! Use --version option to restore a specific version.".into()));
         }
@@ -348,7 +342,38 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
                 "The backup directory contains an non-incremental backup!".into(),
             ));
         }
-        run_shell(&restore_cmd(&src_dir, &dest_dir))?;
+        let staged = Staged::new(&dest_dir, &cfg.cfg.clone_dirs)?;
+        staged.preflight()?;
+        if !skip_mysqld {
+            server::stop(&this)?;
+        }
+        if !crate::clone::check_restore_destination(&dest_dir) {
+            return Err(ToolsError::Failed(format!(
+                "Invalid destination directory '{dest_dir}'"
+            )));
+        }
+        // 2.2.1's restore_command, into the stage; verified and cleaned there.
+        let prepared = (|| -> Result<()> {
+            staged.make_stage()?;
+            run_shell(&restore_cmd(&src_dir, &staged.stage.display().to_string()))?;
+            staged.verify(Some(&st))?;
+            cleanup::cleanup(&st, &staged.stage, &staged.staged_dirs())
+        })();
+        if let Err(e) = prepared {
+            staged.discard();
+            return Err(ToolsError::Failed(format!(
+                "{e}\nNothing was changed: '{dest_dir}' is as it was{}",
+                if skip_mysqld {
+                    String::new()
+                } else {
+                    format!(
+                        " (the local MySQL server is stopped; start it with '{} start')",
+                        this.section.mysql_rcscript
+                    )
+                }
+            )));
+        }
+        staged.swap()?;
         if args.version.is_empty() {
             tracing::info!("Restored backup from '{src_dir}' to '{dest_dir}'");
         } else {
@@ -357,16 +382,10 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
                 args.version
             );
         }
-        let dirs: Vec<PathBuf> = cfg
-            .cfg
-            .clone_dirs
-            .iter()
-            .map(|d| Path::new(&dest_dir).join(d))
-            .collect();
-        cleanup::cleanup(&st, Path::new(&dest_dir), &dirs)?;
         if !skip_mysqld {
             start_and_replicate(&this, peer.as_ref(), &st, src_mode, dest_mode).await?;
         }
+        staged.drop_old();
     }
     tracing::info!("Restore operation finished!");
     Ok(())
