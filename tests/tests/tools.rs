@@ -912,7 +912,9 @@ fn restore_221_backup(c: &Cluster) {
     let later = write_rows_on(c, writer, 40_000_001..40_000_051, "db4");
 
     let src = format!("--src-dir={dir}");
-    let dest = format!("--dest-dir={}", data.parent().expect("parent").display());
+    let restore_dir = data.parent().expect("parent").to_path_buf();
+    let dest = format!("--dest-dir={}", restore_dir.display());
+    failed_221_restore_changes_nothing(c, &dir, &restore_dir);
     let r = tool(
         c,
         "db4",
@@ -942,6 +944,80 @@ fn restore_221_backup(c: &Cluster) {
     .unwrap_or_else(|e| panic!("{e}\ndb4: {}", link(c, "db4")));
     wait_rows(c, "db4", &later);
     wait_rows(c, "db4", &ids(c, writer));
+    for left in [".mmm-stage", "data.mmm-old", "_mmm.mmm-old"] {
+        assert!(!restore_dir.join(left).exists(), "{left} left behind");
+    }
+}
+
+/// Every entry under `dir` (type, path, size) and every file's SHA-256.
+fn tree_digest(dir: &Path) -> String {
+    let out = sh(&format!(
+        "cd {} && find . -printf '%y %p %s\\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum",
+        dir.display()
+    ));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A restore of the 2.2.1-made backup in `backup` whose copy fails part-way (a copy
+/// method whose `restore_command` copies `ibdata1`, then exits 3) with db4's server
+/// stopped (`--mode data-only`): the error says nothing was changed, `restore_dir` is
+/// byte-for-byte as it was and no stage is left; db4 starts on it with every row it had.
+fn failed_221_restore_changes_nothing(c: &Cluster, backup: &str, restore_dir: &Path) {
+    let conf_path = c
+        .host("db4")
+        .expect("db4")
+        .dir
+        .join("etc/mysql-mmm/mmm_tools.conf");
+    let conf = std::fs::read_to_string(&conf_path).expect("conf");
+    write_mode(
+        &conf_path,
+        &format!(
+            "{conf}<copy_method partial>\n\tbackup_command false\n\trestore_command mkdir -p %DEST_DIR%/data && cp -a %BACKUP_DIR%/data/ibdata1 %DEST_DIR%/data/ && exit 3\n</copy_method>\n"
+        ),
+        0o600,
+    );
+    let method_file = format!("{backup}/_mmm/copy_method.txt");
+    std::fs::write(&method_file, "partial").expect("copy_method.txt");
+    let rows = ids(c, "db4");
+    c.mysql_stop("db4").expect("stop db4");
+    let before = tree_digest(restore_dir);
+    let src = format!("--src-dir={backup}");
+    let dest = format!("--dest-dir={}", restore_dir.display());
+    let r = tool(
+        c,
+        "db4",
+        "mmm_restore",
+        &[&src, &dest, "--mode", "data-only"],
+    );
+    write_mode(&conf_path, &conf, 0o600);
+    std::fs::write(&method_file, "scp").expect("copy_method.txt");
+    assert_ne!(r.code, Some(0), "the failed copy must fail:\n{}", r.err);
+    assert!(
+        r.err.contains("ERROR: Can't restore data")
+            && r.err.contains(&format!(
+                "Nothing was changed: '{}' is as it was",
+                restore_dir.display()
+            )),
+        "{}",
+        r.err
+    );
+    assert!(
+        r.err
+            .contains(&format!("{}/.mmm-stage/data", restore_dir.display())),
+        "the command copies into the stage: {}",
+        r.err
+    );
+    assert!(
+        !restore_dir.join(".mmm-stage").exists(),
+        "the stage is left"
+    );
+    assert_eq!(
+        tree_digest(restore_dir),
+        before,
+        "db4's restore_dir changed"
+    );
+    c.mysql_start("db4").expect("db4 starts on its old data");
+    assert!(ids(c, "db4").is_superset(&rows), "db4 lost rows");
 }
 
 /// The tools' temp dir, as written into the configs (read back from db1's config).
