@@ -978,6 +978,7 @@ fn failed_221_restore_changes_nothing(c: &Cluster, backup: &str, restore_dir: &P
     );
     let method_file = format!("{backup}/_mmm/copy_method.txt");
     std::fs::write(&method_file, "partial").expect("copy_method.txt");
+    let t = Instant::now();
     let rows = ids(c, "db4");
     c.mysql_stop("db4").expect("stop db4");
     let before = tree_digest(restore_dir);
@@ -1018,6 +1019,10 @@ fn failed_221_restore_changes_nothing(c: &Cluster, backup: &str, restore_dir: &P
     );
     c.mysql_start("db4").expect("db4 starts on its old data");
     assert!(ids(c, "db4").is_superset(&rows), "db4 lost rows");
+    println!(
+        "failed 2.2.1-made backup restore checked in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 }
 
 /// The tools' temp dir, as written into the configs (read back from db1's config).
