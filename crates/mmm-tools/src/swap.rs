@@ -135,11 +135,15 @@ impl Swap {
                 self.dest.display()
             ))(e));
         }
-        tracing::info!(
-            "Swapped: '{}' holds the copy, the previous data is in '{}' until the server runs",
-            self.dest.display(),
-            self.old.display()
-        );
+        if had_old {
+            tracing::info!(
+                "Swapped: '{}' holds the copy, the previous data is in '{}' until the server runs",
+                self.dest.display(),
+                self.old.display()
+            );
+        } else {
+            tracing::info!("Moved the copy to '{}'", self.dest.display());
+        }
         Ok(())
     }
 
