@@ -182,6 +182,9 @@ pub struct Agent {
     fencing: crate::fencing::Fencing,
     /// Stops writer assertions when a SET_STATUS without the writer role arrives.
     revocation: Revocation,
+    /// Stops the post-connection pass's re-assertions when any SET_STATUS arrives (the
+    /// pass runs again after that request).
+    background: Revocation,
     /// A failed writer's demotion owes `read_only=1` without having tried: the
     /// post-connection pass tries it right after the answer.
     deny_after_reply: AtomicBool,
@@ -216,6 +219,7 @@ impl Agent {
             arp,
             fencing: crate::fencing::Fencing::in_memory(),
             revocation: Revocation::default(),
+            background: Revocation::default(),
             deny_after_reply: AtomicBool::new(false),
         }
     }
@@ -315,6 +319,7 @@ impl Agent {
                 if !roles.iter().any(|r| r.role == self.settings.writer_role) {
                     self.revocation.revoke();
                 }
+                self.background.revoke();
                 let revoke = self.revocation.watch();
                 self.set_status(state, &roles, &master, &decoded.request.failed, &revoke)
                     .await
@@ -477,8 +482,14 @@ impl Agent {
         }
         for r in &plan.keep {
             // A kept role whose add failed before, or a writer role the lease fenced, is
-            // added again (sync included).
+            // added again (sync included). A plainly kept writer role is re-asserted by
+            // the post-connection pass right after the answer (issue 14): its connect to
+            // a frozen server kept the monitor's next request to this host (the demotion)
+            // waiting behind this one.
             let readd = cur.pending.contains(r) || self.lease.is_fenced(r);
+            if !readd && r.role == self.settings.writer_role {
+                continue;
+            }
             let e = if readd {
                 role::add(ctx.clone(), r).await
             } else {
@@ -550,8 +561,10 @@ impl Agent {
     ///
     /// It also pays a `read_only=1` that a failed writer's demotion owed without trying
     /// (`role.rs`), right after that answer, for at most [`OWED_DENY_WAIT`].
+    ///
+    /// Its re-assertions stop when any SET_STATUS arrives (the pass runs again after it).
     pub async fn check_roles(&self) {
-        let revoke = self.revocation.watch();
+        let revoke = self.background.watch();
         let mut cur = self.state.lock().await;
         if self.deny_after_reply.swap(false, Ordering::SeqCst)
             && cur.deny_owed
