@@ -1192,7 +1192,7 @@ fn clone_onto_a_mount_point(c: &Cluster) {
         .find(|h| c.ip(h).to_string() == master_ip)
         .expect("db4's master");
     let data = datadir(c, "db4");
-    let load = start_load(c, 30_000_000);
+    let load = start_load(c, 50_000_000);
     let bin = workspace_binary("mmm_clone").unwrap_or_else(|e| panic!("{e}"));
     let script =
         "mount -t tmpfs -o size=1g,mode=0750 mmm-datadir \"$1\" && chown mysql:mysql \"$1\" && \
@@ -1235,6 +1235,12 @@ fn clone_onto_a_mount_point(c: &Cluster) {
     .unwrap_or_else(|e| panic!("{e}\ndb4: {}", link(c, "db4")));
     let report = load.stop();
     println!("load: {}", report.summary());
+    assert!(report.acked_ids().len() > 20, "{}", report.summary());
+    assert!(
+        report.summary().contains(", 0 refused,"),
+        "ids taken by an earlier step? {}",
+        report.summary()
+    );
     wait_rows(c, "db4", &report.acked_ids());
 
     let pid = server_pid(c, "db4").trim().to_string();
