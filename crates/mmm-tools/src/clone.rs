@@ -524,7 +524,7 @@ fn copy_prepared(cfg: &ToolsConfig, plan: &Plan<'_>, swap: &Swap) -> Result<Stat
         remote::ssh_prefix(&plan.source),
         remote::helper_path(&plan.source, "stream_backup")
     );
-    crate::stream::stream_copy(&send, &receive)?;
+    crate::stream::stream_copy(&send, &receive, &swap.new)?;
     hotbackup::prepare(&swap.new)?;
     hotbackup::verify(&swap.new)?;
     let status = hotbackup::status_of(&swap.new, plan.source.name())?;
