@@ -16,7 +16,7 @@ pub fn available(dir: &Path) -> Result<u64> {
             dir.display()
         ))
     })?;
-    Ok(u64::from(st.blocks_available()).saturating_mul(st.fragment_size()))
+    Ok(st.blocks_available().saturating_mul(st.fragment_size()))
 }
 
 /// Fails when `needed` more bytes don't fit on the filesystem holding `dir`.
