@@ -10,7 +10,10 @@
 # - protobuf-compiler (protoc: the etcd client crate compiles etcd's protobufs) and
 #   etcd-server/etcd-client (tests/tests/ha.rs runs a three-member etcd cluster);
 # - openssh-server and mariadb-backup: tests/tests/tools.rs runs sshd inside the testbed's
-#   hosts (its own config and keys) and the tools' hot backups (mariadb-backup, mbstream).
+#   hosts (its own config and keys) and the tools' hot backups (mariadb-backup, mbstream);
+# - rdiff-backup and lvm2: the same test's incremental backups (2.2.1's `rdiff` copy
+#   method) and its LVM snapshot back-end on a loop device (run where the kernel has
+#   device-mapper, skipped with the reason where it has not).
 #
 # Installing mariadb-server normally starts and enables Debian's own MariaDB on port 3306
 # (prometheus its server on port 9090, etcd-server a member on 2379, openssh-server the
@@ -60,6 +63,8 @@ if [ ! -x /usr/sbin/sshd ]; then
     installing_sshd=1
 fi
 have mariadb-backup || missing+=(mariadb-backup)
+have rdiff-backup || missing+=(rdiff-backup)
+have lvcreate || [ -x /usr/sbin/lvcreate ] || missing+=(lvm2)
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi

@@ -19,11 +19,65 @@
 //! Needs root and the binaries: `cargo build -p mmm-mon -p mmm-agent -p mmm-control`,
 //! then `cargo test -p mmm-tests --test server_limits -- --nocapture`. Subnets 132, 183,
 //! 214.
+//!
+//! `bench_server_limits` (ignored; docs/benchmarks.md "Server limits") runs the first two
+//! scenarios `MMM_BENCH_RUNS` times each (default 5) with fast and with the seed's
+//! settings and prints the time to the verdict, median and range: `cargo test --release -p
+//! mmm-tests --test server_limits bench_server_limits -- --ignored --nocapture` after a
+//! release build of the daemons. Subnets 192-195 (`MMM_BENCH_SUBNET_SHIFT` adds to them).
 
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 use mmm_tests::cluster::{Cluster, ClusterOptions};
+use mmm_tests::figures::median_range;
+
+/// The check settings of a run: the tests use [`FAST`], the benchmark both.
+#[derive(Clone, Copy)]
+struct Settings {
+    label: &'static str,
+    check_period: f64,
+    trap_period: f64,
+    timeout: f64,
+}
+
+/// `check_period 0.5`, `trap_period 1`, `timeout 1`.
+const FAST: Settings = Settings {
+    label: "fast",
+    check_period: 0.5,
+    trap_period: 1.0,
+    timeout: 1.0,
+};
+
+/// The seed's (2.2.1's defaults): `check_period 5`, `trap_period 10`, `timeout 2`.
+const SEED: Settings = Settings {
+    label: "seed",
+    check_period: 5.0,
+    trap_period: 10.0,
+    timeout: 2.0,
+};
+
+impl Settings {
+    fn options(self, subnet: u8) -> ClusterOptions {
+        ClusterOptions {
+            check_period: Some(self.check_period),
+            trap_period: Some(self.trap_period),
+            check_timeout: Some(self.timeout),
+            ..ClusterOptions::seed(subnet)
+        }
+    }
+
+    /// How long the writer must keep its role once a verdict may have come: longer than
+    /// a trap period begun by the next check.
+    fn hold(self) -> Duration {
+        Duration::from_secs_f64(self.trap_period + self.check_period + 1.5)
+    }
+
+    /// The next `mysql` check and its timeout, with a margin for a loaded machine.
+    fn next_check(self) -> Duration {
+        Duration::from_secs_f64(self.check_period + self.timeout)
+    }
+}
 
 fn threads_connected(c: &Cluster, host: &str) -> u64 {
     c.query(host, "SHOW GLOBAL STATUS LIKE 'Threads_connected'")
@@ -48,12 +102,19 @@ impl Drop for Fillers {
 
 #[test]
 fn writer_out_of_connections_keeps_its_role() {
-    let opts = ClusterOptions {
-        check_period: Some(0.5),
-        trap_period: Some(1.0),
-        check_timeout: Some(1.0),
-        ..ClusterOptions::seed(132)
-    };
+    let seen = out_of_connections(FAST, 132);
+    println!(
+        "figure: db1 out of connections: `UNKNOWN: Too many connections` logged {:.2} s after the monitor's connections were killed; db1 kept ONLINE and the writer role for 6 s (trap_period 1 s)",
+        seen.as_secs_f64()
+    );
+}
+
+/// db1 out of connections with the monitor's threads killed (module doc); asserts that
+/// db1 keeps ONLINE, the writer role and the VIP for the next check and a trap period
+/// after it, and that it is healthy again once connections are freed. Returns when the
+/// `mysql` check's verdict was logged, after the kill.
+fn out_of_connections(s: Settings, subnet: u8) -> Duration {
+    let opts = s.options(subnet);
     let c = Cluster::start(opts).unwrap_or_else(|e| panic!("cluster start: {e}"));
     let writer_vip = c.vip(188);
     let socket = c
@@ -130,7 +191,9 @@ fn writer_out_of_connections_keeps_its_role() {
     assert!(refused(&c), "db1 took new logins after the kill");
     let start = Instant::now();
     let mut seen_unknown = None;
-    while start.elapsed() < Duration::from_secs(6) {
+    // fast: 6 s.
+    let window = s.next_check() + s.hold() + Duration::from_millis(1500);
+    while start.elapsed() < window {
         let show = c.show().expect("show");
         assert_eq!(
             show.state("db1"),
@@ -152,10 +215,6 @@ fn writer_out_of_connections_keeps_its_role() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let seen = seen_unknown.expect("the mysql check never reported Too many connections");
-    println!(
-        "figure: db1 out of connections: `UNKNOWN: Too many connections` logged {:.2} s after the monitor's connections were killed; db1 kept ONLINE and the writer role for 6 s (trap_period 1 s)",
-        seen.as_secs_f64()
-    );
 
     // Connections again: the checks connect and db1 stays healthy.
     drop(fillers);
@@ -168,9 +227,10 @@ fn writer_out_of_connections_keeps_its_role() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    c.wait_healthy(Duration::from_secs(30))
+    c.wait_healthy(Duration::from_secs(30) + 2 * s.next_check())
         .expect("healthy after the connections were freed");
     c.stop().expect("cluster stop");
+    seen
 }
 
 /// `SELECT COUNT(*)` of the threads of `db1` in the disk-full wait state (as root).
@@ -190,12 +250,33 @@ fn waiting_for_space(c: &Cluster) -> u64 {
 
 #[test]
 fn writer_disk_full_is_reported() {
+    let f = disk_full(FAST, 183);
+    println!(
+        "figure: disk full under db1's binary log ({:.1} MiB filled): commits stuck {:.2} s after the fill, `UNKNOWN: Disk full!` logged {:.2} s after the fill ({:.2} s after the first stuck commit was seen); db1 kept ONLINE, the writer role and the VIP (trap_period 1 s)",
+        f.filled as f64 / 1048576.0,
+        f.stuck.as_secs_f64(),
+        f.seen.as_secs_f64(),
+        f.seen.saturating_sub(f.stuck).as_secs_f64()
+    );
+}
+
+/// What [`disk_full`] measured.
+struct DiskFull {
+    /// Bytes written to fill the tmpfs.
+    filled: u64,
+    /// From the fill to the first commit seen waiting for space.
+    stuck: Duration,
+    /// From the fill to the `mysql` check's verdict in the monitor's log.
+    seen: Duration,
+}
+
+/// db1's binary log disk filled under a writing client (module doc); asserts that the
+/// verdict comes and that db1 keeps ONLINE, the writer role and the VIP until then and
+/// for a trap period after the next check.
+fn disk_full(s: Settings, subnet: u8) -> DiskFull {
     let opts = ClusterOptions {
-        check_period: Some(0.5),
-        trap_period: Some(1.0),
-        check_timeout: Some(1.0),
         binlog_tmpfs_mib: Some(16),
-        ..ClusterOptions::seed(183)
+        ..s.options(subnet)
     };
     let c = Cluster::start(opts).unwrap_or_else(|e| panic!("cluster start: {e}"));
     let writer_vip = c.vip(188);
@@ -237,7 +318,7 @@ fn writer_disk_full_is_reported() {
          INSERT INTO df.t (v) VALUES (0)",
     )
     .expect("table");
-    c.wait_healthy(Duration::from_secs(30))
+    c.wait_healthy(Duration::from_secs(30) + 2 * s.next_check())
         .expect("healthy after the grant");
 
     // The disk under db1's binary log fills up; a client then commits row after row (the
@@ -254,8 +335,9 @@ fn writer_disk_full_is_reported() {
     let mut stuck_at = None;
     let mut seen_at = None;
     while seen_at.is_none() {
+        // fast: 20 s.
         assert!(
-            start.elapsed() < Duration::from_secs(20),
+            start.elapsed() < Duration::from_secs_f64(18.5) + s.next_check(),
             "no `UNKNOWN: Disk full` in the monitor's log (writes stuck: {stuck_at:?})"
         );
         if stuck_at.is_none() && waiting_for_space(&c) > 0 {
@@ -284,9 +366,9 @@ fn writer_disk_full_is_reported() {
         start.elapsed()
     });
     let seen = seen_at.unwrap_or_default();
-    // The verdict changes nothing for 3 s (trap_period 1 s).
+    // The verdict changes nothing for a trap period after the next check (fast: 3 s).
     let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(3) {
+    while t.elapsed() < s.hold() {
         let show = c.show().expect("show");
         assert_eq!(
             show.state("db1"),
@@ -296,19 +378,17 @@ fn writer_disk_full_is_reported() {
         assert!(c.holds_ip("db1", writer_vip).expect("ip"), "VIP left db1");
         std::thread::sleep(Duration::from_millis(100));
     }
-    println!(
-        "figure: disk full under db1's binary log ({:.1} MiB filled): commits stuck {:.2} s after the fill, `UNKNOWN: Disk full!` logged {:.2} s after the fill ({:.2} s after the first stuck commit was seen); db1 kept ONLINE, the writer role and the VIP (trap_period 1 s)",
-        filled as f64 / 1048576.0,
-        stuck.as_secs_f64(),
-        seen.as_secs_f64(),
-        seen.saturating_sub(stuck).as_secs_f64()
-    );
     // The stuck thread retries only every 60 s: the server is killed rather than waited
     // for (the teardown's SIGKILL would do the same).
     drop(writer);
     c.kill_monitor().expect("kill monitor");
     let _ = c.testbed().free_binlog_disk("db1");
     c.stop().expect("cluster stop");
+    DiskFull {
+        filled,
+        stuck,
+        seen,
+    }
 }
 
 /// Issue 14: slow queries and a CPU-bound query on the writer for 8 s do not make the
@@ -367,4 +447,62 @@ fn busy_writer_is_not_taken_for_a_frozen_one() {
     );
     drop(busy);
     c.stop().expect("cluster stop");
+}
+
+/// The benchmark (module doc): each scenario `MMM_BENCH_RUNS` times with fast and seed
+/// settings; every run asserts the scenario's invariants, the figures are printed.
+#[test]
+#[ignore = "benchmark: minutes; run by hand (module doc)"]
+fn bench_server_limits() {
+    let runs: usize = std::env::var("MMM_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let shift: u8 = std::env::var("MMM_BENCH_SUBNET_SHIFT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut lines = Vec::new();
+    for (i, s) in [FAST, SEED].into_iter().enumerate() {
+        let subnet = 192 + 2 * i as u8 + shift;
+        let mut conns = Vec::new();
+        for run in 1..=runs {
+            let seen = out_of_connections(s, subnet).as_secs_f64();
+            println!(
+                "bench: {} out of connections run {run}: verdict {seen:.2} s",
+                s.label
+            );
+            conns.push(seen);
+        }
+        let (mut fill, mut stuck) = (Vec::new(), Vec::new());
+        for run in 1..=runs {
+            let f = disk_full(s, subnet + 1);
+            println!(
+                "bench: {} disk full run {run}: verdict {:.2} s after the fill, {:.2} s after the first stuck commit",
+                s.label,
+                f.seen.as_secs_f64(),
+                f.seen.saturating_sub(f.stuck).as_secs_f64()
+            );
+            fill.push(f.seen.as_secs_f64());
+            stuck.push(f.seen.saturating_sub(f.stuck).as_secs_f64());
+        }
+        lines.push(format!(
+            "| out of connections | {} | {runs} | {} s after the monitor's connections were killed | ONLINE, writer role and VIP kept {:.1} s past the next check (asserted) |",
+            s.label,
+            median_range(conns, 2),
+            s.hold().as_secs_f64()
+        ));
+        lines.push(format!(
+            "| disk full | {} | {runs} | {} s after the fill; {} s after the first stuck commit was seen | ONLINE, writer role and VIP kept {:.1} s after the verdict (asserted) |",
+            s.label,
+            median_range(fill, 2),
+            median_range(stuck, 2),
+            s.hold().as_secs_f64()
+        ));
+    }
+    println!("| fault of the writer (db1) | settings | runs | time to the verdict, median [range] | state, roles |");
+    println!("|---|---|---|---|---|");
+    for l in lines {
+        println!("{l}");
+    }
 }

@@ -7,9 +7,14 @@
 //! restored on db4 (master-slave) replicates likewise; a crashed old master holding errant
 //! transactions (issue 13) is re-seeded from the new writer with `mmm_clone --clone-mode
 //! master-master` and brought back ONLINE with `set_online`, its errant rows gone and
-//! replication both ways.
+//! replication both ways. Also: two incremental `rdiff` backups of a slave and the older
+//! version restored (rdiff-backup), a `slave-slave` clone, a backup laid out as 2.2.1 makes
+//! it restored, and 2.2.1's LVM sequence with a bind mount for the snapshot;
+//! `tools_lvm_snapshot` runs it with a real LVM snapshot where the kernel has
+//! device-mapper (else it prints why it skips).
 //!
-//! Needs root, `openssh-server` and `mariadb-backup` (scripts/deps.sh) and the binaries:
+//! Needs root, `openssh-server`, `mariadb-backup`, `rdiff-backup` and `lvm2`
+//! (scripts/deps.sh) and the binaries:
 //! `cargo build -p mmm-mon -p mmm-agent -p mmm-control -p mmm-tools`, then
 //! `cargo test -p mmm-tests --test tools -- --nocapture`.
 
@@ -32,8 +37,11 @@ const SUBNET: u8 = 200;
 /// The benchmark's subnet.
 const BENCH_SUBNET: u8 = 201;
 
+/// The LVM test's subnet.
+const LVM_SUBNET: u8 = 202;
+
 /// The hosts that serve backups (sshd runs there).
-const SOURCES: [&str; 2] = ["db1", "db2"];
+const SOURCES: [&str; 3] = ["db1", "db2", "db3"];
 
 /// Bound on one tool run.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -167,6 +175,9 @@ impl Tools {
             conf.push_str(&format!(
                 "<copy_method scp>\n\tbackup_command scp -q -r {ssh} %SSH_USER%@%IP%:%SNAPSHOT%/%CLONE_DIR% %DEST_DIR%/\n\
                  \trestore_command cp -a %BACKUP_DIR%/. %DEST_DIR%/\n\ttrue_copy 1\n</copy_method>\n\
+                 <copy_method rdiff>\n\tbackup_command rdiff-backup --ssh-no-compression --remote-schema 'ssh {ssh} %s rdiff-backup --server' -v 5 !--include %SNAPSHOT%/%CLONE_DIR%! --exclude %SNAPSHOT% %SSH_USER%@%IP%::%SNAPSHOT%/ %DEST_DIR%/\n\
+                 \trestore_command rdiff-backup --force -v 5 -r %VERSION% %BACKUP_DIR% %DEST_DIR%/.mmm_restore; cp -axvl --remove-destination %DEST_DIR%/.mmm_restore/*  %DEST_DIR%/; rm -r %DEST_DIR%/.mmm_restore/\n\
+                 \tincremental_command rdiff-backup --parsable-output -l %BACKUP_DIR%\n\tsingle_run 1\n\tincremental 1\n</copy_method>\n\
                  <copy_method ssh-gz>\n\tbackup_command ssh {ssh} %SSH_USER%@%IP% \"cd '%SNAPSHOT%'; tar c !'%CLONE_DIR%'!\" | gzip > %DEST_DIR%/backup.tar.gz\n\
                  \trestore_command cd %DEST_DIR%; tar xzf %BACKUP_DIR%/backup.tar.gz\n\tsingle_run 1\n</copy_method>\n"
             ));
@@ -403,9 +414,8 @@ fn dry_runs(c: &Cluster) {
         c.mysql_running("db3").unwrap_or(false),
         "db3's server stopped"
     );
-    let mut new = datadir(c, "db3").into_os_string();
-    new.push(".mmm-new");
-    assert!(!Path::new(&new).exists(), "the dry run made {new:?}");
+    let new = datadir(c, "db3").join(".mmm-new");
+    assert!(!new.exists(), "the dry run made {new:?}");
 
     let r = tool(c, "db4", "mmm_backup", &["--host", "db1", "--dry-run"]);
     ok(&r, "mmm_backup --dry-run");
@@ -457,9 +467,8 @@ fn failed_clone_changes_nothing(c: &Cluster) {
         r.err
     );
     assert!(r.err.contains("Nothing was changed"), "{}", r.err);
-    let mut new = datadir(c, "db3").into_os_string();
-    new.push(".mmm-new");
-    assert!(!Path::new(&new).exists(), "{new:?} left behind");
+    let new = datadir(c, "db3").join(".mmm-new");
+    assert!(!new.exists(), "{new:?} left behind");
     c.forget_server("db3");
     let h = c.host("db3").expect("db3");
     let rc = h.dir.join("etc/mysql-mmm/mmm_tools.conf");
@@ -533,12 +542,8 @@ fn clone_and_restore_slaves(c: &Cluster) {
         replicating_from(c, "db3", "db1")
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut old = datadir(c, "db3").into_os_string();
-    old.push(".mmm-old");
-    assert!(
-        !Path::new(&old).exists(),
-        "the previous data was not removed"
-    );
+    let old = datadir(c, "db3").join(".mmm-old");
+    assert!(!old.exists(), "the previous data was not removed");
 
     let r = tool(c, "db4", "mmm_backup", &["--host", "db1"]);
     ok(&r, "mmm_backup of db1 on db4");
@@ -646,6 +651,372 @@ fn clone_and_restore_slaves(c: &Cluster) {
     for h in ["db3", "db4"] {
         wait_rows(c, h, &acked);
     }
+}
+
+/// Inserts rows `ids` on the writer db1 (no load runs) and waits until `on` has them all.
+fn write_rows(c: &Cluster, ids: std::ops::Range<u64>, on: &str) -> BTreeSet<u64> {
+    write_rows_on(c, "db1", ids, on)
+}
+
+/// [`write_rows`] on the writer `writer`.
+fn write_rows_on(c: &Cluster, writer: &str, ids: std::ops::Range<u64>, on: &str) -> BTreeSet<u64> {
+    let values: Vec<String> = ids.clone().map(|i| format!("({i}, 0)")).collect();
+    c.query(
+        writer,
+        &format!(
+            "INSERT INTO {LOAD_TABLE} (id, at_ms) VALUES {}",
+            values.join(", ")
+        ),
+    )
+    .expect("insert");
+    let want: BTreeSet<u64> = ids.collect();
+    wait_rows(c, on, &want);
+    want
+}
+
+/// 2.2.1's `rdiff` copy method (rdiff-backup, stock command lines with a remote schema
+/// for the test's ssh key): two incremental backups of the slave db3 with rows written
+/// between, `--version list` shows both, and the older version restored on db4 holds
+/// exactly the first backup's rows.
+fn rdiff_incremental_backups(c: &Cluster) {
+    let dir = format!("{}/backup-rdiff.db3", c_tools_dir(c));
+    let dest = format!("--dest-dir={dir}");
+    let backup = |what: &str| {
+        let r = tool(
+            c,
+            "db4",
+            "mmm_backup",
+            &["--host", "db3", "--copy-method", "rdiff", &dest],
+        );
+        ok(&r, what);
+        assert!(
+            r.out.contains("OK: Snapshot created!") && r.out.contains("OK: Snapshot removed!"),
+            "{}",
+            r.out
+        );
+    };
+    write_rows(c, 20_000_001..20_000_051, "db3");
+    let first = ids(c, "db3");
+    backup("first rdiff backup of db3");
+    let added = write_rows(c, 20_000_051..20_000_101, "db3");
+    // rdiff-backup's versions are whole seconds.
+    std::thread::sleep(Duration::from_millis(1100));
+    backup("second rdiff backup of db3");
+    assert!(
+        Path::new(&dir).join("rdiff-backup-data").is_dir(),
+        "no rdiff-backup repository in {dir}"
+    );
+
+    let src = format!("--src-dir={dir}");
+    let r = tool(c, "db4", "mmm_restore", &[&src, "--version", "list"]);
+    ok(&r, "mmm_restore --version list");
+    let mut lines = r.out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("Following backup versions are available:"),
+        "{}",
+        r.out
+    );
+    assert_eq!(lines.next(), Some("     Version | Date"), "{}", r.out);
+    assert_eq!(
+        lines.next(),
+        Some("-------------|---------------------------"),
+        "{}",
+        r.out
+    );
+    let versions: Vec<&str> = lines
+        .filter_map(|l| l.split(" | ").next())
+        .map(str::trim)
+        .collect();
+    assert_eq!(versions.len(), 2, "two versions expected:\n{}", r.out);
+    assert!(versions[0] < versions[1], "{versions:?}");
+
+    let r = tool(c, "db4", "mmm_restore", &[&src]);
+    assert_eq!(r.code, Some(255), "an incremental backup without --version");
+    assert!(
+        r.err
+            .contains("contains an incremental backup, but no version was specified"),
+        "{}",
+        r.err
+    );
+
+    let version = format!("--version={}", versions[0]);
+    let r = tool(c, "db4", "mmm_restore", &[&src, &version]);
+    ok(&r, "mmm_restore of the first rdiff version on db4");
+    assert!(
+        r.out
+            .lines()
+            .any(|l| l == format!(" Incremental version   : {}", versions[0])),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.err.contains(&format!(
+            "INFO: Restored backup version '{}' from '{dir}'",
+            versions[0]
+        )),
+        "{}",
+        r.err
+    );
+    c.forget_server("db4");
+    let on_db4 = c
+        .wait_for(
+            "db4's server on the restored data",
+            Duration::from_secs(30),
+            |c| row_ids(c, "db4", LOAD_TABLE).ok(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        on_db4.len(),
+        first.len(),
+        "db4 restored from the first version holds {} rows, the first backup {}",
+        on_db4.len(),
+        first.len()
+    );
+    assert!(on_db4 == first, "db4's rows are not the first backup's");
+    assert!(
+        added.is_disjoint(&on_db4),
+        "rows of the second backup on db4"
+    );
+}
+
+/// `mmm_clone --clone-mode slave-slave` on db4 from the slave db3 under write load: db4
+/// replicates from db3's master (db1) and holds every acknowledged row.
+fn clone_slave_slave(c: &Cluster) {
+    let r = tool(
+        c,
+        "db4",
+        "mmm_clone",
+        &["--host", "db3", "--clone-mode", "slave-slave", "--dry-run"],
+    );
+    ok(&r, "mmm_clone slave-slave --dry-run");
+    for l in [
+        " Source host                    : db3",
+        " Clone mode                     : slave-slave",
+        " Replication peer               : db1",
+        " Setup master-master replication: no",
+    ] {
+        assert!(
+            r.out.lines().any(|x| x == l),
+            "no line {l:?} in:\n{}",
+            r.out
+        );
+    }
+    let load = start_load(c, 30_000_000);
+    let r = tool(
+        c,
+        "db4",
+        "mmm_clone",
+        &["--host", "db3", "--clone-mode", "slave-slave"],
+    );
+    ok(&r, "mmm_clone db4 from db3 (slave-slave)");
+    c.forget_server("db4");
+    c.wait_for("db4 replicating from db1", Duration::from_secs(30), |c| {
+        replicating_from(c, "db4", "db1")
+    })
+    .unwrap_or_else(|e| panic!("{e}\ndb4: {}", link(c, "db4")));
+    set_online(c, "db4");
+    let report = load.stop();
+    println!("load: {}", report.summary());
+    let acked = report.acked_ids();
+    wait_rows(c, "db4", &acked);
+    wait_rows(c, "db4", &ids(c, "db1"));
+}
+
+/// Perl's `Data::Dumper` text (its default `Indent = 2`) of 2.2.1's status hash, as
+/// 2.2.1's `create_snapshot` writes `_mmm/status.txt`.
+fn perl_dumper(host: &str, master: &[(&str, String)], slave: &[(&str, String)]) -> String {
+    let hash = |key: &str, pairs: &[(&str, String)]| {
+        let brace = 10 + key.len() + 2 + 4;
+        let lines: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}'{k}' => '{v}'", " ".repeat(brace + 2)))
+            .collect();
+        format!(
+            "          '{key}' => {{\n{}\n{}}}",
+            lines.join(",\n"),
+            " ".repeat(brace)
+        )
+    };
+    format!(
+        "$VAR1 = {{\n          'host' => '{host}',\n{},\n{}\n        }};\n",
+        hash("master", master),
+        hash("slave", slave)
+    )
+}
+
+/// A backup laid out as 2.2.1's mmm_backup leaves it (an LVM snapshot's copy: the clone
+/// dir `data` copied from the stopped slave db4, `_mmm/status.txt` in Data::Dumper's text
+/// with SHOW MASTER STATUS and SHOW SLAVE STATUS and no GTID, the copied my.cnf,
+/// `copy_method.txt`), restored on db4 after more rows were written, with `--mode
+/// slave-slave` into 2.2.1's `restore_dir` (the directory holding `data`): db4 replicates
+/// from its master again by 2.2.1's file and position and holds every row.
+fn restore_221_backup(c: &Cluster) {
+    let st = c
+        .slave_status("db4")
+        .expect("slave status")
+        .expect("db4 is a slave");
+    let master_ip = st.get("Master_Host").unwrap_or_default().to_string();
+    let writer = ["db1", "db2"]
+        .into_iter()
+        .find(|h| c.ip(h).to_string() == master_ip)
+        .expect("db4's master");
+    c.query("db4", "STOP SLAVE").expect("stop slave");
+    let st = c
+        .slave_status("db4")
+        .expect("slave status")
+        .expect("db4 is a slave");
+    let get = |k: &str| st.get(k).unwrap_or_default().to_string();
+    let ms = c.query("db4", "SHOW MASTER STATUS").expect("master status");
+    let master = vec![
+        ("File", ms[0].at(0).unwrap_or_default().to_string()),
+        ("Position", ms[0].at(1).unwrap_or_default().to_string()),
+        ("Binlog_Do_DB", String::new()),
+        ("Binlog_Ignore_DB", String::new()),
+    ];
+    let slave: Vec<(&str, String)> = [
+        "Master_Host",
+        "Master_Port",
+        "Relay_Log_File",
+        "Relay_Master_Log_File",
+        "Exec_Master_Log_Pos",
+    ]
+    .into_iter()
+    .map(|k| (k, get(k)))
+    .collect();
+    let dir = format!("{}/backup-221.db4", c_tools_dir(c));
+    c.mysql_stop("db4").expect("stop db4");
+    let data = datadir(c, "db4");
+    sh(&format!(
+        "mkdir -p {dir}/_mmm && cp -a {} {dir}/data",
+        data.display()
+    ));
+    std::fs::write(
+        format!("{dir}/_mmm/status.txt"),
+        perl_dumper("db4", &master, &slave),
+    )
+    .expect("status.txt");
+    std::fs::copy(
+        c.host("db4").expect("db4").my_cnf(),
+        format!("{dir}/_mmm/my.cnf"),
+    )
+    .expect("my.cnf");
+    std::fs::write(format!("{dir}/_mmm/copy_method.txt"), "scp").expect("copy_method.txt");
+    c.mysql_start("db4").expect("start db4");
+    let later = write_rows_on(c, writer, 40_000_001..40_000_051, "db4");
+
+    let src = format!("--src-dir={dir}");
+    let restore_dir = data.parent().expect("parent").to_path_buf();
+    let dest = format!("--dest-dir={}", restore_dir.display());
+    failed_221_restore_changes_nothing(c, &dir, &restore_dir);
+    let r = tool(
+        c,
+        "db4",
+        "mmm_restore",
+        &[&src, &dest, "--mode", "slave-slave"],
+    );
+    ok(&r, "mmm_restore of a 2.2.1-made backup on db4");
+    assert!(
+        r.out
+            .lines()
+            .any(|l| l == format!(" Replication peer      : {writer}")),
+        "{}",
+        r.out
+    );
+    assert!(!r.out.contains("Backup method"), "{}", r.out);
+    assert!(
+        r.err.contains("INFO: Restore operation finished!"),
+        "{}",
+        r.err
+    );
+    c.forget_server("db4");
+    c.wait_for(
+        &format!("db4 replicating from {writer}"),
+        Duration::from_secs(30),
+        |c| replicating_from(c, "db4", writer),
+    )
+    .unwrap_or_else(|e| panic!("{e}\ndb4: {}", link(c, "db4")));
+    wait_rows(c, "db4", &later);
+    wait_rows(c, "db4", &ids(c, writer));
+    for left in [".mmm-stage", "data.mmm-old", "_mmm.mmm-old"] {
+        assert!(!restore_dir.join(left).exists(), "{left} left behind");
+    }
+}
+
+/// Every entry under `dir` (type, path, size) and every file's SHA-256.
+fn tree_digest(dir: &Path) -> String {
+    let out = sh(&format!(
+        "cd {} && find . -printf '%y %p %s\\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum",
+        dir.display()
+    ));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A restore of the 2.2.1-made backup in `backup` whose copy fails part-way (a copy
+/// method whose `restore_command` copies `ibdata1`, then exits 3) with db4's server
+/// stopped (`--mode data-only`): the error says nothing was changed, `restore_dir` is
+/// byte-for-byte as it was and no stage is left; db4 starts on it with every row it had.
+fn failed_221_restore_changes_nothing(c: &Cluster, backup: &str, restore_dir: &Path) {
+    let conf_path = c
+        .host("db4")
+        .expect("db4")
+        .dir
+        .join("etc/mysql-mmm/mmm_tools.conf");
+    let conf = std::fs::read_to_string(&conf_path).expect("conf");
+    write_mode(
+        &conf_path,
+        &format!(
+            "{conf}<copy_method partial>\n\tbackup_command false\n\trestore_command mkdir -p %DEST_DIR%/data && cp -a %BACKUP_DIR%/data/ibdata1 %DEST_DIR%/data/ && exit 3\n</copy_method>\n"
+        ),
+        0o600,
+    );
+    let method_file = format!("{backup}/_mmm/copy_method.txt");
+    std::fs::write(&method_file, "partial").expect("copy_method.txt");
+    let t = Instant::now();
+    let rows = ids(c, "db4");
+    c.mysql_stop("db4").expect("stop db4");
+    let before = tree_digest(restore_dir);
+    let src = format!("--src-dir={backup}");
+    let dest = format!("--dest-dir={}", restore_dir.display());
+    let r = tool(
+        c,
+        "db4",
+        "mmm_restore",
+        &[&src, &dest, "--mode", "data-only"],
+    );
+    write_mode(&conf_path, &conf, 0o600);
+    std::fs::write(&method_file, "scp").expect("copy_method.txt");
+    assert_ne!(r.code, Some(0), "the failed copy must fail:\n{}", r.err);
+    assert!(
+        r.err.contains("ERROR: Can't restore data")
+            && r.err.contains(&format!(
+                "Nothing was changed: '{}' is as it was",
+                restore_dir.display()
+            )),
+        "{}",
+        r.err
+    );
+    assert!(
+        r.err
+            .contains(&format!("{}/.mmm-stage/data", restore_dir.display())),
+        "the command copies into the stage: {}",
+        r.err
+    );
+    assert!(
+        !restore_dir.join(".mmm-stage").exists(),
+        "the stage is left"
+    );
+    assert_eq!(
+        tree_digest(restore_dir),
+        before,
+        "db4's restore_dir changed"
+    );
+    c.mysql_start("db4").expect("db4 starts on its old data");
+    assert!(ids(c, "db4").is_superset(&rows), "db4 lost rows");
+    println!(
+        "failed 2.2.1-made backup restore checked in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 }
 
 /// The tools' temp dir, as written into the configs (read back from db1's config).
@@ -786,12 +1157,367 @@ fn tools_clone_backup_restore_reseed() {
     };
     let c = Cluster::start(opts).unwrap_or_else(|e| panic!("start: {e}"));
     create_table(&c, "db1").expect("load table");
-    let _tools = Tools::setup(&c);
+    let tools = Tools::setup(&c);
     dry_runs(&c);
     failed_clone_changes_nothing(&c);
     clone_and_restore_slaves(&c);
+    rdiff_incremental_backups(&c);
+    clone_slave_slave(&c);
     reseed_diverged_master(&c);
+    restore_221_backup(&c);
+    lvm_sequence_with_a_bind_mount(&c, &tools);
+    clone_onto_a_mount_point(&c);
+    drop(tools);
     c.stop().expect("stop");
+}
+
+/// The data directory as `pid`'s mount namespace sees it.
+fn seen_by(pid: &str, dir: &Path) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/root{}", dir.display()))
+}
+
+/// db4's data directory a mount point of its own (a tmpfs mounted over it in the mount
+/// namespace mmm_clone runs in, and so the server it starts): a clone from the writer under
+/// write load completes (a rename of the mount point itself would fail with EBUSY, a copy
+/// beside it would land on the parent filesystem), the server runs on the tmpfs with every
+/// acknowledged row, the mount is still there and no `.mmm-*` is left in it.
+fn clone_onto_a_mount_point(c: &Cluster) {
+    let st = c
+        .slave_status("db4")
+        .expect("slave status")
+        .expect("db4 is a slave");
+    let master_ip = st.get("Master_Host").unwrap_or_default().to_string();
+    let writer = ["db1", "db2"]
+        .into_iter()
+        .find(|h| c.ip(h).to_string() == master_ip)
+        .expect("db4's master");
+    let data = datadir(c, "db4");
+    let load = start_load(c, 50_000_000);
+    let bin = workspace_binary("mmm_clone").unwrap_or_else(|e| panic!("{e}"));
+    let script =
+        "mount -t tmpfs -o size=1g,mode=0750 mmm-datadir \"$1\" && chown mysql:mysql \"$1\" && \
+                  echo old > \"$1/old-entry\" && shift && exec \"$@\"";
+    let data_s = data.display().to_string();
+    let bin_s = bin.display().to_string();
+    let t = Instant::now();
+    let out = c
+        .exec_timeout(
+            "db4",
+            &[
+                "sh",
+                "-c",
+                script,
+                "sh",
+                &data_s,
+                &bin_s,
+                "--host",
+                writer,
+                "--clone-mode",
+                "master-slave",
+            ],
+            TOOL_TIMEOUT,
+        )
+        .expect("mmm_clone onto a mount point");
+    let err = String::from_utf8_lossy(&out.stderr);
+    println!(
+        "--- mmm_clone db4 from {writer} onto a tmpfs data directory: {} in {:.1} s\n{err}",
+        out.status,
+        t.elapsed().as_secs_f64()
+    );
+    assert!(out.status.success(), "mmm_clone: {err}");
+    assert!(err.contains("INFO: Clone operation finished!"), "{err}");
+    c.forget_server("db4");
+    c.wait_for(
+        &format!("db4 replicating from {writer}"),
+        Duration::from_secs(30),
+        |c| replicating_from(c, "db4", writer),
+    )
+    .unwrap_or_else(|e| panic!("{e}\ndb4: {}", link(c, "db4")));
+    let report = load.stop();
+    println!("load: {}", report.summary());
+    assert!(report.acked_ids().len() > 20, "{}", report.summary());
+    assert!(
+        report.summary().contains(", 0 refused,"),
+        "ids taken by an earlier step? {}",
+        report.summary()
+    );
+    wait_rows(c, "db4", &report.acked_ids());
+
+    let pid = server_pid(c, "db4").trim().to_string();
+    let mountinfo =
+        std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).expect("server's mountinfo");
+    assert!(
+        mountinfo.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(4) == Some(&data_s.as_str()) && l.contains(" - tmpfs mmm-datadir ")
+        }),
+        "the tmpfs on {data_s} is gone from the server's mounts:\n{mountinfo}"
+    );
+    let inside = seen_by(&pid, &data);
+    let left: Vec<String> = std::fs::read_dir(&inside)
+        .expect("the server's data directory")
+        .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with(".mmm") || n == "old-entry")
+        .collect();
+    assert!(left.is_empty(), "left in the data directory: {left:?}");
+    assert!(
+        inside.join("mysql").is_dir(),
+        "no mysql schema on the tmpfs"
+    );
+
+    // MariaDB lists every directory of the data directory as a database: after the run
+    // none of the tools' is left; while `.mmm-old` is there (from the start of the
+    // server until its removal) it is listed, encoded, as `#mysql50#.mmm-old`
+    // (docs/data-safety.md), never as a name an application could mistake for its own.
+    let databases = |c: &Cluster| -> Vec<String> {
+        c.query("db4", "SHOW DATABASES")
+            .expect("show databases")
+            .iter()
+            .map(|r| r.at(0).unwrap_or_default().to_string())
+            .collect()
+    };
+    let after = databases(c);
+    assert!(
+        !after.iter().any(|d| d.contains(".mmm")),
+        "SHOW DATABASES after the clone: {after:?}"
+    );
+    let probe = inside.join(".mmm-old");
+    std::fs::create_dir(&probe).expect("probe dir");
+    let during = databases(c);
+    std::fs::remove_dir(&probe).expect("probe dir");
+    assert!(
+        during.iter().any(|d| d == "#mysql50#.mmm-old"),
+        "SHOW DATABASES with a .mmm-old dir: {during:?}"
+    );
+}
+
+/// Why the LVM test can't run on this machine, if it can't: it needs the kernel's
+/// device-mapper, loop devices and lvm2's programs.
+fn lvm_unavailable() -> Option<String> {
+    if !Path::new("/dev/mapper/control").exists() {
+        return Some(
+            "this kernel has no device-mapper (/dev/mapper/control absent), so LVM can't run here"
+                .into(),
+        );
+    }
+    if !Path::new("/dev/loop-control").exists() {
+        return Some("no loop devices here (/dev/loop-control absent)".into());
+    }
+    for prog in [
+        "losetup",
+        "pvcreate",
+        "vgcreate",
+        "lvcreate",
+        "lvremove",
+        "mkfs.ext4",
+    ] {
+        let found = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {prog}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            return Some(format!("{prog} is not installed (scripts/deps.sh: lvm2)"));
+        }
+    }
+    None
+}
+
+/// A volume group on a loop device with one ext4 logical volume `data`, mounted in the
+/// root namespace; all removed on drop.
+struct LoopLvm {
+    dir: tempfile::TempDir,
+    loopdev: String,
+    vg: String,
+}
+
+fn sh(cmd: &str) -> Output {
+    run(std::process::Command::new("sh").args(["-c", cmd]))
+}
+
+/// `sh -c cmd`: its stdout, or what failed.
+fn try_sh(cmd: &str) -> Result<String, String> {
+    let out = std::process::Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .map_err(|e| format!("{cmd}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd}: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+impl LoopLvm {
+    /// The volume group, or why the machine can't make one (a loop device or LVM refused:
+    /// the environment, not the tools).
+    fn new() -> Result<LoopLvm, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let img = dir.path().join("lvm.img");
+        try_sh(&format!("truncate -s 256M {}", img.display()))?;
+        let loopdev = try_sh(&format!("losetup --find --show {}", img.display()))?;
+        let vg = format!("mmmtest{}", std::process::id());
+        let lvm = LoopLvm { dir, loopdev, vg };
+        try_sh(&format!(
+            "pvcreate -ff -y {d} && vgcreate {vg} {d} && lvcreate -y -n data -L 96M {vg} && mkfs.ext4 -q /dev/{vg}/data && mkdir -p {m} && mount /dev/{vg}/data {m}",
+            d = lvm.loopdev,
+            vg = lvm.vg,
+            m = lvm.origin().display()
+        ))?;
+        Ok(lvm)
+    }
+
+    fn origin(&self) -> PathBuf {
+        self.dir.path().join("origin")
+    }
+}
+
+impl Drop for LoopLvm {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("sh")
+            .args([
+                "-c",
+                &format!(
+                    "umount {m}; lvremove -f {vg}/mmm_snapshot; vgremove -f {vg}; pvremove -ff -y {d}; losetup -d {d}",
+                    m = self.origin().display(),
+                    vg = self.vg,
+                    d = self.loopdev
+                ),
+            ])
+            .output();
+    }
+}
+
+/// 2.2.1's LVM snapshot back-end on a real loop device: `mmm_backup` of db1 (`backup_method
+/// lvm`) runs `create_snapshot` over ssh (FLUSH TABLES WITH READ LOCK on db1's server, its
+/// coordinates, lvcreate, UNLOCK, mount), copies the snapshot's clone dir with `scp` and
+/// removes the snapshot (umount, lvremove). Skipped, with the reason printed, on a machine
+/// without device-mapper.
+#[test]
+fn tools_lvm_snapshot() {
+    if let Some(why) = lvm_unavailable() {
+        println!("SKIP tools_lvm_snapshot: {why}");
+        return;
+    }
+    let lvm = match LoopLvm::new() {
+        Ok(l) => l,
+        Err(why) => {
+            println!("SKIP tools_lvm_snapshot: no LVM volume group on a loop device here: {why}");
+            return;
+        }
+    };
+    // The logical volume's contents: the clone dir `data`.
+    std::fs::create_dir_all(lvm.origin().join("data/db")).expect("mkdir");
+    std::fs::write(lvm.origin().join("data/db/marker"), "before the snapshot\n").expect("marker");
+    sh("sync");
+    let opts = ClusterOptions {
+        auto_set_online: Some(0.0),
+        ..ClusterOptions::fast(LVM_SUBNET)
+    };
+    let c = Cluster::start(opts).unwrap_or_else(|e| panic!("start: {e}"));
+    create_table(&c, "db1").expect("load table");
+    let tools = Tools::setup(&c);
+    let lines = format!(
+        "\tbackup_method lvm\n\tlvm_snapshot_size 32M\n\tlvm_volume_group {}\n\tlvm_logical_volume data\n\tlvm_mount_opts -o rw\n",
+        lvm.vg
+    );
+    lvm_backup_of_db1(&c, &tools, &lines, "backup-lvm.db1");
+    let lvs = sh(&format!("lvs --noheadings -o lv_name {}", lvm.vg));
+    assert!(
+        !String::from_utf8_lossy(&lvs.stdout).contains("mmm_snapshot"),
+        "the snapshot volume is left"
+    );
+    drop(tools);
+    c.stop().expect("stop");
+}
+
+/// `mmm_backup` of db1 on db4 with `scp` and db1's `<host>` section given `lines` (its LVM
+/// settings): the snapshot's `data/db/marker` copied, a 2.2.1 `_mmm/status.txt` with the
+/// coordinates and GTID read under the lock, db1 writable afterwards, the snapshot
+/// unmounted (in sshd's mount namespace, where the helpers ran). db1's and db4's configs are
+/// put back afterwards.
+fn lvm_backup_of_db1(c: &Cluster, tools: &Tools, lines: &str, dest_name: &str) {
+    let mount = tools.dir.path().join("snapshot.db1").display().to_string();
+    let mut saved = Vec::new();
+    for h in ["db1", "db4"] {
+        let path = c
+            .host(h)
+            .expect("host")
+            .dir
+            .join("etc/mysql-mmm/mmm_tools.conf");
+        let conf = std::fs::read_to_string(&path).expect("conf");
+        let changed = conf.replacen("<host db1>\n", &format!("<host db1>\n{lines}"), 1);
+        write_mode(&path, &changed, 0o600);
+        saved.push((path, conf));
+    }
+    let dest = format!("{}/{dest_name}", c_tools_dir(c));
+    let dest_arg = format!("--dest-dir={dest}");
+    let r = tool(
+        c,
+        "db4",
+        "mmm_backup",
+        &["--host", "db1", "--copy-method", "scp", &dest_arg],
+    );
+    for (path, conf) in &saved {
+        write_mode(path, conf, 0o600);
+    }
+    ok(&r, "mmm_backup of db1 with an LVM snapshot");
+    assert!(
+        r.out.contains("OK: Snapshot created!") && r.out.contains("OK: Snapshot removed!"),
+        "{}",
+        r.out
+    );
+    let marker = std::fs::read_to_string(format!("{dest}/data/db/marker")).expect("marker copied");
+    assert_eq!(marker, "before the snapshot\n");
+    let status = std::fs::read_to_string(format!("{dest}/_mmm/status.txt")).expect("status.txt");
+    assert!(
+        status.contains("'host' => 'db1'")
+            && status.contains("'File' => 'mysql_bin.")
+            && status.contains("'Gtid_Binlog_Pos' => '"),
+        "{status}"
+    );
+    assert!(
+        !status.contains("backup_method"),
+        "2.2.1's status.txt expected: {status}"
+    );
+    // Unlocked: db1 takes writes.
+    c.query(
+        "db1",
+        "CREATE TABLE IF NOT EXISTS mmm_test.after_lvm (id INT PRIMARY KEY)",
+    )
+    .expect("db1 writable after the snapshot");
+    let out = tools.ssh(
+        c,
+        "db3",
+        "db1",
+        &format!("if mountpoint -q {mount}; then echo mounted; else echo free; fi"),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "free",
+        "the snapshot is still mounted at {mount}"
+    );
+}
+
+/// 2.2.1's LVM sequence where this machine can't run LVM: db1 with `backup_method lvm`,
+/// its LVM programs replaced through 2.2.1's own settings (`lvm_bin_lvcreate true`,
+/// `lvm_bin_lvremove true`) and the snapshot's mount by a bind mount of a directory
+/// (`lvm_mount_opts --bind <dir> <mount dir> && true`, the rest of 2.2.1's mount line
+/// going to `true`). Everything else is real: the helpers over ssh, FLUSH TABLES WITH
+/// READ LOCK and the coordinates on db1's server, the mount and umount, the copy.
+fn lvm_sequence_with_a_bind_mount(c: &Cluster, tools: &Tools) {
+    let origin = tools.dir.path().join("lvm-origin");
+    std::fs::create_dir_all(origin.join("data/db")).expect("mkdir");
+    std::fs::write(origin.join("data/db/marker"), "before the snapshot\n").expect("marker");
+    let mount = tools.dir.path().join("snapshot.db1");
+    let lines = format!(
+        "\tbackup_method lvm\n\tlvm_bin_lvcreate true\n\tlvm_bin_lvremove true\n\tlvm_snapshot_size 32M\n\tlvm_volume_group none\n\tlvm_logical_volume data\n\tlvm_mount_opts --bind {} {} && true\n",
+        origin.display(),
+        mount.display()
+    );
+    lvm_backup_of_db1(c, tools, &lines, "backup-lvm-bind.db1");
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {

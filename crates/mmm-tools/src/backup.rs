@@ -3,7 +3,8 @@
 //! streamed into `<dest>/<clone dir>`, prepared and verified there, and its coordinates
 //! written to `<dest>/_mmm/status.txt` (`copy_method.txt` beside it); with a snapshot copy
 //! method (`scp`, `ssh-gz`, `rdiff`) 2.2.1's sequence runs on a prepared hot backup staged
-//! on the source by `create_snapshot`. `--dry-run` is an mmm-rs addition.
+//! on the source by `create_snapshot`; a host with `backup_method lvm` gets 2.2.1's LVM
+//! snapshot there instead (snapshot copy methods only). `--dry-run` is an mmm-rs addition.
 
 use std::path::Path;
 
@@ -105,10 +106,13 @@ pub async fn run(cfg: &ToolsConfig, args: &BackupArgs) -> Result<()> {
         )));
     }
     if host.backup_method() == BackupMethod::Lvm {
-        return Err(ToolsError::Failed(format!(
-            "Host '{}' uses the LVM snapshot back-end, which mmm-rs does not build yet; set 'backup_method mariadb-backup' for it (docs/tools.md)",
-            host.name()
-        )));
+        if method.stream {
+            return Err(ToolsError::Failed(lvm_stream_error(
+                &copy_method,
+                host.name(),
+            )));
+        }
+        return staged(cfg, &host, &copy_method, &dest_dir, args.dry_run);
     }
     let clone_dir = hotbackup::hot_clone_dir(cfg)?;
     if !method.stream {
@@ -143,7 +147,7 @@ pub async fn run(cfg: &ToolsConfig, args: &BackupArgs) -> Result<()> {
     remote::check_ssh_connection(host.name(), &host)?;
     std::fs::create_dir_all(&data)
         .map_err(crate::error::io_err(format!("creating {}", data.display())))?;
-    crate::stream::stream_copy(&send, &receive)?;
+    crate::stream::stream_copy(&send, &receive, &data)?;
     hotbackup::prepare(&data)?;
     hotbackup::verify(&data)?;
     let st = hotbackup::status_of(&data, host.name())?;
@@ -151,6 +155,13 @@ pub async fn run(cfg: &ToolsConfig, args: &BackupArgs) -> Result<()> {
     status::save_copy_method(Path::new(&dest_dir), &copy_method)?;
     tracing::info!("Backup of host '{}' in '{dest_dir}' finished!", host.name());
     Ok(())
+}
+
+/// The error for a stream copy method with a host that takes LVM snapshots.
+pub fn lvm_stream_error(method: &str, host: &str) -> String {
+    format!(
+        "Copy method '{method}' streams a hot backup (mariadb-backup), but host '{host}' takes LVM snapshots (backup_method lvm): use a snapshot copy method (such as scp)"
+    )
 }
 
 /// 2.2.1's backup sequence with a snapshot copy method: `create_snapshot` on the source,
@@ -165,8 +176,13 @@ fn staged(
     if dry_run {
         println!("Plan:");
         println!("  1. check ssh: {} date", remote::ssh_prefix(host));
+        let what = if host.backup_method() == BackupMethod::Lvm {
+            "an LVM snapshot mounted"
+        } else {
+            "a prepared hot backup"
+        };
         println!(
-            "  2. a prepared hot backup in {}:{} ({} {})",
+            "  2. {what} in {}:{} ({} {})",
             host.name(),
             crate::copy::snapshot_dir(host),
             remote::ssh_prefix(host),

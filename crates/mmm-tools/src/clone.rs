@@ -3,7 +3,8 @@
 //! data with a copy of SRC's and sets replication. With the hot-backup back-end: stop the
 //! local server, stream SRC's backup into a new directory, prepare and verify it, swap it
 //! for the old data directory, start, CHANGE MASTER by GTID; for master-master also point
-//! SRC at this host.
+//! SRC at this host. From a host with `backup_method lvm`: 2.2.1's sequence over an LVM
+//! snapshot (`run_lvm`).
 
 use clap::Parser;
 
@@ -15,6 +16,7 @@ use crate::info::line;
 use crate::remote;
 use crate::server::{self, StartAt};
 use crate::settings::{Host, ToolsConfig};
+use crate::staged::Staged;
 use crate::status::Status;
 use crate::swap::Swap;
 
@@ -231,7 +233,7 @@ pub fn steps(cfg: &ToolsConfig, plan: &Plan<'_>) -> Vec<String> {
     }
     v.extend([
         format!(
-            "swap: {} -> {}, {} -> {}",
+            "swap inside {}: each entry -> {}/, each entry of {} -> {}/ (all put back if one rename fails)",
             swap.dest.display(),
             swap.old.display(),
             swap.new.display(),
@@ -277,13 +279,23 @@ pub fn receive_command(template: &str, source: &Host<'_>, dest: &str) -> String 
 pub async fn run(cfg: &ToolsConfig, args: &CloneArgs) -> Result<()> {
     let plan = plan(cfg, args).await?;
     print!("{}", info_block(cfg, &plan, args.dry_run));
-    if plan.source.backup_method() == BackupMethod::Lvm {
-        return Err(ToolsError::Failed(format!(
-            "Host '{}' uses the LVM snapshot back-end, which mmm-rs does not build yet; set 'backup_method mariadb-backup' for it (docs/tools.md)",
-            plan.source.name()
-        )));
-    }
     let method = cfg.copy_method(&plan.copy_method).expect("checked by plan");
+    if plan.source.backup_method() == BackupMethod::Lvm {
+        if method.stream {
+            return Err(ToolsError::Failed(crate::backup::lvm_stream_error(
+                &plan.copy_method,
+                plan.source.name(),
+            )));
+        }
+        if args.dry_run {
+            println!("Plan:");
+            for (i, s) in lvm_steps(cfg, &plan).iter().enumerate() {
+                println!("  {}. {s}", i + 1);
+            }
+            return Ok(());
+        }
+        return run_lvm(cfg, &plan).await;
+    }
     if !method.stream {
         hotbackup::hot_clone_dir(cfg)?;
     }
@@ -351,6 +363,146 @@ pub async fn run(cfg: &ToolsConfig, args: &CloneArgs) -> Result<()> {
     Ok(())
 }
 
+/// The steps of a clone from an LVM host (2.2.1's sequence; printed by `--dry-run`).
+pub fn lvm_steps(cfg: &ToolsConfig, plan: &Plan<'_>) -> Vec<String> {
+    let mut v = vec![
+        format!(
+            "stop the local MySQL server ({} stop)",
+            plan.this.section.mysql_rcscript
+        ),
+        format!("check ssh: {} date", remote::ssh_prefix(&plan.source)),
+        format!(
+            "an LVM snapshot of {} mounted at {} ({} {})",
+            plan.source.name(),
+            crate::copy::snapshot_dir(&plan.source),
+            remote::ssh_prefix(&plan.source),
+            remote::helper_path(&plan.source, "create_snapshot")
+        ),
+        format!(
+            "copy {} with copy method '{}' and _mmm with 'scp' into {}/{}, remove the snapshot (remove_snapshot)",
+            cfg.clone_dirs_text(),
+            plan.copy_method,
+            plan.dest_dir.trim_end_matches('/'),
+            crate::staged::STAGE
+        ),
+        "verify the copy (every clone dir, a data directory, _mmm/status.txt) and clean it (binary and relay logs, master.info, relay-log.info, *.pid, auto.cnf; chown mysql:mysql)".into(),
+        format!(
+            "swap: each of {} and _mmm in {} -> <dir>.mmm-old, the copy's -> <dir>",
+            cfg.clone_dirs_text(),
+            plan.dest_dir
+        ),
+        format!(
+            "start the local MySQL server ({} start)",
+            plan.this.section.mysql_rcscript
+        ),
+        format!(
+            "replicate from {} ({}) at the snapshot's position (by GTID where recorded)",
+            plan.peer.name(),
+            plan.peer.ip()
+        ),
+    ];
+    if plan.mode == "master-master" {
+        v.push(format!(
+            "point {} at {} ({})",
+            plan.peer.name(),
+            plan.this.name(),
+            plan.this.ip()
+        ));
+    }
+    v.push(format!(
+        "remove the previous data (<dir>.mmm-old in {})",
+        plan.dest_dir
+    ));
+    v
+}
+
+/// A clone from a host with `backup_method lvm`: 2.2.1's sequence and command lines (the
+/// clone dirs may be several, `data, logs` in 2.2.1's stock config), with the snapshot's
+/// GTID position where it recorded one. The copy goes into `<dest>/.mmm-stage` and is
+/// verified and cleaned there before the clone dirs are swapped ([`stage_lvm_copy`]).
+async fn run_lvm(cfg: &ToolsConfig, plan: &Plan<'_>) -> Result<()> {
+    let staged = Staged::new(&plan.dest_dir, &cfg.cfg.clone_dirs)?;
+    staged.preflight()?;
+    server::stop(&plan.this)?;
+    let status = stage_lvm_copy(&staged, || {
+        remote::check_ssh_connection(plan.source.name(), &plan.source)?;
+        remote::execute_remote(plan.source.name(), &plan.source, "create_snapshot")?;
+        let stage = staged.stage.display().to_string();
+        let copied = (|| -> Result<()> {
+            crate::copy::copy_clone_dirs(cfg, &plan.source, &plan.copy_method, &stage)?;
+            crate::copy::copy_from_remote(
+                cfg,
+                &plan.source,
+                "scp",
+                &stage,
+                crate::status::MMM_DIR,
+            )?;
+            crate::status::save_copy_method(&staged.stage, &plan.copy_method)
+        })();
+        let removed = remote::execute_remote(plan.source.name(), &plan.source, "remove_snapshot");
+        copied?;
+        removed
+    })
+    .map_err(|e| {
+        ToolsError::Failed(format!(
+            "{e}\nNothing was changed: the local data in '{}' is as it was (the local MySQL server is stopped; start it with '{} start')",
+            plan.dest_dir,
+            plan.this.section.mysql_rcscript
+        ))
+    })?;
+    staged.swap()?;
+    server::start(&plan.this).await?;
+    let at = match (status.gtid(), plan.mode.as_str()) {
+        (Some(g), _) => StartAt::Gtid(g.to_string()),
+        (None, "slave-slave") => StartAt::File {
+            file: status
+                .slave
+                .get("Relay_Master_Log_File")
+                .cloned()
+                .unwrap_or_default(),
+            pos: status
+                .slave
+                .get("Exec_Master_Log_Pos")
+                .cloned()
+                .unwrap_or_default(),
+        },
+        (None, _) => StartAt::File {
+            file: status.master.get("File").cloned().unwrap_or_default(),
+            pos: status.master.get("Position").cloned().unwrap_or_default(),
+        },
+    };
+    server::change_master_to(&plan.this, &plan.peer, &at).await?;
+    if plan.mode == "master-master" {
+        let peer_at = match &at {
+            StartAt::Gtid(g) => StartAt::Gtid(g.clone()),
+            _ => StartAt::Beginning,
+        };
+        server::change_master_to(&plan.peer, &plan.this, &peer_at).await?;
+        server::wait_io_connected(&plan.peer, PEER_CONNECT).await?;
+    }
+    staged.drop_old();
+    tracing::info!("Clone operation finished!");
+    Ok(())
+}
+
+/// Everything of an LVM clone before the point of no return: an empty stage, `copy` (ssh
+/// check, snapshot, 2.2.1's copy into the stage, snapshot removed), the copy verified
+/// (its `_mmm/status.txt` parsed) and cleaned in the stage. On a failure the stage is
+/// removed; the destination's clone dirs were never touched. Returns the copy's status.
+pub fn stage_lvm_copy(staged: &Staged, copy: impl FnOnce() -> Result<()>) -> Result<Status> {
+    let prepared = (|| -> Result<Status> {
+        staged.make_stage()?;
+        copy()?;
+        let status = staged.verify(None)?;
+        crate::cleanup::cleanup(&status, &staged.stage, &staged.staged_dirs())?;
+        Ok(status)
+    })();
+    if prepared.is_err() {
+        staged.discard();
+    }
+    prepared
+}
+
 /// Everything before the point of no return: ssh check, stream into `.mmm-new`, prepare,
 /// verify, clean. Returns the copy's coordinates.
 fn copy_prepared(cfg: &ToolsConfig, plan: &Plan<'_>, swap: &Swap) -> Result<Status> {
@@ -372,7 +524,7 @@ fn copy_prepared(cfg: &ToolsConfig, plan: &Plan<'_>, swap: &Swap) -> Result<Stat
         remote::ssh_prefix(&plan.source),
         remote::helper_path(&plan.source, "stream_backup")
     );
-    crate::stream::stream_copy(&send, &receive)?;
+    crate::stream::stream_copy(&send, &receive, &swap.new)?;
     hotbackup::prepare(&swap.new)?;
     hotbackup::verify(&swap.new)?;
     let status = hotbackup::status_of(&swap.new, plan.source.name())?;
@@ -382,8 +534,8 @@ fn copy_prepared(cfg: &ToolsConfig, plan: &Plan<'_>, swap: &Swap) -> Result<Stat
 
 /// [`copy_prepared`] with a snapshot copy method (2.2.1's sequence): `create_snapshot` on
 /// the source (a prepared hot backup in its snapshot dir), the clone dir and `_mmm` (with
-/// the method named `scp`, as 2.2.1) copied into `<dest>.mmm-stage`, `remove_snapshot`; the
-/// copy is verified and moved to `<dest>.mmm-new`.
+/// the method named `scp`, as 2.2.1) copied into `<dest>/.mmm-stage`, `remove_snapshot`; the
+/// copy is verified and moved to `<dest>/.mmm-new`.
 fn copy_staged(cfg: &ToolsConfig, plan: &Plan<'_>, swap: &Swap) -> Result<Status> {
     let clone_dir = hotbackup::hot_clone_dir(cfg)?;
     remote::check_ssh_connection(plan.source.name(), &plan.source)?;
@@ -447,7 +599,7 @@ mod tests {
              \x20Dry run                        : yes\n"
         );
         let steps = steps(&cfg, &plan).join("\n");
-        assert!(steps.contains("ssh  -p 22 root@10.0.0.1 /usr/lib/mysql-mmm/tools/stream_backup | mbstream -x -C /var/lib/mysql.mmm-new"), "{steps}");
+        assert!(steps.contains("ssh  -p 22 root@10.0.0.1 /usr/lib/mysql-mmm/tools/stream_backup | mbstream -x -C /var/lib/mysql/.mmm-new"), "{steps}");
         assert!(steps.contains("point db1 at db3"), "{steps}");
     }
 
@@ -487,5 +639,174 @@ mod tests {
         );
         assert!(v[2].ends_with(", MASTER_LOG_FILE='mysql-bin.000002', MASTER_LOG_POS=98"));
         assert_eq!(v.len(), 4);
+    }
+
+    #[test]
+    fn lvm_host_clone_plan_is_2_2_1s() {
+        let conf = CONF.replace(
+            "<host db1>\n  ip 10.0.0.1\n</host>",
+            "<host db1>\n  ip 10.0.0.1\n  lvm_snapshot_size 1G\n  lvm_logical_volume mysql\n  lvm_volume_group storage\n  lvm_mount_dir /mmm_snapshot\n  lvm_mount_opts -orw,nouuid\n</host>",
+        );
+        let cfg = ToolsConfig {
+            cfg: parse_str(&conf, "t.conf", &[], ProgramClass::Tools).expect("valid"),
+        };
+        let db1 = cfg.host("db1").expect("db1");
+        assert_eq!(db1.backup_method(), BackupMethod::Lvm);
+        let plan = Plan {
+            source: db1,
+            this: cfg.this_host().expect("db3"),
+            peer: db1,
+            mode: "master-slave".into(),
+            copy_method: "scp".into(),
+            dest_dir: "/mysql".into(),
+        };
+        // 2.2.1's info block: no `Backup method` line for an LVM source.
+        assert!(!info_block(&cfg, &plan, true).contains("Backup method"));
+        let steps = lvm_steps(&cfg, &plan);
+        assert!(
+            steps[2].contains("an LVM snapshot of db1 mounted at /mmm_snapshot")
+                && steps[2].ends_with("/usr/lib/mysql-mmm/tools/create_snapshot)"),
+            "{steps:?}"
+        );
+        assert!(
+            steps[3].contains("copy data, logs with copy method 'scp'"),
+            "{steps:?}"
+        );
+        assert!(
+            steps[3].ends_with("into /mysql/.mmm-stage, remove the snapshot (remove_snapshot)"),
+            "{steps:?}"
+        );
+        assert!(steps[5].starts_with("swap: each of data, logs and _mmm in /mysql"));
+        assert_eq!(steps.len(), 9, "{steps:?}");
+        assert!(crate::backup::lvm_stream_error("mbstream", "db1").contains("backup_method lvm"));
+    }
+
+    use std::path::Path;
+
+    /// Every file under `dir` (but the stage) with its contents, for a byte-for-byte
+    /// comparison.
+    fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+                let p = e.path();
+                if p.ends_with(crate::staged::STAGE) {
+                    continue;
+                }
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(dir).expect("below").display().to_string();
+                    out.push((rel, std::fs::read(&p).expect("read")));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn write(root: &Path, files: &[(&str, &str)]) {
+        for (f, text) in files {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, text).expect("write");
+        }
+    }
+
+    const STATUS: &str = "$VAR1 = {\n  'host' => 'db1',\n  'master' => {\n    'File' => 'mysql-bin.000002',\n    'Position' => '98'\n  },\n  'slave' => {}\n};\n";
+
+    /// The LVM clone's staging (2.2.1's stock `clone_dirs data, logs` under `restore_dir`):
+    /// a copy that fails part-way, or copies an incomplete set, leaves the destination as
+    /// it was and no stage; a complete copy is verified, cleaned in the stage and swapped
+    /// per clone dir, the old dirs kept until dropped, the rest of `restore_dir` untouched.
+    #[test]
+    fn lvm_clone_stages_verifies_and_swaps() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let root = d.path().join("mysql");
+        let old = [
+            ("data/ibdata1", "old ibdata"),
+            ("data/mysql/user.frm", "old user"),
+            ("data/db/t.ibd", "old rows"),
+            ("logs/mysql-bin.000007", "old binlog"),
+            ("lost+found/x", "not ours"),
+        ];
+        write(&root, &old);
+        let before = snapshot(&root);
+        let dirs = vec!["data".to_string(), "logs".to_string()];
+        let staged = Staged::new(&root.display().to_string(), &dirs).expect("staged");
+        staged.preflight().expect("preflight");
+
+        // The copy command copies some files, then fails.
+        let e = stage_lvm_copy(&staged, || {
+            write(&staged.stage, &[("data/ibdata1", "new ibdata")]);
+            Err(ToolsError::Failed("Can't copy logs".into()))
+        })
+        .expect_err("failed copy");
+        assert!(e.to_string().contains("Can't copy logs"), "{e}");
+        assert_eq!(snapshot(&root), before, "the destination is as it was");
+        assert!(!staged.stage.exists());
+
+        // The copy commands succeed but the copy lacks `logs`: the check stops it.
+        let e = stage_lvm_copy(&staged, || {
+            write(
+                &staged.stage,
+                &[("data/mysql/user.frm", "new"), ("_mmm/status.txt", STATUS)],
+            );
+            Ok(())
+        })
+        .expect_err("incomplete copy");
+        assert!(e.to_string().contains("lacks the clone dir 'logs'"), "{e}");
+        assert_eq!(snapshot(&root), before);
+        assert!(!staged.stage.exists());
+
+        // A complete copy.
+        let st = stage_lvm_copy(&staged, || {
+            write(
+                &staged.stage,
+                &[
+                    ("data/ibdata1", "new ibdata"),
+                    ("data/mysql/user.frm", "new user"),
+                    ("data/master.info", "stale"),
+                    ("logs/mysql-bin.000002", "source binlog"),
+                    ("_mmm/status.txt", STATUS),
+                ],
+            );
+            crate::status::save_copy_method(&staged.stage, "scp")
+        })
+        .expect("staged copy");
+        assert_eq!(st.host, "db1");
+        assert_eq!(st.copy_method, "scp");
+        assert_eq!(
+            snapshot(&root),
+            before,
+            "nothing swapped before the point of no return"
+        );
+        assert!(
+            !staged.stage.join("data/master.info").exists(),
+            "cleaned in the stage"
+        );
+        assert!(!staged.stage.join("logs/mysql-bin.000002").exists());
+        staged.swap().expect("swap");
+        assert_eq!(
+            std::fs::read_to_string(root.join("data/ibdata1")).expect("read"),
+            "new ibdata"
+        );
+        assert!(
+            !root.join("data/db").exists(),
+            "the copy replaces the clone dir"
+        );
+        assert!(root.join("_mmm/status.txt").exists());
+        assert_eq!(
+            std::fs::read_to_string(root.join("data.mmm-old/db/t.ibd")).expect("old kept"),
+            "old rows"
+        );
+        assert!(root.join("logs.mmm-old/mysql-bin.000007").exists());
+        assert!(root.join("lost+found/x").exists(), "the rest is untouched");
+        assert!(!staged.stage.exists());
+        assert!(staged.preflight().is_err(), "an old dir stops the next run");
+        staged.drop_old();
+        assert!(!root.join("data.mmm-old").exists() && !root.join("logs.mmm-old").exists());
+        staged.preflight().expect("preflight after drop");
     }
 }

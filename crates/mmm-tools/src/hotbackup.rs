@@ -282,12 +282,22 @@ pub fn hot_clone_dir(cfg: &ToolsConfig) -> Result<&str> {
     }
 }
 
-/// The remote helper `create_snapshot` (2.2.1's name; run over ssh on the source host)
-/// for the hot-backup back-end: a prepared `mariadb-backup` backup in `<snapshot dir>/<clone
+/// Whether the local host (`this`) takes its copies with LVM snapshots.
+fn is_lvm_here(cfg: &ToolsConfig) -> bool {
+    cfg.this_host()
+        .is_ok_and(|h| h.backup_method() == mmm_common::config::BackupMethod::Lvm)
+}
+
+/// The remote helper `create_snapshot` (2.2.1's name; run over ssh on the source host):
+/// 2.2.1's LVM snapshot for a host with `backup_method lvm` ([`crate::lvm`]), else for
+/// the hot-backup back-end a prepared `mariadb-backup` backup in `<snapshot dir>/<clone
 /// dir>` (`lvm_mount_dir`, default `/mmm_snapshot`, must be empty), `_mmm/status.txt` and
 /// the host's `mysql_cnf` beside it, for the snapshot copy methods (`scp`, `ssh-gz`,
 /// `rdiff`). Returns the last output line (`OK: Snapshot created!` or `ERROR: …`).
 pub fn create_snapshot(cfg: &ToolsConfig) -> String {
+    if is_lvm_here(cfg) {
+        return crate::lvm::create_snapshot(cfg);
+    }
     match create_snapshot_inner(cfg) {
         Ok(()) => "OK: Snapshot created!".into(),
         Err(e) => format!("ERROR: {e}"),
@@ -296,11 +306,6 @@ pub fn create_snapshot(cfg: &ToolsConfig) -> String {
 
 fn create_snapshot_inner(cfg: &ToolsConfig) -> Result<()> {
     let host = cfg.this_host()?;
-    if host.backup_method() == mmm_common::config::BackupMethod::Lvm {
-        return Err(ToolsError::Failed(
-            "The LVM snapshot back-end is not built in mmm-rs; set 'backup_method mariadb-backup' (docs/tools.md)".into(),
-        ));
-    }
     let dir = crate::copy::snapshot_dir(&host);
     let clone_dir = hot_clone_dir(cfg)?;
     std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {dir}")))?;
@@ -349,16 +354,15 @@ fn create_snapshot_inner(cfg: &ToolsConfig) -> Result<()> {
     Ok(())
 }
 
-/// The remote helper `remove_snapshot` for the hot-backup back-end: removes the staged
+/// The remote helper `remove_snapshot`: 2.2.1's umount and lvremove for an LVM host; for
+/// the hot-backup back-end it removes the staged
 /// backup (`<snapshot dir>/<clone dir>` and `_mmm`, nothing else). Returns the last line.
 pub fn remove_snapshot(cfg: &ToolsConfig) -> String {
+    if is_lvm_here(cfg) {
+        return crate::lvm::remove_snapshot(cfg);
+    }
     let inner = || -> Result<()> {
         let host = cfg.this_host()?;
-        if host.backup_method() == mmm_common::config::BackupMethod::Lvm {
-            return Err(ToolsError::Failed(
-                "The LVM snapshot back-end is not built in mmm-rs".into(),
-            ));
-        }
         let dir = crate::copy::snapshot_dir(&host);
         for sub in [hot_clone_dir(cfg)?, crate::status::MMM_DIR] {
             let p = Path::new(&dir).join(sub);

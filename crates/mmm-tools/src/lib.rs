@@ -7,7 +7,8 @@
 //! helper, prepare, verify), `status.rs` (`_mmm/status.txt`), `cleanup.rs`, `swap.rs` (the
 //! new-directory copy and its swap), `server.rs` (local server, CHANGE MASTER), one module
 //! per program (`clone.rs`, `backup.rs`, `restore.rs`), `info.rs` (info blocks),
-//! `placeholders.rs`, `log.rs`, `error.rs`, `manual.rs` (what the man pages show).
+//! `placeholders.rs`, `log.rs`, `error.rs`, `manual.rs` (what the man pages show),
+//! `lvm.rs` (2.2.1's LVM snapshot back-end of the remote helpers).
 
 pub mod backup;
 pub mod cleanup;
@@ -17,13 +18,16 @@ pub mod error;
 pub mod hotbackup;
 pub mod info;
 pub mod log;
+pub mod lvm;
 pub mod manual;
 pub mod placeholders;
 pub mod progress;
 pub mod remote;
 pub mod restore;
+pub mod room;
 pub mod server;
 pub mod settings;
+pub mod staged;
 pub mod status;
 pub mod stream;
 pub mod swap;

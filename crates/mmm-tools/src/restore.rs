@@ -1,11 +1,12 @@
 //! `mmm_restore [--config c] [--mode <mode>] [--version <version | list>] [--src-dir d]
 //! [--dest-dir d] [--dry-run]` (spec §6): restores a backup of mmm_backup on the local
 //! host. A hot backup (made by the mariadb-backup back-end, any copy method) is restored
-//! with the copy method's `restore_command` into `<dest>.mmm-stage`, its clone dir moved to
-//! `<dest>.mmm-new`, verified, and swapped for `<dest>`; a 2.2.1 backup is restored into
-//! `<dest>` as 2.2.1 does.
+//! with the copy method's `restore_command` into `<dest>/.mmm-stage`, its clone dir moved to
+//! `<dest>/.mmm-new`, verified, and swapped entry by entry into `<dest>`; a 2.2.1 backup is restored with
+//! 2.2.1's command into `<dest>/.mmm-stage`, verified, and its clone dirs swapped for
+//! `<dest>`'s ([`crate::staged`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::Parser;
 
@@ -15,6 +16,7 @@ use crate::placeholders::fill;
 use crate::remote::shell;
 use crate::server::{self, StartAt};
 use crate::settings::{Host, ToolsConfig};
+use crate::staged::Staged;
 use crate::status::{self, Status};
 use crate::swap::Swap;
 use crate::{cleanup, hotbackup};
@@ -143,6 +145,22 @@ pub fn list_increments(cfg: &ToolsConfig, backup_dir: &str) -> Result<()> {
     Ok(())
 }
 
+/// The newest version of the incremental backup in `backup_dir` (the first column of the
+/// `rdiff` method's `incremental_command` output, as a number), if it can be read.
+pub fn latest_increment(cfg: &ToolsConfig, backup_dir: &str) -> Option<String> {
+    let method = cfg.copy_method("rdiff").filter(|m| m.incremental)?;
+    let command = fill(
+        method.incremental_command.as_deref().unwrap_or_default(),
+        &[("BACKUP_DIR", backup_dir)],
+    );
+    let out = shell(&command).output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .max()
+        .map(|v| v.to_string())
+}
+
 /// Whether a backup is a hot backup (the mariadb-backup back-end's): its status says so.
 pub fn is_hot_backup(st: &Status) -> bool {
     st.backup_method.as_deref() == Some(hotbackup::MARIADB_BACKUP)
@@ -218,6 +236,18 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
                 .ok_or_else(|| ToolsError::Failed(format!("Unknown peer host '{peer_name}'")))?,
         );
     }
+    // A snapshot backup records its coordinates only in `_mmm/status.txt`, which is the
+    // latest backup's: an older version can't set replication from them.
+    if !hot && !args.version.is_empty() && dest_mode == "slave" && !skip_mysqld {
+        let latest = latest_increment(cfg, &src_dir);
+        if latest.as_deref() != Some(args.version.as_str()) {
+            return Err(ToolsError::Failed(format!(
+                "'{src_dir}/_mmm/status.txt' holds the replication coordinates of the latest backup ({}), not of version '{}': restore that version with --mode {src_mode}-single and set replication by hand",
+                latest.as_deref().unwrap_or("unknown"),
+                args.version
+            )));
+        }
+    }
     let l = |a: &str, b: &str| println!("{}", line(a, b, 22, 55));
     l("Source dir", &src_dir);
     l("Destination dir", &dest_dir);
@@ -254,50 +284,43 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
         )
     };
     if hot {
+        if !args.version.is_empty() && !method.incremental {
+            return Err(ToolsError::Failed(
+                "The backup directory contains an non-incremental backup!".into(),
+            ));
+        }
         let swap = Swap::new(&dest_dir);
         swap.preflight()?;
         if !skip_mysqld {
             server::stop(&this)?;
         }
         let clone_dir = hotbackup::hot_clone_dir(cfg)?;
-        let prepared = (|| -> Result<()> {
+        let prepared = (|| -> Result<Status> {
             swap.make_stage()?;
             run_shell(&restore_cmd(&src_dir, &swap.stage.display().to_string()))?;
             swap.take_from_stage(clone_dir)?;
             hotbackup::verify(&swap.new)?;
-            cleanup::cleanup(&st, &swap.new, std::slice::from_ref(&swap.new))
+            // An incremental backup's `_mmm` is the latest backup's: the restored
+            // version's own coordinates are in its copy.
+            let st = if args.version.is_empty() {
+                st.clone()
+            } else {
+                version_status(&st, &swap.new)?
+            };
+            cleanup::cleanup(&st, &swap.new, std::slice::from_ref(&swap.new))?;
+            Ok(st)
         })();
-        if let Err(e) = prepared {
-            swap.discard_new();
-            return Err(ToolsError::Failed(format!(
-                "{e}\nNothing was changed: '{}' is as it was",
-                swap.dest.display()
-            )));
-        }
+        let st = match prepared {
+            Ok(st) => st,
+            Err(e) => {
+                swap.discard_new();
+                return Err(ToolsError::Failed(format!(
+                    "{e}\nNothing was changed: '{}' is as it was",
+                    swap.dest.display()
+                )));
+            }
+        };
         swap.swap()?;
-        tracing::info!("Restored backup from '{src_dir}' to '{dest_dir}'");
-        if !skip_mysqld {
-            start_and_replicate(&this, peer.as_ref(), &st, src_mode, dest_mode, true).await?;
-        }
-        swap.drop_old();
-    } else {
-        if !skip_mysqld {
-            server::stop(&this)?;
-        }
-        if !crate::clone::check_restore_destination(&dest_dir) {
-            return Err(ToolsError::Failed(format!(
-                "Invalid destination directory '{dest_dir}'"
-            )));
-        }
-        if args.version.is_empty() && method.incremental {
-            return Err(ToolsError::Failed("The backup directory contains an incremental backup! Use --version option to restore a specific version.".into()));
-        }
-        if !args.version.is_empty() && !method.incremental {
-            return Err(ToolsError::Failed(
-                "The backup directory contains an non-incremental backup!".into(),
-            ));
-        }
-        run_shell(&restore_cmd(&src_dir, &dest_dir))?;
         if args.version.is_empty() {
             tracing::info!("Restored backup from '{src_dir}' to '{dest_dir}'");
         } else {
@@ -306,19 +329,83 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
                 args.version
             );
         }
-        let dirs: Vec<PathBuf> = cfg
-            .cfg
-            .clone_dirs
-            .iter()
-            .map(|d| Path::new(&dest_dir).join(d))
-            .collect();
-        cleanup::cleanup(&st, Path::new(&dest_dir), &dirs)?;
         if !skip_mysqld {
-            start_and_replicate(&this, peer.as_ref(), &st, src_mode, dest_mode, false).await?;
+            start_and_replicate(&this, peer.as_ref(), &st, src_mode, dest_mode).await?;
         }
+        swap.drop_old();
+    } else {
+        if args.version.is_empty() && method.incremental {
+            return Err(ToolsError::Failed("The backup directory contains an incremental backup! Use --version option to restore a specific version.".into()));
+        }
+        if !args.version.is_empty() && !method.incremental {
+            return Err(ToolsError::Failed(
+                "The backup directory contains an non-incremental backup!".into(),
+            ));
+        }
+        let staged = Staged::new(&dest_dir, &cfg.cfg.clone_dirs)?;
+        staged.preflight()?;
+        if !skip_mysqld {
+            server::stop(&this)?;
+        }
+        if !crate::clone::check_restore_destination(&dest_dir) {
+            return Err(ToolsError::Failed(format!(
+                "Invalid destination directory '{dest_dir}'"
+            )));
+        }
+        // 2.2.1's restore_command, into the stage; verified and cleaned there.
+        let prepared = (|| -> Result<()> {
+            staged.make_stage()?;
+            run_shell(&restore_cmd(&src_dir, &staged.stage.display().to_string()))?;
+            staged.verify(Some(&st))?;
+            cleanup::cleanup(&st, &staged.stage, &staged.staged_dirs())
+        })();
+        if let Err(e) = prepared {
+            staged.discard();
+            return Err(ToolsError::Failed(format!(
+                "{e}\nNothing was changed: '{dest_dir}' is as it was{}",
+                if skip_mysqld {
+                    String::new()
+                } else {
+                    format!(
+                        " (the local MySQL server is stopped; start it with '{} start')",
+                        this.section.mysql_rcscript
+                    )
+                }
+            )));
+        }
+        staged.swap()?;
+        if args.version.is_empty() {
+            tracing::info!("Restored backup from '{src_dir}' to '{dest_dir}'");
+        } else {
+            tracing::info!(
+                "Restored backup version '{}' from '{src_dir}' to '{dest_dir}'",
+                args.version
+            );
+        }
+        if !skip_mysqld {
+            start_and_replicate(&this, peer.as_ref(), &st, src_mode, dest_mode).await?;
+        }
+        staged.drop_old();
     }
     tracing::info!("Restore operation finished!");
     Ok(())
+}
+
+/// The status of one version of an incremental hot backup: `_mmm/status.txt` holds the
+/// latest backup's coordinates (rdiff-backup leaves `_mmm` out of its increments), the
+/// restored copy its own (`mariadb_backup_binlog_info`).
+fn version_status(latest: &Status, copy: &Path) -> Result<Status> {
+    let mut st = hotbackup::status_of(copy, &latest.host)?;
+    st.copy_method = latest.copy_method.clone();
+    if st.master != latest.master {
+        tracing::info!(
+            "Using the restored version's own coordinates: binlog {} position {}, GTID {}",
+            st.master.get("File").map_or("", String::as_str),
+            st.master.get("Position").map_or("", String::as_str),
+            st.gtid().unwrap_or("(none)")
+        );
+    }
+    Ok(st)
 }
 
 fn run_shell(command: &str) -> Result<()> {
@@ -336,7 +423,6 @@ async fn start_and_replicate(
     st: &Status,
     src_mode: &str,
     dest_mode: &str,
-    hot: bool,
 ) -> Result<()> {
     server::start(this).await?;
     let Some(peer) = peer.filter(|_| dest_mode != "single") else {
@@ -346,7 +432,7 @@ async fn start_and_replicate(
         return Ok(());
     };
     let at = match (src_mode, dest_mode, st.gtid()) {
-        ("master" | "slave", "slave", Some(g)) if hot => StartAt::Gtid(g.to_string()),
+        ("master" | "slave", "slave", Some(g)) => StartAt::Gtid(g.to_string()),
         ("master", "slave", _) => StartAt::File {
             file: st.master.get("File").cloned().unwrap_or_default(),
             pos: st.master.get("Position").cloned().unwrap_or_default(),
@@ -369,4 +455,25 @@ async fn start_and_replicate(
         }
     };
     server::change_master_to(this, peer, &at).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmm_common::config::{parse_str, ProgramClass};
+
+    #[test]
+    fn latest_increment_is_the_newest_version() {
+        let conf = "this db3\ndefault_copy_method rdiff\nclone_dirs data\n\
+<host default>\n  ssh_user root\n  tools_user t\n  tools_password p\n  backup_dir /b\n  restore_dir /r\n\
+  replication_user r\n  replication_password s\n  bin_path /usr/lib/mysql-mmm/\n  backup_method mariadb-backup\n</host>\n\
+<host db3>\n  ip 10.0.0.3\n</host>\n\
+<copy_method rdiff>\n  backup_command true\n  restore_command true\n\
+  incremental_command printf '1796620074 directory\\n1796620069 directory\\n'\n\
+  incremental 1\n</copy_method>\n";
+        let cfg = ToolsConfig {
+            cfg: parse_str(conf, "t.conf", &[], ProgramClass::Tools).expect("valid"),
+        };
+        assert_eq!(latest_increment(&cfg, "/b").as_deref(), Some("1796620074"));
+    }
 }

@@ -37,6 +37,7 @@ pub mod arp_probe;
 pub mod disk_full;
 pub mod gtid;
 pub mod host_conns;
+pub mod icmp_socket;
 pub mod liveness;
 pub mod mysql;
 pub mod observed;
@@ -131,9 +132,7 @@ pub async fn run_check(
     let bound = cfg.timeout + Duration::from_secs(1);
     let work = async {
         match kind {
-            CheckKind::Ping => {
-                ping::ping_check(&host.mysql.ip.to_string(), ping::PING_TIMEOUT).await
-            }
+            CheckKind::Ping => ping::ping_check_addr(host.mysql.ip, ping::PING_TIMEOUT).await,
             CheckKind::Mysql => mysql::mysql_check(&host.conns, cfg.timeout).await,
             CheckKind::RepThreads => mysql::rep_threads_check(&host.conns, cfg.timeout).await,
             CheckKind::RepBacklog => {
@@ -200,7 +199,9 @@ pub fn spawn(
                 CheckKind::Mysql => Some(wake_mysql.clone()),
                 _ => None,
             };
-            let span = tracing::info_span!("check", host = %host.name, check = %kind);
+            // A debug span: at the default level it is off and costs nothing per poll (no
+            // check logs above debug; with `debug 1` its fields are on every line).
+            let span = tracing::debug_span!("check", host = %host.name, check = %kind);
             handles.push(tokio::spawn(
                 async move {
                     loop {
@@ -259,7 +260,7 @@ pub fn spawn(
         }
         let cfg = check_config(config, CheckKind::Mysql);
         if host.master {
-            let span = tracing::info_span!("check", host = %host.name, check = "liveness");
+            let span = tracing::debug_span!("check", host = %host.name, check = "liveness");
             handles.push(tokio::spawn(
                 liveness::watch_liveness(
                     host.clone(),
@@ -271,7 +272,7 @@ pub fn spawn(
             ));
         }
         let sink = sink.clone();
-        let span = tracing::info_span!("check", host = %host.name, check = "connection");
+        let span = tracing::debug_span!("check", host = %host.name, check = "connection");
         handles.push(tokio::spawn(
             watch_connection(host, cfg, sink, wake_ping, wake_mysql).instrument(span),
         ));

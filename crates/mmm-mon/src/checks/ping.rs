@@ -3,25 +3,22 @@
 //! every 0.1 s within that window, see [`ECHO_INTERVAL`]). Results are `OK` or
 //! `ERROR: Could not ping <ip>`.
 //!
-//! A raw ICMP socket is used (root); without the privilege the unprivileged "ping socket"
-//! (`SOCK_DGRAM`/`IPPROTO_ICMP`) is tried. The echo runs on the blocking pool with the
-//! socket's own receive timeout, so it never holds up a tokio worker.
+//! The echoes go out on the monitor's one ICMP socket ([`IcmpSocket`], raw as root, else
+//! the unprivileged ping socket); a check waits for its reply without holding a thread.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::arp_probe::ArpProber;
+use super::icmp_socket::IcmpSocket;
 
 /// 2.2.1's ICMP timeout.
 pub const PING_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// Sequence numbers shared by every echo of this process (with a random identifier, they
-/// tell our replies apart from each other's on a raw socket, which sees every echo reply).
-static SEQ: AtomicU16 = AtomicU16::new(1);
 
 /// The check: `OK` or `ERROR: Could not ping <ip>`.
 pub async fn ping_check(ip: &str, timeout: Duration) -> String {
@@ -29,6 +26,22 @@ pub async fn ping_check(ip: &str, timeout: Duration) -> String {
         tracing::debug!("ping {ip}: {e}");
         false
     });
+    if ok {
+        "OK".to_string()
+    } else {
+        format!("ERROR: Could not ping {ip}")
+    }
+}
+
+/// The check on an address: `OK` or `ERROR: Could not ping <ip>`.
+pub async fn ping_check_addr(ip: IpAddr, timeout: Duration) -> String {
+    let ok = match ip {
+        IpAddr::V4(a) => echo(a, timeout).await.unwrap_or_else(|e| {
+            tracing::debug!("ping {ip}: {e}");
+            false
+        }),
+        IpAddr::V6(_) => false,
+    };
     if ok {
         "OK".to_string()
     } else {
@@ -47,19 +60,7 @@ pub async fn ping(ip: &str, timeout: Duration) -> io::Result<bool> {
             ))
         }
     };
-    tokio::task::spawn_blocking(move || echo(addr, timeout))
-        .await
-        .map_err(io::Error::other)?
-}
-
-fn open() -> io::Result<(Socket, bool)> {
-    match Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)) {
-        Ok(s) => Ok((s, true)),
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4)).map(|s| (s, false))
-        }
-        Err(e) => Err(e),
-    }
+    echo(addr, timeout).await
 }
 
 fn checksum(data: &[u8]) -> u16 {
@@ -78,31 +79,19 @@ fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// Builds an echo request.
-fn echo_request(ident: u16, seq: u16) -> Vec<u8> {
-    let mut p = vec![8u8, 0, 0, 0];
-    p.extend_from_slice(&ident.to_be_bytes());
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(b"mmm-rs monitor ping check......."); // 32 bytes payload
-    let c = checksum(&p);
-    if let Some(slot) = p.get_mut(2..4) {
-        slot.copy_from_slice(&c.to_be_bytes());
-    }
-    p
-}
+/// Length of an echo request: 8 bytes of header, 32 of payload.
+const REQUEST_LEN: usize = 40;
 
-/// Whether `packet` (ICMP message, IP header already stripped) is our echo reply.
-fn is_our_reply(icmp: &[u8], ident: Option<u16>, seq: u16) -> bool {
-    match icmp {
-        [0, 0, _, _, i1, i2, s1, s2, ..] => {
-            let id_ok = match ident {
-                Some(id) => u16::from_be_bytes([*i1, *i2]) == id,
-                None => true,
-            };
-            id_ok && u16::from_be_bytes([*s1, *s2]) == seq
-        }
-        _ => false,
-    }
+/// Builds an echo request.
+fn echo_request(ident: u16, seq: u16) -> [u8; REQUEST_LEN] {
+    let mut p = [0u8; REQUEST_LEN];
+    p[0] = 8;
+    p[4..6].copy_from_slice(&ident.to_be_bytes());
+    p[6..8].copy_from_slice(&seq.to_be_bytes());
+    p[8..].copy_from_slice(b"mmm-rs monitor ping check......."); // 32 bytes payload
+    let c = checksum(&p);
+    p[2..4].copy_from_slice(&c.to_be_bytes());
+    p
 }
 
 /// Within one check's `timeout`, a new echo request goes out every [`ECHO_INTERVAL`] and a
@@ -111,91 +100,62 @@ fn is_our_reply(icmp: &[u8], ident: Option<u16>, seq: u16) -> bool {
 /// next check.
 pub const ECHO_INTERVAL: Duration = Duration::from_millis(100);
 
-fn echo(addr: Ipv4Addr, timeout: Duration) -> io::Result<bool> {
-    let (socket, raw) = open()?;
-    // std's datagram calls (recvfrom/sendto) work on a raw or ping socket as well.
-    let socket: UdpSocket = socket.into();
-    let ident: u16 = rand::random();
-    let target = SocketAddr::V4(SocketAddrV4::new(addr, 0));
-    let start = Instant::now();
-    let deadline = start + timeout;
-    let mut sent: Vec<u16> = Vec::new();
-    let mut next_send = start;
+/// Forgets an echo's sequence numbers when it ends (also when its future is dropped).
+struct InFlight<'a> {
+    socket: &'a IcmpSocket,
+    seqs: Vec<u16>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.socket.unregister(&self.seqs);
+    }
+}
+
+async fn echo(addr: Ipv4Addr, timeout: Duration) -> io::Result<bool> {
+    let socket = IcmpSocket::shared()?;
+    let wake = Arc::new(Notify::new());
+    let mut sent = InFlight {
+        socket: &socket,
+        seqs: Vec::with_capacity(6),
+    };
+    let deadline = Instant::now() + timeout;
     // Opened when the first echo went unanswered (see arp_probe.rs).
     let mut arp: Option<Option<ArpProber>> = None;
-    let mut buf = [0u8; 2048];
     loop {
         let now = Instant::now();
         if now >= deadline {
             return Ok(false);
         }
-        if now >= next_send {
-            if !sent.is_empty() && raw {
-                if let Some(p) = arp.get_or_insert_with(|| ArpProber::for_target(addr)) {
-                    p.send();
-                }
+        if !sent.seqs.is_empty() && socket.is_raw() {
+            if let Some(p) = arp.get_or_insert_with(|| ArpProber::for_target(addr)) {
+                p.send();
             }
-            let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-            socket.send_to(&echo_request(ident, seq), target)?;
-            sent.push(seq);
-            next_send = now + ECHO_INTERVAL;
         }
-        let wait = deadline
-            .min(next_send)
-            .saturating_duration_since(Instant::now());
-        if wait.is_zero() {
-            continue;
-        }
-        socket.set_read_timeout(Some(wait))?;
-        let (n, from) = match socket.recv_from(&mut buf) {
-            Ok(r) => r,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
-            Err(e) => return Err(e),
-        };
-        if from.ip() != IpAddr::V4(addr) {
-            continue;
-        }
-        let data = buf.get(..n).unwrap_or_default();
-        let icmp = if raw {
-            let ihl = usize::from(data.first().copied().unwrap_or(0) & 0x0f) * 4;
-            data.get(ihl..).unwrap_or_default()
-        } else {
-            data
-        };
-        // A ping socket rewrites the identifier; match on the sequence only.
-        if sent
-            .iter()
-            .any(|&seq| is_our_reply(icmp, raw.then_some(ident), seq))
-        {
-            return Ok(true);
+        let seq = socket.register(addr, &wake);
+        sent.seqs.push(seq);
+        socket.send(&echo_request(socket.ident(), seq), addr)?;
+        let next_send = (now + ECHO_INTERVAL).min(deadline);
+        tokio::select! {
+            _ = wake.notified() => return Ok(true),
+            _ = tokio::time::sleep_until(next_send) => {}
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::icmp_socket::echo_reply_ids;
     use super::*;
 
     #[test]
     fn checksum_of_request_verifies() {
         let p = echo_request(0x1234, 7);
         assert_eq!(checksum(&p), 0);
-        assert!(!is_our_reply(&p, Some(0x1234), 7)); // a request is not a reply
-        let mut r = p.clone();
+        assert_eq!(echo_reply_ids(&p), None); // a request is not a reply
+        let mut r = p;
         r[0] = 0;
-        assert!(is_our_reply(&r, Some(0x1234), 7));
-        assert!(!is_our_reply(&r, Some(0x1235), 7));
-        assert!(!is_our_reply(&r, None, 8));
-        assert!(!is_our_reply(&[0, 0], None, 8));
+        assert_eq!(echo_reply_ids(&r), Some((0x1234, 7)));
     }
 
     #[tokio::test]
