@@ -137,7 +137,12 @@ impl Sampler {
     }
 }
 
-/// One host's sampling loop (in the host's namespace).
+/// One host's sampling loop (in the host's namespace). The VIP is looked at every tick in
+/// a loop of its own, beside the `read_only` query: a query stuck on a hung (frozen)
+/// server must not carry a VIP seen before the freeze over the ticks after the agent
+/// removed it (issue 14: a failover finished within 0.5 s of the removal read as the VIP
+/// on two hosts). Each tick's sample takes the latest query result (at or before its tick,
+/// at most [`CARRY_OVER`] old).
 fn sample_host(
     socket: PathBuf,
     vip: Ipv4Addr,
@@ -145,25 +150,29 @@ fn sample_host(
     stop: Arc<AtomicBool>,
     isolated: Arc<AtomicBool>,
 ) -> Vec<Sample> {
-    let mut out = Vec::new();
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     else {
-        return out;
+        return Vec::new();
     };
-    rt.block_on(async {
-        let mut conn: Option<mysql_async::Conn> = None;
+    let tick_of = |at: Instant| {
+        (at.saturating_duration_since(started).as_millis() / SAMPLE_PERIOD.as_millis()) as u64
+    };
+    let new_interval = || {
         let mut tick =
             tokio::time::interval_at(tokio::time::Instant::from_std(started), SAMPLE_PERIOD);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        tick
+    };
+    // (tick, at, writable) of each query.
+    let queries = async {
+        let mut out: Vec<(u64, Instant, Option<bool>)> = Vec::new();
+        let mut conn: Option<mysql_async::Conn> = None;
+        let mut tick = new_interval();
         while !stop.load(Ordering::Relaxed) {
             tick.tick().await;
             let at = Instant::now();
-            let tick_no = (at.saturating_duration_since(started).as_millis()
-                / SAMPLE_PERIOD.as_millis()) as u64;
-            let has_vip = host_has_ip(vip);
-            let iso = isolated.load(Ordering::Relaxed);
             if conn.is_none() {
                 let opts = mysql_async::OptsBuilder::default()
                     .socket(Some(socket.to_string_lossy().into_owned()))
@@ -191,15 +200,43 @@ fn sample_host(
                     }
                 }
             }
-            out.push(Sample {
-                tick: tick_no,
-                at,
-                writable,
-                has_vip,
-                isolated: iso,
-            });
+            out.push((tick_of(at), at, writable));
         }
-    });
+        out
+    };
+    // (tick, at, has_vip, isolated) every tick.
+    let vips = async {
+        let mut out: Vec<(u64, Instant, bool, bool)> = Vec::new();
+        let mut tick = new_interval();
+        while !stop.load(Ordering::Relaxed) {
+            tick.tick().await;
+            let at = Instant::now();
+            let iso = isolated.load(Ordering::Relaxed);
+            out.push((tick_of(at), at, host_has_ip(vip), iso));
+        }
+        out
+    };
+    let (queries, vips) = rt.block_on(async { tokio::join!(queries, vips) });
+    let mut out = Vec::with_capacity(vips.len());
+    let mut next = 0;
+    let mut last: Option<(Instant, Option<bool>)> = None;
+    for (tick, at, has_vip, iso) in vips {
+        while let Some(&(qt, qat, w)) = queries.get(next).filter(|q| q.0 <= tick) {
+            let _ = qt;
+            last = Some((qat, w));
+            next += 1;
+        }
+        let writable = last
+            .filter(|(qat, _)| at.saturating_duration_since(*qat) <= CARRY_OVER)
+            .and_then(|(_, w)| w);
+        out.push(Sample {
+            tick,
+            at,
+            writable,
+            has_vip,
+            isolated: iso,
+        });
+    }
     out
 }
 

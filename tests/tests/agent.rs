@@ -686,11 +686,11 @@ fn failover_after_the_active_master_died() {
     wait_same_rows(&c, &DB_HOSTS, LOAD_TABLE);
     c.mysql_kill9("db1").unwrap();
 
-    // The monitor takes db1 offline (its agent cannot deny writes: MySQL is dead, reported;
-    // the VIP is removed anyway), then moves the roles.
+    // The monitor takes db1 offline (its agent removes the VIP and owes read_only=1 without
+    // waiting for its server, reported; issue 14), then moves the roles.
     let r = send(&c, "db1", "SET_STATUS|1|db1|HARD_OFFLINE||db2");
     assert!(
-        r.starts_with("ERROR: Couldn't deny writes: Can't connect to MySQL"),
+        r.starts_with("ERROR: Couldn't deny writes: not waited for (this host failed)"),
         "{r}"
     );
     assert!(!has_vip(&c, "db1", writer_vip));

@@ -414,9 +414,8 @@ fn dry_runs(c: &Cluster) {
         c.mysql_running("db3").unwrap_or(false),
         "db3's server stopped"
     );
-    let mut new = datadir(c, "db3").into_os_string();
-    new.push(".mmm-new");
-    assert!(!Path::new(&new).exists(), "the dry run made {new:?}");
+    let new = datadir(c, "db3").join(".mmm-new");
+    assert!(!new.exists(), "the dry run made {new:?}");
 
     let r = tool(c, "db4", "mmm_backup", &["--host", "db1", "--dry-run"]);
     ok(&r, "mmm_backup --dry-run");
@@ -468,9 +467,8 @@ fn failed_clone_changes_nothing(c: &Cluster) {
         r.err
     );
     assert!(r.err.contains("Nothing was changed"), "{}", r.err);
-    let mut new = datadir(c, "db3").into_os_string();
-    new.push(".mmm-new");
-    assert!(!Path::new(&new).exists(), "{new:?} left behind");
+    let new = datadir(c, "db3").join(".mmm-new");
+    assert!(!new.exists(), "{new:?} left behind");
     c.forget_server("db3");
     let h = c.host("db3").expect("db3");
     let rc = h.dir.join("etc/mysql-mmm/mmm_tools.conf");
@@ -544,12 +542,8 @@ fn clone_and_restore_slaves(c: &Cluster) {
         replicating_from(c, "db3", "db1")
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut old = datadir(c, "db3").into_os_string();
-    old.push(".mmm-old");
-    assert!(
-        !Path::new(&old).exists(),
-        "the previous data was not removed"
-    );
+    let old = datadir(c, "db3").join(".mmm-old");
+    assert!(!old.exists(), "the previous data was not removed");
 
     let r = tool(c, "db4", "mmm_backup", &["--host", "db1"]);
     ok(&r, "mmm_backup of db1 on db4");
@@ -1172,8 +1166,129 @@ fn tools_clone_backup_restore_reseed() {
     reseed_diverged_master(&c);
     restore_221_backup(&c);
     lvm_sequence_with_a_bind_mount(&c, &tools);
+    clone_onto_a_mount_point(&c);
     drop(tools);
     c.stop().expect("stop");
+}
+
+/// The data directory as `pid`'s mount namespace sees it.
+fn seen_by(pid: &str, dir: &Path) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/root{}", dir.display()))
+}
+
+/// db4's data directory a mount point of its own (a tmpfs mounted over it in the mount
+/// namespace mmm_clone runs in, and so the server it starts): a clone from the writer under
+/// write load completes (a rename of the mount point itself would fail with EBUSY, a copy
+/// beside it would land on the parent filesystem), the server runs on the tmpfs with every
+/// acknowledged row, the mount is still there and no `.mmm-*` is left in it.
+fn clone_onto_a_mount_point(c: &Cluster) {
+    let st = c
+        .slave_status("db4")
+        .expect("slave status")
+        .expect("db4 is a slave");
+    let master_ip = st.get("Master_Host").unwrap_or_default().to_string();
+    let writer = ["db1", "db2"]
+        .into_iter()
+        .find(|h| c.ip(h).to_string() == master_ip)
+        .expect("db4's master");
+    let data = datadir(c, "db4");
+    let load = start_load(c, 50_000_000);
+    let bin = workspace_binary("mmm_clone").unwrap_or_else(|e| panic!("{e}"));
+    let script =
+        "mount -t tmpfs -o size=1g,mode=0750 mmm-datadir \"$1\" && chown mysql:mysql \"$1\" && \
+                  echo old > \"$1/old-entry\" && shift && exec \"$@\"";
+    let data_s = data.display().to_string();
+    let bin_s = bin.display().to_string();
+    let t = Instant::now();
+    let out = c
+        .exec_timeout(
+            "db4",
+            &[
+                "sh",
+                "-c",
+                script,
+                "sh",
+                &data_s,
+                &bin_s,
+                "--host",
+                writer,
+                "--clone-mode",
+                "master-slave",
+            ],
+            TOOL_TIMEOUT,
+        )
+        .expect("mmm_clone onto a mount point");
+    let err = String::from_utf8_lossy(&out.stderr);
+    println!(
+        "--- mmm_clone db4 from {writer} onto a tmpfs data directory: {} in {:.1} s\n{err}",
+        out.status,
+        t.elapsed().as_secs_f64()
+    );
+    assert!(out.status.success(), "mmm_clone: {err}");
+    assert!(err.contains("INFO: Clone operation finished!"), "{err}");
+    c.forget_server("db4");
+    c.wait_for(
+        &format!("db4 replicating from {writer}"),
+        Duration::from_secs(30),
+        |c| replicating_from(c, "db4", writer),
+    )
+    .unwrap_or_else(|e| panic!("{e}\ndb4: {}", link(c, "db4")));
+    let report = load.stop();
+    println!("load: {}", report.summary());
+    assert!(report.acked_ids().len() > 20, "{}", report.summary());
+    assert!(
+        report.summary().contains(", 0 refused,"),
+        "ids taken by an earlier step? {}",
+        report.summary()
+    );
+    wait_rows(c, "db4", &report.acked_ids());
+
+    let pid = server_pid(c, "db4").trim().to_string();
+    let mountinfo =
+        std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).expect("server's mountinfo");
+    assert!(
+        mountinfo.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(4) == Some(&data_s.as_str()) && l.contains(" - tmpfs mmm-datadir ")
+        }),
+        "the tmpfs on {data_s} is gone from the server's mounts:\n{mountinfo}"
+    );
+    let inside = seen_by(&pid, &data);
+    let left: Vec<String> = std::fs::read_dir(&inside)
+        .expect("the server's data directory")
+        .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with(".mmm") || n == "old-entry")
+        .collect();
+    assert!(left.is_empty(), "left in the data directory: {left:?}");
+    assert!(
+        inside.join("mysql").is_dir(),
+        "no mysql schema on the tmpfs"
+    );
+
+    // MariaDB lists every directory of the data directory as a database: after the run
+    // none of the tools' is left; while `.mmm-old` is there (from the start of the
+    // server until its removal) it is listed, encoded, as `#mysql50#.mmm-old`
+    // (docs/data-safety.md), never as a name an application could mistake for its own.
+    let databases = |c: &Cluster| -> Vec<String> {
+        c.query("db4", "SHOW DATABASES")
+            .expect("show databases")
+            .iter()
+            .map(|r| r.at(0).unwrap_or_default().to_string())
+            .collect()
+    };
+    let after = databases(c);
+    assert!(
+        !after.iter().any(|d| d.contains(".mmm")),
+        "SHOW DATABASES after the clone: {after:?}"
+    );
+    let probe = inside.join(".mmm-old");
+    std::fs::create_dir(&probe).expect("probe dir");
+    let during = databases(c);
+    std::fs::remove_dir(&probe).expect("probe dir");
+    assert!(
+        during.iter().any(|d| d == "#mysql50#.mmm-old"),
+        "SHOW DATABASES with a .mmm-old dir: {during:?}"
+    );
 }
 
 /// Why the LVM test can't run on this machine, if it can't: it needs the kernel's

@@ -7,6 +7,7 @@
 //! time under the state mutex. Turning a SET_STATUS into a [`Plan`] is the pure step
 //! [`plan_set_status`]; `role.rs` carries the roles out.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use tokio::sync::Mutex;
 use crate::arp_schedule::ArpSchedule;
 use crate::effects::{MysqlOps, Vip};
 use crate::lease::{Lease, LEASE_TICK};
+use crate::revoke::{Revocation, RevokeWatch};
 use crate::role;
 
 /// What command dispatch needs from the agent's settings (spec §4.4 agent record): a slice
@@ -178,6 +180,14 @@ pub struct Agent {
     arp: ArpSchedule,
     /// The monitor terms (fencing tokens of monitor HA).
     fencing: crate::fencing::Fencing,
+    /// Stops writer assertions when a SET_STATUS without the writer role arrives.
+    revocation: Revocation,
+    /// Stops the post-connection pass's re-assertions when any SET_STATUS arrives (the
+    /// pass runs again after that request).
+    background: Revocation,
+    /// A failed writer's demotion owes `read_only=1` without having tried: the
+    /// post-connection pass tries it right after the answer.
+    deny_after_reply: AtomicBool,
 }
 
 impl std::fmt::Debug for Agent {
@@ -189,6 +199,10 @@ impl std::fmt::Debug for Agent {
 }
 
 const SET_OK: &str = "OK: Status applied successfully!";
+
+/// How long the post-connection pass waits for the local server's `read_only=1` owed by a
+/// failed writer's demotion (it is retried at every later SET_STATUS after that).
+pub const OWED_DENY_WAIT: Duration = Duration::from_secs(1);
 
 impl Agent {
     /// A fresh agent (state UNKNOWN, no roles, no active master).
@@ -204,6 +218,9 @@ impl Agent {
             lease,
             arp,
             fencing: crate::fencing::Fencing::in_memory(),
+            revocation: Revocation::default(),
+            background: Revocation::default(),
+            deny_after_reply: AtomicBool::new(false),
         }
     }
 
@@ -296,7 +313,17 @@ impl Agent {
                 state,
                 roles,
                 master,
-            } => self.set_status(state, &roles, &master).await,
+            } => {
+                // A writer assertion in progress (on a frozen server, it waits for its
+                // connect) must not hold up the removal of the writer role (issue 14).
+                if !roles.iter().any(|r| r.role == self.settings.writer_role) {
+                    self.revocation.revoke();
+                }
+                self.background.revoke();
+                let revoke = self.revocation.watch();
+                self.set_status(state, &roles, &master, &decoded.request.failed, &revoke)
+                    .await
+            }
         }
     }
 
@@ -343,7 +370,9 @@ impl Agent {
                 Ok(false) => {}
                 Ok(true) => {
                     // Failures are logged by role::delete.
-                    state.deny_owed |= role::delete(self.ctx(), r, false).await.read_only_owed;
+                    let revoke = self.revocation.watch();
+                    let ctx = self.ctx(&revoke, &[]);
+                    state.deny_owed |= role::delete(ctx, r, false).await.read_only_owed;
                     removed += 1;
                 }
                 Err(e) => return format!("ERROR: Could not check if IP is configured: {e}"),
@@ -352,13 +381,15 @@ impl Agent {
         format!("OK: Removed {removed} roles")
     }
 
-    fn ctx(&self) -> role::RoleCtx<'_> {
+    fn ctx<'a>(&'a self, revoke: &'a RevokeWatch, failed: &'a [String]) -> role::RoleCtx<'a> {
         role::RoleCtx {
             vip: self.vip.as_ref(),
             mysql: self.mysql.as_ref(),
             writer_role: &self.settings.writer_role,
             arp: &self.arp,
             lease: &self.lease,
+            revoke,
+            failed,
         }
     }
 
@@ -399,7 +430,14 @@ impl Agent {
         }
     }
 
-    async fn set_status(&self, state: HostState, roles: &[RoleIp], master: &str) -> String {
+    async fn set_status(
+        &self,
+        state: HostState,
+        roles: &[RoleIp],
+        master: &str,
+        failed: &[String],
+        revoke: &RevokeWatch,
+    ) -> String {
         let mut cur = self.state.lock().await;
         let plan = plan_set_status(&cur, self.settings.mode, state, roles, master);
         let mut errors: Vec<String> = Vec::new();
@@ -424,10 +462,14 @@ impl Agent {
             tracing::info!("Deleted: {}", format_role_list(&plan.delete));
             tracing::info!("Added:   {}", format_role_list(&plan.add));
         }
-        let ctx = self.ctx();
+        let ctx = self.ctx(revoke, failed);
+        let failed_host = state == HostState::HardOffline;
         for r in &plan.delete {
-            let d = role::delete(ctx.clone(), r, state == HostState::HardOffline).await;
+            let d = role::delete(ctx.clone(), r, failed_host).await;
             cur.deny_owed |= d.read_only_owed;
+            if d.read_only_owed && failed_host && r.role == self.settings.writer_role {
+                self.deny_after_reply.store(true, Ordering::SeqCst);
+            }
             errors.extend(d.errors);
         }
         let mut pending = Vec::new();
@@ -440,8 +482,14 @@ impl Agent {
         }
         for r in &plan.keep {
             // A kept role whose add failed before, or a writer role the lease fenced, is
-            // added again (sync included).
+            // added again (sync included). A plainly kept writer role is re-asserted by
+            // the post-connection pass right after the answer (issue 14): its connect to
+            // a frozen server kept the monitor's next request to this host (the demotion)
+            // waiting behind this one.
             let readd = cur.pending.contains(r) || self.lease.is_fenced(r);
+            if !readd && r.role == self.settings.writer_role {
+                continue;
+            }
             let e = if readd {
                 role::add(ctx.clone(), r).await
             } else {
@@ -510,9 +558,35 @@ impl Agent {
     /// MMM's "check roles" after every closed connection (spec §4.6): re-asserts every
     /// held role (writer: read_only=0, then the IP; others: the IP), except roles whose
     /// add failed (see [`AgentState::pending`]) and a writer role the lease fenced.
+    ///
+    /// It also pays a `read_only=1` that a failed writer's demotion owed without trying
+    /// (`role.rs`), right after that answer, for at most [`OWED_DENY_WAIT`].
+    ///
+    /// Its re-assertions stop when any SET_STATUS arrives (the pass runs again after it).
     pub async fn check_roles(&self) {
-        let cur = self.state.lock().await;
-        let ctx = self.ctx();
+        let revoke = self.background.watch();
+        let mut cur = self.state.lock().await;
+        if self.deny_after_reply.swap(false, Ordering::SeqCst)
+            && cur.deny_owed
+            && !cur
+                .roles
+                .iter()
+                .any(|r| r.role == self.settings.writer_role)
+        {
+            match tokio::time::timeout(OWED_DENY_WAIT, self.mysql.deny_write()).await {
+                Ok(Ok(())) => {
+                    cur.deny_owed = false;
+                    tracing::info!(
+                        "read_only=1 set now (owed by the removal of the writer role from this failed host)"
+                    );
+                }
+                Ok(Err(e)) => tracing::warn!("read_only=1 still owed: {e}"),
+                Err(_) => tracing::warn!(
+                    "read_only=1 still owed: the local server did not answer within {OWED_DENY_WAIT:?}"
+                ),
+            }
+        }
+        let ctx = self.ctx(&revoke, &[]);
         for r in cur
             .roles
             .iter()

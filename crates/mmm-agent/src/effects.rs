@@ -59,8 +59,9 @@ pub trait MysqlOps: Send + Sync {
     /// `mysql_deny_write`: `read_only=1` (+ `super_read_only=1`), then MMM's kill loop.
     fn deny_write(&self) -> EffectFuture<'_, ()>;
     /// `sync_with_master`: wait (bounded) until everything received from the peer is
-    /// applied locally.
-    fn sync_with_master(&self) -> EffectFuture<'_, ()>;
+    /// applied locally. `failed`: masters the monitor found failed (issue 14); a peer named
+    /// there is treated as unreachable at once (no handshake awaited).
+    fn sync_with_master<'a>(&'a self, failed: &'a [String]) -> EffectFuture<'a, ()>;
     /// `set_active_master <host>`: re-point this slave to `new_master` without losing or
     /// repeating events. Returns the helper's `OK…` message.
     fn set_active_master<'a>(&'a self, new_master: &'a str) -> EffectFuture<'a, String>;

@@ -6,7 +6,8 @@
 //!   and `Shutdown`), one request line per reply (spec §4.1); refuses sources not in
 //!   `monitor_ips`.
 //! - `agent`: state, command dispatch, the pure SET_STATUS plan (spec §4.2–§4.5).
-//! - `role`: add/delete/check one role in MMM's order (spec §4.6).
+//! - `role`: add/delete/check one role in MMM's order (spec §4.6); `revoke`: a SET_STATUS
+//!   without the writer role stops the writer assertions in progress (issue 14).
 //! - `lease`: the optional agent lease (an isolated writer fences itself); `fencing`: the
 //!   monitor terms of monitor HA (a deposed leader's commands are refused).
 //! - `effects`: the `Vip` and `MysqlOps` traits, `parse_ip`; `error`: effect errors.
@@ -30,6 +31,7 @@ pub mod flavor;
 pub mod lease;
 pub mod listener;
 pub mod mysql;
+pub mod revoke;
 pub mod role;
 pub mod semi_sync;
 pub mod vip;

@@ -1606,7 +1606,7 @@ impl MysqlOps for MysqlServer {
         })
     }
 
-    fn sync_with_master(&self) -> EffectFuture<'_, ()> {
+    fn sync_with_master<'a>(&'a self, failed: &'a [String]) -> EffectFuture<'a, ()> {
         Box::pin(async move {
             let peer_name = self
                 .peer
@@ -1625,7 +1625,17 @@ impl MysqlOps for MysqlServer {
             // Whether the peer was demoted cleanly (reachable and read-only); if not, the
             // replication from it is held once this server caught up (hold_peer_link).
             let mut unclean = None;
-            let peer_pos = match self.connect_optional(&peer).await {
+            // The monitor found the peer failed (issue 14): no handshake is awaited from
+            // it, as from an unreachable one (a frozen server accepts the TCP connect and
+            // never answers; a cut host never answers the SYN).
+            let reached = if failed.contains(&peer_name) {
+                Err(EffectError::Other(
+                    "the monitor found it failed (failed= in SET_STATUS)".into(),
+                ))
+            } else {
+                self.connect_optional(&peer).await
+            };
+            let peer_pos = match reached {
                 Ok(mut d) => {
                     let p = d.master_status().await.ok();
                     if p.is_none() {

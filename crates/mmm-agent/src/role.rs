@@ -5,17 +5,21 @@
 //! |---|---|---|
 //! | add | configure IP | sync with master, allow writes, configure IP (abort at the first failure) |
 //! | delete | clear IP | deny writes (+ kill clients), clear IP (continue on failure) |
-//! | delete, host failed (HARD_OFFLINE) | clear IP | clear IP, then deny writes for at most [`FAILED_DENY_WAIT`]; `read_only=1` owed after that |
+//! | delete, host failed (HARD_OFFLINE) | clear IP | clear IP; `read_only=1` owed, set after the answer |
 //! | check | configure IP | allow writes, connect bounded at 0.5 s (failure skips the IP), configure IP |
 //!
 //! A writer the monitor found failed (HARD_OFFLINE: its server stopped answering) releases
-//! the writer IP first and waits for its own server's `read_only=1` only briefly (issue 14):
-//! a hung server cannot take writes through the VIP it no longer holds, so the failover
-//! need not wait out `mysql_timeout` for it; `read_only=1` is owed and retried at every
-//! SET_STATUS until it is set (what it wrote meanwhile is errant: the new writer's link
-//! from it is held, `errant_transactions`). A planned move (the host ONLINE or
-//! ADMIN_OFFLINE) keeps 2.2.1's order and waits: the new writer must start from the old
-//! one's final position.
+//! the writer IP and answers without waiting for its own server at all (issue 14): a hung
+//! server cannot take writes through the VIP it no longer holds, so the failover need not
+//! wait for it; `read_only=1` is owed, tried right after the answer (the agent's
+//! post-connection pass) and at every later SET_STATUS until it is set (what the server
+//! wrote meanwhile is errant: the new writer's link from it is held,
+//! `errant_transactions`). A planned move (the host ONLINE or ADMIN_OFFLINE) keeps 2.2.1's
+//! order and waits: the new writer must start from the old one's final position.
+//!
+//! The writer role's assertions (add, re-assertion) stop as soon as a SET_STATUS without
+//! the role arrives (`revoke.rs`), so a demotion never waits behind a connect to a frozen
+//! server.
 //!
 //! "Configure IP" adds `ip/32` when it is missing, verifies it, and has it announced with
 //! gratuitous ARP (`arp_schedule.rs`: the first burst before returning, the remaining
@@ -25,14 +29,13 @@
 //! The writer role's writable-making steps (read_only=0, IP add) run inside the agent
 //! lease's write gate (`lease.rs`), which refuses them once the lease has run out.
 
-use std::time::Duration;
-
 use mmm_common::role::RoleIp;
 
 use crate::arp_schedule::ArpSchedule;
 use crate::effects::{parse_ip, MysqlOps, Vip};
 use crate::error::EffectError;
 use crate::lease::Lease;
+use crate::revoke::RevokeWatch;
 
 /// What role operations need.
 #[derive(Clone)]
@@ -47,6 +50,11 @@ pub struct RoleCtx<'a> {
     pub arp: &'a ArpSchedule,
     /// The agent lease (its write gate).
     pub lease: &'a Lease,
+    /// Stops a writer assertion when a SET_STATUS without the writer role arrives.
+    pub revoke: &'a RevokeWatch,
+    /// Masters the monitor found failed (SET_STATUS's `failed=` field): taking the writer
+    /// role does not wait for the peer's handshake when it is named here.
+    pub failed: &'a [String],
 }
 
 /// `check_ip`: whether `ip` is configured.
@@ -103,13 +111,22 @@ async fn make_writable(ctx: &RoleCtx<'_>, r: &RoleIp, readd: bool) -> Vec<String
         Ok(g) => g,
         Err(why) => return vec![format!("Couldn't allow writes: {why}")],
     };
-    let allowed = if readd {
-        ctx.mysql.allow_write().await
-    } else {
-        ctx.mysql.reassert_write().await
+    let allow = async {
+        if readd {
+            ctx.mysql.allow_write().await
+        } else {
+            ctx.mysql.reassert_write().await
+        }
+    };
+    let allowed = tokio::select! {
+        r = allow => r,
+        () = ctx.revoke.until_revoked() => Err(EffectError::Other(REVOKED.into())),
     };
     if let Err(e) = allowed {
         return vec![format!("Couldn't allow writes: {e}")];
+    }
+    if ctx.revoke.revoked() {
+        return vec![ip_failed(ctx, &r.ip, EffectError::Other(REVOKED.into()))];
     }
     if !gate.still_allowed() {
         return vec![ip_failed(
@@ -124,12 +141,15 @@ async fn make_writable(ctx: &RoleCtx<'_>, r: &RoleIp, readd: bool) -> Vec<String
     }
 }
 
+/// Why a writer assertion stopped half-way (`revoke.rs`).
+const REVOKED: &str = "stopped: a SET_STATUS without the writer role arrived";
+
 /// Adds role `r`. Returns the failures.
 #[tracing::instrument(name = "effect", skip_all, fields(role = %r.role, ip = %r.ip))]
 pub async fn add(ctx: RoleCtx<'_>, r: &RoleIp) -> Vec<String> {
     let mut errors = Vec::new();
     if r.role == ctx.writer_role {
-        if let Err(e) = ctx.mysql.sync_with_master().await {
+        if let Err(e) = ctx.mysql.sync_with_master(ctx.failed).await {
             errors.push(format!("Couldn't sync with master: {e}"));
         } else {
             errors.extend(make_writable(&ctx, r, true).await);
@@ -152,41 +172,25 @@ pub struct Deleted {
     pub read_only_owed: bool,
 }
 
-/// How long a writer the monitor found failed waits for its own server's `read_only=1`
-/// once the writer IP is gone (module doc).
-pub const FAILED_DENY_WAIT: Duration = Duration::from_millis(250);
-
 /// Deletes role `r`; `failed`: the monitor found this host failed (HARD_OFFLINE).
 #[tracing::instrument(name = "effect", skip_all, fields(role = %r.role, ip = %r.ip))]
 pub async fn delete(ctx: RoleCtx<'_>, r: &RoleIp, failed: bool) -> Deleted {
     let writer = r.role == ctx.writer_role;
-    // A failed writer: the IP first, then read_only=1 only if the server answers at once
-    // (module doc); otherwise 2.2.1's order.
-    let ip_first = writer && failed;
     let mut errors = Vec::new();
-    if ip_first {
-        errors.extend(clear_ip_error(&ctx, r).await);
-    }
     let mut read_only_owed = false;
-    if writer {
-        let denied = if failed {
-            tokio::time::timeout(FAILED_DENY_WAIT, ctx.mysql.deny_write())
-                .await
-                .unwrap_or_else(|_| {
-                    Err(EffectError::Other(format!(
-                        "the local server did not answer within {} ms (this host failed); the writer IP is removed, read_only=1 is owed and retried",
-                        FAILED_DENY_WAIT.as_millis()
-                    )))
-                })
-        } else {
-            ctx.mysql.deny_write().await
-        };
-        if let Err(e) = denied {
-            errors.push(format!("Couldn't deny writes: {e}"));
-            read_only_owed = true;
+    if writer && failed {
+        // A failed writer: the IP only; read_only=1 is owed and tried after the answer
+        // (module doc).
+        errors.extend(clear_ip_error(&ctx, r).await);
+        errors.push(FAILED_DENY_OWED.to_string());
+        read_only_owed = true;
+    } else {
+        if writer {
+            if let Err(e) = ctx.mysql.deny_write().await {
+                errors.push(format!("Couldn't deny writes: {e}"));
+                read_only_owed = true;
+            }
         }
-    }
-    if !ip_first {
         errors.extend(clear_ip_error(&ctx, r).await);
     }
     for e in &errors {
@@ -197,6 +201,9 @@ pub async fn delete(ctx: RoleCtx<'_>, r: &RoleIp, failed: bool) -> Deleted {
         read_only_owed,
     }
 }
+
+/// The answer's failure when a failed writer's `read_only=1` is owed (module doc).
+pub const FAILED_DENY_OWED: &str = "Couldn't deny writes: not waited for (this host failed): the writer IP is removed, read_only=1 is owed and set after this answer";
 
 /// `clear_ip` of `r`'s IP, its failure as MMM's FATAL text.
 async fn clear_ip_error(ctx: &RoleCtx<'_>, r: &RoleIp) -> Option<String> {

@@ -147,7 +147,7 @@ pub async fn run(cfg: &ToolsConfig, args: &BackupArgs) -> Result<()> {
     remote::check_ssh_connection(host.name(), &host)?;
     std::fs::create_dir_all(&data)
         .map_err(crate::error::io_err(format!("creating {}", data.display())))?;
-    crate::stream::stream_copy(&send, &receive)?;
+    crate::stream::stream_copy(&send, &receive, &data)?;
     hotbackup::prepare(&data)?;
     hotbackup::verify(&data)?;
     let st = hotbackup::status_of(&data, host.name())?;

@@ -233,7 +233,7 @@ pub fn steps(cfg: &ToolsConfig, plan: &Plan<'_>) -> Vec<String> {
     }
     v.extend([
         format!(
-            "swap: {} -> {}, {} -> {}",
+            "swap inside {}: each entry -> {}/, each entry of {} -> {}/ (all put back if one rename fails)",
             swap.dest.display(),
             swap.old.display(),
             swap.new.display(),
@@ -524,7 +524,7 @@ fn copy_prepared(cfg: &ToolsConfig, plan: &Plan<'_>, swap: &Swap) -> Result<Stat
         remote::ssh_prefix(&plan.source),
         remote::helper_path(&plan.source, "stream_backup")
     );
-    crate::stream::stream_copy(&send, &receive)?;
+    crate::stream::stream_copy(&send, &receive, &swap.new)?;
     hotbackup::prepare(&swap.new)?;
     hotbackup::verify(&swap.new)?;
     let status = hotbackup::status_of(&swap.new, plan.source.name())?;
@@ -534,8 +534,8 @@ fn copy_prepared(cfg: &ToolsConfig, plan: &Plan<'_>, swap: &Swap) -> Result<Stat
 
 /// [`copy_prepared`] with a snapshot copy method (2.2.1's sequence): `create_snapshot` on
 /// the source (a prepared hot backup in its snapshot dir), the clone dir and `_mmm` (with
-/// the method named `scp`, as 2.2.1) copied into `<dest>.mmm-stage`, `remove_snapshot`; the
-/// copy is verified and moved to `<dest>.mmm-new`.
+/// the method named `scp`, as 2.2.1) copied into `<dest>/.mmm-stage`, `remove_snapshot`; the
+/// copy is verified and moved to `<dest>/.mmm-new`.
 fn copy_staged(cfg: &ToolsConfig, plan: &Plan<'_>, swap: &Swap) -> Result<Status> {
     let clone_dir = hotbackup::hot_clone_dir(cfg)?;
     remote::check_ssh_connection(plan.source.name(), &plan.source)?;
@@ -599,7 +599,7 @@ mod tests {
              \x20Dry run                        : yes\n"
         );
         let steps = steps(&cfg, &plan).join("\n");
-        assert!(steps.contains("ssh  -p 22 root@10.0.0.1 /usr/lib/mysql-mmm/tools/stream_backup | mbstream -x -C /var/lib/mysql.mmm-new"), "{steps}");
+        assert!(steps.contains("ssh  -p 22 root@10.0.0.1 /usr/lib/mysql-mmm/tools/stream_backup | mbstream -x -C /var/lib/mysql/.mmm-new"), "{steps}");
         assert!(steps.contains("point db1 at db3"), "{steps}");
     }
 

@@ -24,6 +24,7 @@ pub mod placeholders;
 pub mod progress;
 pub mod remote;
 pub mod restore;
+pub mod room;
 pub mod server;
 pub mod settings;
 pub mod staged;

@@ -1,8 +1,8 @@
 //! `mmm_restore [--config c] [--mode <mode>] [--version <version | list>] [--src-dir d]
 //! [--dest-dir d] [--dry-run]` (spec §6): restores a backup of mmm_backup on the local
 //! host. A hot backup (made by the mariadb-backup back-end, any copy method) is restored
-//! with the copy method's `restore_command` into `<dest>.mmm-stage`, its clone dir moved to
-//! `<dest>.mmm-new`, verified, and swapped for `<dest>`; a 2.2.1 backup is restored with
+//! with the copy method's `restore_command` into `<dest>/.mmm-stage`, its clone dir moved to
+//! `<dest>/.mmm-new`, verified, and swapped entry by entry into `<dest>`; a 2.2.1 backup is restored with
 //! 2.2.1's command into `<dest>/.mmm-stage`, verified, and its clone dirs swapped for
 //! `<dest>`'s ([`crate::staged`]).
 

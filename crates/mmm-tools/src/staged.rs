@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{io_err, Result, ToolsError};
 use crate::status::{self, Status, MMM_DIR};
-use crate::swap::Swap;
+use crate::swap::{self, sibling, Move};
 
 /// The stage's name inside `restore_dir`.
 pub const STAGE: &str = ".mmm-stage";
@@ -50,7 +50,7 @@ impl Staged {
     }
 
     /// What is swapped: the clone dirs, and `_mmm` when the copy has one.
-    fn swaps(&self) -> Vec<Swap> {
+    fn moves(&self) -> Vec<Move> {
         let mut names: Vec<&str> = self.clone_dirs.iter().map(String::as_str).collect();
         if self.stage.join(MMM_DIR).is_dir() {
             names.push(MMM_DIR);
@@ -58,10 +58,11 @@ impl Staged {
         names
             .into_iter()
             .map(|n| {
-                let s = Swap::new(&self.root.join(n).display().to_string());
-                Swap {
+                let dest = self.root.join(n);
+                Move {
                     new: self.stage.join(n),
-                    ..s
+                    old: sibling(&dest, swap::OLD),
+                    dest,
                 }
             })
             .collect()
@@ -72,7 +73,13 @@ impl Staged {
         let mut names: Vec<&str> = self.clone_dirs.iter().map(String::as_str).collect();
         names.push(MMM_DIR);
         for n in names {
-            Swap::new(&self.root.join(n).display().to_string()).preflight()?;
+            let old = sibling(&self.root.join(n), swap::OLD);
+            if old.symlink_metadata().is_ok() {
+                return Err(ToolsError::Failed(format!(
+                    "'{}' exists: an earlier run left the previous data there; move or remove it first",
+                    old.display()
+                )));
+            }
         }
         Ok(())
     }
@@ -149,21 +156,18 @@ impl Staged {
     /// The point of no return: each clone dir (and `_mmm`) swapped for the copy's; if one
     /// rename fails every dir swapped so far is put back and the stage removed.
     pub fn swap(&self) -> Result<()> {
-        let swaps = self.swaps();
-        for (i, s) in swaps.iter().enumerate() {
-            if let Some(parent) = s.dest.parent() {
+        let moves = self.moves();
+        for m in &moves {
+            if let Some(parent) = m.dest.parent() {
                 let _ = std::fs::create_dir_all(parent);
             }
-            if let Err(e) = s.swap() {
-                for done in swaps[..i].iter().rev() {
-                    unswap(done);
-                }
-                self.discard();
-                return Err(ToolsError::Failed(format!(
-                    "{e}\nNothing was changed: '{}' is as it was",
-                    self.root.display()
-                )));
-            }
+        }
+        if let Err(e) = swap::swap_all(&moves) {
+            self.discard();
+            return Err(ToolsError::Failed(format!(
+                "{e}\nNothing was changed: '{}' is as it was",
+                self.root.display()
+            )));
         }
         if let Err(e) = std::fs::remove_dir_all(&self.stage) {
             tracing::warn!("Can't remove '{}': {e}", self.stage.display());
@@ -176,24 +180,14 @@ impl Staged {
         let mut names: Vec<&str> = self.clone_dirs.iter().map(String::as_str).collect();
         names.push(MMM_DIR);
         for n in names {
-            Swap::new(&self.root.join(n).display().to_string()).drop_old();
-        }
-    }
-}
-
-/// Puts one swapped dir back: the copy to the stage, the old dir to its place.
-fn unswap(s: &Swap) {
-    if let Err(e) = std::fs::rename(&s.dest, &s.new) {
-        tracing::warn!("Can't move '{}' back: {e}", s.dest.display());
-        return;
-    }
-    if s.old.exists() {
-        if let Err(e) = std::fs::rename(&s.old, &s.dest) {
-            tracing::warn!(
-                "Can't put '{}' back to '{}': {e}",
-                s.old.display(),
-                s.dest.display()
-            );
+            let old = sibling(&self.root.join(n), swap::OLD);
+            if !old.exists() {
+                continue;
+            }
+            match std::fs::remove_dir_all(&old) {
+                Ok(()) => tracing::info!("Removed the previous data '{}'", old.display()),
+                Err(e) => tracing::warn!("Can't remove '{}': {e}", old.display()),
+            }
         }
     }
 }

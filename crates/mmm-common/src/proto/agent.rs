@@ -63,6 +63,13 @@ pub struct AgentRequest {
     /// `|term=<n>` field after the command's parameters. `None`: the 2.2.1 line, byte for
     /// byte (2.2.1's Perl agent ignores extra trailing fields, so it cannot fence).
     pub term: Option<u64>,
+    /// SET_STATUS only (issue 14): masters the monitor found failed (HARD_OFFLINE, or its
+    /// ping failed), carried as a `|failed=<host>[,<host>…]` field after the command's
+    /// parameters (before a term). An mmm-rs agent taking the writer role does not wait
+    /// for a handshake or position from its peer when the peer is named here. Empty: the
+    /// 2.2.1 line, byte for byte (2.2.1's Perl agent passes only the first three
+    /// parameters of SET_STATUS on and ignores the rest).
+    pub failed: Vec<String>,
 }
 
 impl AgentRequest {
@@ -73,12 +80,20 @@ impl AgentRequest {
             version: PROTOCOL_VERSION.to_string(),
             command,
             term: None,
+            failed: Vec::new(),
         }
     }
 
     /// The same request carrying `term` (monitor HA).
     pub fn with_term(mut self, term: Option<u64>) -> Self {
         self.term = term;
+        self
+    }
+
+    /// The same SET_STATUS naming the masters the monitor found failed (issue 14; ignored
+    /// for other commands).
+    pub fn with_failed(mut self, failed: Vec<String>) -> Self {
+        self.failed = failed;
         self
     }
 }
@@ -94,6 +109,9 @@ impl fmt::Display for AgentRequest {
         } = &self.command
         {
             write!(f, "|{}|{}|{}", state, format_role_list(roles), master)?;
+            if !self.failed.is_empty() {
+                write!(f, "|{FAILED_FIELD}{}", self.failed.join(","))?;
+            }
         }
         if let Some(term) = self.term {
             write!(f, "|{TERM_FIELD}{term}")?;
@@ -121,6 +139,9 @@ pub struct Decoded {
 
 /// The prefix of the trailing term field (monitor HA).
 pub const TERM_FIELD: &str = "term=";
+
+/// The prefix of SET_STATUS's field naming the masters found failed (issue 14).
+pub const FAILED_FIELD: &str = "failed=";
 
 /// The fields a command takes (command, version, host and its parameters): a field after
 /// them is a term field when it starts with [`TERM_FIELD`].
@@ -201,12 +222,28 @@ pub fn decode_request(line: &str, this: &str) -> Result<Decoded, RequestError> {
         }
         _ => return Err(err(format!("ERROR: Invalid command '{cmd}'!"))),
     };
+    // Extension fields after SET_STATUS's parameters: `failed=…` is read, anything else is
+    // ignored (as 2.2.1 does with every extra field).
+    let failed = match &command {
+        AgentCommand::SetStatus { .. } => fields[6..]
+            .iter()
+            .find_map(|f| f.strip_prefix(FAILED_FIELD))
+            .map(|list| {
+                list.split(',')
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
     Ok(Decoded {
         request: AgentRequest {
             host: host.to_string(),
             version: version.to_string(),
             command,
             term,
+            failed,
         },
         warning,
     })
@@ -451,5 +488,46 @@ mod tests {
         );
         let d = decode_request("SET_STATUS|1|db2|ONLINE||term=9", "db2").unwrap();
         assert_eq!(d.request.term, None);
+    }
+
+    /// Issue 14's `failed=` field: absent = 2.2.1's bytes; present after SET_STATUS's
+    /// parameters and before a term; decodes back; unknown extra fields are ignored; other
+    /// commands never carry it.
+    #[test]
+    fn failed_field() {
+        let set = AgentCommand::SetStatus {
+            state: HostState::Online,
+            roles: parse_role_list("writer(10.0.0.1)"),
+            master: "db2".into(),
+        };
+        let hinted = AgentRequest::new("db2", set.clone()).with_failed(vec!["db1".into()]);
+        assert_eq!(
+            hinted.to_string(),
+            "SET_STATUS|1|db2|ONLINE|writer(10.0.0.1)|db2|failed=db1"
+        );
+        assert_eq!(
+            decode_request(&hinted.to_string(), "db2").unwrap().request,
+            hinted
+        );
+        let both = hinted.clone().with_term(Some(3));
+        assert_eq!(
+            both.to_string(),
+            "SET_STATUS|1|db2|ONLINE|writer(10.0.0.1)|db2|failed=db1|term=3"
+        );
+        assert_eq!(
+            decode_request(&both.to_string(), "db2").unwrap().request,
+            both
+        );
+        let two = decode_request("SET_STATUS|1|db2|ONLINE||db2|x=1|failed=db1,db3", "db2")
+            .unwrap()
+            .request;
+        assert_eq!(two.failed, vec!["db1".to_string(), "db3".to_string()]);
+        assert!(decode_request("SET_STATUS|1|db2|ONLINE||db2|other", "db2")
+            .unwrap()
+            .request
+            .failed
+            .is_empty());
+        let ping = AgentRequest::new("db2", AgentCommand::Ping).with_failed(vec!["db1".into()]);
+        assert_eq!(ping.to_string(), "PING|1|db2");
     }
 }

@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use mmm_common::proto::agent::{AgentCommand, AgentReply, AgentRequest};
 use mmm_common::role::RoleIp;
-use mmm_common::state::MonitorMode;
+use mmm_common::state::{HostState, MonitorMode};
 
 use super::checks_status::ChecksStatus;
 use super::decision::Decision;
@@ -105,6 +105,27 @@ impl Facts<'_> {
 
     fn passive(&self) -> bool {
         self.mode == MonitorMode::Passive
+    }
+
+    /// Whether the monitor found `host` failed: HARD_OFFLINE (its server or host stopped
+    /// answering) or its ping check failed.
+    pub(crate) fn failed(&self, host: HostId) -> bool {
+        !self.ping_ok(host)
+            || self
+                .hosts
+                .get(host)
+                .is_some_and(|h| h.state == HostState::HardOffline)
+    }
+
+    /// The master-mode hosts other than `to` that the monitor found failed (config order):
+    /// SET_STATUS's `failed=` field to a host given the writer role (issue 14; empty in a
+    /// healthy cluster and on a planned move, so the line is 2.2.1's).
+    fn failed_masters(&self, to: HostId) -> Vec<String> {
+        self.hosts
+            .enumerate()
+            .filter(|&(h, r)| h != to && r.is_master_mode() && self.failed(h))
+            .map(|(_, r)| r.name.clone())
+            .collect()
     }
 }
 
@@ -462,7 +483,8 @@ impl Outbox {
             }
             return None;
         }
-        if f.roles.has_am_role(&roles) {
+        let gains_writer = f.roles.has_am_role(&roles);
+        if gains_writer {
             h.writer_released = false;
         }
         // Until a reply confirms it, the agent may hold the old roles or the new ones.
@@ -472,6 +494,11 @@ impl Outbox {
             }
         }
         h.sent_roles.sort();
+        let failed = if gains_writer {
+            f.failed_masters(host)
+        } else {
+            Vec::new()
+        };
         let request = AgentRequest::new(
             record.name.clone(),
             AgentCommand::SetStatus {
@@ -479,7 +506,8 @@ impl Outbox {
                 roles: roles.clone(),
                 master: master_name,
             },
-        );
+        )
+        .with_failed(failed);
         let token = self.alloc_token();
         self.hosts[host].latest = Some(token);
         self.pending.insert(

@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use mmm_common::proto::agent::AgentCommand;
-use mmm_common::state::HostState;
 
 use super::super::decision::Decision;
 use super::super::ids::HostId;
@@ -80,14 +79,7 @@ impl Outbox {
         // only for a planned move, where the slaves wait for the old master's final
         // position first. With `agent_lease` the new master's step waits for the old
         // one's lease while the slaves switch: kept apart.
-        let old_failed = self.lease.is_zero()
-            && old.is_some_and(|o| {
-                Some(o) != new
-                    && (!f.ping_ok(o)
-                        || f.hosts
-                            .get(o)
-                            .is_some_and(|h| h.state == HostState::HardOffline))
-            });
+        let old_failed = self.lease.is_zero() && old.is_some_and(|o| Some(o) != new && f.failed(o));
         match new_master {
             Some(nm) if old_failed => {
                 slaves.push(nm);

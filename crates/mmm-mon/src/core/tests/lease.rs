@@ -34,8 +34,11 @@ fn lease_waits(h: &Harness, mark: usize) -> usize {
         .count()
 }
 
+/// The writer role went to db2 (the old master failed: with `failed=db1`, issue 14).
 fn writer_sent(h: &Harness, mark: usize) -> bool {
-    h.sends_since(mark).iter().any(|s| s == WRITER_TO_DB2)
+    h.sends_since(mark)
+        .iter()
+        .any(|s| s == WRITER_TO_DB2 || *s == format!("{WRITER_TO_DB2}|failed=db1"))
 }
 
 fn anchor(h: &Harness, name: &str) -> Instant {
@@ -117,6 +120,17 @@ fn unreachable_old_master_slaves_and_new_master_at_once() {
         sends.contains(&"SET_STATUS|1|db3|ONLINE|reader(198.18.2.198)|db2".to_string()),
         "{sends:?}"
     );
+    // Issue 14: the new master is told the old one failed (it waits for no handshake
+    // from it); nobody else gets the field (the planned move's bytes: `move_role`).
+    assert!(
+        sends.contains(&format!("{WRITER_TO_DB2}|failed=db1")),
+        "{sends:?}"
+    );
+    assert_eq!(
+        sends.iter().filter(|s| s.contains("failed=")).count(),
+        1,
+        "{sends:?}"
+    );
 }
 
 /// Lease off, the writer's mysqld dead (host reachable): HARD_OFFLINE, so the slaves and
@@ -136,6 +150,17 @@ fn failed_old_master_slaves_and_new_master_at_once() {
     assert!(writer_sent(&h, mark), "{sends:?}");
     assert!(
         sends.contains(&"SET_STATUS|1|db3|ONLINE|reader(198.18.2.198)|db2".to_string()),
+        "{sends:?}"
+    );
+    // Issue 14: the new master is told the old one failed (it waits for no handshake
+    // from it); nobody else gets the field (the planned move's bytes: `move_role`).
+    assert!(
+        sends.contains(&format!("{WRITER_TO_DB2}|failed=db1")),
+        "{sends:?}"
+    );
+    assert_eq!(
+        sends.iter().filter(|s| s.contains("failed=")).count(),
+        1,
         "{sends:?}"
     );
 }
