@@ -188,7 +188,7 @@ impl Tools {
             write_mode(&h.dir.join("etc/mysql-mmm/mmm_tools.conf"), &conf, 0o600);
         }
         // The tools' account (docs/grants.md), created on the writer (it replicates).
-        let net = format!("198.18.{}.%", c.options().subnet);
+        let net = format!("198.18.{}.%", c.testbed().subnet());
         tb.query(
             "db1",
             &format!(

@@ -343,7 +343,16 @@ pub async fn run(cfg: &ToolsConfig, args: &CloneArgs) -> Result<()> {
             pos: status.master.get("Position").cloned().unwrap_or_default(),
         },
     };
-    server::change_master_to(&plan.this, &plan.peer, &at).await?;
+    replicate(&plan, &at).await?;
+    swap.drop_old();
+    tracing::info!("Clone operation finished!");
+    Ok(())
+}
+
+/// The clone replicates from `plan.peer` from `at`; for master-master the peer then
+/// replicates from the clone.
+async fn replicate(plan: &Plan<'_>, at: &StartAt) -> Result<()> {
+    server::change_master_to(&plan.this, &plan.peer, at).await?;
     if plan.mode == "master-master" {
         // The peer asks for the copy's own GTID: this server's binary log starts after it
         // (it holds only what it replicates from the peer from there on, with
@@ -351,15 +360,13 @@ pub async fn run(cfg: &ToolsConfig, args: &CloneArgs) -> Result<()> {
         // accepted whether or not this server has logged anything yet. The peer's own
         // current position would be refused (error 1236) as soon as this server has
         // logged an older transaction of the peer.
-        let peer_at = match &at {
+        let peer_at = match at {
             StartAt::Gtid(g) => StartAt::Gtid(g.clone()),
             _ => StartAt::Beginning,
         };
         server::change_master_to(&plan.peer, &plan.this, &peer_at).await?;
         server::wait_io_connected(&plan.peer, PEER_CONNECT).await?;
     }
-    swap.drop_old();
-    tracing::info!("Clone operation finished!");
     Ok(())
 }
 
@@ -471,15 +478,7 @@ async fn run_lvm(cfg: &ToolsConfig, plan: &Plan<'_>) -> Result<()> {
             pos: status.master.get("Position").cloned().unwrap_or_default(),
         },
     };
-    server::change_master_to(&plan.this, &plan.peer, &at).await?;
-    if plan.mode == "master-master" {
-        let peer_at = match &at {
-            StartAt::Gtid(g) => StartAt::Gtid(g.clone()),
-            _ => StartAt::Beginning,
-        };
-        server::change_master_to(&plan.peer, &plan.this, &peer_at).await?;
-        server::wait_io_connected(&plan.peer, PEER_CONNECT).await?;
-    }
+    replicate(plan, &at).await?;
     staged.drop_old();
     tracing::info!("Clone operation finished!");
     Ok(())

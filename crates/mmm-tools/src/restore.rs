@@ -321,14 +321,7 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
             }
         };
         swap.swap()?;
-        if args.version.is_empty() {
-            tracing::info!("Restored backup from '{src_dir}' to '{dest_dir}'");
-        } else {
-            tracing::info!(
-                "Restored backup version '{}' from '{src_dir}' to '{dest_dir}'",
-                args.version
-            );
-        }
+        log_restored(args, &src_dir, &dest_dir);
         if !skip_mysqld {
             start_and_replicate(&this, peer.as_ref(), &st, src_mode, dest_mode).await?;
         }
@@ -374,14 +367,7 @@ pub async fn run(cfg: &ToolsConfig, args: &RestoreArgs) -> Result<()> {
             )));
         }
         staged.swap()?;
-        if args.version.is_empty() {
-            tracing::info!("Restored backup from '{src_dir}' to '{dest_dir}'");
-        } else {
-            tracing::info!(
-                "Restored backup version '{}' from '{src_dir}' to '{dest_dir}'",
-                args.version
-            );
-        }
+        log_restored(args, &src_dir, &dest_dir);
         if !skip_mysqld {
             start_and_replicate(&this, peer.as_ref(), &st, src_mode, dest_mode).await?;
         }
@@ -455,6 +441,18 @@ async fn start_and_replicate(
         }
     };
     server::change_master_to(this, peer, &at).await
+}
+
+/// 2.2.1's log line after a restore.
+fn log_restored(args: &RestoreArgs, src_dir: &str, dest_dir: &str) {
+    if args.version.is_empty() {
+        tracing::info!("Restored backup from '{src_dir}' to '{dest_dir}'");
+    } else {
+        tracing::info!(
+            "Restored backup version '{}' from '{src_dir}' to '{dest_dir}'",
+            args.version
+        );
+    }
 }
 
 #[cfg(test)]
