@@ -6,12 +6,17 @@
 //! were stuck. (An InnoDB table that cannot grow fails the write at once with error 1114
 //! `The table '…' is full` instead: that reaches the application, not the monitor.)
 //!
-//! The `mysql` check therefore asks for the threads in that state in the same round trip:
-//! `SELECT COUNT(*), MAX(TIME) FROM information_schema.PROCESSLIST WHERE STATE IN (…)`.
-//! Seeing other accounts' threads needs the `PROCESS` privilege for the monitor user
-//! (docs/config.md); without it the query sees only the monitor's own threads and never
-//! reports a full disk. A server that refuses the query (a server error) gets the plain
-//! `SELECT NOW()` from then on.
+//! The `mysql` check therefore reads `SHOW PROCESSLIST` in the same round trip and counts
+//! the threads in that state ([`tally`]). Seeing other accounts' threads needs the
+//! `PROCESS` privilege for the monitor user (docs/config.md); without it the list holds
+//! only the monitor's own threads and never reports a full disk. A server that refuses the
+//! statement (a server error) gets the plain `SELECT NOW()` from then on.
+//!
+//! Not `SELECT … FROM information_schema.PROCESSLIST`: MariaDB 10.11.19 materialises that
+//! table as an Aria temporary table and, now and then under load, crashes (signal 11 in
+//! `ha_maria::drop_table` from `free_tmp_table`) when it drops it; the testbed's kept
+//! error logs showed three servers dying that way at once. `SHOW PROCESSLIST` makes no
+//! temporary table.
 //!
 //! The verdict is `UNKNOWN: Disk full! …`: logged (a warning, once per episode, as every
 //! UNKNOWN result), no state change, no failover. Moving the writer away from a server
@@ -24,13 +29,22 @@ pub const WAIT_STATES: [&str; 2] = [
     "Waiting for disk space",
 ];
 
-/// The query the `mysql` check runs (one row: how many threads wait, the longest wait).
-pub fn probe_sql() -> String {
-    let states: Vec<String> = WAIT_STATES.iter().map(|s| format!("'{s}'")).collect();
-    format!(
-        "SELECT COUNT(*), MAX(TIME) FROM information_schema.PROCESSLIST WHERE STATE IN ({})",
-        states.join(", ")
-    )
+/// The statement the `mysql` check runs.
+pub const PROBE_SQL: &str = "SHOW PROCESSLIST";
+
+/// How many threads of a process list (`State`, `Time` of each) wait for disk space, and
+/// the longest wait in seconds.
+pub fn tally<I>(threads: I) -> (u64, Option<u64>)
+where
+    I: IntoIterator<Item = (Option<String>, Option<i64>)>,
+{
+    threads
+        .into_iter()
+        .filter(|(state, _)| state.as_deref().is_some_and(|s| WAIT_STATES.contains(&s)))
+        .fold((0, None), |(n, longest), (_, time)| {
+            let t = time.map(|t| t.max(0) as u64);
+            (n + 1, longest.max(t))
+        })
 }
 
 /// The check's result for a probe row: `None` when no thread waits for disk space.
@@ -48,11 +62,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn probe_names_both_states() {
+    fn tally_counts_both_states_only() {
+        let row = |s: Option<&str>, t| (s.map(str::to_string), t);
+        assert_eq!(tally(Vec::new()), (0, None));
         assert_eq!(
-            probe_sql(),
-            "SELECT COUNT(*), MAX(TIME) FROM information_schema.PROCESSLIST WHERE STATE IN \
-             ('Waiting for someone to free space', 'Waiting for disk space')"
+            tally(vec![
+                row(Some("Waiting for someone to free space"), Some(25)),
+                row(Some("Commit"), Some(90)),
+                row(None, Some(100)),
+                row(Some("Waiting for disk space"), Some(3)),
+                row(Some("Waiting for disk space"), None),
+            ]),
+            (3, Some(25))
         );
     }
 

@@ -123,15 +123,24 @@ pub async fn mysql_check(conns: &HostConns, timeout: Duration) -> String {
     let res = if conns.disk_probe_refused() {
         conns.query_drop(timeout, "SELECT NOW()").await
     } else {
-        match conns
-            .query_first::<(u64, Option<u64>)>(timeout, &disk_full::probe_sql())
-            .await
-        {
-            Ok(Some((waiting, longest))) => match disk_full::verdict(waiting, longest) {
+        let probe = conns
+            .run(timeout, |c| {
+                Box::pin(async move {
+                    let rows: Vec<Row> = c.query(disk_full::PROBE_SQL).await?;
+                    Ok(disk_full::tally(rows.iter().map(|r| {
+                        (
+                            r.get::<Option<String>, _>("State").flatten(),
+                            r.get::<Option<i64>, _>("Time").flatten(),
+                        )
+                    })))
+                })
+            })
+            .await;
+        match probe {
+            Ok((waiting, longest)) => match disk_full::verdict(waiting, longest) {
                 Some(line) => return line,
                 None => Ok(()),
             },
-            Ok(None) => Ok(()),
             Err(QueryError::Query {
                 code: Some(code),
                 errstr,
