@@ -26,7 +26,6 @@
 //! The API for a check: [`HostConns::query_first`], [`HostConns::query_drop`], or
 //! [`HostConns::run`] for anything else done on a `mysql_async::Conn`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -34,6 +33,7 @@ use futures::future::BoxFuture;
 use mysql_async::prelude::{FromRow, Queryable};
 use mysql_async::{Conn, Error as MyError, Row};
 
+use super::disk_full::Probe;
 use super::mysql::{connect, ConnectError, MysqlTarget};
 
 /// How many idle connections one host keeps at most (one per MySQL check).
@@ -86,8 +86,8 @@ impl QueryError {
 pub struct HostConns {
     target: MysqlTarget,
     idle: Mutex<Vec<Conn>>,
-    /// The server refused the `mysql` check's disk-full probe (`super::disk_full`).
-    disk_probe_refused: AtomicBool,
+    /// The `mysql` check's disk-full probe of this server (`super::disk_full`).
+    disk_probe: Mutex<Probe>,
     /// The last shared row (held while its query runs, so a second check waits for it).
     shared_row: tokio::sync::Mutex<Option<SharedRow>>,
 }
@@ -125,19 +125,15 @@ impl HostConns {
         HostConns {
             target,
             idle: Mutex::new(Vec::new()),
-            disk_probe_refused: AtomicBool::new(false),
+            disk_probe: Mutex::new(Probe::default()),
             shared_row: tokio::sync::Mutex::new(None),
         }
     }
 
-    /// Whether the server refused the `mysql` check's disk-full probe.
-    pub fn disk_probe_refused(&self) -> bool {
-        self.disk_probe_refused.load(Ordering::Relaxed)
-    }
-
-    /// Remembers that the server refused the disk-full probe.
-    pub fn refuse_disk_probe(&self) {
-        self.disk_probe_refused.store(true, Ordering::Relaxed);
+    /// The `mysql` check's disk-full probe of this server (held for a moment, never across
+    /// a query).
+    pub fn disk_probe(&self) -> std::sync::MutexGuard<'_, Probe> {
+        self.disk_probe.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Where and as whom the connections are made.

@@ -18,7 +18,7 @@
 //! part mimics what the MariaDB client library prints (`Can't connect to server on
 //! '<ip>' (<errno>)` for connect failures, the server's own message for server errors).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Error as MyError, IoError, OptsBuilder, Row};
@@ -113,15 +113,21 @@ async fn close(conn: Conn) {
 /// `mysql`: `SELECT NOW()` on one of the host's connections ([`HostConns`]; a new one
 /// when none is idle or the idle one is gone).
 ///
-/// The query also counts the threads waiting for disk space ([`disk_full`]): when there
-/// are some, the result is `UNKNOWN: Disk full! …`. A server that refuses that query gets
-/// `SELECT NOW()` from then on.
-///
-/// [`disk_full`]: super::disk_full
+/// When a disk-full probe is due ([`disk_full::Probe`]) it runs instead and counts the
+/// threads waiting for disk space: when there are some, the result is `UNKNOWN: Disk
+/// full! …`, and it stays so on the checks between probes while their `SELECT NOW()`
+/// succeeds. A server that refuses the probe gets `SELECT NOW()` from then on.
 pub async fn mysql_check(conns: &HostConns, timeout: Duration) -> String {
     let t = conns.target();
-    let res = if conns.disk_probe_refused() {
-        conns.query_drop(timeout, "SELECT NOW()").await
+    let now = Instant::now();
+    let res = if !conns.disk_probe().due(now) {
+        match conns.query_drop(timeout, "SELECT NOW()").await {
+            Ok(()) => match conns.disk_probe().standing() {
+                Some(line) => return line,
+                None => Ok(()),
+            },
+            Err(e) => Err(e),
+        }
     } else {
         let probe = conns
             .run(timeout, |c| {
@@ -137,10 +143,14 @@ pub async fn mysql_check(conns: &HostConns, timeout: Duration) -> String {
             })
             .await;
         match probe {
-            Ok((waiting, longest)) => match disk_full::verdict(waiting, longest) {
-                Some(line) => return line,
-                None => Ok(()),
-            },
+            Ok((waiting, longest)) => {
+                let verdict = disk_full::verdict(waiting, longest);
+                conns.disk_probe().record(now, verdict.clone());
+                match verdict {
+                    Some(line) => return line,
+                    None => Ok(()),
+                }
+            }
             Err(QueryError::Query {
                 code: Some(code),
                 errstr,
@@ -149,7 +159,7 @@ pub async fn mysql_check(conns: &HostConns, timeout: Duration) -> String {
                     "{}: the disk-full probe was refused ({code}: {errstr}); SELECT NOW() from now on",
                     t.ip
                 );
-                conns.refuse_disk_probe();
+                conns.disk_probe().refuse();
                 conns.query_drop(timeout, "SELECT NOW()").await
             }
             Err(e) => Err(e),
