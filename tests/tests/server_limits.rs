@@ -24,7 +24,8 @@
 //! scenarios `MMM_BENCH_RUNS` times each (default 5) with fast and with the seed's
 //! settings and prints the time to the verdict, median and range: `cargo test --release -p
 //! mmm-tests --test server_limits bench_server_limits -- --ignored --nocapture` after a
-//! release build of the daemons. Subnets 192-195 (`MMM_BENCH_SUBNET_SHIFT` adds to them).
+//! release build of the daemons. Subnets 192-195 (`MMM_BENCH_SUBNET_SHIFT` adds to them);
+//! `MMM_BENCH_ONLY=disk` (or `connections`) runs one scenario.
 
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -462,11 +463,14 @@ fn bench_server_limits() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    // `MMM_BENCH_ONLY=connections` (or `disk`) runs one of the two scenarios.
+    let only = std::env::var("MMM_BENCH_ONLY").unwrap_or_default();
+    let (do_conns, do_disk) = (only != "disk", only != "connections");
     let mut lines = Vec::new();
     for (i, s) in [FAST, SEED].into_iter().enumerate() {
         let subnet = 192 + 2 * i as u8 + shift;
         let mut conns = Vec::new();
-        for run in 1..=runs {
+        for run in (1..=runs).filter(|_| do_conns) {
             let seen = out_of_connections(s, subnet).as_secs_f64();
             println!(
                 "bench: {} out of connections run {run}: verdict {seen:.2} s",
@@ -475,7 +479,7 @@ fn bench_server_limits() {
             conns.push(seen);
         }
         let (mut fill, mut stuck) = (Vec::new(), Vec::new());
-        for run in 1..=runs {
+        for run in (1..=runs).filter(|_| do_disk) {
             let f = disk_full(s, subnet + 1);
             println!(
                 "bench: {} disk full run {run}: verdict {:.2} s after the fill, {:.2} s after the first stuck commit",
@@ -486,19 +490,23 @@ fn bench_server_limits() {
             fill.push(f.seen.as_secs_f64());
             stuck.push(f.seen.saturating_sub(f.stuck).as_secs_f64());
         }
-        lines.push(format!(
+        if do_conns {
+            lines.push(format!(
             "| out of connections | {} | {runs} | {} s after the monitor's connections were killed | ONLINE, writer role and VIP kept {:.1} s past the next check (asserted) |",
             s.label,
             median_range(conns, 2),
             s.hold().as_secs_f64()
         ));
-        lines.push(format!(
+        }
+        if do_disk {
+            lines.push(format!(
             "| disk full | {} | {runs} | {} s after the fill; {} s after the first stuck commit was seen | ONLINE, writer role and VIP kept {:.1} s after the verdict (asserted) |",
             s.label,
             median_range(fill, 2),
             median_range(stuck, 2),
             s.hold().as_secs_f64()
         ));
+        }
     }
     println!("| fault of the writer (db1) | settings | runs | time to the verdict, median [range] | state, roles |");
     println!("|---|---|---|---|---|");
