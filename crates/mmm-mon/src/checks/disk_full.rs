@@ -72,11 +72,6 @@ impl Probe {
         self.full = None;
     }
 
-    /// Whether the server refused the probe.
-    pub fn refused(&self) -> bool {
-        self.refused
-    }
-
     /// What a check between probes answers when its `SELECT NOW()` succeeded: the last
     /// probe's disk-full verdict until a probe finds the disk free again.
     pub fn standing(&self) -> Option<String> {
@@ -145,7 +140,6 @@ mod tests {
         // A clock that went backwards (another task's `now`) never makes a probe due.
         assert!(!p.due(t0));
         p.refuse();
-        assert!(p.refused());
         assert!(!p.due(t0 + PROBE_MIN_GAP * 10));
         assert_eq!(p.standing(), None);
     }

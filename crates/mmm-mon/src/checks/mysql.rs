@@ -120,36 +120,12 @@ async fn close(conn: Conn) {
 pub async fn mysql_check(conns: &HostConns, timeout: Duration) -> String {
     let t = conns.target();
     let now = Instant::now();
-    let res = if !conns.disk_probe().due(now) {
-        match conns.query_drop(timeout, "SELECT NOW()").await {
-            Ok(()) => match conns.disk_probe().standing() {
-                Some(line) => return line,
-                None => Ok(()),
-            },
-            Err(e) => Err(e),
-        }
-    } else {
-        let probe = conns
-            .run(timeout, |c| {
-                Box::pin(async move {
-                    let rows: Vec<Row> = c.query(disk_full::PROBE_SQL).await?;
-                    Ok(disk_full::tally(rows.iter().map(|r| {
-                        (
-                            r.get::<Option<String>, _>("State").flatten(),
-                            r.get::<Option<i64>, _>("Time").flatten(),
-                        )
-                    })))
-                })
-            })
-            .await;
-        match probe {
+    if conns.disk_probe().due(now) {
+        match read_processlist(conns, timeout).await {
             Ok((waiting, longest)) => {
                 let verdict = disk_full::verdict(waiting, longest);
                 conns.disk_probe().record(now, verdict.clone());
-                match verdict {
-                    Some(line) => return line,
-                    None => Ok(()),
-                }
+                return verdict.unwrap_or_else(|| "OK".to_string());
             }
             Err(QueryError::Query {
                 code: Some(code),
@@ -160,21 +136,49 @@ pub async fn mysql_check(conns: &HostConns, timeout: Duration) -> String {
                     t.ip
                 );
                 conns.disk_probe().refuse();
-                conns.query_drop(timeout, "SELECT NOW()").await
             }
-            Err(e) => Err(e),
+            Err(e) => return result_line(t, e),
         }
-    };
-    match res {
-        Ok(()) => "OK".to_string(),
-        Err(QueryError::Connect(ConnectError {
+    }
+    match conns.query_drop(timeout, "SELECT NOW()").await {
+        Ok(()) => conns
+            .disk_probe()
+            .standing()
+            .unwrap_or_else(|| "OK".to_string()),
+        Err(e) => result_line(t, e),
+    }
+}
+
+/// The disk-full probe: the threads of `SHOW PROCESSLIST` waiting for disk space
+/// ([`disk_full::tally`]).
+async fn read_processlist(
+    conns: &HostConns,
+    timeout: Duration,
+) -> Result<(u64, Option<u64>), QueryError> {
+    conns
+        .run(timeout, |c| {
+            Box::pin(async move {
+                let rows: Vec<Row> = c.query(disk_full::PROBE_SQL).await?;
+                Ok(disk_full::tally(rows.iter().map(|r| {
+                    (
+                        r.get::<Option<String>, _>("State").flatten(),
+                        r.get::<Option<i64>, _>("Time").flatten(),
+                    )
+                })))
+            })
+        })
+        .await
+}
+
+/// The `mysql` check's line for a failed query (2.2.1's texts).
+fn result_line(t: &MysqlTarget, e: QueryError) -> String {
+    match e {
+        QueryError::Connect(ConnectError {
             code: Some(ER_CON_COUNT_ERROR),
             errstr,
-        })) => format!("UNKNOWN: Too many connections! {errstr}"),
-        Err(QueryError::Connect(e)) => {
-            format!("ERROR: {} {}", connect_error_prefix(t), e.errstr)
-        }
-        Err(e) => format!("ERROR: SQL Query Error: {e}"),
+        }) => format!("UNKNOWN: Too many connections! {errstr}"),
+        QueryError::Connect(e) => format!("ERROR: {} {}", connect_error_prefix(t), e.errstr),
+        e => format!("ERROR: SQL Query Error: {e}"),
     }
 }
 
